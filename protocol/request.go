@@ -1,0 +1,37 @@
+// Package protocol is gregor's Kafka wire layer: size-prefixed frames, request
+// headers v0–v2, kmsg decoding and encoding, the ApiVersions table, and
+// strict per-connection response order. It knows no broker state.
+package protocol
+
+// This file is the contract between protocol/ and broker/. The protocol owner
+// may add to it.
+
+import (
+	"net"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Header is a parsed Kafka request header.
+type Header struct {
+	Key           int16
+	Version       int16
+	CorrelationID int32
+	ClientID      *string
+}
+
+// ConnInfo describes the connection a request arrived on.
+type ConnInfo struct {
+	Local, Remote net.Addr
+	// Listener is the name of the listener (e.g. "PLAINTEXT") the
+	// connection was accepted on; Metadata and FindCoordinator answer with
+	// that listener's advertised address.
+	Listener string
+}
+
+// Request is one decoded request.
+type Request struct {
+	Header Header
+	Body   kmsg.Request // version already set from the header
+	Conn   *ConnInfo
+}
