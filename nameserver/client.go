@@ -1,0 +1,195 @@
+package nameserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Client talks to every configured NameServer. Brokers register through it;
+// any broker reads the route table through it.
+type Client struct {
+	addrs []string
+	http  *http.Client
+}
+
+// NewClient returns a client for the NameServers at addrs (host:port).
+func NewClient(addrs []string) *Client {
+	return &Client{addrs: addrs, http: &http.Client{Timeout: 5 * time.Second}}
+}
+
+// Addrs returns the NameServer addresses.
+func (c *Client) Addrs() []string { return c.addrs }
+
+// Register sends reg to every NameServer in parallel. It succeeds when at
+// least one accepted it (a dead NameServer must not stop a broker) and
+// returns the first answer; the error lists the NameServers that failed.
+func (c *Client) Register(ctx context.Context, reg Registration) (RegisterResponse, error) {
+	body, err := json.Marshal(reg)
+	if err != nil {
+		return RegisterResponse{}, err
+	}
+	type result struct {
+		resp RegisterResponse
+		err  error
+	}
+	results := make([]result, len(c.addrs))
+	var wg sync.WaitGroup
+	for i, addr := range c.addrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i].err = c.post(ctx, addr, "/v1/register", body, &results[i].resp)
+		}()
+	}
+	wg.Wait()
+	var errs []string
+	var first *RegisterResponse
+	for i, r := range results {
+		if r.err != nil {
+			errs = append(errs, c.addrs[i]+": "+r.err.Error())
+			continue
+		}
+		if first == nil {
+			first = &results[i].resp
+		}
+	}
+	if first == nil {
+		return RegisterResponse{}, fmt.Errorf("nameserver: no NameServer accepted the registration: %s", strings.Join(errs, "; "))
+	}
+	if len(errs) > 0 {
+		return *first, fmt.Errorf("nameserver: some NameServers failed: %s", strings.Join(errs, "; "))
+	}
+	return *first, nil
+}
+
+// Unregister tells every NameServer that the broker is leaving.
+func (c *Client) Unregister(ctx context.Context, cluster, brokerName string, brokerID int64) {
+	body, _ := json.Marshal(map[string]any{"cluster": cluster, "broker_name": brokerName, "broker_id": brokerID})
+	var wg sync.WaitGroup
+	for _, addr := range c.addrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.post(ctx, addr, "/v1/unregister", body, nil)
+		}()
+	}
+	wg.Wait()
+}
+
+// Routes reads the route table from every NameServer and merges them: each
+// broker's newest registration wins, so one stale or freshly restarted
+// NameServer does not hide a broker the others know. It fails only when no
+// NameServer answers.
+func (c *Client) Routes(ctx context.Context) (Routes, error) {
+	all := make([]Routes, len(c.addrs))
+	errs := make([]error, len(c.addrs))
+	var wg sync.WaitGroup
+	for i, addr := range c.addrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = c.get(ctx, addr, "/v1/routes", &all[i])
+		}()
+	}
+	wg.Wait()
+	var ok []Routes
+	for i := range all {
+		if errs[i] == nil {
+			ok = append(ok, all[i])
+		}
+	}
+	if len(ok) == 0 {
+		return Routes{}, fmt.Errorf("nameserver: no NameServer answered: %w", errors.Join(errs...))
+	}
+	return Merge(ok...), nil
+}
+
+// Merge combines route tables from several NameServers: the newest heartbeat
+// of each broker wins and topics are rebuilt from the merged brokers.
+func Merge(tables ...Routes) Routes {
+	reg := NewRegistry(nil)
+	newest := make(map[brokerKey]Broker)
+	for _, t := range tables {
+		for _, b := range t.Brokers {
+			k := brokerKey{b.BrokerName, b.BrokerID}
+			if cur, ok := newest[k]; !ok || b.LastHeartbeat.After(cur.LastHeartbeat) {
+				newest[k] = b
+			}
+		}
+	}
+	for k, b := range newest {
+		b := b
+		reg.brokers[k] = &b
+	}
+	return reg.Routes()
+}
+
+func (c *Client) post(ctx context.Context, addr, path string, body []byte, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return c.do(req, out)
+}
+
+func (c *Client) get(ctx context.Context, addr, path string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+	if err != nil {
+		return err
+	}
+	return c.do(req, out)
+}
+
+func (c *Client) do(req *http.Request, out any) error {
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("%s %s: %s: %s", req.Method, req.URL.Path, resp.Status, strings.TrimSpace(string(msg)))
+	}
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// Leader returns, for a topic partition, the live master of the owning group
+// and the group's live members (master first); ok is false when the
+// partition has no owner in the table. A nil leader means the owning group
+// has no live master: the partition is unavailable.
+func (r Routes) Leader(topic string, partition int32) (leader *Broker, members []Broker, ok bool) {
+	i := sort.Search(len(r.Topics), func(i int) bool { return r.Topics[i].Name >= topic })
+	if i == len(r.Topics) || r.Topics[i].Name != topic {
+		return nil, nil, false
+	}
+	owner, ok := r.Topics[i].Owners[partition]
+	if !ok {
+		return nil, nil, false
+	}
+	for j := range r.Brokers {
+		b := r.Brokers[j]
+		if b.BrokerName != owner {
+			continue
+		}
+		if b.Role == RoleMaster {
+			leader = &r.Brokers[j]
+			members = append([]Broker{b}, members...)
+		} else {
+			members = append(members, b)
+		}
+	}
+	return leader, members, true
+}

@@ -1,0 +1,230 @@
+package nameserver
+
+import (
+	"errors"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Role is a broker's role in its group.
+type Role string
+
+const (
+	RoleMaster Role = "master"
+	RoleSlave  Role = "slave"
+)
+
+// Endpoint is one advertised Kafka listener of a broker.
+type Endpoint struct {
+	Listener string `json:"listener"`
+	Host     string `json:"host"`
+	Port     int32  `json:"port"`
+}
+
+// TopicRoute is what a broker group says about one topic it owns
+// partitions of.
+type TopicRoute struct {
+	Name string `json:"name"`
+	// ID is the topic's UUID in its canonical text form.
+	ID string `json:"id"`
+	// Partitions is the topic's total partition count, so a reader can tell
+	// an unowned partition from one that does not exist.
+	Partitions int32 `json:"partitions"`
+	// Owned lists the partitions this broker's group owns.
+	Owned []int32 `json:"owned"`
+	// Internal marks topics such as __consumer_offsets.
+	Internal bool `json:"internal,omitempty"`
+}
+
+// Registration is one broker's heartbeat: who it is, where it listens and
+// what it owns. It replaces the broker's previous registration whole.
+type Registration struct {
+	Cluster    string     `json:"cluster"`
+	BrokerName string     `json:"broker_name"`
+	BrokerID   int64      `json:"broker_id"` // 0 = master
+	NodeID     int32      `json:"node_id"`   // cluster-unique Kafka node.id
+	Role       Role       `json:"role"`
+	Rack       string     `json:"rack,omitempty"`
+	Endpoints  []Endpoint `json:"endpoints"`
+	// ReplicationAddr is host:port of the master's replication listener.
+	ReplicationAddr string `json:"replication_addr,omitempty"`
+	// LogEnd is how far the broker's commit log reaches (replication
+	// progress; slaves compare theirs with the master's).
+	LogEnd int64 `json:"log_end"`
+	// MasterEpoch is the group's master epoch (the Kafka leader epoch).
+	MasterEpoch int32 `json:"master_epoch"`
+	// DataVersion grows whenever the broker's topic table changes.
+	DataVersion int64        `json:"data_version"`
+	Topics      []TopicRoute `json:"topics"`
+}
+
+// RegisterResponse answers a registration.
+type RegisterResponse struct {
+	// MasterAddr is the replication address of the group's master, for a
+	// slave to follow (empty when the group has no live master).
+	MasterAddr string `json:"master_addr,omitempty"`
+	// MasterNodeID is the group's live master's node id, or -1.
+	MasterNodeID int32 `json:"master_node_id"`
+}
+
+// Broker is one live broker as the registry reports it.
+type Broker struct {
+	Registration
+	LastHeartbeat time.Time `json:"last_heartbeat"`
+}
+
+// Routes is a snapshot of the whole registry.
+type Routes struct {
+	Brokers []Broker `json:"brokers"`
+	// Topics merges every group's TopicRoute: partition → owning broker name.
+	Topics []Topic `json:"topics"`
+}
+
+// Topic is one topic across the cluster.
+type Topic struct {
+	Name       string `json:"name"`
+	ID         string `json:"id"`
+	Partitions int32  `json:"partitions"`
+	Internal   bool   `json:"internal,omitempty"`
+	// Owners maps a partition to the broker name (group) that owns it.
+	Owners map[int32]string `json:"owners"`
+}
+
+// ErrInvalidRegistration is returned for a registration missing its identity.
+var ErrInvalidRegistration = errors.New("nameserver: registration needs cluster, broker_name and broker_id >= 0")
+
+type brokerKey struct {
+	name string
+	id   int64
+}
+
+// Registry is the in-memory route table. It is safe for concurrent use.
+type Registry struct {
+	mu      sync.RWMutex
+	brokers map[brokerKey]*Broker
+	now     func() time.Time
+}
+
+// NewRegistry returns an empty registry; now is the clock (nil = time.Now).
+func NewRegistry(now func() time.Time) *Registry {
+	if now == nil {
+		now = time.Now
+	}
+	return &Registry{brokers: make(map[brokerKey]*Broker), now: now}
+}
+
+// Register records a heartbeat, replacing the broker's previous one.
+func (r *Registry) Register(reg Registration) (RegisterResponse, error) {
+	if reg.Cluster == "" || reg.BrokerName == "" || reg.BrokerID < 0 {
+		return RegisterResponse{}, ErrInvalidRegistration
+	}
+	if reg.Role == "" {
+		reg.Role = RoleSlave
+		if reg.BrokerID == 0 {
+			reg.Role = RoleMaster
+		}
+	}
+	reg.Endpoints = append([]Endpoint(nil), reg.Endpoints...)
+	reg.Topics = append([]TopicRoute(nil), reg.Topics...)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.brokers[brokerKey{reg.BrokerName, reg.BrokerID}] = &Broker{Registration: reg, LastHeartbeat: r.now()}
+	return r.masterOfLocked(reg.BrokerName), nil
+}
+
+func (r *Registry) masterOfLocked(name string) RegisterResponse {
+	resp := RegisterResponse{MasterNodeID: -1}
+	for k, b := range r.brokers {
+		if k.name == name && b.Role == RoleMaster {
+			resp.MasterAddr = b.ReplicationAddr
+			resp.MasterNodeID = b.NodeID
+		}
+	}
+	return resp
+}
+
+// Unregister drops a broker at once (clean shutdown); it reports whether the
+// broker was known.
+func (r *Registry) Unregister(brokerName string, brokerID int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := brokerKey{brokerName, brokerID}
+	_, ok := r.brokers[k]
+	delete(r.brokers, k)
+	return ok
+}
+
+// Expire drops every broker whose last heartbeat is older than maxAge and
+// returns their names ("name/id"), for the log.
+func (r *Registry) Expire(maxAge time.Duration) []string {
+	cutoff := r.now().Add(-maxAge)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var gone []string
+	for k, b := range r.brokers {
+		if b.LastHeartbeat.Before(cutoff) {
+			delete(r.brokers, k)
+			gone = append(gone, b.BrokerName+"/"+strconv.FormatInt(b.BrokerID, 10))
+		}
+	}
+	sort.Strings(gone)
+	return gone
+}
+
+// Routes returns a snapshot: live brokers sorted by (name, id), and topics
+// sorted by name. A partition is owned by the group that claims it; when two
+// groups claim the same partition (only during a misconfiguration), the
+// master with the higher data version wins, so the answer is stable.
+func (r *Registry) Routes() Routes {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out Routes
+	type claim struct {
+		owner   string
+		version int64
+	}
+	topics := make(map[string]*Topic)
+	claims := make(map[string]map[int32]claim)
+	for _, b := range r.brokers {
+		cp := *b
+		cp.Endpoints = append([]Endpoint(nil), b.Endpoints...)
+		cp.Topics = append([]TopicRoute(nil), b.Topics...)
+		out.Brokers = append(out.Brokers, cp)
+		// Slaves report what they replicate; ownership comes from masters,
+		// but a group whose master is gone still shows its partitions
+		// through the slaves so clients see "no leader", not "no topic".
+		for _, t := range b.Topics {
+			tp := topics[t.Name]
+			if tp == nil {
+				tp = &Topic{Name: t.Name, ID: t.ID, Internal: t.Internal, Owners: map[int32]string{}}
+				topics[t.Name] = tp
+				claims[t.Name] = map[int32]claim{}
+			}
+			if t.Partitions > tp.Partitions {
+				tp.Partitions = t.Partitions
+				tp.ID = t.ID
+			}
+			for _, p := range t.Owned {
+				c, ok := claims[t.Name][p]
+				if !ok || (c.owner != b.BrokerName && b.Role == RoleMaster && b.DataVersion > c.version) {
+					claims[t.Name][p] = claim{b.BrokerName, b.DataVersion}
+					tp.Owners[p] = b.BrokerName
+				}
+			}
+		}
+	}
+	sort.Slice(out.Brokers, func(i, j int) bool {
+		a, b := out.Brokers[i], out.Brokers[j]
+		if a.BrokerName != b.BrokerName {
+			return a.BrokerName < b.BrokerName
+		}
+		return a.BrokerID < b.BrokerID
+	})
+	for _, t := range topics {
+		out.Topics = append(out.Topics, *t)
+	}
+	sort.Slice(out.Topics, func(i, j int) bool { return out.Topics[i].Name < out.Topics[j].Name })
+	return out
+}

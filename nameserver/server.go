@@ -1,0 +1,185 @@
+package nameserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+)
+
+// Config configures a NameServer.
+type Config struct {
+	// Listen is host:port of the HTTP API (RocketMQ's port is 9876).
+	Listen string
+	// ScanInterval is how often silent brokers are looked for (10 s).
+	ScanInterval time.Duration
+	// BrokerExpiry drops a broker silent for this long (120 s).
+	BrokerExpiry time.Duration
+	Logger       *zap.Logger
+}
+
+// Validate fills defaults and rejects impossible values.
+func (c *Config) Validate() error {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:9876"
+	}
+	if c.ScanInterval == 0 {
+		c.ScanInterval = 10 * time.Second
+	}
+	if c.BrokerExpiry == 0 {
+		c.BrokerExpiry = 120 * time.Second
+	}
+	if c.ScanInterval < 0 || c.BrokerExpiry < 0 {
+		return errors.New("nameserver: scan interval and broker expiry must be positive")
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	return nil
+}
+
+// Server serves a Registry over HTTP and expires silent brokers.
+type Server struct {
+	cfg      Config
+	reg      *Registry
+	ln       net.Listener
+	http     *http.Server
+	stop     chan struct{}
+	done     chan struct{}
+	promReg  *prometheus.Registry
+	requests *prometheus.CounterVec
+}
+
+// NewServer binds cfg.Listen; Serve must be called to answer requests.
+func NewServer(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("nameserver: listen %s: %w", cfg.Listen, err)
+	}
+	s := &Server{
+		cfg:     cfg,
+		reg:     NewRegistry(nil),
+		ln:      ln,
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+		promReg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gregor_nameserver_requests_total",
+			Help: "NameServer API requests by path and result.",
+		}, []string{"path", "code"}),
+	}
+	s.promReg.MustRegister(s.requests,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gregor_nameserver_live_brokers",
+			Help: "Brokers with a heartbeat younger than the expiry.",
+		}, func() float64 { return float64(len(s.reg.Routes().Brokers)) }),
+	)
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/register", s.handleRegister)
+	mux.HandleFunc("POST /v1/unregister", s.handleUnregister)
+	mux.HandleFunc("GET /v1/routes", s.handleRoutes)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.promReg, promhttp.HandlerOpts{}))
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return s, nil
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Registry exposes the table (an in-process NameServer is read directly).
+func (s *Server) Registry() *Registry { return s.reg }
+
+// Serve answers requests and runs the expiry scan until Shutdown.
+func (s *Server) Serve() error {
+	go s.scan()
+	err := s.http.Serve(s.ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops the scan and the HTTP server.
+func (s *Server) Shutdown(ctx context.Context) error {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	return s.http.Shutdown(ctx)
+}
+
+func (s *Server) scan() {
+	t := time.NewTicker(s.cfg.ScanInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			if gone := s.reg.Expire(s.cfg.BrokerExpiry); len(gone) > 0 {
+				s.cfg.Logger.Warn("brokers expired: no heartbeat", zap.Strings("brokers", gone),
+					zap.Duration("expiry", s.cfg.BrokerExpiry))
+			}
+		}
+	}
+}
+
+func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
+	var reg Registration
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<20)).Decode(&reg); err != nil {
+		s.fail(w, r, http.StatusBadRequest, "bad registration: "+err.Error())
+		return
+	}
+	resp, err := s.reg.Register(reg)
+	if err != nil {
+		s.fail(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	s.reply(w, r, resp)
+}
+
+func (s *Server) handleUnregister(w http.ResponseWriter, r *http.Request) {
+	var who struct {
+		Cluster    string `json:"cluster"`
+		BrokerName string `json:"broker_name"`
+		BrokerID   int64  `json:"broker_id"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&who); err != nil {
+		s.fail(w, r, http.StatusBadRequest, "bad unregister: "+err.Error())
+		return
+	}
+	if s.reg.Unregister(who.BrokerName, who.BrokerID) {
+		s.cfg.Logger.Info("broker unregistered", zap.String("broker", who.BrokerName), zap.Int64("id", who.BrokerID))
+	}
+	s.reply(w, r, struct{}{})
+}
+
+func (s *Server) handleRoutes(w http.ResponseWriter, r *http.Request) {
+	s.reply(w, r, s.reg.Routes())
+}
+
+func (s *Server) reply(w http.ResponseWriter, r *http.Request, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	s.requests.WithLabelValues(r.URL.Path, "200").Inc()
+	json.NewEncoder(w).Encode(v)
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, code int, msg string) {
+	s.requests.WithLabelValues(r.URL.Path, fmt.Sprint(code)).Inc()
+	http.Error(w, msg, code)
+}
