@@ -1,0 +1,88 @@
+package protocol
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Errors from frame and header parsing. Each one closes the connection, as
+// a Kafka broker does for a request it cannot parse.
+var (
+	ErrFrameTooLarge = errors.New("protocol: request frame larger than socket.request.max.bytes")
+	ErrFrameTooSmall = errors.New("protocol: request frame shorter than a request header")
+	ErrBadHeader     = errors.New("protocol: malformed request header")
+)
+
+// minFrame is the smallest request: api key, version, correlation id and
+// the client id's length.
+const minFrame = 2 + 2 + 4 + 2
+
+// ReadFrame reads one size-prefixed frame from r. A size above max (or
+// negative) returns ErrFrameTooLarge without reading the body, so a peer
+// cannot make the broker allocate more than max bytes.
+func ReadFrame(r io.Reader, max int32) ([]byte, error) {
+	var size [4]byte
+	if _, err := io.ReadFull(r, size[:]); err != nil {
+		return nil, err
+	}
+	n := int32(binary.BigEndian.Uint32(size[:]))
+	if n < 0 || n > max {
+		return nil, fmt.Errorf("%w: %d bytes", ErrFrameTooLarge, uint32(n))
+	}
+	if n < minFrame {
+		return nil, ErrFrameTooSmall
+	}
+	frame := make([]byte, n)
+	if _, err := io.ReadFull(r, frame); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return frame, nil
+}
+
+// PeekHeader returns the api key, version and correlation id at the start
+// of a frame, before anything else is known about the request.
+func PeekHeader(frame []byte) (key, version int16, corr int32, err error) {
+	if len(frame) < 8 {
+		return 0, 0, 0, ErrFrameTooSmall
+	}
+	key = int16(binary.BigEndian.Uint16(frame[0:]))
+	version = int16(binary.BigEndian.Uint16(frame[2:]))
+	corr = int32(binary.BigEndian.Uint32(frame[4:]))
+	return key, version, corr, nil
+}
+
+// ParseRequest parses the header of frame (v1 for non-flexible requests, v2
+// with tagged fields for flexible ones; v0 has no client id and is used by
+// no API gregor serves) and decodes the body with kmsg. The caller has
+// checked that key and version are supported.
+func ParseRequest(frame []byte) (Header, kmsg.Request, error) {
+	key, version, corr, err := PeekHeader(frame)
+	if err != nil {
+		return Header{}, nil, err
+	}
+	req := kmsg.RequestForKey(key)
+	if req == nil {
+		return Header{}, nil, fmt.Errorf("%w: unknown api key %d", ErrBadHeader, key)
+	}
+	req.SetVersion(version)
+	r := kbin.Reader{Src: frame[8:]}
+	h := Header{Key: key, Version: version, CorrelationID: corr, ClientID: r.NullableString()}
+	if req.IsFlexible() {
+		kmsg.SkipTags(&r)
+	}
+	if err := r.Complete(); err != nil {
+		return Header{}, nil, fmt.Errorf("%w: %v", ErrBadHeader, err)
+	}
+	if err := req.ReadFrom(r.Src); err != nil {
+		return Header{}, nil, fmt.Errorf("protocol: decoding %s v%d: %w", kmsg.NameForKey(key), version, err)
+	}
+	return h, req, nil
+}

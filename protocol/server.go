@@ -1,0 +1,348 @@
+package protocol
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/zap"
+)
+
+// Handler answers decoded requests. Handle is called on its own goroutine
+// and may run concurrently with other requests of the same connection; the
+// server writes the responses in request order. A nil response with a nil
+// error writes nothing (Produce with acks=0). An error closes the
+// connection, as Kafka does for a request it cannot answer.
+type Handler interface {
+	Handle(ctx context.Context, req *Request) (kmsg.Response, error)
+}
+
+// VersionFunc reports the versions of key the broker serves.
+type VersionFunc func(key int16) (min, max int16, ok bool)
+
+// ServerConfig configures a Server; Validate fills defaults.
+type ServerConfig struct {
+	Listener string // listener name, copied into every ConnInfo
+	// MaxFrameBytes is socket.request.max.bytes; a larger frame closes the
+	// connection. Default 100 MiB.
+	MaxFrameBytes int32
+	// MaxInFlight bounds how many requests of one connection are processed
+	// at once; the connection is not read further until one completes.
+	// Default 64.
+	MaxInFlight int
+	Handler     Handler
+	Versions    VersionFunc
+	// ApiVersionsUnsupported builds the v0-shaped response sent to an
+	// ApiVersions request whose version is not served.
+	ApiVersionsUnsupported func() kmsg.Response
+	// BytesIn and BytesOut, when set, are told how many bytes each frame
+	// and each response took on the wire (metrics).
+	BytesIn, BytesOut func(n int)
+	Logger            *zap.Logger
+}
+
+// Validate fills defaults and rejects configurations that cannot work.
+func (c *ServerConfig) Validate() error {
+	if c.Handler == nil || c.Versions == nil {
+		return errors.New("protocol: server needs a Handler and a Versions table")
+	}
+	if c.MaxFrameBytes <= 0 {
+		c.MaxFrameBytes = 100 << 20
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = 64
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	if c.BytesIn == nil {
+		c.BytesIn = func(int) {}
+	}
+	if c.BytesOut == nil {
+		c.BytesOut = func(int) {}
+	}
+	return nil
+}
+
+// Server serves Kafka connections accepted on one listener.
+type Server struct {
+	cfg    ServerConfig
+	ctx    context.Context // handlers' context; cancelled by Shutdown
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	ln       net.Listener
+	conns    map[*conn]struct{}
+	closing  bool
+	serveErr chan error
+	wg       sync.WaitGroup // one per connection
+}
+
+// NewServer returns a server; Serve starts it.
+func NewServer(cfg ServerConfig) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{cfg: cfg, ctx: ctx, cancel: cancel, conns: map[*conn]struct{}{}}, nil
+}
+
+// Serve accepts connections on ln until Shutdown. It returns nil after
+// Shutdown and the accept error otherwise.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		ln.Close()
+		return nil
+	}
+	s.ln = ln
+	s.mu.Unlock()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			return err
+		}
+		s.ServeConn(c)
+	}
+}
+
+// ServeConn serves one accepted connection on goroutines of its own.
+func (s *Server) ServeConn(nc net.Conn) {
+	c := &conn{
+		s:     s,
+		nc:    nc,
+		info:  &ConnInfo{Local: nc.LocalAddr(), Remote: nc.RemoteAddr(), Listener: s.cfg.Listener},
+		queue: make(chan *slot, s.cfg.MaxInFlight),
+		dead:  make(chan struct{}),
+	}
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		nc.Close()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go c.read()
+	go c.write()
+}
+
+// Shutdown stops accepting, stops reading new requests, cancels the
+// handlers' context (long-polling fetches answer at once), writes every
+// response already owed, and closes the connections. It returns when all
+// connections are closed or ctx ends (then it closes them forcibly).
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	for c := range s.conns {
+		// Unblock the reader; the writer drains what was read.
+		c.nc.SetReadDeadline(time.Now())
+	}
+	s.mu.Unlock()
+	s.cancel()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.nc.Close()
+		}
+		s.mu.Unlock()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// slot is one request's place in its connection's response order.
+type slot struct {
+	key, version int16
+	corr         int32
+	done         chan struct{}
+	resp         kmsg.Response
+	err          error
+}
+
+// conn is one client connection: read reads and dispatches frames, write
+// writes responses in the order the requests arrived.
+type conn struct {
+	s     *Server
+	nc    net.Conn
+	info  *ConnInfo
+	queue chan *slot    // requests in arrival order; capacity = MaxInFlight
+	dead  chan struct{} // closed by the writer when it stops
+}
+
+func (c *conn) log() *zap.Logger { return c.s.cfg.Logger }
+
+// read is the connection's only reader. It stops on a read error, a frame
+// it cannot accept, or when the writer dies; closing queue tells the writer
+// no more requests come.
+func (c *conn) read() {
+	defer close(c.queue)
+	br := bufio.NewReaderSize(c.nc, 64<<10)
+	for {
+		frame, err := ReadFrame(br, c.s.cfg.MaxFrameBytes)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isTimeout(err) {
+				c.log().Info("closing connection", zap.Stringer("remote", c.info.Remote), zap.Error(err))
+			}
+			return
+		}
+		c.s.cfg.BytesIn(len(frame) + 4)
+		key, version, corr, _ := PeekHeader(frame)
+		sl := &slot{key: key, version: version, corr: corr, done: make(chan struct{})}
+
+		min, max, ok := c.s.cfg.Versions(key)
+		switch {
+		case ok && key == int16(kmsg.ApiVersions) && version > max && c.s.cfg.ApiVersionsUnsupported != nil:
+			// A client newer than the broker: answer in the v0 shape so
+			// it can read the error and retry with a version we list.
+			sl.version = 0
+			sl.resp = c.s.cfg.ApiVersionsUnsupported()
+			close(sl.done)
+		case !ok || version < min || version > max:
+			c.log().Info("closing connection: unsupported request", zap.Stringer("remote", c.info.Remote),
+				zap.Int16("key", key), zap.Int16("version", version))
+			return
+		default:
+			h, body, err := ParseRequest(frame)
+			if err != nil {
+				c.log().Info("closing connection: unparsable request", zap.Stringer("remote", c.info.Remote), zap.Error(err))
+				return
+			}
+			req := &Request{Header: h, Body: body, Conn: c.info}
+			go c.handle(sl, req)
+		}
+		select {
+		case c.queue <- sl:
+		case <-c.dead:
+			return
+		}
+	}
+}
+
+// handle runs the handler and completes sl. A panic in a handler is a bug;
+// it closes this connection instead of the whole broker.
+func (c *conn) handle(sl *slot, req *Request) {
+	defer close(sl.done)
+	defer func() {
+		if r := recover(); r != nil {
+			c.log().Error("handler panic", zap.Int16("key", sl.key), zap.Int16("version", sl.version), zap.Any("panic", r), zap.Stack("stack"))
+			sl.resp, sl.err = nil, errors.New("protocol: handler panic")
+		}
+	}()
+	sl.resp, sl.err = c.s.cfg.Handler.Handle(c.s.ctx, req)
+}
+
+// write writes responses strictly in request order and closes the
+// connection when the reader is done and every owed response is written,
+// or at the first error.
+func (c *conn) write() {
+	defer func() {
+		c.nc.Close()
+		close(c.dead)
+		// Let any handler still running finish before the connection is
+		// forgotten, so resources such as fetch results are released.
+		for sl := range c.queue {
+			<-sl.done
+			releaseResp(sl.resp)
+		}
+		c.s.mu.Lock()
+		delete(c.s.conns, c)
+		c.s.mu.Unlock()
+		c.s.wg.Done()
+	}()
+	bw := bufio.NewWriterSize(c.nc, 64<<10)
+	w := &BodySink{conn: c.nc, bw: bw}
+	for sl := range c.queue {
+		<-sl.done
+		if sl.err != nil {
+			c.log().Info("closing connection: request failed", zap.Stringer("remote", c.info.Remote),
+				zap.Int16("key", sl.key), zap.Error(sl.err))
+			bw.Flush()
+			return
+		}
+		if sl.resp == nil {
+			continue // acks=0: nothing to write, order kept
+		}
+		n, err := w.writeResponse(sl)
+		releaseResp(sl.resp)
+		if err == nil && len(c.queue) == 0 {
+			// Flush only when no further response is ready to batch.
+			err = bw.Flush()
+		}
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				c.log().Debug("write failed", zap.Stringer("remote", c.info.Remote), zap.Error(err))
+			}
+			return
+		}
+		c.s.cfg.BytesOut(n)
+	}
+	bw.Flush()
+}
+
+func releaseResp(r kmsg.Response) {
+	if rel, ok := r.(interface{ Release() }); ok {
+		rel.Release()
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// write writes one response with its header (v0, or v1 with an empty
+// tagged-field section for flexible responses; ApiVersions always uses v0
+// so that any client can read it) and returns the bytes written.
+func (w *BodySink) writeResponse(sl *slot) (int, error) {
+	resp := sl.resp
+	resp.SetVersion(sl.version)
+	flexHeader := resp.IsFlexible() && sl.key != int16(kmsg.ApiVersions)
+	w.buf = append(w.buf[:0], 0, 0, 0, 0)
+	w.buf = binary.BigEndian.AppendUint32(w.buf, uint32(sl.corr))
+	if flexHeader {
+		w.buf = append(w.buf, 0)
+	}
+	if body, ok := resp.(BodyWriter); ok {
+		size := len(w.buf) - 4 + body.BodyLen()
+		binary.BigEndian.PutUint32(w.buf, uint32(size))
+		if _, err := w.bw.Write(w.buf); err != nil {
+			return 0, err
+		}
+		if err := body.WriteBody(w); err != nil {
+			return 0, err
+		}
+		return size + 4, nil
+	}
+	w.buf = resp.AppendTo(w.buf)
+	binary.BigEndian.PutUint32(w.buf, uint32(len(w.buf)-4))
+	_, err := w.bw.Write(w.buf)
+	return len(w.buf), err
+}
