@@ -1,6 +1,85 @@
 #!/usr/bin/env bash
-# Installs everything the tests need; idempotent, safe to run on every test run.
-# (The compat-suite owner extends it: kcat, Python venv, kafkajs, Maven jars, Kafka.)
+# Installs everything the tests need; idempotent, safe to run on every test run
+# (a second run does no network work). Works on a fresh Debian machine as root.
+#
+#   Go modules              go mod download
+#   kcat                    Debian package, only when absent
+#   Python clients          venv in $GREGOR_CACHE/venv: confluent-kafka 2.x, kafka-python 3.x
+#   kafkajs                 npm ci in compat_test/js (package-lock.json is committed)
+#   Java client             Maven project compat_test/java (kafka-clients 4.x), cached in ~/.m2
+#   Apache Kafka broker     scripts/kafka.sh fetch (kafka_2.13 from Maven Central)
+#   Docker                  scripts/install-docker.sh, when the ops owner has added it
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+CACHE="${GREGOR_CACHE:-$HOME/.cache/gregor}"
+mkdir -p "$CACHE"
+
 go mod download
+
+apt_updated=0
+apt_install() {
+	if [[ $apt_updated == 0 ]]; then
+		apt-get update -qq
+		apt_updated=1
+	fi
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# Debian packages: kcat, and the toolchains the other clients need when the
+# machine lacks them (the CI image has them; a bare Debian does not).
+need=()
+command -v kcat >/dev/null || need+=(kcat)
+command -v python3 >/dev/null || need+=(python3)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+command -v npm >/dev/null || need+=(nodejs npm)
+command -v mvn >/dev/null || need+=(maven)
+command -v java >/dev/null || need+=(openjdk-17-jdk-headless)
+command -v gcc >/dev/null || need+=(gcc libc6-dev) # cgo for confluent-kafka-go
+if ((${#need[@]})); then
+	apt_install "${need[@]}"
+fi
+
+# Python clients, in a venv outside the repository; pip keeps its own cache.
+VENV="$CACHE/venv"
+PY_PKGS=(confluent-kafka==2.16.1 kafka-python==3.0.12)
+if [[ ! -x "$VENV/bin/python" ]]; then
+	python3 -m venv "$VENV"
+fi
+if ! "$VENV/bin/python" - "${PY_PKGS[@]}" <<'EOF'
+import sys
+from importlib.metadata import version, PackageNotFoundError
+for spec in sys.argv[1:]:
+    name, want = spec.split("==")
+    try:
+        if version(name) != want:
+            sys.exit(1)
+    except PackageNotFoundError:
+        sys.exit(1)
+EOF
+then
+	"$VENV/bin/pip" install -q --disable-pip-version-check "${PY_PKGS[@]}"
+fi
+
+# kafkajs, exactly as locked.
+if [[ ! -f compat_test/js/node_modules/kafkajs/package.json ]] ||
+	! cmp -s compat_test/js/package-lock.json compat_test/js/node_modules/.package-lock.json.src 2>/dev/null; then
+	(cd compat_test/js && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+	cp compat_test/js/package-lock.json compat_test/js/node_modules/.package-lock.json.src
+fi
+
+# The Java client program: rebuilt only when its sources changed.
+JAVA_STAMP=compat_test/java/target/.built
+if [[ ! -f $JAVA_STAMP ]] || [[ -n $(find compat_test/java/pom.xml compat_test/java/src -newer "$JAVA_STAMP" -print -quit) ]]; then
+	offline=()
+	[[ -d $HOME/.m2/repository/org/apache/kafka/kafka-clients ]] && offline=(-o)
+	(cd compat_test/java && { mvn -q -B "${offline[@]}" package -DskipTests || mvn -q -B package -DskipTests; })
+	touch "$JAVA_STAMP"
+fi
+
+# The reference broker.
+bash scripts/kafka.sh fetch
+
+if [[ -f scripts/install-docker.sh ]]; then
+	bash scripts/install-docker.sh
+fi

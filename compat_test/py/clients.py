@@ -1,0 +1,185 @@
+"""The Python clients' part of gregor's client matrix.
+
+compat_test/python_test.go runs this script as a process, one library and one
+mode per run, and checks what it prints: one JSON object per line on stdout.
+The script checks nothing itself beyond the client calls succeeding; the Go test
+holds the expectations, so they are the same for every client and both brokers.
+
+    clients.py LIB MODE --bootstrap B --topic T [--group G] [--count N] [--ts MS...]
+
+LIB is confluent (confluent-kafka, librdkafka) or kafkapython (kafka-python).
+Modes:
+  produce  idempotent producer (enable.idempotence=true set explicitly for
+           librdkafka, whose default is off); record i has key k-(i%7), value
+           LIB-i, headers idx=i and client=LIB; prints each delivery report.
+  consume  group member that reads N records, commits synchronously, prints them.
+  admin    creates T with 3 partitions, lists it, deletes it, lists again.
+  times    offsets_for_times on partition 0 of T for each --ts value.
+"""
+
+import argparse
+import json
+import sys
+import time
+
+
+def emit(obj):
+    print(json.dumps(obj), flush=True)
+
+
+def headers_dict(hs):
+    return {k: (v.decode() if v is not None else None) for k, v in (hs or [])}
+
+
+# --- confluent-kafka -------------------------------------------------------
+
+def confluent(mode, a):
+    import confluent_kafka as ck
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    base = {"bootstrap.servers": a.bootstrap, "client.id": "compat-confluent-py"}
+    if mode == "produce":
+        p = ck.Producer({**base, "enable.idempotence": True, "acks": "all",
+                         "linger.ms": 5, "compression.type": a.compression})
+        acks = {}
+
+        def on_delivery(err, msg):
+            if err is not None:
+                raise SystemExit("delivery failed: %s" % err)
+            acks[int(msg.value().decode().split("-")[1])] = (msg.partition(), msg.offset(),
+                                                            msg.key().decode(), msg.value().decode())
+
+        for i in range(a.count):
+            p.produce(a.topic, key="k-%d" % (i % 7), value="confluent-%d" % i,
+                      headers=[("idx", str(i)), ("client", "confluent")], on_delivery=on_delivery)
+            p.poll(0)
+        left = p.flush(30)
+        if left:
+            raise SystemExit("%d records not delivered" % left)
+        for i in sorted(acks):
+            part, off, k, v = acks[i]
+            emit({"p": part, "o": off, "k": k, "v": v})
+    elif mode == "consume":
+        c = ck.Consumer({**base, "group.id": a.group, "auto.offset.reset": "earliest",
+                         "enable.auto.commit": False, "session.timeout.ms": 6000,
+                         "heartbeat.interval.ms": 500})
+        c.subscribe([a.topic])
+        got, deadline = 0, time.time() + 60
+        while got < a.count and time.time() < deadline:
+            m = c.poll(0.5)
+            if m is None:
+                continue
+            if m.error():
+                if m.error().code() == ck.KafkaError._PARTITION_EOF:
+                    continue
+                raise SystemExit("consume error: %s" % m.error())
+            emit({"p": m.partition(), "o": m.offset(), "k": m.key().decode(),
+                  "v": m.value().decode(), "h": headers_dict(m.headers())})
+            c.commit(message=m, asynchronous=False)
+            got += 1
+        c.close()
+    elif mode == "admin":
+        ad = AdminClient(base)
+        for f in ad.create_topics([NewTopic(a.topic, 3, 1)], operation_timeout=10).values():
+            f.result()
+        emit({"key": "created", "value": a.topic})
+        md = ad.list_topics(timeout=10)
+        emit({"key": "partitions", "value": str(len(md.topics[a.topic].partitions))})
+        for f in ad.delete_topics([a.topic], operation_timeout=10).values():
+            f.result()
+        deadline = time.time() + 10
+        while a.topic in ad.list_topics(timeout=10).topics and time.time() < deadline:
+            time.sleep(0.2)
+        emit({"key": "deleted", "value": str(a.topic not in ad.list_topics(timeout=10).topics).lower()})
+    elif mode == "times":
+        c = ck.Consumer({**base, "group.id": "compat-times-unused"})
+        tps = [ck.TopicPartition(a.topic, 0, ts) for ts in a.ts]
+        for ts in a.ts:
+            r = c.offsets_for_times([ck.TopicPartition(a.topic, 0, ts)], timeout=10)[0]
+            if r.error:
+                raise SystemExit("offsets_for_times: %s" % r.error)
+            emit({"ts": ts, "offset": r.offset})
+        del tps
+        c.close()
+
+
+# --- kafka-python ----------------------------------------------------------
+
+def kafkapython(mode, a):
+    import kafka
+    from kafka import TopicPartition
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    base = {"bootstrap_servers": a.bootstrap, "client_id": "compat-kafka-python"}
+    if mode == "produce":
+        comp = None if a.compression == "none" else a.compression
+        p = kafka.KafkaProducer(**base, acks="all", linger_ms=5, compression_type=comp,
+                                enable_idempotence=True)
+        futs = []
+        for i in range(a.count):
+            futs.append((i, p.send(a.topic, key=b"k-%d" % (i % 7), value=b"kafkapython-%d" % i,
+                                   headers=[("idx", str(i).encode()), ("client", b"kafkapython")])))
+        p.flush(30)
+        for i, f in futs:
+            md = f.get(timeout=30)
+            emit({"p": md.partition, "o": md.offset, "k": "k-%d" % (i % 7), "v": "kafkapython-%d" % i})
+        p.close()
+    elif mode == "consume":
+        c = kafka.KafkaConsumer(a.topic, **base, group_id=a.group, auto_offset_reset="earliest",
+                                enable_auto_commit=False, session_timeout_ms=6000,
+                                heartbeat_interval_ms=500)
+        got, deadline = 0, time.time() + 60
+        while got < a.count and time.time() < deadline:
+            batch = c.poll(timeout_ms=500)
+            for recs in batch.values():
+                for m in recs:
+                    emit({"p": m.partition, "o": m.offset, "k": m.key.decode(),
+                          "v": m.value.decode(), "h": headers_dict(m.headers)})
+                    got += 1
+            if batch:
+                c.commit()
+        c.close()
+    elif mode == "admin":
+        ad = KafkaAdminClient(**base)
+        ad.create_topics([NewTopic(a.topic, 3, 1)])
+        emit({"key": "created", "value": a.topic})
+        deadline = time.time() + 10
+        parts = None
+        while time.time() < deadline:
+            desc = ad.describe_topics([a.topic])
+            if desc and desc[0].get("error_code", 0) == 0 and desc[0]["partitions"]:
+                parts = len(desc[0]["partitions"])
+                break
+            time.sleep(0.2)
+        emit({"key": "partitions", "value": str(parts)})
+        ad.delete_topics([a.topic])
+        deadline = time.time() + 10
+        while a.topic in ad.list_topics() and time.time() < deadline:
+            time.sleep(0.2)
+        emit({"key": "deleted", "value": str(a.topic not in ad.list_topics()).lower()})
+        ad.close()
+    elif mode == "times":
+        c = kafka.KafkaConsumer(**base)
+        tp = TopicPartition(a.topic, 0)
+        for ts in a.ts:
+            r = c.offsets_for_times({tp: ts})[tp]
+            emit({"ts": ts, "offset": -1 if r is None else r.offset})
+        c.close()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("lib", choices=["confluent", "kafkapython"])
+    ap.add_argument("mode", choices=["produce", "consume", "admin", "times"])
+    ap.add_argument("--bootstrap", required=True)
+    ap.add_argument("--topic", required=True)
+    ap.add_argument("--group", default="")
+    ap.add_argument("--count", type=int, default=0)
+    ap.add_argument("--compression", default="none")
+    ap.add_argument("--ts", type=int, nargs="*", default=[])
+    a = ap.parse_args()
+    {"confluent": confluent, "kafkapython": kafkapython}[a.lib](a.mode, a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

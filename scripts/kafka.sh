@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# Fetches Apache Kafka (kafka_2.13 and its dependencies) from Maven Central into
+# a cache, and runs one single-node KRaft broker on a loopback port. Used by the
+# compatibility suite (compat_test/) and the benchmarks as the reference broker.
+#
+#   kafka.sh fetch                 download the jars once (cached; fast afterwards)
+#   kafka.sh classpath             print the classpath of the cached jars
+#   kafka.sh start PORT DIR        format DIR as one KRaft node (broker+controller)
+#                                  listening on 127.0.0.1:PORT, start it in the
+#                                  background (pid in DIR/kafka.pid, log in
+#                                  DIR/kafka.log) and wait until it serves
+#   kafka.sh stop DIR              stop the broker started in DIR
+#
+# Environment: KAFKA_VERSION (default 4.1.1; 4.0.0 rejects the JoinGroup
+# versions kafka-go sends, so use 4.1 or later), GREGOR_CACHE (default
+# $HOME/.cache/gregor), KAFKA_HEAP (default 768m), KAFKA_EXTRA_PROPS (extra
+# server.properties lines, newline separated).
+set -euo pipefail
+
+KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
+CACHE="${GREGOR_CACHE:-$HOME/.cache/gregor}"
+HOME_DIR="$CACHE/kafka-$KAFKA_VERSION"
+LIBS="$HOME_DIR/libs"
+
+fetch() {
+	if [[ -f "$LIBS/.complete" ]]; then
+		return 0
+	fi
+	mkdir -p "$HOME_DIR"
+	# A throwaway project whose only job is to resolve kafka_2.13 and copy it
+	# with every runtime dependency into libs/ (Maven keeps its own cache in
+	# ~/.m2, so a second fetch after a wiped libs/ needs no network).
+	cat >"$HOME_DIR/pom.xml" <<EOF
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>gregor.compat</groupId>
+  <artifactId>kafka-server-jars</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency>
+      <groupId>org.apache.kafka</groupId>
+      <artifactId>kafka_2.13</artifactId>
+      <version>$KAFKA_VERSION</version>
+    </dependency>
+    <!-- log4j2 backend so the broker's log goes to kafka.log at INFO -->
+    <dependency>
+      <groupId>org.apache.logging.log4j</groupId>
+      <artifactId>log4j-slf4j-impl</artifactId>
+      <version>2.24.3</version>
+    </dependency>
+    <dependency>
+      <groupId>org.apache.logging.log4j</groupId>
+      <artifactId>log4j-core</artifactId>
+      <version>2.24.3</version>
+    </dependency>
+  </dependencies>
+</project>
+EOF
+	rm -rf "$LIBS"
+	mvn -q -B -f "$HOME_DIR/pom.xml" dependency:copy-dependencies \
+		-DoutputDirectory="$LIBS" -DincludeScope=runtime >&2
+	touch "$LIBS/.complete"
+}
+
+classpath() {
+	fetch
+	echo "$LIBS/*"
+}
+
+# free_port prints a loopback TCP port nobody listens on right now.
+free_port() {
+	python3 - <<'EOF'
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()
+EOF
+}
+
+wait_port() {
+	local port=$1 pid=$2 log=$3
+	for _ in $(seq 1 600); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			return 0
+		fi
+		if ! kill -0 "$pid" 2>/dev/null; then
+			echo "kafka.sh: broker exited during start-up; tail of $log:" >&2
+			tail -n 40 "$log" >&2 || true
+			return 1
+		fi
+		sleep 0.2
+	done
+	echo "kafka.sh: broker did not listen on $port within 120s" >&2
+	return 1
+}
+
+start() {
+	local port=${1:?usage: kafka.sh start PORT DIR} dir=${2:?usage: kafka.sh start PORT DIR}
+	fetch
+	mkdir -p "$dir/data"
+	dir=$(cd "$dir" && pwd)
+	local cport
+	cport=$(free_port)
+	# Short group timings so the client matrix runs fast; the rest is Kafka's
+	# single-node quick-start.
+	cat >"$dir/server.properties" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$cport
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$dir/data
+num.partitions=1
+auto.create.topics.enable=true
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=5
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+group.min.session.timeout.ms=1000
+log.flush.interval.messages=9223372036854775807
+${KAFKA_EXTRA_PROPS:-}
+EOF
+	cat >"$dir/log4j2.properties" <<EOF
+status=warn
+appender.file.type=File
+appender.file.name=FILE
+appender.file.fileName=$dir/kafka.log
+appender.file.layout.type=PatternLayout
+appender.file.layout.pattern=[%d] %p %m (%c)%n
+rootLogger.level=INFO
+rootLogger.appenderRef.file.ref=FILE
+EOF
+	local java_opts=(-Xmx"${KAFKA_HEAP:-768m}" -XX:+UseSerialGC -XX:TieredStopAtLevel=1
+		-Djava.awt.headless=true -Dlog4j2.configurationFile="$dir/log4j2.properties")
+	if [[ ! -f "$dir/data/meta.properties" ]]; then
+		# A fixed cluster id: the node is thrown away with its folder.
+		java "${java_opts[@]}" -cp "$LIBS/*" kafka.tools.StorageTool format \
+			-t 4L6g3nShT-eMCtK--X86sw -c "$dir/server.properties" >"$dir/format.log" 2>&1 || {
+			cat "$dir/format.log" >&2
+			return 1
+		}
+	fi
+	nohup java "${java_opts[@]}" -cp "$LIBS/*" kafka.Kafka "$dir/server.properties" \
+		>"$dir/kafka.out" 2>&1 </dev/null &
+	local pid=$!
+	echo "$pid" >"$dir/kafka.pid"
+	wait_port "$port" "$pid" "$dir/kafka.log"
+}
+
+stop() {
+	local dir=${1:?usage: kafka.sh stop DIR}
+	[[ -f "$dir/kafka.pid" ]] || return 0
+	local pid
+	pid=$(cat "$dir/kafka.pid")
+	kill "$pid" 2>/dev/null || true
+	for _ in $(seq 1 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$pid" 2>/dev/null || true
+	rm -f "$dir/kafka.pid"
+}
+
+case "${1:-}" in
+fetch) fetch ;;
+classpath) classpath ;;
+start) shift; start "$@" ;;
+stop) shift; stop "$@" ;;
+*)
+	echo "usage: kafka.sh fetch | classpath | start PORT DIR | stop DIR" >&2
+	exit 2
+	;;
+esac
