@@ -1,0 +1,196 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+)
+
+// kgoLogger hands franz-go's log lines to zap.
+type kgoLogger struct{ l *zap.Logger }
+
+func (k kgoLogger) Level() kgo.LogLevel {
+	switch {
+	case k.l.Core().Enabled(zap.DebugLevel):
+		return kgo.LogLevelDebug
+	case k.l.Core().Enabled(zap.InfoLevel):
+		return kgo.LogLevelInfo
+	case k.l.Core().Enabled(zap.WarnLevel):
+		return kgo.LogLevelWarn
+	case k.l.Core().Enabled(zap.ErrorLevel):
+		return kgo.LogLevelError
+	}
+	return kgo.LogLevelNone
+}
+
+func (k kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	fields := make([]zap.Field, 0, len(keyvals)/2)
+	for i := 0; i+1 < len(keyvals); i += 2 {
+		fields = append(fields, zap.Any(fmt.Sprint(keyvals[i]), keyvals[i+1]))
+	}
+	switch level {
+	case kgo.LogLevelError:
+		k.l.Error(msg, fields...)
+	case kgo.LogLevelWarn:
+		k.l.Warn(msg, fields...)
+	case kgo.LogLevelInfo:
+		k.l.Info(msg, fields...)
+	default:
+		k.l.Debug(msg, fields...)
+	}
+}
+
+// baseOpts are the options every client of a run shares.
+func baseOpts(cfg *Config, log *zap.Logger) []kgo.Opt {
+	return []kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ClientID(cfg.ClientID),
+		kgo.WithLogger(kgoLogger{log}),
+	}
+}
+
+// producerOpts are the options of one producer client.
+func producerOpts(cfg *Config, log *zap.Logger) []kgo.Opt {
+	c, _ := codec(cfg.Compression) // checked by Validate
+	opts := append(baseOpts(cfg, log),
+		kgo.DefaultProduceTopic(cfg.Topic),
+		kgo.ProducerLinger(cfg.Linger),
+		kgo.ProducerBatchMaxBytes(cfg.BatchMaxBytes),
+		kgo.MaxBufferedRecords(cfg.MaxBuffered),
+		kgo.ProducerBatchCompression(c),
+		// A broker that stops answering fails records instead of
+		// hanging the run.
+		kgo.RecordDeliveryTimeout(60*time.Second),
+	)
+	switch cfg.Acks {
+	case "all":
+		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
+	case "1":
+		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()))
+	case "0":
+		opts = append(opts, kgo.RequiredAcks(kgo.NoAck()))
+	}
+	if !cfg.Idempotent {
+		opts = append(opts, kgo.DisableIdempotentWrite())
+	}
+	return opts
+}
+
+// consumerOpts are the options of one consumer client reading the given
+// partitions from the given offsets.
+func consumerOpts(cfg *Config, log *zap.Logger, from map[int32]kgo.Offset, pool *recordPool) []kgo.Opt {
+	return append(baseOpts(cfg, log),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{cfg.Topic: from}),
+		kgo.FetchMaxBytes(cfg.FetchMaxBytes),
+		kgo.FetchMaxWait(500*time.Millisecond),
+		kgo.WithPools(pool),
+	)
+}
+
+// newAdmin is an admin client whose requests may take a minute: creating
+// 10,000 partitions on a real Kafka does.
+func newAdmin(cfg *Config, log *zap.Logger) (*kgo.Client, *kadm.Client, error) {
+	cl, err := kgo.NewClient(baseOpts(cfg, log)...)
+	if err != nil {
+		return nil, nil, err
+	}
+	adm := kadm.NewClient(cl)
+	adm.SetTimeoutMillis(60_000)
+	return cl, adm, nil
+}
+
+// ensureTopic creates the topic when it is missing (and cfg.Create allows)
+// and waits until every partition has a leader. It returns the partition
+// count the topic really has.
+func ensureTopic(ctx context.Context, adm *kadm.Client, cfg *Config, log *zap.Logger) (int32, error) {
+	tds, err := adm.ListTopics(ctx, cfg.Topic)
+	if err != nil {
+		return 0, fmt.Errorf("metadata for %s: %w", cfg.Topic, err)
+	}
+	td, ok := tds[cfg.Topic]
+	exists := ok && td.Err == nil
+	if !exists {
+		if !cfg.Create {
+			return 0, fmt.Errorf("topic %s does not exist and --create=false", cfg.Topic)
+		}
+		resp, err := adm.CreateTopic(ctx, cfg.Partitions, cfg.ReplicationFactor, nil, cfg.Topic)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return 0, fmt.Errorf("creating %s (%d partitions, replication factor %d): %w %s",
+				cfg.Topic, cfg.Partitions, cfg.ReplicationFactor, err, resp.ErrMessage)
+		}
+		log.Info("created topic", zap.String("topic", cfg.Topic), zap.Int32("partitions", cfg.Partitions))
+	}
+	// A new topic's leaders appear in metadata a moment after the
+	// creation is acknowledged (at once on kfake, seconds on Kafka with
+	// many partitions).
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		tds, err := adm.ListTopics(ctx, cfg.Topic)
+		if err != nil {
+			return 0, err
+		}
+		td := tds[cfg.Topic]
+		ready := td.Err == nil && len(td.Partitions) > 0
+		for _, p := range td.Partitions {
+			if p.Err != nil || p.Leader < 0 {
+				ready = false
+				break
+			}
+		}
+		if ready {
+			if exists && int32(len(td.Partitions)) != cfg.Partitions {
+				log.Warn("topic exists with another partition count; using it as it is",
+					zap.String("topic", cfg.Topic), zap.Int("partitions", len(td.Partitions)))
+			}
+			return int32(len(td.Partitions)), nil
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("topic %s has partitions without a leader after 2 minutes (topic error: %v)", cfg.Topic, td.Err)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// deleteTopic removes the topic at the end of a run.
+func deleteTopic(ctx context.Context, adm *kadm.Client, topic string) error {
+	resps, err := adm.DeleteTopics(ctx, topic)
+	if err != nil {
+		return err
+	}
+	return resps.Error()
+}
+
+// listOffsets returns each partition's start or end offset.
+func listOffsets(ctx context.Context, adm *kadm.Client, topic string, end bool) (map[int32]int64, error) {
+	var (
+		lo  kadm.ListedOffsets
+		err error
+	)
+	if end {
+		lo, err = adm.ListEndOffsets(ctx, topic)
+	} else {
+		lo, err = adm.ListStartOffsets(ctx, topic)
+	}
+	if err == nil {
+		err = lo.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing offsets of %s: %w", topic, err)
+	}
+	out := make(map[int32]int64)
+	lo.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
+	return out, nil
+}

@@ -1,0 +1,158 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// mb is the MB of MB/s: 2^20 bytes, as kafka-producer-perf-test counts.
+const mb = 1 << 20
+
+// Summary is the result of one run; --json prints it as it is.
+type Summary struct {
+	Mode        Mode    `json:"mode"`
+	Topic       string  `json:"topic"`
+	Partitions  int32   `json:"partitions"`
+	RecordSize  int     `json:"record_size"`
+	TargetRate  float64 `json:"target_rate"`
+	Acks        string  `json:"acks"`
+	LingerMs    float64 `json:"linger_ms"`
+	Compression string  `json:"compression"`
+	Producers   int     `json:"producers"`
+	Consumers   int     `json:"consumers"`
+	Keys        KeyMode `json:"keys"`
+
+	// Seconds is the measured time: from the start (after warm-up) to the
+	// last record counted.
+	Seconds       float64 `json:"seconds"`
+	Records       int64   `json:"records"`
+	RecordsPerSec float64 `json:"records_per_sec"`
+	MBPerSec      float64 `json:"mb_per_sec"`
+	Errors        int64   `json:"errors"`
+	FirstError    string  `json:"first_error,omitempty"`
+	// Latency is the produce acknowledgement latency (produce) or the
+	// producer-to-consumer latency (e2e).
+	Latency *Latency `json:"latency,omitempty"`
+
+	// e2e only: the records acknowledged to the producers while measuring,
+	// their acknowledgement latency, and how many acknowledged records
+	// never arrived at a consumer (counted over the whole run).
+	Sent       int64    `json:"sent,omitempty"`
+	AckLatency *Latency `json:"ack_latency,omitempty"`
+	Lost       int64    `json:"lost,omitempty"`
+
+	// Preload is the produce run that filled the topic before a consume.
+	Preload *Summary `json:"preload,omitempty"`
+
+	// BrokerRSSMaxBytes is the highest resident set size of --broker-pid
+	// sampled once a second (Linux only).
+	BrokerRSSMaxBytes int64 `json:"broker_rss_max_bytes,omitempty"`
+}
+
+// fill sets the run's shape from cfg.
+func (s *Summary) fill(cfg *Config, partitions int32) {
+	s.Mode = cfg.Mode
+	s.Topic = cfg.Topic
+	s.Partitions = partitions
+	s.RecordSize = cfg.RecordSize
+	s.TargetRate = cfg.Rate
+	s.Acks = cfg.Acks
+	s.LingerMs = float64(cfg.Linger) / float64(time.Millisecond)
+	s.Compression = cfg.Compression
+	s.Producers = cfg.Producers
+	s.Consumers = cfg.Consumers
+	s.Keys = cfg.Keys
+}
+
+// measure sets throughput, errors and latency from a meter snapshot.
+func (s *Summary) measure(sn snapshot) {
+	s.Records = sn.records
+	s.Errors = sn.errors
+	s.Latency = latencyOf(sn.hist)
+	if !sn.last.IsZero() {
+		s.Seconds = sn.last.Sub(sn.start).Seconds()
+	}
+	if s.Seconds > 0 {
+		s.RecordsPerSec = float64(sn.records) / s.Seconds
+		s.MBPerSec = float64(sn.bytes) / mb / s.Seconds
+	}
+}
+
+// WriteText prints the summary for people.
+func (s *Summary) WriteText(w io.Writer) {
+	if s.Preload != nil {
+		s.Preload.WriteText(w)
+	}
+	fmt.Fprintf(w, "%s: topic %s, %d partitions, %d B records, acks=%s, linger %gms, compression %s, %d producer(s), %d consumer(s), keys %s",
+		s.Mode, s.Topic, s.Partitions, s.RecordSize, s.Acks, s.LingerMs, s.Compression, s.Producers, s.Consumers, s.Keys)
+	if s.TargetRate > 0 {
+		fmt.Fprintf(w, ", target %s rec/s", thousands(s.TargetRate))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "  records %s in %.2fs: %s rec/s, %.1f MB/s, errors %d\n",
+		thousands(float64(s.Records)), s.Seconds, thousands(s.RecordsPerSec), s.MBPerSec, s.Errors)
+	if s.Mode == ModeE2E {
+		fmt.Fprintf(w, "  sent %s, lost %d\n", thousands(float64(s.Sent)), s.Lost)
+	}
+	name := "ack latency"
+	if s.Mode == ModeE2E {
+		name = "end-to-end latency"
+	}
+	writeLatency(w, name, s.Latency)
+	writeLatency(w, "ack latency", s.AckLatency)
+	if s.BrokerRSSMaxBytes > 0 {
+		fmt.Fprintf(w, "  broker RSS max %.1f MiB\n", float64(s.BrokerRSSMaxBytes)/mb)
+	}
+	if s.FirstError != "" {
+		fmt.Fprintf(w, "  first error: %s\n", s.FirstError)
+	}
+}
+
+func writeLatency(w io.Writer, name string, l *Latency) {
+	if l == nil {
+		return
+	}
+	fmt.Fprintf(w, "  %s ms: p50 %.3f, p99 %.3f, p99.9 %.3f, max %.3f (mean %.3f)\n",
+		name, l.P50, l.P99, l.P999, l.Max, l.Mean)
+}
+
+// thousands prints a number rounded to an integer with thousands separators.
+func thousands(v float64) string {
+	s := strconv.FormatInt(int64(v+0.5), 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// rssBytes reads a process's resident set size from /proc (Linux); 0 when
+// it cannot.
+func rssBytes(pid int) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(rest) // "123456 kB"
+			if len(f) >= 1 {
+				kb, _ := strconv.ParseInt(f[0], 10, 64)
+				return kb * 1024
+			}
+		}
+	}
+	return 0
+}
