@@ -1,24 +1,292 @@
 // Package group is gregor's classic-protocol group coordinator: membership,
-// rebalances, and committed offsets kept in the store's internal state.
+// rebalances (JoinGroup, SyncGroup, Heartbeat, LeaveGroup), static membership
+// (KIP-345), and committed offsets kept in the store's internal key/value
+// state.
+//
+// Durable state follows Kafka's __consumer_offsets layout. A group belongs to
+// the offsets partition abs(javaHashCode(group)) mod offsets.topic.num.partitions,
+// exactly as Kafka maps it, and each partition is one store namespace
+// "__consumer_offsets-<p>". Keys and values are Kafka's own record formats
+// (kmsg.OffsetCommitKey/Value for committed offsets, kmsg.GroupMetadataKey/Value
+// for a group's generation, protocol and members), so the bytes mean the same
+// thing to anyone who knows Kafka's internal topic. A nil value is a tombstone.
+// On start the coordinator rebuilds every group from these namespaces: a group
+// that was Stable comes back Stable with its members and their assignments,
+// and members that keep heartbeating with their generation never notice the
+// restart.
+//
+// Locking: the Coordinator's mu guards the group map only; each group has its
+// own mu guarding everything in it. The order is group.mu, then
+// Coordinator.mu; nothing takes a group's mu while holding Coordinator.mu.
 package group
 
-// PLACEHOLDER: the group owner replaces this file.
-
 import (
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+	"unicode/utf16"
+
 	"github.com/gregor-broker/gregor/storage"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"go.uber.org/zap"
 )
 
-// Config holds the group settings (Kafka names in comments).
-type Config struct{}
-
-// Coordinator coordinates every group whose offsets partition this broker owns.
-type Coordinator struct{}
-
-// New returns a coordinator whose state lives in store.
-func New(cfg Config, store *storage.Store, log *zap.Logger) (*Coordinator, error) {
-	return &Coordinator{}, nil
+// Config holds the group settings (Kafka names in comments). A zero field
+// takes Kafka's default.
+type Config struct {
+	// InitialRebalanceDelay is group.initial.rebalance.delay.ms: how long the
+	// first rebalance of an empty group waits for more members. Default 3s;
+	// because zero means "default", a negative value means no delay (Kafka's
+	// group.initial.rebalance.delay.ms=0).
+	InitialRebalanceDelay time.Duration
+	// MinSessionTimeout is group.min.session.timeout.ms; default 6s.
+	MinSessionTimeout time.Duration
+	// MaxSessionTimeout is group.max.session.timeout.ms; default 30m.
+	MaxSessionTimeout time.Duration
+	// OffsetsRetention is offsets.retention.minutes: offsets of a group that
+	// has been empty this long are removed (for a group without a protocol,
+	// each offset this long after its commit). Default 7 days.
+	OffsetsRetention time.Duration
+	// OffsetsRetentionCheckInterval is offsets.retention.check.interval.ms;
+	// default 10m.
+	OffsetsRetentionCheckInterval time.Duration
+	// OffsetMetadataMaxBytes is offset.metadata.max.bytes; default 4096.
+	OffsetMetadataMaxBytes int
+	// OffsetsTopicNumPartitions is offsets.topic.num.partitions; default 50.
+	// It must never change once data exists: it decides which namespace
+	// holds a group's state.
+	OffsetsTopicNumPartitions int32
 }
 
-// Close stops the coordinator's timers.
-func (c *Coordinator) Close() error { return nil }
+// Validate fills defaults and rejects impossible values.
+func (c *Config) Validate() error {
+	if c.InitialRebalanceDelay == 0 {
+		c.InitialRebalanceDelay = 3 * time.Second
+	} else if c.InitialRebalanceDelay < 0 {
+		c.InitialRebalanceDelay = 0
+	}
+	if c.MinSessionTimeout == 0 {
+		c.MinSessionTimeout = 6 * time.Second
+	}
+	if c.MaxSessionTimeout == 0 {
+		c.MaxSessionTimeout = 30 * time.Minute
+	}
+	if c.OffsetsRetention == 0 {
+		c.OffsetsRetention = 7 * 24 * time.Hour
+	}
+	if c.OffsetsRetentionCheckInterval == 0 {
+		c.OffsetsRetentionCheckInterval = 10 * time.Minute
+	}
+	if c.OffsetMetadataMaxBytes == 0 {
+		c.OffsetMetadataMaxBytes = 4096
+	}
+	if c.OffsetsTopicNumPartitions == 0 {
+		c.OffsetsTopicNumPartitions = 50
+	}
+	switch {
+	case c.MinSessionTimeout < 0 || c.MaxSessionTimeout < 0:
+		return errors.New("group: session timeouts must be positive")
+	case c.MinSessionTimeout > c.MaxSessionTimeout:
+		return fmt.Errorf("group: group.min.session.timeout.ms (%v) exceeds group.max.session.timeout.ms (%v)", c.MinSessionTimeout, c.MaxSessionTimeout)
+	case c.OffsetsRetention < 0:
+		return errors.New("group: offsets.retention.minutes must be positive")
+	case c.OffsetsRetentionCheckInterval < 0:
+		return errors.New("group: offsets.retention.check.interval.ms must be positive")
+	case c.OffsetMetadataMaxBytes < 0:
+		return errors.New("group: offset.metadata.max.bytes must not be negative")
+	case c.OffsetsTopicNumPartitions < 0:
+		return errors.New("group: offsets.topic.num.partitions must be positive")
+	}
+	return nil
+}
+
+// kvStore is the part of *storage.Store the coordinator uses; unit tests
+// give it an in-memory map.
+type kvStore interface {
+	PutKV(ns string, kvs ...storage.KV) error
+	RangeKV(ns string, fn func(key, value []byte) bool)
+}
+
+// clock is time as the coordinator sees it; unit tests drive a fake one.
+type clock interface {
+	Now() time.Time
+	AfterFunc(d time.Duration, f func()) timer
+}
+
+type timer interface{ Stop() bool }
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                            { return time.Now() }
+func (realClock) AfterFunc(d time.Duration, f func()) timer { return time.AfterFunc(d, f) }
+
+// Coordinator coordinates every group whose offsets partition this broker owns.
+type Coordinator struct {
+	cfg   Config
+	kv    kvStore
+	clock clock
+	log   *zap.Logger
+
+	mu     sync.Mutex
+	groups map[string]*group
+	closed bool
+	sweep  timer
+}
+
+// New returns a coordinator whose state lives in store, rebuilt from it now.
+// A nil store keeps everything in memory.
+func New(cfg Config, store *storage.Store, log *zap.Logger) (*Coordinator, error) {
+	var kv kvStore
+	if store != nil {
+		kv = store
+	}
+	return newCoordinator(cfg, kv, realClock{}, log)
+}
+
+func newCoordinator(cfg Config, kv kvStore, clk clock, log *zap.Logger) (*Coordinator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	c := &Coordinator{cfg: cfg, kv: kv, clock: clk, log: log, groups: make(map[string]*group)}
+	if err := c.load(); err != nil {
+		return nil, err
+	}
+	c.scheduleSweep()
+	return c, nil
+}
+
+// Close stops the coordinator's timers. Waiting JoinGroup and SyncGroup
+// calls are answered with COORDINATOR_NOT_AVAILABLE so clients look again.
+func (c *Coordinator) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	if c.sweep != nil {
+		c.sweep.Stop()
+	}
+	gs := make([]*group, 0, len(c.groups))
+	for _, g := range c.groups {
+		gs = append(gs, g)
+	}
+	c.mu.Unlock()
+	for _, g := range gs {
+		g.mu.Lock()
+		g.shutdown()
+		g.mu.Unlock()
+	}
+	return nil
+}
+
+// Partition is the __consumer_offsets partition of group: Kafka's
+// Utils.abs(groupId.hashCode) % offsets.topic.num.partitions.
+func (c *Coordinator) Partition(group string) int32 {
+	return partitionFor(group, c.cfg.OffsetsTopicNumPartitions)
+}
+
+func partitionFor(group string, n int32) int32 {
+	h := javaHashCode(group)
+	if h == -1<<31 {
+		h = 0 // Kafka's Utils.abs maps Integer.MIN_VALUE to 0
+	} else if h < 0 {
+		h = -h
+	}
+	return h % n
+}
+
+// javaHashCode is java.lang.String.hashCode: s[0]*31^(n-1) + … over UTF-16
+// code units, wrapping at 32 bits.
+func javaHashCode(s string) int32 {
+	var h int32
+	for _, u := range utf16.Encode([]rune(s)) {
+		h = 31*h + int32(u)
+	}
+	return h
+}
+
+func (c *Coordinator) namespace(group string) string {
+	return fmtNamespace(c.Partition(group))
+}
+
+// lookup returns the live group named id, creating it when create is set.
+// A group found Dead (deleted concurrently) is never returned.
+func (c *Coordinator) lookup(id string, create bool) *group {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if g, ok := c.groups[id]; ok {
+		return g
+	}
+	if !create || c.closed {
+		return nil
+	}
+	g := newGroup(c, id)
+	c.groups[id] = g
+	return g
+}
+
+// withGroup runs fn under the lock of the live group id (created when create
+// is set). It reports false when there is no such group. A group that turned
+// Dead between lookup and lock is looked up again.
+func (c *Coordinator) withGroup(id string, create bool, fn func(g *group)) bool {
+	for {
+		g := c.lookup(id, create)
+		if g == nil {
+			return false
+		}
+		g.mu.Lock()
+		if g.state == stateDead {
+			g.mu.Unlock()
+			continue
+		}
+		fn(g)
+		g.mu.Unlock()
+		return true
+	}
+}
+
+// forget drops g from the map; called with g.mu held once g is Dead.
+func (c *Coordinator) forget(g *group) {
+	c.mu.Lock()
+	if c.groups[g.id] == g {
+		delete(c.groups, g.id)
+	}
+	c.mu.Unlock()
+}
+
+// snapshot returns the groups sorted by id, for listing.
+func (c *Coordinator) snapshot() []*group {
+	c.mu.Lock()
+	gs := make([]*group, 0, len(c.groups))
+	for _, g := range c.groups {
+		gs = append(gs, g)
+	}
+	c.mu.Unlock()
+	sort.Slice(gs, func(i, j int) bool { return gs[i].id < gs[j].id })
+	return gs
+}
+
+// persist writes kvs to the group's namespace. Errors are logged and
+// returned; the caller maps them to a Kafka error code.
+func (c *Coordinator) persist(group string, kvs ...storage.KV) error {
+	if c.kv == nil || len(kvs) == 0 {
+		return nil
+	}
+	err := c.kv.PutKV(c.namespace(group), kvs...)
+	if err != nil {
+		c.log.Warn("group state write failed", zap.String("group", group), zap.Error(err))
+	}
+	return err
+}
+
+// code is err's Kafka error code; nil is success (0).
+func code(err *kerr.Error) int16 {
+	if err == nil {
+		return 0
+	}
+	return err.Code
+}
+
+func fmtNamespace(p int32) string { return fmt.Sprintf("__consumer_offsets-%d", p) }

@@ -1,0 +1,121 @@
+package group
+
+import (
+	"strings"
+
+	"github.com/gregor-broker/gregor/storage"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// DescribeGroups answers a DescribeGroups. An unknown group is reported
+// Dead without an error, as Kafka does before v6. Member metadata and
+// assignments are included only in a Stable group (as Kafka does), passed
+// through unchanged.
+func (c *Coordinator) DescribeGroups(req *kmsg.DescribeGroupsRequest) *kmsg.DescribeGroupsResponse {
+	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
+	for _, id := range req.Groups {
+		rg := kmsg.NewDescribeGroupsResponseGroup()
+		rg.Group = id
+		rg.State = stateDead.String()
+		rg.AuthorizedOperations = -2147483648 // not requested / not computed
+		c.withGroup(id, false, func(g *group) {
+			rg.State = g.state.String()
+			rg.ProtocolType = g.protocolType
+			if g.state == stateStable {
+				rg.Protocol = g.protocol
+			}
+			for _, m := range g.orderedMembers() {
+				rm := kmsg.NewDescribeGroupsResponseGroupMember()
+				rm.MemberID = m.id
+				rm.InstanceID = m.instanceID
+				rm.ClientID = m.clientID
+				rm.ClientHost = m.clientHost
+				if g.state == stateStable {
+					rm.ProtocolMetadata = m.metadataFor(g.protocol)
+					rm.MemberAssignment = m.assignment
+				}
+				if rm.ProtocolMetadata == nil {
+					rm.ProtocolMetadata = []byte{}
+				}
+				if rm.MemberAssignment == nil {
+					rm.MemberAssignment = []byte{}
+				}
+				rg.Members = append(rg.Members, rm)
+			}
+		})
+		if rg.State == stateDead.String() && req.Version >= 6 {
+			rg.ErrorCode = kerr.GroupIDNotFound.Code
+		}
+		resp.Groups = append(resp.Groups, rg)
+	}
+	return resp
+}
+
+// ListGroups answers a ListGroups, honouring the states filter (v4+) and the
+// types filter (v5+; every gregor group is "classic"). Filters match without
+// regard to case, as Kafka's do.
+func (c *Coordinator) ListGroups(req *kmsg.ListGroupsRequest) *kmsg.ListGroupsResponse {
+	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
+	match := func(filter []string, v string) bool {
+		if len(filter) == 0 {
+			return true
+		}
+		for _, f := range filter {
+			if strings.EqualFold(f, v) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, g := range c.snapshot() {
+		g.mu.Lock()
+		st, pt := g.state, g.protocolType
+		g.mu.Unlock()
+		if st == stateDead || !match(req.StatesFilter, st.String()) || !match(req.TypesFilter, "classic") {
+			continue
+		}
+		lg := kmsg.NewListGroupsResponseGroup()
+		lg.Group = g.id
+		lg.ProtocolType = pt
+		lg.GroupState = st.String()
+		lg.GroupType = "classic"
+		resp.Groups = append(resp.Groups, lg)
+	}
+	return resp
+}
+
+// DeleteGroups answers a DeleteGroups: only a group without members can be
+// deleted (NON_EMPTY_GROUP otherwise); its offsets and metadata go with it.
+func (c *Coordinator) DeleteGroups(req *kmsg.DeleteGroupsRequest) *kmsg.DeleteGroupsResponse {
+	resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
+	for _, id := range req.Groups {
+		rg := kmsg.NewDeleteGroupsResponseGroup()
+		rg.Group = id
+		rg.ErrorCode = kerr.GroupIDNotFound.Code
+		c.withGroup(id, false, func(g *group) {
+			if g.state != stateEmpty {
+				rg.ErrorCode = kerr.NonEmptyGroup.Code
+				return
+			}
+			kvs := []storage.KV{{Key: groupKey(g.id)}}
+			for t, ps := range g.offsets {
+				for p := range ps {
+					kvs = append(kvs, storage.KV{Key: offsetKey(g.id, t, p)})
+				}
+			}
+			if err := c.persist(g.id, kvs...); err != nil {
+				rg.ErrorCode = kerr.CoordinatorNotAvailable.Code
+				return
+			}
+			rg.ErrorCode = 0
+			g.stopRebalanceTimer()
+			g.offsets = map[string]map[int32]offset{}
+			g.pending = map[string]struct{}{}
+			g.setState(stateDead)
+			c.forget(g)
+		})
+		resp.Groups = append(resp.Groups, rg)
+	}
+	return resp
+}

@@ -1,0 +1,510 @@
+package group
+
+import (
+	"encoding/binary"
+	"sort"
+	"time"
+
+	"github.com/gregor-broker/gregor/storage"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/zap"
+)
+
+// Known reports whether a topic partition exists; the broker passes its topic
+// table so commits to unknown partitions get UNKNOWN_TOPIC_OR_PARTITION.
+type Known func(topic string, partition int32) bool
+
+// OffsetCommit answers an OffsetCommit (v2+). Commits with generation -1 and
+// no member id are simple-consumer commits, accepted only while the group
+// has no members.
+func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest, known Known) *kmsg.OffsetCommitResponse {
+	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+	codes := make([][]int16, len(req.Topics))
+	for i, t := range req.Topics {
+		codes[i] = make([]int16, len(t.Partitions))
+		for j, p := range t.Partitions {
+			switch {
+			case known != nil && !known(t.Topic, p.Partition):
+				codes[i][j] = kerr.UnknownTopicOrPartition.Code
+			case p.Metadata != nil && len(*p.Metadata) > c.cfg.OffsetMetadataMaxBytes:
+				codes[i][j] = kerr.OffsetMetadataTooLarge.Code
+			}
+		}
+	}
+	setAll := func(err *kerr.Error) {
+		for i := range codes {
+			for j := range codes[i] {
+				if codes[i][j] == 0 {
+					codes[i][j] = err.Code
+				}
+			}
+		}
+	}
+	simple := req.Generation < 0 && req.MemberID == "" && req.InstanceID == nil
+	found := c.withGroup(req.Group, req.Generation < 0, func(g *group) {
+		if !simple {
+			if err := g.validateMember(req.MemberID, req.InstanceID, req.Generation); err != nil {
+				setAll(err)
+				return
+			}
+		} else if g.state != stateEmpty {
+			// Once the group has members only they may commit.
+			setAll(kerr.UnknownMemberID)
+			return
+		}
+		if g.state == stateCompletingRebalance {
+			// The member has its new generation but not yet its
+			// assignment; Kafka asks it to finish the rebalance first.
+			setAll(kerr.RebalanceInProgress)
+			return
+		}
+		if m, ok := g.members[req.MemberID]; ok && m.joinWait == nil && m.syncWait == nil {
+			g.resetSession(m)
+		}
+		g.commit(req, codes)
+	})
+	if !found {
+		if c.isClosed() {
+			setAll(kerr.CoordinatorNotAvailable)
+		} else {
+			setAll(kerr.IllegalGeneration) // a generation of a group that no longer exists
+		}
+	}
+	for i, t := range req.Topics {
+		rt := kmsg.NewOffsetCommitResponseTopic()
+		rt.Topic = t.Topic
+		for j, p := range t.Partitions {
+			rp := kmsg.NewOffsetCommitResponseTopicPartition()
+			rp.Partition = p.Partition
+			rp.ErrorCode = codes[i][j]
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
+}
+
+// commit stores every partition whose code is still 0, durably first.
+func (g *group) commit(req *kmsg.OffsetCommitRequest, codes [][]int16) {
+	now := g.c.clock.Now()
+	type pending struct {
+		topic string
+		part  int32
+		o     offset
+	}
+	var kvs []storage.KV
+	var ps []pending
+	for i, t := range req.Topics {
+		for j, p := range t.Partitions {
+			if codes[i][j] != 0 {
+				continue
+			}
+			o := offset{offset: p.Offset, leaderEpoch: -1, committed: now}
+			if req.Version >= 6 {
+				o.leaderEpoch = p.LeaderEpoch
+			}
+			if p.Metadata != nil {
+				o.metadata = *p.Metadata
+			}
+			ps = append(ps, pending{t.Topic, p.Partition, o})
+			kvs = append(kvs, storage.KV{Key: offsetKey(g.id, t.Topic, p.Partition), Value: offsetValue(o)})
+		}
+	}
+	if err := g.c.persist(g.id, kvs...); err != nil {
+		for i := range codes {
+			for j := range codes[i] {
+				if codes[i][j] == 0 {
+					codes[i][j] = kerr.CoordinatorNotAvailable.Code
+				}
+			}
+		}
+		return
+	}
+	for _, p := range ps {
+		g.setOffset(p.topic, p.part, p.o)
+	}
+}
+
+func (g *group) setOffset(topic string, part int32, o offset) {
+	ps := g.offsets[topic]
+	if ps == nil {
+		ps = make(map[int32]offset)
+		g.offsets[topic] = ps
+	}
+	ps[part] = o
+}
+
+// FetchOffsets returns group's committed offsets for topics, or all of them
+// when topics is nil. Partitions without a commit get offset -1.
+func (c *Coordinator) FetchOffsets(groupID string, topics []kmsg.OffsetFetchRequestGroupTopic) []kmsg.OffsetFetchResponseGroupTopic {
+	var out []kmsg.OffsetFetchResponseGroupTopic
+	missing := func(p int32) kmsg.OffsetFetchResponseGroupTopicPartition {
+		rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+		rp.Partition = p
+		rp.Offset = -1
+		rp.LeaderEpoch = -1
+		empty := ""
+		rp.Metadata = &empty
+		return rp
+	}
+	found := c.withGroup(groupID, false, func(g *group) {
+		if topics == nil {
+			names := make([]string, 0, len(g.offsets))
+			for t := range g.offsets {
+				names = append(names, t)
+			}
+			sort.Strings(names)
+			for _, t := range names {
+				rt := kmsg.NewOffsetFetchResponseGroupTopic()
+				rt.Topic = t
+				parts := make([]int32, 0, len(g.offsets[t]))
+				for p := range g.offsets[t] {
+					parts = append(parts, p)
+				}
+				sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
+				for _, p := range parts {
+					rt.Partitions = append(rt.Partitions, g.fetchOne(t, p, missing))
+				}
+				out = append(out, rt)
+			}
+			return
+		}
+		for _, t := range topics {
+			rt := kmsg.NewOffsetFetchResponseGroupTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rt.Partitions = append(rt.Partitions, g.fetchOne(t.Topic, p, missing))
+			}
+			out = append(out, rt)
+		}
+	})
+	if !found {
+		for _, t := range topics {
+			rt := kmsg.NewOffsetFetchResponseGroupTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rt.Partitions = append(rt.Partitions, missing(p))
+			}
+			out = append(out, rt)
+		}
+	}
+	return out
+}
+
+func (g *group) fetchOne(topic string, p int32, missing func(int32) kmsg.OffsetFetchResponseGroupTopicPartition) kmsg.OffsetFetchResponseGroupTopicPartition {
+	o, ok := g.offsets[topic][p]
+	if !ok {
+		return missing(p)
+	}
+	rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+	rp.Partition = p
+	rp.Offset = o.offset
+	rp.LeaderEpoch = o.leaderEpoch
+	md := o.metadata
+	rp.Metadata = &md
+	return rp
+}
+
+// OffsetDelete answers an OffsetDelete: offsets of topics the group's
+// members are subscribed to stay (GROUP_SUBSCRIBED_TO_TOPIC).
+func (c *Coordinator) OffsetDelete(req *kmsg.OffsetDeleteRequest, known Known) *kmsg.OffsetDeleteResponse {
+	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
+	found := c.withGroup(req.Group, false, func(g *group) {
+		var subscribed map[string]bool
+		if g.state != stateEmpty {
+			if g.protocolType != "consumer" {
+				resp.ErrorCode = kerr.NonEmptyGroup.Code
+				return
+			}
+			subscribed = g.subscribedTopics()
+		}
+		var kvs []storage.KV
+		type del struct {
+			topic string
+			part  int32
+		}
+		var dels []del
+		for _, t := range req.Topics {
+			rt := kmsg.NewOffsetDeleteResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewOffsetDeleteResponseTopicPartition()
+				rp.Partition = p.Partition
+				switch {
+				case known != nil && !known(t.Topic, p.Partition):
+					rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				case subscribed[t.Topic]:
+					rp.ErrorCode = kerr.GroupSubscribedToTopic.Code
+				default:
+					if _, ok := g.offsets[t.Topic][p.Partition]; ok {
+						kvs = append(kvs, storage.KV{Key: offsetKey(g.id, t.Topic, p.Partition)})
+						dels = append(dels, del{t.Topic, p.Partition})
+					}
+				}
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		if err := g.c.persist(g.id, kvs...); err != nil {
+			resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			resp.Topics = nil
+			return
+		}
+		for _, d := range dels {
+			g.deleteOffset(d.topic, d.part)
+		}
+	})
+	if !found {
+		resp.ErrorCode = kerr.GroupIDNotFound.Code
+	}
+	return resp
+}
+
+func (g *group) deleteOffset(topic string, part int32) {
+	delete(g.offsets[topic], part)
+	if len(g.offsets[topic]) == 0 {
+		delete(g.offsets, topic)
+	}
+}
+
+// subscribedTopics parses the members' consumer-protocol metadata.
+func (g *group) subscribedTopics() map[string]bool {
+	out := map[string]bool{}
+	for _, m := range g.members {
+		for _, p := range m.protocols {
+			if g.protocol != "" && p.Name != g.protocol {
+				continue
+			}
+			var md kmsg.ConsumerMemberMetadata
+			if err := md.ReadFrom(p.Metadata); err != nil {
+				continue
+			}
+			for _, t := range md.Topics {
+				out[t] = true
+			}
+		}
+	}
+	return out
+}
+
+// ---- durable encoding (Kafka's __consumer_offsets record formats) ----
+
+func offsetKey(group, topic string, part int32) []byte {
+	k := kmsg.NewOffsetCommitKey()
+	k.Version = 1
+	k.Group, k.Topic, k.Partition = group, topic, part
+	return k.AppendTo(nil)
+}
+
+func offsetValue(o offset) []byte {
+	v := kmsg.NewOffsetCommitValue()
+	v.Version = 3
+	v.Offset = o.offset
+	v.LeaderEpoch = o.leaderEpoch
+	v.Metadata = o.metadata
+	v.CommitTimestamp = o.committed.UnixMilli()
+	return v.AppendTo(nil)
+}
+
+func groupKey(group string) []byte {
+	k := kmsg.NewGroupMetadataKey()
+	k.Version = 2
+	k.Group = group
+	return k.AppendTo(nil)
+}
+
+// persistMetadata writes the group's generation, protocol and members
+// (with their assignments) so a restart resumes the generation.
+func (g *group) persistMetadata() error {
+	v := kmsg.NewGroupMetadataValue()
+	v.Version = 3
+	v.ProtocolType = g.protocolType
+	v.Generation = g.generation
+	if g.protocol != "" {
+		p := g.protocol
+		v.Protocol = &p
+	}
+	if g.leader != "" && len(g.members) > 0 {
+		l := g.leader
+		v.Leader = &l
+	}
+	v.CurrentStateTimestamp = g.stateSince.UnixMilli()
+	for _, m := range g.orderedMembers() {
+		vm := kmsg.NewGroupMetadataValueMember()
+		vm.MemberID = m.id
+		vm.InstanceID = m.instanceID
+		vm.ClientID = m.clientID
+		vm.ClientHost = m.clientHost
+		vm.RebalanceTimeoutMillis = int32(m.rebalanceTimeout / time.Millisecond)
+		vm.SessionTimeoutMillis = int32(m.sessionTimeout / time.Millisecond)
+		vm.Subscription = m.metadataFor(g.protocol)
+		vm.Assignment = m.assignment
+		v.Members = append(v.Members, vm)
+	}
+	return g.c.persist(g.id, storage.KV{Key: groupKey(g.id), Value: v.AppendTo(nil)})
+}
+
+// load rebuilds every group from the store's namespaces.
+func (c *Coordinator) load() error {
+	if c.kv == nil {
+		return nil
+	}
+	metas := map[string]*kmsg.GroupMetadataValue{}
+	type loaded struct {
+		group, topic string
+		part         int32
+		o            offset
+	}
+	var offs []loaded
+	for p := int32(0); p < c.cfg.OffsetsTopicNumPartitions; p++ {
+		ns := fmtNamespace(p)
+		c.kv.RangeKV(ns, func(key, value []byte) bool {
+			if len(key) < 2 || value == nil {
+				return true
+			}
+			switch binary.BigEndian.Uint16(key) {
+			case 0, 1:
+				var k kmsg.OffsetCommitKey
+				var v kmsg.OffsetCommitValue
+				if k.ReadFrom(key) != nil || v.ReadFrom(value) != nil {
+					c.log.Warn("skipping unreadable committed offset", zap.String("namespace", ns))
+					return true
+				}
+				offs = append(offs, loaded{k.Group, k.Topic, k.Partition, offset{
+					offset: v.Offset, leaderEpoch: v.LeaderEpoch, metadata: v.Metadata,
+					committed: time.UnixMilli(v.CommitTimestamp),
+				}})
+			case 2:
+				var k kmsg.GroupMetadataKey
+				v := new(kmsg.GroupMetadataValue)
+				if k.ReadFrom(key) != nil || v.ReadFrom(value) != nil {
+					c.log.Warn("skipping unreadable group metadata", zap.String("namespace", ns))
+					return true
+				}
+				metas[k.Group] = v
+			}
+			return true
+		})
+	}
+	get := func(id string) *group {
+		g, ok := c.groups[id]
+		if !ok {
+			g = newGroup(c, id)
+			c.groups[id] = g
+		}
+		return g
+	}
+	for _, o := range offs {
+		get(o.group).setOffset(o.topic, o.part, o.o)
+	}
+	for id, v := range metas {
+		g := get(id)
+		g.protocolType = v.ProtocolType
+		g.generation = v.Generation
+		if v.Protocol != nil {
+			g.protocol = *v.Protocol
+		}
+		if v.Leader != nil {
+			g.leader = *v.Leader
+		}
+		g.stateSince = time.UnixMilli(v.CurrentStateTimestamp)
+		for _, vm := range v.Members {
+			g.joinSeq++
+			m := &member{
+				id: vm.MemberID, instanceID: vm.InstanceID,
+				clientID: vm.ClientID, clientHost: vm.ClientHost,
+				sessionTimeout:   time.Duration(vm.SessionTimeoutMillis) * time.Millisecond,
+				rebalanceTimeout: time.Duration(vm.RebalanceTimeoutMillis) * time.Millisecond,
+				protocolType:     v.ProtocolType,
+				protocols:        []kmsg.JoinGroupRequestProtocol{{Name: g.protocol, Metadata: vm.Subscription}},
+				assignment:       vm.Assignment,
+				joinSeq:          g.joinSeq,
+			}
+			g.members[m.id] = m
+			if m.instanceID != nil {
+				g.static[*m.instanceID] = m.id
+			}
+		}
+		if len(g.members) > 0 {
+			// Members get a fresh session to find the new coordinator.
+			g.state = stateStable
+			g.mu.Lock()
+			for _, m := range g.members {
+				g.resetSession(m)
+			}
+			g.mu.Unlock()
+		} else {
+			g.leader = ""
+		}
+	}
+	c.log.Info("groups loaded", zap.Int("groups", len(c.groups)), zap.Int("offsets", len(offs)))
+	return nil
+}
+
+// ---- offset expiry (offsets.retention.minutes) ----
+
+func (c *Coordinator) scheduleSweep() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	c.sweep = c.clock.AfterFunc(c.cfg.OffsetsRetentionCheckInterval, func() {
+		c.expireOffsets()
+		c.scheduleSweep()
+	})
+}
+
+// expireOffsets removes offsets past retention: all offsets of a consumer
+// group empty for the retention period (KIP-211), and for groups that never
+// had members (simple consumers) each offset that old. A group left with no
+// offsets and no members is deleted.
+func (c *Coordinator) expireOffsets() {
+	now := c.clock.Now()
+	for _, g := range c.snapshot() {
+		g.mu.Lock()
+		if g.state != stateEmpty {
+			g.mu.Unlock()
+			continue
+		}
+		var kvs []storage.KV
+		type del struct {
+			topic string
+			part  int32
+		}
+		var dels []del
+		groupExpired := g.protocolType != "" && now.Sub(g.stateSince) >= c.cfg.OffsetsRetention
+		for t, ps := range g.offsets {
+			for p, o := range ps {
+				if groupExpired || (g.protocolType == "" && now.Sub(o.committed) >= c.cfg.OffsetsRetention) {
+					kvs = append(kvs, storage.KV{Key: offsetKey(g.id, t, p)})
+					dels = append(dels, del{t, p})
+				}
+			}
+		}
+		forget := len(dels) == func() int {
+			n := 0
+			for _, ps := range g.offsets {
+				n += len(ps)
+			}
+			return n
+		}() && len(g.pending) == 0
+		if forget {
+			kvs = append(kvs, storage.KV{Key: groupKey(g.id)})
+		}
+		if err := c.persist(g.id, kvs...); err == nil {
+			for _, d := range dels {
+				g.deleteOffset(d.topic, d.part)
+			}
+			if len(dels) > 0 {
+				c.log.Info("expired committed offsets", zap.String("group", g.id), zap.Int("offsets", len(dels)))
+			}
+			if forget {
+				g.setState(stateDead)
+				c.forget(g)
+			}
+		}
+		g.mu.Unlock()
+	}
+}
