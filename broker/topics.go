@@ -1,45 +1,233 @@
 package broker
 
-// PLACEHOLDER: a minimal in-memory topic table so the data path can be built.
-// The topics/admin owner replaces it with the durable registry.
+// The topic registry: names, ids, partition counts and explicit configs,
+// durable in the store's key/value state so a restart (or a slave that
+// replays the commit log) sees the same topics with the same ids.
+//
+// Durable form: namespace "topics", key = topic name, value = the JSON of
+// topicRecord. A deleted topic's key is removed. Ids are random UUIDs made at
+// creation, so a topic deleted and re-created gets a new id and never sees
+// the old one's data.
+//
+// Locks: admin serialises changes (create, delete, add partitions, alter
+// configs) across the store writes they make, so two creations of one name
+// cannot both succeed; mu guards the maps and is held only to read or swap a
+// snapshot, never across store I/O, so the data path's Get never waits for
+// an fsync. Order: admin before mu.
 
 import (
-	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
 	"sort"
 	"sync"
 
+	"github.com/google/uuid"
 	"github.com/gregor-broker/gregor/storage"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"go.uber.org/zap"
 )
 
-// TopicDefaults are the broker-wide defaults of topic settings.
+// topicsNamespace is the store KV namespace of the registry. Frozen.
+const topicsNamespace = "topics"
+
+// maxPartitionsPerTopic bounds one topic's partition count so a single
+// request cannot make the store create millions of consume queues.
+const maxPartitionsPerTopic = 10000
+
+// Internal topic names, as Kafka's Topic.INTERNAL_TOPICS.
+var internalTopics = map[string]bool{"__consumer_offsets": true, "__transaction_state": true}
+
+// TopicDefaults are the broker-wide defaults of topic settings. Zero values
+// mean Kafka's defaults (see Validate), except AutoCreate, whose Kafka
+// default (true) the caller must set.
 type TopicDefaults struct {
-	NumPartitions            int32 // num.partitions
-	DefaultReplicationFactor int16 // default.replication.factor
+	NumPartitions            int32 // num.partitions; default 1
+	DefaultReplicationFactor int16 // default.replication.factor; default 1
 	AutoCreate               bool  // auto.create.topics.enable
-	MaxMessageBytes          int32 // message.max.bytes
-	RetentionMs              int64 // log.retention.ms
-	RetentionBytes           int64 // log.retention.bytes
+	MaxMessageBytes          int32 // message.max.bytes; default 1048588
+	RetentionMs              int64 // log.retention.ms; default 7 days, -1 = unlimited
+	RetentionBytes           int64 // log.retention.bytes; 0 = default -1 (unlimited)
+	// MessageTimestampType is log.message.timestamp.type: CreateTime
+	// (default) or LogAppendTime.
+	MessageTimestampType string
 }
 
-// Topic is an immutable snapshot of one topic.
+// Validate fills defaults and rejects bad values.
+func (d *TopicDefaults) Validate() error {
+	if d.NumPartitions == 0 {
+		d.NumPartitions = 1
+	}
+	if d.NumPartitions < 0 || d.NumPartitions > maxPartitionsPerTopic {
+		return fmt.Errorf("num.partitions must be between 1 and %d, got %d", maxPartitionsPerTopic, d.NumPartitions)
+	}
+	if d.DefaultReplicationFactor == 0 {
+		d.DefaultReplicationFactor = 1
+	}
+	if d.DefaultReplicationFactor < 0 {
+		return fmt.Errorf("default.replication.factor must be at least 1, got %d", d.DefaultReplicationFactor)
+	}
+	if d.MaxMessageBytes == 0 {
+		d.MaxMessageBytes = defaultMaxMessageBytes
+	}
+	if d.MaxMessageBytes < 0 {
+		return fmt.Errorf("message.max.bytes must be at least 0, got %d", d.MaxMessageBytes)
+	}
+	if d.RetentionMs == 0 {
+		d.RetentionMs = defaultRetentionMs
+	}
+	if d.RetentionMs < -1 {
+		return fmt.Errorf("log.retention.ms must be -1 or positive, got %d", d.RetentionMs)
+	}
+	if d.RetentionBytes == 0 {
+		d.RetentionBytes = defaultRetentionBytes
+	}
+	switch d.MessageTimestampType {
+	case "":
+		d.MessageTimestampType = "CreateTime"
+	case "CreateTime", "LogAppendTime":
+	default:
+		return fmt.Errorf("log.message.timestamp.type must be CreateTime or LogAppendTime, got %q", d.MessageTimestampType)
+	}
+	return nil
+}
+
+// Topic is an immutable snapshot of one topic; changes replace it.
 type Topic struct {
 	Name       string
 	ID         storage.TopicID
 	Partitions int32
 	Internal   bool
-	Configs    map[string]string // set explicitly on the topic
+	Configs    map[string]string // set explicitly on the topic; do not modify
 
 	// Resolved settings the data path needs.
 	MaxMessageBytes int32 // max.message.bytes
 	LogAppendTime   bool  // message.timestamp.type=LogAppendTime
+	RetentionMs     int64 // retention.ms; -1 = unlimited
+	RetentionBytes  int64 // retention.bytes; -1 = unlimited
 }
 
-// Topics is the broker's topic table.
+// topicRecord is the durable form of a topic. Frozen: add fields, never
+// rename them.
+type topicRecord struct {
+	ID         string            `json:"id"`
+	Partitions int32             `json:"partitions"`
+	Configs    map[string]string `json:"configs,omitempty"`
+}
+
+// Topics is the broker's topic registry.
 type Topics struct {
+	store *storage.Store
+	def   TopicDefaults
+	log   *zap.Logger
+
+	admin sync.Mutex // serialises changes; taken before mu
+
 	mu     sync.RWMutex
-	store  *storage.Store
-	def    TopicDefaults
 	byName map[string]*Topic
+	byID   map[storage.TopicID]*Topic
+}
+
+// apiError is a Kafka error code with Kafka's message for it. errors.Is
+// matches the *kerr.Error, so callers can test for e.g.
+// kerr.InvalidTopicException.
+type apiError struct {
+	err *kerr.Error
+	msg string
+}
+
+func (e *apiError) Error() string { return e.err.Message + ": " + e.msg }
+func (e *apiError) Unwrap() error { return e.err }
+
+func apiErrorf(err *kerr.Error, format string, args ...any) *apiError {
+	return &apiError{err: err, msg: fmt.Sprintf(format, args...)}
+}
+
+// apiErrorCode maps err to a Kafka error code and message for a response: an
+// apiError gives its own, a storage sentinel its Kafka equivalent, anything
+// else UNKNOWN_SERVER_ERROR.
+func apiErrorCode(err error) (int16, *string) {
+	if err == nil {
+		return 0, nil
+	}
+	var ae *apiError
+	if errors.As(err, &ae) {
+		msg := ae.msg
+		return ae.err.Code, &msg
+	}
+	msg := err.Error()
+	switch {
+	case errors.Is(err, storage.ErrUnknownPartition):
+		return kerr.UnknownTopicOrPartition.Code, &msg
+	case errors.Is(err, storage.ErrOffsetOutOfRange):
+		return kerr.OffsetOutOfRange.Code, &msg
+	case errors.Is(err, storage.ErrDiskFull):
+		return kerr.KafkaStorageError.Code, &msg
+	case errors.Is(err, storage.ErrBroken), errors.Is(err, storage.ErrClosed):
+		return kerr.KafkaStorageError.Code, &msg
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Code, &msg
+	}
+	return kerr.UnknownServerError.Code, &msg
+}
+
+// newTopics opens the registry kept in store: it reloads every topic,
+// creates its partitions in the store (idempotent) and applies their
+// retention. def is validated (defaults filled) on a copy.
+func newTopics(store *storage.Store, def TopicDefaults, log *zap.Logger) (*Topics, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if err := def.Validate(); err != nil {
+		return nil, err
+	}
+	t := &Topics{
+		store:  store,
+		def:    def,
+		log:    log,
+		byName: map[string]*Topic{},
+		byID:   map[storage.TopicID]*Topic{},
+	}
+	var loadErr error
+	store.RangeKV(topicsNamespace, func(key, value []byte) bool {
+		var rec topicRecord
+		if err := json.Unmarshal(value, &rec); err != nil {
+			loadErr = fmt.Errorf("topics: record of %q: %w", key, err)
+			return false
+		}
+		id, err := uuid.Parse(rec.ID)
+		if err != nil {
+			loadErr = fmt.Errorf("topics: id of %q: %w", key, err)
+			return false
+		}
+		tp := t.snapshot(string(key), storage.TopicID(id), rec.Partitions, rec.Configs)
+		t.byName[tp.Name] = tp
+		t.byID[tp.ID] = tp
+		return true
+	})
+	if loadErr != nil {
+		return nil, loadErr
+	}
+	for _, tp := range t.byName {
+		if err := t.ensurePartitions(tp, 0); err != nil {
+			return nil, err
+		}
+	}
+	log.Info("topics loaded", zap.Int("topics", len(t.byName)))
+	return t, nil
+}
+
+// Defaults returns the validated broker-wide topic defaults.
+func (t *Topics) Defaults() TopicDefaults {
+	d := t.def
+	// newTopics validated t.def already; this only matters for a registry
+	// built as a struct literal, whose zero retention would otherwise mean
+	// "delete everything".
+	_ = d.Validate()
+	return d
 }
 
 // Get returns the topic named name.
@@ -50,35 +238,280 @@ func (t *Topics) Get(name string) (*Topic, bool) {
 	return tp, ok
 }
 
+// GetByID returns the topic whose id is id.
+func (t *Topics) GetByID(id storage.TopicID) (*Topic, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	tp, ok := t.byID[id]
+	return tp, ok
+}
+
 // List returns every topic, sorted by name.
 func (t *Topics) List() []*Topic {
 	t.mu.RLock()
-	defer t.mu.RUnlock()
 	out := make([]*Topic, 0, len(t.byName))
 	for _, tp := range t.byName {
 		out = append(out, tp)
 	}
+	t.mu.RUnlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 
-// Create makes a topic with n partitions (n <= 0: num.partitions).
+// Create makes a topic with n partitions (n <= 0: num.partitions) and the
+// given explicit configs; it is the auto-creation path. When the topic
+// already exists it returns the existing one and no error. A bad name gets
+// an error matching kerr.InvalidTopicException, bad configs
+// kerr.InvalidConfig.
 func (t *Topics) Create(name string, n int32, configs map[string]string) (*Topic, error) {
 	if n <= 0 {
 		n = t.def.NumPartitions
 	}
-	tp := &Topic{Name: name, Partitions: n, Configs: configs, MaxMessageBytes: t.def.MaxMessageBytes}
-	rand.Read(tp.ID[:])
-	for p := int32(0); p < n; p++ {
-		if _, err := t.store.CreatePartition(tp.ID, p); err != nil {
-			return nil, err
+	tp, err := t.create(name, n, configs, false)
+	var ae *apiError
+	if errors.As(err, &ae) && ae.err == kerr.TopicAlreadyExists {
+		if old, ok := t.Get(name); ok {
+			return old, nil
 		}
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if old, ok := t.byName[name]; ok {
-		return old, nil
+	return tp, err
+}
+
+// create validates and (unless validateOnly) makes a topic with n
+// partitions. The returned snapshot of a validate-only call has a fresh id,
+// as Kafka's has, but is not registered.
+func (t *Topics) create(name string, n int32, configs map[string]string, validateOnly bool) (*Topic, error) {
+	if err := validateTopicName(name); err != nil {
+		return nil, err
 	}
-	t.byName[name] = tp
+	if n <= 0 {
+		return nil, apiErrorf(kerr.InvalidPartitions, "Number of partitions was set to an invalid non-positive value.")
+	}
+	if n > maxPartitionsPerTopic {
+		return nil, apiErrorf(kerr.InvalidPartitions, "Number of partitions %d is larger than gregor's limit of %d per topic.", n, maxPartitionsPerTopic)
+	}
+	if err := validateTopicConfigs(configs); err != nil {
+		return nil, err
+	}
+	t.admin.Lock()
+	defer t.admin.Unlock()
+	if _, ok := t.Get(name); ok {
+		return nil, apiErrorf(kerr.TopicAlreadyExists, "Topic '%s' already exists.", name)
+	}
+	tp := t.snapshot(name, storage.TopicID(uuid.New()), n, maps.Clone(configs))
+	if validateOnly {
+		return tp, nil
+	}
+	// Partitions first, record second: a crash in between leaves empty
+	// partitions under an id nothing refers to, never a topic whose
+	// partitions are missing.
+	if err := t.ensurePartitions(tp, 0); err != nil {
+		return nil, err
+	}
+	if err := t.persist(tp); err != nil {
+		return nil, err
+	}
+	t.swap(tp)
+	t.logger().Info("topic created", zap.String("topic", name), zap.Int32("partitions", n), zap.Any("configs", configs))
 	return tp, nil
+}
+
+// delete removes the topic named name, or whose id is id when name is "".
+func (t *Topics) delete(name string, id storage.TopicID) (*Topic, error) {
+	t.admin.Lock()
+	defer t.admin.Unlock()
+	var tp *Topic
+	var ok bool
+	if name != "" {
+		if tp, ok = t.Get(name); !ok {
+			return nil, apiErrorf(kerr.UnknownTopicOrPartition, "This server does not host this topic-partition.")
+		}
+	} else if tp, ok = t.GetByID(id); !ok {
+		return nil, apiErrorf(kerr.UnknownTopicID, "This server does not host this topic ID.")
+	}
+	// Record first: once it is gone the topic is gone for good, even if
+	// the store is interrupted before it drops the partitions.
+	if err := t.store.PutKV(topicsNamespace, storage.KV{Key: []byte(tp.Name)}); err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	delete(t.byName, tp.Name)
+	delete(t.byID, tp.ID)
+	t.mu.Unlock()
+	if err := t.store.DeleteTopic(tp.ID); err != nil {
+		t.logger().Warn("topic deleted but its partitions were not dropped", zap.String("topic", tp.Name), zap.Error(err))
+	}
+	t.logger().Info("topic deleted", zap.String("topic", tp.Name))
+	return tp, nil
+}
+
+// addPartitions grows the topic named name to count partitions.
+func (t *Topics) addPartitions(name string, count int32, validateOnly bool) error {
+	t.admin.Lock()
+	defer t.admin.Unlock()
+	old, ok := t.Get(name)
+	if !ok {
+		return apiErrorf(kerr.UnknownTopicOrPartition, "This server does not host this topic-partition.")
+	}
+	switch {
+	case count < old.Partitions:
+		return apiErrorf(kerr.InvalidPartitions, "The topic %s currently has %d partition(s); %d would not be an increase.", name, old.Partitions, count)
+	case count == old.Partitions:
+		return apiErrorf(kerr.InvalidPartitions, "Topic already has %d partition(s).", count)
+	case count > maxPartitionsPerTopic:
+		return apiErrorf(kerr.InvalidPartitions, "Number of partitions %d is larger than gregor's limit of %d per topic.", count, maxPartitionsPerTopic)
+	}
+	if validateOnly {
+		return nil
+	}
+	tp := t.snapshot(old.Name, old.ID, count, old.Configs)
+	if err := t.ensurePartitions(tp, old.Partitions); err != nil {
+		return err
+	}
+	if err := t.persist(tp); err != nil {
+		return err
+	}
+	t.swap(tp)
+	t.logger().Info("partitions added", zap.String("topic", name), zap.Int32("from", old.Partitions), zap.Int32("to", count))
+	return nil
+}
+
+// setConfigs replaces the explicit configs of the topic named name and
+// applies them live. configs must already be validated.
+func (t *Topics) setConfigs(name string, configs map[string]string, validateOnly bool) error {
+	if err := validateTopicConfigs(configs); err != nil {
+		return err
+	}
+	t.admin.Lock()
+	defer t.admin.Unlock()
+	old, ok := t.Get(name)
+	if !ok {
+		return apiErrorf(kerr.UnknownTopicOrPartition, "The topic '%s' does not exist.", name)
+	}
+	if validateOnly {
+		return nil
+	}
+	tp := t.snapshot(old.Name, old.ID, old.Partitions, maps.Clone(configs))
+	if err := t.persist(tp); err != nil {
+		return err
+	}
+	t.applyRetention(tp, 0)
+	t.swap(tp)
+	t.logger().Info("topic configs altered", zap.String("topic", name), zap.Any("configs", configs))
+	return nil
+}
+
+// swap registers or replaces a topic's snapshot.
+func (t *Topics) swap(tp *Topic) {
+	t.mu.Lock()
+	if t.byName == nil {
+		t.byName = map[string]*Topic{}
+	}
+	if t.byID == nil {
+		// Only when built as a struct literal rather than by newTopics.
+		t.byID = map[storage.TopicID]*Topic{}
+	}
+	t.byName[tp.Name] = tp
+	t.byID[tp.ID] = tp
+	t.mu.Unlock()
+}
+
+// logger returns the registry's logger (a no-op one for a registry built
+// as a struct literal).
+func (t *Topics) logger() *zap.Logger {
+	if t.log == nil {
+		return zap.NewNop()
+	}
+	return t.log
+}
+
+// persist writes tp's durable record.
+func (t *Topics) persist(tp *Topic) error {
+	rec, err := json.Marshal(topicRecord{ID: uuid.UUID(tp.ID).String(), Partitions: tp.Partitions, Configs: tp.Configs})
+	if err != nil {
+		return err
+	}
+	return t.store.PutKV(topicsNamespace, storage.KV{Key: []byte(tp.Name), Value: rec})
+}
+
+// ensurePartitions creates tp's partitions from index from on and sets
+// their retention.
+func (t *Topics) ensurePartitions(tp *Topic, from int32) error {
+	for p := from; p < tp.Partitions; p++ {
+		if _, err := t.store.CreatePartition(tp.ID, p); err != nil {
+			return fmt.Errorf("topics: create partition %s-%d: %w", tp.Name, p, err)
+		}
+	}
+	t.applyRetention(tp, 0)
+	return nil
+}
+
+// applyRetention pushes tp's retention to its partitions from index from on.
+func (t *Topics) applyRetention(tp *Topic, from int32) {
+	pol := storage.RetentionPolicy{Ms: tp.RetentionMs, Bytes: tp.RetentionBytes}
+	for p := from; p < tp.Partitions; p++ {
+		if part := t.store.Partition(tp.ID, p); part != nil {
+			part.SetRetention(pol)
+		}
+	}
+}
+
+// snapshot builds a Topic with its resolved settings.
+func (t *Topics) snapshot(name string, id storage.TopicID, n int32, configs map[string]string) *Topic {
+	def := t.Defaults()
+	tp := &Topic{
+		Name:            name,
+		ID:              id,
+		Partitions:      n,
+		Internal:        internalTopics[name],
+		Configs:         configs,
+		MaxMessageBytes: def.MaxMessageBytes,
+		LogAppendTime:   def.MessageTimestampType == "LogAppendTime",
+		RetentionMs:     def.RetentionMs,
+		RetentionBytes:  def.RetentionBytes,
+	}
+	if tp.Configs == nil {
+		tp.Configs = map[string]string{}
+	}
+	if v, ok := configs["max.message.bytes"]; ok {
+		tp.MaxMessageBytes = int32(parseLong(v))
+	}
+	if v, ok := configs["message.timestamp.type"]; ok {
+		tp.LogAppendTime = v == "LogAppendTime"
+	}
+	if v, ok := configs["retention.ms"]; ok {
+		tp.RetentionMs = parseLong(v)
+	}
+	if v, ok := configs["retention.bytes"]; ok {
+		tp.RetentionBytes = parseLong(v)
+	}
+	// Kafka treats any negative retention as unlimited; the store's
+	// contract says the same, so normalise to -1.
+	if tp.RetentionMs < 0 {
+		tp.RetentionMs = -1
+	}
+	if tp.RetentionBytes < 0 {
+		tp.RetentionBytes = -1
+	}
+	return tp
+}
+
+// validateTopicName checks a name as Kafka's Topic.validate does, with its
+// messages.
+func validateTopicName(name string) error {
+	switch {
+	case name == "":
+		return apiErrorf(kerr.InvalidTopicException, "Topic name is illegal, it can't be empty")
+	case name == "." || name == "..":
+		return apiErrorf(kerr.InvalidTopicException, "Topic name cannot be \".\" or \"..\"")
+	case len(name) > 249:
+		return apiErrorf(kerr.InvalidTopicException, "Topic name is illegal, it can't be longer than 249 characters, topic name: %s", name)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return apiErrorf(kerr.InvalidTopicException, "Topic name \"%s\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'", name)
+		}
+	}
+	return nil
 }

@@ -1,0 +1,187 @@
+package broker
+
+// CreateTopics, versions 2–7 (Kafka 4 removed 0–1).
+//
+// Behaviour follows Kafka 4's controller, check by check and in its order:
+// topic name (INVALID_TOPIC_EXCEPTION), existence (TOPIC_ALREADY_EXISTS),
+// null config values and config validation (INVALID_CONFIG; gregor also
+// refuses cleanup.policy=compact and remote.storage.enable=true), manual
+// assignments (INVALID_REQUEST unless both counts are -1, then
+// INVALID_REPLICA_ASSIGNMENT for bad ones), replication factor
+// (INVALID_REPLICATION_FACTOR for 0, < -1, or more than the brokers of the
+// group), partition count (INVALID_PARTITIONS). -1 takes num.partitions /
+// default.replication.factor. A name given twice gets INVALID_REQUEST once.
+// validate_only runs every check and creates nothing; its result carries a
+// fresh topic id as Kafka's does. v5+ results carry the partition count,
+// replication factor and every effective config; v7 the topic id.
+
+import (
+	"context"
+	"sort"
+	"strings"
+
+	"github.com/gregor-broker/gregor/protocol"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(kmsg.CreateTopics, 2, 7, handleCreateTopics) }
+
+// prohibitedTopics may not be created by a client: Kafka's metadata log,
+// and the topics whose state gregor keeps in the store itself.
+var prohibitedTopics = map[string]bool{"__cluster_metadata": true, "__consumer_offsets": true, "__transaction_state": true}
+
+func handleCreateTopics(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
+	r := req.Body.(*kmsg.CreateTopicsRequest)
+	resp := r.ResponseKind().(*kmsg.CreateTopicsResponse)
+	count := map[string]int{}
+	for _, t := range r.Topics {
+		count[t.Topic]++
+	}
+	answered := map[string]bool{}
+	for i := range r.Topics {
+		rt := &r.Topics[i]
+		if answered[rt.Topic] {
+			continue
+		}
+		answered[rt.Topic] = true
+		res := kmsg.NewCreateTopicsResponseTopic()
+		res.Topic = rt.Topic
+		var err error
+		switch {
+		case count[rt.Topic] > 1:
+			err = apiErrorf(kerr.InvalidRequest, "Duplicate topic name.")
+		case prohibitedTopics[rt.Topic]:
+			err = apiErrorf(kerr.InvalidRequest, "Creation of internal topic %s is prohibited.", rt.Topic)
+		default:
+			err = b.createTopic(rt, r.ValidateOnly, &res)
+		}
+		if err != nil {
+			res.ErrorCode, res.ErrorMessage = apiErrorCode(err)
+		}
+		resp.Topics = append(resp.Topics, res)
+	}
+	return resp, nil
+}
+
+// createTopic runs Kafka's checks for one topic and creates it unless
+// validateOnly, filling res on success.
+func (b *Broker) createTopic(rt *kmsg.CreateTopicsRequestTopic, validateOnly bool, res *kmsg.CreateTopicsResponseTopic) error {
+	if err := validateTopicName(rt.Topic); err != nil {
+		return err
+	}
+	if _, ok := b.topics.Get(rt.Topic); ok {
+		return apiErrorf(kerr.TopicAlreadyExists, "Topic '%s' already exists.", rt.Topic)
+	}
+	configs := map[string]string{}
+	var nulls []string
+	for _, c := range rt.Configs {
+		if c.Value == nil {
+			nulls = append(nulls, c.Name)
+			continue
+		}
+		configs[c.Name] = *c.Value // a repeated name: the last one wins, as in Kafka
+	}
+	if len(nulls) > 0 {
+		return apiErrorf(kerr.InvalidConfig, "Null value not supported for topic configs: %s", strings.Join(nulls, ","))
+	}
+	if err := validateTopicConfigs(configs); err != nil {
+		return err
+	}
+	brokers := b.groupBrokers()
+	def := b.topics.Defaults()
+	var partitions int32
+	var rf int16
+	switch {
+	case len(rt.ReplicaAssignment) > 0:
+		if rt.ReplicationFactor != -1 {
+			return apiErrorf(kerr.InvalidRequest, "A manual partition assignment was specified, but replication factor was not set to -1.")
+		}
+		if rt.NumPartitions != -1 {
+			return apiErrorf(kerr.InvalidRequest, "A manual partition assignment was specified, but numPartitions was not set to -1.")
+		}
+		seen := map[int32]bool{}
+		want := -1
+		for _, a := range rt.ReplicaAssignment {
+			if seen[a.Partition] {
+				return apiErrorf(kerr.InvalidReplicaAssignment, "Found multiple manual partition assignments for partition %d", a.Partition)
+			}
+			seen[a.Partition] = true
+			if err := validateAssignment(a.Replicas, brokers, want); err != nil {
+				return err
+			}
+			want = len(a.Replicas)
+		}
+		for p := int32(0); p < int32(len(seen)); p++ {
+			if !seen[p] {
+				return apiErrorf(kerr.InvalidReplicaAssignment, "partitions should be a consecutive 0-based integer sequence")
+			}
+		}
+		partitions, rf = int32(len(seen)), int16(want)
+	case rt.ReplicationFactor < -1 || rt.ReplicationFactor == 0:
+		return apiErrorf(kerr.InvalidReplicationFactor, "Replication factor must be larger than 0, or -1 to use the default value.")
+	case rt.NumPartitions < -1 || rt.NumPartitions == 0:
+		return apiErrorf(kerr.InvalidPartitions, "Number of partitions was set to an invalid non-positive value.")
+	default:
+		partitions, rf = rt.NumPartitions, rt.ReplicationFactor
+		if partitions == -1 {
+			partitions = def.NumPartitions
+		}
+		if rf == -1 {
+			rf = def.DefaultReplicationFactor
+		}
+		if int(rf) > len(brokers) {
+			return apiErrorf(kerr.InvalidReplicationFactor, "Unable to replicate the partition %d time(s): The target replication factor of %d cannot be reached because only %d broker(s) are registered.", rf, rf, len(brokers))
+		}
+	}
+	tp, err := b.topics.create(rt.Topic, partitions, configs, validateOnly)
+	if err != nil {
+		return err
+	}
+	res.TopicID = tp.ID
+	res.NumPartitions = tp.Partitions
+	res.ReplicationFactor = rf
+	for _, cv := range effectiveTopicConfigs(tp.Configs, def) {
+		c := kmsg.NewCreateTopicsResponseTopicConfig()
+		c.Name, c.Value, c.Source, c.IsSensitive, c.ReadOnly = cv.name, cv.value, int8(cv.source), cv.sensitive, cv.readOnly
+		if cv.sensitive {
+			c.Value = nil
+		}
+		res.Configs = append(res.Configs, c)
+	}
+	return nil
+}
+
+// groupBrokers returns the node ids of the brokers that can hold a replica of
+// a new partition: the members of this broker's group (only itself until
+// replication lands), sorted.
+func (b *Broker) groupBrokers() []int32 {
+	return []int32{b.cfg.NodeID}
+}
+
+// validateAssignment checks one partition's manual replica list as Kafka's
+// validateManualPartitionAssignment does; want is the replica count of the
+// partitions before it (-1 when none).
+func validateAssignment(replicas, brokers []int32, want int) error {
+	if len(replicas) == 0 {
+		return apiErrorf(kerr.InvalidReplicaAssignment, "The manual partition assignment includes an empty replica list.")
+	}
+	sorted := append([]int32(nil), replicas...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+	for i, id := range sorted {
+		known := false
+		for _, b := range brokers {
+			known = known || b == id
+		}
+		if !known {
+			return apiErrorf(kerr.InvalidReplicaAssignment, "The manual partition assignment includes broker %d, but no such broker is registered.", id)
+		}
+		if i > 0 && sorted[i-1] == id {
+			return apiErrorf(kerr.InvalidReplicaAssignment, "The manual partition assignment includes the broker %d more than once.", id)
+		}
+	}
+	if want >= 0 && len(sorted) != want {
+		return apiErrorf(kerr.InvalidReplicaAssignment, "The manual partition assignment includes a partition with %d replica(s), but this is not consistent with previous partitions, which have %d replica(s).", len(sorted), want)
+	}
+	return nil
+}

@@ -1,0 +1,101 @@
+package broker
+
+// DeleteTopics, versions 1–6 (Kafka 4 removed 0). v6 names topics by name or
+// by id.
+//
+// As Kafka 4's ControllerApis: a v6 entry with neither a name nor an id, or
+// with both, gets INVALID_REQUEST; a name or id given twice gets
+// INVALID_REQUEST once ("Duplicate topic name." / "Duplicate topic id."); a
+// name whose topic's id is also given gets INVALID_REQUEST. An unknown name
+// gets UNKNOWN_TOPIC_OR_PARTITION, an unknown id UNKNOWN_TOPIC_ID. Deleting
+// removes the topic's durable record first, then its partitions from the
+// store.
+
+import (
+	"context"
+
+	"github.com/gregor-broker/gregor/protocol"
+	"github.com/gregor-broker/gregor/storage"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(kmsg.DeleteTopics, 1, 6, handleDeleteTopics) }
+
+func handleDeleteTopics(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
+	r := req.Body.(*kmsg.DeleteTopicsRequest)
+	resp := r.ResponseKind().(*kmsg.DeleteTopicsResponse)
+	entries := r.Topics
+	if r.Version < 6 {
+		entries = nil
+		for _, n := range r.TopicNames {
+			entries = append(entries, kmsg.DeleteTopicsRequestTopic{Topic: kmsg.StringPtr(n)})
+		}
+	}
+	nameCount := map[string]int{}
+	idCount := map[storage.TopicID]int{}
+	ids := map[storage.TopicID]bool{}
+	for _, e := range entries {
+		if e.Topic != nil && e.TopicID == (storage.TopicID{}) {
+			nameCount[*e.Topic]++
+		} else if e.Topic == nil && e.TopicID != (storage.TopicID{}) {
+			idCount[e.TopicID]++
+			ids[e.TopicID] = true
+		}
+	}
+	add := func(name *string, id storage.TopicID, err error) {
+		res := kmsg.NewDeleteTopicsResponseTopic()
+		res.Topic, res.TopicID = name, id
+		res.ErrorCode, res.ErrorMessage = apiErrorCode(err)
+		if r.Version < 5 {
+			res.ErrorMessage = nil
+		}
+		resp.Topics = append(resp.Topics, res)
+	}
+	answeredName := map[string]bool{}
+	answeredID := map[storage.TopicID]bool{}
+	for _, e := range entries {
+		switch {
+		case e.Topic == nil && e.TopicID == (storage.TopicID{}):
+			add(nil, e.TopicID, apiErrorf(kerr.InvalidRequest, "Neither topic name nor id were specified."))
+		case e.Topic != nil && e.TopicID != (storage.TopicID{}):
+			add(e.Topic, e.TopicID, apiErrorf(kerr.InvalidRequest, "You may not specify both topic name and topic id."))
+		case e.Topic != nil:
+			name := *e.Topic
+			if answeredName[name] {
+				continue
+			}
+			answeredName[name] = true
+			if nameCount[name] > 1 {
+				add(e.Topic, storage.TopicID{}, apiErrorf(kerr.InvalidRequest, "Duplicate topic name."))
+				continue
+			}
+			if tp, ok := b.topics.Get(name); ok && ids[tp.ID] {
+				add(e.Topic, tp.ID, apiErrorf(kerr.InvalidRequest, "The provided topic name maps to an ID that was already supplied."))
+				continue
+			}
+			tp, err := b.topics.delete(name, storage.TopicID{})
+			var id storage.TopicID
+			if tp != nil {
+				id = tp.ID
+			}
+			add(e.Topic, id, err)
+		default:
+			if answeredID[e.TopicID] {
+				continue
+			}
+			answeredID[e.TopicID] = true
+			if idCount[e.TopicID] > 1 {
+				add(nil, e.TopicID, apiErrorf(kerr.InvalidRequest, "Duplicate topic id."))
+				continue
+			}
+			tp, err := b.topics.delete("", e.TopicID)
+			var name *string
+			if tp != nil {
+				name = kmsg.StringPtr(tp.Name)
+			}
+			add(name, e.TopicID, err)
+		}
+	}
+	return resp, nil
+}

@@ -1,0 +1,68 @@
+package broker
+
+// DeleteRecords, versions 0–2.
+//
+// Moves each partition's log start offset forward, as Kafka's
+// Partition.deleteRecordsOnLeader: offset -1 means the high watermark; any
+// other negative offset, or one past the high watermark, gets
+// OFFSET_OUT_OF_RANGE; an offset below the current log start changes
+// nothing. The response carries the new low watermark (-1 with an error).
+// Unknown topics and partitions get UNKNOWN_TOPIC_OR_PARTITION.
+
+import (
+	"context"
+
+	"github.com/gregor-broker/gregor/protocol"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(kmsg.DeleteRecords, 0, 2, handleDeleteRecords) }
+
+func handleDeleteRecords(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
+	r := req.Body.(*kmsg.DeleteRecordsRequest)
+	resp := r.ResponseKind().(*kmsg.DeleteRecordsResponse)
+	for _, rt := range r.Topics {
+		res := kmsg.NewDeleteRecordsResponseTopic()
+		res.Topic = rt.Topic
+		tp, ok := b.topics.Get(rt.Topic)
+		for _, rp := range rt.Partitions {
+			pr := kmsg.NewDeleteRecordsResponseTopicPartition()
+			pr.Partition = rp.Partition
+			pr.LowWatermark = -1
+			if !ok || rp.Partition < 0 || rp.Partition >= tp.Partitions {
+				pr.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			} else {
+				low, err := b.deleteRecords(tp, rp.Partition, rp.Offset)
+				if err != nil {
+					pr.ErrorCode, _ = apiErrorCode(err)
+				} else {
+					pr.LowWatermark = low
+				}
+			}
+			res.Partitions = append(res.Partitions, pr)
+		}
+		resp.Topics = append(resp.Topics, res)
+	}
+	return resp, nil
+}
+
+// deleteRecords moves one partition's log start to offset and returns the
+// resulting low watermark.
+func (b *Broker) deleteRecords(tp *Topic, partition int32, offset int64) (int64, error) {
+	p := b.store.Partition(tp.ID, partition)
+	if p == nil {
+		return -1, apiErrorf(kerr.UnknownTopicOrPartition, "This server does not host this topic-partition.")
+	}
+	hwm := p.HighWatermark()
+	if offset == -1 {
+		offset = hwm
+	}
+	if offset < 0 || offset > hwm {
+		return -1, apiErrorf(kerr.OffsetOutOfRange, "Cannot increment the log start offset to %d of partition %s-%d since it is larger than the high watermark %d", offset, tp.Name, partition, hwm)
+	}
+	if offset <= p.LogStartOffset() {
+		return p.LogStartOffset(), nil
+	}
+	return p.DeleteRecordsBefore(offset)
+}

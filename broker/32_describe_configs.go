@@ -1,0 +1,120 @@
+package broker
+
+// DescribeConfigs, versions 1–4 (Kafka 4 removed 0).
+//
+// TOPIC resources list every topic config with its effective value and
+// source: TOPIC_CONFIG when set on the topic, STATIC_BROKER_CONFIG when the
+// broker's synonym (e.g. log.retention.ms for retention.ms) differs from
+// Kafka's default, DEFAULT_CONFIG otherwise. BROKER resources named by this
+// broker's id list its configs, all read-only; the empty name (the
+// cluster-wide dynamic defaults) lists none, since gregor has no dynamic
+// broker configs. Synonyms come only when asked, most specific first;
+// documentation only when asked (v3+); the config type always (v3+).
+// Configs are sorted by name. A named config filter keeps only those names.
+//
+// Errors as Kafka 4's ConfigHelper: a bad topic name INVALID_TOPIC_EXCEPTION,
+// an unknown topic UNKNOWN_TOPIC_OR_PARTITION, another broker's id or a
+// non-integer one INVALID_REQUEST, other resource types INVALID_REQUEST.
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/gregor-broker/gregor/protocol"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(kmsg.DescribeConfigs, 1, 4, handleDescribeConfigs) }
+
+func handleDescribeConfigs(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
+	r := req.Body.(*kmsg.DescribeConfigsRequest)
+	resp := r.ResponseKind().(*kmsg.DescribeConfigsResponse)
+	for _, rr := range r.Resources {
+		res := kmsg.NewDescribeConfigsResponseResource()
+		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
+		values, err := b.describeConfigResource(rr.ResourceType, rr.ResourceName)
+		if err != nil {
+			res.ErrorCode, res.ErrorMessage = apiErrorCode(err)
+			if res.ErrorCode == kerr.UnknownTopicOrPartition.Code {
+				res.ErrorMessage = nil // Kafka sends none for this one
+			}
+			resp.Resources = append(resp.Resources, res)
+			continue
+		}
+		var want map[string]bool
+		if rr.ConfigNames != nil {
+			want = map[string]bool{}
+			for _, n := range rr.ConfigNames {
+				want[n] = true
+			}
+		}
+		for _, cv := range values {
+			if want != nil && !want[cv.name] {
+				continue
+			}
+			c := kmsg.NewDescribeConfigsResponseResourceConfig()
+			c.Name, c.Value, c.ReadOnly, c.Source, c.IsSensitive = cv.name, cv.value, cv.readOnly, cv.source, cv.sensitive
+			c.IsDefault = cv.source == kmsg.ConfigSourceDefaultConfig
+			if cv.sensitive {
+				c.Value = nil
+			}
+			c.ConfigType = cv.typ
+			if r.IncludeSynonyms {
+				for _, s := range cv.synonyms {
+					syn := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+					syn.Name, syn.Value, syn.Source = s.name, s.value, s.source
+					if cv.sensitive {
+						syn.Value = nil
+					}
+					c.ConfigSynonyms = append(c.ConfigSynonyms, syn)
+				}
+			}
+			if r.IncludeDocumentation {
+				doc := cv.doc
+				c.Documentation = &doc
+			}
+			res.Configs = append(res.Configs, c)
+		}
+		resp.Resources = append(resp.Resources, res)
+	}
+	return resp, nil
+}
+
+// describeConfigResource resolves every config of one resource.
+func (b *Broker) describeConfigResource(typ kmsg.ConfigResourceType, name string) ([]configValue, error) {
+	switch typ {
+	case kmsg.ConfigResourceTypeTopic:
+		if err := validateTopicName(name); err != nil {
+			return nil, err
+		}
+		tp, ok := b.topics.Get(name)
+		if !ok {
+			return nil, apiErrorf(kerr.UnknownTopicOrPartition, "This server does not host this topic-partition.")
+		}
+		return effectiveTopicConfigs(tp.Configs, b.topics.Defaults()), nil
+	case kmsg.ConfigResourceTypeBroker:
+		if name == "" {
+			return nil, nil
+		}
+		if err := b.checkBrokerResource(name); err != nil {
+			return nil, err
+		}
+		return brokerConfigValues(b), nil
+	default:
+		return nil, apiErrorf(kerr.InvalidRequest, "Unsupported resource type: %s", typ)
+	}
+}
+
+// checkBrokerResource accepts a BROKER resource name that is this broker's
+// id, with Kafka's messages for the rest.
+func (b *Broker) checkBrokerResource(name string) error {
+	id, err := strconv.ParseInt(name, 10, 32)
+	if err != nil {
+		return apiErrorf(kerr.InvalidRequest, "Broker id must be an integer, but it is: %s", name)
+	}
+	if int32(id) != b.cfg.NodeID {
+		return apiErrorf(kerr.InvalidRequest, "Unexpected broker id, expected %d or empty string, but received %s", b.cfg.NodeID, name)
+	}
+	return nil
+}

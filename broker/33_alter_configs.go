@@ -1,0 +1,125 @@
+package broker
+
+// AlterConfigs, versions 0–2: the legacy, non-incremental form, which
+// replaces every explicit config of the resource with the ones given.
+//
+// TOPIC: the new set is validated as a whole (INVALID_CONFIG for unknown
+// names and bad values, gregor's refusals included), then stored and applied
+// live: retention is pushed to the store's partitions, and the topic
+// snapshot the data path reads (max.message.bytes, message.timestamp.type)
+// is replaced. A null value or a name given twice gets INVALID_REQUEST, as
+// in Kafka 4; an unknown topic UNKNOWN_TOPIC_OR_PARTITION.
+// BROKER: gregor's broker configs are static, so any config gets
+// INVALID_REQUEST "Cannot update these configs dynamically", Kafka's answer
+// for a static broker config. validate_only checks without applying.
+
+import (
+	"context"
+	"sort"
+	"strings"
+
+	"github.com/gregor-broker/gregor/protocol"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(kmsg.AlterConfigs, 0, 2, handleAlterConfigs) }
+
+func handleAlterConfigs(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
+	r := req.Body.(*kmsg.AlterConfigsRequest)
+	resp := r.ResponseKind().(*kmsg.AlterConfigsResponse)
+	dup := duplicateResources(len(r.Resources), func(i int) (kmsg.ConfigResourceType, string) {
+		return r.Resources[i].ResourceType, r.Resources[i].ResourceName
+	})
+	for i, rr := range r.Resources {
+		res := kmsg.NewAlterConfigsResponseResource()
+		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
+		var err error
+		if dup[i] {
+			err = apiErrorf(kerr.InvalidRequest, "Duplicate resource.")
+		} else {
+			err = b.alterConfigs(&rr, r.ValidateOnly)
+		}
+		res.ErrorCode, res.ErrorMessage = apiErrorCode(err)
+		resp.Resources = append(resp.Resources, res)
+	}
+	return resp, nil
+}
+
+func (b *Broker) alterConfigs(rr *kmsg.AlterConfigsRequestResource, validateOnly bool) error {
+	var nulls, names []string
+	configs := map[string]string{}
+	for _, c := range rr.Configs {
+		names = append(names, c.Name)
+		if c.Value == nil {
+			nulls = append(nulls, c.Name)
+			continue
+		}
+		configs[c.Name] = *c.Value
+	}
+	if len(nulls) > 0 {
+		return apiErrorf(kerr.InvalidRequest, "Null value not supported for : %s", strings.Join(nulls, ", "))
+	}
+	if hasDuplicates(names) {
+		return apiErrorf(kerr.InvalidRequest, "Error due to duplicate config keys")
+	}
+	switch rr.ResourceType {
+	case kmsg.ConfigResourceTypeTopic:
+		if err := validateTopicName(rr.ResourceName); err != nil {
+			return err
+		}
+		return b.topics.setConfigs(rr.ResourceName, configs, validateOnly)
+	case kmsg.ConfigResourceTypeBroker:
+		return b.alterBrokerConfigs(rr.ResourceName, names)
+	default:
+		return apiErrorf(kerr.InvalidRequest, "Unsupported resource type: %s", rr.ResourceType)
+	}
+}
+
+// alterBrokerConfigs refuses changes to broker configs, which gregor reads
+// once at start. Kafka answers a static broker config this way
+// (INVALID_REQUEST, see KAFKA-13609 for why not INVALID_CONFIG).
+func (b *Broker) alterBrokerConfigs(resource string, names []string) error {
+	if resource != "" {
+		if err := b.checkBrokerResource(resource); err != nil {
+			return err
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	sorted := append([]string(nil), names...)
+	sort.Strings(sorted)
+	return apiErrorf(kerr.InvalidRequest, "Cannot update these configs dynamically: Set(%s)", strings.Join(sorted, ", "))
+}
+
+// duplicateResources marks the resources that appear more than once in a
+// request.
+func duplicateResources(n int, at func(int) (kmsg.ConfigResourceType, string)) []bool {
+	type key struct {
+		t    kmsg.ConfigResourceType
+		name string
+	}
+	count := map[key]int{}
+	for i := 0; i < n; i++ {
+		t, name := at(i)
+		count[key{t, name}]++
+	}
+	out := make([]bool, n)
+	for i := 0; i < n; i++ {
+		t, name := at(i)
+		out[i] = count[key{t, name}] > 1
+	}
+	return out
+}
+
+func hasDuplicates(names []string) bool {
+	seen := map[string]bool{}
+	for _, n := range names {
+		if seen[n] {
+			return true
+		}
+		seen[n] = true
+	}
+	return false
+}

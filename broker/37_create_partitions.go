@@ -1,0 +1,73 @@
+package broker
+
+// CreatePartitions, versions 0–3.
+//
+// Every requested topic is echoed in the response (clients match results by
+// name and some wait for each). As Kafka 4: a name given twice gets
+// INVALID_REQUEST once; an unknown topic UNKNOWN_TOPIC_OR_PARTITION; a count
+// equal to or below the current one INVALID_PARTITIONS with Kafka's
+// messages; an assignment list whose length is not the number of new
+// partitions, or naming unknown brokers, INVALID_REPLICA_ASSIGNMENT.
+// validate_only checks without creating.
+
+import (
+	"context"
+
+	"github.com/gregor-broker/gregor/protocol"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(kmsg.CreatePartitions, 0, 3, handleCreatePartitions) }
+
+func handleCreatePartitions(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
+	r := req.Body.(*kmsg.CreatePartitionsRequest)
+	resp := r.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	count := map[string]int{}
+	for _, t := range r.Topics {
+		count[t.Topic]++
+	}
+	answered := map[string]bool{}
+	for i := range r.Topics {
+		rt := &r.Topics[i]
+		if answered[rt.Topic] {
+			continue
+		}
+		answered[rt.Topic] = true
+		res := kmsg.NewCreatePartitionsResponseTopic()
+		res.Topic = rt.Topic
+		var err error
+		if count[rt.Topic] > 1 {
+			err = apiErrorf(kerr.InvalidRequest, "Duplicate topic name.")
+		} else {
+			err = b.createPartitions(rt, r.ValidateOnly)
+		}
+		res.ErrorCode, res.ErrorMessage = apiErrorCode(err)
+		if err != nil && res.ErrorCode == kerr.UnknownTopicOrPartition.Code {
+			res.ErrorMessage = nil // Kafka sends none for this one
+		}
+		resp.Topics = append(resp.Topics, res)
+	}
+	return resp, nil
+}
+
+func (b *Broker) createPartitions(rt *kmsg.CreatePartitionsRequestTopic, validateOnly bool) error {
+	tp, ok := b.topics.Get(rt.Topic)
+	if !ok {
+		return apiErrorf(kerr.UnknownTopicOrPartition, "This server does not host this topic-partition.")
+	}
+	if rt.Count > tp.Partitions && rt.Assignment != nil {
+		additional := rt.Count - tp.Partitions
+		if int32(len(rt.Assignment)) != additional {
+			return apiErrorf(kerr.InvalidReplicaAssignment, "Attempted to add %d additional partition(s), but only %d assignment(s) were specified.", additional, len(rt.Assignment))
+		}
+		brokers := b.groupBrokers()
+		for _, a := range rt.Assignment {
+			// Existing partitions have one replica per group member.
+			if err := validateAssignment(a.Replicas, brokers, len(brokers)); err != nil {
+				return err
+			}
+		}
+	}
+	return b.topics.addPartitions(rt.Topic, rt.Count, validateOnly)
+}

@@ -1,0 +1,137 @@
+package broker
+
+// IncrementalAlterConfigs, versions 0–1.
+//
+// TOPIC: the operations are applied in order to the topic's explicit
+// configs: SET sets a value, DELETE removes it (back to the broker default),
+// APPEND and SUBTRACT add or remove items of a LIST config (only
+// cleanup.policy and the throttled-replica lists), starting from the
+// default when the topic does not set it. The result is validated as a
+// whole (INVALID_CONFIG) and applied live as in AlterConfigs. As Kafka 4: a
+// name given twice gets INVALID_REQUEST; APPEND/SUBTRACT on a non-list
+// config INVALID_CONFIG; an unknown operation INVALID_REQUEST; an unknown
+// topic UNKNOWN_TOPIC_OR_PARTITION.
+// BROKER: SET, APPEND and SUBTRACT get INVALID_REQUEST ("Cannot update these
+// configs dynamically"); DELETE of a config never set dynamically changes
+// nothing and succeeds. validate_only checks without applying.
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/gregor-broker/gregor/protocol"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(kmsg.IncrementalAlterConfigs, 0, 1, handleIncrementalAlterConfigs) }
+
+func handleIncrementalAlterConfigs(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
+	r := req.Body.(*kmsg.IncrementalAlterConfigsRequest)
+	resp := r.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	dup := duplicateResources(len(r.Resources), func(i int) (kmsg.ConfigResourceType, string) {
+		return r.Resources[i].ResourceType, r.Resources[i].ResourceName
+	})
+	for i, rr := range r.Resources {
+		res := kmsg.NewIncrementalAlterConfigsResponseResource()
+		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
+		var err error
+		if dup[i] {
+			err = apiErrorf(kerr.InvalidRequest, "Duplicate resource.")
+		} else {
+			err = b.incrementalAlterConfigs(&rr, r.ValidateOnly)
+		}
+		res.ErrorCode, res.ErrorMessage = apiErrorCode(err)
+		resp.Resources = append(resp.Resources, res)
+	}
+	return resp, nil
+}
+
+func (b *Broker) incrementalAlterConfigs(rr *kmsg.IncrementalAlterConfigsRequestResource, validateOnly bool) error {
+	names := make([]string, 0, len(rr.Configs))
+	for _, c := range rr.Configs {
+		names = append(names, c.Name)
+	}
+	if hasDuplicates(names) {
+		return apiErrorf(kerr.InvalidRequest, "Error due to duplicate config keys")
+	}
+	for _, c := range rr.Configs {
+		if c.Op < kmsg.IncrementalAlterConfigOpSet || c.Op > kmsg.IncrementalAlterConfigOpSubtract {
+			return apiErrorf(kerr.InvalidRequest, "Unknown alter config operation %d for config %s", c.Op, c.Name)
+		}
+	}
+	switch rr.ResourceType {
+	case kmsg.ConfigResourceTypeTopic:
+		if err := validateTopicName(rr.ResourceName); err != nil {
+			return err
+		}
+		tp, ok := b.topics.Get(rr.ResourceName)
+		if !ok {
+			return apiErrorf(kerr.UnknownTopicOrPartition, "The topic '%s' does not exist.", rr.ResourceName)
+		}
+		configs, err := applyConfigOps(tp.Configs, rr.Configs)
+		if err != nil {
+			return err
+		}
+		return b.topics.setConfigs(rr.ResourceName, configs, validateOnly)
+	case kmsg.ConfigResourceTypeBroker:
+		var changed []string
+		for _, c := range rr.Configs {
+			if c.Op != kmsg.IncrementalAlterConfigOpDelete {
+				changed = append(changed, c.Name)
+			}
+		}
+		return b.alterBrokerConfigs(rr.ResourceName, changed)
+	default:
+		return apiErrorf(kerr.InvalidRequest, "Unsupported resource type: %s", rr.ResourceType)
+	}
+}
+
+// applyConfigOps returns current with ops applied, leaving current as it was.
+func applyConfigOps(current map[string]string, ops []kmsg.IncrementalAlterConfigsRequestResourceConfig) (map[string]string, error) {
+	out := maps.Clone(current)
+	if out == nil {
+		out = map[string]string{}
+	}
+	for _, c := range ops {
+		switch c.Op {
+		case kmsg.IncrementalAlterConfigOpSet:
+			if c.Value == nil {
+				return nil, apiErrorf(kerr.InvalidConfig, "Null value not supported for : %s", c.Name)
+			}
+			out[c.Name] = *c.Value
+		case kmsg.IncrementalAlterConfigOpDelete:
+			delete(out, c.Name)
+		case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
+			op := "APPEND"
+			if c.Op == kmsg.IncrementalAlterConfigOpSubtract {
+				op = "SUBTRACT"
+			}
+			if !isListConfig(c.Name) {
+				return nil, apiErrorf(kerr.InvalidConfig, "Can't %s to key %s because its type is not LIST.", op, c.Name)
+			}
+			base, ok := out[c.Name]
+			if !ok {
+				base = topicConfigSpecs[c.Name].def
+			}
+			items := splitList(base)
+			var given []string
+			if c.Value != nil {
+				given = splitList(*c.Value)
+			}
+			for _, v := range given {
+				if c.Op == kmsg.IncrementalAlterConfigOpAppend {
+					if !slices.Contains(items, v) {
+						items = append(items, v)
+					}
+				} else {
+					items = slices.DeleteFunc(items, func(s string) bool { return s == v })
+				}
+			}
+			out[c.Name] = strings.Join(items, ",")
+		}
+	}
+	return out, nil
+}

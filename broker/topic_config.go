@@ -1,0 +1,475 @@
+package broker
+
+// The table of topic configs (Kafka 4's LogConfig names, types, defaults and
+// validators) and the broker configs gregor reports in DescribeConfigs.
+//
+// Every Kafka topic config is accepted, validated as Kafka validates it,
+// stored with the topic and described, so that tools and scripts that set
+// e.g. min.insync.replicas or segment.bytes keep working. The ones gregor
+// applies are marked honoured; the documentation string of the others says
+// that gregor accepts them without effect. Two values change what a topic
+// means and are refused rather than accepted silently:
+// cleanup.policy=compact (no compaction yet) and remote.storage.enable=true
+// (no tiered storage).
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/gregor-broker/gregor/storage"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// configSpec describes one topic config.
+type configSpec struct {
+	name string
+	typ  kmsg.ConfigType
+	// def is Kafka's default, used when neither the topic nor the broker
+	// sets the config.
+	def string
+	// synonym is the broker config that supplies the topic default (Kafka's
+	// ServerTopicConfigSynonyms), "" when there is none.
+	synonym string
+	// check validates a value already known to parse as typ; nil accepts
+	// any value of the type.
+	check func(v string) error
+	// honoured is true when gregor applies the config.
+	honoured bool
+	doc      string
+}
+
+// Kafka's defaults for the configs gregor resolves itself.
+const (
+	defaultMaxMessageBytes = 1048588   // message.max.bytes
+	defaultRetentionMs     = 604800000 // log.retention.hours=168
+	defaultRetentionBytes  = -1        // log.retention.bytes
+	maxLong                = "9223372036854775807"
+)
+
+// topicConfigSpecs lists every topic config by name.
+var topicConfigSpecs = func() map[string]*configSpec {
+	specs := []*configSpec{
+		{name: "cleanup.policy", typ: kmsg.ConfigTypeList, def: "delete", synonym: "log.cleanup.policy",
+			check: checkCleanupPolicy, honoured: true,
+			doc: "The retention policy: delete drops old segments by time or size. compact is not supported by gregor yet and is refused."},
+		{name: "compression.gzip.level", typ: kmsg.ConfigTypeInt, def: "-1", synonym: "compression.gzip.level",
+			check: checkGzipLevel, doc: "gzip level used when compression.type is gzip."},
+		{name: "compression.lz4.level", typ: kmsg.ConfigTypeInt, def: "9", synonym: "compression.lz4.level",
+			check: checkRange(1, 17), doc: "lz4 level used when compression.type is lz4."},
+		{name: "compression.type", typ: kmsg.ConfigTypeString, def: "producer", synonym: "compression.type",
+			check: checkOneOf("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"),
+			doc: "Final compression of the topic's batches. gregor always stores batches as the producer sent them (producer)."},
+		{name: "compression.zstd.level", typ: kmsg.ConfigTypeInt, def: "3", synonym: "compression.zstd.level",
+			check: checkRange(-131072, 22), doc: "zstd level used when compression.type is zstd."},
+		{name: "delete.retention.ms", typ: kmsg.ConfigTypeLong, def: "86400000", synonym: "log.cleaner.delete.retention.ms",
+			check: checkAtLeast(0), doc: "How long delete tombstones are kept on compacted topics."},
+		{name: "file.delete.delay.ms", typ: kmsg.ConfigTypeLong, def: "60000", synonym: "log.segment.delete.delay.ms",
+			check: checkAtLeast(0), doc: "Delay before a deleted segment file is removed."},
+		{name: "flush.messages", typ: kmsg.ConfigTypeLong, def: maxLong, synonym: "log.flush.interval.messages",
+			check: checkAtLeast(1), doc: "Messages between forced fsyncs. gregor flushes by log.flush.mode for the whole commit log."},
+		{name: "flush.ms", typ: kmsg.ConfigTypeLong, def: maxLong, synonym: "log.flush.interval.ms",
+			check: checkAtLeast(0), doc: "Time between forced fsyncs. gregor flushes by log.flush.mode for the whole commit log."},
+		{name: "follower.replication.throttled.replicas", typ: kmsg.ConfigTypeList, def: "",
+			doc: "Replicas whose follower replication is throttled."},
+		{name: "index.interval.bytes", typ: kmsg.ConfigTypeInt, def: "4096", synonym: "log.index.interval.bytes",
+			check: checkAtLeast(0), doc: "Bytes between offset index entries. gregor indexes every batch."},
+		{name: "leader.replication.throttled.replicas", typ: kmsg.ConfigTypeList, def: "",
+			doc: "Replicas whose leader replication is throttled."},
+		{name: "local.retention.bytes", typ: kmsg.ConfigTypeLong, def: "-2", synonym: "log.local.retention.bytes",
+			check: checkAtLeast(-2), doc: "Local retention by size for tiered topics."},
+		{name: "local.retention.ms", typ: kmsg.ConfigTypeLong, def: "-2", synonym: "log.local.retention.ms",
+			check: checkAtLeast(-2), doc: "Local retention by time for tiered topics."},
+		{name: "max.compaction.lag.ms", typ: kmsg.ConfigTypeLong, def: maxLong, synonym: "log.cleaner.max.compaction.lag.ms",
+			check: checkAtLeast(1), doc: "Longest time a record stays uncompacted."},
+		{name: "max.message.bytes", typ: kmsg.ConfigTypeInt, def: strconv.Itoa(defaultMaxMessageBytes), synonym: "message.max.bytes",
+			check: checkAtLeast(0), honoured: true,
+			doc: "The largest record batch size allowed; larger produce batches get MESSAGE_TOO_LARGE."},
+		{name: "message.timestamp.after.max.ms", typ: kmsg.ConfigTypeLong, def: "3600000", synonym: "log.message.timestamp.after.max.ms",
+			check: checkAtLeast(0), doc: "How far in the future a CreateTime timestamp may be."},
+		{name: "message.timestamp.before.max.ms", typ: kmsg.ConfigTypeLong, def: maxLong, synonym: "log.message.timestamp.before.max.ms",
+			check: checkAtLeast(0), doc: "How far in the past a CreateTime timestamp may be."},
+		{name: "message.timestamp.type", typ: kmsg.ConfigTypeString, def: "CreateTime", synonym: "log.message.timestamp.type",
+			check: checkOneOf("CreateTime", "LogAppendTime"), honoured: true,
+			doc: "CreateTime keeps the producer's timestamps; LogAppendTime stamps batches with the broker's time."},
+		{name: "min.cleanable.dirty.ratio", typ: kmsg.ConfigTypeDouble, def: "0.5", synonym: "log.cleaner.min.cleanable.ratio",
+			check: checkRatio, doc: "Dirty ratio that triggers compaction."},
+		{name: "min.compaction.lag.ms", typ: kmsg.ConfigTypeLong, def: "0", synonym: "log.cleaner.min.compaction.lag.ms",
+			check: checkAtLeast(0), doc: "Shortest time a record stays uncompacted."},
+		{name: "min.insync.replicas", typ: kmsg.ConfigTypeInt, def: "1", synonym: "min.insync.replicas",
+			check: checkAtLeast(1), doc: "Replicas that must have a write for acks=all to succeed."},
+		{name: "preallocate", typ: kmsg.ConfigTypeBoolean, def: "false", synonym: "log.preallocate",
+			doc: "Preallocate segment files. gregor's commit log is shared by all topics."},
+		{name: "remote.log.copy.disable", typ: kmsg.ConfigTypeBoolean, def: "false",
+			doc: "Stop copying segments to tiered storage."},
+		{name: "remote.log.delete.on.disable", typ: kmsg.ConfigTypeBoolean, def: "false",
+			doc: "Delete tiered data when tiered storage is disabled."},
+		{name: "remote.storage.enable", typ: kmsg.ConfigTypeBoolean, def: "false",
+			check: checkNoTieredStorage, doc: "Tiered storage. gregor has none, so only false is accepted."},
+		{name: "retention.bytes", typ: kmsg.ConfigTypeLong, def: strconv.Itoa(defaultRetentionBytes), synonym: "log.retention.bytes",
+			honoured: true, doc: "Largest size a partition keeps before old data is deleted; -1 means no limit."},
+		{name: "retention.ms", typ: kmsg.ConfigTypeLong, def: strconv.Itoa(defaultRetentionMs), synonym: "log.retention.ms",
+			check: checkAtLeast(-1), honoured: true,
+			doc: "Longest time a partition keeps data before it is deleted; -1 means no limit."},
+		{name: "segment.bytes", typ: kmsg.ConfigTypeInt, def: "1073741824", synonym: "log.segment.bytes",
+			check: checkAtLeast(1048576), doc: "Segment size. gregor's segments belong to the shared commit log (log.segment.bytes)."},
+		{name: "segment.index.bytes", typ: kmsg.ConfigTypeInt, def: "10485760", synonym: "log.index.size.max.bytes",
+			check: checkAtLeast(4), doc: "Size of the offset index per segment."},
+		{name: "segment.jitter.ms", typ: kmsg.ConfigTypeLong, def: "0", synonym: "log.roll.jitter.ms",
+			check: checkAtLeast(0), doc: "Random jitter subtracted from segment.ms."},
+		{name: "segment.ms", typ: kmsg.ConfigTypeLong, def: "604800000", synonym: "log.roll.ms",
+			check: checkAtLeast(1), doc: "Time after which a segment is rolled."},
+		{name: "unclean.leader.election.enable", typ: kmsg.ConfigTypeBoolean, def: "false", synonym: "unclean.leader.election.enable",
+			doc: "Allow an out-of-sync replica to become leader."},
+	}
+	m := make(map[string]*configSpec, len(specs))
+	for _, s := range specs {
+		if !s.honoured {
+			s.doc += " (accepted for compatibility; gregor does not apply it)"
+		}
+		m[s.name] = s
+	}
+	return m
+}()
+
+// topicConfigNames is every topic config name, sorted.
+var topicConfigNames = func() []string {
+	names := make([]string, 0, len(topicConfigSpecs))
+	for n := range topicConfigSpecs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}()
+
+// validateTopicConfig checks one name and value as Kafka's LogConfig.validate
+// does, with gregor's refusals. The error carries INVALID_CONFIG.
+func validateTopicConfig(name, value string) error {
+	spec, ok := topicConfigSpecs[name]
+	if !ok {
+		return apiErrorf(kerr.InvalidConfig, "Unknown topic config name: %s", name)
+	}
+	if err := checkType(spec.typ, value); err != nil {
+		return apiErrorf(kerr.InvalidConfig, "Invalid value %s for configuration %s: %v", value, name, err)
+	}
+	if spec.check != nil {
+		if err := spec.check(value); err != nil {
+			return apiErrorf(kerr.InvalidConfig, "Invalid value %s for configuration %s: %v", value, name, err)
+		}
+	}
+	return nil
+}
+
+// validateTopicConfigs checks a whole set of explicit topic configs, in name
+// order so the reported error does not depend on map order.
+func validateTopicConfigs(configs map[string]string) error {
+	names := make([]string, 0, len(configs))
+	for n := range configs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err := validateTopicConfig(n, configs[n]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkType parses v as Kafka's ConfigDef would for typ. Values are trimmed
+// by Kafka for numbers and booleans, so gregor accepts surrounding spaces
+// there too.
+func checkType(typ kmsg.ConfigType, v string) error {
+	t := strings.TrimSpace(v)
+	switch typ {
+	case kmsg.ConfigTypeBoolean:
+		if !strings.EqualFold(t, "true") && !strings.EqualFold(t, "false") {
+			return fmt.Errorf("Expected value to be either true or false")
+		}
+	case kmsg.ConfigTypeInt:
+		if _, err := strconv.ParseInt(t, 10, 32); err != nil {
+			return fmt.Errorf("Not a number of type INT")
+		}
+	case kmsg.ConfigTypeShort:
+		if _, err := strconv.ParseInt(t, 10, 16); err != nil {
+			return fmt.Errorf("Not a number of type SHORT")
+		}
+	case kmsg.ConfigTypeLong:
+		if _, err := strconv.ParseInt(t, 10, 64); err != nil {
+			return fmt.Errorf("Not a number of type LONG")
+		}
+	case kmsg.ConfigTypeDouble:
+		f, err := strconv.ParseFloat(t, 64)
+		if err != nil || math.IsNaN(f) {
+			return fmt.Errorf("Not a number of type DOUBLE")
+		}
+	}
+	return nil
+}
+
+// parseLong reads a LONG or INT value already validated by checkType.
+func parseLong(v string) int64 {
+	n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	return n
+}
+
+func checkAtLeast(min int64) func(string) error {
+	return func(v string) error {
+		if parseLong(v) < min {
+			return fmt.Errorf("Value must be at least %d", min)
+		}
+		return nil
+	}
+}
+
+func checkRange(min, max int64) func(string) error {
+	return func(v string) error {
+		n := parseLong(v)
+		if n < min || n > max {
+			return fmt.Errorf("Value must be between %d and %d", min, max)
+		}
+		return nil
+	}
+}
+
+func checkGzipLevel(v string) error {
+	n := parseLong(v)
+	if n != -1 && (n < 1 || n > 9) {
+		return fmt.Errorf("Value must be between 1 and 9 or -1")
+	}
+	return nil
+}
+
+func checkRatio(v string) error {
+	f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if f < 0 || f > 1 {
+		return fmt.Errorf("Value must be between 0 and 1")
+	}
+	return nil
+}
+
+func checkOneOf(allowed ...string) func(string) error {
+	return func(v string) error {
+		for _, a := range allowed {
+			if v == a {
+				return nil
+			}
+		}
+		return fmt.Errorf("String must be one of: %s", strings.Join(allowed, ", "))
+	}
+}
+
+// checkCleanupPolicy accepts the list Kafka accepts and refuses compaction,
+// which gregor does not implement yet: a compacted topic that silently
+// deleted by time would lose the records its users rely on keeping.
+func checkCleanupPolicy(v string) error {
+	for _, p := range splitList(v) {
+		switch p {
+		case "delete":
+		case "compact":
+			return fmt.Errorf("compaction not supported yet")
+		default:
+			return fmt.Errorf("String must be one of: compact, delete")
+		}
+	}
+	return nil
+}
+
+func checkNoTieredStorage(v string) error {
+	if strings.EqualFold(strings.TrimSpace(v), "true") {
+		return fmt.Errorf("Tiered Storage functionality is disabled in the broker. Topic cannot be configured with remote log storage.")
+	}
+	return nil
+}
+
+// splitList splits a LIST value as Kafka does: comma separated, trimmed,
+// empty items dropped.
+func splitList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// configValue is one resolved config as DescribeConfigs reports it.
+type configValue struct {
+	name      string
+	value     *string
+	source    kmsg.ConfigSource
+	typ       kmsg.ConfigType
+	readOnly  bool
+	sensitive bool
+	doc       string
+	synonyms  []configSynonym
+}
+
+// configSynonym is one entry of a config's synonym list, most specific first.
+type configSynonym struct {
+	name   string
+	value  *string
+	source kmsg.ConfigSource
+}
+
+// brokerDefault is the value and source of a broker config that supplies a
+// topic default.
+type brokerDefault struct {
+	value  string
+	source kmsg.ConfigSource
+}
+
+// staticOrDefault names the source of a broker setting: Kafka reports
+// STATIC_BROKER_CONFIG for what the operator set in the properties file and
+// DEFAULT_CONFIG otherwise. gregor's config struct cannot tell "set to the
+// default" from "not set", so a value equal to Kafka's default counts as
+// not set.
+func staticOrDefault(value, kafkaDefault string) brokerDefault {
+	if value == kafkaDefault {
+		return brokerDefault{value, kmsg.ConfigSourceDefaultConfig}
+	}
+	return brokerDefault{value, kmsg.ConfigSourceStaticBrokerConfig}
+}
+
+// resolveTopicConfig returns the effective value of config name for a topic
+// whose explicit configs are explicit, given the broker defaults.
+func resolveTopicConfig(spec *configSpec, explicit map[string]string, broker map[string]brokerDefault) configValue {
+	cv := configValue{name: spec.name, typ: spec.typ, doc: spec.doc}
+	if v, ok := explicit[spec.name]; ok {
+		v := v
+		cv.value, cv.source = &v, kmsg.ConfigSourceDynamicTopicConfig
+		cv.synonyms = append(cv.synonyms, configSynonym{spec.name, &v, kmsg.ConfigSourceDynamicTopicConfig})
+	}
+	if bd, ok := broker[spec.synonym]; ok && spec.synonym != "" && bd.source != kmsg.ConfigSourceDefaultConfig {
+		v := bd.value
+		if cv.value == nil {
+			cv.value, cv.source = &v, bd.source
+		}
+		cv.synonyms = append(cv.synonyms, configSynonym{spec.synonym, &v, bd.source})
+	}
+	def := spec.def
+	if cv.value == nil {
+		cv.value, cv.source = &def, kmsg.ConfigSourceDefaultConfig
+	}
+	synName := spec.synonym
+	if synName == "" {
+		synName = spec.name
+	}
+	cv.synonyms = append(cv.synonyms, configSynonym{synName, &def, kmsg.ConfigSourceDefaultConfig})
+	return cv
+}
+
+// topicDefaultsView is the broker side of the topic configs gregor resolves:
+// the synonyms' values and whether they differ from Kafka's defaults.
+func (d TopicDefaults) brokerDefaults() map[string]brokerDefault {
+	return map[string]brokerDefault{
+		"message.max.bytes":          staticOrDefault(strconv.Itoa(int(d.MaxMessageBytes)), strconv.Itoa(defaultMaxMessageBytes)),
+		"log.retention.ms":           staticOrDefault(strconv.FormatInt(d.RetentionMs, 10), strconv.Itoa(defaultRetentionMs)),
+		"log.retention.bytes":        staticOrDefault(strconv.FormatInt(d.RetentionBytes, 10), strconv.Itoa(defaultRetentionBytes)),
+		"log.message.timestamp.type": staticOrDefault(d.MessageTimestampType, "CreateTime"),
+	}
+}
+
+// effectiveTopicConfigs resolves every topic config, sorted by name.
+func effectiveTopicConfigs(explicit map[string]string, def TopicDefaults) []configValue {
+	broker := def.brokerDefaults()
+	out := make([]configValue, 0, len(topicConfigNames))
+	for _, n := range topicConfigNames {
+		out = append(out, resolveTopicConfig(topicConfigSpecs[n], explicit, broker))
+	}
+	return out
+}
+
+// isListConfig reports whether APPEND and SUBTRACT apply to the config.
+func isListConfig(name string) bool {
+	s, ok := topicConfigSpecs[name]
+	return ok && s.typ == kmsg.ConfigTypeList
+}
+
+// brokerConfigValues lists the broker's configs for DescribeConfigs on a
+// BROKER resource, sorted by name. All are read-only: gregor reads them at
+// start and does not change them at runtime.
+func brokerConfigValues(b *Broker) []configValue {
+	def := b.topics.Defaults()
+	var listeners, advertised []string
+	for _, l := range b.cfg.Listeners {
+		listeners = append(listeners, l.Name+"://"+l.Address)
+		adv := l.Advertised
+		if adv == "" {
+			adv = l.Address
+		}
+		advertised = append(advertised, l.Name+"://"+adv)
+	}
+	segment := b.cfg.Store.SegmentBytes
+	if segment <= 0 {
+		segment = 1 << 30
+	}
+	flushMs := b.cfg.Store.FlushInterval.Milliseconds()
+	if flushMs <= 0 {
+		flushMs = 500
+	}
+	flushMode := "async"
+	if b.cfg.Store.FlushMode == storage.FlushSync {
+		flushMode = "sync"
+	}
+	node := strconv.Itoa(int(b.cfg.NodeID))
+	type entry struct {
+		name, value, kafkaDefault string
+		typ                       kmsg.ConfigType
+		doc                       string
+	}
+	entries := []entry{
+		{"advertised.listeners", strings.Join(advertised, ","), "", kmsg.ConfigTypeString, "Listeners told to clients, per listener name."},
+		{"auto.create.topics.enable", strconv.FormatBool(def.AutoCreate), "true", kmsg.ConfigTypeBoolean, "Create a topic when a client asks Metadata for an unknown one."},
+		{"broker.id", node, "-1", kmsg.ConfigTypeInt, "This broker's id (same as node.id)."},
+		{"default.replication.factor", strconv.Itoa(int(def.DefaultReplicationFactor)), "1", kmsg.ConfigTypeInt, "Replication factor of topics created with -1 or automatically."},
+		{"delete.topic.enable", "true", "true", kmsg.ConfigTypeBoolean, "Topics can be deleted."},
+		{"listeners", strings.Join(listeners, ","), "PLAINTEXT://:9092", kmsg.ConfigTypeString, "Addresses the broker listens on."},
+		{"log.dirs", b.cfg.Store.Dir, "/tmp/kraft-combined-logs", kmsg.ConfigTypeString, "The data directory of the commit log and consume queues."},
+		{"log.flush.interval.ms", strconv.FormatInt(flushMs, 10), "500", kmsg.ConfigTypeLong, "Period of the background flush in async flush mode."},
+		{"log.flush.mode", flushMode, "async", kmsg.ConfigTypeString, "gregor: async acknowledges from the page cache; sync acknowledges after fsync (group commit)."},
+		{"log.segment.bytes", strconv.FormatInt(segment, 10), "1073741824", kmsg.ConfigTypeInt, "Size of a commit-log segment file."},
+		{"node.id", node, "-1", kmsg.ConfigTypeInt, "This broker's node id."},
+		{"num.partitions", strconv.Itoa(int(def.NumPartitions)), "1", kmsg.ConfigTypeInt, "Partitions of topics created with -1 or automatically."},
+		{"socket.request.max.bytes", strconv.Itoa(int(b.cfg.SocketRequestMaxBytes)), "104857600", kmsg.ConfigTypeInt, "Largest request frame accepted."},
+	}
+	seen := map[string]bool{}
+	var out []configValue
+	add := func(name, value, kafkaDefault string, typ kmsg.ConfigType, doc string) {
+		if seen[name] {
+			return
+		}
+		seen[name] = true
+		bd := staticOrDefault(value, kafkaDefault)
+		v, d := bd.value, kafkaDefault
+		cv := configValue{name: name, value: &v, source: bd.source, typ: typ, readOnly: true, doc: doc}
+		if bd.source != kmsg.ConfigSourceDefaultConfig {
+			cv.synonyms = append(cv.synonyms, configSynonym{name, &v, bd.source})
+		}
+		cv.synonyms = append(cv.synonyms, configSynonym{name, &d, kmsg.ConfigSourceDefaultConfig})
+		out = append(out, cv)
+	}
+	for _, e := range entries {
+		add(e.name, e.value, e.kafkaDefault, e.typ, e.doc)
+	}
+	// The broker synonyms of topic configs: those gregor resolves from
+	// TopicDefaults, then the rest at Kafka's defaults.
+	bds := def.brokerDefaults()
+	for _, n := range topicConfigNames {
+		spec := topicConfigSpecs[n]
+		if spec.synonym == "" {
+			continue
+		}
+		value := spec.def
+		if bd, ok := bds[spec.synonym]; ok {
+			value = bd.value
+		}
+		add(spec.synonym, value, spec.def, spec.typ, "Broker default of the topic config "+spec.name+".")
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
