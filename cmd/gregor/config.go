@@ -1,0 +1,508 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gregor-broker/gregor/broker"
+	"github.com/gregor-broker/gregor/storage"
+	"go.uber.org/zap"
+)
+
+// Config is the gregor process's configuration as plain values, after every
+// source has been read (settings.go). Validate fills what is left empty and
+// rejects what cannot work, in plain words.
+type Config struct {
+	NodeID    int32
+	ClusterID string
+	// Listeners are the Kafka listeners gregor serves (controller listeners
+	// already skipped), each with its advertised address.
+	Listeners []broker.Listener
+	// SkippedListeners names controller listeners found in listeners.
+	SkippedListeners []string
+
+	DataDir         string
+	SegmentBytes    int64
+	FlushMode       storage.FlushMode
+	FlushInterval   time.Duration
+	ProducerIDExpir time.Duration
+
+	NumPartitions            int32
+	DefaultReplicationFactor int16
+	AutoCreateTopics         bool
+	RetentionMs              int64 // -1 = forever
+	RetentionBytes           int64 // -1 = no limit
+	MessageMaxBytes          int32
+	SocketRequestMaxBytes    int32
+
+	Group GroupSettings
+
+	HTTPListener string // empty: no HTTP server
+	PProf        bool
+
+	LogLevel  string
+	LogFormat string
+}
+
+// GroupSettings are the group coordinator's settings (Kafka names); see
+// groupConfig.
+type GroupSettings struct {
+	InitialRebalanceDelay time.Duration // group.initial.rebalance.delay.ms
+	MinSessionTimeout     time.Duration // group.min.session.timeout.ms
+	MaxSessionTimeout     time.Duration // group.max.session.timeout.ms
+	OffsetsRetention      time.Duration // offsets.retention.minutes
+	// OffsetsRetentionCheckInterval is offsets.retention.check.interval.ms.
+	OffsetsRetentionCheckInterval time.Duration
+	OffsetMetadataMaxBytes        int // offset.metadata.max.bytes
+}
+
+// Defaults, Kafka's where Kafka has one.
+const (
+	defaultListeners       = "PLAINTEXT://localhost:9092"
+	defaultHTTPListener    = "127.0.0.1:8080"
+	defaultDataDir         = "./data"
+	defaultRetentionHours  = 168
+	defaultMessageMaxBytes = 1048588
+	defaultSocketMaxBytes  = 104857600
+	defaultSegmentBytes    = 1 << 30
+)
+
+// defaultConfig is the configuration before any source is read.
+func defaultConfig() Config {
+	return Config{
+		NodeID:                   1,
+		DataDir:                  defaultDataDir,
+		SegmentBytes:             defaultSegmentBytes,
+		FlushMode:                storage.FlushAsync,
+		FlushInterval:            500 * time.Millisecond,
+		ProducerIDExpir:          24 * time.Hour,
+		NumPartitions:            1,
+		DefaultReplicationFactor: 1,
+		AutoCreateTopics:         true,
+		RetentionMs:              defaultRetentionHours * time.Hour.Milliseconds(),
+		RetentionBytes:           -1,
+		MessageMaxBytes:          defaultMessageMaxBytes,
+		SocketRequestMaxBytes:    defaultSocketMaxBytes,
+		Group: GroupSettings{
+			InitialRebalanceDelay:         3 * time.Second,
+			MinSessionTimeout:             6 * time.Second,
+			MaxSessionTimeout:             30 * time.Minute,
+			OffsetsRetention:              7 * 24 * time.Hour,
+			OffsetsRetentionCheckInterval: 10 * time.Minute,
+			OffsetMetadataMaxBytes:        4096,
+		},
+		HTTPListener: defaultHTTPListener,
+		LogLevel:     "info",
+		LogFormat:    "console",
+	}
+}
+
+// parser turns setting texts into typed values and collects every problem,
+// so a user sees all mistakes at once.
+type parser struct {
+	l    *loaded
+	errs []error
+}
+
+func (p *parser) fail(key, format string, args ...any) {
+	p.errs = append(p.errs, fmt.Errorf("%s (from %s): %s", key, p.l.src.of(key), fmt.Sprintf(format, args...)))
+}
+
+func (p *parser) str(key string) (string, bool) {
+	v, ok := p.l.values[key]
+	return v, ok
+}
+
+func (p *parser) int(key string, min, max int64) (int64, bool) {
+	v, ok := p.l.values[key]
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		p.fail(key, "%q is not a whole number", v)
+		return 0, false
+	}
+	if n < min || n > max {
+		p.fail(key, "%d is out of range: it must be between %d and %d", n, min, max)
+		return 0, false
+	}
+	return n, true
+}
+
+func (p *parser) bool(key string) (bool, bool) {
+	v, ok := p.l.values[key]
+	if !ok {
+		return false, false
+	}
+	switch strings.ToLower(v) {
+	case "true", "1", "yes", "on":
+		return true, true
+	case "false", "0", "no", "off":
+		return false, true
+	}
+	p.fail(key, "%q is neither true nor false", v)
+	return false, false
+}
+
+func (p *parser) list(key string) ([]string, bool) {
+	v, ok := p.l.values[key]
+	if !ok {
+		return nil, false
+	}
+	var out []string
+	for _, e := range strings.Split(v, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out, true
+}
+
+// parseConfig builds a validated Config from what load read.
+func parseConfig(l *loaded) (Config, error) {
+	c := defaultConfig()
+	p := &parser{l: l}
+
+	if n, ok := p.int("broker.id", 0, math.MaxInt32); ok {
+		c.NodeID = int32(n)
+	}
+	if n, ok := p.int("node.id", 0, math.MaxInt32); ok {
+		c.NodeID = int32(n)
+	}
+	if v, ok := p.str("cluster.id"); ok {
+		c.ClusterID = v
+	}
+	p.listeners(&c)
+
+	if dirs, ok := p.list("log.dirs"); ok {
+		switch len(dirs) {
+		case 0:
+			p.fail("log.dirs", "is empty; give one directory")
+		case 1:
+			c.DataDir = dirs[0]
+		default:
+			p.fail("log.dirs", "names %d directories; gregor keeps one commit log per broker, so give one", len(dirs))
+		}
+	} else if v, ok := p.str("log.dir"); ok {
+		c.DataDir = v
+	}
+	if n, ok := p.int("log.segment.bytes", 1<<20, math.MaxInt64); ok {
+		c.SegmentBytes = n
+	}
+	if v, ok := p.str("log.flush.mode"); ok {
+		switch strings.ToLower(v) {
+		case "async":
+			c.FlushMode = storage.FlushAsync
+		case "sync":
+			c.FlushMode = storage.FlushSync
+		default:
+			p.fail("log.flush.mode", "%q is neither async nor sync", v)
+		}
+	}
+	if n, ok := p.int("log.flush.interval.ms", 1, math.MaxInt32); ok {
+		c.FlushInterval = time.Duration(n) * time.Millisecond
+	}
+	if n, ok := p.int("producer.id.expiration.ms", 1, math.MaxInt64/int64(time.Millisecond)); ok {
+		c.ProducerIDExpir = time.Duration(n) * time.Millisecond
+	}
+
+	if n, ok := p.int("num.partitions", 1, math.MaxInt32); ok {
+		c.NumPartitions = int32(n)
+	}
+	if n, ok := p.int("default.replication.factor", 1, math.MaxInt16); ok {
+		c.DefaultReplicationFactor = int16(n)
+	}
+	if b, ok := p.bool("auto.create.topics.enable"); ok {
+		c.AutoCreateTopics = b
+	}
+	// Kafka's order: ms outranks minutes outranks hours; -1 means forever.
+	if n, ok := p.int("log.retention.ms", -1, math.MaxInt64); ok {
+		c.RetentionMs = n
+	} else if n, ok := p.int("log.retention.minutes", -1, math.MaxInt32); ok {
+		c.RetentionMs = retention(n, time.Minute)
+	} else if n, ok := p.int("log.retention.hours", -1, math.MaxInt32); ok {
+		c.RetentionMs = retention(n, time.Hour)
+	}
+	if n, ok := p.int("log.retention.bytes", -1, math.MaxInt64); ok {
+		c.RetentionBytes = n
+	}
+	if n, ok := p.int("message.max.bytes", 0, math.MaxInt32); ok {
+		c.MessageMaxBytes = int32(n)
+	}
+	if n, ok := p.int("socket.request.max.bytes", 1, math.MaxInt32); ok {
+		c.SocketRequestMaxBytes = int32(n)
+	}
+
+	ms := func(key string, dst *time.Duration) {
+		if n, ok := p.int(key, 0, math.MaxInt32); ok {
+			*dst = time.Duration(n) * time.Millisecond
+		}
+	}
+	ms("group.initial.rebalance.delay.ms", &c.Group.InitialRebalanceDelay)
+	ms("group.min.session.timeout.ms", &c.Group.MinSessionTimeout)
+	ms("group.max.session.timeout.ms", &c.Group.MaxSessionTimeout)
+	if n, ok := p.int("offsets.retention.check.interval.ms", 1, math.MaxInt32); ok {
+		c.Group.OffsetsRetentionCheckInterval = time.Duration(n) * time.Millisecond
+	}
+	if n, ok := p.int("offset.metadata.max.bytes", 0, math.MaxInt32); ok {
+		c.Group.OffsetMetadataMaxBytes = int(n)
+	}
+	if n, ok := p.int("offsets.retention.minutes", 1, math.MaxInt32); ok {
+		c.Group.OffsetsRetention = time.Duration(n) * time.Minute
+	}
+
+	if v, ok := p.str("http.listener"); ok {
+		c.HTTPListener = v
+	}
+	if b, ok := p.bool("http.pprof.enable"); ok {
+		c.PProf = b
+	}
+	if v, ok := p.str("logger.level"); ok {
+		c.LogLevel = strings.ToLower(v)
+	}
+	if v, ok := p.str("logger.format"); ok {
+		c.LogFormat = strings.ToLower(v)
+	}
+
+	if len(p.errs) > 0 {
+		return Config{}, errors.Join(p.errs...)
+	}
+	return c, c.Validate()
+}
+
+func retention(n int64, unit time.Duration) int64 {
+	if n < 0 {
+		return -1
+	}
+	return n * unit.Milliseconds()
+}
+
+// listener is one NAME://host:port entry.
+type listener struct {
+	name, host, port string
+}
+
+func (l listener) addr() string { return net.JoinHostPort(l.host, l.port) }
+
+// parseListeners parses "NAME://host:port,…".
+func parseListeners(entries []string) ([]listener, error) {
+	var out []listener
+	seen := map[string]bool{}
+	for _, e := range entries {
+		name, hostport, ok := strings.Cut(e, "://")
+		if !ok || name == "" {
+			return nil, fmt.Errorf("%q is not NAME://host:port", e)
+		}
+		host, port, err := net.SplitHostPort(hostport)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not NAME://host:port", e)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			return nil, fmt.Errorf("%q has no valid port", e)
+		}
+		name = strings.ToUpper(name)
+		if seen[name] {
+			return nil, fmt.Errorf("listener name %s appears twice", name)
+		}
+		seen[name] = true
+		out = append(out, listener{name: name, host: host, port: port})
+	}
+	return out, nil
+}
+
+// securityProtocols are the protocols Kafka knows; gregor serves PLAINTEXT.
+var securityProtocols = map[string]bool{"PLAINTEXT": true, "SSL": true, "SASL_PLAINTEXT": true, "SASL_SSL": true}
+
+// listeners resolves listeners, advertised.listeners,
+// listener.security.protocol.map and controller.listener.names into
+// c.Listeners, as Kafka reads them.
+func (p *parser) listeners(c *Config) {
+	entries, ok := p.list("listeners")
+	if !ok {
+		entries = []string{defaultListeners}
+	}
+	ls, err := parseListeners(entries)
+	if err != nil {
+		p.fail("listeners", "%v", err)
+		return
+	}
+	if len(ls) == 0 {
+		p.fail("listeners", "is empty; give at least one, e.g. PLAINTEXT://:9092")
+		return
+	}
+
+	// The protocol map; without one, a listener's name is its protocol.
+	protocols := map[string]string{}
+	if m, ok := p.list("listener.security.protocol.map"); ok {
+		for _, e := range m {
+			name, proto, ok := strings.Cut(e, ":")
+			proto = strings.ToUpper(strings.TrimSpace(proto))
+			if !ok || !securityProtocols[proto] {
+				p.fail("listener.security.protocol.map", "%q is not NAME:PROTOCOL with PROTOCOL one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL", e)
+				return
+			}
+			protocols[strings.ToUpper(strings.TrimSpace(name))] = proto
+		}
+	} else {
+		for proto := range securityProtocols {
+			protocols[proto] = proto
+		}
+	}
+	controllers := map[string]bool{}
+	if names, ok := p.list("controller.listener.names"); ok {
+		for _, n := range names {
+			controllers[strings.ToUpper(n)] = true
+		}
+	}
+
+	served := map[string]int{} // name → index in c.Listeners
+	ports := map[string]string{}
+	c.Listeners = nil
+	for _, l := range ls {
+		// A KRaft controller listener belongs to a process gregor does
+		// not have; compose files list it next to the broker's.
+		if controllers[l.name] {
+			c.SkippedListeners = append(c.SkippedListeners, l.name)
+			continue
+		}
+		proto, ok := protocols[l.name]
+		if !ok {
+			p.fail("listener.security.protocol.map", "has no entry for listener %s; add %s:PLAINTEXT", l.name, l.name)
+			continue
+		}
+		if proto != "PLAINTEXT" {
+			p.fail("listeners", "listener %s uses %s; gregor speaks PLAINTEXT only (no TLS or SASL yet)", l.name, proto)
+			continue
+		}
+		if other, dup := ports[l.port]; dup && l.port != "0" {
+			p.fail("listeners", "listeners %s and %s both use port %s", other, l.name, l.port)
+			continue
+		}
+		ports[l.port] = l.name
+		served[l.name] = len(c.Listeners)
+		c.Listeners = append(c.Listeners, broker.Listener{Name: l.name, Address: l.addr(), Advertised: advertisedDefault(l)})
+	}
+	if len(c.Listeners) == 0 && len(p.errs) == 0 {
+		p.fail("listeners", "names only controller listeners (%s); add a broker listener such as PLAINTEXT://:9092", strings.Join(c.SkippedListeners, ", "))
+		return
+	}
+
+	adv, ok := p.list("advertised.listeners")
+	if !ok {
+		return
+	}
+	als, err := parseListeners(adv)
+	if err != nil {
+		p.fail("advertised.listeners", "%v", err)
+		return
+	}
+	for _, a := range als {
+		if controllers[a.name] {
+			continue // Kafka refuses these; compose files rarely have them
+		}
+		i, ok := served[a.name]
+		if !ok {
+			p.fail("advertised.listeners", "names listener %s, which is not in listeners", a.name)
+			continue
+		}
+		if a.host == "" || a.host == "0.0.0.0" || a.host == "::" {
+			p.fail("advertised.listeners", "listener %s advertises %q; give a host name clients can reach, not the any-address", a.name, a.host)
+			continue
+		}
+		c.Listeners[i].Advertised = a.addr()
+	}
+}
+
+// advertisedDefault is what a listener advertises when advertised.listeners
+// does not name it: its own address, with the machine's host name for the
+// any-address (as Kafka does).
+func advertisedDefault(l listener) string {
+	host := l.host
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		if h, err := os.Hostname(); err == nil && h != "" {
+			host = h
+		} else {
+			host = "localhost"
+		}
+	}
+	return net.JoinHostPort(host, l.port)
+}
+
+// Validate fills empty values with defaults and rejects combinations that
+// cannot work, in plain words.
+func (c *Config) Validate() error {
+	d := defaultConfig()
+	if c.DataDir == "" {
+		c.DataDir = d.DataDir
+	}
+	if c.SegmentBytes == 0 {
+		c.SegmentBytes = d.SegmentBytes
+	}
+	if c.FlushInterval == 0 {
+		c.FlushInterval = d.FlushInterval
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = d.LogLevel
+	}
+	if c.LogFormat == "" {
+		c.LogFormat = d.LogFormat
+	}
+	var errs []error
+	if len(c.Listeners) == 0 {
+		errs = append(errs, errors.New("listeners: gregor needs at least one PLAINTEXT listener"))
+	}
+	if c.MessageMaxBytes > c.SocketRequestMaxBytes {
+		errs = append(errs, fmt.Errorf("message.max.bytes (%d) is larger than socket.request.max.bytes (%d): no request could carry such a batch", c.MessageMaxBytes, c.SocketRequestMaxBytes))
+	}
+	if int64(c.MessageMaxBytes) > c.SegmentBytes {
+		errs = append(errs, fmt.Errorf("message.max.bytes (%d) is larger than log.segment.bytes (%d): a batch never straddles two segments", c.MessageMaxBytes, c.SegmentBytes))
+	}
+	if c.Group.MinSessionTimeout > c.Group.MaxSessionTimeout {
+		errs = append(errs, fmt.Errorf("group.min.session.timeout.ms (%d) is larger than group.max.session.timeout.ms (%d)", c.Group.MinSessionTimeout.Milliseconds(), c.Group.MaxSessionTimeout.Milliseconds()))
+	}
+	if c.HTTPListener != "" {
+		if _, _, err := net.SplitHostPort(c.HTTPListener); err != nil {
+			errs = append(errs, fmt.Errorf("http.listener: %q is not host:port (use :8080 for every interface)", c.HTTPListener))
+		}
+	}
+	if _, err := zap.ParseAtomicLevel(c.LogLevel); err != nil {
+		errs = append(errs, fmt.Errorf("logger.level: %q is none of debug, info, warn, error", c.LogLevel))
+	}
+	if c.LogFormat != "console" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("logger.format: %q is neither console nor json", c.LogFormat))
+	}
+	return errors.Join(errs...)
+}
+
+// brokerConfig is the broker's part of c.
+func (c *Config) brokerConfig() broker.Config {
+	return broker.Config{
+		NodeID:                c.NodeID,
+		ClusterID:             c.ClusterID,
+		Listeners:             c.Listeners,
+		SocketRequestMaxBytes: c.SocketRequestMaxBytes,
+		Store: storage.Config{
+			Dir:                  c.DataDir,
+			SegmentBytes:         c.SegmentBytes,
+			FlushMode:            c.FlushMode,
+			FlushInterval:        c.FlushInterval,
+			ProducerIDExpiration: c.ProducerIDExpir,
+		},
+		Topics: broker.TopicDefaults{
+			NumPartitions:            c.NumPartitions,
+			DefaultReplicationFactor: c.DefaultReplicationFactor,
+			AutoCreate:               c.AutoCreateTopics,
+			MaxMessageBytes:          c.MessageMaxBytes,
+			RetentionMs:              c.RetentionMs,
+			RetentionBytes:           c.RetentionBytes,
+		},
+		Group: groupConfig(c.Group),
+	}
+}

@@ -1,0 +1,24 @@
+package main
+
+import (
+	"time"
+
+	"github.com/gregor-broker/gregor/broker/group"
+)
+
+// groupConfig maps the group settings onto the coordinator's config.
+func groupConfig(g GroupSettings) group.Config {
+	delay := g.InitialRebalanceDelay
+	if delay == 0 {
+		// group.Config reads zero as "default (3s)"; Kafka's 0 means none.
+		delay = -time.Nanosecond
+	}
+	return group.Config{
+		InitialRebalanceDelay:         delay,
+		MinSessionTimeout:             g.MinSessionTimeout,
+		MaxSessionTimeout:             g.MaxSessionTimeout,
+		OffsetsRetention:              g.OffsetsRetention,
+		OffsetsRetentionCheckInterval: g.OffsetsRetentionCheckInterval,
+		OffsetMetadataMaxBytes:        g.OffsetMetadataMaxBytes,
+	}
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+)
+
+// httpServer serves /metrics, /healthz, /readyz and, when enabled,
+// /debug/pprof/ on http.listener.
+type httpServer struct {
+	srv   *http.Server
+	ln    net.Listener
+	ready atomic.Pointer[func() bool]
+}
+
+// startHTTP starts the HTTP server; with an empty http.listener it returns
+// a server that serves nothing.
+func startHTTP(cfg Config, reg *prometheus.Registry, ready func() bool, log *zap.Logger) (*httpServer, error) {
+	h := &httpServer{}
+	h.ready.Store(&ready)
+	if cfg.HTTPListener == "" {
+		return h, nil
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	// /healthz: the process is alive and serving HTTP.
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	// /readyz: the broker has recovered its store and accepts Kafka requests.
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if f := h.ready.Load(); f != nil && (*f)() {
+			_, _ = w.Write([]byte("ready\n"))
+			return
+		}
+		http.Error(w, "not ready", http.StatusServiceUnavailable)
+	})
+	if cfg.PProf {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPListener)
+	if err != nil {
+		return nil, err
+	}
+	h.ln = ln
+	h.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := h.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", zap.Error(err))
+		}
+	}()
+	log.Info("http listening", zap.String("addr", ln.Addr().String()), zap.Bool("pprof", cfg.PProf))
+	return h, nil
+}
+
+// setBroker points /readyz at the running broker.
+func (h *httpServer) setBroker(ready func() bool) { h.ready.Store(&ready) }
+
+// addr is the bound address, "" when HTTP is off.
+func (h *httpServer) addr() string {
+	if h.ln == nil {
+		return ""
+	}
+	return h.ln.Addr().String()
+}
+
+func (h *httpServer) shutdown(log *zap.Logger) {
+	if h.srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.srv.Shutdown(ctx); err != nil {
+		log.Warn("http shutdown", zap.Error(err))
+	}
+}

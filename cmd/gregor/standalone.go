@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gregor-broker/gregor/broker"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// shutdownTimeout bounds a clean shutdown: in-flight requests answered,
+// store flushed and closed. A second signal exits at once.
+const shutdownTimeout = 30 * time.Second
+
+func newStandaloneCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "standalone",
+		Short: "Run a single-node gregor: one broker, data in ./data, Kafka on localhost:9092",
+		Long: `Run a single-node gregor: one master broker in this process, its data in ./data
+(--data-dir), Kafka on localhost:9092 (--listeners), /metrics, /healthz and /readyz
+on 127.0.0.1:8080 (--http.listener).
+
+Every setting has a flag named as its Kafka property (--num.partitions 3), a
+GREGOR_* and a KAFKA_* environment variable (KAFKA_NUM_PARTITIONS=3, the
+apache/kafka image's names) and a key in the YAML file given by --config.
+Precedence: flag, GREGOR_*, KAFKA_*, file, default.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, l, err := configFromCommand(cmd)
+			if err != nil {
+				return err
+			}
+			log, err := newLogger(cfg)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = log.Sync() }()
+			logLoadNotes(log, cfg, l)
+			return runStandalone(cmd.Context(), cfg, log)
+		},
+	}
+	addSettingFlags(cmd.Flags())
+	return cmd
+}
+
+// configFromCommand reads every configuration source of cmd.
+func configFromCommand(cmd *cobra.Command) (Config, *loaded, error) {
+	l, err := load(cmd.Flags(), os.Environ())
+	if err != nil {
+		return Config{}, nil, err
+	}
+	cfg, err := parseConfig(l)
+	if err != nil {
+		return Config{}, nil, fmt.Errorf("configuration:\n  %s", strings.ReplaceAll(err.Error(), "\n", "\n  "))
+	}
+	return cfg, l, nil
+}
+
+// newLogger builds the process logger: JSON or console on stderr.
+func newLogger(cfg Config) (*zap.Logger, error) {
+	level, err := zap.ParseAtomicLevel(cfg.LogLevel)
+	if err != nil {
+		return nil, err
+	}
+	zc := zap.NewProductionConfig()
+	zc.Level = level
+	zc.Sampling = nil
+	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	zc.Encoding = cfg.LogFormat
+	if cfg.LogFormat == "console" {
+		zc.EncoderConfig.EncodeLevel = zapcore.CapitalLevelEncoder
+	}
+	return zc.Build()
+}
+
+// logLoadNotes logs what the configuration sources said besides settings.
+func logLoadNotes(log *zap.Logger, cfg Config, l *loaded) {
+	for _, s := range l.ignored {
+		log.Info("ignoring a Kafka setting that means nothing to gregor", zap.String("setting", s))
+	}
+	for _, s := range l.unknown {
+		log.Warn("ignoring an unknown KAFKA_* environment variable", zap.String("variable", s))
+	}
+	for _, n := range cfg.SkippedListeners {
+		log.Info("skipping a controller listener: gregor has no KRaft controller", zap.String("listener", n))
+	}
+}
+
+// runStandalone runs the single-node system until ctx ends or SIGINT /
+// SIGTERM arrives, then shuts it down cleanly.
+//
+// Seam for the cluster issue: standalone = NameServer + broker in one
+// process. `gregor nameserver` will run only the first part and `gregor
+// broker` only the second (pointed at NameServers); each part is started
+// here in order and stopped in reverse, so splitting them is moving a block.
+func runStandalone(ctx context.Context, cfg Config, log *zap.Logger) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+
+	// The HTTP server comes first so /healthz answers and /readyz says "not
+	// ready" while the store recovers.
+	hs, err := startHTTP(cfg, reg, func() bool { return false }, log)
+	if err != nil {
+		return err
+	}
+	defer hs.shutdown(log)
+
+	// (Cluster issue: the in-process NameServer starts here.)
+
+	bc := cfg.brokerConfig()
+	bc.Registerer = reg
+	bc.Logger = log.Named("broker")
+	nb, err := broker.New(bc)
+	if err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
+	if err := nb.Start(); err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
+	hs.setBroker(nb.Ready)
+	addrs := make([]string, 0, len(cfg.Listeners))
+	for _, a := range nb.Addrs() {
+		addrs = append(addrs, a.String())
+	}
+	log.Info("gregor is serving Kafka",
+		zap.String("version", version),
+		zap.Int32("node.id", cfg.NodeID),
+		zap.Strings("listeners", addrs),
+		zap.Any("advertised", advertised(cfg)),
+		zap.String("data.dir", cfg.DataDir),
+		zap.String("http.listener", hs.addr()),
+	)
+
+	<-ctx.Done()
+	stop() // a second signal now kills the process the default way
+	log.Info("shutting down", zap.Duration("timeout", shutdownTimeout))
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := nb.Shutdown(sctx); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("broker shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func advertised(cfg Config) map[string]string {
+	m := make(map[string]string, len(cfg.Listeners))
+	for _, l := range cfg.Listeners {
+		m[l.Name] = l.Advertised
+	}
+	return m
+}
