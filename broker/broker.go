@@ -1,12 +1,32 @@
 // Package broker is a gregor broker: it answers the Kafka APIs over the store,
 // one file per API named by its key (00_produce.go, 01_fetch.go, …).
+//
+// Wiring: New opens the store, the topic table and the group coordinator;
+// Start binds every listener and hands each accepted connection to a
+// protocol.Server, which calls Broker.Handle for each request (server.go).
+// Handlers find their API in the apis table (handlers.go).
+//
+// Advertised addresses: a listener with an empty Advertised address tells
+// clients its bound address; when that is a wildcard (0.0.0.0, ::) it tells
+// them the local address of the connection the request arrived on, i.e. the
+// address the client already reached, which is always reachable by that
+// client (Kafka uses the host's canonical name instead, which often is not).
 package broker
 
-// PLACEHOLDER shape: the broker-core owner completes this file. Other owners
-// add their state behind a field of their own type (topics, groups).
-
 import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/google/uuid"
 	"github.com/gregor-broker/gregor/broker/group"
+	"github.com/gregor-broker/gregor/protocol"
 	"github.com/gregor-broker/gregor/storage"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -26,18 +46,301 @@ type Config struct {
 	Listeners []Listener
 	// SocketRequestMaxBytes caps a request frame (socket.request.max.bytes).
 	SocketRequestMaxBytes int32
-	Store                 storage.Config
-	Topics                TopicDefaults // owned by topics.go
-	Group                 group.Config  // owned by broker/group
-	Registerer            prometheus.Registerer
-	Logger                *zap.Logger
+	// FetchSessionCacheSlots bounds the fetch sessions kept
+	// (max.incremental.fetch.session.cache.slots); default 1000.
+	FetchSessionCacheSlots int
+	Store                  storage.Config
+	Topics                 TopicDefaults // owned by topics.go
+	Group                  group.Config  // owned by broker/group
+	Registerer             prometheus.Registerer
+	Logger                 *zap.Logger
+}
+
+// Defaults Kafka uses for the settings gregor shares with it.
+const (
+	defaultListener        = "PLAINTEXT://127.0.0.1:9092"
+	defaultRequestMaxBytes = 100 << 20 // socket.request.max.bytes
+	defaultMessageMaxBytes = 1048588   // message.max.bytes
+	defaultSessionSlots    = 1000      // max.incremental.fetch.session.cache.slots
+)
+
+// Validate fills defaults and rejects values that cannot work.
+func (c *Config) Validate() error {
+	if c.NodeID == 0 {
+		c.NodeID = 1
+	}
+	if c.NodeID < 0 {
+		return fmt.Errorf("broker: node.id must not be negative, got %d", c.NodeID)
+	}
+	if len(c.Listeners) == 0 {
+		c.Listeners = []Listener{{Name: "PLAINTEXT", Address: strings.TrimPrefix(defaultListener, "PLAINTEXT://")}}
+	}
+	seen := map[string]bool{}
+	for i := range c.Listeners {
+		l := &c.Listeners[i]
+		if l.Name == "" {
+			l.Name = "PLAINTEXT"
+		}
+		if seen[l.Name] {
+			return fmt.Errorf("broker: listener %s named twice", l.Name)
+		}
+		seen[l.Name] = true
+		if _, _, err := net.SplitHostPort(l.Address); err != nil {
+			return fmt.Errorf("broker: listener %s address %q: %v", l.Name, l.Address, err)
+		}
+		if l.Advertised != "" {
+			if _, _, err := splitHostPort(l.Advertised); err != nil {
+				return fmt.Errorf("broker: listener %s advertised address %q: %v", l.Name, l.Advertised, err)
+			}
+		}
+	}
+	if c.SocketRequestMaxBytes == 0 {
+		c.SocketRequestMaxBytes = defaultRequestMaxBytes
+	}
+	if c.SocketRequestMaxBytes < 1024 {
+		return fmt.Errorf("broker: socket.request.max.bytes must be at least 1024, got %d", c.SocketRequestMaxBytes)
+	}
+	if c.FetchSessionCacheSlots == 0 {
+		c.FetchSessionCacheSlots = defaultSessionSlots
+	}
+	if c.FetchSessionCacheSlots < 0 {
+		return fmt.Errorf("broker: fetch session cache slots must not be negative, got %d", c.FetchSessionCacheSlots)
+	}
+	if c.Topics.NumPartitions <= 0 {
+		c.Topics.NumPartitions = 1
+	}
+	if c.Topics.MaxMessageBytes <= 0 {
+		c.Topics.MaxMessageBytes = defaultMessageMaxBytes
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	if c.Store.Logger == nil {
+		c.Store.Logger = c.Logger.Named("storage")
+	}
+	return nil
 }
 
 // Broker is one running broker.
 type Broker struct {
-	cfg    Config
-	log    *zap.Logger
-	store  *storage.Store
-	topics *Topics
-	groups *group.Coordinator
+	cfg      Config
+	log      *zap.Logger
+	store    *storage.Store
+	topics   *Topics
+	groups   *group.Coordinator
+	metrics  *metrics
+	sessions *fetchSessions
+	topicIDs sync.Map // storage.TopicID → topic name, see topicByID
+
+	mu      sync.Mutex
+	servers []*protocol.Server
+	addrs   []net.Addr // bound address of each listener, same order
+	ready   atomic.Bool
+	closed  bool
+	serveWG sync.WaitGroup
+}
+
+// kvNamespace is the store's key/value namespace for broker-wide state.
+const kvNamespace = "broker"
+
+var clusterIDKey = []byte("cluster.id")
+
+// New validates cfg, opens the store, builds the topic table and the group
+// coordinator, and loads (or creates and keeps) the cluster id. It binds no
+// port; Start does.
+func New(cfg Config) (*Broker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	b := &Broker{cfg: cfg, log: cfg.Logger}
+	st, err := storage.Open(cfg.Store)
+	if err != nil {
+		return nil, fmt.Errorf("broker: opening store: %w", err)
+	}
+	b.store = st
+	if err := b.loadClusterID(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	b.topics = &Topics{store: st, def: cfg.Topics, byName: map[string]*Topic{}}
+	b.groups, err = group.New(cfg.Group, st, cfg.Logger.Named("group"))
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("broker: starting group coordinator: %w", err)
+	}
+	b.sessions = newFetchSessions(cfg.FetchSessionCacheSlots)
+	b.metrics = newMetrics(cfg.Registerer, b)
+	return b, nil
+}
+
+// loadClusterID keeps the cluster id stable across restarts: the first
+// start stores it (cfg.ClusterID or a fresh Kafka-style base64 UUID), later
+// starts read it back. A configured id that differs from the stored one is
+// refused, as Kafka refuses a log dir formatted for another cluster.
+func (b *Broker) loadClusterID() error {
+	if stored, ok := b.store.GetKV(kvNamespace, clusterIDKey); ok {
+		if b.cfg.ClusterID != "" && b.cfg.ClusterID != string(stored) {
+			return fmt.Errorf("broker: data directory belongs to cluster %q, configured cluster.id is %q", stored, b.cfg.ClusterID)
+		}
+		b.cfg.ClusterID = string(stored)
+		return nil
+	}
+	if b.cfg.ClusterID == "" {
+		id := uuid.New()
+		b.cfg.ClusterID = base64.RawURLEncoding.EncodeToString(id[:])
+	}
+	if err := b.store.PutKV(kvNamespace, storage.KV{Key: clusterIDKey, Value: []byte(b.cfg.ClusterID)}); err != nil {
+		return fmt.Errorf("broker: storing cluster id: %w", err)
+	}
+	return nil
+}
+
+// ClusterID returns the stable cluster id.
+func (b *Broker) ClusterID() string { return b.cfg.ClusterID }
+
+// Start binds every listener and serves them in the background.
+func (b *Broker) Start() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return errors.New("broker: already shut down")
+	}
+	if len(b.servers) > 0 {
+		return errors.New("broker: already started")
+	}
+	var lns []net.Listener
+	for _, l := range b.cfg.Listeners {
+		ln, err := net.Listen("tcp", l.Address)
+		if err != nil {
+			for _, ln := range lns {
+				ln.Close()
+			}
+			return fmt.Errorf("broker: listener %s: %w", l.Name, err)
+		}
+		lns = append(lns, ln)
+	}
+	for i, l := range b.cfg.Listeners {
+		srv, err := protocol.NewServer(protocol.ServerConfig{
+			Listener:               l.Name,
+			MaxFrameBytes:          b.cfg.SocketRequestMaxBytes,
+			Handler:                b,
+			Versions:               apiVersionRange,
+			ApiVersionsUnsupported: unsupportedApiVersions,
+			BytesIn:                b.metrics.bytesIn,
+			BytesOut:               b.metrics.bytesOut,
+			Logger:                 b.log.Named("conn").With(zap.String("listener", l.Name)),
+		})
+		if err != nil {
+			return err
+		}
+		ln := lns[i]
+		b.servers = append(b.servers, srv)
+		b.addrs = append(b.addrs, ln.Addr())
+		b.serveWG.Add(1)
+		go func() {
+			defer b.serveWG.Done()
+			if err := srv.Serve(ln); err != nil {
+				b.log.Error("listener stopped", zap.String("listener", l.Name), zap.Error(err))
+			}
+		}()
+		b.log.Info("listening", zap.String("listener", l.Name), zap.Stringer("addr", ln.Addr()))
+	}
+	b.ready.Store(true)
+	return nil
+}
+
+// Addrs returns the bound address of every listener, in configuration
+// order (tests bind port 0 and read the real port here).
+func (b *Broker) Addrs() []net.Addr {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]net.Addr(nil), b.addrs...)
+}
+
+// Ready reports whether the broker serves requests.
+func (b *Broker) Ready() bool { return b.ready.Load() }
+
+// Shutdown stops accepting, answers the requests already read (long polls
+// return at once), then closes the group coordinator and the store. A
+// second call does nothing.
+func (b *Broker) Shutdown(ctx context.Context) error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	b.ready.Store(false)
+	servers := b.servers
+	b.mu.Unlock()
+
+	var errs []error
+	for _, s := range servers {
+		if err := s.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	b.serveWG.Wait()
+	if err := b.groups.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := b.store.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	b.metrics.unregister()
+	return errors.Join(errs...)
+}
+
+// advertised returns the address clients that arrived on conn's listener
+// are told to use (see the package doc for wildcard binds).
+func (b *Broker) advertised(conn *protocol.ConnInfo) (host string, port int32) {
+	idx := 0
+	if conn != nil {
+		for i, l := range b.cfg.Listeners {
+			if l.Name == conn.Listener {
+				idx = i
+				break
+			}
+		}
+	}
+	l := b.cfg.Listeners[idx]
+	if l.Advertised != "" {
+		h, p, err := splitHostPort(l.Advertised)
+		if err == nil {
+			return h, p
+		}
+	}
+	b.mu.Lock()
+	var bound net.Addr
+	if idx < len(b.addrs) {
+		bound = b.addrs[idx]
+	}
+	b.mu.Unlock()
+	addr := l.Address
+	if bound != nil {
+		addr = bound.String()
+	}
+	h, p, _ := splitHostPort(addr)
+	if ip := net.ParseIP(h); h == "" || (ip != nil && ip.IsUnspecified()) {
+		h = "127.0.0.1"
+		if conn != nil && conn.Local != nil {
+			if lh, _, err := net.SplitHostPort(conn.Local.String()); err == nil {
+				h = lh
+			}
+		}
+	}
+	return h, p
+}
+
+// splitHostPort parses host:port with a numeric port in 0..65535.
+func splitHostPort(addr string) (string, int32, error) {
+	h, ps, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	p, err := strconv.ParseUint(ps, 10, 16)
+	if err != nil {
+		return "", 0, fmt.Errorf("bad port %q", ps)
+	}
+	return h, int32(p), nil
 }

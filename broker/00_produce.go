@@ -1,0 +1,133 @@
+package broker
+
+// Produce (key 0), versions 0–12; v0–v2 are rejected.
+//
+// Produce is advertised from v0 although v0–v2 (message formats 0 and 1)
+// are rejected with UNSUPPORTED_VERSION on every partition, as Kafka 4
+// does: librdkafka stops compressing when Produce's advertised minimum is
+// not 0 (KAFKA-18659).
+//
+// v3+: each partition's records must be one v2 RecordBatch, validated as in
+// batch.go; acks must be -1, 0 or 1 (else INVALID_REQUIRED_ACKS). acks=0
+// writes no response unless a partition failed, which closes the
+// connection as in Kafka (the protocol layer keeps the order of the requests
+// around it); acks=1 and acks=all answer once the store has the batch
+// under the flush mode (a single-node group has no slaves to wait for).
+// LogAppendTime topics get the timestamp-type bit and the broker's time as
+// max timestamp, with the CRC recomputed. A retried duplicate batch of an
+// idempotent producer gets success with the offset it had; storage errors
+// map to Kafka codes in errors.go. Internal topics refuse client writes
+// (INVALID_TOPIC_EXCEPTION); unknown topics and partitions get
+// UNKNOWN_TOPIC_OR_PARTITION (Produce never auto-creates, as in Kafka).
+
+import (
+	"context"
+	"encoding/binary"
+	"hash/crc32"
+	"time"
+
+	"github.com/gregor-broker/gregor/protocol"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(kmsg.Produce, 0, 12, handleProduce) }
+
+func handleProduce(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
+	r := req.Body.(*kmsg.ProduceRequest)
+	resp := r.ResponseKind().(*kmsg.ProduceResponse)
+	code := int16(0)
+	switch {
+	case r.Version < 3:
+		code = kerr.UnsupportedVersion.Code
+	case r.Acks != 0 && r.Acks != 1 && r.Acks != -1:
+		code = kerr.InvalidRequiredAcks.Code
+	}
+	for _, rt := range r.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic = rt.Topic
+		st.TopicID = rt.TopicID
+		t, known := b.topics.Get(rt.Topic)
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.BaseOffset = -1
+			sp.LogAppendTime = -1
+			sp.LogStartOffset = -1
+			switch {
+			case code != 0:
+				sp.ErrorCode = code
+			case !known || rp.Partition < 0 || rp.Partition >= t.Partitions:
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case t.Internal:
+				sp.ErrorCode = kerr.InvalidTopicException.Code
+				sp.ErrorMessage = kmsg.StringPtr("cannot append to internal topic " + t.Name)
+			default:
+				b.produceOne(t, rp.Partition, rp.Records, r.Version, &sp)
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	if r.Acks == 0 {
+		// No response; but as Kafka does, a failed partition closes the
+		// connection so the client notices and refreshes its metadata.
+		for _, st := range resp.Topics {
+			for _, sp := range st.Partitions {
+				if sp.ErrorCode != 0 {
+					return nil, kerr.ErrorForCode(sp.ErrorCode)
+				}
+			}
+		}
+		return nil, nil
+	}
+	return resp, nil
+}
+
+// produceOne validates and appends one partition's batch and fills sp.
+func (b *Broker) produceOne(t *Topic, partition int32, batch []byte, version int16, sp *kmsg.ProduceResponseTopicPartition) {
+	p := b.store.Partition(t.ID, partition)
+	if p == nil {
+		sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		return
+	}
+	maxMsg := t.MaxMessageBytes
+	if maxMsg <= 0 {
+		maxMsg = b.cfg.Topics.MaxMessageBytes
+	}
+	if berr := validateBatch(batch, batchLimits{
+		maxMessageBytes:    maxMsg,
+		produceVersion:     version,
+		validateCompressed: true,
+		maxDecompressed:    int(b.cfg.SocketRequestMaxBytes) * 4,
+	}); berr != nil {
+		sp.ErrorCode = berr.code
+		sp.ErrorMessage = kmsg.StringPtr(berr.msg)
+		return
+	}
+	if t.LogAppendTime {
+		now := time.Now().UnixMilli()
+		setLogAppendTime(batch, now)
+		sp.LogAppendTime = now
+	}
+	res, err := p.Append(batch, p.LeaderEpoch())
+	if err != nil {
+		sp.ErrorCode = errorCode(err)
+		sp.ErrorMessage = errorMessage(err)
+		if sp.ErrorCode == kerr.UnknownServerError.Code || sp.ErrorCode == kerr.KafkaStorageError.Code {
+			b.log.Warn("append failed", logPart(t.Name, partition), logErr(err))
+		}
+		return
+	}
+	sp.BaseOffset = res.BaseOffset
+	sp.LogStartOffset = res.LogStartOffset
+}
+
+// setLogAppendTime marks a validated batch as LogAppendTime with max
+// timestamp now and recomputes its CRC (which covers attributes onward).
+func setLogAppendTime(batch []byte, now int64) {
+	attrs := binary.BigEndian.Uint16(batch[bAttributes:])
+	binary.BigEndian.PutUint16(batch[bAttributes:], attrs|attrLogAppendTime)
+	binary.BigEndian.PutUint64(batch[bMaxTimestamp:], uint64(now))
+	binary.BigEndian.PutUint32(batch[bCRC:], crc32.Checksum(batch[bAttributes:], crc32c))
+}

@@ -1,0 +1,227 @@
+package broker
+
+// Fetch (key 1), versions 4–16.
+//
+// Behaviour:
+//   - Sessions (KIP-227, v7+) are handled in fetch_session.go; an
+//     incremental response lists only partitions with news.
+//   - Long poll: when fewer than MinBytes are ready the fetch parks until
+//     an append moves the high watermark of one of its partitions (storage
+//     Watch), MaxWait passes, or the broker shuts down. It never polls.
+//     An empty (incremental) fetch waits MaxWait too.
+//   - Sizes: each partition returns whole batches up to its
+//     PartitionMaxBytes and the whole response up to MaxBytes, except that
+//     the first batch of the first partition with data is always returned
+//     whole even when larger (KIP-74), so a big record never stalls a
+//     consumer. An offset inside a batch returns that whole batch.
+//   - Records go from the segment files to the socket (fetch_encode.go).
+//   - Isolation: there are no transactions yet, so the last stable offset
+//     is the high watermark and the aborted list is empty (read_committed)
+//     or null (read_uncommitted).
+//   - Errors per partition: UNKNOWN_TOPIC_OR_PARTITION (v≤12) or
+//     UNKNOWN_TOPIC_ID (v13+); OFFSET_OUT_OF_RANGE below the log start or
+//     past the high watermark; FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH
+//     when CurrentLeaderEpoch (v9+) is older / newer than ours. A partition
+//     in error makes the fetch answer at once.
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/gregor-broker/gregor/protocol"
+	"github.com/gregor-broker/gregor/storage"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(kmsg.Fetch, 4, 16, handleFetch) }
+
+// fetchPart is one partition's state during a fetch.
+type fetchPart struct {
+	req   *sessPart
+	topic *Topic
+	part  *storage.Partition
+	code  int16 // fixed error found before reading
+	res   *storage.ReadResult
+	reply replyPart
+}
+
+func handleFetch(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
+	r := req.Body.(*kmsg.FetchRequest)
+	reply := newFetchReply(r.Version)
+	plan := b.sessions.plan(r)
+	if plan.errCode != 0 {
+		reply.ErrorCode = plan.errCode
+		return reply, nil
+	}
+	reply.SessionID = plan.sessionID
+	readCommitted := r.IsolationLevel == 1
+
+	parts := make([]*fetchPart, len(plan.parts))
+	for i, sp := range plan.parts {
+		parts[i] = b.resolveFetchPart(sp, r.Version)
+	}
+
+	// Watch before the first read: an append between the read and the
+	// wait still leaves a token in wake.
+	wake := make(chan struct{}, 1)
+	signal := func() {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+	for _, fp := range parts {
+		if fp.part != nil && fp.code == 0 {
+			cancel := fp.part.Watch(signal)
+			defer cancel()
+		}
+	}
+
+	deadline := time.Now().Add(time.Duration(r.MaxWaitMillis) * time.Millisecond)
+	var timer *time.Timer
+	for {
+		total, failed := b.gatherFetch(parts, r.MaxBytes)
+		if total >= int(r.MinBytes) || failed || r.MaxWaitMillis <= 0 || ctx.Err() != nil {
+			break
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			break
+		}
+		if timer == nil {
+			timer = time.NewTimer(left)
+			defer timer.Stop()
+		}
+		select {
+		case <-wake:
+			continue
+		case <-timer.C:
+		case <-ctx.Done():
+		}
+		b.gatherFetch(parts, r.MaxBytes)
+		break
+	}
+
+	// Assemble topics in request/session order, grouping consecutive
+	// partitions of one topic.
+	for _, fp := range parts {
+		p := fp.reply
+		p.abortedEmpty = readCommitted
+		hasRecords := len(p.chunks) > 0
+		if fp.res != nil {
+			reply.results = append(reply.results, fp.res)
+		}
+		if plan.sess != nil && !plan.sess.changed(fp.req.key, hasRecords, p.errCode, p.hwm, p.lso, p.lss) && plan.incremental {
+			continue
+		}
+		n := len(reply.topics)
+		if n == 0 || reply.topics[n-1].name != fp.req.key.topic || reply.topics[n-1].id != fp.req.key.id {
+			reply.topics = append(reply.topics, replyTopic{name: fp.req.key.topic, id: fp.req.key.id})
+			n++
+		}
+		reply.topics[n-1].parts = append(reply.topics[n-1].parts, p)
+	}
+	return reply, nil
+}
+
+// resolveFetchPart finds the topic and partition of one requested
+// partition and checks the errors known before reading.
+func (b *Broker) resolveFetchPart(sp *sessPart, version int16) *fetchPart {
+	fp := &fetchPart{req: sp}
+	fp.reply = replyPart{partition: sp.key.partition, hwm: -1, lso: -1, lss: -1, preferredReplica: -1}
+	var ok bool
+	if version >= 13 {
+		fp.topic, ok = b.topicByID(sp.key.id)
+	} else {
+		fp.topic, ok = b.topics.Get(sp.key.topic)
+	}
+	if ok && sp.key.partition >= 0 && sp.key.partition < fp.topic.Partitions {
+		fp.part = b.store.Partition(fp.topic.ID, sp.key.partition)
+	}
+	switch {
+	case fp.part == nil && version >= 13 && !ok:
+		fp.code = kerr.UnknownTopicID.Code
+	case fp.part == nil:
+		fp.code = kerr.UnknownTopicOrPartition.Code
+	default:
+		fp.code = checkLeaderEpoch(sp.currentLeaderEpoch, fp.part.LeaderEpoch())
+	}
+	fp.reply.errCode = fp.code
+	return fp
+}
+
+// checkLeaderEpoch compares a client's CurrentLeaderEpoch (-1: not given)
+// with the partition's.
+func checkLeaderEpoch(client, ours int32) int16 {
+	switch {
+	case client < 0 || client == ours:
+		return 0
+	case client < ours:
+		return kerr.FencedLeaderEpoch.Code
+	default:
+		return kerr.UnknownLeaderEpoch.Code
+	}
+}
+
+// gatherFetch (re)reads every partition and returns the record bytes
+// found and whether any partition is in error.
+func (b *Broker) gatherFetch(parts []*fetchPart, maxBytes int32) (total int, failed bool) {
+	if maxBytes <= 0 {
+		maxBytes = 1<<31 - 1
+	}
+	for _, fp := range parts {
+		if fp.res != nil {
+			fp.res.Release()
+			fp.res = nil
+		}
+		fp.reply.chunks = nil
+		if fp.code != 0 {
+			failed = true
+			continue
+		}
+		fp.reply.errCode = 0
+		remaining := int(maxBytes) - total
+		limit := int(fp.req.maxBytes)
+		if total > 0 && remaining < limit {
+			limit = remaining
+		}
+		if limit <= 0 && total > 0 {
+			// The response is full; report the offsets only.
+			hwm := fp.part.HighWatermark()
+			fp.reply.hwm, fp.reply.lso, fp.reply.lss = hwm, hwm, fp.part.LogStartOffset()
+			continue
+		}
+		if limit <= 0 {
+			limit = 1
+		}
+		res, err := fp.part.Read(fp.req.fetchOffset, int32(min(limit, 1<<31-1)))
+		if err != nil {
+			hwm := fp.part.HighWatermark()
+			fp.reply.hwm, fp.reply.lso, fp.reply.lss = hwm, hwm, fp.part.LogStartOffset()
+			fp.reply.errCode = errorCode(err)
+			if !errors.Is(err, storage.ErrOffsetOutOfRange) {
+				b.log.Debug("fetch read failed", logPart(fp.topic.Name, fp.req.key.partition), logErr(err))
+			}
+			failed = true
+			continue
+		}
+		fp.res = res
+		fp.reply.hwm, fp.reply.lso, fp.reply.lss = res.HighWatermark, res.HighWatermark, res.LogStartOffset
+		n := 0
+		kept := res.Chunks
+		for i, c := range res.Chunks {
+			// Whole batches within the limit; the first batch of the
+			// response is kept even when larger (KIP-74).
+			if n+int(c.Len) > limit && !(total == 0 && i == 0) {
+				kept = res.Chunks[:i]
+				break
+			}
+			n += int(c.Len)
+		}
+		fp.reply.chunks = kept
+		total += n
+	}
+	return total, failed
+}

@@ -1,0 +1,105 @@
+package broker
+
+// ListOffsets (key 2), versions 1–10.
+//
+// Timestamps with a meaning (the offset returned; timestamp -1 unless
+// noted):
+//
+//	-1 latest          the high watermark (= last stable offset: no transactions yet)
+//	-2 earliest, -4 earliest local   the log start offset
+//	-3 max timestamp   the exact offset of the record with the largest
+//	                   timestamp, and that timestamp (-1/-1 when empty)
+//	-5 latest tiered   -1 (gregor has no tiered storage, as Kafka without it)
+//	other              the first offset whose record timestamp is >= the
+//	                   target, with that record's timestamp; -1/-1 when none
+//
+// The leader epoch returned is the partition's current epoch (a single
+// master writes every epoch here). CurrentLeaderEpoch (v4+) is checked as
+// in Fetch; a partition asked for twice gets INVALID_REQUEST, unknown ones
+// UNKNOWN_TOPIC_OR_PARTITION.
+
+import (
+	"context"
+
+	"github.com/gregor-broker/gregor/protocol"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(kmsg.ListOffsets, 1, 10, handleListOffsets) }
+
+// Special ListOffsets timestamps.
+const (
+	tsLatest        = -1
+	tsEarliest      = -2
+	tsMaxTimestamp  = -3
+	tsEarliestLocal = -4
+	tsLatestTiered  = -5
+)
+
+func handleListOffsets(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
+	r := req.Body.(*kmsg.ListOffsetsRequest)
+	resp := r.ResponseKind().(*kmsg.ListOffsetsResponse)
+	type tp struct {
+		t string
+		p int32
+	}
+	seen := map[tp]int{}
+	for _, rt := range r.Topics {
+		for _, rp := range rt.Partitions {
+			seen[tp{rt.Topic, rp.Partition}]++
+		}
+	}
+	for _, rt := range r.Topics {
+		st := kmsg.NewListOffsetsResponseTopic()
+		st.Topic = rt.Topic
+		t, known := b.topics.Get(rt.Topic)
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewListOffsetsResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
+			if seen[tp{rt.Topic, rp.Partition}] > 1 {
+				sp.ErrorCode = kerr.InvalidRequest.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
+			if !known || rp.Partition < 0 || rp.Partition >= t.Partitions {
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
+			p := b.store.Partition(t.ID, rp.Partition)
+			if p == nil {
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
+			epoch := p.LeaderEpoch()
+			if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, epoch); r.Version >= 4 && code != 0 {
+				sp.ErrorCode = code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
+			sp.LeaderEpoch = epoch
+			switch rp.Timestamp {
+			case tsLatest:
+				sp.Offset = p.HighWatermark()
+			case tsEarliest, tsEarliestLocal:
+				sp.Offset = p.LogStartOffset()
+			case tsMaxTimestamp:
+				sp.Timestamp, sp.Offset = p.MaxTimestamp()
+			case tsLatestTiered:
+				sp.LeaderEpoch = -1
+			default:
+				if off, ts, ok := p.OffsetForTime(rp.Timestamp); ok {
+					sp.Offset, sp.Timestamp = off, ts
+				} else {
+					sp.LeaderEpoch = -1
+				}
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}

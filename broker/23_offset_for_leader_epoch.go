@@ -1,0 +1,54 @@
+package broker
+
+// OffsetForLeaderEpoch (key 23), versions 2–4.
+//
+// Consumers use it to validate their position after a leader change
+// (KIP-320): for the epoch they last saw, the end offset of that epoch on
+// this leader (KIP-101: the largest epoch <= the requested one and the
+// offset where the next epoch starts, or the log end). An epoch the log
+// does not know gives -1/-1 without an error, as Kafka does.
+// CurrentLeaderEpoch is checked (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH);
+// unknown partitions get UNKNOWN_TOPIC_OR_PARTITION.
+
+import (
+	"context"
+
+	"github.com/gregor-broker/gregor/protocol"
+	"github.com/gregor-broker/gregor/storage"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(kmsg.OffsetForLeaderEpoch, 2, 4, handleOffsetForLeaderEpoch) }
+
+func handleOffsetForLeaderEpoch(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
+	r := req.Body.(*kmsg.OffsetForLeaderEpochRequest)
+	resp := r.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+	for _, rt := range r.Topics {
+		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
+		st.Topic = rt.Topic
+		t, known := b.topics.Get(rt.Topic)
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.LeaderEpoch, sp.EndOffset = -1, -1
+			var p *storage.Partition
+			if known && rp.Partition >= 0 && rp.Partition < t.Partitions {
+				p = b.store.Partition(t.ID, rp.Partition)
+			}
+			switch {
+			case p == nil:
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			default:
+				if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, p.LeaderEpoch()); code != 0 {
+					sp.ErrorCode = code
+					break
+				}
+				sp.LeaderEpoch, sp.EndOffset = p.EndOffsetForEpoch(rp.LeaderEpoch)
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}

@@ -1,0 +1,39 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/gregor-broker/gregor/protocol"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Handle answers one decoded request (it implements protocol.Handler). The
+// protocol layer only passes keys and versions apiVersionRange accepts.
+func (b *Broker) Handle(ctx context.Context, req *protocol.Request) (kmsg.Response, error) {
+	a, ok := apis[req.Header.Key]
+	if !ok {
+		return nil, fmt.Errorf("broker: no handler for api key %d", req.Header.Key)
+	}
+	start := time.Now()
+	resp, err := a.fn(ctx, b, req)
+	b.metrics.observe(req.Header.Key, time.Since(start), err)
+	return resp, err
+}
+
+// apiVersionRange is the protocol layer's view of the apis table.
+func apiVersionRange(key int16) (min, max int16, ok bool) {
+	a, ok := apis[key]
+	return a.min, a.max, ok
+}
+
+// unsupportedApiVersions is the v0-shaped answer to an ApiVersions request
+// of a version newer than ours: the error plus our table, so the client can
+// pick a version and ask again (Kafka does the same).
+func unsupportedApiVersions() kmsg.Response {
+	resp := apiVersionsTable(0)
+	resp.ErrorCode = kerr.UnsupportedVersion.Code
+	return resp
+}
