@@ -96,7 +96,10 @@ func consumerOpts(cfg *Config, log *zap.Logger, from map[int32]kgo.Offset, pool 
 // newAdmin is an admin client whose requests may take a minute: creating
 // 10,000 partitions on a real Kafka does.
 func newAdmin(cfg *Config, log *zap.Logger) (*kgo.Client, *kadm.Client, error) {
-	cl, err := kgo.NewClient(baseOpts(cfg, log)...)
+	// kgo answers a metadata request less than MetadataMinAge (5 s by
+	// default) after the last one from its cache, so polling for a new
+	// topic's leaders would wait that long for each round.
+	cl, err := kgo.NewClient(append(baseOpts(cfg, log), kgo.MetadataMinAge(50*time.Millisecond))...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -148,7 +151,7 @@ func ensureTopic(ctx context.Context, adm *kadm.Client, cfg *Config, log *zap.Lo
 		}
 		if ready {
 			if exists && int32(len(td.Partitions)) != cfg.Partitions {
-				log.Warn("topic exists with another partition count; using it as it is",
+				log.Info("topic exists with another partition count; using it as it is",
 					zap.String("topic", cfg.Topic), zap.Int("partitions", len(td.Partitions)))
 			}
 			return int32(len(td.Partitions)), nil

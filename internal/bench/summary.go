@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -122,7 +123,7 @@ func writeLatency(w io.Writer, name string, l *Latency) {
 
 // thousands prints a number rounded to an integer with thousands separators.
 func thousands(v float64) string {
-	s := strconv.FormatInt(int64(v+0.5), 10)
+	s := strconv.FormatInt(int64(math.Round(v)), 10)
 	neg := strings.HasPrefix(s, "-")
 	s = strings.TrimPrefix(s, "-")
 	var b strings.Builder

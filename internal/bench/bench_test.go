@@ -1,0 +1,274 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// startKfake starts franz-go's fake cluster on a loopback port.
+func startKfake(t *testing.T) string {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c.ListenAddrs()[0]
+}
+
+// runBench runs `bench <args> --json -q` and decodes the summary.
+func runBench(t *testing.T, args ...string) *Summary {
+	t.Helper()
+	cmd := NewCommand()
+	var out, errOut bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetArgs(append(args, "--json", "-q"))
+	if err := cmd.Execute(); err != nil {
+		t.Fatalf("bench %v: %v\nstdout: %s\nstderr: %s", args, err, out.String(), errOut.String())
+	}
+	var sum Summary
+	if err := json.Unmarshal(out.Bytes(), &sum); err != nil {
+		t.Fatalf("summary is not JSON: %v\n%s", err, out.String())
+	}
+	return &sum
+}
+
+// TestProduceSmoke is the CI smoke test: a short unthrottled produce run
+// reports records and no errors.
+func TestProduceSmoke(t *testing.T) {
+	addr := startKfake(t)
+	sum := runBench(t, "produce", "--brokers", addr, "--topic", "smoke", "--partitions", "4",
+		"--duration", "2s", "--record-size", "512", "--linger", "1ms")
+	if sum.Mode != ModeProduce || sum.Topic != "smoke" || sum.Partitions != 4 || sum.RecordSize != 512 {
+		t.Errorf("summary shape: %+v", sum)
+	}
+	if sum.Records <= 0 || sum.Errors != 0 || sum.FirstError != "" {
+		t.Fatalf("records %d, errors %d (%s); want records and no errors", sum.Records, sum.Errors, sum.FirstError)
+	}
+	if sum.Latency == nil || sum.Latency.Count != sum.Records {
+		t.Errorf("latency %+v; want one sample per record (%d)", sum.Latency, sum.Records)
+	}
+	if sum.RecordsPerSec <= 0 || sum.MBPerSec <= 0 {
+		t.Errorf("rates %v rec/s %v MB/s", sum.RecordsPerSec, sum.MBPerSec)
+	}
+}
+
+// TestProduceExactRecordsAndKeys produces a fixed count with sequential keys
+// from two producers and reads the topic back: every key 0..n-1 once, every
+// value the run's payload, offsets in order within each partition.
+func TestProduceExactRecordsAndKeys(t *testing.T) {
+	addr := startKfake(t)
+	const n = 3001
+	sum := runBench(t, "produce", "--brokers", addr, "--topic", "keys", "--partitions", "3",
+		"--records", "3001", "--duration", "0", "--keys", "sequential", "--producers", "2", "--record-size", "100")
+	if sum.Records != n || sum.Errors != 0 {
+		t.Fatalf("records %d errors %d; want %d and 0", sum.Records, sum.Errors, n)
+	}
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics("keys"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	payload := newPayload(100)
+	seen := make(map[uint64]int)
+	next := make(map[int32]int64)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for got := 0; got < n; {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("read %d of %d records: %v", got, n, err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			got++
+			if len(r.Key) != 8 {
+				t.Fatalf("key %x is not 8 bytes", r.Key)
+			}
+			seen[binary.BigEndian.Uint64(r.Key)]++
+			if !bytes.Equal(r.Value, payload) {
+				t.Fatalf("record %d/%d value differs from the payload", r.Partition, r.Offset)
+			}
+			if r.Offset != next[r.Partition] {
+				t.Fatalf("partition %d: offset %d, want %d", r.Partition, r.Offset, next[r.Partition])
+			}
+			next[r.Partition]++
+		})
+	}
+	for k := uint64(0); k < n; k++ {
+		if seen[k] != 1 {
+			t.Fatalf("key %d seen %d times, want once", k, seen[k])
+		}
+	}
+	if len(seen) != n {
+		t.Fatalf("%d distinct keys, want %d", len(seen), n)
+	}
+	if len(next) < 2 {
+		t.Errorf("keys hashed onto %d partitions only", len(next))
+	}
+}
+
+// TestConsumePreload preloads a topic and reads it from the start: exactly
+// the preloaded records, split over two consumer clients.
+func TestConsumePreload(t *testing.T) {
+	addr := startKfake(t)
+	sum := runBench(t, "consume", "--brokers", addr, "--topic", "pre", "--partitions", "5",
+		"--preload", "2500", "--consumers", "2", "--record-size", "256", "--delete")
+	if sum.Preload == nil || sum.Preload.Records != 2500 || sum.Preload.Errors != 0 {
+		t.Fatalf("preload %+v; want 2500 records, no errors", sum.Preload)
+	}
+	if sum.Mode != ModeConsume || sum.Records != 2500 || sum.Errors != 0 {
+		t.Fatalf("consumed %d records with %d errors (%s); want 2500, 0", sum.Records, sum.Errors, sum.FirstError)
+	}
+	if sum.Latency != nil {
+		t.Errorf("consume reports a latency: %+v", sum.Latency)
+	}
+
+	// --delete removed the topic.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	tds, err := kadm.NewClient(cl).ListTopics(context.Background(), "pre")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if td, ok := tds["pre"]; ok && td.Err == nil {
+		t.Errorf("topic pre still exists after --delete")
+	}
+}
+
+// TestConsumeRecordLimit stops after --records of a bigger topic.
+func TestConsumeRecordLimit(t *testing.T) {
+	addr := startKfake(t)
+	runBench(t, "produce", "--brokers", addr, "--topic", "lim", "--partitions", "1",
+		"--records", "5000", "--duration", "0", "--record-size", "64")
+	sum := runBench(t, "consume", "--brokers", addr, "--topic", "lim", "--records", "1000", "--create=false")
+	// A fetch brings whole batches, so the last one may overshoot.
+	if sum.Records < 1000 || sum.Records > 5000 || sum.Errors != 0 {
+		t.Fatalf("consumed %d records, %d errors; want 1000..5000 and none", sum.Records, sum.Errors)
+	}
+}
+
+// TestE2E runs a short fixed-rate end-to-end run: everything acknowledged
+// arrives, with a latency per record.
+func TestE2E(t *testing.T) {
+	addr := startKfake(t)
+	sum := runBench(t, "e2e", "--brokers", addr, "--topic", "e2e", "--partitions", "4",
+		"--rate", "2000", "--duration", "2s", "--linger", "1ms", "--producers", "2", "--consumers", "2")
+	if sum.Records <= 0 || sum.Errors != 0 || sum.Lost != 0 {
+		t.Fatalf("records %d errors %d lost %d (%s)", sum.Records, sum.Errors, sum.Lost, sum.FirstError)
+	}
+	if sum.Sent != sum.Records {
+		t.Errorf("sent %d, received %d", sum.Sent, sum.Records)
+	}
+	if sum.Latency == nil || sum.Latency.Count != sum.Records || sum.AckLatency == nil || sum.AckLatency.Count != sum.Sent {
+		t.Errorf("latencies %+v / %+v; want one per record", sum.Latency, sum.AckLatency)
+	}
+	if sum.TargetRate != 2000 || sum.Consumers != 2 || sum.Producers != 2 {
+		t.Errorf("summary shape %+v", sum)
+	}
+}
+
+// TestKfakeCommand starts the hidden kfake helper and produces to it.
+func TestKfakeCommand(t *testing.T) {
+	cmd := NewCommand()
+	pr, pw := io.Pipe()
+	cmd.SetOut(pw)
+	cmd.SetArgs([]string{"kfake", "--listen", "127.0.0.1:0"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx); pw.Close() }()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	// "kfake listening on [127.0.0.1:NNNN] (pid N)"
+	addr := line[strings.Index(line, "[")+1 : strings.Index(line, "]")]
+	sum := runBench(t, "produce", "--brokers", addr, "--records", "100", "--duration", "0")
+	if sum.Records != 100 || sum.Errors != 0 {
+		t.Errorf("records %d errors %d", sum.Records, sum.Errors)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	good := Config{Mode: ModeProduce, Brokers: []string{"x:1"}, Duration: time.Second}
+	if err := good.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if good.Topic != "gregor-bench" || good.Partitions != 16 || good.RecordSize != 1024 || good.Acks != "all" ||
+		good.Compression != "none" || good.Keys != KeysNone || good.Producers != 1 || good.BatchMaxBytes != 1<<20 {
+		t.Errorf("defaults not filled: %+v", good)
+	}
+	acks1 := Config{Mode: ModeProduce, Brokers: []string{"x:1"}, Records: 1, Acks: "1", Idempotent: true}
+	if err := acks1.Validate(); err != nil || acks1.Idempotent {
+		t.Errorf("acks=1 keeps idempotence (%v) or fails: %v", acks1.Idempotent, err)
+	}
+	bad := map[string]Config{
+		"mode":        {Mode: "nope", Brokers: []string{"x:1"}, Duration: time.Second},
+		"no brokers":  {Mode: ModeProduce, Duration: time.Second},
+		"no end":      {Mode: ModeProduce, Brokers: []string{"x:1"}},
+		"acks":        {Mode: ModeProduce, Brokers: []string{"x:1"}, Duration: time.Second, Acks: "2"},
+		"compression": {Mode: ModeProduce, Brokers: []string{"x:1"}, Duration: time.Second, Compression: "brotli"},
+		"keys":        {Mode: ModeProduce, Brokers: []string{"x:1"}, Duration: time.Second, Keys: "odd"},
+		"e2e no rate": {Mode: ModeE2E, Brokers: []string{"x:1"}, Duration: time.Second},
+		"e2e tiny":    {Mode: ModeE2E, Brokers: []string{"x:1"}, Duration: time.Second, Rate: 1, RecordSize: 4},
+		"neg rate":    {Mode: ModeProduce, Brokers: []string{"x:1"}, Duration: time.Second, Rate: -1},
+		"neg size":    {Mode: ModeProduce, Brokers: []string{"x:1"}, Duration: time.Second, RecordSize: -1},
+	}
+	for name, c := range bad {
+		if err := c.Validate(); err == nil {
+			t.Errorf("%s: Validate accepted %+v", name, c)
+		}
+	}
+}
+
+func TestThousands(t *testing.T) {
+	for in, want := range map[float64]string{0: "0", 999: "999", 1000: "1,000", 1234567.4: "1,234,567", -4321: "-4,321"} {
+		if got := thousands(in); got != want {
+			t.Errorf("thousands(%v) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestMeterReset(t *testing.T) {
+	m := newMeter(2)
+	now := time.Now()
+	m.shards[0].add(10, time.Millisecond, now)
+	m.shards[1].add(20, -1, now)
+	m.shards[1].fail()
+	sn := m.snap()
+	if sn.records != 2 || sn.bytes != 30 || sn.errors != 1 || sn.hist.TotalCount() != 1 {
+		t.Fatalf("snapshot %+v", sn)
+	}
+	m.reset(now)
+	m.shards[0].add(5, 2*time.Millisecond, now.Add(time.Second))
+	sn = m.snap()
+	if sn.records != 1 || sn.bytes != 5 || sn.errors != 0 || m.total() != 3 {
+		t.Fatalf("after reset: %+v, total %d", sn, m.total())
+	}
+	var s Summary
+	s.measure(sn)
+	if s.Seconds != 1 || s.RecordsPerSec != 1 || s.Latency == nil || s.Latency.P50 < 1.99 || s.Latency.P50 > 2.01 {
+		t.Errorf("summary %+v latency %+v", s, s.Latency)
+	}
+}
