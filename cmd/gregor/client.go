@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -96,4 +97,10 @@ func failures(what string, n int) error {
 		return nil
 	}
 	return fmt.Errorf("%d %s failed", n, what)
+}
+
+// topicID renders a topic id as Kafka tools do (Uuid.toString: URL-safe
+// base64 without padding, 22 characters).
+func topicID(id kadm.TopicID) string {
+	return base64.RawURLEncoding.EncodeToString(id[:])
 }

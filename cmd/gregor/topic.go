@@ -59,8 +59,9 @@ func topicList(f *clientFlags) *cobra.Command {
 				if len(td.Partitions) > 0 {
 					rf = len(td.Partitions.Sorted()[0].Replicas)
 				}
-				rows = append(rows, topicRow{Topic: td.Topic, ID: td.ID.String(), Partitions: len(td.Partitions), ReplicationFactor: rf, Internal: td.IsInternal})
+				rows = append(rows, topicRow{Topic: td.Topic, ID: topicID(td.ID), Partitions: len(td.Partitions), ReplicationFactor: rf, Internal: td.IsInternal})
 			}
+			sort.Slice(rows, func(i, j int) bool { return rows[i].Topic < rows[j].Topic })
 			if f.json {
 				return printJSON(cmd.OutOrStdout(), rows)
 			}
@@ -127,7 +128,7 @@ func topicCreate(f *clientFlags) *cobra.Command {
 			for _, r := range resps.Sorted() {
 				row := createdRow{Topic: r.Topic, Partitions: r.NumPartitions, ReplicationFactor: r.ReplicationFactor}
 				if r.ID != (kadm.TopicID{}) {
-					row.ID = r.ID.String()
+					row.ID = topicID(r.ID)
 				}
 				if r.Err != nil && !(ifNotExists && r.Err == kerr.TopicAlreadyExists) {
 					row.Error = errText(r.Err, r.ErrMessage)
@@ -135,6 +136,7 @@ func topicCreate(f *clientFlags) *cobra.Command {
 				}
 				rows = append(rows, row)
 			}
+			sort.Slice(rows, func(i, j int) bool { return rows[i].Topic < rows[j].Topic })
 			if f.json {
 				if err := printJSON(cmd.OutOrStdout(), rows); err != nil {
 					return err
@@ -239,7 +241,7 @@ func topicDescribe(f *clientFlags) *cobra.Command {
 					out = append(out, dt)
 					continue
 				}
-				dt.ID, dt.Internal = td.ID.String(), td.IsInternal
+				dt.ID, dt.Internal = topicID(td.ID), td.IsInternal
 				if td.Err != nil {
 					dt.Error = td.Err.Error()
 					failed++
@@ -347,6 +349,7 @@ func topicDelete(f *clientFlags) *cobra.Command {
 			for _, r := range resps.Sorted() {
 				rows = append(rows, resultRow{Name: r.Topic, Error: errText(r.Err, r.ErrMessage)})
 			}
+			sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
 			failed, err := printResults(cmd, f, "TOPIC", rows)
 			if err != nil {
 				return err
