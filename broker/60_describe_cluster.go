@@ -1,0 +1,54 @@
+package broker
+
+// DescribeCluster, versions 0–2.
+//
+// Answers with the cluster id, this broker as the controller (gregor has no
+// KRaft quorum; a Kafka broker likewise names a live broker rather than the
+// real controller), and the brokers of the cluster with the advertised
+// address of the listener the request arrived on. Until the route table
+// from the NameServers lands, the only broker known is this one. v1+:
+// endpoint type 1 (brokers) is answered; any other gets
+// UNSUPPORTED_ENDPOINT_TYPE, as a Kafka broker does. v2: no broker is
+// fenced, so include_fenced_brokers changes nothing.
+
+import (
+	"context"
+
+	"github.com/gregor-broker/gregor/protocol"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(kmsg.DescribeCluster, 0, 2, handleDescribeCluster) }
+
+// endpointTypeBroker is DescribeCluster's EndpointType for brokers.
+const endpointTypeBroker = 1
+
+func handleDescribeCluster(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
+	r := req.Body.(*kmsg.DescribeClusterRequest)
+	resp := r.ResponseKind().(*kmsg.DescribeClusterResponse)
+	resp.EndpointType = r.EndpointType
+	if r.Version >= 1 && r.EndpointType != endpointTypeBroker {
+		resp.ErrorCode = kerr.UnsupportedEndpointType.Code
+		msg := "The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER"
+		if r.EndpointType != 2 {
+			msg = "The request was sent to an endpoint of type BROKER, but we wanted an endpoint of an unknown type"
+		}
+		resp.ErrorMessage = &msg
+		return resp, nil
+	}
+	resp.ClusterID = b.cfg.ClusterID
+	resp.ControllerID = b.cfg.NodeID
+	host, port := b.advertised(req.Conn)
+	br := kmsg.NewDescribeClusterResponseBroker()
+	br.NodeID, br.Host, br.Port = b.cfg.NodeID, host, port
+	resp.Brokers = append(resp.Brokers, br)
+	if r.IncludeClusterAuthorizedOperations {
+		// No ACLs: every operation on the CLUSTER resource is allowed.
+		// Bits are Kafka's AclOperation codes: CREATE(5), ALTER(7),
+		// DESCRIBE(8), CLUSTER_ACTION(9), DESCRIBE_CONFIGS(10),
+		// ALTER_CONFIGS(11), IDEMPOTENT_WRITE(12).
+		resp.ClusterAuthorizedOperations = 1<<5 | 1<<7 | 1<<8 | 1<<9 | 1<<10 | 1<<11 | 1<<12
+	}
+	return resp, nil
+}
