@@ -138,7 +138,14 @@ appender.file.layout.pattern=[%d] %p %m (%c)%n
 rootLogger.level=INFO
 rootLogger.appenderRef.file.ref=FILE
 EOF
-	local java_opts=(-Xmx"${KAFKA_HEAP:-768m}" -XX:+UseSerialGC -XX:TieredStopAtLevel=1
+	# KAFKA_JVM_OPTS (added for the benchmarks) replaces the start-up-speed
+	# flags below, e.g. with kafka-server-start.sh's defaults
+	# "-Xmx1G -Xms1G -XX:+UseG1GC -XX:MaxGCPauseMillis=20".
+	local jvm_opts=(-Xmx"${KAFKA_HEAP:-768m}" -XX:+UseSerialGC -XX:TieredStopAtLevel=1)
+	if [[ -n "${KAFKA_JVM_OPTS:-}" ]]; then
+		read -r -a jvm_opts <<<"$KAFKA_JVM_OPTS"
+	fi
+	local java_opts=("${jvm_opts[@]}"
 		-Djava.awt.headless=true -Dlog4j2.configurationFile="$dir/log4j2.properties")
 	if [[ ! -f "$dir/data/meta.properties" ]]; then
 		# A fixed cluster id: the node is thrown away with its folder.
