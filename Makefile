@@ -1,4 +1,4 @@
-.PHONY: run test build
+.PHONY: run test build image up down deploy-test
 
 run:
 	go run ./cmd/gregor
@@ -11,3 +11,18 @@ test:
 	bash scripts/install-deps.sh
 	go vet ./...
 	go test -timeout 60m ./...
+
+# The FROM scratch image around the static binary (Dockerfile).
+image: build
+	docker build -t gregor:latest .
+
+# gregor as a Kafka service in docker-compose (docker-compose.yml).
+up: image
+	docker-compose up -d gregor
+
+down:
+	docker-compose down
+
+# Only the container test (needs root; installs Docker when absent).
+deploy-test:
+	go test -count=1 -v ./deploy_test/

@@ -286,7 +286,7 @@ func load(fs *pflag.FlagSet, environ []string) (*loaded, error) {
 			continue
 		}
 		prop := propertyName(strings.TrimPrefix(name, prefix))
-		if _, ok := lookupSetting(prop); ok || prop == "config" {
+		if _, ok := lookupSetting(prop); ok || prop == "config" || prop == "bootstrap.server" {
 			continue
 		}
 		if why, ok := ignored[prop]; ok {
