@@ -12,7 +12,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -92,6 +94,21 @@ func (h *harness) waitHealthy() {
 		}
 		time.Sleep(time.Second)
 	}
+}
+
+// httpGet returns the body of a 200 answer.
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %v %s\n%s", url, err, resp.Status, body)
+	}
+	return string(body)
 }
 
 func TestDockerCompose(t *testing.T) {
@@ -187,11 +204,11 @@ func TestDockerCompose(t *testing.T) {
 	}
 
 	// /metrics and /readyz on the published HTTP port.
-	if out := h.run("", "curl", "-fsS", fmt.Sprintf("http://localhost:%d/readyz", httpPort)); strings.TrimSpace(out) != "ready" {
+	if out := httpGet(t, fmt.Sprintf("http://localhost:%d/readyz", httpPort)); out != "ready\n" {
 		t.Fatalf("/readyz: %q", out)
 	}
-	if out := h.run("", "curl", "-fsS", fmt.Sprintf("http://localhost:%d/metrics", httpPort)); !strings.Contains(out, "go_goroutines") {
-		t.Fatalf("/metrics lacks go_goroutines")
+	if out := httpGet(t, fmt.Sprintf("http://localhost:%d/metrics", httpPort)); !strings.Contains(out, "\ngo_goroutines ") {
+		t.Fatalf("/metrics lacks go_goroutines:\n%s", out)
 	}
 
 	// down (the volume stays) and up: the records are still there.
