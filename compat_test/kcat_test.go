@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
 
 // kcatRun runs kcat with stdin and returns its stdout lines that are JSON.
