@@ -41,6 +41,15 @@ type Config struct {
 	ProducerIDExpiration time.Duration
 	FS                   FS          // filesystem seam; nil = the real OS
 	Logger               *zap.Logger // nil = zap.NewNop()
+
+	// CheckpointInterval is how often consume queues and derived state are
+	// made durable with a checkpoint, bounding the commit log re-scanned
+	// after a crash; default 10s.
+	CheckpointInterval time.Duration
+	// RetentionInterval is how often retention runs; default 30s.
+	RetentionInterval time.Duration
+	// MaxOpenFiles bounds the consume-queue file handles kept open; default 512.
+	MaxOpenFiles int
 }
 
 // RetentionPolicy is a partition's Kafka retention (retention.ms,

@@ -1,60 +1,753 @@
 package storage
 
-// PLACEHOLDER: the storage owner replaces this file with the real store. It
-// exists so that the packages built on the API compile from the first commit.
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
 
-import "os"
+	"go.uber.org/zap"
+)
 
-// FS is the filesystem seam (real OS or in-memory for fault tests).
-type FS interface{}
+// Lock order (outer first): Store.mu → Store.flushMu → Partition.mu →
+// Store.segMu → Store.kvMu → fileCache.mu. Store.partsMu is only held
+// briefly on its own or inside Store.mu.
+
+// Validate fills defaults and rejects impossible values.
+func (c *Config) Validate() error {
+	if c.Dir == "" {
+		return errors.New("storage: Dir is required")
+	}
+	if c.SegmentBytes == 0 {
+		c.SegmentBytes = 1 << 30
+	}
+	if c.SegmentBytes < 4096 {
+		return fmt.Errorf("storage: SegmentBytes %d is below the minimum of 4096", c.SegmentBytes)
+	}
+	if c.FlushMode != FlushAsync && c.FlushMode != FlushSync {
+		return fmt.Errorf("storage: unknown FlushMode %d", c.FlushMode)
+	}
+	if c.FlushInterval == 0 {
+		c.FlushInterval = 500 * time.Millisecond
+	}
+	if c.FlushInterval < 0 {
+		return errors.New("storage: FlushInterval must be positive")
+	}
+	if c.MaxDiskBytes < 0 {
+		return errors.New("storage: MaxDiskBytes must be 0 (no cap) or positive")
+	}
+	if c.MaxDiskBytes > 0 && c.MaxDiskBytes < 2*c.SegmentBytes {
+		return fmt.Errorf("storage: MaxDiskBytes %d must hold at least two segments of %d bytes", c.MaxDiskBytes, c.SegmentBytes)
+	}
+	if c.ProducerIDExpiration == 0 {
+		c.ProducerIDExpiration = 24 * time.Hour
+	}
+	if c.CheckpointInterval == 0 {
+		c.CheckpointInterval = 10 * time.Second
+	}
+	if c.RetentionInterval == 0 {
+		c.RetentionInterval = 30 * time.Second
+	}
+	if c.MaxOpenFiles == 0 {
+		c.MaxOpenFiles = 512
+	}
+	if c.ProducerIDExpiration < 0 || c.CheckpointInterval < 0 || c.RetentionInterval < 0 || c.MaxOpenFiles < 0 {
+		return errors.New("storage: intervals and MaxOpenFiles must be positive")
+	}
+	if c.FS == nil {
+		c.FS = OSFS{}
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	return nil
+}
+
+// pkey identifies a partition.
+type pkey struct {
+	topic TopicID
+	part  int32
+}
 
 // Store is the MetaQ store of one broker: one commit log, a consume queue per
 // partition, the dispatcher and internal key/value state.
-type Store struct{}
+type Store struct {
+	cfg   Config
+	fs    FS
+	log   *zap.Logger
+	clDir string
+	cqDir string
+	cache *fileCache
 
-// Partition is one Kafka partition (a MetaQ queue) of the store.
-type Partition struct{}
+	// mu serialises writers: commit-log appends and their dispatch, and
+	// changes to the partition set.
+	mu       sync.Mutex
+	closed   bool
+	writePos atomic.Int64 // end of the commit log (written and dispatched)
+	broken   atomic.Pointer[error]
 
-type osFile struct{ *os.File }
+	partsMu sync.RWMutex
+	parts   map[pkey]*Partition
 
-func (f osFile) OS() *os.File { return f.File }
+	segMu     sync.RWMutex
+	segs      []*segment
+	diskBytes atomic.Int64
 
-func notYet() { panic("storage: not implemented yet") }
+	kvMu sync.RWMutex
+	kv   map[string]map[string][]byte
 
-func Open(cfg Config) (*Store, error)                                   { notYet(); return nil, nil }
-func (s *Store) Close() error                                           { notYet(); return nil }
-func (s *Store) CreatePartition(t TopicID, p int32) (*Partition, error) { notYet(); return nil, nil }
-func (s *Store) Partition(t TopicID, p int32) *Partition                { notYet(); return nil }
-func (s *Store) DeleteTopic(t TopicID) error                            { notYet(); return nil }
-func (s *Store) PutKV(ns string, kvs ...KV) error                       { notYet(); return nil }
-func (s *Store) GetKV(ns string, key []byte) ([]byte, bool)             { notYet(); return nil, false }
-func (s *Store) RangeKV(ns string, fn func(key, value []byte) bool)     { notYet() }
-func (s *Store) DiskUsage() int64                                       { notYet(); return 0 }
-func (s *Store) EndPosition() int64                                     { notYet(); return 0 }
-func (s *Store) ReadRaw(pos int64, max int) ([]byte, error)             { notYet(); return nil, nil }
-func (s *Store) AppendRaw(pos int64, data []byte) error                 { notYet(); return nil }
+	// Flushing. durable is the commit-log position known to be on disk.
+	flushMu    sync.Mutex
+	flushCond  *sync.Cond
+	durable    int64
+	flushWant  bool
+	pending    []pendingVis // sync mode: dispatched, not yet durable
+	replaying  bool         // recovery: everything is visible at once
+	ckptPos    atomic.Int64 // position covered by the last checkpoint
+	ckptMu     sync.Mutex   // one checkpoint at a time
+	lastCkptAt int64
 
-func (p *Partition) Append(batch []byte, leaderEpoch int32) (AppendResult, error) {
-	notYet()
-	return AppendResult{}, nil
+	stop chan struct{}
+	wg   sync.WaitGroup
 }
-func (p *Partition) Read(offset int64, maxBytes int32) (*ReadResult, error) {
-	notYet()
-	return nil, nil
+
+// pendingVis makes a partition's new end visible once the commit log is
+// durable up to pos (sync flush).
+type pendingVis struct {
+	pos int64
+	p   *Partition
+	hwm int64
 }
-func (p *Partition) Watch(fn func()) (cancel func()) { notYet(); return nil }
-func (p *Partition) HighWatermark() int64            { notYet(); return 0 }
-func (p *Partition) LogStartOffset() int64           { notYet(); return 0 }
-func (p *Partition) OffsetForTime(ts int64) (offset, timestamp int64, ok bool) {
-	notYet()
-	return 0, 0, false
+
+// Open opens or creates the store in cfg.Dir, recovering after a crash.
+func Open(cfg Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Store{
+		cfg:   cfg,
+		fs:    cfg.FS,
+		log:   cfg.Logger,
+		clDir: filepath.Join(cfg.Dir, "commitlog"),
+		cqDir: filepath.Join(cfg.Dir, "consumequeue"),
+		parts: make(map[pkey]*Partition),
+		kv:    make(map[string]map[string][]byte),
+		stop:  make(chan struct{}),
+	}
+	s.flushCond = sync.NewCond(&s.flushMu)
+	s.cache = newFileCache(s.fs, cfg.MaxOpenFiles)
+	for _, d := range []string{cfg.Dir, s.clDir, s.cqDir} {
+		if err := s.fs.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.fs.SyncDir(cfg.Dir); err != nil {
+		return nil, err
+	}
+	if err := s.openSegments(); err != nil {
+		s.closeFiles()
+		return nil, err
+	}
+	if err := s.recover(); err != nil {
+		s.closeFiles()
+		return nil, err
+	}
+	s.wg.Add(2)
+	go s.flusher()
+	go s.housekeeper()
+	return s, nil
 }
-func (p *Partition) MaxTimestamp() (timestamp, offset int64) { notYet(); return 0, 0 }
-func (p *Partition) EndOffsetForEpoch(epoch int32) (leaderEpoch int32, endOffset int64) {
-	notYet()
-	return 0, 0
+
+func (s *Store) closeFiles() {
+	s.segMu.Lock()
+	for _, seg := range s.segs {
+		seg.f.Close()
+	}
+	s.segMu.Unlock()
+	s.cache.closeAll()
 }
-func (p *Partition) LeaderEpoch() int32                              { notYet(); return 0 }
-func (p *Partition) DeleteRecordsBefore(offset int64) (int64, error) { notYet(); return 0, nil }
-func (p *Partition) SetRetention(RetentionPolicy)                    { notYet() }
-func (p *Partition) Size() int64                                     { notYet(); return 0 }
+
+// Close flushes, writes a checkpoint and closes the files. Reopening after
+// Close does not re-scan the commit log.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	close(s.stop)
+	s.flushMu.Lock()
+	s.flushCond.Broadcast()
+	s.flushMu.Unlock()
+	s.wg.Wait()
+	var err error
+	if s.brokenErr() == nil {
+		err = s.checkpoint()
+	}
+	// Wake anyone still waiting for durability.
+	s.flushMu.Lock()
+	s.flushCond.Broadcast()
+	s.flushMu.Unlock()
+	s.closeFiles()
+	return err
+}
+
+// recover loads the last checkpoint and re-dispatches the commit log from
+// the position it covers, truncating a torn or corrupt tail.
+func (s *Store) recover() error {
+	start := time.Now()
+	ck, err := s.loadCheckpoint()
+	if err != nil {
+		return err
+	}
+	if len(s.segs) == 0 {
+		seg, err := s.createSegment(0)
+		if err != nil {
+			return err
+		}
+		s.segs = append(s.segs, seg)
+	}
+	from := s.segs[0].base
+	if ck != nil {
+		if ck.pos < s.segs[0].base || ck.pos > s.segs[len(s.segs)-1].base+s.segs[len(s.segs)-1].cap {
+			s.log.Error("storage: checkpoint does not match the commit log; rebuilding from the first segment",
+				zap.Int64("checkpoint", ck.pos), zap.Int64("firstSegment", s.segs[0].base))
+			ck = nil
+		} else {
+			s.applyCheckpoint(ck)
+			from = ck.pos
+		}
+	}
+	if ck == nil {
+		// Full rebuild: consume queues are rewritten from scratch.
+		s.fs.RemoveAll(s.cqDir)
+		if err := s.fs.MkdirAll(s.cqDir, 0o755); err != nil {
+			return err
+		}
+	}
+	s.replaying = true
+	sc := s.newScanner(from)
+	n := 0
+	for {
+		h, b, pos, ok := sc.next()
+		if !ok {
+			break
+		}
+		s.writePos.Store(pos + int64(h.length))
+		s.apply(pos, &h, b)
+		n++
+	}
+	end := sc.pos
+	if ck != nil && end < ck.pos {
+		// The commit log is shorter than the checkpoint claims: the disk
+		// lost synced data. Start over from what is there.
+		return fmt.Errorf("storage: commit log ends at %d before the checkpoint position %d", end, ck.pos)
+	}
+	if err := s.truncateTail(end); err != nil {
+		return err
+	}
+	s.writePos.Store(end)
+	s.replaying = false
+	s.durable = end
+	for _, seg := range s.segs {
+		s.diskBytes.Add(seg.cap)
+	}
+	s.log.Info("storage: opened",
+		zap.String("dir", s.cfg.Dir), zap.Int64("checkpoint", from), zap.Int64("end", end),
+		zap.Int("replayed", n), zap.Int("partitions", len(s.parts)), zap.Duration("took", time.Since(start)))
+	if n > 0 || ck == nil {
+		return s.checkpoint()
+	}
+	return nil
+}
+
+// truncateTail makes end the end of the commit log: later segments are
+// removed and the rest of end's segment is zeroed, so stale entries past a
+// torn one can never be taken for valid ones after new writes.
+func (s *Store) truncateTail(end int64) error {
+	var keep []*segment
+	removed := false
+	for _, seg := range s.segs {
+		if seg.base > end || (seg.base == end && len(keep) > 0 && keep[len(keep)-1].base+keep[len(keep)-1].cap > end) {
+			s.log.Warn("storage: removing commit-log segment past the valid end", zap.String("file", seg.path))
+			seg.f.Close()
+			if err := s.fs.Remove(seg.path); err != nil {
+				return err
+			}
+			removed = true
+			continue
+		}
+		keep = append(keep, seg)
+	}
+	s.segs = keep
+	last := s.segs[len(s.segs)-1]
+	if end == last.base+last.cap {
+		seg, err := s.createSegment(end)
+		if err != nil {
+			return err
+		}
+		s.segs = append(s.segs, seg)
+	} else {
+		size, err := last.f.Size()
+		if err != nil {
+			return err
+		}
+		if size > end-last.base {
+			// Zero what follows end unless it is already zero.
+			var hdr [entryHeaderSize]byte
+			last.f.ReadAt(hdr[:], end-last.base)
+			if hdr != [entryHeaderSize]byte{} || size != last.cap {
+				s.log.Warn("storage: truncating the commit-log tail", zap.Int64("position", end))
+				if err := last.f.Truncate(end - last.base); err != nil {
+					return err
+				}
+				if err := last.f.Allocate(last.cap); err != nil {
+					return err
+				}
+				if err := last.f.Sync(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if removed {
+		return s.fs.SyncDir(s.clDir)
+	}
+	return nil
+}
+
+// apply is the dispatcher: it derives partitions, consume queues, producer
+// state and key/values from one valid commit-log entry at pos. It runs for
+// live appends (under s.mu), for raw appends of a slave and during
+// recovery, so all three derive the same state.
+func (s *Store) apply(pos int64, h *entryHeader, b []byte) {
+	switch h.typ {
+	case entryBatch:
+		p := s.lookup(pkey{h.topic, h.partition})
+		if p == nil {
+			return // its topic was deleted
+		}
+		p.dispatchBatch(pos, h, b[entryHeaderSize:h.length])
+	case entryCreate:
+		s.createLocked(pkey{h.topic, h.partition})
+	case entryDelete:
+		s.deleteLocked(h.topic)
+	case entryKV:
+		s.applyKV(b[entryHeaderSize:h.length])
+	case entryLogStart:
+		if p := s.lookup(pkey{h.topic, h.partition}); p != nil {
+			p.mu.Lock()
+			p.ensureTailLocked()
+			p.moveLogStartLocked(h.baseOffset)
+			p.mu.Unlock()
+		}
+	}
+}
+
+func (s *Store) lookup(k pkey) *Partition {
+	s.partsMu.RLock()
+	p := s.parts[k]
+	s.partsMu.RUnlock()
+	return p
+}
+
+// appendEntry writes an entry (header built here) and dispatches it, then
+// waits until it is durable under the flush mode. Used for everything but
+// batches.
+func (s *Store) appendEntry(h entryHeader, payload []byte) error {
+	b := make([]byte, entryHeaderSize+len(payload))
+	copy(b[entryHeaderSize:], payload)
+	h.length = uint32(len(b))
+	h.storeTime = time.Now().UnixMilli()
+	putEntryHeader(b, &h)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	if err := s.brokenErr(); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	pos, err := s.writeEntryLocked(b)
+	if err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	s.apply(pos, &h, b)
+	end := s.writePos.Load()
+	s.mu.Unlock()
+	return s.waitDurable(end)
+}
+
+// CreatePartition is idempotent: it returns the existing partition when it
+// exists. The creation is recorded in the commit log, so restarts and
+// slaves have it too.
+func (s *Store) CreatePartition(topic TopicID, partition int32) (*Partition, error) {
+	if partition < 0 {
+		return nil, ErrUnknownPartition
+	}
+	k := pkey{topic, partition}
+	if p := s.lookup(k); p != nil {
+		return p, nil
+	}
+	if err := s.appendEntry(entryHeader{typ: entryCreate, topic: topic, partition: partition}, nil); err != nil {
+		return nil, err
+	}
+	if p := s.lookup(k); p != nil {
+		return p, nil
+	}
+	return nil, ErrUnknownPartition
+}
+
+// createLocked adds a partition (dispatcher); under s.mu or during recovery.
+func (s *Store) createLocked(k pkey) *Partition {
+	s.partsMu.Lock()
+	defer s.partsMu.Unlock()
+	if p := s.parts[k]; p != nil {
+		return p
+	}
+	p := newPartition(s, k)
+	p.tailLoaded = true // new: nothing on disk yet
+	s.parts[k] = p
+	return p
+}
+
+// Partition returns the partition, nil when it does not exist.
+func (s *Store) Partition(topic TopicID, partition int32) *Partition {
+	return s.lookup(pkey{topic, partition})
+}
+
+// Partitions lists every partition of the store in (topic, partition) order.
+func (s *Store) Partitions() []*Partition {
+	s.partsMu.RLock()
+	ps := make([]*Partition, 0, len(s.parts))
+	for _, p := range s.parts {
+		ps = append(ps, p)
+	}
+	s.partsMu.RUnlock()
+	sort.Slice(ps, func(i, j int) bool {
+		a, b := ps[i].key, ps[j].key
+		if a.topic != b.topic {
+			return string(a.topic[:]) < string(b.topic[:])
+		}
+		return a.part < b.part
+	})
+	return ps
+}
+
+// DeleteTopic drops every partition of topic, durably, and frees their
+// consume queues; the commit-log space is reclaimed when retention deletes
+// the segments holding their data.
+func (s *Store) DeleteTopic(topic TopicID) error {
+	return s.appendEntry(entryHeader{typ: entryDelete, topic: topic}, nil)
+}
+
+// deleteLocked removes topic's partitions (dispatcher).
+func (s *Store) deleteLocked(topic TopicID) {
+	s.partsMu.Lock()
+	var gone []*Partition
+	for k, p := range s.parts {
+		if k.topic == topic {
+			gone = append(gone, p)
+			delete(s.parts, k)
+		}
+	}
+	s.partsMu.Unlock()
+	for _, p := range gone {
+		p.mu.Lock()
+		p.deleted = true
+		ws := p.watchersLocked()
+		p.mu.Unlock()
+		s.cache.drop(p.cqPath)
+		if err := s.fs.RemoveAll(filepath.Dir(p.cqPath)); err != nil {
+			s.log.Warn("storage: removing a consume queue", zap.Error(err))
+		}
+		for _, fn := range ws {
+			fn()
+		}
+	}
+}
+
+// DiskUsage is the size of the commit-log files in bytes (segments are
+// preallocated, so a new one counts in full).
+func (s *Store) DiskUsage() int64 { return s.diskBytes.Load() }
+
+// waitDurable returns once the commit log is durable up to pos under the
+// flush mode: at once for async flush, after the group commit for sync.
+func (s *Store) waitDurable(pos int64) error {
+	if s.cfg.FlushMode == FlushAsync {
+		return nil
+	}
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	for s.durable < pos {
+		if err := s.brokenErr(); err != nil {
+			return err
+		}
+		if s.isStopping() {
+			return ErrClosed
+		}
+		s.flushWant = true
+		s.flushCond.Broadcast()
+		s.flushCond.Wait()
+	}
+	return nil
+}
+
+func (s *Store) isStopping() bool {
+	select {
+	case <-s.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// publishLocked makes p's end hwm visible once the commit log up to pos is
+// durable under the flush mode. Called by the dispatcher with p.mu held.
+func (s *Store) publishLocked(p *Partition, hwm, pos int64) []func() {
+	if s.cfg.FlushMode == FlushAsync || s.replaying {
+		return p.setHWMLocked(hwm)
+	}
+	s.flushMu.Lock()
+	if s.durable >= pos {
+		s.flushMu.Unlock()
+		return p.setHWMLocked(hwm)
+	}
+	s.pending = append(s.pending, pendingVis{pos: pos, p: p, hwm: hwm})
+	s.flushMu.Unlock()
+	return nil
+}
+
+// flusher makes the commit log durable: every FlushInterval under async
+// flush; under sync flush as soon as a writer waits, with one fsync for all
+// writers waiting at that moment (group commit).
+func (s *Store) flusher() {
+	defer s.wg.Done()
+	if s.cfg.FlushMode == FlushAsync {
+		t := time.NewTicker(s.cfg.FlushInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stop:
+				s.syncTo(s.writePos.Load())
+				return
+			case <-t.C:
+				s.syncTo(s.writePos.Load())
+			}
+		}
+	}
+	for {
+		s.flushMu.Lock()
+		for !s.flushWant && !s.isStopping() {
+			s.flushCond.Wait()
+		}
+		s.flushWant = false
+		s.flushMu.Unlock()
+		if s.isStopping() {
+			s.syncTo(s.writePos.Load())
+			return
+		}
+		s.syncTo(s.writePos.Load())
+	}
+}
+
+// syncTo fsyncs the active segment (rolled segments were synced when they
+// were closed) and publishes what became durable.
+func (s *Store) syncTo(target int64) {
+	s.flushMu.Lock()
+	done := s.durable >= target
+	s.flushMu.Unlock()
+	if done || s.brokenErr() != nil {
+		return
+	}
+	s.segMu.RLock()
+	seg := s.segs[len(s.segs)-1]
+	s.segMu.RUnlock()
+	if err := seg.f.Sync(); err != nil {
+		s.fail(err)
+		s.flushMu.Lock()
+		s.flushCond.Broadcast()
+		s.flushMu.Unlock()
+		return
+	}
+	s.flushMu.Lock()
+	if target > s.durable {
+		s.durable = target
+	}
+	var fns []func()
+	i := 0
+	for ; i < len(s.pending) && s.pending[i].pos <= s.durable; i++ {
+		pv := s.pending[i]
+		pv.p.mu.Lock()
+		fns = append(fns, pv.p.setHWMLocked(pv.hwm)...)
+		pv.p.mu.Unlock()
+	}
+	s.pending = append(s.pending[:0], s.pending[i:]...)
+	s.flushCond.Broadcast()
+	s.flushMu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
+}
+
+// housekeeper writes periodic checkpoints and runs retention.
+func (s *Store) housekeeper() {
+	defer s.wg.Done()
+	ck := time.NewTicker(s.cfg.CheckpointInterval)
+	defer ck.Stop()
+	rt := time.NewTicker(s.cfg.RetentionInterval)
+	defer rt.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-ck.C:
+			if s.ckptPos.Load() != s.writePos.Load() && s.brokenErr() == nil {
+				if err := s.checkpoint(); err != nil {
+					s.log.Warn("storage: checkpoint failed", zap.Error(err))
+				}
+			}
+		case <-rt.C:
+			if err := s.RunRetention(); err != nil {
+				s.log.Warn("storage: retention failed", zap.Error(err))
+			}
+		}
+	}
+}
+
+// --- internal key/values ---
+
+// PutKV appends internal state to the commit log as one entry and applies
+// it; it returns after the entry is durable under the flush mode.
+// Retention never loses it (it is part of every checkpoint).
+func (s *Store) PutKV(ns string, kvs ...KV) error {
+	if len(ns) > 0xffff {
+		return errors.New("storage: namespace too long")
+	}
+	n := 2 + len(ns) + 4
+	for _, kv := range kvs {
+		n += 8 + len(kv.Key) + len(kv.Value)
+	}
+	b := make([]byte, 0, n)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(ns)))
+	b = append(b, ns...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(kvs)))
+	for _, kv := range kvs {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(kv.Key)))
+		b = append(b, kv.Key...)
+		if kv.Value == nil {
+			b = binary.BigEndian.AppendUint32(b, 0xffffffff)
+			continue
+		}
+		b = binary.BigEndian.AppendUint32(b, uint32(len(kv.Value)))
+		b = append(b, kv.Value...)
+	}
+	return s.appendEntry(entryHeader{typ: entryKV}, b)
+}
+
+// decodeKV decodes a KV entry payload; ok is false when it is malformed.
+func decodeKV(b []byte) (ns string, kvs []KV, ok bool) {
+	if len(b) < 2 {
+		return "", nil, false
+	}
+	l := int(binary.BigEndian.Uint16(b))
+	b = b[2:]
+	if len(b) < l+4 {
+		return "", nil, false
+	}
+	ns = string(b[:l])
+	b = b[l:]
+	cnt := binary.BigEndian.Uint32(b)
+	b = b[4:]
+	for i := uint32(0); i < cnt; i++ {
+		if len(b) < 4 {
+			return "", nil, false
+		}
+		kl := binary.BigEndian.Uint32(b)
+		b = b[4:]
+		if uint64(len(b)) < uint64(kl)+4 {
+			return "", nil, false
+		}
+		kv := KV{Key: b[:kl:kl]}
+		b = b[kl:]
+		vl := binary.BigEndian.Uint32(b)
+		b = b[4:]
+		if vl != 0xffffffff {
+			if uint64(len(b)) < uint64(vl) {
+				return "", nil, false
+			}
+			kv.Value = b[:vl:vl]
+			b = b[vl:]
+		}
+		kvs = append(kvs, kv)
+	}
+	return ns, kvs, len(b) == 0
+}
+
+func (s *Store) applyKV(payload []byte) {
+	ns, kvs, ok := decodeKV(payload)
+	if !ok {
+		s.log.Warn("storage: skipping a malformed key/value entry")
+		return
+	}
+	s.kvMu.Lock()
+	defer s.kvMu.Unlock()
+	m := s.kv[ns]
+	if m == nil {
+		m = make(map[string][]byte)
+		s.kv[ns] = m
+	}
+	for _, kv := range kvs {
+		if kv.Value == nil {
+			delete(m, string(kv.Key))
+		} else {
+			m[string(kv.Key)] = append([]byte{}, kv.Value...)
+		}
+	}
+	if len(m) == 0 {
+		delete(s.kv, ns)
+	}
+}
+
+// GetKV returns a copy of the value of key in namespace ns.
+func (s *Store) GetKV(ns string, key []byte) ([]byte, bool) {
+	s.kvMu.RLock()
+	defer s.kvMu.RUnlock()
+	v, ok := s.kv[ns][string(key)]
+	if !ok {
+		return nil, false
+	}
+	return append([]byte{}, v...), true
+}
+
+// RangeKV calls fn for every key of ns in key order until fn returns false.
+// fn gets copies and may call the store.
+func (s *Store) RangeKV(ns string, fn func(key, value []byte) bool) {
+	s.kvMu.RLock()
+	m := s.kv[ns]
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	vals := make([][]byte, len(keys))
+	for i, k := range keys {
+		vals[i] = append([]byte{}, m[k]...)
+	}
+	s.kvMu.RUnlock()
+	for i, k := range keys {
+		if !fn([]byte(k), vals[i]) {
+			return
+		}
+	}
+}
+
+

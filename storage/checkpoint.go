@@ -1,0 +1,301 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// The checkpoint file holds everything the dispatcher derived from the
+// commit log up to a position: partitions and the in-memory index of their
+// consume queues, leader epochs, producer state and internal key/values.
+// Recovery loads it and re-dispatches the commit log from its position, and
+// retention deletes only segments the checkpoint covers, so derived state
+// never depends on a deleted segment. Layout in doc.go; constants FROZEN.
+const (
+	checkpointName    = "checkpoint"
+	checkpointMagic   = 0x47524350 // "GRCP"
+	checkpointVersion = 1
+)
+
+var errBadCheckpoint = errors.New("storage: corrupt checkpoint")
+
+type checkpointData struct {
+	pos   int64
+	time  int64
+	parts []*Partition
+	kv    map[string]map[string][]byte
+}
+
+type enc struct{ b []byte }
+
+func (e *enc) u8(v uint8)     { e.b = append(e.b, v) }
+func (e *enc) u16(v uint16)   { e.b = binary.BigEndian.AppendUint16(e.b, v) }
+func (e *enc) u32(v uint32)   { e.b = binary.BigEndian.AppendUint32(e.b, v) }
+func (e *enc) i64(v int64)    { e.b = binary.BigEndian.AppendUint64(e.b, uint64(v)) }
+func (e *enc) bytes(v []byte) { e.u32(uint32(len(v))); e.b = append(e.b, v...) }
+
+type dec struct {
+	b   []byte
+	bad bool
+}
+
+func (d *dec) take(n int) []byte {
+	if d.bad || n < 0 || len(d.b) < n {
+		d.bad = true
+		return make([]byte, max(n, 0))
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+func (d *dec) u8() uint8   { return d.take(1)[0] }
+func (d *dec) u16() uint16 { return binary.BigEndian.Uint16(d.take(2)) }
+func (d *dec) u32() uint32 { return binary.BigEndian.Uint32(d.take(4)) }
+func (d *dec) i64() int64  { return int64(binary.BigEndian.Uint64(d.take(8))) }
+
+// count reads a count of items of at least minSize bytes each, rejecting
+// counts the remaining bytes cannot hold (no huge allocations on garbage).
+func (d *dec) count(minSize int) int {
+	n := d.u32()
+	if d.bad || uint64(n)*uint64(minSize) > uint64(len(d.b)) {
+		d.bad = true
+		return 0
+	}
+	return int(n)
+}
+func (d *dec) bytes() []byte { return append([]byte{}, d.take(d.count(1))...) }
+
+// encodeCheckpointLocked snapshots the derived state at pos; under s.mu.
+func (s *Store) encodeCheckpointLocked(pos int64) []byte {
+	e := &enc{b: make([]byte, 0, 1<<16)}
+	e.u32(checkpointMagic)
+	e.u32(checkpointVersion)
+	e.i64(pos)
+	e.i64(time.Now().UnixMilli())
+	parts := s.Partitions()
+	e.u32(uint32(len(parts)))
+	for _, p := range parts {
+		p.mu.RLock()
+		e.b = append(e.b, p.key.topic[:]...)
+		e.u32(uint32(p.key.part))
+		e.i64(p.count)
+		e.i64(p.nextOffset)
+		e.i64(p.logStart)
+		e.i64(p.startIdx)
+		e.i64(p.retained)
+		e.i64(p.maxTs)
+		e.i64(p.maxTsOff)
+		e.i64(p.retention.Ms)
+		e.i64(p.retention.Bytes)
+		e.u32(uint32(len(p.blocks)))
+		for _, b := range p.blocks {
+			e.i64(b.firstBase)
+			e.i64(b.firstRunTs)
+		}
+		e.u32(uint32(len(p.epochs)))
+		for _, ep := range p.epochs {
+			e.u32(uint32(ep.epoch))
+			e.i64(ep.start)
+		}
+		e.u32(uint32(len(p.producers)))
+		for id, st := range p.producers {
+			e.i64(id)
+			e.u16(uint16(st.epoch))
+			e.i64(st.lastSeen)
+			e.u8(uint8(len(st.batches)))
+			for _, b := range st.batches {
+				e.u32(uint32(b.firstSeq))
+				e.u32(uint32(b.lastSeq))
+				e.i64(b.base)
+				e.i64(b.last)
+			}
+		}
+		p.mu.RUnlock()
+	}
+	s.kvMu.RLock()
+	e.u32(uint32(len(s.kv)))
+	for ns, m := range s.kv {
+		e.bytes([]byte(ns))
+		e.u32(uint32(len(m)))
+		for k, v := range m {
+			e.bytes([]byte(k))
+			e.bytes(v)
+		}
+	}
+	s.kvMu.RUnlock()
+	e.u32(crc32.Checksum(e.b, castagnoli))
+	return e.b
+}
+
+// decodeCheckpoint parses a checkpoint file; partitions come back detached
+// (their store is set by applyCheckpoint).
+func decodeCheckpoint(b []byte) (*checkpointData, error) {
+	if len(b) < 28 {
+		return nil, errBadCheckpoint
+	}
+	body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
+	if crc32.Checksum(body, castagnoli) != sum {
+		return nil, errBadCheckpoint
+	}
+	d := &dec{b: body}
+	if d.u32() != checkpointMagic || d.u32() != checkpointVersion {
+		return nil, errBadCheckpoint
+	}
+	ck := &checkpointData{pos: d.i64(), time: d.i64(), kv: make(map[string]map[string][]byte)}
+	if ck.pos < 0 {
+		return nil, errBadCheckpoint
+	}
+	np := d.count(16 + 4 + 9*8 + 12)
+	for i := 0; i < np && !d.bad; i++ {
+		p := &Partition{producers: make(map[int64]*producerState)}
+		copy(p.key.topic[:], d.take(16))
+		p.key.part = int32(d.u32())
+		p.count = d.i64()
+		p.nextOffset = d.i64()
+		p.logStart = d.i64()
+		p.startIdx = d.i64()
+		p.retained = d.i64()
+		p.maxTs = d.i64()
+		p.maxTsOff = d.i64()
+		p.retention.Ms = d.i64()
+		p.retention.Bytes = d.i64()
+		nb := d.count(16)
+		p.blocks = make([]blockInfo, nb)
+		for j := range p.blocks {
+			p.blocks[j] = blockInfo{firstBase: d.i64(), firstRunTs: d.i64()}
+		}
+		ne := d.count(12)
+		p.epochs = make([]epochStart, ne)
+		for j := range p.epochs {
+			p.epochs[j] = epochStart{epoch: int32(d.u32()), start: d.i64()}
+		}
+		npr := d.count(19)
+		for j := 0; j < npr && !d.bad; j++ {
+			id := d.i64()
+			st := &producerState{epoch: int16(d.u16()), lastSeen: d.i64()}
+			n := int(d.u8())
+			if n > producerWindow {
+				d.bad = true
+				break
+			}
+			for k := 0; k < n; k++ {
+				st.batches = append(st.batches, seqBatch{firstSeq: int32(d.u32()), lastSeq: int32(d.u32()), base: d.i64(), last: d.i64()})
+			}
+			p.producers[id] = st
+		}
+		if p.key.part < 0 || p.count < 0 || p.startIdx < 0 || p.startIdx > p.count ||
+			p.logStart < 0 || p.logStart > p.nextOffset ||
+			int64(len(p.blocks)) != (p.count+cqBlock-1)/cqBlock {
+			d.bad = true
+		}
+		ck.parts = append(ck.parts, p)
+	}
+	nns := d.count(8)
+	for i := 0; i < nns && !d.bad; i++ {
+		ns := string(d.bytes())
+		nk := d.count(8)
+		m := make(map[string][]byte, nk)
+		for j := 0; j < nk && !d.bad; j++ {
+			k := string(d.bytes())
+			m[k] = d.bytes()
+		}
+		ck.kv[ns] = m
+	}
+	if d.bad || len(d.b) != 0 {
+		return nil, errBadCheckpoint
+	}
+	return ck, nil
+}
+
+// loadCheckpoint reads the checkpoint; nil when there is none or it is
+// unreadable (then the commit log is re-dispatched from its start).
+func (s *Store) loadCheckpoint() (*checkpointData, error) {
+	b, err := readWholeFile(s.fs, filepath.Join(s.cfg.Dir, checkpointName))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	ck, err := decodeCheckpoint(b)
+	if err != nil {
+		s.log.Error("storage: ignoring a corrupt checkpoint; rebuilding from the commit log", zap.Error(err))
+		return nil, nil
+	}
+	return ck, nil
+}
+
+// applyCheckpoint installs the checkpoint's state (at Open, single-threaded).
+func (s *Store) applyCheckpoint(ck *checkpointData) {
+	for _, cp := range ck.parts {
+		p := newPartition(s, cp.key)
+		p.count = cp.count
+		p.tailStart = cp.count / cqBlock * cqBlock
+		p.flushed = cp.count
+		p.blocks = cp.blocks
+		p.nextOffset = cp.nextOffset
+		p.hwm = cp.nextOffset
+		p.logStart = cp.logStart
+		p.startIdx = cp.startIdx
+		p.retained = cp.retained
+		p.maxTs, p.maxTsOff = cp.maxTs, cp.maxTsOff
+		p.retention = RetentionPolicy{Ms: cp.retention.Ms, Bytes: cp.retention.Bytes}
+		p.epochs = cp.epochs
+		p.producers = cp.producers
+		p.dirMade = true
+		s.parts[p.key] = p
+	}
+	s.kv = ck.kv
+	s.ckptPos.Store(ck.pos)
+}
+
+// checkpoint makes the derived state durable up to the current end of the
+// commit log: commit log synced, consume-queue entries written and synced,
+// then the checkpoint file replaced atomically.
+func (s *Store) checkpoint() error {
+	s.ckptMu.Lock()
+	defer s.ckptMu.Unlock()
+	s.mu.Lock()
+	pos := s.writePos.Load()
+	data := s.encodeCheckpointLocked(pos)
+	s.mu.Unlock()
+
+	if err := s.syncCommitLog(pos); err != nil {
+		return err
+	}
+	for _, p := range s.Partitions() {
+		if err := p.flushTail(); err != nil {
+			return fmt.Errorf("storage: checkpoint: %w", err)
+		}
+	}
+	if err := s.fs.SyncAll(s.cqDir); err != nil {
+		return fmt.Errorf("storage: checkpoint: %w", err)
+	}
+	if err := writeFileAtomic(s.fs, filepath.Join(s.cfg.Dir, checkpointName), data); err != nil {
+		return fmt.Errorf("storage: checkpoint: %w", err)
+	}
+	s.ckptPos.Store(pos)
+	return nil
+}
+
+// syncCommitLog makes the commit log durable up to pos.
+func (s *Store) syncCommitLog(pos int64) error {
+	s.syncTo(pos)
+	if err := s.brokenErr(); err != nil {
+		return err
+	}
+	s.flushMu.Lock()
+	ok := s.durable >= pos
+	s.flushMu.Unlock()
+	if !ok {
+		return fmt.Errorf("storage: commit log not durable up to %d", pos)
+	}
+	return nil
+}

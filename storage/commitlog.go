@@ -1,0 +1,282 @@
+package storage
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync/atomic"
+)
+
+// segment is one commit-log file, holding positions [base, base+cap).
+type segment struct {
+	base int64
+	cap  int64
+	f    File
+	path string
+	// readers counts unreleased ReadResults (and raw reads) referring to
+	// the segment; retention does not delete it while > 0.
+	readers atomic.Int32
+	deleted bool // under Store.segMu
+}
+
+func segmentName(base int64) string { return fmt.Sprintf("%020d.log", base) }
+
+// openSegments opens the commit-log files of dir in position order.
+func (s *Store) openSegments() error {
+	names, err := s.fs.ReadDir(s.clDir)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if filepath.Ext(n) != ".log" || len(n) != 24 {
+			continue
+		}
+		base, err := strconv.ParseInt(n[:20], 10, 64)
+		if err != nil {
+			continue
+		}
+		path := filepath.Join(s.clDir, n)
+		f, err := s.fs.OpenFile(path, os.O_RDWR, 0o644)
+		if err != nil {
+			return err
+		}
+		size, err := f.Size()
+		if err != nil {
+			f.Close()
+			return err
+		}
+		s.segs = append(s.segs, &segment{base: base, cap: max(size, s.cfg.SegmentBytes), f: f, path: path})
+	}
+	sort.Slice(s.segs, func(i, j int) bool { return s.segs[i].base < s.segs[j].base })
+	for i := 0; i+1 < len(s.segs); i++ {
+		s.segs[i].cap = s.segs[i+1].base - s.segs[i].base
+	}
+	return nil
+}
+
+// createSegment creates and preallocates the segment starting at base.
+func (s *Store) createSegment(base int64) (*segment, error) {
+	path := filepath.Join(s.clDir, segmentName(base))
+	f, err := s.fs.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Allocate(s.cfg.SegmentBytes); err != nil {
+		f.Close()
+		s.fs.Remove(path)
+		return nil, err
+	}
+	if err := s.fs.SyncDir(s.clDir); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &segment{base: base, cap: s.cfg.SegmentBytes, f: f, path: path}, nil
+}
+
+// active is the segment being written; under s.mu.
+func (s *Store) active() *segment { return s.segs[len(s.segs)-1] }
+
+// segmentFor returns the segment holding pos, or nil; under s.segMu.
+func (s *Store) segmentForLocked(pos int64) *segment {
+	i := sort.Search(len(s.segs), func(i int) bool { return s.segs[i].base+s.segs[i].cap > pos })
+	if i < len(s.segs) && s.segs[i].base <= pos {
+		return s.segs[i]
+	}
+	return nil
+}
+
+// fail records the first I/O error of a write or fsync; the store refuses
+// writes from then on (the file may hold anything past the last good
+// position, and after a failed fsync the page cache may have dropped
+// dirty pages, so continuing could acknowledge lost data).
+func (s *Store) fail(err error) error {
+	e := fmt.Errorf("%w: %v", ErrBroken, err)
+	if s.broken.CompareAndSwap(nil, &e) {
+		s.log.Error("storage: write error, refusing further writes")
+		return e
+	}
+	return *s.broken.Load()
+}
+
+func (s *Store) brokenErr() error {
+	if e := s.broken.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+// writeEntryLocked writes one whole entry (header filled in by the caller
+// except for a pad) at the end of the commit log, rolling to a new segment
+// when it does not fit; it returns the entry's position. Under s.mu.
+func (s *Store) writeEntryLocked(b []byte) (int64, error) {
+	n := int64(len(b))
+	if n > s.cfg.SegmentBytes {
+		return 0, ErrBatchTooLarge
+	}
+	seg := s.active()
+	pos := s.writePos.Load()
+	rem := seg.base + seg.cap - pos
+	// An entry must leave either nothing or room for a pad header, so the
+	// end of every segment is marked and a slave can follow it.
+	if n != rem && n+entryHeaderSize > rem {
+		if err := s.rollLocked(seg, pos, rem); err != nil {
+			return 0, err
+		}
+		seg = s.active()
+		pos = s.writePos.Load()
+	}
+	if err := s.writeAt(seg, b, pos); err != nil {
+		return 0, err
+	}
+	s.writePos.Store(pos + n)
+	return pos, nil
+}
+
+// writeAt writes b at commit-log position pos of seg. A full disk is
+// reported as ErrDiskFull without breaking the store (the write position
+// does not move, so the partial bytes are overwritten by the next entry);
+// any other failure breaks it.
+func (s *Store) writeAt(seg *segment, b []byte, pos int64) error {
+	nw, err := seg.f.WriteAt(b, pos-seg.base)
+	if err == nil && nw != len(b) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		if isNoSpace(err) {
+			return fmt.Errorf("%w: %v", ErrDiskFull, err)
+		}
+		return s.fail(err)
+	}
+	return nil
+}
+
+// rollLocked ends seg with a pad entry (when rem > 0), makes it durable and
+// starts the next segment. Under s.mu.
+func (s *Store) rollLocked(seg *segment, pos, rem int64) error {
+	next, err := s.createSegment(seg.base + seg.cap)
+	if err != nil {
+		if isNoSpace(err) {
+			return fmt.Errorf("%w: %v", ErrDiskFull, err)
+		}
+		return s.fail(err)
+	}
+	if rem > 0 {
+		var pad [entryHeaderSize]byte
+		h := entryHeader{length: uint32(rem), typ: entryPad}
+		putEntryHeader(pad[:], &h)
+		if err := s.writeAt(seg, pad[:], pos); err != nil {
+			next.f.Close()
+			s.fs.Remove(next.path)
+			return err
+		}
+	}
+	// The old segment is synced now so the flusher only ever has to sync
+	// the active one.
+	if err := seg.f.Sync(); err != nil {
+		next.f.Close()
+		return s.fail(err)
+	}
+	s.segMu.Lock()
+	s.segs = append(s.segs, next)
+	s.diskBytes.Add(next.cap)
+	s.segMu.Unlock()
+	s.writePos.Store(next.base)
+	return nil
+}
+
+// readAtPos reads len(p) bytes of the commit log at pos (within one segment).
+func (s *Store) readAtPos(p []byte, pos int64) error {
+	s.segMu.RLock()
+	seg := s.segmentForLocked(pos)
+	s.segMu.RUnlock()
+	if seg == nil {
+		return ErrOffsetOutOfRange
+	}
+	_, err := seg.f.ReadAt(p, pos-seg.base)
+	if err == io.EOF {
+		err = nil
+	}
+	return err
+}
+
+// scanner walks the entries of the commit log from a position, validating
+// each; it reads through a large buffer so recovery streams the file.
+type scanner struct {
+	s   *Store
+	seg *segment
+	pos int64 // position of the next entry
+	buf []byte
+	bs  int64 // commit-log position of buf[0]
+	bn  int   // valid bytes in buf
+}
+
+const scanBuf = 4 << 20
+
+func (s *Store) newScanner(pos int64) *scanner {
+	return &scanner{s: s, pos: pos, buf: make([]byte, scanBuf)}
+}
+
+// fill makes [pos, pos+n) available in the buffer; false at the end of
+// the segment's data.
+func (sc *scanner) fill(n int64) bool {
+	if sc.pos >= sc.bs && sc.pos+n <= sc.bs+int64(sc.bn) {
+		return true
+	}
+	end := sc.seg.base + sc.seg.cap
+	if sc.pos+n > end {
+		return false
+	}
+	if n > int64(len(sc.buf)) {
+		sc.buf = make([]byte, n)
+	}
+	want := min(int64(len(sc.buf)), end-sc.pos)
+	m, err := sc.seg.f.ReadAt(sc.buf[:want], sc.pos-sc.seg.base)
+	if err != nil && err != io.EOF {
+		m = 0
+	}
+	sc.bs, sc.bn = sc.pos, m
+	return int64(m) >= n
+}
+
+// next returns the entry at sc.pos and advances; ok is false at the end of
+// valid data (a zero, torn or corrupt entry, or the end of the segments).
+// Pads move the scan to the next segment.
+func (sc *scanner) next() (h entryHeader, b []byte, pos int64, ok bool) {
+	for {
+		if sc.seg == nil || sc.pos >= sc.seg.base+sc.seg.cap {
+			sc.s.segMu.RLock()
+			sc.seg = sc.s.segmentForLocked(sc.pos)
+			sc.s.segMu.RUnlock()
+			if sc.seg == nil {
+				return h, nil, sc.pos, false
+			}
+		}
+		if !sc.fill(entryHeaderSize) {
+			return h, nil, sc.pos, false
+		}
+		off := sc.pos - sc.bs
+		var err error
+		h, err = decodeEntryHeader(sc.buf[off:off+entryHeaderSize], sc.seg.base+sc.seg.cap-sc.pos)
+		if err != nil {
+			return h, nil, sc.pos, false
+		}
+		n := int64(h.length)
+		if h.typ == entryPad {
+			n = entryHeaderSize
+		}
+		if !sc.fill(n) {
+			return h, nil, sc.pos, false
+		}
+		off = sc.pos - sc.bs
+		b = sc.buf[off : off+n]
+		if !checkEntry(b, &h) {
+			return h, nil, sc.pos, false
+		}
+		pos = sc.pos
+		sc.pos += int64(h.length)
+		return h, b, pos, true
+	}
+}

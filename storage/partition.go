@@ -1,0 +1,656 @@
+package storage
+
+import (
+	"encoding/binary"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Partition is one Kafka partition (a MetaQ queue) of the store. Its
+// consume queue lives in a file of fixed-size entries; the last incomplete
+// block of entries (the tail) is kept in memory and written out when it
+// fills and at every checkpoint.
+type Partition struct {
+	s      *Store
+	key    pkey
+	cqPath string
+
+	mu         sync.RWMutex
+	deleted    bool
+	tailLoaded bool
+	dirMade    bool
+	count      int64 // consume-queue entries
+	tailStart  int64 // index of tail[0]; a multiple of cqBlock
+	tail       []cqEntry
+	flushed    int64       // entries below are written to the file
+	blocks     []blockInfo // one per cqBlock entries
+	nextOffset int64       // log end offset: the next offset to assign
+	hwm        int64       // visible end (the dispatch fence)
+	logStart   int64
+	startIdx   int64 // first consume-queue entry still retained
+	retained   int64 // batch bytes of entries [startIdx, count)
+	maxTs      int64
+	maxTsOff   int64
+	epochs     []epochStart
+	producers  map[int64]*producerState
+	retention  RetentionPolicy
+	watchers   map[uint64]func()
+	nextWatch  uint64
+}
+
+// blockInfo indexes one consume-queue block in memory, so a search reads a
+// single 4 KiB block from the file.
+type blockInfo struct {
+	firstBase  int64
+	firstRunTs int64
+}
+
+// epochStart is where a leader epoch starts (KIP-101).
+type epochStart struct {
+	epoch int32
+	start int64
+}
+
+func newPartition(s *Store, k pkey) *Partition {
+	dir := fmt.Sprintf("%x-%d", k.topic[:], k.part)
+	return &Partition{
+		s:         s,
+		key:       k,
+		cqPath:    filepath.Join(s.cqDir, dir, "00000000000000000000.cq"),
+		maxTs:     -1,
+		maxTsOff:  -1,
+		producers: make(map[int64]*producerState),
+		retention: RetentionPolicy{Ms: -1, Bytes: -1},
+	}
+}
+
+// Topic returns the partition's topic id and number.
+func (p *Partition) Topic() (TopicID, int32) { return p.key.topic, p.key.part }
+
+// ensureTailLocked loads the tail block from the file after a restart;
+// under p.mu (write).
+func (p *Partition) ensureTailLocked() {
+	if p.tailLoaded {
+		return
+	}
+	p.tailLoaded = true
+	n := p.count - p.tailStart
+	if n <= 0 {
+		return
+	}
+	es, err := p.readEntriesLocked(p.tailStart, n)
+	if err != nil {
+		p.s.log.Error("storage: consume queue unreadable; it will be rebuilt at the next open",
+			zap.String("file", p.cqPath), zap.Error(err))
+		p.s.fs.Remove(filepath.Join(p.s.cfg.Dir, checkpointName))
+		return
+	}
+	p.tail = es
+}
+
+func (p *Partition) ensureTail() {
+	p.mu.RLock()
+	ok := p.tailLoaded
+	p.mu.RUnlock()
+	if !ok {
+		p.mu.Lock()
+		p.ensureTailLocked()
+		p.mu.Unlock()
+	}
+}
+
+// readEntriesLocked reads n consume-queue entries from the file.
+func (p *Partition) readEntriesLocked(first, n int64) ([]cqEntry, error) {
+	cf, err := p.s.cache.get(p.cqPath, false)
+	if err != nil {
+		return nil, err
+	}
+	defer p.s.cache.put(cf)
+	buf := make([]byte, n*cqEntrySize)
+	if m, err := cf.f.ReadAt(buf, first*cqEntrySize); m != len(buf) {
+		return nil, fmt.Errorf("reading consume queue: %d of %d bytes: %v", m, len(buf), err)
+	}
+	es := make([]cqEntry, n)
+	for i := range es {
+		e, err := decodeCQEntry(buf[i*cqEntrySize:])
+		if err != nil {
+			return nil, fmt.Errorf("entry %d: %w", first+int64(i), err)
+		}
+		es[i] = e
+	}
+	return es, nil
+}
+
+// entriesOfBlockLocked returns the entries of block b (from memory for the
+// tail, else from the file); under p.mu (read or write).
+func (p *Partition) entriesOfBlockLocked(b int64) ([]cqEntry, error) {
+	first := b * cqBlock
+	if first >= p.tailStart {
+		lo := first - p.tailStart
+		hi := min(lo+cqBlock, int64(len(p.tail)))
+		return p.tail[lo:hi], nil
+	}
+	n := min(int64(cqBlock), p.tailStart-first)
+	return p.readEntriesLocked(first, n)
+}
+
+// entryLocked returns consume-queue entry idx.
+func (p *Partition) entryLocked(idx int64) (cqEntry, error) {
+	if idx >= p.tailStart {
+		return p.tail[idx-p.tailStart], nil
+	}
+	es, err := p.readEntriesLocked(idx, 1)
+	if err != nil {
+		return cqEntry{}, err
+	}
+	return es[0], nil
+}
+
+// addEntryLocked appends a consume-queue entry; under p.mu (write).
+func (p *Partition) addEntryLocked(e cqEntry) {
+	if p.count%cqBlock == 0 {
+		p.blocks = append(p.blocks, blockInfo{firstBase: e.baseOffset, firstRunTs: e.runMaxTs})
+	}
+	p.tail = append(p.tail, e)
+	p.count++
+	if len(p.tail) >= cqBlock {
+		p.writeFullBlocksLocked()
+	}
+}
+
+// writeFullBlocksLocked writes the complete blocks of the tail to the file
+// and drops them from memory. A failed write keeps them in memory; the
+// checkpoint retries.
+func (p *Partition) writeFullBlocksLocked() {
+	full := int64(len(p.tail)) / cqBlock * cqBlock
+	if full == 0 {
+		return
+	}
+	if err := p.writeTailLocked(0, full); err != nil {
+		p.s.log.Warn("storage: writing a consume-queue block", zap.String("file", p.cqPath), zap.Error(err))
+		return
+	}
+	rest := copy(p.tail, p.tail[full:])
+	p.tail = p.tail[:rest]
+	p.tailStart += full
+}
+
+// writeTailLocked writes tail[lo:hi] to the file.
+func (p *Partition) writeTailLocked(lo, hi int64) error {
+	if !p.dirMade {
+		if err := p.s.fs.MkdirAll(filepath.Dir(p.cqPath), 0o755); err != nil {
+			return err
+		}
+		p.dirMade = true
+	}
+	cf, err := p.s.cache.get(p.cqPath, true)
+	if err != nil {
+		return err
+	}
+	defer p.s.cache.put(cf)
+	buf := make([]byte, (hi-lo)*cqEntrySize)
+	for i := lo; i < hi; i++ {
+		putCQEntry(buf[(i-lo)*cqEntrySize:], &p.tail[i])
+	}
+	if _, err := cf.f.WriteAt(buf, (p.tailStart+lo)*cqEntrySize); err != nil {
+		return err
+	}
+	if end := p.tailStart + hi; end > p.flushed {
+		p.flushed = end
+	}
+	return nil
+}
+
+// flushTail writes every entry not yet in the file (checkpoint).
+func (p *Partition) flushTail() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.deleted || !p.tailLoaded || p.flushed >= p.count {
+		return nil
+	}
+	lo := max(p.flushed-p.tailStart, 0)
+	return p.writeTailLocked(lo, int64(len(p.tail)))
+}
+
+// dispatchBatch adds a stored batch to the partition (dispatcher).
+func (p *Partition) dispatchBatch(pos int64, h *entryHeader, batch []byte) {
+	bi, err := parseBatch(batch)
+	if err != nil {
+		p.s.log.Warn("storage: skipping an unparsable batch", zap.Int64("position", pos))
+		return
+	}
+	p.mu.Lock()
+	p.ensureTailLocked()
+	base := h.baseOffset
+	e := cqEntry{
+		pos:         pos + entryHeaderSize,
+		size:        int32(len(batch)),
+		leaderEpoch: h.leaderEpoch,
+		baseOffset:  base,
+		lastDelta:   bi.lastDelta,
+		attributes:  bi.attributes,
+		maxTs:       bi.maxTs,
+		maxTsOffset: maxTimestampOffset(batch, &bi, base),
+		runMaxTs:    max(p.maxTs, bi.maxTs),
+	}
+	if p.count == 0 && p.nextOffset == 0 {
+		p.logStart = base
+	}
+	p.addEntryLocked(e)
+	p.retained += int64(e.size)
+	p.nextOffset = e.lastOffset() + 1
+	if n := len(p.epochs); n == 0 || h.leaderEpoch > p.epochs[n-1].epoch {
+		p.epochs = append(p.epochs, epochStart{epoch: h.leaderEpoch, start: base})
+	}
+	if bi.maxTs > p.maxTs {
+		p.maxTs, p.maxTsOff = bi.maxTs, e.maxTsOffset
+	}
+	if bi.producerID >= 0 {
+		p.updateProducerLocked(&bi, base, h.storeTime)
+	}
+	fns := p.s.publishLocked(p, p.nextOffset, pos+int64(h.length))
+	p.mu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
+}
+
+// setHWMLocked moves the visible end and returns the watchers to call
+// (after unlocking).
+func (p *Partition) setHWMLocked(hwm int64) []func() {
+	if hwm <= p.hwm {
+		return nil
+	}
+	p.hwm = hwm
+	return p.watchersLocked()
+}
+
+func (p *Partition) watchersLocked() []func() {
+	if len(p.watchers) == 0 {
+		return nil
+	}
+	fns := make([]func(), 0, len(p.watchers))
+	for _, fn := range p.watchers {
+		fns = append(fns, fn)
+	}
+	return fns
+}
+
+// Append stores one Kafka v2 RecordBatch, already validated by the caller:
+// the store copies it, assigns offsets, writes base offset and leader epoch
+// into its copy and applies idempotence. When it returns nil the batch is
+// durable under the flush mode and visible to Read.
+func (p *Partition) Append(batch []byte, leaderEpoch int32) (AppendResult, error) {
+	bi, err := parseBatch(batch)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	s := p.s
+	if int64(len(batch))+entryHeaderSize > s.cfg.SegmentBytes {
+		return AppendResult{}, ErrBatchTooLarge
+	}
+	b := make([]byte, entryHeaderSize+len(batch))
+	copy(b[entryHeaderSize:], batch)
+
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return AppendResult{}, ErrClosed
+	}
+	if err := s.brokenErr(); err != nil {
+		s.mu.Unlock()
+		return AppendResult{}, err
+	}
+	// Fields read here change only under s.mu, which we hold.
+	if p.deleted {
+		s.mu.Unlock()
+		return AppendResult{}, ErrUnknownPartition
+	}
+	if bi.producerID >= 0 {
+		dupBase, dup, err := p.checkSequence(&bi)
+		if err != nil || dup {
+			end := s.writePos.Load()
+			ls := p.LogStartOffset()
+			s.mu.Unlock()
+			if err != nil {
+				return AppendResult{}, err
+			}
+			if err := s.waitDurable(end); err != nil {
+				return AppendResult{}, err
+			}
+			return AppendResult{BaseOffset: dupBase, LogStartOffset: ls, Duplicate: true}, nil
+		}
+	}
+	base := p.nextOffset
+	binary.BigEndian.PutUint64(b[entryHeaderSize+bOffBaseOffset:], uint64(base))
+	binary.BigEndian.PutUint32(b[entryHeaderSize+bOffLeaderEpoch:], uint32(leaderEpoch))
+	h := entryHeader{
+		length:      uint32(len(b)),
+		typ:         entryBatch,
+		topic:       p.key.topic,
+		partition:   p.key.part,
+		baseOffset:  base,
+		storeTime:   time.Now().UnixMilli(),
+		leaderEpoch: leaderEpoch,
+	}
+	putEntryHeader(b, &h)
+	pos, err := s.writeEntryLocked(b)
+	if err != nil {
+		s.mu.Unlock()
+		return AppendResult{}, err
+	}
+	s.apply(pos, &h, b)
+	end := s.writePos.Load()
+	s.mu.Unlock()
+	if err := s.waitDurable(end); err != nil {
+		return AppendResult{}, err
+	}
+	return AppendResult{BaseOffset: base, LogStartOffset: p.LogStartOffset()}, nil
+}
+
+// findOffsetLocked returns the index of the entry holding offset, which
+// must be in [logStart, hwm).
+func (p *Partition) findOffsetLocked(offset int64) (int64, error) {
+	bStart := p.startIdx / cqBlock
+	// The last block whose first base offset is <= offset.
+	b := bStart + int64(sort.Search(len(p.blocks)-int(bStart), func(i int) bool {
+		return p.blocks[bStart+int64(i)].firstBase > offset
+	})) - 1
+	if b < bStart {
+		b = bStart
+	}
+	es, err := p.entriesOfBlockLocked(b)
+	if err != nil {
+		return 0, err
+	}
+	i := sort.Search(len(es), func(i int) bool { return es[i].baseOffset > offset }) - 1
+	idx := max(b*cqBlock+int64(max(i, 0)), p.startIdx)
+	return idx, nil
+}
+
+// Read returns whole batches from the one containing offset, at least one
+// even if larger than maxBytes. offset == HighWatermark gives no chunks;
+// offset < LogStartOffset or > HighWatermark gives ErrOffsetOutOfRange. The
+// caller must Release the result.
+func (p *Partition) Read(offset int64, maxBytes int32) (*ReadResult, error) {
+	p.ensureTail()
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.deleted {
+		return nil, ErrUnknownPartition
+	}
+	res := &ReadResult{HighWatermark: p.hwm, LogStartOffset: p.logStart}
+	if offset < p.logStart || offset > p.hwm {
+		return res, ErrOffsetOutOfRange
+	}
+	if offset == p.hwm {
+		return res, nil
+	}
+	idx, err := p.findOffsetLocked(offset)
+	if err != nil {
+		return res, err
+	}
+	var total int64
+	var es []cqEntry
+	for idx < p.count {
+		b := idx / cqBlock
+		blk, err := p.entriesOfBlockLocked(b)
+		if err != nil {
+			return res, err
+		}
+		stop := false
+		for _, e := range blk[idx-b*cqBlock:] {
+			if e.baseOffset >= p.hwm || (len(es) > 0 && total+int64(e.size) > int64(maxBytes)) {
+				stop = true
+				break
+			}
+			es = append(es, e)
+			total += int64(e.size)
+			idx++
+		}
+		if stop {
+			break
+		}
+	}
+	s := p.s
+	var held []*segment
+	s.segMu.RLock()
+	defer s.segMu.RUnlock()
+	for _, e := range es {
+		seg := s.segmentForLocked(e.pos)
+		if seg == nil || seg.deleted {
+			for _, h := range held {
+				h.readers.Add(-1)
+			}
+			return &ReadResult{HighWatermark: res.HighWatermark, LogStartOffset: res.LogStartOffset}, ErrOffsetOutOfRange
+		}
+		if len(held) == 0 || held[len(held)-1] != seg {
+			seg.readers.Add(1)
+			held = append(held, seg)
+		}
+		res.Chunks = append(res.Chunks, Chunk{
+			File:       seg.f,
+			Pos:        e.pos - seg.base,
+			Len:        e.size,
+			BaseOffset: e.baseOffset,
+			LastOffset: e.lastOffset(),
+		})
+	}
+	if len(held) > 0 {
+		res.release = func() {
+			for _, h := range held {
+				h.readers.Add(-1)
+			}
+		}
+	}
+	return res, nil
+}
+
+// Watch calls fn (which must not block) each time the high watermark moves
+// and when the partition is deleted, until cancel is called.
+func (p *Partition) Watch(fn func()) (cancel func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.watchers == nil {
+		p.watchers = make(map[uint64]func())
+	}
+	id := p.nextWatch
+	p.nextWatch++
+	p.watchers[id] = fn
+	return func() {
+		p.mu.Lock()
+		delete(p.watchers, id)
+		p.mu.Unlock()
+	}
+}
+
+// HighWatermark is the end of what readers may see.
+func (p *Partition) HighWatermark() int64 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.hwm
+}
+
+// LogEndOffset is the next offset to be assigned (above the high watermark
+// while a sync-flush append waits for its fsync).
+func (p *Partition) LogEndOffset() int64 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.nextOffset
+}
+
+// LogStartOffset is the first offset still retained.
+func (p *Partition) LogStartOffset() int64 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.logStart
+}
+
+// Size is the number of batch bytes retained.
+func (p *Partition) Size() int64 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.retained
+}
+
+// MaxTimestamp returns the largest record timestamp and the offset of the
+// record holding it; -1, -1 when the partition is empty.
+func (p *Partition) MaxTimestamp() (timestamp, offset int64) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.startIdx >= p.count {
+		return -1, -1
+	}
+	return p.maxTs, p.maxTsOff
+}
+
+// OffsetForTime returns the first offset whose record timestamp is >= ts,
+// with that record's timestamp; ok is false when there is none. For a
+// compressed batch the batch's first offset and max timestamp stand in.
+func (p *Partition) OffsetForTime(ts int64) (offset, timestamp int64, ok bool) {
+	p.ensureTail()
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.startIdx >= p.count || p.deleted {
+		return 0, 0, false
+	}
+	bStart := p.startIdx / cqBlock
+	b := bStart + int64(sort.Search(len(p.blocks)-int(bStart), func(i int) bool {
+		return p.blocks[bStart+int64(i)].firstRunTs >= ts
+	}))
+	// The entry is in block b-1 (when the run crosses ts inside it) or is
+	// the first of block b.
+	var e cqEntry
+	found := false
+	if b > bStart {
+		es, err := p.entriesOfBlockLocked(b - 1)
+		if err != nil {
+			return 0, 0, false
+		}
+		for i, x := range es {
+			if (b-1)*cqBlock+int64(i) >= p.startIdx && x.runMaxTs >= ts {
+				e, found = x, true
+				break
+			}
+		}
+	}
+	if !found && b < int64(len(p.blocks)) {
+		es, err := p.entriesOfBlockLocked(b)
+		if err != nil {
+			return 0, 0, false
+		}
+		for i, x := range es {
+			if b*cqBlock+int64(i) >= p.startIdx && x.runMaxTs >= ts {
+				e, found = x, true
+				break
+			}
+		}
+	}
+	if !found || e.baseOffset >= p.hwm {
+		return 0, 0, false
+	}
+	// Walk the batch's records for the exact one.
+	buf := make([]byte, e.size)
+	if err := p.s.readAtPos(buf, e.pos); err == nil {
+		if bi, err := parseBatch(buf); err == nil {
+			if off, t, ok := firstOffsetAtOrAfter(buf, &bi, e.baseOffset, ts); ok {
+				return max(off, p.logStart), t, true
+			}
+		}
+	}
+	return max(e.baseOffset, p.logStart), e.maxTs, true
+}
+
+// LeaderEpoch is the latest leader epoch of the partition's batches, -1
+// when none.
+func (p *Partition) LeaderEpoch() int32 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if len(p.epochs) == 0 {
+		return -1
+	}
+	return p.epochs[len(p.epochs)-1].epoch
+}
+
+// EndOffsetForEpoch has KIP-101 semantics: the largest epoch <= epoch and
+// the offset where the next epoch starts (or the log end); -1, -1 when
+// unknown (no epochs, or epoch above the latest).
+func (p *Partition) EndOffsetForEpoch(epoch int32) (leaderEpoch int32, endOffset int64) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	n := len(p.epochs)
+	if n == 0 || epoch < 0 || epoch > p.epochs[n-1].epoch {
+		return -1, -1
+	}
+	if epoch == p.epochs[n-1].epoch {
+		return epoch, p.nextOffset
+	}
+	i := sort.Search(n, func(i int) bool { return p.epochs[i].epoch > epoch }) // first higher
+	if i == 0 {
+		return epoch, p.epochs[0].start
+	}
+	return p.epochs[i-1].epoch, p.epochs[i].start
+}
+
+// DeleteRecordsBefore moves the log-start offset to offset (Kafka
+// DeleteRecords; it may fall inside a batch), durably. offset -1 means the
+// high watermark.
+func (p *Partition) DeleteRecordsBefore(offset int64) (int64, error) {
+	hwm := p.HighWatermark()
+	if offset == -1 {
+		offset = hwm
+	}
+	if offset < 0 || offset > hwm {
+		return p.LogStartOffset(), ErrOffsetOutOfRange
+	}
+	if offset <= p.LogStartOffset() {
+		return p.LogStartOffset(), nil
+	}
+	err := p.s.appendEntry(entryHeader{typ: entryLogStart, topic: p.key.topic, partition: p.key.part, baseOffset: offset}, nil)
+	if err != nil {
+		return p.LogStartOffset(), err
+	}
+	if p.isDeleted() {
+		return 0, ErrUnknownPartition
+	}
+	return p.LogStartOffset(), nil
+}
+
+func (p *Partition) isDeleted() bool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.deleted
+}
+
+// moveLogStartLocked advances the log start and drops the consume-queue
+// entries wholly before it; under p.mu (write).
+func (p *Partition) moveLogStartLocked(offset int64) {
+	offset = min(offset, p.nextOffset)
+	if offset <= p.logStart {
+		return
+	}
+	p.logStart = offset
+	for p.startIdx < p.count {
+		e, err := p.entryLocked(p.startIdx)
+		if err != nil || e.lastOffset() >= offset {
+			break
+		}
+		p.retained -= int64(e.size)
+		p.startIdx++
+	}
+}
+
+// SetRetention sets the partition's retention.ms and retention.bytes; the
+// store applies them on its retention pass.
+func (p *Partition) SetRetention(r RetentionPolicy) {
+	p.mu.Lock()
+	p.retention = r
+	p.mu.Unlock()
+}
+
+
