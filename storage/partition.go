@@ -652,5 +652,3 @@ func (p *Partition) SetRetention(r RetentionPolicy) {
 	p.retention = r
 	p.mu.Unlock()
 }
-
-

@@ -749,5 +749,3 @@ func (s *Store) RangeKV(ns string, fn func(key, value []byte) bool) {
 		}
 	}
 }
-
-
