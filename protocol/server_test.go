@@ -1,0 +1,318 @@
+package protocol
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// encodeRequest frames req as a client would: size, header v1/v2, body.
+func encodeRequest(req kmsg.Request, corr int32, clientID string) []byte {
+	b := []byte{0, 0, 0, 0}
+	b = binary.BigEndian.AppendUint16(b, uint16(req.Key()))
+	b = binary.BigEndian.AppendUint16(b, uint16(req.GetVersion()))
+	b = binary.BigEndian.AppendUint32(b, uint32(corr))
+	b = binary.BigEndian.AppendUint16(b, uint16(len(clientID)))
+	b = append(b, clientID...)
+	if req.IsFlexible() {
+		b = append(b, 0)
+	}
+	b = req.AppendTo(b)
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	return b
+}
+
+// readResponse reads one response frame and returns its correlation id and
+// the body after the header (v0 header, or v1 when flexible).
+func readResponse(t *testing.T, r io.Reader, flexible bool) (int32, []byte) {
+	t.Helper()
+	frame, err := ReadFrame(r, 1<<30)
+	if err != nil {
+		t.Fatalf("reading response: %v", err)
+	}
+	corr := int32(binary.BigEndian.Uint32(frame))
+	body := frame[4:]
+	if flexible {
+		if body[0] != 0 {
+			t.Fatalf("response header tags = %d, want 0", body[0])
+		}
+		body = body[1:]
+	}
+	return corr, body
+}
+
+// testHandler answers Metadata with the request's client id as cluster id;
+// a Metadata request whose client id is "slow" waits for release.
+type testHandler struct {
+	release chan struct{}
+	mu      sync.Mutex
+	seen    []string
+}
+
+func (h *testHandler) Handle(ctx context.Context, req *Request) (kmsg.Response, error) {
+	cid := ""
+	if req.Header.ClientID != nil {
+		cid = *req.Header.ClientID
+	}
+	h.mu.Lock()
+	h.seen = append(h.seen, cid)
+	h.mu.Unlock()
+	switch body := req.Body.(type) {
+	case *kmsg.MetadataRequest:
+		if cid == "slow" {
+			select {
+			case <-h.release:
+			case <-ctx.Done():
+			}
+		}
+		resp := body.ResponseKind().(*kmsg.MetadataResponse)
+		resp.ClusterID = &cid
+		return resp, nil
+	case *kmsg.ProduceRequest:
+		return nil, nil // like acks=0
+	case *kmsg.ApiVersionsRequest:
+		return body.ResponseKind(), nil
+	}
+	return nil, errors.New("unexpected request")
+}
+
+func testVersions(key int16) (int16, int16, bool) {
+	switch kmsg.Key(key) {
+	case kmsg.Metadata:
+		return 0, 12, true
+	case kmsg.Produce:
+		return 0, 12, true
+	case kmsg.ApiVersions:
+		return 0, 4, true
+	}
+	return 0, 0, false
+}
+
+func startServer(t *testing.T, h Handler) (*Server, string) {
+	t.Helper()
+	srv, err := NewServer(ServerConfig{
+		Listener: "TEST", MaxFrameBytes: 1 << 20, Handler: h, Versions: testVersions,
+		ApiVersionsUnsupported: func() kmsg.Response {
+			r := kmsg.NewPtrApiVersionsResponse()
+			r.ErrorCode = kerr.UnsupportedVersion.Code
+			return r
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return srv, ln.Addr().String()
+}
+
+func dial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	return c
+}
+
+func metadataReq(version int16) *kmsg.MetadataRequest {
+	r := kmsg.NewPtrMetadataRequest()
+	r.Version = version
+	return r
+}
+
+// A slow request followed by fast ones: the fast ones are handled while the
+// slow one waits, but every response comes back in request order.
+func TestResponsesInRequestOrder(t *testing.T) {
+	h := &testHandler{release: make(chan struct{})}
+	_, addr := startServer(t, h)
+	c := dial(t, addr)
+	var out []byte
+	out = append(out, encodeRequest(metadataReq(9), 1, "slow")...)
+	out = append(out, encodeRequest(metadataReq(9), 2, "fast-a")...)
+	ack0 := kmsg.NewPtrProduceRequest()
+	ack0.Version, ack0.Acks = 9, 0
+	out = append(out, encodeRequest(ack0, 3, "acks0")...) // no response
+	out = append(out, encodeRequest(metadataReq(1), 4, "fast-b")...)
+	if _, err := c.Write(out); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the fast requests were handled, proving concurrency.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		h.mu.Lock()
+		n := len(h.seen)
+		h.mu.Unlock()
+		if n == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("handled %d of 4 requests while the first was blocked", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(h.release)
+	br := bufio.NewReader(c)
+	for _, want := range []struct {
+		corr    int32
+		version int16
+		cid     string
+	}{{1, 9, "slow"}, {2, 9, "fast-a"}, {4, 1, "fast-b"}} {
+		corr, body := readResponse(t, br, want.version >= 9)
+		if corr != want.corr {
+			t.Fatalf("correlation id %d, want %d", corr, want.corr)
+		}
+		resp := kmsg.NewPtrMetadataResponse()
+		resp.Version = want.version
+		if err := resp.ReadFrom(body); err != nil {
+			t.Fatalf("decoding response %d: %v", corr, err)
+		}
+		if want.version >= 2 && (resp.ClusterID == nil || *resp.ClusterID != want.cid) {
+			t.Fatalf("response %d: cluster id %v, want %q", corr, resp.ClusterID, want.cid)
+		}
+	}
+}
+
+// A request on one connection that blocks does not hold up another
+// connection.
+func TestConnectionsIndependent(t *testing.T) {
+	h := &testHandler{release: make(chan struct{})}
+	defer close(h.release)
+	_, addr := startServer(t, h)
+	slow, fast := dial(t, addr), dial(t, addr)
+	slow.Write(encodeRequest(metadataReq(9), 1, "slow"))
+	fast.Write(encodeRequest(metadataReq(9), 7, "quick"))
+	corr, _ := readResponse(t, fast, true)
+	if corr != 7 {
+		t.Fatalf("correlation id %d, want 7", corr)
+	}
+}
+
+// Unknown ApiVersions versions get a v0-shaped UNSUPPORTED_VERSION answer;
+// the connection stays usable.
+func TestApiVersionsUnknownVersion(t *testing.T) {
+	_, addr := startServer(t, &testHandler{})
+	c := dial(t, addr)
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.Version = 4
+	frame := encodeRequest(req, 11, "x")
+	binary.BigEndian.PutUint16(frame[6:], 99) // a version from the future
+	c.Write(frame)
+	corr, body := readResponse(t, c, false)
+	resp := kmsg.NewPtrApiVersionsResponse()
+	resp.Version = 0
+	if err := resp.ReadFrom(body); err != nil {
+		t.Fatal(err)
+	}
+	if corr != 11 || resp.ErrorCode != kerr.UnsupportedVersion.Code {
+		t.Fatalf("corr %d error %d, want 11 and UNSUPPORTED_VERSION", corr, resp.ErrorCode)
+	}
+	req.Version = 3
+	req.ClientSoftwareName, req.ClientSoftwareVersion = "t", "1"
+	c.Write(encodeRequest(req, 12, "x"))
+	if corr, _ := readResponse(t, c, false); corr != 12 {
+		t.Fatalf("corr %d, want 12", corr)
+	}
+}
+
+// Frames the server must refuse close the connection, with no response.
+func TestBadFramesCloseConnection(t *testing.T) {
+	_, addr := startServer(t, &testHandler{})
+	good := encodeRequest(metadataReq(9), 1, "c")
+	cases := map[string][]byte{
+		"oversized frame":  {0x00, 0x20, 0x00, 0x01}, // 2 MiB > 1 MiB cap
+		"negative size":    {0xff, 0xff, 0xff, 0xff},
+		"tiny frame":       {0, 0, 0, 3, 0, 3, 0},
+		"unknown api key":  append([]byte{0, 0, 0, 10, 0x7f, 0x00, 0, 0}, 0, 0, 0, 1, 0, 0),
+		"version too new":  func() []byte { b := append([]byte(nil), good...); binary.BigEndian.PutUint16(b[6:], 13); return b }(),
+		"truncated body":   func() []byte { b := append([]byte(nil), good[:len(good)-1]...); binary.BigEndian.PutUint32(b, uint32(len(b)-4)); return b }(),
+		"bad client id":    {0, 0, 0, 10, 0, 3, 0, 9, 0, 0, 0, 1, 0x7f, 0xff},
+		"metadata garbage": append([]byte{0, 0, 0, 16, 0, 3, 0, 9, 0, 0, 0, 1, 0, 0, 0}, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff),
+	}
+	for name, frame := range cases {
+		t.Run(name, func(t *testing.T) {
+			c := dial(t, addr)
+			c.Write(frame)
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			n, err := c.Read(make([]byte, 1))
+			if n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("read %d bytes, err %v; want the connection closed", n, err)
+			}
+		})
+	}
+}
+
+// Shutdown answers a parked request (its context is cancelled) and closes.
+func TestShutdownAnswersInFlight(t *testing.T) {
+	h := &testHandler{release: make(chan struct{})}
+	srv, addr := startServer(t, h)
+	c := dial(t, addr)
+	c.Write(encodeRequest(metadataReq(9), 5, "slow"))
+	for {
+		h.mu.Lock()
+		n := len(h.seen)
+		h.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(context.Background()) }()
+	if corr, _ := readResponse(t, c, true); corr != 5 {
+		t.Fatalf("corr %d, want 5", corr)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatal("connection still open after Shutdown")
+	}
+}
+
+func TestParseRequestHeader(t *testing.T) {
+	r := metadataReq(12)
+	r.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr("orders")}}
+	frame := encodeRequest(r, 42, "client-1")[4:]
+	h, body, err := ParseRequest(frame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := body.(*kmsg.MetadataRequest)
+	if h.Key != 3 || h.Version != 12 || h.CorrelationID != 42 || *h.ClientID != "client-1" ||
+		len(got.Topics) != 1 || *got.Topics[0].Topic != "orders" {
+		t.Fatalf("parsed %+v %+v", h, got)
+	}
+	// A null client id (length -1) is accepted.
+	frame = encodeRequest(metadataReq(1), 43, "")[4:]
+	frame = append(frame[:8:8], append([]byte{0xff, 0xff}, frame[10:]...)...)
+	if h, _, err := ParseRequest(frame); err != nil || h.ClientID != nil {
+		t.Fatalf("null client id: %+v %v", h, err)
+	}
+	if _, _, err := ParseRequest([]byte{0, 3, 0}); err == nil {
+		t.Fatal("short header parsed")
+	}
+	if !strings.Contains(ErrFrameTooLarge.Error(), "socket.request.max.bytes") {
+		t.Fatal("error text")
+	}
+}
