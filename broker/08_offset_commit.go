@@ -1,0 +1,34 @@
+package broker
+
+// OffsetCommit (key 8), versions 2–9.
+//
+// The group coordinator (broker/group) checks member id, generation and
+// instance id with Kafka's codes (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION,
+// FENCED_INSTANCE_ID, REBALANCE_IN_PROGRESS while a generation awaits its
+// assignment) and stores the offsets durably before answering. Generation -1
+// with an empty member id is a simple-consumer commit, accepted while the
+// group has no members. Partitions of unknown topics get
+// UNKNOWN_TOPIC_OR_PARTITION, metadata over offset.metadata.max.bytes gets
+// OFFSET_METADATA_TOO_LARGE; the retention time of v2–v4 is ignored, as in
+// Kafka 4 (offsets.retention.minutes decides). v10 (topic ids) is not
+// advertised yet.
+
+import (
+	"context"
+
+	"github.com/gregor-broker/gregor/protocol"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(kmsg.OffsetCommit, 2, 9, handleOffsetCommit) }
+
+func handleOffsetCommit(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
+	r := req.Body.(*kmsg.OffsetCommitRequest)
+	return b.groups.OffsetCommit(r, b.partitionExists), nil
+}
+
+// partitionExists is the topic table as the group coordinator needs it.
+func (b *Broker) partitionExists(topic string, partition int32) bool {
+	t, ok := b.topics.Get(topic)
+	return ok && partition >= 0 && partition < t.Partitions
+}

@@ -1,0 +1,56 @@
+package broker
+
+// OffsetFetch (key 9), versions 1–9.
+//
+// v1–v7 ask for one group, v8+ for several. A null topic list (v2+) returns
+// every committed offset of the group, sorted by topic and partition; a
+// partition without a commit (or an unknown group) gets offset -1, leader
+// epoch -1 and empty metadata, with no error, as in Kafka. RequireStable (v7+)
+// needs no wait: gregor has no transactional offset commits that could be
+// pending. The member id and epoch of v9 belong to the KIP-848 protocol and
+// are ignored for classic groups, as Kafka does.
+
+import (
+	"context"
+
+	"github.com/gregor-broker/gregor/protocol"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(kmsg.OffsetFetch, 1, 9, handleOffsetFetch) }
+
+func handleOffsetFetch(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
+	r := req.Body.(*kmsg.OffsetFetchRequest)
+	resp := r.ResponseKind().(*kmsg.OffsetFetchResponse)
+	if r.Version >= 8 {
+		for _, g := range r.Groups {
+			rg := kmsg.NewOffsetFetchResponseGroup()
+			rg.Group = g.Group
+			rg.Topics = b.groups.FetchOffsets(g.Group, g.Topics) // nil (null): all topics
+			resp.Groups = append(resp.Groups, rg)
+		}
+		return resp, nil
+	}
+	var topics []kmsg.OffsetFetchRequestGroupTopic
+	if r.Topics != nil || r.Version < 2 {
+		topics = make([]kmsg.OffsetFetchRequestGroupTopic, 0, len(r.Topics))
+		for _, t := range r.Topics {
+			topics = append(topics, kmsg.OffsetFetchRequestGroupTopic{Topic: t.Topic, Partitions: t.Partitions})
+		}
+	}
+	for _, t := range b.groups.FetchOffsets(r.Group, topics) {
+		rt := kmsg.NewOffsetFetchResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewOffsetFetchResponseTopicPartition()
+			rp.Partition = p.Partition
+			rp.Offset = p.Offset
+			rp.LeaderEpoch = p.LeaderEpoch
+			rp.Metadata = p.Metadata
+			rp.ErrorCode = p.ErrorCode
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp, nil
+}

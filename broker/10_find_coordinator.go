@@ -1,0 +1,61 @@
+package broker
+
+// FindCoordinator (key 10), versions 0–6; v4+ batch keys.
+//
+// Group keys (type 0): the coordinator is this broker for now (a single
+// broker group owns every __consumer_offsets partition); the address is the
+// advertised address of the listener the request arrived on.
+//
+// Transaction keys (type 1): gregor has no transaction coordinator yet, so it
+// answers UNSUPPORTED_VERSION with a message saying so. That code is not
+// retriable: franz-go and the Java client (initTransactions: "Could not find
+// a coordinator with type TRANSACTION ... unexpected error") fail at once with
+// the message, where COORDINATOR_NOT_AVAILABLE would make them retry until
+// their timeout, and TRANSACTIONAL_ID_AUTHORIZATION_FAILED would blame ACLs.
+// Other key types get INVALID_REQUEST, as in Kafka.
+
+import (
+	"context"
+
+	"github.com/gregor-broker/gregor/protocol"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(kmsg.FindCoordinator, 0, 6, handleFindCoordinator) }
+
+const noTransactionsMessage = "gregor does not support transactions yet"
+
+func handleFindCoordinator(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
+	r := req.Body.(*kmsg.FindCoordinatorRequest)
+	resp := r.ResponseKind().(*kmsg.FindCoordinatorResponse)
+	host, port := b.advertised(req.Conn)
+	answer := func(key string) kmsg.FindCoordinatorResponseCoordinator {
+		c := kmsg.NewFindCoordinatorResponseCoordinator()
+		c.Key = key
+		c.NodeID, c.Host, c.Port = -1, "", -1
+		switch r.CoordinatorType {
+		case 0:
+			c.NodeID, c.Host, c.Port = b.cfg.NodeID, host, port
+		case 1:
+			c.ErrorCode = kerr.UnsupportedVersion.Code
+			msg := noTransactionsMessage
+			c.ErrorMessage = &msg
+		default:
+			c.ErrorCode = kerr.InvalidRequest.Code
+			msg := "unknown coordinator type"
+			c.ErrorMessage = &msg
+		}
+		return c
+	}
+	if r.Version >= 4 {
+		for _, k := range r.CoordinatorKeys {
+			resp.Coordinators = append(resp.Coordinators, answer(k))
+		}
+		return resp, nil
+	}
+	c := answer(r.CoordinatorKey)
+	resp.ErrorCode, resp.ErrorMessage = c.ErrorCode, c.ErrorMessage
+	resp.NodeID, resp.Host, resp.Port = c.NodeID, c.Host, c.Port
+	return resp, nil
+}
