@@ -249,7 +249,6 @@ func (s *Store) applyCheckpoint(ck *checkpointData) {
 		p.retention = RetentionPolicy{Ms: cp.retention.Ms, Bytes: cp.retention.Bytes}
 		p.epochs = cp.epochs
 		p.producers = cp.producers
-		p.dirMade = true
 		s.parts[p.key] = p
 	}
 	s.kv = ck.kv
