@@ -109,23 +109,7 @@ func (b *Broker) topicMetadata(t *Topic) kmsg.MetadataResponseTopic {
 }
 
 // topicByID finds a topic by its id (Fetch v13+, Metadata v10+).
-// Found ids are cached; a cached entry counts only while the topic of that
-// name still has that id (a deleted and re-created topic has a new one).
-func (b *Broker) topicByID(id storage.TopicID) (*Topic, bool) {
-	if v, ok := b.topicIDs.Load(id); ok {
-		if t, ok := b.topics.Get(v.(string)); ok && t.ID == id {
-			return t, true
-		}
-		b.topicIDs.Delete(id)
-	}
-	for _, t := range b.topics.List() {
-		if t.ID == id {
-			b.topicIDs.Store(id, t.Name)
-			return t, true
-		}
-	}
-	return nil, false
-}
+func (b *Broker) topicByID(id storage.TopicID) (*Topic, bool) { return b.topics.GetByID(id) }
 
 // validTopicName is Kafka's Topic.validate.
 func validTopicName(name string) bool {

@@ -60,7 +60,6 @@ type Config struct {
 const (
 	defaultListener        = "PLAINTEXT://127.0.0.1:9092"
 	defaultRequestMaxBytes = 100 << 20 // socket.request.max.bytes
-	defaultMessageMaxBytes = 1048588   // message.max.bytes
 	defaultSessionSlots    = 1000      // max.incremental.fetch.session.cache.slots
 )
 
@@ -106,11 +105,8 @@ func (c *Config) Validate() error {
 	if c.FetchSessionCacheSlots < 0 {
 		return fmt.Errorf("broker: fetch session cache slots must not be negative, got %d", c.FetchSessionCacheSlots)
 	}
-	if c.Topics.NumPartitions <= 0 {
-		c.Topics.NumPartitions = 1
-	}
-	if c.Topics.MaxMessageBytes <= 0 {
-		c.Topics.MaxMessageBytes = defaultMessageMaxBytes
+	if err := c.Topics.Validate(); err != nil {
+		return fmt.Errorf("broker: %w", err)
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
@@ -130,7 +126,6 @@ type Broker struct {
 	groups   *group.Coordinator
 	metrics  *metrics
 	sessions *fetchSessions
-	topicIDs sync.Map // storage.TopicID → topic name, see topicByID
 
 	mu      sync.Mutex
 	servers []*protocol.Server
@@ -162,7 +157,11 @@ func New(cfg Config) (*Broker, error) {
 		st.Close()
 		return nil, err
 	}
-	b.topics = &Topics{store: st, def: cfg.Topics, byName: map[string]*Topic{}}
+	b.topics, err = newTopics(st, cfg.Topics, cfg.Logger.Named("topics"))
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("broker: loading topics: %w", err)
+	}
 	b.groups, err = group.New(cfg.Group, st, cfg.Logger.Named("group"))
 	if err != nil {
 		st.Close()
