@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -46,7 +47,7 @@ Precedence: flag, GREGOR_*, KAFKA_*, file, default.`,
 			}
 			defer func() { _ = log.Sync() }()
 			logLoadNotes(log, cfg, l)
-			return runStandalone(cmd.Context(), cfg, log)
+			return runStandalone(cmd.Context(), cfg, log, nil)
 		},
 	}
 	addSettingFlags(cmd.Flags())
@@ -97,13 +98,15 @@ func logLoadNotes(log *zap.Logger, cfg Config, l *loaded) {
 }
 
 // runStandalone runs the single-node system until ctx ends or SIGINT /
-// SIGTERM arrives, then shuts it down cleanly.
+// SIGTERM arrives, then shuts it down cleanly. serving, when not nil, is
+// told the bound Kafka and HTTP addresses once the broker serves (ports
+// chosen by the kernel are known only then).
 //
 // Seam for the cluster issue: standalone = NameServer + broker in one
 // process. `gregor nameserver` will run only the first part and `gregor
 // broker` only the second (pointed at NameServers); each part is started
 // here in order and stopped in reverse, so splitting them is moving a block.
-func runStandalone(ctx context.Context, cfg Config, log *zap.Logger) error {
+func runStandalone(ctx context.Context, cfg Config, log *zap.Logger, serving func(kafka []net.Addr, http string)) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -146,6 +149,10 @@ func runStandalone(ctx context.Context, cfg Config, log *zap.Logger) error {
 		zap.String("data.dir", cfg.DataDir),
 		zap.String("http.listener", hs.addr()),
 	)
+
+	if serving != nil {
+		serving(nb.Addrs(), hs.addr())
+	}
 
 	<-ctx.Done()
 	stop() // a second signal now kills the process the default way
