@@ -313,11 +313,13 @@ func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
 }
 
 func (f *memFile) Sync() error {
-	f.fs.mu.Lock()
-	defer f.fs.mu.Unlock()
+	// The fault hook runs outside the lock so a slow "disk" does not stop
+	// writers.
 	if err := f.fs.check("sync", f.name); err != nil {
 		return err
 	}
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
 	f.n.synced = append(f.n.synced[:0], f.n.data...)
 	return nil
 }

@@ -23,6 +23,16 @@ func (s *Store) RunRetention() error {
 		p.mu.Unlock()
 	}
 	s.mu.Unlock()
+	// Segments can only go once a checkpoint covers them (derived state
+	// must not need them); write one if the oldest is not yet covered.
+	s.segMu.RLock()
+	need := len(s.segs) > 1 && s.segs[0].base+s.segs[0].cap > s.ckptPos.Load()
+	s.segMu.RUnlock()
+	if need && s.brokenErr() == nil {
+		if err := s.checkpoint(); err != nil {
+			return err
+		}
+	}
 	return s.deleteSegments()
 }
 
