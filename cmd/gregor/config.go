@@ -362,6 +362,7 @@ func (p *parser) listeners(c *Config) {
 		}
 	}
 
+	advHost, _ := p.str("advertised.host.name")
 	served := map[string]int{} // name → index in c.Listeners
 	ports := map[string]string{}
 	c.Listeners = nil
@@ -387,7 +388,7 @@ func (p *parser) listeners(c *Config) {
 		}
 		ports[l.port] = l.name
 		served[l.name] = len(c.Listeners)
-		c.Listeners = append(c.Listeners, broker.Listener{Name: l.name, Address: l.addr(), Advertised: advertisedDefault(l)})
+		c.Listeners = append(c.Listeners, broker.Listener{Name: l.name, Address: l.addr(), Advertised: advertisedDefault(l, advHost)})
 	}
 	if len(c.Listeners) == 0 && len(p.errs) == 0 {
 		p.fail("listeners", "names only controller listeners (%s); add a broker listener such as PLAINTEXT://:9092", strings.Join(c.SkippedListeners, ", "))
@@ -421,12 +422,17 @@ func (p *parser) listeners(c *Config) {
 }
 
 // advertisedDefault is what a listener advertises when advertised.listeners
-// does not name it: its own address, with the machine's host name for the
-// any-address (as Kafka does).
-func advertisedDefault(l listener) string {
+// does not name it: its own address, with advertised.host.name or else the
+// machine's host name for the any-address (as Kafka does). The image sets
+// advertised.host.name=localhost, so `docker run -p 9092:9092` works and a
+// compose file's KAFKA_LISTENERS alone never clashes with an advertised
+// listener list from the image.
+func advertisedDefault(l listener, advHost string) string {
 	host := l.host
 	if host == "" || host == "0.0.0.0" || host == "::" {
-		if h, err := os.Hostname(); err == nil && h != "" {
+		if advHost != "" {
+			host = advHost
+		} else if h, err := os.Hostname(); err == nil && h != "" {
 			host = h
 		} else {
 			host = "localhost"

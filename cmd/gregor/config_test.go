@@ -173,6 +173,17 @@ func TestConfigSources(t *testing.T) {
 			}),
 		},
 		{
+			name: "advertised.host.name for any-address listeners advertised.listeners leaves out",
+			env:  map[string]string{"KAFKA_LISTENERS": "PLAINTEXT://:9092,INTERNAL://:19092,LOCAL://127.0.0.1:29092", "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": "PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT,LOCAL:PLAINTEXT", "KAFKA_ADVERTISED_LISTENERS": "INTERNAL://gregor:19092", "GREGOR_ADVERTISED_HOST_NAME": "example.org"},
+			want: want(func(c *Config) {
+				c.Listeners = []broker.Listener{
+					{Name: "PLAINTEXT", Address: ":9092", Advertised: "example.org:9092"},
+					{Name: "INTERNAL", Address: ":19092", Advertised: "gregor:19092"},
+					{Name: "LOCAL", Address: "127.0.0.1:29092", Advertised: "127.0.0.1:29092"},
+				}
+			}),
+		},
+		{
 			name: "aliases and bools without a value",
 			args: []string{"--data-dir", "/d", "--pprof", "--auto.create.topics.enable=false", "--log.flush.interval.ms", "50"},
 			want: want(func(c *Config) {
@@ -207,10 +218,22 @@ func TestConfigSources(t *testing.T) {
 			}),
 		},
 		{
-			name: "GREGOR_CONFIG names the file",
+			name: "GREGOR_CONFIG names the file (the image's settings)",
 			env:  map[string]string{"GREGOR_CONFIG": "container.yaml"},
 			want: want(func(c *Config) {
 				c.Listeners = []broker.Listener{{Name: "PLAINTEXT", Address: ":9092", Advertised: "localhost:9092"}}
+				c.DataDir = "/var/lib/gregor"
+				c.HTTPListener = ":8080"
+				c.LogFormat = "json"
+			}),
+		},
+		{
+			name: "the image's settings under an apache/kafka listener list",
+			env: map[string]string{"GREGOR_CONFIG": "container.yaml", "KAFKA_LISTENERS": "BROKER://:9092,CONTROLLER://:9093",
+				"KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": "BROKER:PLAINTEXT,CONTROLLER:PLAINTEXT", "KAFKA_CONTROLLER_LISTENER_NAMES": "CONTROLLER"},
+			want: want(func(c *Config) {
+				c.Listeners = []broker.Listener{{Name: "BROKER", Address: ":9092", Advertised: "localhost:9092"}}
+				c.SkippedListeners = []string{"CONTROLLER"}
 				c.DataDir = "/var/lib/gregor"
 				c.HTTPListener = ":8080"
 				c.LogFormat = "json"

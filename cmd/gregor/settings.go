@@ -54,6 +54,7 @@ var settings = []setting{
 	{key: "cluster.id", kind: kindString, usage: "cluster id; made at first start and kept when empty", env: []string{"CLUSTER_ID"}},
 	{key: "listeners", kind: kindList, usage: "Kafka listeners, NAME://host:port,… (default PLAINTEXT://localhost:9092)"},
 	{key: "advertised.listeners", kind: kindList, usage: "addresses told to clients, NAME://host:port,… (default: from listeners)"},
+	{key: "advertised.host.name", kind: kindString, usage: "host advertised for a listener on the any-address that advertised.listeners does not name (default: the machine's host name)"},
 	{key: "listener.security.protocol.map", kind: kindList, usage: "NAME:PROTOCOL,…; gregor speaks PLAINTEXT only"},
 	{key: "controller.listener.names", kind: kindList, usage: "listeners that belong to a KRaft controller; gregor skips them"},
 	{key: "num.partitions", kind: kindInt, usage: "partitions of an auto-created topic (default 1)"},
