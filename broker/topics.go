@@ -376,17 +376,17 @@ func (t *Topics) addPartitions(name string, count int32, validateOnly bool) erro
 	return nil
 }
 
-// setConfigs replaces the explicit configs of the topic named name and
-// applies them live. configs must already be validated.
+// setConfigs replaces the explicit configs of the topic named name,
+// validated as a whole, and applies them live.
 func (t *Topics) setConfigs(name string, configs map[string]string, validateOnly bool) error {
-	if err := validateTopicConfigs(configs); err != nil {
-		return err
-	}
 	t.admin.Lock()
 	defer t.admin.Unlock()
 	old, ok := t.Get(name)
 	if !ok {
 		return apiErrorf(kerr.UnknownTopicOrPartition, "The topic '%s' does not exist.", name)
+	}
+	if err := validateTopicConfigs(configs); err != nil {
+		return err
 	}
 	if validateOnly {
 		return nil
