@@ -247,6 +247,7 @@ func coreBatch(baseTS int64, pid int64, epoch int16, seq int32, recs ...coreReco
 		FirstSequence: seq, NumRecords: int32(len(recs)), Records: body,
 	}
 	b := rb.AppendTo(nil)
+	binary.BigEndian.PutUint32(b[bLength:], uint32(len(b)-12))
 	binary.BigEndian.PutUint32(b[bCRC:], crc32.Checksum(b[bAttributes:], crc32c))
 	return b
 }
