@@ -1,0 +1,474 @@
+package broker
+
+// End-to-end tests of consumer groups with franz-go against an in-process
+// broker: members joining and leaving mid-stream (range and
+// cooperative-sticky), static-member restarts, committed offsets across a
+// broker restart.
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gregor-broker/gregor/broker/group"
+	"github.com/gregor-broker/gregor/storage"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+)
+
+// grpBroker starts a broker on 127.0.0.1:0 with data in dir and short group
+// timings; advertised overrides the advertised address when not empty.
+func grpBroker(t *testing.T, dir, advertised string) *Broker {
+	t.Helper()
+	b, err := New(Config{
+		NodeID:    1,
+		Listeners: []Listener{{Name: "PLAINTEXT", Address: "127.0.0.1:0", Advertised: advertised}},
+		Store:     storage.Config{Dir: dir},
+		Topics:    TopicDefaults{NumPartitions: 1, AutoCreate: false},
+		Group: group.Config{
+			InitialRebalanceDelay: 50 * time.Millisecond,
+			MinSessionTimeout:     time.Second,
+		},
+		Logger: zap.NewNop(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func grpStop(t *testing.T, b *Broker) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func grpAddr(b *Broker) string { return b.Addrs()[0].String() }
+
+func grpTopic(t *testing.T, b *Broker, name string, partitions int32) {
+	t.Helper()
+	if _, err := b.topics.Create(name, partitions, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// grpProduce writes values from..to-1 round-robin over the partitions with
+// an idempotent producer, the value being the record's number.
+func grpProduce(t *testing.T, addr, topic string, from, to int) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
+		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.ProducerLinger(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var recs []*kgo.Record
+	for i := from; i < to; i++ {
+		recs = append(recs, &kgo.Record{Key: []byte("k" + strconv.Itoa(i)), Value: []byte(strconv.Itoa(i))})
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+}
+
+// ownership tracks which member owns each partition, failing on overlap.
+type ownership struct {
+	mu     sync.Mutex
+	owner  map[int32]string
+	errs   []string
+	events int
+	ever   map[string]bool // members that were ever assigned a partition
+}
+
+func (o *ownership) assigned(member string, ps map[string][]int32) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, parts := range ps {
+		for _, p := range parts {
+			if cur, ok := o.owner[p]; ok && cur != member {
+				o.errs = append(o.errs, fmt.Sprintf("partition %d assigned to %s while %s owns it", p, member, cur))
+			}
+			o.owner[p] = member
+			o.events++
+			if o.ever == nil {
+				o.ever = map[string]bool{}
+			}
+			o.ever[member] = true
+		}
+	}
+}
+
+func (o *ownership) released(member string, ps map[string][]int32) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, parts := range ps {
+		for _, p := range parts {
+			if o.owner[p] == member {
+				delete(o.owner, p)
+			}
+			o.events++
+		}
+	}
+}
+
+// consumed collects what every member consumed.
+type consumed struct {
+	mu    sync.Mutex
+	count map[string]int // value → times seen
+	total int
+}
+
+func (c *consumed) add(v string) {
+	c.mu.Lock()
+	c.count[v]++
+	c.total++
+	c.mu.Unlock()
+}
+
+func (c *consumed) n() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.total
+}
+
+// grpMember is one group consumer running its poll loop until stopped.
+type grpMember struct {
+	name string
+	cl   *kgo.Client
+	stop chan struct{}
+	done chan struct{}
+}
+
+func startMember(t *testing.T, addr, groupID, topic, name string, balancer kgo.GroupBalancer, own *ownership, got *consumed, extra ...kgo.Opt) *grpMember {
+	t.Helper()
+	m := &grpMember{name: name, stop: make(chan struct{}), done: make(chan struct{})}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(addr),
+		kgo.ConsumerGroup(groupID),
+		kgo.ConsumeTopics(topic),
+		kgo.Balancers(balancer),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.SessionTimeout(6 * time.Second),
+		kgo.HeartbeatInterval(200 * time.Millisecond),
+		kgo.RebalanceTimeout(20 * time.Second),
+		kgo.FetchMaxWait(100 * time.Millisecond),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, ps map[string][]int32) { own.assigned(name, ps) }),
+		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, ps map[string][]int32) {
+			// Commit what was processed before giving the partitions up.
+			if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+				t.Errorf("%s: commit on revoke: %v", name, err)
+			}
+			own.released(name, ps)
+		}),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, ps map[string][]int32) {
+			t.Errorf("%s: partitions lost %v (a graceful test must not lose any)", name, ps)
+			own.released(name, ps)
+		}),
+	}
+	cl, err := kgo.NewClient(append(opts, extra...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.cl = cl
+	go func() {
+		defer close(m.done)
+		for {
+			select {
+			case <-m.stop:
+				cl.Close() // revokes (committing) and leaves the group
+				return
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			fs := cl.PollFetches(ctx)
+			cancel()
+			fs.EachError(func(topic string, p int32, err error) {
+				if err != context.DeadlineExceeded && err != context.Canceled {
+					t.Errorf("%s: fetch %s/%d: %v", name, topic, p, err)
+				}
+			})
+			fs.EachRecord(func(r *kgo.Record) { got.add(string(r.Value)) })
+			if err := cl.CommitUncommittedOffsets(context.Background()); err != nil {
+				t.Logf("%s: commit: %v", name, err) // retried on the next poll or on revoke
+			}
+			cl.AllowRebalance()
+		}
+	}()
+	return m
+}
+
+func (m *grpMember) close() {
+	close(m.stop)
+	<-m.done
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestGroupMembersJoinAndLeaveExactlyOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		balancer kgo.GroupBalancer
+	}{
+		{"range", kgo.RangeBalancer()},
+		{"cooperative-sticky", kgo.CooperativeStickyBalancer()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := grpBroker(t, t.TempDir(), "")
+			defer grpStop(t, b)
+			addr := grpAddr(b)
+			const topic, parts = "events", 6
+			grpTopic(t, b, topic, parts)
+			own := &ownership{owner: map[int32]string{}}
+			got := &consumed{count: map[string]int{}}
+			g := "g-" + tc.name
+
+			grpProduce(t, addr, topic, 0, 600)
+			m1 := startMember(t, addr, g, topic, "m1", tc.balancer, own, got)
+			waitFor(t, "m1 to consume", func() bool { return got.n() >= 100 })
+			m2 := startMember(t, addr, g, topic, "m2", tc.balancer, own, got)
+			grpProduce(t, addr, topic, 600, 1200)
+			m3 := startMember(t, addr, g, topic, "m3", tc.balancer, own, got)
+			grpProduce(t, addr, topic, 1200, 1800)
+			m1.close()
+			grpProduce(t, addr, topic, 1800, 2400)
+			m2.close()
+			grpProduce(t, addr, topic, 2400, 3000)
+			waitFor(t, "all 3000 records", func() bool { return got.n() >= 3000 })
+			m3.close()
+
+			got.mu.Lock()
+			defer got.mu.Unlock()
+			if got.total != 3000 || len(got.count) != 3000 {
+				t.Fatalf("consumed %d records, %d distinct; want 3000 exactly once", got.total, len(got.count))
+			}
+			for i := 0; i < 3000; i++ {
+				if n := got.count[strconv.Itoa(i)]; n != 1 {
+					t.Fatalf("record %d consumed %d times", i, n)
+				}
+			}
+			own.mu.Lock()
+			defer own.mu.Unlock()
+			for _, e := range own.errs {
+				t.Error(e)
+			}
+			if len(own.ever) != 3 {
+				t.Fatalf("members that owned partitions: %v, want all three", own.ever)
+			}
+
+			// Every member left: the group is Empty and its offsets are
+			// at the end of every partition.
+			adm := kadm.NewClient(grpClient(t, addr))
+			defer adm.Close()
+			ctx := context.Background()
+			dg, err := adm.DescribeGroups(ctx, g)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := dg[g]; d.State != "Empty" || len(d.Members) != 0 {
+				t.Fatalf("group after everyone left: state %s members %d", d.State, len(d.Members))
+			}
+			offs, err := adm.FetchOffsets(ctx, g)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for p := int32(0); p < parts; p++ {
+				o, ok := offs.Lookup(topic, p)
+				if !ok || o.At != 500 {
+					t.Fatalf("committed offset of partition %d: %+v, want 500", p, o)
+				}
+			}
+		})
+	}
+}
+
+func grpClient(t *testing.T, addr string) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl
+}
+
+func TestStaticMemberRestartKeepsAssignment(t *testing.T) {
+	b := grpBroker(t, t.TempDir(), "")
+	defer grpStop(t, b)
+	addr := grpAddr(b)
+	const topic = "static"
+	grpTopic(t, b, topic, 4)
+	grpProduce(t, addr, topic, 0, 40)
+	own := &ownership{owner: map[int32]string{}}
+	got := &consumed{count: map[string]int{}}
+	a := startMember(t, addr, "sg", topic, "a", kgo.RangeBalancer(), own, got, kgo.InstanceID("inst-a"))
+	bm := startMember(t, addr, "sg", topic, "b", kgo.RangeBalancer(), own, got, kgo.InstanceID("inst-b"))
+	defer bm.close()
+	waitFor(t, "both members to own partitions", func() bool {
+		own.mu.Lock()
+		defer own.mu.Unlock()
+		na, nb := 0, 0
+		for _, o := range own.owner {
+			if o == "a" {
+				na++
+			} else if o == "b" {
+				nb++
+			}
+		}
+		return na == 2 && nb == 2
+	})
+	waitFor(t, "all 40 records", func() bool { return got.n() >= 40 })
+	adm := kadm.NewClient(grpClient(t, addr))
+	defer adm.Close()
+	ctx := context.Background()
+	before := describeAssignments(t, adm, "sg")
+
+	own.mu.Lock()
+	eventsBefore := own.events
+	ownedByA := partitionsOf(own.owner, "a")
+	own.mu.Unlock()
+
+	// a restarts: kgo does not send LeaveGroup for a static member.
+	a.close()
+	a2 := startMember(t, addr, "sg", topic, "a2", kgo.RangeBalancer(), own, got, kgo.InstanceID("inst-a"))
+	defer a2.close()
+	waitFor(t, "restarted member to get partitions", func() bool {
+		own.mu.Lock()
+		defer own.mu.Unlock()
+		return len(partitionsOf(own.owner, "a2")) > 0
+	})
+	grpProduce(t, addr, topic, 40, 80)
+	waitFor(t, "all 80 records", func() bool { return got.n() >= 80 })
+
+	own.mu.Lock()
+	if got := partitionsOf(own.owner, "a2"); fmt.Sprint(got) != fmt.Sprint(ownedByA) {
+		t.Errorf("restarted static member owns %v, before restart %v", got, ownedByA)
+	}
+	// a's revoke on close, a2's assignment: nothing else (b saw no rebalance).
+	if own.events != eventsBefore+4 {
+		t.Errorf("assignment events after restart: %d, want %d (a revoked 2, a2 assigned 2)", own.events-eventsBefore, 4)
+	}
+	for _, e := range own.errs {
+		t.Error(e)
+	}
+	own.mu.Unlock()
+	after := describeAssignments(t, adm, "sg")
+	if after["inst-b"] != before["inst-b"] || after["inst-a"] != before["inst-a"] {
+		t.Errorf("assignments changed across a static restart: before %v after %v", before, after)
+	}
+	got.mu.Lock()
+	defer got.mu.Unlock()
+	for i := 0; i < 80; i++ {
+		if n := got.count[strconv.Itoa(i)]; n != 1 {
+			t.Fatalf("record %d consumed %d times", i, n)
+		}
+	}
+	_ = ctx
+}
+
+func partitionsOf(owner map[int32]string, member string) []int32 {
+	var out []int32
+	for p, o := range owner {
+		if o == member {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// describeAssignments maps instance id → the member's assigned partitions.
+func describeAssignments(t *testing.T, adm *kadm.Client, g string) map[string]string {
+	t.Helper()
+	dg, err := adm.DescribeGroups(context.Background(), g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := dg[g]
+	if d.State != "Stable" {
+		t.Fatalf("group state %s, want Stable", d.State)
+	}
+	out := map[string]string{}
+	for _, m := range d.Members {
+		ca, ok := m.Assigned.AsConsumer()
+		if !ok || m.InstanceID == nil {
+			t.Fatalf("member %s: assignment not a consumer assignment or no instance id", m.MemberID)
+		}
+		out[*m.InstanceID] = fmt.Sprint(ca.Topics)
+	}
+	return out
+}
+
+func TestCommittedOffsetsSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	b := grpBroker(t, dir, "")
+	addr := grpAddr(b)
+	grpTopic(t, b, "t", 3)
+	adm := kadm.NewClient(grpClient(t, addr))
+	ctx := context.Background()
+	var os kadm.Offsets
+	os.Add(kadm.Offset{Topic: "t", Partition: 0, At: 11, LeaderEpoch: -1, Metadata: "zero"})
+	os.Add(kadm.Offset{Topic: "t", Partition: 2, At: 33, LeaderEpoch: -1, Metadata: "two"})
+	resp, err := adm.CommitOffsets(ctx, "simple", os)
+	if err != nil || resp.Error() != nil {
+		t.Fatalf("commit: %v %v", err, resp.Error())
+	}
+	// An offset commit to an unknown partition is refused.
+	var bad kadm.Offsets
+	bad.Add(kadm.Offset{Topic: "t", Partition: 9, At: 1, LeaderEpoch: -1})
+	resp, err = adm.CommitOffsets(ctx, "simple", bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := resp.Lookup("t", 9); r.Err == nil || r.Err.Error() == "" {
+		t.Fatalf("commit to unknown partition: %v", r.Err)
+	}
+	adm.Close()
+	grpStop(t, b)
+
+	b = grpBroker(t, dir, "")
+	defer grpStop(t, b)
+	adm = kadm.NewClient(grpClient(t, grpAddr(b)))
+	defer adm.Close()
+	got, err := adm.FetchOffsets(ctx, "simple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	got.Each(func(o kadm.OffsetResponse) {
+		lines = append(lines, fmt.Sprintf("%s/%d=%d:%s", o.Topic, o.Partition, o.At, o.Metadata))
+	})
+	sort.Strings(lines)
+	if fmt.Sprint(lines) != "[t/0=11:zero t/2=33:two]" {
+		t.Fatalf("offsets after restart: %v", lines)
+	}
+	lg, err := adm.ListGroups(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gs := lg.Groups(); len(gs) != 1 || gs[0] != "simple" {
+		t.Fatalf("groups after restart: %v", gs)
+	}
+}
