@@ -23,16 +23,6 @@ func (s *Store) RunRetention() error {
 		p.mu.Unlock()
 	}
 	s.mu.Unlock()
-	// Segments can only go once a checkpoint covers them (derived state
-	// must not need them); write one if the oldest is not yet covered.
-	s.segMu.RLock()
-	need := len(s.segs) > 1 && s.segs[0].base+s.segs[0].cap > s.ckptPos.Load()
-	s.segMu.RUnlock()
-	if need && s.brokenErr() == nil {
-		if err := s.checkpoint(); err != nil {
-			return err
-		}
-	}
 	return s.deleteSegments()
 }
 
@@ -82,27 +72,42 @@ func (s *Store) minRetainedPos() int64 {
 }
 
 // deleteSegments removes whole segments below every partition's retained
-// data and below the last checkpoint, never the active one nor one a reader
-// holds. Over MaxDiskBytes, the oldest segments go even if partitions
-// retain data in them: those partitions' log starts move past it.
+// data, never the active one nor one a reader holds. Over MaxDiskBytes the
+// oldest segments go even if partitions retain data in them: their log
+// starts move past it. A checkpoint is written first, so the derived state
+// and the moved log starts never refer to a deleted segment.
 func (s *Store) deleteSegments() error {
-	for {
-		ck := s.ckptPos.Load()
-		low := s.minRetainedPos()
-		s.segMu.Lock()
-		if len(s.segs) < 2 {
-			s.segMu.Unlock()
-			return nil
-		}
-		seg := s.segs[0]
+	low := s.minRetainedPos()
+	s.segMu.RLock()
+	segs := append([]*segment(nil), s.segs...)
+	s.segMu.RUnlock()
+	disk := s.diskBytes.Load()
+	var victims []*segment
+	for _, seg := range segs[:len(segs)-1] {
 		end := seg.base + seg.cap
-		force := s.cfg.MaxDiskBytes > 0 && s.diskBytes.Load() > s.cfg.MaxDiskBytes
-		if end > ck || seg.readers.Load() > 0 || (end > low && !force) {
-			s.segMu.Unlock()
-			if force && end <= ck && seg.readers.Load() == 0 {
-				s.evictBefore(end)
-				continue
+		if seg.readers.Load() > 0 {
+			break
+		}
+		if end > low {
+			if s.cfg.MaxDiskBytes <= 0 || disk <= s.cfg.MaxDiskBytes {
+				break
 			}
+			s.evictBefore(end)
+			low = s.minRetainedPos()
+		}
+		victims = append(victims, seg)
+		disk -= seg.cap
+	}
+	if len(victims) == 0 {
+		return nil
+	}
+	if err := s.checkpoint(); err != nil {
+		return err
+	}
+	for _, seg := range victims {
+		s.segMu.Lock()
+		if seg.readers.Load() > 0 || len(s.segs) < 2 || s.segs[0] != seg {
+			s.segMu.Unlock()
 			return nil
 		}
 		seg.deleted = true
@@ -114,10 +119,8 @@ func (s *Store) deleteSegments() error {
 		if err := s.fs.Remove(seg.path); err != nil {
 			return err
 		}
-		if err := s.fs.SyncDir(s.clDir); err != nil {
-			return err
-		}
 	}
+	return s.fs.SyncDir(s.clDir)
 }
 
 // evictBefore moves every partition's log start past data below pos (disk
