@@ -110,7 +110,7 @@ func (b *Broker) produceOne(t *Topic, partition int32, batch []byte, version int
 		setLogAppendTime(batch, now)
 		sp.LogAppendTime = now
 	}
-	res, err := p.Append(batch, p.LeaderEpoch())
+	res, err := p.Append(batch, b.leaderEpoch())
 	if err != nil {
 		sp.ErrorCode = errorCode(err)
 		sp.ErrorMessage = errorMessage(err)

@@ -146,7 +146,7 @@ func (b *Broker) resolveFetchPart(sp *sessPart, version int16) *fetchPart {
 	case fp.part == nil:
 		fp.code = kerr.UnknownTopicOrPartition.Code
 	default:
-		fp.code = checkLeaderEpoch(sp.currentLeaderEpoch, fp.part.LeaderEpoch())
+		fp.code = checkLeaderEpoch(sp.currentLeaderEpoch, b.leaderEpoch())
 	}
 	fp.reply.errCode = fp.code
 	return fp

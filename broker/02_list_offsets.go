@@ -74,7 +74,7 @@ func handleListOffsets(_ context.Context, b *Broker, req *protocol.Request) (kms
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
-			epoch := p.LeaderEpoch()
+			epoch := b.leaderEpoch()
 			if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, epoch); r.Version >= 4 && code != 0 {
 				sp.ErrorCode = code
 				st.Partitions = append(st.Partitions, sp)

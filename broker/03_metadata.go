@@ -13,7 +13,7 @@ package broker
 // (empty, ".", "..", longer than 249, characters outside [a-zA-Z0-9._-])
 // gets INVALID_TOPIC_EXCEPTION. Single node for now: every partition's
 // leader, replica set and ISR is this node; the leader epoch is the
-// partition's.
+// broker group's master epoch (Broker.leaderEpoch).
 
 import (
 	"context"
@@ -94,10 +94,8 @@ func (b *Broker) topicMetadata(t *Topic) kmsg.MetadataResponseTopic {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = p
 		mp.Leader = b.cfg.NodeID
-		mp.LeaderEpoch = 0
-		if sp := b.store.Partition(t.ID, p); sp != nil {
-			mp.LeaderEpoch = sp.LeaderEpoch()
-		} else {
+		mp.LeaderEpoch = b.leaderEpoch()
+		if b.store.Partition(t.ID, p) == nil {
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code
 		}
 		mp.Replicas = []int32{b.cfg.NodeID}

@@ -40,8 +40,15 @@ func handleOffsetForLeaderEpoch(_ context.Context, b *Broker, req *protocol.Requ
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			default:
-				if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, p.LeaderEpoch()); code != 0 {
+				cur := b.leaderEpoch()
+				if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, cur); code != 0 {
 					sp.ErrorCode = code
+					break
+				}
+				if rp.LeaderEpoch == cur {
+					// The current epoch ends at the log end, even before
+					// this leader appended anything (as in Kafka).
+					sp.LeaderEpoch, sp.EndOffset = cur, p.HighWatermark()
 					break
 				}
 				sp.LeaderEpoch, sp.EndOffset = p.EndOffsetForEpoch(rp.LeaderEpoch)

@@ -127,6 +127,11 @@ type Broker struct {
 	metrics  *metrics
 	sessions *fetchSessions
 
+	// epoch is the master epoch of this broker group, which is every
+	// partition's leader epoch (DESIGN: leader epoch = the group's master
+	// epoch). A standalone master stays at 0; fail-over bumps it.
+	epoch atomic.Int32
+
 	mu      sync.Mutex
 	servers []*protocol.Server
 	addrs   []net.Addr // bound address of each listener, same order
@@ -193,6 +198,9 @@ func (b *Broker) loadClusterID() error {
 	}
 	return nil
 }
+
+// leaderEpoch is the leader epoch of every partition this broker leads.
+func (b *Broker) leaderEpoch() int32 { return b.epoch.Load() }
 
 // ClusterID returns the stable cluster id.
 func (b *Broker) ClusterID() string { return b.cfg.ClusterID }
