@@ -38,12 +38,12 @@ func TestIdempotentProducer(t *testing.T) {
 		{pid: 7, epoch: 0, seq: 3, n: 2, base: 3, dup: true}, // retry of batch 2
 		{pid: 7, epoch: 0, seq: 10, n: 1, err: ErrOutOfOrderSequence},
 		{pid: 7, epoch: 0, seq: 4, n: 1, err: ErrOutOfOrderSequence}, // overlaps, not a duplicate
-		{pid: 9, epoch: 4, seq: 17, n: 1, base: 5},                    // unknown producer may start anywhere
-		{pid: 7, epoch: 1, seq: 5, n: 1, err: ErrOutOfOrderSequence},  // new epoch must start at 0
+		{pid: 9, epoch: 4, seq: 17, n: 1, base: 5},                   // unknown producer may start anywhere
+		{pid: 7, epoch: 1, seq: 5, n: 1, err: ErrOutOfOrderSequence}, // new epoch must start at 0
 		{pid: 7, epoch: 1, seq: 0, n: 2, base: 6},
 		{pid: 7, epoch: 0, seq: 5, n: 1, err: ErrInvalidProducerEpoch},
 		{pid: 7, epoch: 0, seq: 0, n: 3, err: ErrInvalidProducerEpoch}, // old epoch's batch is fenced
-		{pid: 8, epoch: 0, seq: math.MaxInt32 - 1, n: 3, base: 8},       // sequences wrap: ..., max, 0
+		{pid: 8, epoch: 0, seq: math.MaxInt32 - 1, n: 3, base: 8},      // sequences wrap: ..., max, 0
 		{pid: 8, epoch: 0, seq: 1, n: 1, base: 11},
 		{pid: 8, epoch: 0, seq: math.MaxInt32 - 1, n: 3, base: 8, dup: true},
 		{pid: -1, epoch: -1, seq: -1, n: 2, base: 12}, // not idempotent
