@@ -3,8 +3,10 @@
 run:
 	go run ./cmd/gregor
 
+# The static binary (also what the image holds); VERSION=v1.2.3 to name it.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 build:
-	CGO_ENABLED=0 go build -o bin/gregor ./cmd/gregor
+	CGO_ENABLED=0 go build -ldflags "-X main.version=$(VERSION)" -o bin/gregor ./cmd/gregor
 
 # The whole test suite, installing what it needs first (README, .ci/run).
 test:

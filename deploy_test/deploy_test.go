@@ -29,7 +29,6 @@ type harness struct {
 	t    *testing.T
 	root string
 	env  []string
-	ctx  context.Context
 }
 
 // run runs a command and returns its stdout; a failure ends the test with
@@ -45,7 +44,9 @@ func (h *harness) run(stdin string, name string, args ...string) string {
 
 // try runs a command and returns its stdout (and stderr on failure).
 func (h *harness) try(stdin string, name string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(h.ctx, 3*time.Minute)
+	// Each command gets its own deadline (not the test's context, which is
+	// gone by the time t.Cleanup brings the project down).
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = h.root
@@ -119,9 +120,7 @@ func TestDockerCompose(t *testing.T) {
 	root := filepath.Dir(filepath.Dir(file))
 	kafkaPort, httpPort := freePort(t), freePort(t)
 	project := fmt.Sprintf("gregordeploy%d", os.Getpid())
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-	defer cancel()
-	h := &harness{t: t, root: root, ctx: ctx, env: append(os.Environ(),
+	h := &harness{t: t, root: root, env: append(os.Environ(),
 		"COMPOSE_PROJECT_NAME="+project,
 		"GREGOR_IMAGE=gregor:deploytest",
 		fmt.Sprintf("GREGOR_KAFKA_PORT=%d", kafkaPort),
