@@ -210,7 +210,7 @@ func hasConfig(cs []describedConfig, name, value string) bool {
 
 func TestVersionCommand(t *testing.T) {
 	out, err := runCLI(t, "version")
-	if err != nil || !strings.HasPrefix(out, "gregor dev (revision ") {
+	if err != nil || !strings.HasPrefix(out, "gregor dev (") {
 		t.Fatalf("version: err=%v %q", err, out)
 	}
 	var b buildInfo

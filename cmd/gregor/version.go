@@ -56,10 +56,10 @@ func newVersionCommand() *cobra.Command {
 			if b.Modified {
 				rev += "+dirty"
 			}
-			if rev == "" {
-				rev = "unknown"
+			if rev != "" {
+				rev = "revision " + rev + ", "
 			}
-			_, err := fmt.Fprintf(cmd.OutOrStdout(), "gregor %s (revision %s, %s, %s)\n", b.Version, rev, b.Go, b.Platform)
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "gregor %s (%s%s, %s)\n", b.Version, rev, b.Go, b.Platform)
 			return err
 		},
 	}
