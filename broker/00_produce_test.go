@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -89,5 +90,113 @@ func TestCoreProduceConsumeCodecs(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// acks 0, 1 and all all store every record exactly once.
+func TestCoreProduceAcks(t *testing.T) {
+	cb := coreStart(t, "", nil)
+	for _, c := range []struct {
+		name string
+		acks kgo.Acks
+	}{{"acks0", kgo.NoAck()}, {"acks1", kgo.LeaderAck()}, {"acksall", kgo.AllISRAcks()}} {
+		t.Run(c.name, func(t *testing.T) {
+			cb.topic(c.name, 1, nil)
+			opts := []kgo.Opt{kgo.RequiredAcks(c.acks), kgo.DefaultProduceTopic(c.name)}
+			if c.name != "acksall" {
+				opts = append(opts, kgo.DisableIdempotentWrite())
+			}
+			cl := cb.client(opts...)
+			ctx := coreCtx(t)
+			for i := 0; i < 100; i++ {
+				cl.Produce(ctx, &kgo.Record{Value: []byte(strconv.Itoa(i))}, func(_ *kgo.Record, err error) {
+					if err != nil {
+						t.Errorf("produce: %v", err)
+					}
+				})
+			}
+			if err := cl.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if c.name == "acks0" {
+				// Nothing acknowledges acks=0: wait until the store has
+				// all of them (the consume below checks content and count).
+				tp, _ := cb.b.topics.Get(c.name)
+				for cb.b.store.Partition(tp.ID, 0).HighWatermark() < 100 && ctx.Err() == nil {
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+			recs := cb.consume(100, kgo.ConsumeTopics(c.name))
+			for i, r := range recs {
+				if string(r.Value) != strconv.Itoa(i) || r.Offset != int64(i) {
+					t.Fatalf("record %d: offset %d value %q", i, r.Offset, r.Value)
+				}
+			}
+		})
+	}
+}
+
+// A LogAppendTime topic stamps batches with the broker's time, sets the
+// timestamp-type bit and keeps a valid CRC; CreateTime keeps the client's.
+func TestCoreProduceLogAppendTime(t *testing.T) {
+	cb := coreStart(t, "", nil)
+	cb.topic("lat", 1, map[string]string{"message.timestamp.type": "LogAppendTime"})
+	cb.topic("ct", 1, nil)
+	old := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
+	before := time.Now().UnixMilli()
+	for _, topic := range []string{"lat", "ct"} {
+		p := producePart(cb.raw().do(produceReq(9, -1, topic, 0, coreBatch(old.UnixMilli(), -1, -1, -1, coreRecs(2, topic)...))))
+		if p.ErrorCode != 0 {
+			t.Fatalf("%s: error %d", topic, p.ErrorCode)
+		}
+		if topic == "lat" && p.LogAppendTime < before {
+			t.Fatalf("LogAppendTime %d in the response, want >= %d", p.LogAppendTime, before)
+		}
+		if topic == "ct" && p.LogAppendTime != -1 {
+			t.Fatalf("CreateTime topic answered LogAppendTime %d", p.LogAppendTime)
+		}
+	}
+	recs := cb.consume(2, kgo.ConsumeTopics("lat")) // kgo checks the CRC
+	for _, r := range recs {
+		if r.Attrs.TimestampType() != 1 || r.Timestamp.UnixMilli() < before {
+			t.Fatalf("record timestamp %v type %d", r.Timestamp, r.Attrs.TimestampType())
+		}
+	}
+	recs = cb.consume(2, kgo.ConsumeTopics("ct"))
+	if recs[1].Attrs.TimestampType() != 0 || recs[1].Timestamp.UnixMilli() != old.UnixMilli()+1 {
+		t.Fatalf("CreateTime record timestamp %v", recs[1].Timestamp)
+	}
+}
+
+// Idempotent producers: a retried batch gets its original offset and is
+// stored once; a sequence gap gets OUT_OF_ORDER_SEQUENCE_NUMBER; an old
+// epoch INVALID_PRODUCER_EPOCH.
+func TestCoreProduceIdempotence(t *testing.T) {
+	cb := coreStart(t, "", nil)
+	cb.topic("idem", 1, nil)
+	rc := cb.raw()
+	send := func(epoch int16, seq int32, n int) kmsg.ProduceResponseTopicPartition {
+		return producePart(rc.do(produceReq(9, -1, "idem", 0, coreBatch(1, 777, epoch, seq, coreRecs(n, "i")...))))
+	}
+	if p := send(0, 0, 3); p.ErrorCode != 0 || p.BaseOffset != 0 {
+		t.Fatalf("first: %+v", p)
+	}
+	if p := send(0, 3, 2); p.ErrorCode != 0 || p.BaseOffset != 3 {
+		t.Fatalf("second: %+v", p)
+	}
+	if p := send(0, 0, 3); p.ErrorCode != 0 || p.BaseOffset != 0 {
+		t.Fatalf("retry of the first: %+v", p)
+	}
+	if p := send(0, 9, 1); p.ErrorCode != kerr.OutOfOrderSequenceNumber.Code {
+		t.Fatalf("gap: %+v", p)
+	}
+	if p := send(1, 0, 1); p.ErrorCode != 0 || p.BaseOffset != 5 {
+		t.Fatalf("new epoch: %+v", p)
+	}
+	if p := send(0, 5, 1); p.ErrorCode != kerr.InvalidProducerEpoch.Code {
+		t.Fatalf("old epoch: %+v", p)
+	}
+	if recs := cb.consume(6, kgo.ConsumeTopics("idem")); len(recs) != 6 {
+		t.Fatalf("%d records", len(recs))
 	}
 }
