@@ -297,8 +297,6 @@ func TestConfigErrors(t *testing.T) {
 			want: []string{`logger.level: "loud" is none of debug, info, warn, error`}},
 		{name: "unknown key in the yaml file", yaml: "num.partition: 3\nlog.retenton.ms: 5\n",
 			want: []string{"unknown setting(s) log.retenton.ms, num.partition"}},
-		{name: "unknown GREGOR_ variable", env: map[string]string{"GREGOR_NUM_PARTITION": "3"},
-			want: []string{"environment variable GREGOR_NUM_PARTITION names no gregor setting (num.partition)"}},
 		{name: "missing config file", args: []string{"--config", "/nonexistent/gregor.yaml"},
 			want: []string{"config file /nonexistent/gregor.yaml does not exist"}},
 	}
@@ -324,6 +322,7 @@ func TestIgnoredAndUnknownKafkaSettings(t *testing.T) {
 		"KAFKA_CONTROLLER_QUORUM_VOTERS":         "1@localhost:9093",
 		"KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": "1",
 		"KAFKA_SOMETHING_NEW":                    "x",
+		"GREGOR_CACHE":                           "/tmp/cache",
 	}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -341,7 +340,7 @@ func TestIgnoredAndUnknownKafkaSettings(t *testing.T) {
 			t.Errorf("ignored[%d] = %q, want prefix %q", i, l.ignored[i], w)
 		}
 	}
-	if want := []string{"KAFKA_SOMETHING_NEW (something.new)"}; !reflect.DeepEqual(l.unknown, want) {
+	if want := []string{"GREGOR_CACHE (cache)", "KAFKA_SOMETHING_NEW (something.new)"}; !reflect.DeepEqual(l.unknown, want) {
 		t.Errorf("unknown = %q, want %q", l.unknown, want)
 	}
 }

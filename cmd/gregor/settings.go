@@ -210,7 +210,7 @@ type loaded struct {
 	values  map[string]string
 	src     *sources
 	ignored []string // "property (from …): why"
-	unknown []string // KAFKA_* variables that name nothing gregor knows
+	unknown []string // KAFKA_* and GREGOR_* variables that name no setting
 }
 
 // load reads the settings through viper. fs holds the parsed flags; environ
@@ -275,7 +275,7 @@ func load(fs *pflag.FlagSet, environ []string) (*loaded, error) {
 			}
 		}
 	}
-	// Report KAFKA_* and GREGOR_* variables that are not settings.
+	// Note KAFKA_* and GREGOR_* variables that are not settings, for the log.
 	for _, name := range sortedKeys(env) {
 		var prefix string
 		switch {
@@ -294,9 +294,8 @@ func load(fs *pflag.FlagSet, environ []string) (*loaded, error) {
 			out.ignored = append(out.ignored, fmt.Sprintf("%s (environment variable %s): %s", prop, name, why))
 			continue
 		}
-		if prefix == "GREGOR_" {
-			return nil, fmt.Errorf("environment variable %s names no gregor setting (%s)", name, prop)
-		}
+		// Not refused: GREGOR_* also names variables of scripts and tests
+		// (GREGOR_CACHE, GREGOR_IMAGE, …) that share the environment.
 		out.unknown = append(out.unknown, fmt.Sprintf("%s (%s)", name, prop))
 	}
 

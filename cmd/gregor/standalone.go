@@ -90,7 +90,7 @@ func logLoadNotes(log *zap.Logger, cfg Config, l *loaded) {
 		log.Info("ignoring a Kafka setting that means nothing to gregor", zap.String("setting", s))
 	}
 	for _, s := range l.unknown {
-		log.Warn("ignoring an unknown KAFKA_* environment variable", zap.String("variable", s))
+		log.Warn("ignoring an environment variable that names no gregor setting", zap.String("variable", s))
 	}
 	for _, n := range cfg.SkippedListeners {
 		log.Info("skipping a controller listener: gregor has no KRaft controller", zap.String("listener", n))
