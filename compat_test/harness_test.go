@@ -541,3 +541,16 @@ func commitGroup(t *testing.T, tg *target, group, topic string, offs map[int32]i
 		t.Fatalf("commit offsets for %s: %v", group, err)
 	}
 }
+
+// eventually waits up to 10s for cond, failing the test with what.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Errorf("timed out waiting for %s", what)
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -190,12 +190,15 @@ func (p *gregorProc) start() error {
 		return err
 	}
 	p.cmd = exec.Command(p.bin,
-		"--data-dir", p.dataDir,
-		"--listeners", fmt.Sprintf("PLAINTEXT://127.0.0.1:%d", p.port),
-		"--advertised.listeners", fmt.Sprintf("PLAINTEXT://127.0.0.1:%d", p.port),
-		"--http.listener", fmt.Sprintf("127.0.0.1:%d", httpPort),
-		"--num.partitions", "1",
-		"--auto.create.topics.enable", "true",
+		"--data-dir="+p.dataDir,
+		fmt.Sprintf("--listeners=PLAINTEXT://127.0.0.1:%d", p.port),
+		fmt.Sprintf("--advertised.listeners=PLAINTEXT://127.0.0.1:%d", p.port),
+		fmt.Sprintf("--http.listener=127.0.0.1:%d", httpPort),
+		"--num.partitions=1",
+		"--auto.create.topics.enable=true",
+		// The same short group timings scripts/kafka.sh gives Kafka.
+		"--group.initial.rebalance.delay.ms=0",
+		"--group.min.session.timeout.ms=1000",
 	)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	if err := p.cmd.Start(); err != nil {

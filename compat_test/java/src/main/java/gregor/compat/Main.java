@@ -166,7 +166,16 @@ public final class Main {
 
             AlterConfigOp op = new AlterConfigOp(new ConfigEntry("retention.ms", "7200000"), AlterConfigOp.OpType.SET);
             ad.incrementalAlterConfigs(Map.of(res, (Collection<AlterConfigOp>) List.of(op))).all().get();
-            cfg = ad.describeConfigs(List.of(res)).all().get().get(res);
+            // Kafka applies an alter asynchronously (through its metadata
+            // log): wait up to 10s for the new value to show.
+            long until = System.currentTimeMillis() + 10_000;
+            do {
+                cfg = ad.describeConfigs(List.of(res)).all().get().get(res);
+                if ("7200000".equals(cfg.get("retention.ms").value())) {
+                    break;
+                }
+                Thread.sleep(100);
+            } while (System.currentTimeMillis() < until);
             out("retention.ms.altered", cfg.get("retention.ms").value());
 
             ad.createPartitions(Map.of(topic, NewPartitions.increaseTo(4))).all().get();
