@@ -121,6 +121,7 @@ func newModeCommand(mode Mode, short, example string) *cobra.Command {
 	f.DurationVar(&cfg.Linger, "linger", 5*time.Millisecond, "how long a batch waits for more records (Kafka 4's linger.ms default is 5ms)")
 	f.Int32Var(&cfg.BatchMaxBytes, "batch-max-bytes", 1<<20, "largest record batch (batch.size)")
 	f.IntVar(&cfg.MaxBuffered, "max-buffered", 50000, "records a producer client holds unacknowledged before Produce blocks")
+	f.IntVar(&cfg.MaxInflight, "max-inflight", 0, "produce requests in flight per broker and client (0: franz-go's default, 5 with idempotence)")
 	f.StringVar(&cfg.Compression, "compression", "none", "none, gzip, snappy, lz4 or zstd")
 	f.IntVar(&cfg.Producers, "producers", 1, "number of producer clients")
 	f.StringVar((*string)(&cfg.Keys), "keys", string(KeysNone), "record keys: none, random or sequential")

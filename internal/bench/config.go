@@ -73,6 +73,9 @@ type Config struct {
 	BatchMaxBytes int32
 	// MaxBuffered caps the records a producer client holds unacknowledged.
 	MaxBuffered int
+	// MaxInflight caps the produce requests in flight to one broker per
+	// client; 0 keeps franz-go's default (5 with idempotence).
+	MaxInflight int
 	// Compression is none, gzip, snappy, lz4 or zstd.
 	Compression string
 	// Producers and Consumers are the number of clients.
@@ -159,7 +162,7 @@ func (c *Config) Validate() error {
 	if c.Acks != "all" {
 		c.Idempotent = false
 	}
-	if c.BatchMaxBytes < 0 || c.FetchMaxBytes < 0 || c.MaxBuffered < 0 {
+	if c.BatchMaxBytes < 0 || c.FetchMaxBytes < 0 || c.MaxBuffered < 0 || c.MaxInflight < 0 {
 		return errors.New("sizes cannot be negative")
 	}
 	if c.BatchMaxBytes == 0 {
