@@ -6,10 +6,15 @@ package broker
 // broker restart.
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
+	"io"
 	"fmt"
+	"net"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,7 +22,9 @@ import (
 	"github.com/gregor-broker/gregor/broker/group"
 	"github.com/gregor-broker/gregor/storage"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 )
 
@@ -470,5 +477,192 @@ func TestCommittedOffsetsSurviveRestart(t *testing.T) {
 	}
 	if gs := lg.Groups(); len(gs) != 1 || gs[0] != "simple" {
 		t.Fatalf("groups after restart: %v", gs)
+	}
+}
+
+// grpReq sends req at exactly its version (kgo would raise it) over a raw
+// connection to the broker and returns the decoded response.
+func grpReq[T kmsg.Response](t *testing.T, addr string, req kmsg.Request) T {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	frame := kmsg.NewRequestFormatter(kmsg.FormatterClientID("raw")).AppendRequest(nil, req, 7)
+	if _, err := conn.Write(frame); err != nil {
+		t.Fatal(err)
+	}
+	var size [4]byte
+	if _, err := io.ReadFull(conn, size[:]); err != nil {
+		t.Fatalf("%s v%d: %v", kmsg.NameForKey(req.Key()), req.GetVersion(), err)
+	}
+	body := make([]byte, binary.BigEndian.Uint32(size[:]))
+	if _, err := io.ReadFull(conn, body); err != nil {
+		t.Fatal(err)
+	}
+	if cid := int32(binary.BigEndian.Uint32(body)); cid != 7 {
+		t.Fatalf("correlation id %d", cid)
+	}
+	body = body[4:]
+	resp := req.ResponseKind()
+	if resp.IsFlexible() {
+		body = body[1:] // empty tagged fields of response header v1
+	}
+	if err := resp.ReadFrom(body); err != nil {
+		t.Fatalf("%s v%d response: %v", kmsg.NameForKey(req.Key()), req.GetVersion(), err)
+	}
+	return resp.(T)
+}
+
+func TestFindCoordinatorVersions(t *testing.T) {
+	b := grpBroker(t, t.TempDir(), "")
+	defer grpStop(t, b)
+	cl := grpAddr(b)
+	host, portStr, _ := net.SplitHostPort(grpAddr(b))
+	port, _ := strconv.Atoi(portStr)
+	for v := int16(0); v <= 3; v++ {
+		req := kmsg.NewPtrFindCoordinatorRequest()
+		req.Version = v
+		req.CoordinatorKey = "g"
+		r := grpReq[*kmsg.FindCoordinatorResponse](t, cl, req)
+		if r.ErrorCode != 0 || r.NodeID != 1 || r.Host != host || r.Port != int32(port) {
+			t.Fatalf("v%d: %+v", v, r)
+		}
+	}
+	req := kmsg.NewPtrFindCoordinatorRequest()
+	req.Version = 6
+	req.CoordinatorKeys = []string{"a", "b"}
+	r := grpReq[*kmsg.FindCoordinatorResponse](t, cl, req)
+	if len(r.Coordinators) != 2 || r.Coordinators[0].Key != "a" || r.Coordinators[1].Key != "b" ||
+		r.Coordinators[1].NodeID != 1 || r.Coordinators[1].Host != host || r.Coordinators[1].Port != int32(port) || r.Coordinators[0].ErrorCode != 0 {
+		t.Fatalf("v6: %+v", r.Coordinators)
+	}
+	req.CoordinatorType = 1
+	req.CoordinatorKeys = []string{"txn"}
+	r = grpReq[*kmsg.FindCoordinatorResponse](t, cl, req)
+	if c := r.Coordinators[0]; c.ErrorCode != kerr.UnsupportedVersion.Code || c.ErrorMessage == nil || *c.ErrorMessage != noTransactionsMessage {
+		t.Fatalf("transaction coordinator: %+v", c)
+	}
+	req.CoordinatorType = 7
+	r = grpReq[*kmsg.FindCoordinatorResponse](t, cl, req)
+	if r.Coordinators[0].ErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("unknown key type: %+v", r.Coordinators[0])
+	}
+}
+
+// TestOldGroupVersions walks a group through JoinGroup v0, SyncGroup v0,
+// Heartbeat v0, OffsetCommit v2, OffsetFetch v1 and LeaveGroup v0 (what
+// kafka-go sends), then the batched v8 OffsetFetch, DeleteGroups and
+// OffsetDelete, over the wire.
+func TestOldGroupVersions(t *testing.T) {
+	b := grpBroker(t, t.TempDir(), "")
+	defer grpStop(t, b)
+	grpTopic(t, b, "t", 2)
+	cl := grpAddr(b)
+
+	md := kmsg.NewConsumerMemberMetadata()
+	md.Topics = []string{"t"}
+	join := kmsg.NewPtrJoinGroupRequest()
+	join.Version = 0
+	join.Group = "old"
+	join.SessionTimeoutMillis = 500 // under group.min.session.timeout.ms
+	join.ProtocolType = "consumer"
+	join.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: md.AppendTo(nil)}}
+	if r := grpReq[*kmsg.JoinGroupResponse](t, cl, join); r.ErrorCode != kerr.InvalidSessionTimeout.Code {
+		t.Fatalf("short session: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	join.SessionTimeoutMillis = 10000
+	jr := grpReq[*kmsg.JoinGroupResponse](t, cl, join)
+	if jr.ErrorCode != 0 || jr.Generation != 1 || jr.LeaderID != jr.MemberID || len(jr.Members) != 1 ||
+		!strings.HasPrefix(jr.MemberID, "raw-") {
+		t.Fatalf("join v0: %+v", jr)
+	}
+	if !bytes.Equal(jr.Members[0].ProtocolMetadata, md.AppendTo(nil)) {
+		t.Fatal("member metadata changed on its way through")
+	}
+	sync := kmsg.NewPtrSyncGroupRequest()
+	sync.Group, sync.Generation, sync.MemberID = "old", jr.Generation, jr.MemberID
+	sync.GroupAssignment = []kmsg.SyncGroupRequestGroupAssignment{{MemberID: jr.MemberID, MemberAssignment: []byte{0, 1, 2, 3}}}
+	if sr := grpReq[*kmsg.SyncGroupResponse](t, cl, sync); sr.ErrorCode != 0 || !bytes.Equal(sr.MemberAssignment, []byte{0, 1, 2, 3}) {
+		t.Fatalf("sync v0: %+v", sr)
+	}
+	hb := kmsg.NewPtrHeartbeatRequest()
+	hb.Group, hb.Generation, hb.MemberID = "old", jr.Generation, jr.MemberID
+	if r := grpReq[*kmsg.HeartbeatResponse](t, cl, hb); r.ErrorCode != 0 {
+		t.Fatalf("heartbeat v0: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.Version = 2
+	commit.Group, commit.Generation, commit.MemberID = "old", jr.Generation, jr.MemberID
+	meta := "kafka-go"
+	commit.Topics = []kmsg.OffsetCommitRequestTopic{
+		{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 1, Offset: 12, Metadata: &meta}}},
+		{Topic: "nope", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 1}}},
+	}
+	cr := grpReq[*kmsg.OffsetCommitResponse](t, cl, commit)
+	if cr.Topics[0].Partitions[0].ErrorCode != 0 || cr.Topics[1].Partitions[0].ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("commit v2: %+v", cr.Topics)
+	}
+	commit.Generation = 7
+	if cr := grpReq[*kmsg.OffsetCommitResponse](t, cl, commit); cr.Topics[0].Partitions[0].ErrorCode != kerr.IllegalGeneration.Code {
+		t.Fatalf("stale generation commit: %v", kerr.ErrorForCode(cr.Topics[0].Partitions[0].ErrorCode))
+	}
+	fetch := kmsg.NewPtrOffsetFetchRequest()
+	fetch.Version = 1
+	fetch.Group = "old"
+	fetch.Topics = []kmsg.OffsetFetchRequestTopic{{Topic: "t", Partitions: []int32{0, 1}}}
+	fr := grpReq[*kmsg.OffsetFetchResponse](t, cl, fetch)
+	if ps := fr.Topics[0].Partitions; len(ps) != 2 || ps[0].Offset != -1 || ps[1].Offset != 12 || *ps[1].Metadata != meta {
+		t.Fatalf("fetch v1: %+v", fr.Topics)
+	}
+
+	// Batched fetch (v8) with null topics: every offset of each group.
+	commit.Version = 8
+	commit.Group, commit.Generation, commit.MemberID = "other", -1, ""
+	commit.Topics = commit.Topics[:1]
+	grpReq[*kmsg.OffsetCommitResponse](t, cl, commit)
+	fetch = kmsg.NewPtrOffsetFetchRequest()
+	fetch.Version = 8
+	fetch.Groups = []kmsg.OffsetFetchRequestGroup{{Group: "old"}, {Group: "other"}, {Group: "none"}}
+	fr = grpReq[*kmsg.OffsetFetchResponse](t, cl, fetch)
+	if len(fr.Groups) != 3 || len(fr.Groups[0].Topics) != 1 || fr.Groups[0].Topics[0].Partitions[0].Offset != 12 ||
+		fr.Groups[1].Topics[0].Partitions[0].Offset != 12 || len(fr.Groups[2].Topics) != 0 {
+		t.Fatalf("fetch v8: %+v", fr.Groups)
+	}
+
+	del := kmsg.NewPtrDeleteGroupsRequest()
+	del.Version = 2
+	del.Groups = []string{"old", "other", "none"}
+	dr := grpReq[*kmsg.DeleteGroupsResponse](t, cl, del)
+	if dr.Groups[0].ErrorCode != kerr.NonEmptyGroup.Code || dr.Groups[1].ErrorCode != 0 || dr.Groups[2].ErrorCode != kerr.GroupIDNotFound.Code {
+		t.Fatalf("delete groups: %+v", dr.Groups)
+	}
+	od := kmsg.NewPtrOffsetDeleteRequest()
+	od.Group = "old"
+	od.Topics = []kmsg.OffsetDeleteRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetDeleteRequestTopicPartition{{Partition: 1}}}}
+	if r := grpReq[*kmsg.OffsetDeleteResponse](t, cl, od); r.ErrorCode != 0 || r.Topics[0].Partitions[0].ErrorCode != kerr.GroupSubscribedToTopic.Code {
+		t.Fatalf("offset delete while subscribed: %+v", r)
+	}
+
+	leave := kmsg.NewPtrLeaveGroupRequest()
+	leave.Group, leave.MemberID = "old", jr.MemberID
+	if r := grpReq[*kmsg.LeaveGroupResponse](t, cl, leave); r.ErrorCode != 0 {
+		t.Fatalf("leave v0: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	if r := grpReq[*kmsg.LeaveGroupResponse](t, cl, leave); r.ErrorCode != kerr.UnknownMemberID.Code {
+		t.Fatalf("second leave: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	if r := grpReq[*kmsg.OffsetDeleteResponse](t, cl, od); r.ErrorCode != 0 || r.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("offset delete of an empty group: %+v", r)
+	}
+	dr = grpReq[*kmsg.DeleteGroupsResponse](t, cl, del)
+	if dr.Groups[0].ErrorCode != 0 {
+		t.Fatalf("delete emptied group: %v", kerr.ErrorForCode(dr.Groups[0].ErrorCode))
+	}
+	lg := grpReq[*kmsg.ListGroupsResponse](t, cl, kmsg.NewPtrListGroupsRequest())
+	if len(lg.Groups) != 0 {
+		t.Fatalf("groups left: %+v", lg.Groups)
 	}
 }
