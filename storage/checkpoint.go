@@ -92,8 +92,6 @@ func (s *Store) encodeCheckpointLocked(pos int64) []byte {
 		e.i64(p.retained)
 		e.i64(p.maxTs)
 		e.i64(p.maxTsOff)
-		e.i64(p.retention.Ms)
-		e.i64(p.retention.Bytes)
 		e.u32(uint32(len(p.blocks)))
 		for _, b := range p.blocks {
 			e.i64(b.firstBase)
@@ -152,7 +150,7 @@ func decodeCheckpoint(b []byte) (*checkpointData, error) {
 	if ck.pos < 0 {
 		return nil, errBadCheckpoint
 	}
-	np := d.count(16 + 4 + 9*8 + 12)
+	np := d.count(16 + 4 + 7*8 + 12)
 	for i := 0; i < np && !d.bad; i++ {
 		p := &Partition{producers: make(map[int64]*producerState)}
 		copy(p.key.topic[:], d.take(16))
@@ -164,8 +162,6 @@ func decodeCheckpoint(b []byte) (*checkpointData, error) {
 		p.retained = d.i64()
 		p.maxTs = d.i64()
 		p.maxTsOff = d.i64()
-		p.retention.Ms = d.i64()
-		p.retention.Bytes = d.i64()
 		nb := d.count(16)
 		p.blocks = make([]blockInfo, nb)
 		for j := range p.blocks {
@@ -246,7 +242,6 @@ func (s *Store) applyCheckpoint(ck *checkpointData) {
 		p.startIdx = cp.startIdx
 		p.retained = cp.retained
 		p.maxTs, p.maxTsOff = cp.maxTs, cp.maxTsOff
-		p.retention = RetentionPolicy{Ms: cp.retention.Ms, Bytes: cp.retention.Bytes}
 		p.epochs = cp.epochs
 		p.producers = cp.producers
 		s.parts[p.key] = p

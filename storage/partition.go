@@ -646,7 +646,9 @@ func (p *Partition) moveLogStartLocked(offset int64) {
 }
 
 // SetRetention sets the partition's retention.ms and retention.bytes; the
-// store applies them on its retention pass.
+// store applies them on its retention pass (moving the log start durably).
+// The policy itself is topic configuration and is not persisted: the broker
+// sets it again after Open (the default is unlimited).
 func (p *Partition) SetRetention(r RetentionPolicy) {
 	p.mu.Lock()
 	p.retention = r

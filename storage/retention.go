@@ -27,28 +27,41 @@ func (s *Store) RunRetention() error {
 }
 
 // applyRetention moves the log start past batches older than retention.ms
-// and past what exceeds retention.bytes.
+// and past what exceeds retention.bytes. The move is written to the commit
+// log like DeleteRecords, so it survives a crash and reaches slaves.
 func (p *Partition) applyRetention(now int64) {
 	p.ensureTail()
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	p.mu.RLock()
 	r := p.retention
-	if p.deleted || (r.Ms < 0 && r.Bytes < 0) {
-		return
+	target := p.logStart
+	if !p.deleted && (r.Ms >= 0 || r.Bytes >= 0) {
+		retained := p.retained
+		for idx := p.startIdx; idx < p.count; idx++ {
+			e, err := p.entryLocked(idx)
+			if err != nil {
+				break
+			}
+			old := r.Ms >= 0 && e.maxTs < now-r.Ms
+			big := r.Bytes >= 0 && retained > r.Bytes
+			if !old && !big {
+				break
+			}
+			retained -= int64(e.size)
+			target = max(target, e.lastOffset()+1)
+		}
 	}
-	for p.startIdx < p.count {
-		e, err := p.entryLocked(p.startIdx)
-		if err != nil {
-			return
-		}
-		old := r.Ms >= 0 && e.maxTs < now-r.Ms
-		big := r.Bytes >= 0 && p.retained > r.Bytes
-		if !old && !big {
-			return
-		}
-		p.retained -= int64(e.size)
-		p.startIdx++
-		p.logStart = max(p.logStart, e.lastOffset()+1)
+	moved := target > p.logStart
+	p.mu.RUnlock()
+	if moved {
+		p.moveLogStart(target)
+	}
+}
+
+// moveLogStart records a new log start in the commit log.
+func (p *Partition) moveLogStart(offset int64) {
+	err := p.s.appendEntry(entryHeader{typ: entryLogStart, topic: p.key.topic, partition: p.key.part, baseOffset: offset}, nil)
+	if err != nil {
+		p.s.log.Warn("storage: moving a log start", zap.Error(err))
 	}
 }
 
@@ -128,16 +141,19 @@ func (s *Store) deleteSegments() error {
 func (s *Store) evictBefore(pos int64) {
 	for _, p := range s.Partitions() {
 		p.ensureTail()
-		p.mu.Lock()
-		for p.startIdx < p.count {
-			e, err := p.entryLocked(p.startIdx)
+		p.mu.RLock()
+		target := p.logStart
+		for idx := p.startIdx; idx < p.count; idx++ {
+			e, err := p.entryLocked(idx)
 			if err != nil || e.pos >= pos {
 				break
 			}
-			p.retained -= int64(e.size)
-			p.startIdx++
-			p.logStart = max(p.logStart, e.lastOffset()+1)
+			target = max(target, e.lastOffset()+1)
 		}
-		p.mu.Unlock()
+		moved := target > p.logStart
+		p.mu.RUnlock()
+		if moved {
+			p.moveLogStart(target)
+		}
 	}
 }
