@@ -147,7 +147,11 @@ func TestCoreBadInputs(t *testing.T) {
 			binary.BigEndian.PutUint16(f[6:], 13)
 			return f
 		},
-		"unknown api key 9999": func() []byte { f := coreFrame(kmsg.NewPtrMetadataRequest(), 1); binary.BigEndian.PutUint16(f[4:], 9999); return f },
+		"unknown api key 9999": func() []byte {
+			f := coreFrame(kmsg.NewPtrMetadataRequest(), 1)
+			binary.BigEndian.PutUint16(f[4:], 9999)
+			return f
+		},
 		"frame over socket.request.max.bytes": func() []byte { return []byte{0x7f, 0, 0, 0} },
 		"garbage body": func() []byte {
 			f := coreFrame(produceReq(9, 1, "bad", 0, good), 1)

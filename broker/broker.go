@@ -232,6 +232,7 @@ func (b *Broker) Start() error {
 			MaxFrameBytes:          b.cfg.SocketRequestMaxBytes,
 			Handler:                b,
 			Versions:               apiVersionRange,
+			Concurrent:             concurrentAPI,
 			ApiVersionsUnsupported: unsupportedApiVersions,
 			BytesIn:                b.metrics.bytesIn,
 			BytesOut:               b.metrics.bytesOut,

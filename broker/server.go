@@ -29,6 +29,20 @@ func apiVersionRange(key int16) (min, max int16, ok bool) {
 	return a.min, a.max, ok
 }
 
+// concurrentAPIs may start before earlier requests of their connection
+// finish: they only read, so a long-polling Fetch never holds up the
+// requests behind it. Everything else (Produce, commits, admin changes)
+// applies in the order the connection sent it, as in Kafka.
+var concurrentAPIs = map[int16]bool{
+	int16(kmsg.Fetch):                true,
+	int16(kmsg.ListOffsets):          true,
+	int16(kmsg.Metadata):             true,
+	int16(kmsg.ApiVersions):          true,
+	int16(kmsg.OffsetForLeaderEpoch): true,
+}
+
+func concurrentAPI(key int16) bool { return concurrentAPIs[key] }
+
 // unsupportedApiVersions is the v0-shaped answer to an ApiVersions request
 // of a version newer than ours: the error plus our table, so the client can
 // pick a version and ask again (Kafka does the same).

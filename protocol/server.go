@@ -38,6 +38,13 @@ type ServerConfig struct {
 	MaxInFlight int
 	Handler     Handler
 	Versions    VersionFunc
+	// Concurrent reports the APIs whose requests may start before the
+	// connection's earlier requests finish (read-only ones such as Fetch).
+	// Every other request starts only after the previous such request of
+	// its connection has been handled, so that pipelined writes (Produce
+	// with several requests in flight, OffsetCommit) apply in the order
+	// they were sent, as Kafka guarantees. nil: all sequential.
+	Concurrent func(key int16) bool
 	// ApiVersionsUnsupported builds the v0-shaped response sent to an
 	// ApiVersions request whose version is not served.
 	ApiVersionsUnsupported func() kmsg.Response
@@ -60,6 +67,9 @@ func (c *ServerConfig) Validate() error {
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
+	}
+	if c.Concurrent == nil {
+		c.Concurrent = func(int16) bool { return false }
 	}
 	if c.BytesIn == nil {
 		c.BytesIn = func(int) {}
@@ -205,6 +215,7 @@ func (c *conn) log() *zap.Logger { return c.s.cfg.Logger }
 func (c *conn) read() {
 	defer close(c.queue)
 	br := bufio.NewReaderSize(c.nc, 64<<10)
+	var prevSeq chan struct{} // done of the last sequential request
 	for {
 		frame, err := ReadFrame(br, c.s.cfg.MaxFrameBytes)
 		if err != nil {
@@ -236,7 +247,12 @@ func (c *conn) read() {
 				return
 			}
 			req := &Request{Header: h, Body: body, Conn: c.info}
-			go c.handle(sl, req)
+			if c.s.cfg.Concurrent(key) {
+				go c.handle(sl, req, nil)
+			} else {
+				go c.handle(sl, req, prevSeq)
+				prevSeq = sl.done
+			}
 		}
 		select {
 		case c.queue <- sl:
@@ -246,10 +262,14 @@ func (c *conn) read() {
 	}
 }
 
-// handle runs the handler and completes sl. A panic in a handler is a bug;
-// it closes this connection instead of the whole broker.
-func (c *conn) handle(sl *slot, req *Request) {
+// handle runs the handler, after the request before it when after is not
+// nil, and completes sl. A panic in a handler is a bug; it closes this
+// connection instead of the whole broker.
+func (c *conn) handle(sl *slot, req *Request, after chan struct{}) {
 	defer close(sl.done)
+	if after != nil {
+		<-after
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			c.log().Error("handler panic", zap.Int16("key", sl.key), zap.Int16("version", sl.version), zap.Any("panic", r), zap.Stack("stack"))

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -103,6 +104,7 @@ func startServer(t *testing.T, h Handler) (*Server, string) {
 	t.Helper()
 	srv, err := NewServer(ServerConfig{
 		Listener: "TEST", MaxFrameBytes: 1 << 20, Handler: h, Versions: testVersions,
+		Concurrent: func(key int16) bool { return key == int16(kmsg.Metadata) },
 		ApiVersionsUnsupported: func() kmsg.Response {
 			r := kmsg.NewPtrApiVersionsResponse()
 			r.ErrorCode = kerr.UnsupportedVersion.Code
@@ -193,6 +195,44 @@ func TestResponsesInRequestOrder(t *testing.T) {
 	}
 }
 
+// Sequential requests (all but those marked Concurrent) are handled one
+// after the other in arrival order, even when each could run at once.
+func TestSequentialRequestsHandledInOrder(t *testing.T) {
+	h := &testHandler{release: make(chan struct{})}
+	_, addr := startServer(t, h)
+	c := dial(t, addr)
+	var out []byte
+	const n = 200
+	for i := 0; i < n; i++ {
+		p := kmsg.NewPtrProduceRequest()
+		p.Version, p.Acks = 9, 0
+		out = append(out, encodeRequest(p, int32(i), strconv.Itoa(i))...)
+	}
+	out = append(out, encodeRequest(metadataReq(9), n, "end")...)
+	c.Write(out)
+	if corr, _ := readResponse(t, c, true); corr != n {
+		t.Fatalf("corr %d", corr)
+	}
+	// The concurrent Metadata may have been handled anywhere in between;
+	// the sequential ones in order, all before its response was written.
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var order []string
+	for _, s := range h.seen {
+		if s != "end" {
+			order = append(order, s)
+		}
+	}
+	if len(order) != n {
+		t.Fatalf("%d sequential requests handled, want %d", len(order), n)
+	}
+	for i, s := range order {
+		if s != strconv.Itoa(i) {
+			t.Fatalf("handling order %v", order)
+		}
+	}
+}
+
 // A request on one connection that blocks does not hold up another
 // connection.
 func TestConnectionsIndependent(t *testing.T) {
@@ -240,12 +280,16 @@ func TestBadFramesCloseConnection(t *testing.T) {
 	_, addr := startServer(t, &testHandler{})
 	good := encodeRequest(metadataReq(9), 1, "c")
 	cases := map[string][]byte{
-		"oversized frame":  {0x00, 0x20, 0x00, 0x01}, // 2 MiB > 1 MiB cap
-		"negative size":    {0xff, 0xff, 0xff, 0xff},
-		"tiny frame":       {0, 0, 0, 3, 0, 3, 0},
-		"unknown api key":  append([]byte{0, 0, 0, 10, 0x7f, 0x00, 0, 0}, 0, 0, 0, 1, 0, 0),
-		"version too new":  func() []byte { b := append([]byte(nil), good...); binary.BigEndian.PutUint16(b[6:], 13); return b }(),
-		"truncated body":   func() []byte { b := append([]byte(nil), good[:len(good)-1]...); binary.BigEndian.PutUint32(b, uint32(len(b)-4)); return b }(),
+		"oversized frame": {0x00, 0x20, 0x00, 0x01}, // 2 MiB > 1 MiB cap
+		"negative size":   {0xff, 0xff, 0xff, 0xff},
+		"tiny frame":      {0, 0, 0, 3, 0, 3, 0},
+		"unknown api key": append([]byte{0, 0, 0, 10, 0x7f, 0x00, 0, 0}, 0, 0, 0, 1, 0, 0),
+		"version too new": func() []byte { b := append([]byte(nil), good...); binary.BigEndian.PutUint16(b[6:], 13); return b }(),
+		"truncated body": func() []byte {
+			b := append([]byte(nil), good[:len(good)-1]...)
+			binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+			return b
+		}(),
 		"bad client id":    {0, 0, 0, 10, 0, 3, 0, 9, 0, 0, 0, 1, 0x7f, 0xff},
 		"metadata garbage": append([]byte{0, 0, 0, 16, 0, 3, 0, 9, 0, 0, 0, 1, 0, 0, 0}, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff),
 	}
