@@ -11,6 +11,9 @@ package broker
 // (INVALID_REPLICATION_FACTOR for 0, < -1, or more than the brokers of the
 // group), partition count (INVALID_PARTITIONS). -1 takes num.partitions /
 // default.replication.factor. A name given twice gets INVALID_REQUEST once.
+// A request that would create more than 10000 partitions in all gets
+// POLICY_VIOLATION for every topic, as Kafka answers a request that exceeds
+// its 10000 records per operation.
 // validate_only runs every check and creates nothing; its result carries a
 // fresh topic id as Kafka's does. v5+ results carry the partition count,
 // replication factor and every effective config; v7 the topic id.
@@ -27,6 +30,10 @@ import (
 
 func init() { register(kmsg.CreateTopics, 2, 7, handleCreateTopics) }
 
+// maxPartitionsPerRequest bounds the partitions one CreateTopics or
+// CreatePartitions request makes (Kafka: MAX_RECORDS_PER_USER_OP).
+const maxPartitionsPerRequest = 10000
+
 // prohibitedTopics may not be created by a client: Kafka's metadata log,
 // and the topics whose state gregor keeps in the store itself.
 var prohibitedTopics = map[string]bool{"__cluster_metadata": true, "__consumer_offsets": true, "__transaction_state": true}
@@ -37,6 +44,20 @@ func handleCreateTopics(_ context.Context, b *Broker, req *protocol.Request) (km
 	count := map[string]int{}
 	for _, t := range r.Topics {
 		count[t.Topic]++
+	}
+	// Kafka refuses a request that would write more than 10000 metadata
+	// records at once; gregor bounds the partitions a request creates.
+	var total int64
+	def := b.topics.Defaults()
+	for _, rt := range r.Topics {
+		switch {
+		case len(rt.ReplicaAssignment) > 0:
+			total += int64(len(rt.ReplicaAssignment))
+		case rt.NumPartitions == -1:
+			total += int64(def.NumPartitions)
+		case rt.NumPartitions > 0:
+			total += int64(rt.NumPartitions)
+		}
 	}
 	answered := map[string]bool{}
 	for i := range r.Topics {
@@ -49,6 +70,8 @@ func handleCreateTopics(_ context.Context, b *Broker, req *protocol.Request) (km
 		res.Topic = rt.Topic
 		var err error
 		switch {
+		case total > maxPartitionsPerRequest:
+			err = apiErrorf(kerr.PolicyViolation, "Unable to perform excessively large batch operation.")
 		case count[rt.Topic] > 1:
 			err = apiErrorf(kerr.InvalidRequest, "Duplicate topic name.")
 		case prohibitedTopics[rt.Topic]:

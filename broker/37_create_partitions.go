@@ -8,7 +8,8 @@ package broker
 // equal to or below the current one INVALID_PARTITIONS with Kafka's
 // messages; an assignment list whose length is not the number of new
 // partitions, or naming unknown brokers, INVALID_REPLICA_ASSIGNMENT.
-// validate_only checks without creating.
+// validate_only checks without creating. More than 10000 new partitions in
+// one request get POLICY_VIOLATION for every topic (see CreateTopics).
 
 import (
 	"context"
@@ -27,6 +28,12 @@ func handleCreatePartitions(_ context.Context, b *Broker, req *protocol.Request)
 	for _, t := range r.Topics {
 		count[t.Topic]++
 	}
+	var total int64
+	for _, rt := range r.Topics {
+		if tp, ok := b.topics.Get(rt.Topic); ok && rt.Count > tp.Partitions {
+			total += int64(rt.Count - tp.Partitions)
+		}
+	}
 	answered := map[string]bool{}
 	for i := range r.Topics {
 		rt := &r.Topics[i]
@@ -37,7 +44,9 @@ func handleCreatePartitions(_ context.Context, b *Broker, req *protocol.Request)
 		res := kmsg.NewCreatePartitionsResponseTopic()
 		res.Topic = rt.Topic
 		var err error
-		if count[rt.Topic] > 1 {
+		if total > maxPartitionsPerRequest {
+			err = apiErrorf(kerr.PolicyViolation, "Unable to perform excessively large batch operation.")
+		} else if count[rt.Topic] > 1 {
 			err = apiErrorf(kerr.InvalidRequest, "Duplicate topic name.")
 		} else {
 			err = b.createPartitions(rt, r.ValidateOnly)

@@ -1,10 +1,15 @@
 package broker
 
 import (
+	"context"
+	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/gregor-broker/gregor/protocol"
 	"github.com/gregor-broker/gregor/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -126,7 +131,7 @@ func TestCreateTopicsErrors(t *testing.T) {
 		{admTopic("tiered", 1, 1, "remote.storage.enable", "true"), kerr.InvalidConfig, "Tiered Storage"},
 		{admTopic("zero", 0, 1), kerr.InvalidPartitions, "non-positive"},
 		{admTopic("neg", -2, 1), kerr.InvalidPartitions, "non-positive"},
-		{admTopic("huge", maxPartitionsPerTopic+1, 1), kerr.InvalidPartitions, "limit"},
+		{admTopic("huge", maxPartitionsPerTopic+1, 1), kerr.PolicyViolation, "excessively large batch"},
 		{admTopic("rf0", 1, 0), kerr.InvalidReplicationFactor, "larger than 0"},
 		{admTopic("rfneg", 1, -2), kerr.InvalidReplicationFactor, "larger than 0"},
 		{admTopic("rf3", 1, 3), kerr.InvalidReplicationFactor, "only 1 broker(s) are registered"},
@@ -153,6 +158,12 @@ func TestCreateTopicsErrors(t *testing.T) {
 	}
 	if got := topicNames(b.topics.List()); !slices.Equal(got, []string{"exists"}) {
 		t.Errorf("topics after failed creations: %v", got)
+	}
+
+	// More than 10000 partitions in one request: every topic refused.
+	resp0 := b.call(admCreateReq(7, false, admTopic("big1", 6000, 1), admTopic("big2", 6000, 1))).(*kmsg.CreateTopicsResponse)
+	if len(resp0.Topics) != 2 || resp0.Topics[0].ErrorCode != kerr.PolicyViolation.Code || resp0.Topics[1].ErrorCode != kerr.PolicyViolation.Code {
+		t.Errorf("too many partitions: %+v", resp0.Topics)
 	}
 
 	// A manual assignment naming this broker is accepted.
@@ -299,6 +310,7 @@ func TestCreatePartitions(t *testing.T) {
 	check(req(false, top("grow", 6, []int32{1})), "grow", kerr.InvalidReplicaAssignment, "Attempted to add 2 additional partition(s), but only 1 assignment(s) were specified.")
 	check(req(false, top("grow", 5, []int32{2})), "grow", kerr.InvalidReplicaAssignment, "no such broker")
 	check(req(false, top("grow", 6), top("grow", 7)), "grow", kerr.InvalidRequest, "Duplicate topic name.")
+	check(req(false, top("grow", 10006)), "grow", kerr.PolicyViolation, "excessively large")
 	check(req(false, top("grow", 5, []int32{1})), "grow", none, "<nil>")
 	if tp, _ := b.topics.Get("grow"); tp.Partitions != 5 {
 		t.Errorf("after assigned growth: %d partitions", tp.Partitions)
@@ -651,4 +663,76 @@ func TestDescribeCluster(t *testing.T) {
 	if resp := b.call(r).(*kmsg.DescribeClusterResponse); resp.ErrorCode != 0 || len(resp.Brokers) != 1 || resp.ClusterAuthorizedOperations != -2147483648 {
 		t.Errorf("v0: %+v", resp)
 	}
+}
+
+// FuzzAdminRequests decodes arbitrary bytes as every admin request at every
+// version it accepts and runs the handler: whatever decodes must be answered
+// with a response that encodes, never a panic.
+func FuzzAdminRequests(f *testing.F) {
+	keys := []kmsg.Key{kmsg.CreateTopics, kmsg.DeleteTopics, kmsg.DeleteRecords, kmsg.DescribeConfigs, kmsg.AlterConfigs,
+		kmsg.DescribeLogDirs, kmsg.CreatePartitions, kmsg.IncrementalAlterConfigs, kmsg.DescribeCluster}
+	seed := func(r kmsg.Request) {
+		for i, k := range keys {
+			if int16(k) == r.Key() {
+				f.Add(byte(i), byte(r.GetVersion()), r.AppendTo(nil))
+			}
+		}
+	}
+	seed(admCreateReq(7, false, admTopic("f1", 2, 1, "retention.ms", "100"), admTopic("", -1, -1)))
+	seed(admCreateReq(2, true, admTopic("f2", 1, 1)))
+	del := kmsg.NewPtrDeleteTopicsRequest()
+	del.Version, del.Topics = 6, []kmsg.DeleteTopicsRequestTopic{{Topic: kmsg.StringPtr("f1")}, {TopicID: [16]byte{1}}}
+	seed(del)
+	dr := kmsg.NewPtrDeleteRecordsRequest()
+	dr.Version, dr.Topics = 2, []kmsg.DeleteRecordsRequestTopic{{Topic: "f1", Partitions: []kmsg.DeleteRecordsRequestTopicPartition{{Partition: 0, Offset: -1}}}}
+	seed(dr)
+	dc := kmsg.NewPtrDescribeConfigsRequest()
+	dc.Version, dc.IncludeSynonyms = 4, true
+	dc.Resources = []kmsg.DescribeConfigsRequestResource{{ResourceType: kmsg.ConfigResourceTypeTopic, ResourceName: "f1"}, {ResourceType: kmsg.ConfigResourceTypeBroker, ResourceName: "1"}}
+	seed(dc)
+	ia := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	ia.Version = 1
+	ia.Resources = []kmsg.IncrementalAlterConfigsRequestResource{{ResourceType: kmsg.ConfigResourceTypeTopic, ResourceName: "f1",
+		Configs: []kmsg.IncrementalAlterConfigsRequestResourceConfig{{Name: "cleanup.policy", Op: kmsg.IncrementalAlterConfigOpAppend, Value: kmsg.StringPtr("delete")}}}}
+	seed(ia)
+	cp := kmsg.NewPtrCreatePartitionsRequest()
+	cp.Version, cp.Topics = 3, []kmsg.CreatePartitionsRequestTopic{{Topic: "f1", Count: 3}}
+	seed(cp)
+	ld := kmsg.NewPtrDescribeLogDirsRequest()
+	ld.Version = 4
+	seed(ld)
+
+	b := admOpen(f, f.TempDir(), TopicDefaults{})
+	f.Cleanup(func() { b.store.Close() })
+	f.Fuzz(func(t *testing.T, k, v byte, body []byte) {
+		key := keys[int(k)%len(keys)]
+		a := apis[int16(key)]
+		version := a.min + int16(v)%(a.max-a.min+1)
+		req := kmsg.RequestForKey(int16(key))
+		req.SetVersion(version)
+		if err := req.ReadFrom(body); err != nil {
+			return
+		}
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				buf := make([]byte, 1<<20)
+				panic(fmt.Sprintf("%s v%d hangs:\n%s", key.Name(), version, buf[:runtime.Stack(buf, true)]))
+			}
+		}()
+		resp, err := a.fn(context.Background(), b.Broker, &protocol.Request{
+			Header: protocol.Header{Key: int16(key), Version: version}, Body: req, Conn: &protocol.ConnInfo{Listener: "PLAINTEXT"},
+		})
+		if err != nil {
+			t.Fatalf("%s v%d: %v", key.Name(), version, err)
+		}
+		out := kmsg.ResponseForKey(int16(key))
+		out.SetVersion(version)
+		if err := out.ReadFrom(resp.AppendTo(nil)); err != nil {
+			t.Fatalf("%s v%d: response does not decode: %v", key.Name(), version, err)
+		}
+	})
 }
