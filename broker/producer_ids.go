@@ -19,7 +19,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
+	"weak"
 
 	"github.com/gregor-broker/gregor/storage"
 )
@@ -86,17 +88,19 @@ func (a *producerIDAllocator) Next() (int64, error) {
 }
 
 // allocators holds each broker's allocator, made on first use so the
-// broker's core needs no field for it.
+// broker's core needs no field for it. Keys are weak so a broker that is
+// shut down and dropped (tests start many) takes its allocator with it.
 var allocators struct {
 	mu sync.Mutex
-	m  map[*Broker]*producerIDAllocator
+	m  map[weak.Pointer[Broker]]*producerIDAllocator
 }
 
 // producerIDs returns b's allocator.
 func (b *Broker) producerIDs() (*producerIDAllocator, error) {
 	allocators.mu.Lock()
 	defer allocators.mu.Unlock()
-	if a, ok := allocators.m[b]; ok {
+	key := weak.Make(b)
+	if a, ok := allocators.m[key]; ok {
 		return a, nil
 	}
 	a, err := newProducerIDAllocator(b.store, b.cfg.NodeID)
@@ -104,8 +108,13 @@ func (b *Broker) producerIDs() (*producerIDAllocator, error) {
 		return nil, err
 	}
 	if allocators.m == nil {
-		allocators.m = make(map[*Broker]*producerIDAllocator)
+		allocators.m = make(map[weak.Pointer[Broker]]*producerIDAllocator)
 	}
-	allocators.m[b] = a
+	allocators.m[key] = a
+	runtime.AddCleanup(b, func(k weak.Pointer[Broker]) {
+		allocators.mu.Lock()
+		delete(allocators.m, k)
+		allocators.mu.Unlock()
+	}, key)
 	return a, nil
 }

@@ -383,6 +383,9 @@ func TestJoinValidation(t *testing.T) {
 	r.Protocols = nil
 	wantCode(t, h.join(r).get(t).ErrorCode, kerr.InconsistentGroupProtocol)
 	wantCode(t, h.join(joinReq("g", "made-up", nil)).get(t).ErrorCode, kerr.UnknownMemberID)
+	if gs := h.c.ListGroups(kmsg.NewPtrListGroupsRequest()).Groups; len(gs) != 0 {
+		t.Fatalf("refused joins left groups behind: %+v", gs)
+	}
 
 	h.stableGroup("g", 1)
 	r = joinReq("g", "", nil, "roundrobin")

@@ -63,6 +63,7 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest, known Known) *
 			g.resetSession(m)
 		}
 		g.commit(req, codes)
+		g.dropIfUnused()
 	})
 	if !found {
 		if c.isClosed() {

@@ -301,6 +301,7 @@ func (c *Coordinator) join(req *kmsg.JoinGroupRequest, info JoinInfo, respond fu
 	}
 	found := c.withGroup(req.Group, req.MemberID == "", func(g *group) {
 		g.join(req, info, respond, fail)
+		g.dropIfUnused()
 	})
 	if !found {
 		if c.isClosed() {
@@ -760,5 +761,14 @@ func (g *group) shutdown() {
 			m.syncWait(resp)
 			m.syncWait = nil
 		}
+	}
+}
+
+// dropIfUnused forgets a group that a refused request created: nothing
+// joined, nothing committed, no generation ever ran.
+func (g *group) dropIfUnused() {
+	if g.state == stateEmpty && g.generation == 0 && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 {
+		g.setState(stateDead)
+		g.c.forget(g)
 	}
 }

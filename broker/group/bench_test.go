@@ -1,0 +1,89 @@
+package group
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/gregor-broker/gregor/storage"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// BenchmarkOffsetCommit measures one OffsetCommit of parts partitions made
+// durable through the real store, per flush mode.
+func BenchmarkOffsetCommit(b *testing.B) {
+	for _, mode := range []struct {
+		name string
+		m    storage.FlushMode
+	}{{"async", storage.FlushAsync}, {"sync", storage.FlushSync}} {
+		for _, parts := range []int{1, 50} {
+			b.Run(fmt.Sprintf("%s/partitions=%d", mode.name, parts), func(b *testing.B) {
+				st, err := storage.Open(storage.Config{Dir: b.TempDir(), FlushMode: mode.m})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer st.Close()
+				c, err := New(Config{}, st, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer c.Close()
+				req := kmsg.NewPtrOffsetCommitRequest()
+				req.Version = 8
+				req.Group, req.Generation = "bench", -1
+				t := kmsg.NewOffsetCommitRequestTopic()
+				t.Topic = "topic"
+				for p := 0; p < parts; p++ {
+					tp := kmsg.NewOffsetCommitRequestTopicPartition()
+					tp.Partition = int32(p)
+					t.Partitions = append(t.Partitions, tp)
+				}
+				req.Topics = []kmsg.OffsetCommitRequestTopic{t}
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					for p := range t.Partitions {
+						t.Partitions[p].Offset = int64(i)
+					}
+					resp := c.OffsetCommit(req, nil)
+					if resp.Topics[0].Partitions[0].ErrorCode != 0 {
+						b.Fatal(resp.Topics[0].Partitions[0].ErrorCode)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkRebalance measures a full rebalance (every member rejoins, the
+// leader syncs) of a group of n members, in memory.
+func BenchmarkRebalance(b *testing.B) {
+	for _, n := range []int{10, 100} {
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
+			h := &harness{t: &testing.T{}, clk: newFakeClock(), kv: newMemKV()}
+			c, err := newCoordinator(testConfig(), h.kv, h.clk, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			h.c = c
+			defer c.Close()
+			ids, gen := h.stableGroup("g", n)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				var joins []*pendingJoin
+				for _, id := range ids {
+					joins = append(joins, h.join(joinReq("g", id, nil)))
+				}
+				gen = joins[0].resps[0].Generation
+				assign := map[string]string{}
+				for _, id := range ids {
+					assign[id] = "a"
+				}
+				for _, id := range ids[1:] {
+					h.sync("g", id, gen, nil)
+				}
+				if s := h.sync("g", ids[0], gen, assign); s.resps[0].ErrorCode != 0 {
+					b.Fatal(s.resps[0].ErrorCode)
+				}
+			}
+		})
+	}
+}
