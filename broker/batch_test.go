@@ -1,0 +1,211 @@
+package broker
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// compressBatch re-encodes an uncompressed batch's records with codec.
+func compressBatch(t testing.TB, plain []byte, codec uint16, xerial bool) []byte {
+	t.Helper()
+	recs := plain[batchHeaderLen:]
+	var z []byte
+	switch codec {
+	case codecGzip:
+		var buf bytes.Buffer
+		w := gzip.NewWriter(&buf)
+		w.Write(recs)
+		w.Close()
+		z = buf.Bytes()
+	case codecSnappy:
+		block := s2.EncodeSnappy(nil, recs)
+		if !xerial {
+			z = block
+			break
+		}
+		z = append(append([]byte(nil), xerialMagic...), 0, 0, 0, 1, 0, 0, 0, 1)
+		z = binary.BigEndian.AppendUint32(z, uint32(len(block)))
+		z = append(z, block...)
+	case codecLZ4:
+		var buf bytes.Buffer
+		w := lz4.NewWriter(&buf)
+		w.Write(recs)
+		w.Close()
+		z = buf.Bytes()
+	case codecZstd:
+		enc, _ := zstd.NewWriter(nil)
+		z = enc.EncodeAll(recs, nil)
+	}
+	b := append(append([]byte(nil), plain[:batchHeaderLen]...), z...)
+	binary.BigEndian.PutUint32(b[bLength:], uint32(len(b)-12))
+	attrs := binary.BigEndian.Uint16(b[bAttributes:])
+	binary.BigEndian.PutUint16(b[bAttributes:], attrs|codec)
+	binary.BigEndian.PutUint32(b[bCRC:], crc32.Checksum(b[bAttributes:], crc32c))
+	return b
+}
+
+var testLimits = batchLimits{maxMessageBytes: 10 << 20, produceVersion: 9, validateCompressed: true}
+
+// Compressed batches are decompressed and their records checked: valid
+// ones pass for every codec (snappy raw and xerial-framed), and a batch
+// whose compressed records are broken is INVALID_RECORD.
+func TestCoreValidateCompressed(t *testing.T) {
+	plain := coreBatch(1, -1, -1, -1, coreRecs(50, "compressed")...)
+	if err := validateBatch(plain, testLimits); err != nil {
+		t.Fatalf("plain: %v", err)
+	}
+	for _, c := range []struct {
+		name   string
+		codec  uint16
+		xerial bool
+	}{{"gzip", codecGzip, false}, {"snappy", codecSnappy, false}, {"snappy-xerial", codecSnappy, true}, {"lz4", codecLZ4, false}, {"zstd", codecZstd, false}} {
+		t.Run(c.name, func(t *testing.T) {
+			b := compressBatch(t, plain, c.codec, c.xerial)
+			if err := validateBatch(b, testLimits); err != nil {
+				t.Fatalf("valid batch rejected: %v", err)
+			}
+			// Records that do not fill the count: one record fewer.
+			short := append([]byte(nil), plain...)
+			binary.BigEndian.PutUint32(short[bRecordCount:], 51)
+			binary.BigEndian.PutUint32(short[bLastOffsetDelta:], 50)
+			b = compressBatch(t, short, c.codec, c.xerial)
+			if err := validateBatch(b, testLimits); err == nil || err.code != kerr.InvalidRecord.Code {
+				t.Fatalf("short records: %v", err)
+			}
+			// Garbage instead of compressed data.
+			b = compressBatch(t, plain, c.codec, c.xerial)
+			for i := batchHeaderLen; i < len(b); i++ {
+				b[i] = 0xA5
+			}
+			binary.BigEndian.PutUint32(b[bCRC:], crc32.Checksum(b[bAttributes:], crc32c))
+			if err := validateBatch(b, testLimits); err == nil || err.code != kerr.InvalidRecord.Code {
+				t.Fatalf("garbage: %v", err)
+			}
+			// Without decompression the garbage is only header-checked.
+			lim := testLimits
+			lim.validateCompressed = false
+			if err := validateBatch(b, lim); err != nil {
+				t.Fatalf("header-only validation: %v", err)
+			}
+		})
+	}
+	// A zip bomb beyond the cap is refused.
+	bomb := coreBatch(1, -1, -1, -1, coreRecord{value: make([]byte, 4<<20)})
+	lim := testLimits
+	lim.maxDecompressed = 1 << 20
+	for _, codec := range []uint16{codecGzip, codecSnappy, codecLZ4, codecZstd} {
+		if err := validateBatch(compressBatch(t, bomb, codec, false), lim); err == nil || err.code != kerr.InvalidRecord.Code {
+			t.Fatalf("codec %d bomb: %v", codec, err)
+		}
+	}
+}
+
+// Records with every optional shape: null key, null value, headers with a
+// null value, negative timestamp deltas.
+func TestCoreValidateRecordShapes(t *testing.T) {
+	b := coreBatch(1000, -1, -1, -1,
+		coreRecord{key: nil, value: nil},
+		coreRecord{key: []byte{}, value: []byte{}, tsDelta: -5, headers: [][2]string{{"a", ""}, {"", "b"}}},
+	)
+	if err := validateBatch(b, testLimits); err != nil {
+		t.Fatal(err)
+	}
+	// A header with a null key is invalid.
+	rec := []byte{0, 0, 0, 1, 'k', 1, 'v', 1, 1 /* key len -1 */, 0}
+	rec = append(binary.AppendVarint(nil, int64(len(rec))), rec...)
+	if err := walkRecords(rec, 1); err == nil {
+		t.Fatal("null header key accepted")
+	}
+}
+
+// FuzzValidateBatch: any bytes give nil or a rejection with a Kafka code,
+// never a panic; the seed corpus holds real batches kgo produced
+// (testdata/fuzz/batches, see TestCoreCaptureRequests) and mutations.
+func FuzzValidateBatch(f *testing.F) {
+	plain := coreBatch(1, 7, 0, 0, coreRecs(5, "fuzz")...)
+	f.Add(plain)
+	f.Add(compressBatch(f, plain, codecGzip, false))
+	f.Add(compressBatch(f, plain, codecSnappy, true))
+	f.Add(compressBatch(f, plain, codecLZ4, false))
+	f.Add(compressBatch(f, plain, codecZstd, false))
+	seeds, _ := filepath.Glob(filepath.Join("testdata", "fuzz", "batches", "*.bin"))
+	for _, s := range seeds {
+		if b, err := os.ReadFile(s); err == nil {
+			f.Add(b)
+		}
+	}
+	lim := testLimits
+	lim.maxDecompressed = 1 << 20
+	f.Fuzz(func(t *testing.T, b []byte) {
+		err := validateBatch(b, lim)
+		if err == nil {
+			return
+		}
+		switch err.code {
+		case kerr.InvalidRecord.Code, kerr.CorruptMessage.Code, kerr.MessageTooLarge.Code,
+			kerr.UnsupportedCompressionType.Code, kerr.InvalidTxnState.Code:
+		default:
+			t.Fatalf("unexpected code %d: %v", err.code, err)
+		}
+	})
+}
+
+// BenchmarkValidateBatch measures validation of a 1 MiB batch of 1 KiB
+// text-like records: header+CRC only, and full validation (decompressing
+// compressed batches) for each codec. The numbers are in batch.go.
+func BenchmarkValidateBatch(b *testing.B) {
+	var recs []coreRecord
+	size := 0
+	for i := 0; size < 1<<20; i++ {
+		v := []byte(fmt.Sprintf("%08d {\"user\":\"u%d\",\"event\":\"click\",\"page\":\"/products/%d\",\"pad\":\"", i, i%977, i%131))
+		for len(v) < 1020 {
+			v = append(v, byte('a'+len(v)%26))
+		}
+		v = append(v, "\"}"...)
+		recs = append(recs, coreRecord{key: []byte(fmt.Sprint(i)), value: v})
+		size += len(v)
+	}
+	plain := coreBatch(1, -1, -1, -1, recs...)
+	for _, c := range []struct {
+		name  string
+		codec uint16
+	}{{"none", codecNone}, {"gzip", codecGzip}, {"snappy", codecSnappy}, {"lz4", codecLZ4}, {"zstd", codecZstd}} {
+		batch := plain
+		if c.codec != codecNone {
+			batch = compressBatch(b, plain, c.codec, true)
+		}
+		for _, full := range []bool{false, true} {
+			mode := "header+crc"
+			if full {
+				mode = "full"
+			}
+			if c.codec == codecNone && !full {
+				continue
+			}
+			b.Run(c.name+"/"+mode, func(b *testing.B) {
+				lim := testLimits
+				lim.validateCompressed = full
+				// Bytes of records validated, so codecs compare per
+				// uncompressed byte.
+				b.SetBytes(int64(len(plain)))
+				b.ReportAllocs()
+				for i := 0; i < b.N; i++ {
+					if err := validateBatch(batch, lim); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
