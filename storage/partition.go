@@ -294,7 +294,9 @@ func (p *Partition) Append(batch []byte, leaderEpoch int32) (AppendResult, error
 	if int64(len(batch))+entryHeaderSize > s.cfg.SegmentBytes {
 		return AppendResult{}, ErrBatchTooLarge
 	}
-	b := make([]byte, entryHeaderSize+len(batch))
+	bp := getEntryBuf(entryHeaderSize + len(batch))
+	defer entryBufs.Put(bp)
+	b := *bp
 	copy(b[entryHeaderSize:], batch)
 
 	s.mu.Lock()
@@ -351,6 +353,19 @@ func (p *Partition) Append(batch []byte, leaderEpoch int32) (AppendResult, error
 		return AppendResult{}, err
 	}
 	return AppendResult{BaseOffset: base, LogStartOffset: p.LogStartOffset()}, nil
+}
+
+// entryBufs recycles the buffers entries are built in: the bytes are
+// copied into the page cache by the write, so nothing keeps them.
+var entryBufs sync.Pool
+
+func getEntryBuf(n int) *[]byte {
+	if bp, ok := entryBufs.Get().(*[]byte); ok && cap(*bp) >= n {
+		*bp = (*bp)[:n]
+		return bp
+	}
+	b := make([]byte, n, max(n, 64<<10))
+	return &b
 }
 
 // findOffsetLocked returns the index of the entry holding offset, which
