@@ -1,0 +1,163 @@
+// Package storage is gregor's MetaQ store: one shared commit log per broker,
+// a consume queue per partition, a dispatcher that derives everything else
+// from the commit log, crash recovery, flush policies and retention.
+//
+// Batches are opaque bytes here. The store reads a few fields of the Kafka v2
+// RecordBatch header at fixed offsets and writes two (base offset and
+// partition leader epoch, both outside the batch CRC); it imports no Kafka
+// client package.
+//
+// # Directory layout
+//
+//	<Dir>/commitlog/<20-digit start position>.log   segments, preallocated
+//	<Dir>/consumequeue/<topic id hex>-<partition>/00000000000000000000.cq
+//	<Dir>/checkpoint                                  derived state (atomic)
+//
+// # Commit-log entry (FROZEN)
+//
+// Every entry is a 56-byte header followed by its payload. All integers are
+// big-endian. An entry never straddles two segments: when an entry does not
+// fit in what is left of a segment, a pad entry fills the rest and the entry
+// goes to the next segment (whose start position is the pad's end). An
+// entry is only placed where it leaves either nothing or room for a pad
+// header, so every segment's end is marked.
+//
+//	 0       4       8       12  13  14  16                              32
+//	+-------+-------+-------+---+---+---+-------------------------------+
+//	|length | magic |  crc  |typ|flg|rsv|       topic id (16 bytes)     |
+//	+-------+-------+-------+---+---+---+-------------------------------+
+//	32      36              44              52      56
+//	+-------+---------------+---------------+-------+--------------------
+//	| part  |  base offset  |  store time   | epoch | payload ...
+//	+-------+---------------+---------------+-------+--------------------
+//
+//	length      uint32  whole entry, header included
+//	magic       uint32  0x47524731 ("GRG1")
+//	crc         uint32  CRC-32C (Castagnoli) of bytes 12..length; for a pad,
+//	                    of bytes 12..56 only (the rest of the segment is not
+//	                    written)
+//	typ         uint8   1 batch, 2 create partition, 3 delete topic,
+//	                    4 key/values, 5 pad, 6 move log start
+//	flg         uint8   0 (reserved)
+//	rsv         2 bytes 0
+//	topic id    [16]    Kafka topic UUID (batch, create, delete, log start)
+//	part        int32   partition (batch, create, log start)
+//	base offset int64   batch: offset of its first record; log start: the
+//	                    new log-start offset
+//	store time  int64   broker clock, ms (producer-id expiry); never used
+//	                    for ListOffsets, which reads record timestamps
+//	epoch       int32   partition leader epoch of a batch
+//
+// Payloads: a batch entry carries the Kafka v2 RecordBatch exactly as the
+// producer sent it, except for its base offset (bytes 0..8) and partition
+// leader epoch (12..16), which the store fills in; the batch CRC (17..21,
+// over 21..end) is unchanged. A key/value entry carries
+//
+//	uint16 namespace length, namespace, uint32 count, then per key:
+//	uint32 key length, key, uint32 value length (0xffffffff = delete), value
+//
+// Create, delete, log-start and pad entries have no payload.
+//
+// Recovery validates each entry's length, magic, type and CRC; the first
+// entry that fails ends the log: it and everything after it are removed
+// (later segments deleted, the rest of the segment zeroed, so an old entry
+// beyond a torn one can never be mistaken for a new one).
+//
+// # Consume-queue entry (FROZEN)
+//
+// One per stored batch, 64 bytes, in a per-partition file; entry i is at
+// byte 64*i. Blocks of 64 entries (4 KiB) are indexed in memory (first base
+// offset and running max timestamp of each block), so a lookup by offset or
+// time is a binary search over blocks and then within one block read from
+// the file; the last, incomplete block lives in memory and is written when
+// it fills and at each checkpoint.
+//
+//	 0               8       12      16              24      28  30  32
+//	+---------------+-------+-------+---------------+-------+---+---+
+//	| position      | size  | epoch | base offset   | last  |att|rsv|
+//	+---------------+-------+-------+---------------+-------+---+---+
+//	32              40              48              56      60      64
+//	+---------------+---------------+---------------+-------+-------+
+//	| max timestamp | offset of max | running max ts| rsv   |  crc  |
+//	+---------------+---------------+---------------+-------+-------+
+//
+//	position   int64  commit-log position of the batch bytes (entry + 56)
+//	size       int32  batch length
+//	epoch      int32  leader epoch
+//	last       int32  last offset delta
+//	att        int16  batch attributes
+//	max ts     int64  the batch's max timestamp (batch header 35..43)
+//	offset of max     offset of the record holding it (walked for
+//	                  uncompressed batches, else the last offset)
+//	running max ts    max over this and all earlier batches
+//	crc        uint32 CRC-32C of bytes 0..60
+//
+// # Checkpoint (FROZEN)
+//
+// Written atomically (temp file, fsync, rename, directory fsync) after the
+// commit log is synced up to its position and every consume-queue entry
+// below it is written and synced (syncfs, one call for all files). It holds
+// every piece of derived state, so retention may delete any segment the
+// checkpoint covers without losing committed offsets, producer state,
+// leader epochs or log starts:
+//
+//	uint32 magic 0x47524350 ("GRCP"), uint32 version 1
+//	int64 position covered, int64 time written (ms)
+//	uint32 partitions, each:
+//	  [16] topic id, int32 partition, int64 entries, int64 next offset,
+//	  int64 log start, int64 first retained entry, int64 retained bytes,
+//	  int64 max timestamp, int64 offset of max timestamp,
+//	  uint32 blocks, each int64 first base offset, int64 first running max ts
+//	  uint32 epochs, each int32 epoch, int64 start offset
+//	  uint32 producers, each int64 id, int16 epoch, int64 last seen (ms),
+//	    uint8 batches (<= 5), each int32 first seq, int32 last seq,
+//	    int64 base offset, int64 last offset
+//	uint32 namespaces, each uint32 len + name, uint32 keys, each
+//	  uint32 len + key, uint32 len + value
+//	uint32 CRC-32C of everything before
+//
+// Open loads the checkpoint and re-dispatches the commit log from its
+// position: after a clean Close that is nothing (no re-scan); after a crash
+// it is what was written since the last checkpoint (CheckpointInterval).
+// Without a usable checkpoint the whole log is re-dispatched and the
+// consume queues are rebuilt.
+//
+// # Visibility, flushing, errors
+//
+// The dispatch position is the visibility fence. Under FlushAsync a batch is
+// visible to Read when Append returns; a background flusher fsyncs every
+// FlushInterval. Under FlushSync, Append returns, and the high watermark
+// moves, only after an fsync covering the batch; one fsync covers every
+// writer waiting at that moment (group commit). Segments are preallocated
+// (fallocate), so a full disk shows up when a segment is created, not in
+// the middle of one; ErrDiskFull is returned without breaking the store and
+// appends work again once space returns. Any other failed write, short
+// write or fsync breaks the store: every later write fails with ErrBroken
+// until it is reopened (after a failed fsync the page cache may have
+// dropped the dirty pages, so carrying on could acknowledge lost data).
+//
+// # Retention
+//
+// retention.ms and retention.bytes (SetRetention, applied by RunRetention),
+// DeleteRecordsBefore and the MaxDiskBytes cap move partitions' log starts;
+// each move is written to the commit log (entry type 6), so it survives a
+// crash and a slave applies the same. A segment is deleted once no
+// partition retains anything in it, a checkpoint covers it, and no
+// unreleased ReadResult refers to it. Over MaxDiskBytes the oldest segments
+// go anyway, moving the log starts of the partitions that still had data
+// there.
+//
+// # Replication
+//
+// ReadRaw returns whole entries from a position; AppendRaw on a slave
+// validates and writes them at the same position and dispatches them, so
+// the slave's commit log, consume queues, offsets, producer state and
+// key/values are byte-identical to the master's. A slave must not write
+// through any other method.
+//
+// # Lock order
+//
+// Store.mu (writers) → Store.flushMu → Partition.mu → Store.segMu →
+// Store.kvMu → fileCache.mu; Store.partsMu is taken alone or inside
+// Store.mu. Store.ckptMu is taken before Store.mu.
+package storage
