@@ -272,3 +272,14 @@ func TestMeterReset(t *testing.T) {
 		t.Errorf("summary %+v latency %+v", s, s.Latency)
 	}
 }
+
+// TestCreateInSteps creates a topic larger than one creation step (Kafka
+// refuses more than 10,000 metadata records per request) and gets them all.
+func TestCreateInSteps(t *testing.T) {
+	addr := startKfake(t)
+	sum := runBench(t, "produce", "--brokers", addr, "--topic", "big", "--partitions", "10001",
+		"--records", "10", "--duration", "0")
+	if sum.Partitions != 10001 || sum.Records != 10 || sum.Errors != 0 {
+		t.Fatalf("partitions %d records %d errors %d; want 10001, 10, 0", sum.Partitions, sum.Records, sum.Errors)
+	}
+}

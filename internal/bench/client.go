@@ -125,13 +125,8 @@ func ensureTopic(ctx context.Context, adm *kadm.Client, cfg *Config, log *zap.Lo
 		if !cfg.Create {
 			return 0, fmt.Errorf("topic %s does not exist and --create=false", cfg.Topic)
 		}
-		resp, err := adm.CreateTopic(ctx, cfg.Partitions, cfg.ReplicationFactor, nil, cfg.Topic)
-		if err == nil {
-			err = resp.Err
-		}
-		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			return 0, fmt.Errorf("creating %s (%d partitions, replication factor %d): %w %s",
-				cfg.Topic, cfg.Partitions, cfg.ReplicationFactor, err, resp.ErrMessage)
+		if err := createTopic(ctx, adm, cfg); err != nil {
+			return 0, err
 		}
 		log.Info("created topic", zap.String("topic", cfg.Topic), zap.Int32("partitions", cfg.Partitions))
 	}
@@ -168,6 +163,40 @@ func ensureTopic(ctx context.Context, adm *kadm.Client, cfg *Config, log *zap.Lo
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// createStep is the most partitions one CreateTopics or CreatePartitions
+// request asks for: Kafka's controller refuses an operation that writes
+// more than max.records.per.user.op (10,000) metadata records with
+// POLICY_VIOLATION, and a topic of 10,000 partitions is 10,001 records.
+const createStep = 5000
+
+// createTopic creates cfg's topic, growing it in steps of createStep
+// partitions.
+func createTopic(ctx context.Context, adm *kadm.Client, cfg *Config) error {
+	first := min(cfg.Partitions, createStep)
+	resp, err := adm.CreateTopic(ctx, first, cfg.ReplicationFactor, nil, cfg.Topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if errors.Is(err, kerr.TopicAlreadyExists) {
+		return nil // made by a concurrent run; used as it is
+	}
+	if err != nil {
+		return fmt.Errorf("creating %s (%d partitions, replication factor %d): %w %s",
+			cfg.Topic, first, cfg.ReplicationFactor, err, resp.ErrMessage)
+	}
+	for n := first; n < cfg.Partitions; {
+		n = min(n+createStep, cfg.Partitions)
+		resps, err := adm.UpdatePartitions(ctx, int(n), cfg.Topic)
+		if err == nil {
+			err = resps.Error()
+		}
+		if err != nil {
+			return fmt.Errorf("growing %s to %d partitions: %w", cfg.Topic, n, err)
+		}
+	}
+	return nil
 }
 
 // deleteTopic removes the topic at the end of a run.
