@@ -58,7 +58,7 @@ func BenchmarkOffsetCommit(b *testing.B) {
 func BenchmarkRebalance(b *testing.B) {
 	for _, n := range []int{10, 100} {
 		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
-			h := &harness{t: &testing.T{}, clk: newFakeClock(), kv: newMemKV()}
+			h := &harness{t: b, clk: newFakeClock(), kv: newMemKV()}
 			c, err := newCoordinator(testConfig(), h.kv, h.clk, nil)
 			if err != nil {
 				b.Fatal(err)

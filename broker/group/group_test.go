@@ -130,7 +130,7 @@ func (m *memKV) RangeKV(ns string, fn func(k, v []byte) bool) {
 }
 
 type harness struct {
-	t   *testing.T
+	t   testing.TB
 	clk *fakeClock
 	kv  *memKV
 	c   *Coordinator
@@ -184,7 +184,7 @@ func joinReq(group, memberID string, instance *string, protos ...string) *kmsg.J
 type pendingJoin struct{ resps []*kmsg.JoinGroupResponse }
 
 func (p *pendingJoin) done() bool { return len(p.resps) > 0 }
-func (p *pendingJoin) get(t *testing.T) *kmsg.JoinGroupResponse {
+func (p *pendingJoin) get(t testing.TB) *kmsg.JoinGroupResponse {
 	t.Helper()
 	if len(p.resps) != 1 {
 		t.Fatalf("join answered %d times, want once", len(p.resps))
@@ -227,7 +227,7 @@ func (h *harness) sync(group, member string, gen int32, assign map[string]string
 	return p
 }
 
-func (p *pendingSync) get(t *testing.T) *kmsg.SyncGroupResponse {
+func (p *pendingSync) get(t testing.TB) *kmsg.SyncGroupResponse {
 	t.Helper()
 	if len(p.resps) != 1 {
 		t.Fatalf("sync answered %d times, want once", len(p.resps))
@@ -261,7 +261,7 @@ func (h *harness) fetch(group, topic string, part int32) (int64, int32, string) 
 
 func str(s string) *string { return &s }
 
-func wantCode(t *testing.T, got int16, want *kerr.Error) {
+func wantCode(t testing.TB, got int16, want *kerr.Error) {
 	t.Helper()
 	wantCode := int16(0)
 	if want != nil {
