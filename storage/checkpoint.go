@@ -286,7 +286,7 @@ func (s *Store) syncCommitLog(pos int64) error {
 		return err
 	}
 	s.flushMu.Lock()
-	ok := s.durable >= pos
+	ok := s.published >= pos
 	s.flushMu.Unlock()
 	if !ok {
 		return fmt.Errorf("storage: commit log not durable up to %d", pos)

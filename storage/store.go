@@ -103,7 +103,9 @@ type Store struct {
 	// Flushing. durable is the commit-log position known to be on disk.
 	flushMu    sync.Mutex
 	flushCond  *sync.Cond
-	durable    int64
+	durable    int64 // fsynced up to here
+	published  int64 // durable and visible up to here
+	syncMu     sync.Mutex
 	flushWant  bool
 	pending    []pendingVis // sync mode: dispatched, not yet durable
 	replaying  bool         // recovery: everything is visible at once
@@ -255,6 +257,7 @@ func (s *Store) recover() error {
 	s.writePos.Store(end)
 	s.replaying = false
 	s.durable = end
+	s.published = end
 	for _, seg := range s.segs {
 		s.diskBytes.Add(seg.cap)
 	}
@@ -487,7 +490,7 @@ func (s *Store) waitDurable(pos int64) error {
 	}
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
-	for s.durable < pos {
+	for s.published < pos {
 		if err := s.brokenErr(); err != nil {
 			return err
 		}
@@ -561,9 +564,18 @@ func (s *Store) flusher() {
 
 // syncTo fsyncs the active segment (rolled segments were synced when they
 // were closed) and publishes what became durable.
+//
+// Partition.mu is taken after flushMu is released: the dispatcher holds
+// Partition.mu when it takes flushMu (publishLocked), so the reverse order
+// here would deadlock. Because of the gap, waiters wait for published (all
+// pending ends up to it are visible), not for durable: a waiter that woke
+// on durable alone could return before its batch is visible. syncMu keeps
+// two syncTo calls from publishing out of order.
 func (s *Store) syncTo(target int64) {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
 	s.flushMu.Lock()
-	done := s.durable >= target
+	done := s.published >= target
 	s.flushMu.Unlock()
 	if done || s.brokenErr() != nil {
 		return
@@ -582,15 +594,24 @@ func (s *Store) syncTo(target int64) {
 	if target > s.durable {
 		s.durable = target
 	}
-	var fns []func()
+	d := s.durable
 	i := 0
-	for ; i < len(s.pending) && s.pending[i].pos <= s.durable; i++ {
-		pv := s.pending[i]
+	for i < len(s.pending) && s.pending[i].pos <= d {
+		i++
+	}
+	take := append([]pendingVis(nil), s.pending[:i]...)
+	s.pending = append(s.pending[:0], s.pending[i:]...)
+	s.flushMu.Unlock()
+	var fns []func()
+	for _, pv := range take {
 		pv.p.mu.Lock()
 		fns = append(fns, pv.p.setHWMLocked(pv.hwm)...)
 		pv.p.mu.Unlock()
 	}
-	s.pending = append(s.pending[:0], s.pending[i:]...)
+	s.flushMu.Lock()
+	if d > s.published {
+		s.published = d
+	}
 	s.flushCond.Broadcast()
 	s.flushMu.Unlock()
 	for _, fn := range fns {
