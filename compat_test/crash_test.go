@@ -91,9 +91,9 @@ func crashScenario(t *testing.T, tg *target) {
 		recs = append(recs, r)
 	}
 	killed := make(chan struct{})
+	wg.Add(len(recs))
 	go func() {
 		for j, r := range recs {
-			wg.Add(1)
 			pcl.Produce(context.Background(), r, func(_ *kgo.Record, err error) {
 				defer wg.Done()
 				mu.Lock()
@@ -140,7 +140,9 @@ func crashScenario(t *testing.T, tg *target) {
 	}
 
 	// Every acknowledged record exactly once, offsets contiguous, in order.
-	checkProduced(t, tg, topic, "franz", total, all)
+	checkLog(t, tg, topic, "franz", total, all, func(i int) map[string]string {
+		return map[string]string{"idx": strconv.Itoa(i), "client": "franz"}
+	}, false)
 
 	// The committed offsets survived.
 	checkCommittedAt(t, tg, group, topic, committed)

@@ -321,6 +321,13 @@ func checkProduced(t *testing.T, tg *target, topic, src string, n int, acks []re
 // headers hdr(i); the record's index comes from its value, src-i.
 func checkProducedH(t *testing.T, tg *target, topic, src string, n int, acks []rec, hdr func(i int) map[string]string) {
 	t.Helper()
+	checkLog(t, tg, topic, src, n, acks, hdr, true)
+}
+
+// checkLog is checkProducedH; keyed says the client partitioned by key, so
+// every key must sit in one partition.
+func checkLog(t *testing.T, tg *target, topic, src string, n int, acks []rec, hdr func(i int) map[string]string, keyed bool) {
+	t.Helper()
 	got := readAll(t, tg, topic)
 	if len(got) != n {
 		t.Errorf("topic %s holds %d records, want exactly %d", topic, len(got), n)
@@ -351,14 +358,14 @@ func checkProducedH(t *testing.T, tg *target, topic, src string, n int, acks []r
 			t.Errorf("record %v: headers %v, want %v", r, r.H, want)
 		}
 		if l, ok := lastIdx[r.P]; ok && idx <= l {
-			t.Errorf("partition %d: idx %d after %d (order within partition broken)", r.P, idx, l)
+			t.Errorf("partition %d: idx %d at offset %d after idx %d (order within partition broken)", r.P, idx, r.O, l)
 		}
 		lastIdx[r.P] = idx
 		if l, ok := lastOff[r.P]; ok && r.O != l+1 {
 			t.Errorf("partition %d: offset %d after %d (offsets not contiguous)", r.P, r.O, l)
 		}
 		lastOff[r.P] = r.O
-		if p, ok := keyPart[r.K]; ok && p != r.P {
+		if p, ok := keyPart[r.K]; keyed && ok && p != r.P {
 			t.Errorf("key %s in partitions %d and %d", r.K, p, r.P)
 		}
 		keyPart[r.K] = r.P

@@ -83,8 +83,14 @@ def confluent(mode, a):
         for f in ad.create_topics([NewTopic(a.topic, 3, 1)], operation_timeout=10).values():
             f.result()
         emit({"key": "created", "value": a.topic})
+        # Kafka propagates a new topic to its metadata cache asynchronously.
+        deadline = time.time() + 10
         md = ad.list_topics(timeout=10)
-        emit({"key": "partitions", "value": str(len(md.topics[a.topic].partitions))})
+        while a.topic not in md.topics and time.time() < deadline:
+            time.sleep(0.2)
+            md = ad.list_topics(timeout=10)
+        parts = len(md.topics[a.topic].partitions) if a.topic in md.topics else None
+        emit({"key": "partitions", "value": str(parts)})
         for f in ad.delete_topics([a.topic], operation_timeout=10).values():
             f.result()
         deadline = time.time() + 10
