@@ -164,7 +164,7 @@ func (b *Broker) createTopic(rt *kmsg.CreateTopicsRequestTopic, validateOnly boo
 	res.TopicID = tp.ID
 	res.NumPartitions = tp.Partitions
 	res.ReplicationFactor = rf
-	for _, cv := range effectiveTopicConfigs(tp.Configs, def) {
+	for _, cv := range effectiveTopicConfigs(tp.Configs, b.topics.synonyms()) {
 		c := kmsg.NewCreateTopicsResponseTopicConfig()
 		c.Name, c.Value, c.Source, c.IsSensitive, c.ReadOnly = cv.name, cv.value, int8(cv.source), cv.sensitive, cv.readOnly
 		if cv.sensitive {

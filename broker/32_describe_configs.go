@@ -5,10 +5,11 @@ package broker
 // TOPIC resources list every topic config with its effective value and
 // source: TOPIC_CONFIG when set on the topic, STATIC_BROKER_CONFIG when the
 // broker's synonym (e.g. log.retention.ms for retention.ms) differs from
-// Kafka's default, DEFAULT_CONFIG otherwise. BROKER resources named by this
-// broker's id list its configs, all read-only; the empty name (the
-// cluster-wide dynamic defaults) lists none, since gregor has no dynamic
-// broker configs. Synonyms come only when asked, most specific first;
+// Kafka's default, DEFAULT_CONFIG otherwise; a dynamic broker value
+// (DYNAMIC_BROKER_CONFIG / DYNAMIC_DEFAULT_BROKER_CONFIG) overrides the
+// static one. BROKER resources named by this broker's id list its configs,
+// read-only but for the dynamic ones; the empty name lists the cluster-wide
+// dynamic defaults that are set, as Kafka does. Synonyms come only when asked, most specific first;
 // documentation only when asked (v3+); the config type always (v3+).
 // Configs are sorted by name. A named config filter keeps only those names.
 //
@@ -18,6 +19,7 @@ package broker
 
 import (
 	"context"
+	"sort"
 	"strconv"
 
 	"github.com/gregor-broker/gregor/protocol"
@@ -92,10 +94,10 @@ func (b *Broker) describeConfigResource(typ kmsg.ConfigResourceType, name string
 		if !ok {
 			return nil, apiErrorf(kerr.UnknownTopicOrPartition, "This server does not host this topic-partition.")
 		}
-		return effectiveTopicConfigs(tp.Configs, b.topics.Defaults()), nil
+		return effectiveTopicConfigs(tp.Configs, b.topics.synonyms()), nil
 	case kmsg.ConfigResourceTypeBroker:
 		if name == "" {
-			return nil, nil
+			return clusterDefaultConfigValues(b), nil
 		}
 		if err := b.checkBrokerResource(name); err != nil {
 			return nil, err
@@ -117,4 +119,35 @@ func (b *Broker) checkBrokerResource(name string) error {
 		return apiErrorf(kerr.InvalidRequest, "Unexpected broker id, expected %d or empty string, but received %s", b.cfg.NodeID, name)
 	}
 	return nil
+}
+
+// clusterDefaultConfigValues lists the cluster-wide dynamic broker configs
+// that are set (DescribeConfigs on the BROKER resource "").
+func clusterDefaultConfigValues(b *Broker) []configValue {
+	cluster := b.topics.brokerConfigs("")
+	syn := b.topics.synonyms()
+	var out []configValue
+	for _, name := range sortedKeys(cluster) {
+		spec := topicConfigSpecs[dynamicBrokerConfigs[name]]
+		cv := configValue{name: name, typ: spec.typ, doc: "Cluster-wide default of the topic config " + spec.name + "."}
+		for _, s := range syn[name] {
+			if s.source != kmsg.ConfigSourceDynamicBrokerConfig {
+				cv.synonyms = append(cv.synonyms, s)
+			}
+		}
+		def := spec.def
+		cv.synonyms = append(cv.synonyms, configSynonym{name, &def, kmsg.ConfigSourceDefaultConfig})
+		cv.value, cv.source = cv.synonyms[0].value, cv.synonyms[0].source
+		out = append(out, cv)
+	}
+	return out
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

@@ -9,13 +9,16 @@ package broker
 // snapshot the data path reads (max.message.bytes, message.timestamp.type)
 // is replaced. A null value or a name given twice gets INVALID_REQUEST, as
 // in Kafka 4; an unknown topic UNKNOWN_TOPIC_OR_PARTITION.
-// BROKER: gregor's broker configs are static, so any config gets
-// INVALID_REQUEST "Cannot update these configs dynamically", Kafka's answer
-// for a static broker config. validate_only checks without applying.
+// BROKER ("" for cluster-wide, or this broker's id): the dynamic broker
+// configs (log.retention.ms, log.retention.bytes, message.max.bytes,
+// log.message.timestamp.type) replace the resource's dynamic set and apply
+// at once to every topic that does not set its own value; any other broker
+// config gets INVALID_REQUEST "Cannot update these configs dynamically",
+// Kafka's answer for a static one, and a bad value INVALID_REQUEST too
+// (Kafka's KAFKA-13609). validate_only checks without applying.
 
 import (
 	"context"
-	"sort"
 	"strings"
 
 	"github.com/gregor-broker/gregor/protocol"
@@ -70,27 +73,22 @@ func (b *Broker) alterConfigs(rr *kmsg.AlterConfigsRequestResource, validateOnly
 		}
 		return b.topics.setConfigs(rr.ResourceName, configs, validateOnly)
 	case kmsg.ConfigResourceTypeBroker:
-		return b.alterBrokerConfigs(rr.ResourceName, names)
+		if err := b.checkBrokerConfigResource(rr.ResourceName); err != nil {
+			return err
+		}
+		return b.topics.setBrokerConfigs(rr.ResourceName, configs, validateOnly)
 	default:
 		return apiErrorf(kerr.InvalidRequest, "Unsupported resource type: %s", rr.ResourceType)
 	}
 }
 
-// alterBrokerConfigs refuses changes to broker configs, which gregor reads
-// once at start. Kafka answers a static broker config this way
-// (INVALID_REQUEST, see KAFKA-13609 for why not INVALID_CONFIG).
-func (b *Broker) alterBrokerConfigs(resource string, names []string) error {
-	if resource != "" {
-		if err := b.checkBrokerResource(resource); err != nil {
-			return err
-		}
-	}
-	if len(names) == 0 {
+// checkBrokerConfigResource accepts the BROKER resources whose dynamic
+// configs can be altered: "" (cluster-wide) and this broker's id.
+func (b *Broker) checkBrokerConfigResource(resource string) error {
+	if resource == "" {
 		return nil
 	}
-	sorted := append([]string(nil), names...)
-	sort.Strings(sorted)
-	return apiErrorf(kerr.InvalidRequest, "Cannot update these configs dynamically: Set(%s)", strings.Join(sorted, ", "))
+	return b.checkBrokerResource(resource)
 }
 
 // duplicateResources marks the resources that appear more than once in a

@@ -11,9 +11,13 @@ package broker
 // name given twice gets INVALID_REQUEST; APPEND/SUBTRACT on a non-list
 // config INVALID_CONFIG; an unknown operation INVALID_REQUEST; an unknown
 // topic UNKNOWN_TOPIC_OR_PARTITION.
-// BROKER: SET, APPEND and SUBTRACT get INVALID_REQUEST ("Cannot update these
-// configs dynamically"); DELETE of a config never set dynamically changes
-// nothing and succeeds. validate_only checks without applying.
+// BROKER ("" for cluster-wide, or this broker's id): SET and DELETE change
+// the dynamic broker configs (see AlterConfigs), applied at once to every
+// topic that does not set its own value; SET of a static broker config gets
+// INVALID_REQUEST ("Cannot update these configs dynamically"); APPEND and
+// SUBTRACT INVALID_CONFIG, none of them being a list; DELETE of a config
+// with no dynamic value changes nothing. validate_only checks without
+// applying.
 
 import (
 	"context"
@@ -77,13 +81,26 @@ func (b *Broker) incrementalAlterConfigs(rr *kmsg.IncrementalAlterConfigsRequest
 		}
 		return b.topics.setConfigs(rr.ResourceName, configs, validateOnly)
 	case kmsg.ConfigResourceTypeBroker:
-		var changed []string
+		if err := b.checkBrokerConfigResource(rr.ResourceName); err != nil {
+			return err
+		}
+		configs := b.topics.brokerConfigs(rr.ResourceName)
 		for _, c := range rr.Configs {
-			if c.Op != kmsg.IncrementalAlterConfigOpDelete {
-				changed = append(changed, c.Name)
+			switch c.Op {
+			case kmsg.IncrementalAlterConfigOpSet:
+				if c.Value == nil {
+					return apiErrorf(kerr.InvalidRequest, "Null value not supported for : %s", c.Name)
+				}
+				configs[c.Name] = *c.Value
+			case kmsg.IncrementalAlterConfigOpDelete:
+				// Deleting a config that has no dynamic value changes
+				// nothing, as in Kafka.
+				delete(configs, c.Name)
+			default:
+				return apiErrorf(kerr.InvalidConfig, "Config value append is not allowed for config key: %s", c.Name)
 			}
 		}
-		return b.alterBrokerConfigs(rr.ResourceName, changed)
+		return b.topics.setBrokerConfigs(rr.ResourceName, configs, validateOnly)
 	default:
 		return apiErrorf(kerr.InvalidRequest, "Unsupported resource type: %s", rr.ResourceType)
 	}

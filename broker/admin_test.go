@@ -433,8 +433,8 @@ func TestDescribeConfigs(t *testing.T) {
 	}
 	broker := map[string]kmsg.DescribeConfigsResponseResourceConfig{}
 	for _, c := range resp.Resources[4].Configs {
-		if !c.ReadOnly {
-			t.Errorf("broker config %s not read-only", c.Name)
+		if _, dynamic := dynamicBrokerConfigs[c.Name]; c.ReadOnly == dynamic {
+			t.Errorf("broker config %s: read-only %v", c.Name, c.ReadOnly)
 		}
 		broker[c.Name] = c
 	}
@@ -528,8 +528,8 @@ func TestAlterConfigs(t *testing.T) {
 	if !strings.Contains(admStr(got[5].ErrorMessage), "Cannot update these configs dynamically: Set(num.partitions)") {
 		t.Errorf("broker message: %q", admStr(got[5].ErrorMessage))
 	}
-	if tp2, _ := b.topics.Get("alt"); tp2 != tp {
-		t.Errorf("failed alters replaced the topic: %+v", tp2)
+	if tp2, _ := b.topics.Get("alt"); tp2.MaxMessageBytes != 100 || !tp2.LogAppendTime || len(tp2.Configs) != 2 {
+		t.Errorf("failed alters changed the topic: %+v", tp2)
 	}
 	dup := alter(false, topic("alt", "retention.ms", "5"), topic("alt", "retention.ms", "6"))
 	if !slices.Equal(codes(dup), []int16{kerr.InvalidRequest.Code, kerr.InvalidRequest.Code}) || admStr(dup[0].ErrorMessage) != "Duplicate resource." {
@@ -581,7 +581,7 @@ func TestIncrementalAlterConfigs(t *testing.T) {
 		res(topicT, "inc", op{Name: "retention.ms", Op: 9, Value: kmsg.StringPtr("1")}),
 		res(topicT, "nope", op{Name: "retention.ms", Op: set, Value: kmsg.StringPtr("1")}),
 		res(topicT, "inc", op{Name: "what.ever", Op: set, Value: kmsg.StringPtr("1")}),
-		res(kmsg.ConfigResourceTypeBroker, "1", op{Name: "log.retention.ms", Op: set, Value: kmsg.StringPtr("1")}),
+		res(kmsg.ConfigResourceTypeBroker, "1", op{Name: "num.partitions", Op: set, Value: kmsg.StringPtr("1")}),
 		res(kmsg.ConfigResourceTypeBroker, "1", op{Name: "log.retention.ms", Op: del}),
 		res(kmsg.ConfigResourceTypeBroker, "5", op{Name: "log.retention.ms", Op: del}),
 	} {
@@ -603,6 +603,104 @@ func TestIncrementalAlterConfigs(t *testing.T) {
 	alter(false, res(topicT, "inc", op{Name: "cleanup.policy", Op: sub, Value: kmsg.StringPtr("delete")}))
 	if tp, _ := b.topics.Get("inc"); tp.Configs["cleanup.policy"] != "" {
 		t.Errorf("after subtract: %q", tp.Configs["cleanup.policy"])
+	}
+}
+
+// TestDynamicBrokerConfigs checks the broker configs that change at
+// runtime: per-broker over cluster-wide over static, applied to topics that
+// do not set their own value, reported with their sources, durable.
+func TestDynamicBrokerConfigs(t *testing.T) {
+	dir := t.TempDir()
+	b := admOpen(t, dir, TopicDefaults{RetentionMs: 86400000}) // static, differs from Kafka's default
+	if _, err := b.topics.Create("follows", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.topics.Create("own", 1, map[string]string{"retention.ms": "1000"}); err != nil {
+		t.Fatal(err)
+	}
+	type op = kmsg.IncrementalAlterConfigsRequestResourceConfig
+	set, del := kmsg.IncrementalAlterConfigOpSet, kmsg.IncrementalAlterConfigOpDelete
+	alter := func(resource string, ops ...op) (int16, string) {
+		r := kmsg.NewPtrIncrementalAlterConfigsRequest()
+		r.Version = 1
+		r.Resources = []kmsg.IncrementalAlterConfigsRequestResource{{ResourceType: kmsg.ConfigResourceTypeBroker, ResourceName: resource, Configs: ops}}
+		res := b.call(r).(*kmsg.IncrementalAlterConfigsResponse).Resources[0]
+		return res.ErrorCode, admStr(res.ErrorMessage)
+	}
+	describe := func(name string) kmsg.DescribeConfigsResponseResourceConfig {
+		r := kmsg.NewPtrDescribeConfigsRequest()
+		r.Version, r.IncludeSynonyms = 4, true
+		r.Resources = []kmsg.DescribeConfigsRequestResource{{ResourceType: kmsg.ConfigResourceTypeTopic, ResourceName: "follows", ConfigNames: []string{name}}}
+		return b.call(r).(*kmsg.DescribeConfigsResponse).Resources[0].Configs[0]
+	}
+	sources := func(c kmsg.DescribeConfigsResponseResourceConfig) []string {
+		var out []string
+		for _, s := range c.ConfigSynonyms {
+			out = append(out, s.Name+"="+admStr(s.Value)+":"+s.Source.String())
+		}
+		return out
+	}
+	retention := func(n string) int64 { tp, _ := b.topics.Get(n); return tp.RetentionMs }
+
+	if c := describe("retention.ms"); admStr(c.Value) != "86400000" || c.Source != kmsg.ConfigSourceStaticBrokerConfig {
+		t.Errorf("static: %v", sources(c))
+	}
+	if code, msg := alter("", op{Name: "log.retention.ms", Op: set, Value: kmsg.StringPtr("7200000")}); code != 0 {
+		t.Fatalf("cluster-wide: %d %s", code, msg)
+	}
+	if retention("follows") != 7200000 || retention("own") != 1000 {
+		t.Errorf("after cluster-wide: follows %d, own %d", retention("follows"), retention("own"))
+	}
+	if code, msg := alter("1", op{Name: "log.retention.ms", Op: set, Value: kmsg.StringPtr("3600000")}, op{Name: "message.max.bytes", Op: set, Value: kmsg.StringPtr("5000")}); code != 0 {
+		t.Fatalf("per broker: %d %s", code, msg)
+	}
+	tp, _ := b.topics.Get("follows")
+	if tp.RetentionMs != 3600000 || tp.MaxMessageBytes != 5000 || retention("own") != 1000 {
+		t.Errorf("after per-broker: %+v", tp)
+	}
+	want := []string{"log.retention.ms=3600000:DYNAMIC_BROKER_CONFIG", "log.retention.ms=7200000:DYNAMIC_DEFAULT_BROKER_CONFIG",
+		"log.retention.ms=86400000:STATIC_BROKER_CONFIG", "log.retention.ms=604800000:DEFAULT_CONFIG"}
+	if c := describe("retention.ms"); admStr(c.Value) != "3600000" || c.Source != kmsg.ConfigSourceDynamicBrokerConfig || !slices.Equal(sources(c), want) {
+		t.Errorf("synonyms: %v, want %v", sources(c), want)
+	}
+	// Errors: a static broker config, a bad value, APPEND, another broker.
+	for _, c := range []struct {
+		resource string
+		o        op
+		code     int16
+		msg      string
+	}{
+		{"1", op{Name: "num.partitions", Op: set, Value: kmsg.StringPtr("3")}, kerr.InvalidRequest.Code, "Cannot update these configs dynamically: Set(num.partitions)"},
+		{"", op{Name: "log.retention.ms", Op: set, Value: kmsg.StringPtr("-7")}, kerr.InvalidRequest.Code, "Value must be at least -1"},
+		{"", op{Name: "message.max.bytes", Op: kmsg.IncrementalAlterConfigOpAppend, Value: kmsg.StringPtr("1")}, kerr.InvalidConfig.Code, "append is not allowed"},
+		{"2", op{Name: "log.retention.ms", Op: set, Value: kmsg.StringPtr("1")}, kerr.InvalidRequest.Code, "Unexpected broker id"},
+	} {
+		if code, msg := alter(c.resource, c.o); code != c.code || !strings.Contains(msg, c.msg) {
+			t.Errorf("%q %s: got %d %q, want %d %q", c.resource, c.o.Name, code, msg, c.code, c.msg)
+		}
+	}
+	// DescribeConfigs on "" lists the cluster-wide values set.
+	r := kmsg.NewPtrDescribeConfigsRequest()
+	r.Version = 4
+	r.Resources = []kmsg.DescribeConfigsRequestResource{{ResourceType: kmsg.ConfigResourceTypeBroker}}
+	cl := b.call(r).(*kmsg.DescribeConfigsResponse).Resources[0]
+	if cl.ErrorCode != 0 || len(cl.Configs) != 1 || cl.Configs[0].Name != "log.retention.ms" || admStr(cl.Configs[0].Value) != "7200000" ||
+		cl.Configs[0].Source != kmsg.ConfigSourceDynamicDefaultBrokerConfig {
+		t.Errorf("cluster-wide describe: %+v", cl)
+	}
+
+	// Durable.
+	b.close()
+	b = admOpen(t, dir, TopicDefaults{RetentionMs: 86400000})
+	defer b.close()
+	if tp, _ := b.topics.Get("follows"); tp.RetentionMs != 3600000 || tp.MaxMessageBytes != 5000 {
+		t.Errorf("after restart: %+v", tp)
+	}
+	if code, _ := alter("1", op{Name: "log.retention.ms", Op: del}, op{Name: "message.max.bytes", Op: del}); code != 0 {
+		t.Fatal(code)
+	}
+	if tp, _ := b.topics.Get("follows"); tp.RetentionMs != 7200000 || tp.MaxMessageBytes != 1048588 {
+		t.Errorf("after deleting the per-broker values: %+v", tp)
 	}
 }
 

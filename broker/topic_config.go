@@ -316,67 +316,123 @@ type configSynonym struct {
 	source kmsg.ConfigSource
 }
 
-// brokerDefault is the value and source of a broker config that supplies a
-// topic default.
-type brokerDefault struct {
-	value  string
-	source kmsg.ConfigSource
+// dynamicBrokerConfigs are the broker configs gregor changes at runtime
+// (AlterConfigs / IncrementalAlterConfigs on a BROKER resource), each by the
+// topic config it is the default of. As in Kafka, a per-broker value
+// (resource = node id) overrides the cluster-wide one (resource "").
+var dynamicBrokerConfigs = map[string]string{
+	"log.message.timestamp.type": "message.timestamp.type",
+	"log.retention.bytes":        "retention.bytes",
+	"log.retention.ms":           "retention.ms",
+	"message.max.bytes":          "max.message.bytes",
 }
 
-// staticOrDefault names the source of a broker setting: Kafka reports
-// STATIC_BROKER_CONFIG for what the operator set in the properties file and
-// DEFAULT_CONFIG otherwise. gregor's config struct cannot tell "set to the
-// default" from "not set", so a value equal to Kafka's default counts as
-// not set.
-func staticOrDefault(value, kafkaDefault string) brokerDefault {
-	if value == kafkaDefault {
-		return brokerDefault{value, kmsg.ConfigSourceDefaultConfig}
+// validateDynamicBrokerConfigs checks dynamic broker config values with the
+// rules of their topic configs. Kafka answers a broker config it cannot
+// change, or a bad value, with INVALID_REQUEST (KAFKA-13609).
+func validateDynamicBrokerConfigs(configs map[string]string) error {
+	names := make([]string, 0, len(configs))
+	var static []string
+	for n := range configs {
+		names = append(names, n)
+		if _, ok := dynamicBrokerConfigs[n]; !ok {
+			static = append(static, n)
+		}
 	}
-	return brokerDefault{value, kmsg.ConfigSourceStaticBrokerConfig}
+	sort.Strings(names)
+	sort.Strings(static)
+	if len(static) > 0 {
+		return apiErrorf(kerr.InvalidRequest, "Cannot update these configs dynamically: Set(%s)", strings.Join(static, ", "))
+	}
+	for _, n := range names {
+		spec := topicConfigSpecs[dynamicBrokerConfigs[n]]
+		v := configs[n]
+		err := checkType(spec.typ, v)
+		if err == nil && spec.check != nil {
+			err = spec.check(v)
+		}
+		if err != nil {
+			return apiErrorf(kerr.InvalidRequest, "Invalid value %s for configuration %s: %v", v, n, err)
+		}
+	}
+	return nil
 }
 
-// resolveTopicConfig returns the effective value of config name for a topic
-// whose explicit configs are explicit, given the broker defaults.
-func resolveTopicConfig(spec *configSpec, explicit map[string]string, broker map[string]brokerDefault) configValue {
+// staticBrokerValues returns the broker configs of d that differ from
+// Kafka's defaults: Kafka reports STATIC_BROKER_CONFIG for what the operator
+// set in the properties file. gregor's config struct cannot tell "set to
+// the default" from "not set", so a value equal to Kafka's default counts
+// as not set.
+func (d TopicDefaults) staticBrokerValues() map[string]string {
+	out := map[string]string{}
+	add := func(name, v, kafkaDefault string) {
+		if v != kafkaDefault {
+			out[name] = v
+		}
+	}
+	add("message.max.bytes", strconv.Itoa(int(d.MaxMessageBytes)), strconv.Itoa(defaultMaxMessageBytes))
+	add("log.retention.ms", strconv.FormatInt(d.RetentionMs, 10), strconv.Itoa(defaultRetentionMs))
+	add("log.retention.bytes", strconv.FormatInt(d.RetentionBytes, 10), strconv.Itoa(defaultRetentionBytes))
+	add("log.message.timestamp.type", d.MessageTimestampType, "CreateTime")
+	return out
+}
+
+// with returns d overlaid with dynamic broker configs.
+func (d TopicDefaults) with(configs map[string]string) TopicDefaults {
+	for n, v := range configs {
+		switch n {
+		case "log.retention.ms":
+			d.RetentionMs = parseLong(v)
+		case "log.retention.bytes":
+			d.RetentionBytes = parseLong(v)
+		case "message.max.bytes":
+			d.MaxMessageBytes = int32(parseLong(v))
+		case "log.message.timestamp.type":
+			d.MessageTimestampType = v
+		}
+	}
+	return d
+}
+
+// brokerSynonyms returns, for each broker config set above Kafka's default,
+// its values most specific first: this broker's dynamic value, the
+// cluster-wide dynamic one, the static one.
+func brokerSynonyms(static TopicDefaults, cluster, node map[string]string) map[string][]configSynonym {
+	out := map[string][]configSynonym{}
+	add := func(layer map[string]string, src kmsg.ConfigSource) {
+		for n, v := range layer {
+			v := v
+			out[n] = append(out[n], configSynonym{n, &v, src})
+		}
+	}
+	add(node, kmsg.ConfigSourceDynamicBrokerConfig)
+	add(cluster, kmsg.ConfigSourceDynamicDefaultBrokerConfig)
+	add(static.staticBrokerValues(), kmsg.ConfigSourceStaticBrokerConfig)
+	return out
+}
+
+// resolveTopicConfig returns the effective value of one config for a topic
+// whose explicit configs are explicit: the topic's own value, else its
+// broker synonym's most specific value, else Kafka's default.
+func resolveTopicConfig(spec *configSpec, explicit map[string]string, broker map[string][]configSynonym) configValue {
 	cv := configValue{name: spec.name, typ: spec.typ, doc: spec.doc}
 	if v, ok := explicit[spec.name]; ok {
 		v := v
-		cv.value, cv.source = &v, kmsg.ConfigSourceDynamicTopicConfig
 		cv.synonyms = append(cv.synonyms, configSynonym{spec.name, &v, kmsg.ConfigSourceDynamicTopicConfig})
 	}
-	if bd, ok := broker[spec.synonym]; ok && spec.synonym != "" && bd.source != kmsg.ConfigSourceDefaultConfig {
-		v := bd.value
-		if cv.value == nil {
-			cv.value, cv.source = &v, bd.source
-		}
-		cv.synonyms = append(cv.synonyms, configSynonym{spec.synonym, &v, bd.source})
+	synName := spec.name
+	if spec.synonym != "" {
+		synName = spec.synonym
+		cv.synonyms = append(cv.synonyms, broker[spec.synonym]...)
 	}
 	def := spec.def
-	if cv.value == nil {
-		cv.value, cv.source = &def, kmsg.ConfigSourceDefaultConfig
-	}
-	synName := spec.synonym
-	if synName == "" {
-		synName = spec.name
-	}
 	cv.synonyms = append(cv.synonyms, configSynonym{synName, &def, kmsg.ConfigSourceDefaultConfig})
+	cv.value, cv.source = cv.synonyms[0].value, cv.synonyms[0].source
 	return cv
 }
 
-// topicDefaultsView is the broker side of the topic configs gregor resolves:
-// the synonyms' values and whether they differ from Kafka's defaults.
-func (d TopicDefaults) brokerDefaults() map[string]brokerDefault {
-	return map[string]brokerDefault{
-		"message.max.bytes":          staticOrDefault(strconv.Itoa(int(d.MaxMessageBytes)), strconv.Itoa(defaultMaxMessageBytes)),
-		"log.retention.ms":           staticOrDefault(strconv.FormatInt(d.RetentionMs, 10), strconv.Itoa(defaultRetentionMs)),
-		"log.retention.bytes":        staticOrDefault(strconv.FormatInt(d.RetentionBytes, 10), strconv.Itoa(defaultRetentionBytes)),
-		"log.message.timestamp.type": staticOrDefault(d.MessageTimestampType, "CreateTime"),
-	}
-}
-
 // effectiveTopicConfigs resolves every topic config, sorted by name.
-func effectiveTopicConfigs(explicit map[string]string, def TopicDefaults) []configValue {
-	broker := def.brokerDefaults()
+func effectiveTopicConfigs(explicit map[string]string, broker map[string][]configSynonym) []configValue {
 	out := make([]configValue, 0, len(topicConfigNames))
 	for _, n := range topicConfigNames {
 		out = append(out, resolveTopicConfig(topicConfigSpecs[n], explicit, broker))
@@ -391,8 +447,8 @@ func isListConfig(name string) bool {
 }
 
 // brokerConfigValues lists the broker's configs for DescribeConfigs on a
-// BROKER resource, sorted by name. All are read-only: gregor reads them at
-// start and does not change them at runtime.
+// BROKER resource, sorted by name. Only the dynamicBrokerConfigs can be
+// changed at runtime; the others are read-only.
 func brokerConfigValues(b *Broker) []configValue {
 	def := b.topics.Defaults()
 	var listeners, advertised []string
@@ -439,36 +495,40 @@ func brokerConfigValues(b *Broker) []configValue {
 	}
 	seen := map[string]bool{}
 	var out []configValue
-	add := func(name, value, kafkaDefault string, typ kmsg.ConfigType, doc string) {
+	add := func(name, value, kafkaDefault string, typ kmsg.ConfigType, doc string, layers []configSynonym) {
 		if seen[name] {
 			return
 		}
 		seen[name] = true
-		bd := staticOrDefault(value, kafkaDefault)
-		v, d := bd.value, kafkaDefault
-		cv := configValue{name: name, value: &v, source: bd.source, typ: typ, readOnly: true, doc: doc}
-		if bd.source != kmsg.ConfigSourceDefaultConfig {
-			cv.synonyms = append(cv.synonyms, configSynonym{name, &v, bd.source})
+		_, dynamic := dynamicBrokerConfigs[name]
+		cv := configValue{name: name, typ: typ, readOnly: !dynamic, doc: doc}
+		if value != kafkaDefault {
+			v := value
+			cv.synonyms = append(cv.synonyms, configSynonym{name, &v, kmsg.ConfigSourceStaticBrokerConfig})
 		}
+		cv.synonyms = append(layers, cv.synonyms...)
+		d := kafkaDefault
 		cv.synonyms = append(cv.synonyms, configSynonym{name, &d, kmsg.ConfigSourceDefaultConfig})
+		cv.value, cv.source = cv.synonyms[0].value, cv.synonyms[0].source
 		out = append(out, cv)
 	}
 	for _, e := range entries {
-		add(e.name, e.value, e.kafkaDefault, e.typ, e.doc)
+		add(e.name, e.value, e.kafkaDefault, e.typ, e.doc, nil)
 	}
-	// The broker synonyms of topic configs: those gregor resolves from
-	// TopicDefaults, then the rest at Kafka's defaults.
-	bds := def.brokerDefaults()
+	// The broker synonyms of topic configs, with their dynamic values.
+	syn := b.topics.synonyms()
 	for _, n := range topicConfigNames {
 		spec := topicConfigSpecs[n]
 		if spec.synonym == "" {
 			continue
 		}
-		value := spec.def
-		if bd, ok := bds[spec.synonym]; ok {
-			value = bd.value
+		doc := "Broker default of the topic config " + spec.name + "."
+		if _, ok := dynamicBrokerConfigs[spec.synonym]; ok {
+			doc += " Can be changed at runtime, per broker or cluster-wide."
 		}
-		add(spec.synonym, value, spec.def, spec.typ, "Broker default of the topic config "+spec.name+".")
+		// syn holds the static value already when it differs from the
+		// default, so add gets the default as value here.
+		add(spec.synonym, spec.def, spec.def, spec.typ, doc, syn[spec.synonym])
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out

@@ -86,7 +86,7 @@ func TestEffectiveTopicConfigsSources(t *testing.T) {
 	if err := def.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	got := effectiveTopicConfigs(map[string]string{"max.message.bytes": "5000"}, def)
+	got := effectiveTopicConfigs(map[string]string{"max.message.bytes": "5000"}, brokerSynonyms(def, nil, nil))
 	if len(got) != len(topicConfigSpecs) {
 		t.Fatalf("got %d configs, want %d", len(got), len(topicConfigSpecs))
 	}

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"maps"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/google/uuid"
@@ -31,6 +32,12 @@ import (
 
 // topicsNamespace is the store KV namespace of the registry. Frozen.
 const topicsNamespace = "topics"
+
+// brokerConfigsNamespace is the store KV namespace of the dynamic broker
+// configs: key "cluster" for the cluster-wide defaults (resource name ""),
+// "broker/<node id>" for one broker's; value the JSON of a name → value map.
+// Frozen.
+const brokerConfigsNamespace = "broker-configs"
 
 // maxPartitionsPerTopic bounds one topic's partition count so a single
 // request cannot make the store create millions of consume queues.
@@ -127,6 +134,10 @@ type Topics struct {
 	mu     sync.RWMutex
 	byName map[string]*Topic
 	byID   map[storage.TopicID]*Topic
+	// dyn holds the dynamic broker configs by resource name ("" = the
+	// cluster-wide defaults, else a node id). A data directory belongs to
+	// one broker, so at most one node id appears.
+	dyn map[string]map[string]string
 }
 
 // apiError is a Kafka error code with Kafka's message for it. errors.Is
@@ -211,6 +222,26 @@ func newTopics(store *storage.Store, def TopicDefaults, log *zap.Logger) (*Topic
 	if loadErr != nil {
 		return nil, loadErr
 	}
+	t.dyn = map[string]map[string]string{}
+	store.RangeKV(brokerConfigsNamespace, func(key, value []byte) bool {
+		resource, ok := strings.CutPrefix(string(key), "broker/")
+		if string(key) == "cluster" {
+			resource, ok = "", true
+		}
+		var configs map[string]string
+		if err := json.Unmarshal(value, &configs); !ok || err != nil || validateDynamicBrokerConfigs(configs) != nil {
+			log.Warn("ignoring unreadable dynamic broker configs", zap.ByteString("key", key), zap.Error(err))
+			return true
+		}
+		t.dyn[resource] = configs
+		return true
+	})
+	// Topics loaded above resolved their defaults without the dynamic
+	// broker configs.
+	for name, tp := range t.byName {
+		tp = t.snapshot(tp.Name, tp.ID, tp.Partitions, tp.Configs)
+		t.byName[name], t.byID[tp.ID] = tp, tp
+	}
 	for _, tp := range t.byName {
 		if err := t.ensurePartitions(tp, 0); err != nil {
 			return nil, err
@@ -220,14 +251,100 @@ func newTopics(store *storage.Store, def TopicDefaults, log *zap.Logger) (*Topic
 	return t, nil
 }
 
-// Defaults returns the validated broker-wide topic defaults.
+// Defaults returns the broker-wide topic defaults in effect: the validated
+// static ones overlaid with the dynamic broker configs.
 func (t *Topics) Defaults() TopicDefaults {
+	static := t.staticDefaults()
+	t.mu.RLock()
+	cluster, node := t.dyn[""], t.nodeConfigsLocked()
+	t.mu.RUnlock()
+	return static.with(cluster).with(node)
+}
+
+// staticDefaults returns the validated static defaults.
+func (t *Topics) staticDefaults() TopicDefaults {
 	d := t.def
 	// newTopics validated t.def already; this only matters for a registry
 	// built as a struct literal, whose zero retention would otherwise mean
 	// "delete everything".
 	_ = d.Validate()
 	return d
+}
+
+// nodeConfigsLocked returns this broker's dynamic configs; under mu.
+func (t *Topics) nodeConfigsLocked() map[string]string {
+	for r, c := range t.dyn {
+		if r != "" {
+			return c
+		}
+	}
+	return nil
+}
+
+// synonyms returns the broker synonyms of topic configs for DescribeConfigs.
+func (t *Topics) synonyms() map[string][]configSynonym {
+	t.mu.RLock()
+	cluster, node := t.dyn[""], t.nodeConfigsLocked()
+	t.mu.RUnlock()
+	return brokerSynonyms(t.staticDefaults(), cluster, node)
+}
+
+// brokerConfigs returns a copy of the dynamic broker configs of resource.
+func (t *Topics) brokerConfigs(resource string) map[string]string {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	out := maps.Clone(t.dyn[resource])
+	if out == nil {
+		out = map[string]string{}
+	}
+	return out
+}
+
+// setBrokerConfigs replaces the dynamic broker configs of resource ("" =
+// cluster-wide, else this broker's node id, which the caller checked),
+// durably, and re-resolves every topic with them: a topic that does not set
+// retention.ms itself follows log.retention.ms at once.
+func (t *Topics) setBrokerConfigs(resource string, configs map[string]string, validateOnly bool) error {
+	if err := validateDynamicBrokerConfigs(configs); err != nil {
+		return err
+	}
+	if validateOnly {
+		return nil
+	}
+	t.admin.Lock()
+	defer t.admin.Unlock()
+	key := "broker/" + resource
+	if resource == "" {
+		key = "cluster"
+	}
+	kv := storage.KV{Key: []byte(key)}
+	if len(configs) > 0 {
+		rec, err := json.Marshal(configs)
+		if err != nil {
+			return err
+		}
+		kv.Value = rec
+	}
+	if err := t.store.PutKV(brokerConfigsNamespace, kv); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	if t.dyn == nil {
+		t.dyn = map[string]map[string]string{}
+	}
+	if len(configs) == 0 {
+		delete(t.dyn, resource)
+	} else {
+		t.dyn[resource] = maps.Clone(configs)
+	}
+	t.mu.Unlock()
+	for _, old := range t.List() {
+		tp := t.snapshot(old.Name, old.ID, old.Partitions, old.Configs)
+		t.applyRetention(tp, 0)
+		t.swap(tp)
+	}
+	t.logger().Info("dynamic broker configs altered", zap.String("resource", resource), zap.Any("configs", configs))
+	return nil
 }
 
 // Get returns the topic named name.
