@@ -359,7 +359,7 @@ func TestDeleteRecords(t *testing.T) {
 	oor := kerr.OffsetOutOfRange.Code
 	unk := kerr.UnknownTopicOrPartition.Code
 	check(del(2, "recs", 0, 4, 1, 2, 7, 0, 0, -5), pr{0, 4, 0}, pr{1, -1, oor}, pr{7, -1, unk}, pr{0, -1, oor})
-	check(del(0, "recs", 0, 2), pr{0, 4, 0}) // below the log start: nothing changes
+	check(del(0, "recs", 0, 2), pr{0, 4, 0})  // below the log start: nothing changes
 	check(del(1, "recs", 1, -1), pr{1, 1, 0}) // -1: the high watermark
 	check(del(2, "gone", 0, 1, 1, 1), pr{0, -1, unk}, pr{1, -1, unk})
 	tp, _ := b.topics.Get("recs")

@@ -62,7 +62,7 @@ var topicConfigSpecs = func() map[string]*configSpec {
 			check: checkRange(1, 17), doc: "lz4 level used when compression.type is lz4."},
 		{name: "compression.type", typ: kmsg.ConfigTypeString, def: "producer", synonym: "compression.type",
 			check: checkOneOf("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"),
-			doc: "Final compression of the topic's batches. gregor always stores batches as the producer sent them (producer)."},
+			doc:   "Final compression of the topic's batches. gregor always stores batches as the producer sent them (producer)."},
 		{name: "compression.zstd.level", typ: kmsg.ConfigTypeInt, def: "3", synonym: "compression.zstd.level",
 			check: checkRange(-131072, 22), doc: "zstd level used when compression.type is zstd."},
 		{name: "delete.retention.ms", typ: kmsg.ConfigTypeLong, def: "86400000", synonym: "log.cleaner.delete.retention.ms",
