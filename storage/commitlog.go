@@ -184,6 +184,12 @@ func (s *Store) rollLocked(seg *segment, pos, rem int64) error {
 	s.diskBytes.Add(next.cap)
 	s.segMu.Unlock()
 	s.writePos.Store(next.base)
+	if s.cfg.MaxDiskBytes > 0 && s.diskBytes.Load() > s.cfg.MaxDiskBytes {
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	}
 	return nil
 }
 

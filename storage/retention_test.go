@@ -237,3 +237,33 @@ func TestDeleteTopicFreesSpace(t *testing.T) {
 		t.Fatal("new topic not empty")
 	}
 }
+
+// TestRebuildAfterRetentionWithoutCheckpoint: with the checkpoint lost and
+// the first segments deleted, partitions come back from their batches.
+func TestRebuildAfterRetentionWithoutCheckpoint(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.SegmentBytes = 8 << 10
+	s := mustOpen(t, cfg)
+	p, _ := s.CreatePartition(tid(9), 0)
+	for b := 0; b < 200; b++ {
+		p.Append(writerBatch(0, b), 0)
+	}
+	p.SetRetention(RetentionPolicy{Ms: -1, Bytes: 4000})
+	s.RunRetention()
+	ls, hw := p.LogStartOffset(), p.HighWatermark()
+	if segCount(s) > 3 {
+		t.Fatalf("%d segments", segCount(s))
+	}
+	s.Close()
+	os.Remove(filepath.Join(cfg.Dir, checkpointName))
+	s = mustOpen(t, cfg)
+	defer s.Close()
+	p = s.Partition(tid(9), 0)
+	if p == nil || p.HighWatermark() != hw || p.LogStartOffset() > ls+20 || p.LogStartOffset() < ls-20 {
+		t.Fatalf("rebuilt partition: %v", p)
+	}
+	got := readAll(t, p, p.LogStartOffset())
+	if got[len(got)-1].offset != hw-1 {
+		t.Fatal("tail lost")
+	}
+}

@@ -113,6 +113,13 @@ type Store struct {
 	ckptMu     sync.Mutex   // one checkpoint at a time
 	lastCkptAt int64
 
+	// autoCreate is set while rebuilding without a checkpoint from a log
+	// whose first segments retention already deleted: partitions whose
+	// creation entry is gone are recreated from their batches.
+	autoCreate bool
+	// kick asks the housekeeper for a retention pass now (disk cap).
+	kick chan struct{}
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -139,6 +146,7 @@ func Open(cfg Config) (*Store, error) {
 		parts: make(map[pkey]*Partition),
 		kv:    make(map[string]map[string][]byte),
 		stop:  make(chan struct{}),
+		kick:  make(chan struct{}, 1),
 	}
 	s.flushCond = sync.NewCond(&s.flushMu)
 	s.cache = newFileCache(s.fs, cfg.MaxOpenFiles)
@@ -226,6 +234,12 @@ func (s *Store) recover() error {
 			from = ck.pos
 		}
 	}
+	if ck == nil && s.segs[0].base > 0 {
+		s.log.Error("storage: no usable checkpoint and the first segments are gone; "+
+			"rebuilding partitions from their batches (internal state older than the first segment is lost)",
+			zap.Int64("firstSegment", s.segs[0].base))
+		s.autoCreate = true
+	}
 	if ck == nil {
 		// Full rebuild: consume queues are rewritten from scratch.
 		s.fs.RemoveAll(s.cqDir)
@@ -256,6 +270,7 @@ func (s *Store) recover() error {
 	}
 	s.writePos.Store(end)
 	s.replaying = false
+	s.autoCreate = false
 	s.durable = end
 	s.published = end
 	for _, seg := range s.segs {
@@ -333,6 +348,9 @@ func (s *Store) apply(pos int64, h *entryHeader, b []byte) {
 	switch h.typ {
 	case entryBatch:
 		p := s.lookup(pkey{h.topic, h.partition})
+		if p == nil && s.autoCreate {
+			p = s.createLocked(pkey{h.topic, h.partition})
+		}
 		if p == nil {
 			return // its topic was deleted
 		}
@@ -635,6 +653,10 @@ func (s *Store) housekeeper() {
 				if err := s.checkpoint(); err != nil {
 					s.log.Warn("storage: checkpoint failed", zap.Error(err))
 				}
+			}
+		case <-s.kick:
+			if err := s.RunRetention(); err != nil {
+				s.log.Warn("storage: retention failed", zap.Error(err))
 			}
 		case <-rt.C:
 			if err := s.RunRetention(); err != nil {
