@@ -108,6 +108,7 @@ func (g *group) sync(req *kmsg.SyncGroupRequest, respond func(*kmsg.SyncGroupRes
 			old(resp)
 		}
 		m.syncWait = respond
+		m.synced = true
 		g.resetSession(m)
 		if m.id != g.leader {
 			return

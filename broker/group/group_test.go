@@ -805,3 +805,26 @@ func TestCommitFailsWhenStoreFails(t *testing.T) {
 		t.Fatal("offset visible though it was never stored")
 	}
 }
+
+func TestLeaderThatNeverSyncsIsRemoved(t *testing.T) {
+	h := newHarness(t, testConfig())
+	ids, gen := h.stableGroup("g", 2)
+	leader, follower := ids[0], ids[1]
+	pl := h.join(joinReq("g", leader, nil))
+	pf := h.join(joinReq("g", follower, nil))
+	wantCode(t, pl.get(t).ErrorCode, nil)
+	wantCode(t, pf.get(t).ErrorCode, nil)
+	s := h.sync("g", follower, gen+1, nil)
+	// The leader heartbeats but never sends its assignment.
+	for i := 0; i < 7 && len(s.resps) == 0; i++ {
+		h.clk.Advance(3 * time.Second)
+		h.heartbeat("g", leader, gen+1, nil)
+		h.heartbeat("g", follower, gen+1, nil)
+	}
+	wantCode(t, s.get(t).ErrorCode, kerr.RebalanceInProgress)
+	wantCode(t, h.heartbeat("g", leader, gen+1, nil), kerr.UnknownMemberID)
+	r := h.join(joinReq("g", follower, nil)).get(t)
+	if r.Generation != gen+2 || r.LeaderID != follower || len(r.Members) != 1 {
+		t.Fatalf("after the silent leader: %+v", r)
+	}
+}

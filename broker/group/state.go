@@ -56,6 +56,7 @@ type member struct {
 	joinWait func(*kmsg.JoinGroupResponse)
 	syncWait func(*kmsg.SyncGroupResponse)
 	isNew    bool // joined during this rebalance (extends the initial delay)
+	synced   bool // sent SyncGroup in the current generation
 
 	hb    timer
 	hbSeq uint64 // bumped on every reset so a stale expiry is ignored
@@ -686,9 +687,32 @@ func (g *group) completeJoin() {
 		respond := m.joinWait
 		m.joinWait = nil
 		m.isNew = false
+		m.synced = false
 		respond(g.joinResponse(0, m, false))
 		g.resetSession(m)
 	}
+	g.armSyncTimeout()
+}
+
+// armSyncTimeout removes members that have not sent SyncGroup within the
+// rebalance timeout of a generation (Kafka's pending-sync expiry, KIP-814
+// era): a leader that heartbeats but never assigns would otherwise keep its
+// followers waiting forever.
+func (g *group) armSyncTimeout() {
+	gen := g.generation
+	g.c.clock.AfterFunc(g.maxRebalanceTimeout(), func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if g.state != stateCompletingRebalance || g.generation != gen {
+			return
+		}
+		for _, m := range g.orderedMembers() {
+			if _, still := g.members[m.id]; still && !m.synced {
+				g.c.log.Info("group member removed: no SyncGroup within the rebalance timeout", zap.String("group", g.id), zap.String("member", m.id))
+				g.removeMember(m, "sync timeout")
+			}
+		}
+	})
 }
 
 // dropMember removes m from the maps (no rebalance logic).
