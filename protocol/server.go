@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -36,8 +37,13 @@ type ServerConfig struct {
 	// at once; the connection is not read further until one completes.
 	// Default 64.
 	MaxInFlight int
-	Handler     Handler
-	Versions    VersionFunc
+	// MaxInFlightBytes bounds the request bytes of one connection held in
+	// memory at once (frames read but not yet answered); the connection is
+	// not read further until answers free enough. A single larger frame is
+	// still accepted when nothing else is in flight. Default 16 MiB.
+	MaxInFlightBytes int64
+	Handler          Handler
+	Versions         VersionFunc
 	// Concurrent reports the APIs whose requests may start before the
 	// connection's earlier requests finish (read-only ones such as Fetch).
 	// Every other request starts only after the previous such request of
@@ -64,6 +70,9 @@ func (c *ServerConfig) Validate() error {
 	}
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = 64
+	}
+	if c.MaxInFlightBytes <= 0 {
+		c.MaxInFlightBytes = 16 << 20
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
@@ -142,7 +151,9 @@ func (s *Server) ServeConn(nc net.Conn) {
 		info:  &ConnInfo{Local: nc.LocalAddr(), Remote: nc.RemoteAddr(), Listener: s.cfg.Listener},
 		queue: make(chan *slot, s.cfg.MaxInFlight),
 		dead:  make(chan struct{}),
+		freed: make(chan struct{}, 1),
 	}
+	c.ctx, c.cancel = context.WithCancel(s.ctx)
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -192,6 +203,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 type slot struct {
 	key, version int16
 	corr         int32
+	size         int64 // frame bytes held until the slot is answered
 	done         chan struct{}
 	resp         kmsg.Response
 	err          error
@@ -205,6 +217,22 @@ type conn struct {
 	info  *ConnInfo
 	queue chan *slot    // requests in arrival order; capacity = MaxInFlight
 	dead  chan struct{} // closed by the writer when it stops
+	// ctx is the handlers' context: cancelled when the connection dies or
+	// the server shuts down, so a parked fetch of a gone client ends.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	inflight atomic.Int64  // frame bytes read and not yet answered
+	freed    chan struct{} // signalled when inflight drops
+}
+
+// answered releases a slot's share of the in-flight byte budget.
+func (c *conn) answered(sl *slot) {
+	c.inflight.Add(-sl.size)
+	select {
+	case c.freed <- struct{}{}:
+	default:
+	}
 }
 
 func (c *conn) log() *zap.Logger { return c.s.cfg.Logger }
@@ -226,7 +254,7 @@ func (c *conn) read() {
 		}
 		c.s.cfg.BytesIn(len(frame) + 4)
 		key, version, corr, _ := PeekHeader(frame)
-		sl := &slot{key: key, version: version, corr: corr, done: make(chan struct{})}
+		sl := &slot{key: key, version: version, corr: corr, done: make(chan struct{}), size: int64(len(frame))}
 
 		min, max, ok := c.s.cfg.Versions(key)
 		switch {
@@ -254,10 +282,19 @@ func (c *conn) read() {
 				prevSeq = sl.done
 			}
 		}
+		c.inflight.Add(sl.size)
 		select {
 		case c.queue <- sl:
 		case <-c.dead:
 			return
+		}
+		// Hold off reading while too many request bytes are unanswered.
+		for c.inflight.Load() > c.s.cfg.MaxInFlightBytes {
+			select {
+			case <-c.freed:
+			case <-c.dead:
+				return
+			}
 		}
 	}
 }
@@ -276,7 +313,7 @@ func (c *conn) handle(sl *slot, req *Request, after chan struct{}) {
 			sl.resp, sl.err = nil, errors.New("protocol: handler panic")
 		}
 	}()
-	sl.resp, sl.err = c.s.cfg.Handler.Handle(c.s.ctx, req)
+	sl.resp, sl.err = c.s.cfg.Handler.Handle(c.ctx, req)
 }
 
 // write writes responses strictly in request order and closes the
@@ -285,6 +322,7 @@ func (c *conn) handle(sl *slot, req *Request, after chan struct{}) {
 func (c *conn) write() {
 	defer func() {
 		c.nc.Close()
+		c.cancel()
 		close(c.dead)
 		// Let any handler still running finish before the connection is
 		// forgotten, so resources such as fetch results are released.
@@ -300,7 +338,17 @@ func (c *conn) write() {
 	bw := bufio.NewWriterSize(c.nc, 64<<10)
 	w := &BodySink{conn: c.nc, bw: bw}
 	for sl := range c.queue {
-		<-sl.done
+		select {
+		case <-sl.done:
+		default:
+			// The next answer is not ready (a long poll, say): send what
+			// is buffered now rather than holding it behind the wait.
+			if err := bw.Flush(); err != nil {
+				return
+			}
+			<-sl.done
+		}
+		c.answered(sl)
 		if sl.err != nil {
 			c.log().Info("closing connection: request failed", zap.Stringer("remote", c.info.Remote),
 				zap.Int16("key", sl.key), zap.Error(sl.err))

@@ -101,8 +101,12 @@ func testVersions(key int16) (int16, int16, bool) {
 }
 
 func startServer(t *testing.T, h Handler) (*Server, string) {
+	return startServerWith(t, h, nil)
+}
+
+func startServerWith(t *testing.T, h Handler, mod func(*ServerConfig)) (*Server, string) {
 	t.Helper()
-	srv, err := NewServer(ServerConfig{
+	cfg := ServerConfig{
 		Listener: "TEST", MaxFrameBytes: 1 << 20, Handler: h, Versions: testVersions,
 		Concurrent: func(key int16) bool { return key == int16(kmsg.Metadata) },
 		ApiVersionsUnsupported: func() kmsg.Response {
@@ -110,7 +114,11 @@ func startServer(t *testing.T, h Handler) (*Server, string) {
 			r.ErrorCode = kerr.UnsupportedVersion.Code
 			return r
 		},
-	})
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	srv, err := NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,6 +237,47 @@ func TestSequentialRequestsHandledInOrder(t *testing.T) {
 	for i, s := range order {
 		if s != strconv.Itoa(i) {
 			t.Fatalf("handling order %v", order)
+		}
+	}
+}
+
+// A ready response is sent while the one after it is still being handled.
+func TestReadyResponseNotHeldBehindSlowOne(t *testing.T) {
+	h := &testHandler{release: make(chan struct{})}
+	defer close(h.release)
+	_, addr := startServer(t, h)
+	c := dial(t, addr)
+	c.Write(append(encodeRequest(metadataReq(9), 1, "fast"), encodeRequest(metadataReq(9), 2, "slow")...))
+	if corr, _ := readResponse(t, c, true); corr != 1 {
+		t.Fatalf("corr %d, want 1", corr)
+	}
+}
+
+// With an in-flight byte budget smaller than one request, the connection
+// is read one request at a time: the second request is not even read
+// while the first is unanswered.
+func TestInFlightByteBudget(t *testing.T) {
+	h := &testHandler{release: make(chan struct{})}
+	_, addr := startServerWith(t, h, func(c *ServerConfig) { c.MaxInFlightBytes = 1 })
+	c := dial(t, addr)
+	c.Write(append(encodeRequest(metadataReq(9), 1, "slow"), encodeRequest(metadataReq(9), 2, "fast")...))
+	// A third connection's request is a barrier: once it is answered the
+	// server had every chance to read "fast" had it been allowed to.
+	other := dial(t, addr)
+	other.Write(encodeRequest(metadataReq(9), 3, "other"))
+	readResponse(t, other, true)
+	h.mu.Lock()
+	seen := append([]string(nil), h.seen...)
+	h.mu.Unlock()
+	for _, s := range seen {
+		if s == "fast" {
+			t.Fatalf("second request handled while the first held the budget: %v", seen)
+		}
+	}
+	close(h.release)
+	for _, want := range []int32{1, 2} {
+		if corr, _ := readResponse(t, c, true); corr != want {
+			t.Fatalf("corr %d, want %d", corr, want)
 		}
 	}
 }
