@@ -154,6 +154,26 @@ func TestCoreFetchErrors(t *testing.T) {
 	}
 }
 
+// Below the log start (after DeleteRecords) is out of range too; at the
+// log start is fine.
+func TestCoreFetchBelowLogStart(t *testing.T) {
+	cb := coreStart(t, "", nil)
+	tp := cb.topic("ls", 1, nil)
+	rc := cb.raw()
+	rc.do(produceReq(9, -1, "ls", 0, coreBatch(1, -1, -1, -1, coreRecs(4, "a")...)))
+	if _, err := cb.b.store.Partition(tp.ID, 0).DeleteRecordsBefore(2); err != nil {
+		t.Fatal(err)
+	}
+	p := rc.do(fetchReq(12, "ls", tp.ID, 0, 1)).(*kmsg.FetchResponse).Topics[0].Partitions[0]
+	if p.ErrorCode != kerr.OffsetOutOfRange.Code || p.LogStartOffset != 2 || p.HighWatermark != 4 {
+		t.Fatalf("below log start: %+v", p)
+	}
+	p = rc.do(fetchReq(12, "ls", tp.ID, 0, 2)).(*kmsg.FetchResponse).Topics[0].Partitions[0]
+	if recs := coreDecode(t, p.RecordBatches); p.ErrorCode != 0 || p.LogStartOffset != 2 || len(recs) == 0 || recs[len(recs)-1].Offset != 3 {
+		t.Fatalf("at log start: %+v", p)
+	}
+}
+
 // KIP-227: a session is created at epoch 0, an incremental fetch lists
 // only partitions with news, a wrong epoch or unknown id is refused, and
 // a full cache evicts the least recently used session.
