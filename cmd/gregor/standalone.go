@@ -104,8 +104,8 @@ func logLoadNotes(log *zap.Logger, cfg Config, l *loaded) {
 //
 // Seam for the cluster issue: standalone = NameServer + broker in one
 // process. `gregor nameserver` will run only the first part and `gregor
-// broker` only the second (pointed at NameServers); each part is started
-// here in order and stopped in reverse, so splitting them is moving a block.
+// broker` only the second (startBroker, pointed at NameServers); the parts
+// start in order and stop in reverse, so splitting them is moving a block.
 func runStandalone(ctx context.Context, cfg Config, log *zap.Logger, serving func(kafka []net.Addr, http string)) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -124,17 +124,14 @@ func runStandalone(ctx context.Context, cfg Config, log *zap.Logger, serving fun
 	}
 	defer hs.shutdown(log)
 
-	// (Cluster issue: the in-process NameServer starts here.)
+	// Part 1, the NameServer: not in-process yet (cluster issue). `gregor
+	// nameserver` will be this part alone.
 
-	bc := cfg.brokerConfig()
-	bc.Registerer = reg
-	bc.Logger = log.Named("broker")
-	nb, err := broker.New(bc)
+	// Part 2, the broker. `gregor broker` will be this part alone, pointed
+	// at NameServers.
+	nb, err := startBroker(cfg, reg, log)
 	if err != nil {
-		return fmt.Errorf("broker: %w", err)
-	}
-	if err := nb.Start(); err != nil {
-		return fmt.Errorf("broker: %w", err)
+		return err
 	}
 	hs.setBroker(nb.Ready)
 	addrs := make([]string, 0, len(cfg.Listeners))
@@ -164,6 +161,22 @@ func runStandalone(ctx context.Context, cfg Config, log *zap.Logger, serving fun
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// startBroker opens the store and serves the Kafka listeners.
+func startBroker(cfg Config, reg prometheus.Registerer, log *zap.Logger) (*broker.Broker, error) {
+	bc := cfg.brokerConfig()
+	bc.Registerer = reg
+	bc.Logger = log.Named("broker")
+	b, err := broker.New(bc)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.Start(); err != nil {
+		_ = b.Shutdown(context.Background())
+		return nil, err
+	}
+	return b, nil
 }
 
 func advertised(cfg Config) map[string]string {
