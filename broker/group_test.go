@@ -666,3 +666,114 @@ func TestOldGroupVersions(t *testing.T) {
 		t.Fatalf("groups left: %+v", lg.Groups)
 	}
 }
+
+// killableDialer lets a test cut a client off the network for good, as if
+// its process had died: open connections close and new dials fail.
+type killableDialer struct {
+	mu    sync.Mutex
+	dead  bool
+	conns []net.Conn
+}
+
+func (d *killableDialer) dial(ctx context.Context, network, host string) (net.Conn, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.dead {
+		return nil, fmt.Errorf("network down")
+	}
+	c, err := (&net.Dialer{}).DialContext(ctx, network, host)
+	if err == nil {
+		d.conns = append(d.conns, c)
+	}
+	return c, err
+}
+
+func (d *killableDialer) kill() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.dead = true
+	for _, c := range d.conns {
+		c.Close()
+	}
+}
+
+func TestDeadMemberSessionExpires(t *testing.T) {
+	b := grpBroker(t, t.TempDir(), "")
+	defer grpStop(t, b)
+	addr := grpAddr(b)
+	const topic = "dead"
+	grpTopic(t, b, topic, 4)
+	grpProduce(t, addr, topic, 0, 40)
+	var mu sync.Mutex
+	owned := map[string]map[int32]bool{"m1": {}, "m2": {}}
+	seen := map[string]bool{}
+	member := func(name string, extra ...kgo.Opt) *kgo.Client {
+		opts := append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.ConsumerGroup("dg"), kgo.ConsumeTopics(topic),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.SessionTimeout(2 * time.Second),
+			kgo.HeartbeatInterval(100 * time.Millisecond), kgo.FetchMaxWait(100 * time.Millisecond),
+			kgo.AutoCommitInterval(100 * time.Millisecond),
+			kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, ps map[string][]int32) {
+				mu.Lock()
+				defer mu.Unlock()
+				for _, p := range ps[topic] {
+					owned[name][p] = true
+				}
+			}),
+			kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, ps map[string][]int32) {
+				mu.Lock()
+				defer mu.Unlock()
+				for _, p := range ps[topic] {
+					delete(owned[name], p)
+				}
+			}),
+		}, extra...)
+		cl, err := kgo.NewClient(opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for {
+				fs := cl.PollFetches(context.Background())
+				if fs.IsClientClosed() {
+					return
+				}
+				mu.Lock()
+				fs.EachRecord(func(r *kgo.Record) { seen[string(r.Value)] = true })
+				mu.Unlock()
+			}
+		}()
+		return cl
+	}
+	m1 := member("m1")
+	defer m1.Close()
+	d := &killableDialer{}
+	m2 := member("m2", kgo.Dialer(d.dial))
+	defer m2.Close()
+	ownedBoth := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(owned["m1"]) == 2 && len(owned["m2"]) == 2
+	}
+	waitFor(t, "both members to own two partitions", ownedBoth)
+	d.kill()
+	waitFor(t, "the survivor to own every partition", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(owned["m1"]) == 4
+	})
+	adm := kadm.NewClient(grpClient(t, addr))
+	defer adm.Close()
+	dg, err := adm.DescribeGroups(context.Background(), "dg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := dg["dg"]; len(g.Members) != 1 {
+		t.Fatalf("members after the session expired: %d", len(g.Members))
+	}
+	grpProduce(t, addr, topic, 40, 80)
+	waitFor(t, "every record, some maybe twice", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen) == 80
+	})
+}
