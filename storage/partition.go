@@ -73,7 +73,8 @@ func newPartition(s *Store, k pkey) *Partition {
 func (p *Partition) Topic() (TopicID, int32) { return p.key.topic, p.key.part }
 
 // ensureTailLocked loads the tail block from the file after a restart;
-// under p.mu (write).
+// under p.mu (write). A consume queue that cannot be read is rebuilt from
+// the commit log.
 func (p *Partition) ensureTailLocked() {
 	if p.tailLoaded {
 		return
@@ -85,12 +86,65 @@ func (p *Partition) ensureTailLocked() {
 	}
 	es, err := p.readEntriesLocked(p.tailStart, n)
 	if err != nil {
-		p.s.log.Error("storage: consume queue unreadable; it will be rebuilt at the next open",
+		p.s.log.Error("storage: consume queue unreadable; rebuilding it from the commit log",
 			zap.String("file", p.cqPath), zap.Error(err))
-		p.s.fs.Remove(filepath.Join(p.s.cfg.Dir, checkpointName))
+		p.rebuildCQLocked(p.s.openCkptPos)
 		return
 	}
 	p.tail = es
+}
+
+// rebuildCQLocked rewrites the partition's consume queue from its batches
+// in the commit log below limit (the position of the checkpoint the
+// partition was loaded from; later batches are dispatched normally). Log
+// start, epochs and producer state are kept. Under p.mu (write).
+func (p *Partition) rebuildCQLocked(limit int64) {
+	p.s.cache.drop(p.cqPath)
+	p.s.fs.Remove(p.cqPath)
+	p.count, p.tailStart, p.flushed, p.startIdx, p.retained = 0, 0, 0, 0, 0
+	p.tail, p.blocks = nil, nil
+	runMax := int64(-1)
+	p.s.segMu.RLock()
+	first := p.s.segs[0].base
+	p.s.segMu.RUnlock()
+	sc := p.s.newScanner(first)
+	for {
+		h, b, pos, ok := sc.next()
+		if !ok || pos >= limit {
+			break
+		}
+		if h.typ != entryBatch || h.topic != p.key.topic || h.partition != p.key.part {
+			continue
+		}
+		batch := b[entryHeaderSize:h.length]
+		bi, err := parseBatch(batch)
+		if err != nil {
+			continue
+		}
+		e := newCQEntry(pos, &h, batch, &bi, runMax)
+		runMax = e.runMaxTs
+		p.addEntryLocked(e)
+		p.retained += int64(e.size)
+		if e.lastOffset() < p.logStart {
+			p.startIdx++
+			p.retained -= int64(e.size)
+		}
+	}
+}
+
+// newCQEntry builds the consume-queue entry of a batch stored at pos.
+func newCQEntry(pos int64, h *entryHeader, batch []byte, bi *batchInfo, runMax int64) cqEntry {
+	return cqEntry{
+		pos:         pos + entryHeaderSize,
+		size:        int32(len(batch)),
+		leaderEpoch: h.leaderEpoch,
+		baseOffset:  h.baseOffset,
+		lastDelta:   bi.lastDelta,
+		attributes:  bi.attributes,
+		maxTs:       bi.maxTs,
+		maxTsOffset: maxTimestampOffset(batch, bi, h.baseOffset),
+		runMaxTs:    max(runMax, bi.maxTs),
+	}
 }
 
 func (p *Partition) ensureTail() {
@@ -227,17 +281,7 @@ func (p *Partition) dispatchBatch(pos int64, h *entryHeader, batch []byte) {
 	p.mu.Lock()
 	p.ensureTailLocked()
 	base := h.baseOffset
-	e := cqEntry{
-		pos:         pos + entryHeaderSize,
-		size:        int32(len(batch)),
-		leaderEpoch: h.leaderEpoch,
-		baseOffset:  base,
-		lastDelta:   bi.lastDelta,
-		attributes:  bi.attributes,
-		maxTs:       bi.maxTs,
-		maxTsOffset: maxTimestampOffset(batch, &bi, base),
-		runMaxTs:    max(p.maxTs, bi.maxTs),
-	}
+	e := newCQEntry(pos, h, batch, &bi, p.maxTs)
 	if p.count == 0 && p.nextOffset == 0 {
 		p.logStart = base
 	}

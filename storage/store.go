@@ -117,6 +117,8 @@ type Store struct {
 	// whose first segments retention already deleted: partitions whose
 	// creation entry is gone are recreated from their batches.
 	autoCreate bool
+	// openCkptPos is the position of the checkpoint loaded at Open.
+	openCkptPos int64
 	// kick asks the housekeeper for a retention pass now (disk cap).
 	kick chan struct{}
 
@@ -232,6 +234,7 @@ func (s *Store) recover() error {
 		} else {
 			s.applyCheckpoint(ck)
 			from = ck.pos
+			s.openCkptPos = ck.pos
 		}
 	}
 	if ck == nil && s.segs[0].base > 0 {
