@@ -407,3 +407,30 @@ func TestProducerIDAllocatorBlocks(t *testing.T) {
 		t.Fatal("negative node id accepted")
 	}
 }
+
+func TestSequenceWrapsAtInt32Max(t *testing.T) {
+	b := grpBroker(t, t.TempDir(), "")
+	defer grpStop(t, b)
+	grpTopic(t, b, "wrap", 1)
+	cl := grpClient(t, grpAddr(b))
+	defer cl.Close()
+	pid := initPID(t, cl, 4, -1, -1, nil).ProducerID
+	const max = 1<<31 - 1
+	for _, step := range []struct {
+		seq    int32
+		values []string
+		code   int16
+		base   int64
+	}{
+		{max - 1, []string{"a", "b"}, 0, 0}, // sequences max-1 and max
+		{0, []string{"c"}, 0, 2},            // wraps to 0
+		{max - 1, []string{"a", "b"}, 0, 0}, // retry of the batch before the wrap
+		{2, []string{"x"}, kerr.OutOfOrderSequenceNumber.Code, 0},
+		{1, []string{"d"}, 0, 3},
+	} {
+		r := idemProduce(t, cl, "wrap", idemBatch(pid, 0, step.seq, step.values...))
+		if r.ErrorCode != step.code || (step.code == 0 && r.BaseOffset != step.base) {
+			t.Fatalf("seq %d: code %v base %d, want %v base %d", step.seq, kerr.ErrorForCode(r.ErrorCode), r.BaseOffset, kerr.ErrorForCode(step.code), step.base)
+		}
+	}
+}
