@@ -76,8 +76,13 @@ func (s *Store) createSegment(base int64) (*segment, error) {
 	return &segment{base: base, cap: s.cfg.SegmentBytes, f: f, path: path}, nil
 }
 
-// active is the segment being written; under s.mu.
-func (s *Store) active() *segment { return s.segs[len(s.segs)-1] }
+// active is the segment being written; under s.mu (which keeps it from
+// changing; segMu guards the slice against retention).
+func (s *Store) active() *segment {
+	s.segMu.RLock()
+	defer s.segMu.RUnlock()
+	return s.segs[len(s.segs)-1]
+}
 
 // segmentFor returns the segment holding pos, or nil; under s.segMu.
 func (s *Store) segmentForLocked(pos int64) *segment {
