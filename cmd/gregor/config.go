@@ -38,6 +38,7 @@ type Config struct {
 	AutoCreateTopics         bool
 	RetentionMs              int64 // -1 = forever
 	RetentionBytes           int64 // -1 = no limit
+	MessageTimestampType     string
 	MessageMaxBytes          int32
 	SocketRequestMaxBytes    int32
 
@@ -87,6 +88,7 @@ func defaultConfig() Config {
 		AutoCreateTopics:         true,
 		RetentionMs:              defaultRetentionHours * time.Hour.Milliseconds(),
 		RetentionBytes:           -1,
+		MessageTimestampType:     "CreateTime",
 		MessageMaxBytes:          defaultMessageMaxBytes,
 		SocketRequestMaxBytes:    defaultSocketMaxBytes,
 		Group: GroupSettings{
@@ -230,10 +232,26 @@ func parseConfig(l *loaded) (Config, error) {
 	} else if n, ok := p.int("log.retention.hours", -1, math.MaxInt32); ok {
 		c.RetentionMs = retention(n, time.Hour)
 	}
+	if c.RetentionMs == 0 {
+		p.fail(retentionKey(l), "0 would delete records as soon as they are written; use -1 to keep them forever")
+	}
 	if n, ok := p.int("log.retention.bytes", -1, math.MaxInt64); ok {
+		if n == 0 {
+			p.fail("log.retention.bytes", "0 would keep no records; use -1 for no limit")
+		}
 		c.RetentionBytes = n
 	}
-	if n, ok := p.int("message.max.bytes", 0, math.MaxInt32); ok {
+	if v, ok := p.str("log.message.timestamp.type"); ok {
+		switch strings.ToLower(v) {
+		case "createtime":
+			c.MessageTimestampType = "CreateTime"
+		case "logappendtime":
+			c.MessageTimestampType = "LogAppendTime"
+		default:
+			p.fail("log.message.timestamp.type", "%q is neither CreateTime nor LogAppendTime", v)
+		}
+	}
+	if n, ok := p.int("message.max.bytes", 1, math.MaxInt32); ok {
 		c.MessageMaxBytes = int32(n)
 	}
 	if n, ok := p.int("socket.request.max.bytes", 1, math.MaxInt32); ok {
@@ -275,6 +293,16 @@ func parseConfig(l *loaded) (Config, error) {
 		return Config{}, errors.Join(p.errs...)
 	}
 	return c, c.Validate()
+}
+
+// retentionKey is the retention setting that decided log.retention.ms.
+func retentionKey(l *loaded) string {
+	for _, k := range []string{"log.retention.ms", "log.retention.minutes", "log.retention.hours"} {
+		if _, ok := l.values[k]; ok {
+			return k
+		}
+	}
+	return "log.retention.ms"
 }
 
 func retention(n int64, unit time.Duration) int64 {
@@ -508,6 +536,7 @@ func (c *Config) brokerConfig() broker.Config {
 			MaxMessageBytes:          c.MessageMaxBytes,
 			RetentionMs:              c.RetentionMs,
 			RetentionBytes:           c.RetentionBytes,
+			MessageTimestampType:     c.MessageTimestampType,
 		},
 		Group: groupConfig(c.Group),
 	}

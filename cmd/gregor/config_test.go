@@ -73,8 +73,9 @@ func TestConfigSources(t *testing.T) {
 		{name: "defaults", want: want(nil)},
 		{
 			name: "yaml flat Kafka names",
-			yaml: "num.partitions: 3\nauto.create.topics.enable: false\nlog.retention.hours: 2\nlog.dirs: /srv/gregor\nlog.flush.mode: sync\nhttp.listener: ':9999'\n",
+			yaml: "num.partitions: 3\nauto.create.topics.enable: false\nlog.retention.hours: 2\nlog.dirs: /srv/gregor\nlog.flush.mode: sync\nhttp.listener: ':9999'\nlog.message.timestamp.type: LogAppendTime\n",
 			want: want(func(c *Config) {
+				c.MessageTimestampType = "LogAppendTime"
 				c.NumPartitions = 3
 				c.AutoCreateTopics = false
 				c.RetentionMs = 2 * 3600 * 1000
@@ -285,6 +286,12 @@ func TestConfigErrors(t *testing.T) {
 			want: []string{"listeners A and B both use port 1"}},
 		{name: "only controller listeners", env: map[string]string{"KAFKA_LISTENERS": "CONTROLLER://:9093", "KAFKA_CONTROLLER_LISTENER_NAMES": "CONTROLLER"},
 			want: []string{"names only controller listeners (CONTROLLER)"}},
+		{name: "zero retention", env: map[string]string{"KAFKA_LOG_RETENTION_HOURS": "0"},
+			want: []string{"log.retention.hours (from environment variable KAFKA_LOG_RETENTION_HOURS): 0 would delete records as soon as they are written; use -1 to keep them forever"}},
+		{name: "zero retention bytes", env: map[string]string{"KAFKA_LOG_RETENTION_BYTES": "0"},
+			want: []string{"log.retention.bytes (from environment variable KAFKA_LOG_RETENTION_BYTES): 0 would keep no records; use -1 for no limit"}},
+		{name: "bad timestamp type", args: []string{"--log.message.timestamp.type", "Now"},
+			want: []string{`log.message.timestamp.type (from flag --log.message.timestamp.type): "Now" is neither CreateTime nor LogAppendTime`}},
 		{name: "two log dirs", env: map[string]string{"KAFKA_LOG_DIRS": "/a,/b"},
 			want: []string{"names 2 directories; gregor keeps one commit log per broker"}},
 		{name: "message larger than a request", args: []string{"--message.max.bytes", "2000", "--socket.request.max.bytes", "1000"},
@@ -357,6 +364,32 @@ func TestEnvNames(t *testing.T) {
 		}
 		if got := envName("KAFKA_", c.prop); got != "KAFKA_"+c.env {
 			t.Errorf("envName(%q) = %q, want %q", c.prop, got, "KAFKA_"+c.env)
+		}
+	}
+}
+
+// TestReadmeListsEverySetting keeps README.md's settings table true: every
+// setting appears with its environment variable, and nothing else does.
+func TestReadmeListsEverySetting(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]bool{}
+	for _, line := range strings.Split(string(readme), "\n") {
+		if strings.HasPrefix(line, "| `") && strings.Contains(line, "`KAFKA_") {
+			key := strings.Trim(strings.Fields(line)[1], "`")
+			rows[key] = true
+			if s, ok := lookupSetting(key); !ok {
+				t.Errorf("README lists %q, which is no setting", key)
+			} else if env := envName("KAFKA_", s.key); !strings.Contains(line, "`"+env+"`") {
+				t.Errorf("README row of %s lacks %s", key, env)
+			}
+		}
+	}
+	for _, s := range settings {
+		if !rows[s.key] {
+			t.Errorf("README does not list %s", s.key)
 		}
 	}
 }

@@ -64,6 +64,7 @@ var settings = []setting{
 	{key: "log.retention.minutes", kind: kindInt, usage: "log.retention.ms in minutes; outranks hours"},
 	{key: "log.retention.hours", kind: kindInt, usage: "log.retention.ms in hours (default 168)"},
 	{key: "log.retention.bytes", kind: kindInt, usage: "bytes kept per partition, -1 = no limit (default -1)"},
+	{key: "log.message.timestamp.type", kind: kindString, usage: "CreateTime (the producer's timestamps) or LogAppendTime (the broker's) (default CreateTime)"},
 	{key: "message.max.bytes", kind: kindInt, usage: "largest record batch accepted (default 1048588)"},
 	{key: "socket.request.max.bytes", kind: kindInt, usage: "largest request frame accepted (default 104857600)"},
 	{key: "log.dirs", kind: kindList, usage: "data directory (one; default ./data)"},
