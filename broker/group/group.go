@@ -15,6 +15,21 @@
 // and members that keep heartbeating with their generation never notice the
 // restart.
 //
+// Behaviour follows Kafka's classic GroupCoordinator: the initial delayed
+// join of an empty group (extended while members keep arriving, within the
+// rebalance timeout), MEMBER_ID_REQUIRED ids that count as expected joiners
+// until their session timeout, static members replaced in place (a Stable
+// group answers a restarted static member with the current generation and
+// its old assignment, no rebalance; the zombie is FENCED_INSTANCE_ID),
+// members removed when they miss the rebalance timeout or send no SyncGroup
+// within it, and commits checked against member, instance and generation.
+// Choices where gregor differs or Kafka leaves room:
+//   - Committed offsets of a group with members never expire, even for
+//     topics it no longer subscribes to (Kafka 3+ expires those).
+//   - Every group is "classic"; the KIP-848 consumer protocol and
+//     transactional offset commits are not served.
+//   - group.max.size is not enforced.
+//
 // Locking: the Coordinator's mu guards the group map only; each group has its
 // own mu guarding everything in it. The order is group.mu, then
 // Coordinator.mu; nothing takes a group's mu while holding Coordinator.mu.
