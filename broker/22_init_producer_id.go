@@ -10,7 +10,9 @@ package broker
 // epoch is exhausted it gets a new id with epoch 0, as in Kafka. Only one of
 // id and epoch set is INVALID_REQUEST. gregor keeps no per-id ownership, so
 // the bump is granted to whoever presents the id; a stale epoch still gets
-// INVALID_PRODUCER_EPOCH at produce time.
+// INVALID_PRODUCER_EPOCH at produce time. (Kafka 4 answers a
+// non-transactional re-init with a fresh id instead of a bump; clients
+// accept either, since both restart the sequences at 0.)
 //
 // A transactional id gets UNSUPPORTED_VERSION with a message: gregor has no
 // transactions yet (see 10_find_coordinator.go for why this code).
