@@ -159,5 +159,5 @@
 //
 // Store.mu (writers) → Store.flushMu → Partition.mu → Store.segMu →
 // Store.kvMu → fileCache.mu; Store.partsMu is taken alone or inside
-// Store.mu. Store.ckptMu is taken before Store.mu.
+// Store.mu. Store.retMu, then Store.ckptMu, are taken before Store.mu.
 package storage

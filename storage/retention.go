@@ -11,6 +11,8 @@ import (
 // (and, over MaxDiskBytes, the oldest segments even so). It runs
 // periodically; tests and operators may call it directly.
 func (s *Store) RunRetention() error {
+	s.retMu.Lock()
+	defer s.retMu.Unlock()
 	now := time.Now().UnixMilli()
 	for _, p := range s.Partitions() {
 		p.applyRetention(now)
