@@ -5,7 +5,6 @@ import (
 	"sort"
 
 	"github.com/spf13/cobra"
-	"github.com/twmb/franz-go/pkg/kadm"
 )
 
 // newGroupCommand is `gregor group`: consumer group administration against
@@ -148,8 +147,12 @@ func groupDescribe(f *clientFlags) *cobra.Command {
 				if i > 0 {
 					fmt.Fprintln(w)
 				}
-				fmt.Fprintf(w, "Group: %s  State: %s  Protocol: %s/%s  Coordinator: %d  Members: %d  Lag: %d\n",
-					dg.Group, dg.State, dg.ProtocolType, dg.Protocol, dg.Coordinator, len(dg.Members), dg.TotalLag)
+				proto := dg.ProtocolType
+				if dg.Protocol != "" {
+					proto += "/" + dg.Protocol // e.g. consumer/range
+				}
+				fmt.Fprintf(w, "Group: %s  State: %s  Protocol: %s  Coordinator: %d  Members: %d  Lag: %d\n",
+					dg.Group, dg.State, proto, dg.Coordinator, len(dg.Members), dg.TotalLag)
 				if dg.Error != "" {
 					fmt.Fprintf(w, "Error: %s\n", dg.Error)
 				}
@@ -205,5 +208,3 @@ func groupDelete(f *clientFlags) *cobra.Command {
 		},
 	}
 }
-
-var _ = kadm.StringPtr
