@@ -270,7 +270,7 @@ func load(fs *pflag.FlagSet, environ []string) (*loaded, error) {
 			return nil, err
 		}
 		for _, n := range names {
-			if _, ok := env[n]; ok {
+			if v, ok := env[n]; ok && v != "" { // viper skips empty ones too
 				src.inEnv[s.key] = n
 				break
 			}
