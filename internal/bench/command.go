@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -43,6 +44,7 @@ func newModeCommand(mode Mode, short, example string) *cobra.Command {
 		jsonOut  bool
 		quiet    bool
 		logLevel string
+		cpuProf  string
 	)
 	cmd := &cobra.Command{
 		Use:     string(mode),
@@ -57,6 +59,17 @@ func newModeCommand(mode Mode, short, example string) *cobra.Command {
 			defer func() { _ = log.Sync() }()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if cpuProf != "" {
+				f, err := os.Create(cpuProf)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			progress := cmd.ErrOrStderr()
 			if quiet {
 				progress = nil
@@ -95,6 +108,7 @@ func newModeCommand(mode Mode, short, example string) *cobra.Command {
 	f.BoolVar(&jsonOut, "json", false, "print the summary as JSON")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress lines")
 	f.StringVar(&logLevel, "log-level", "warn", "client log level: debug, info, warn, error")
+	f.StringVar(&cpuProf, "cpuprofile", "", "write the client's own CPU profile to this file")
 	f.DurationVar(&cfg.Warmup, "warmup", 0, "run this long before measuring")
 
 	dur := 10 * time.Second
