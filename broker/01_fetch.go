@@ -81,9 +81,9 @@ func handleFetch(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Re
 
 	deadline := time.Now().Add(time.Duration(r.MaxWaitMillis) * time.Millisecond)
 	var timer *time.Timer
-	for {
+	for waited := false; ; {
 		total, failed := b.gatherFetch(parts, r.MaxBytes)
-		if total >= int(r.MinBytes) || failed || r.MaxWaitMillis <= 0 || ctx.Err() != nil {
+		if waited || total >= int(r.MinBytes) || failed || ctx.Err() != nil {
 			break
 		}
 		left := time.Until(deadline)
@@ -95,13 +95,12 @@ func handleFetch(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Re
 			defer timer.Stop()
 		}
 		select {
-		case <-wake:
-			continue
+		case <-wake: // new data somewhere: read again
 		case <-timer.C:
+			waited = true // one last read, then answer
 		case <-ctx.Done():
+			waited = true
 		}
-		b.gatherFetch(parts, r.MaxBytes)
-		break
 	}
 
 	// Assemble topics in request/session order, grouping consecutive
