@@ -11,7 +11,10 @@ package broker
 // (INVALID_REPLICATION_FACTOR for 0, < -1, or more than the brokers of the
 // group), partition count (INVALID_PARTITIONS). -1 takes num.partitions /
 // default.replication.factor. A name given twice gets INVALID_REQUEST once.
-// A request that would create more than 10000 partitions in all gets
+// A timeout of 0 or less gets REQUEST_TIMED_OUT for every topic and creates
+// nothing, validate_only or not: Kafka 4's controller treats it as a
+// deadline already passed. A request that would create more than 10000
+// partitions in all gets
 // POLICY_VIOLATION for every topic, as Kafka answers a request that exceeds
 // its 10000 records per operation.
 // validate_only runs every check and creates nothing; its result carries a
@@ -34,9 +37,11 @@ func init() { register(kmsg.CreateTopics, 2, 7, handleCreateTopics) }
 // CreatePartitions request makes (Kafka: MAX_RECORDS_PER_USER_OP).
 const maxPartitionsPerRequest = 10000
 
-// prohibitedTopics may not be created by a client: Kafka's metadata log,
-// and the topics whose state gregor keeps in the store itself.
-var prohibitedTopics = map[string]bool{"__cluster_metadata": true, "__consumer_offsets": true, "__transaction_state": true}
+// clusterMetadataTopic is KRaft's metadata log, which Kafka refuses to let a
+// client create. __consumer_offsets may be created, as in Kafka (where it
+// then exists before the first group uses it); gregor keeps group offsets in
+// the store's own state, and the topic is internal (no produce).
+const clusterMetadataTopic = "__cluster_metadata"
 
 func handleCreateTopics(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.CreateTopicsRequest)
@@ -70,11 +75,13 @@ func handleCreateTopics(_ context.Context, b *Broker, req *protocol.Request) (km
 		res.Topic = rt.Topic
 		var err error
 		switch {
+		case r.TimeoutMillis <= 0:
+			res.ErrorCode = kerr.RequestTimedOut.Code
 		case total > maxPartitionsPerRequest:
 			err = apiErrorf(kerr.PolicyViolation, "Unable to perform excessively large batch operation.")
 		case count[rt.Topic] > 1:
 			err = apiErrorf(kerr.InvalidRequest, "Duplicate topic name.")
-		case prohibitedTopics[rt.Topic]:
+		case rt.Topic == clusterMetadataTopic:
 			err = apiErrorf(kerr.InvalidRequest, "Creation of internal topic %s is prohibited.", rt.Topic)
 		default:
 			err = b.createTopic(rt, r.ValidateOnly, &res)

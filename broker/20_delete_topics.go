@@ -9,7 +9,8 @@ package broker
 // name whose topic's id is also given gets INVALID_REQUEST. An unknown name
 // gets UNKNOWN_TOPIC_OR_PARTITION, an unknown id UNKNOWN_TOPIC_ID. Deleting
 // removes the topic's durable record first, then its partitions from the
-// store.
+// store. A timeout of 0 or less gets REQUEST_TIMED_OUT for every entry and
+// deletes nothing, as in Kafka 4.
 
 import (
 	"context"
@@ -51,6 +52,15 @@ func handleDeleteTopics(_ context.Context, b *Broker, req *protocol.Request) (km
 			res.ErrorMessage = nil
 		}
 		resp.Topics = append(resp.Topics, res)
+	}
+	if r.TimeoutMillis <= 0 {
+		// Kafka 4's controller treats it as a deadline already passed:
+		// every entry times out and nothing is deleted.
+		for _, e := range entries {
+			add(e.Topic, e.TopicID, nil)
+			resp.Topics[len(resp.Topics)-1].ErrorCode = kerr.RequestTimedOut.Code
+		}
+		return resp, nil
 	}
 	answeredName := map[string]bool{}
 	answeredID := map[storage.TopicID]bool{}

@@ -128,15 +128,13 @@ func clusterDefaultConfigValues(b *Broker) []configValue {
 	syn := b.topics.synonyms()
 	var out []configValue
 	for _, name := range sortedKeys(cluster) {
-		spec := topicConfigSpecs[dynamicBrokerConfigs[name]]
+		spec := topicConfigSpecs[dynamicBrokerConfigs[name].topic]
 		cv := configValue{name: name, typ: spec.typ, doc: "Cluster-wide default of the topic config " + spec.name + "."}
 		for _, s := range syn[name] {
 			if s.source != kmsg.ConfigSourceDynamicBrokerConfig {
 				cv.synonyms = append(cv.synonyms, s)
 			}
 		}
-		def := spec.def
-		cv.synonyms = append(cv.synonyms, configSynonym{name, &def, kmsg.ConfigSourceDefaultConfig})
 		cv.value, cv.source = cv.synonyms[0].value, cv.synonyms[0].source
 		out = append(out, cv)
 	}

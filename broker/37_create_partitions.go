@@ -8,7 +8,8 @@ package broker
 // equal to or below the current one INVALID_PARTITIONS with Kafka's
 // messages; an assignment list whose length is not the number of new
 // partitions, or naming unknown brokers, INVALID_REPLICA_ASSIGNMENT.
-// validate_only checks without creating. More than 10000 new partitions in
+// validate_only checks without creating. A timeout of 0 or less gets
+// REQUEST_TIMED_OUT and changes nothing, as in Kafka 4. More than 10000 new partitions in
 // one request get POLICY_VIOLATION for every topic (see CreateTopics).
 
 import (
@@ -44,7 +45,9 @@ func handleCreatePartitions(_ context.Context, b *Broker, req *protocol.Request)
 		res := kmsg.NewCreatePartitionsResponseTopic()
 		res.Topic = rt.Topic
 		var err error
-		if total > maxPartitionsPerRequest {
+		if r.TimeoutMillis <= 0 {
+			err = apiErrorf(kerr.RequestTimedOut, "")
+		} else if total > maxPartitionsPerRequest {
 			err = apiErrorf(kerr.PolicyViolation, "Unable to perform excessively large batch operation.")
 		} else if count[rt.Topic] > 1 {
 			err = apiErrorf(kerr.InvalidRequest, "Duplicate topic name.")
@@ -52,8 +55,8 @@ func handleCreatePartitions(_ context.Context, b *Broker, req *protocol.Request)
 			err = b.createPartitions(rt, r.ValidateOnly)
 		}
 		res.ErrorCode, res.ErrorMessage = apiErrorCode(err)
-		if err != nil && res.ErrorCode == kerr.UnknownTopicOrPartition.Code {
-			res.ErrorMessage = nil // Kafka sends none for this one
+		if err != nil && (res.ErrorCode == kerr.UnknownTopicOrPartition.Code || res.ErrorCode == kerr.RequestTimedOut.Code) {
+			res.ErrorMessage = nil // Kafka sends none for these
 		}
 		resp.Topics = append(resp.Topics, res)
 	}

@@ -9,8 +9,9 @@ package broker
 // default when the topic does not set it. The result is validated as a
 // whole (INVALID_CONFIG) and applied live as in AlterConfigs. As Kafka 4: a
 // name given twice gets INVALID_REQUEST; APPEND/SUBTRACT on a non-list
-// config INVALID_CONFIG; an unknown operation INVALID_REQUEST; an unknown
-// topic UNKNOWN_TOPIC_OR_PARTITION.
+// config INVALID_CONFIG; SET with a null value INVALID_REQUEST; an unknown
+// operation UNKNOWN_SERVER_ERROR (Kafka 4 fails internally on it); an
+// unknown topic UNKNOWN_TOPIC_OR_PARTITION.
 // BROKER ("" for cluster-wide, or this broker's id): SET and DELETE change
 // the dynamic broker configs (see AlterConfigs), applied at once to every
 // topic that does not set its own value; SET of a static broker config gets
@@ -48,6 +49,9 @@ func handleIncrementalAlterConfigs(_ context.Context, b *Broker, req *protocol.R
 			err = b.incrementalAlterConfigs(&rr, r.ValidateOnly)
 		}
 		res.ErrorCode, res.ErrorMessage = apiErrorCode(err)
+		if res.ErrorMessage != nil && *res.ErrorMessage == "" {
+			res.ErrorMessage = nil
+		}
 		resp.Resources = append(resp.Resources, res)
 	}
 	return resp, nil
@@ -63,7 +67,12 @@ func (b *Broker) incrementalAlterConfigs(rr *kmsg.IncrementalAlterConfigsRequest
 	}
 	for _, c := range rr.Configs {
 		if c.Op < kmsg.IncrementalAlterConfigOpSet || c.Op > kmsg.IncrementalAlterConfigOpSubtract {
-			return apiErrorf(kerr.InvalidRequest, "Unknown alter config operation %d for config %s", c.Op, c.Name)
+			// Kafka fails on the unknown op code with an internal
+			// error, which reaches the client as UNKNOWN_SERVER_ERROR.
+			return apiErrorf(kerr.UnknownServerError, "")
+		}
+		if c.Op == kmsg.IncrementalAlterConfigOpSet && c.Value == nil {
+			return apiErrorf(kerr.InvalidRequest, "Null value not supported for : %s", c.Name)
 		}
 	}
 	switch rr.ResourceType {

@@ -118,12 +118,12 @@ func TestCreateTopicsErrors(t *testing.T) {
 		code  *kerr.Error
 		msg   string
 	}{
-		{admTopic("", 1, 1), kerr.InvalidTopicException, "can't be empty"},
-		{admTopic("..", 1, 1), kerr.InvalidTopicException, "cannot be"},
-		{admTopic("has space", 1, 1), kerr.InvalidTopicException, "illegal"},
-		{admTopic(strings.Repeat("a", 250), 1, 1), kerr.InvalidTopicException, "longer than 249"},
+		{admTopic("", 1, 1), kerr.InvalidTopicException, "Topic name is invalid: the empty string is not allowed"},
+		{admTopic("..", 1, 1), kerr.InvalidTopicException, "Topic name is invalid: '..' is not allowed"},
+		{admTopic("has space", 1, 1), kerr.InvalidTopicException, "Topic name is invalid: 'has space' contains one or more characters other than ASCII alphanumerics, '.', '_' and '-'"},
+		{admTopic(strings.Repeat("a", 250), 1, 1), kerr.InvalidTopicException, "is longer than the max allowed length 249"},
 		{admTopic("exists", 1, 1), kerr.TopicAlreadyExists, "Topic 'exists' already exists."},
-		{admTopic("__consumer_offsets", 1, 1), kerr.InvalidRequest, "prohibited"},
+		{admTopic("__cluster_metadata", 1, 1), kerr.InvalidRequest, "Creation of internal topic __cluster_metadata is prohibited."},
 		{nullConfig, kerr.InvalidConfig, "Null value not supported for topic configs: retention.ms"},
 		{admTopic("unknownconf", 1, 1, "no.such", "1"), kerr.InvalidConfig, "Unknown topic config name: no.such"},
 		{admTopic("badvalue", 1, 1, "retention.ms", "soon"), kerr.InvalidConfig, "Not a number of type LONG"},
@@ -158,6 +158,20 @@ func TestCreateTopicsErrors(t *testing.T) {
 	}
 	if got := topicNames(b.topics.List()); !slices.Equal(got, []string{"exists"}) {
 		t.Errorf("topics after failed creations: %v", got)
+	}
+
+	// A timeout of 0 or less: REQUEST_TIMED_OUT, nothing created, as in Kafka 4.
+	for _, timeout := range []int32{0, -1} {
+		req := admCreateReq(7, false, admTopic("late1", 1, 1), admTopic("late2", 1, 1))
+		req.TimeoutMillis = timeout
+		resp := b.call(req).(*kmsg.CreateTopicsResponse)
+		if len(resp.Topics) != 2 || resp.Topics[0].ErrorCode != kerr.RequestTimedOut.Code || resp.Topics[1].ErrorCode != kerr.RequestTimedOut.Code ||
+			resp.Topics[0].ErrorMessage != nil {
+			t.Errorf("timeout %d: %+v", timeout, resp.Topics)
+		}
+		if _, ok := b.topics.Get("late1"); ok {
+			t.Errorf("timeout %d created the topic", timeout)
+		}
 	}
 
 	// More than 10000 partitions in one request: every topic refused.
@@ -220,6 +234,16 @@ func TestDeleteTopics(t *testing.T) {
 	}
 	if _, ok := b.topics.Get("c"); !ok {
 		t.Errorf("c deleted although named twice")
+	}
+
+	// A timeout of 0: REQUEST_TIMED_OUT, nothing deleted.
+	r0 := kmsg.NewPtrDeleteTopicsRequest()
+	r0.Version, r0.TopicNames, r0.TimeoutMillis = 5, []string{"c"}, 0
+	if resp := b.call(r0).(*kmsg.DeleteTopicsResponse); len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != kerr.RequestTimedOut.Code {
+		t.Errorf("timeout 0: %+v", resp.Topics)
+	}
+	if _, ok := b.topics.Get("c"); !ok {
+		t.Errorf("timeout 0 deleted c")
 	}
 
 	// v6: ids and names.
@@ -311,6 +335,12 @@ func TestCreatePartitions(t *testing.T) {
 	check(req(false, top("grow", 5, []int32{2})), "grow", kerr.InvalidReplicaAssignment, "no such broker")
 	check(req(false, top("grow", 6), top("grow", 7)), "grow", kerr.InvalidRequest, "Duplicate topic name.")
 	check(req(false, top("grow", 10006)), "grow", kerr.PolicyViolation, "excessively large")
+	r0 := kmsg.NewPtrCreatePartitionsRequest()
+	r0.Version, r0.Topics, r0.TimeoutMillis = 3, []kmsg.CreatePartitionsRequestTopic{top("grow", 9)}, 0
+	check(b.call(r0).(*kmsg.CreatePartitionsResponse), "grow", kerr.RequestTimedOut, "<nil>")
+	if tp, _ := b.topics.Get("grow"); tp.Partitions != 4 {
+		t.Errorf("timeout 0 grew the topic to %d", tp.Partitions)
+	}
 	check(req(false, top("grow", 5, []int32{1})), "grow", none, "<nil>")
 	if tp, _ := b.topics.Get("grow"); tp.Partitions != 5 {
 		t.Errorf("after assigned growth: %d partitions", tp.Partitions)
@@ -417,8 +447,8 @@ func TestDescribeConfigs(t *testing.T) {
 	}
 	rms, rb, mmb := by["retention.ms"], by["retention.bytes"], by["max.message.bytes"]
 	if admStr(rms.Value) != "1000" || rms.Source != kmsg.ConfigSourceDynamicTopicConfig || rms.ConfigType != kmsg.ConfigTypeLong ||
-		len(rms.ConfigSynonyms) != 2 || rms.ConfigSynonyms[0].Source != kmsg.ConfigSourceDynamicTopicConfig ||
-		rms.ConfigSynonyms[1].Name != "log.retention.ms" || admStr(rms.ConfigSynonyms[1].Value) != "604800000" {
+		// Kafka's log.retention.ms has a null default: no DEFAULT_CONFIG synonym.
+		len(rms.ConfigSynonyms) != 1 || rms.ConfigSynonyms[0].Source != kmsg.ConfigSourceDynamicTopicConfig {
 		t.Errorf("retention.ms: %+v", rms)
 	}
 	if admStr(rb.Value) != "1073741824" || rb.Source != kmsg.ConfigSourceStaticBrokerConfig || len(rb.ConfigSynonyms) != 2 ||
@@ -587,7 +617,7 @@ func TestIncrementalAlterConfigs(t *testing.T) {
 	} {
 		got = append(got, alter(false, r)...)
 	}
-	want := []int16{kerr.InvalidConfig.Code, kerr.InvalidConfig.Code, kerr.InvalidRequest.Code, kerr.InvalidRequest.Code,
+	want := []int16{kerr.InvalidConfig.Code, kerr.InvalidConfig.Code, kerr.InvalidRequest.Code, kerr.UnknownServerError.Code,
 		kerr.UnknownTopicOrPartition.Code, kerr.InvalidConfig.Code, kerr.InvalidRequest.Code, 0, kerr.InvalidRequest.Code}
 	var codes []int16
 	for _, r := range got {
@@ -659,7 +689,7 @@ func TestDynamicBrokerConfigs(t *testing.T) {
 		t.Errorf("after per-broker: %+v", tp)
 	}
 	want := []string{"log.retention.ms=3600000:DYNAMIC_BROKER_CONFIG", "log.retention.ms=7200000:DYNAMIC_DEFAULT_BROKER_CONFIG",
-		"log.retention.ms=86400000:STATIC_BROKER_CONFIG", "log.retention.ms=604800000:DEFAULT_CONFIG"}
+		"log.retention.ms=86400000:STATIC_BROKER_CONFIG"}
 	if c := describe("retention.ms"); admStr(c.Value) != "3600000" || c.Source != kmsg.ConfigSourceDynamicBrokerConfig || !slices.Equal(sources(c), want) {
 		t.Errorf("synonyms: %v, want %v", sources(c), want)
 	}
@@ -671,7 +701,9 @@ func TestDynamicBrokerConfigs(t *testing.T) {
 		msg      string
 	}{
 		{"1", op{Name: "num.partitions", Op: set, Value: kmsg.StringPtr("3")}, kerr.InvalidRequest.Code, "Cannot update these configs dynamically: Set(num.partitions)"},
-		{"", op{Name: "log.retention.ms", Op: set, Value: kmsg.StringPtr("-7")}, kerr.InvalidRequest.Code, "Value must be at least -1"},
+		{"", op{Name: "log.retention.ms", Op: set, Value: kmsg.StringPtr("soon")}, kerr.InvalidRequest.Code, "Not a number of type LONG"},
+		{"", op{Name: "message.max.bytes", Op: set, Value: kmsg.StringPtr("-1")}, kerr.InvalidRequest.Code, "Value must be at least 0"},
+		{"", op{Name: "log.retention.ms", Op: set, Value: nil}, kerr.InvalidRequest.Code, "Null value not supported"},
 		{"", op{Name: "message.max.bytes", Op: kmsg.IncrementalAlterConfigOpAppend, Value: kmsg.StringPtr("1")}, kerr.InvalidConfig.Code, "append is not allowed"},
 		{"2", op{Name: "log.retention.ms", Op: set, Value: kmsg.StringPtr("1")}, kerr.InvalidRequest.Code, "Unexpected broker id"},
 	} {

@@ -39,7 +39,12 @@ type configSpec struct {
 	check func(v string) error
 	// honoured is true when gregor applies the config.
 	honoured bool
-	doc      string
+	// nullSynonymDefault is true when the broker synonym's Kafka default
+	// is null (log.retention.ms, log.roll.ms, log.flush.interval.ms: Kafka
+	// derives them from other settings), so Kafka lists no DEFAULT_CONFIG
+	// synonym for the topic config.
+	nullSynonymDefault bool
+	doc                string
 }
 
 // Kafka's defaults for the configs gregor resolves itself.
@@ -72,7 +77,7 @@ var topicConfigSpecs = func() map[string]*configSpec {
 		{name: "flush.messages", typ: kmsg.ConfigTypeLong, def: maxLong, synonym: "log.flush.interval.messages",
 			check: checkAtLeast(1), doc: "Messages between forced fsyncs. gregor flushes by log.flush.mode for the whole commit log."},
 		{name: "flush.ms", typ: kmsg.ConfigTypeLong, def: maxLong, synonym: "log.flush.interval.ms",
-			check: checkAtLeast(0), doc: "Time between forced fsyncs. gregor flushes by log.flush.mode for the whole commit log."},
+			check: checkAtLeast(0), nullSynonymDefault: true, doc: "Time between forced fsyncs. gregor flushes by log.flush.mode for the whole commit log."},
 		{name: "follower.replication.throttled.replicas", typ: kmsg.ConfigTypeList, def: "",
 			doc: "Replicas whose follower replication is throttled."},
 		{name: "index.interval.bytes", typ: kmsg.ConfigTypeInt, def: "4096", synonym: "log.index.interval.bytes",
@@ -112,7 +117,7 @@ var topicConfigSpecs = func() map[string]*configSpec {
 		{name: "retention.bytes", typ: kmsg.ConfigTypeLong, def: strconv.Itoa(defaultRetentionBytes), synonym: "log.retention.bytes",
 			honoured: true, doc: "Largest size a partition keeps before old data is deleted; -1 means no limit."},
 		{name: "retention.ms", typ: kmsg.ConfigTypeLong, def: strconv.Itoa(defaultRetentionMs), synonym: "log.retention.ms",
-			check: checkAtLeast(-1), honoured: true,
+			check: checkAtLeast(-1), honoured: true, nullSynonymDefault: true,
 			doc: "Longest time a partition keeps data before it is deleted; -1 means no limit."},
 		{name: "segment.bytes", typ: kmsg.ConfigTypeInt, def: "1073741824", synonym: "log.segment.bytes",
 			check: checkAtLeast(1048576), doc: "Segment size. gregor's segments belong to the shared commit log (log.segment.bytes)."},
@@ -121,7 +126,7 @@ var topicConfigSpecs = func() map[string]*configSpec {
 		{name: "segment.jitter.ms", typ: kmsg.ConfigTypeLong, def: "0", synonym: "log.roll.jitter.ms",
 			check: checkAtLeast(0), doc: "Random jitter subtracted from segment.ms."},
 		{name: "segment.ms", typ: kmsg.ConfigTypeLong, def: "604800000", synonym: "log.roll.ms",
-			check: checkAtLeast(1), doc: "Time after which a segment is rolled."},
+			check: checkAtLeast(1), nullSynonymDefault: true, doc: "Time after which a segment is rolled."},
 		{name: "unclean.leader.election.enable", typ: kmsg.ConfigTypeBoolean, def: "false", synonym: "unclean.leader.election.enable",
 			doc: "Allow an out-of-sync replica to become leader."},
 	}
@@ -316,15 +321,23 @@ type configSynonym struct {
 	source kmsg.ConfigSource
 }
 
+// dynamicBrokerConfig is a broker config gregor changes at runtime.
+type dynamicBrokerConfig struct {
+	topic string             // the topic config it is the default of
+	check func(string) error // Kafka's validator of the broker config; nil = type only
+}
+
 // dynamicBrokerConfigs are the broker configs gregor changes at runtime
-// (AlterConfigs / IncrementalAlterConfigs on a BROKER resource), each by the
-// topic config it is the default of. As in Kafka, a per-broker value
-// (resource = node id) overrides the cluster-wide one (resource "").
-var dynamicBrokerConfigs = map[string]string{
-	"log.message.timestamp.type": "message.timestamp.type",
-	"log.retention.bytes":        "retention.bytes",
-	"log.retention.ms":           "retention.ms",
-	"message.max.bytes":          "max.message.bytes",
+// (AlterConfigs / IncrementalAlterConfigs on a BROKER resource). As in
+// Kafka, a per-broker value (resource = node id) overrides the cluster-wide
+// one (resource ""). Their validators are the broker configs' own, which are
+// looser than the topic configs' (Kafka takes log.retention.ms=-7, meaning
+// unlimited).
+var dynamicBrokerConfigs = map[string]dynamicBrokerConfig{
+	"log.message.timestamp.type": {"message.timestamp.type", checkOneOf("CreateTime", "LogAppendTime")},
+	"log.retention.bytes":        {"retention.bytes", nil},
+	"log.retention.ms":           {"retention.ms", nil},
+	"message.max.bytes":          {"max.message.bytes", checkAtLeast(0)},
 }
 
 // validateDynamicBrokerConfigs checks dynamic broker config values with the
@@ -345,11 +358,11 @@ func validateDynamicBrokerConfigs(configs map[string]string) error {
 		return apiErrorf(kerr.InvalidRequest, "Cannot update these configs dynamically: Set(%s)", strings.Join(static, ", "))
 	}
 	for _, n := range names {
-		spec := topicConfigSpecs[dynamicBrokerConfigs[n]]
+		dc := dynamicBrokerConfigs[n]
 		v := configs[n]
-		err := checkType(spec.typ, v)
-		if err == nil && spec.check != nil {
-			err = spec.check(v)
+		err := checkType(topicConfigSpecs[dc.topic].typ, v)
+		if err == nil && dc.check != nil {
+			err = dc.check(v)
 		}
 		if err != nil {
 			return apiErrorf(kerr.InvalidRequest, "Invalid value %s for configuration %s: %v", v, n, err)
@@ -426,8 +439,13 @@ func resolveTopicConfig(spec *configSpec, explicit map[string]string, broker map
 		cv.synonyms = append(cv.synonyms, broker[spec.synonym]...)
 	}
 	def := spec.def
-	cv.synonyms = append(cv.synonyms, configSynonym{synName, &def, kmsg.ConfigSourceDefaultConfig})
-	cv.value, cv.source = cv.synonyms[0].value, cv.synonyms[0].source
+	if !spec.nullSynonymDefault {
+		cv.synonyms = append(cv.synonyms, configSynonym{synName, &def, kmsg.ConfigSourceDefaultConfig})
+	}
+	cv.value, cv.source = &def, kmsg.ConfigSourceDefaultConfig
+	if len(cv.synonyms) > 0 {
+		cv.value, cv.source = cv.synonyms[0].value, cv.synonyms[0].source
+	}
 	return cv
 }
 

@@ -613,21 +613,21 @@ func (t *Topics) snapshot(name string, id storage.TopicID, n int32, configs map[
 	return tp
 }
 
-// validateTopicName checks a name as Kafka's Topic.validate does, with its
-// messages.
+// validateTopicName checks a name as Kafka's Topic.validate does, with
+// Kafka 4.1's messages.
 func validateTopicName(name string) error {
 	switch {
 	case name == "":
-		return apiErrorf(kerr.InvalidTopicException, "Topic name is illegal, it can't be empty")
+		return apiErrorf(kerr.InvalidTopicException, "Topic name is invalid: the empty string is not allowed")
 	case name == "." || name == "..":
-		return apiErrorf(kerr.InvalidTopicException, "Topic name cannot be \".\" or \"..\"")
+		return apiErrorf(kerr.InvalidTopicException, "Topic name is invalid: '%s' is not allowed", name)
 	case len(name) > 249:
-		return apiErrorf(kerr.InvalidTopicException, "Topic name is illegal, it can't be longer than 249 characters, topic name: %s", name)
+		return apiErrorf(kerr.InvalidTopicException, "Topic name is invalid: the length of '%s' is longer than the max allowed length 249", name)
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return apiErrorf(kerr.InvalidTopicException, "Topic name \"%s\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'", name)
+			return apiErrorf(kerr.InvalidTopicException, "Topic name is invalid: '%s' contains one or more characters other than ASCII alphanumerics, '.', '_' and '-'", name)
 		}
 	}
 	return nil
