@@ -13,6 +13,9 @@ package broker
 // connection as in Kafka (the protocol layer keeps the order of the requests
 // around it); acks=1 and acks=all answer once the store has the batch
 // under the flush mode (a single-node group has no slaves to wait for).
+// CreateTime topics refuse records whose timestamps lie outside
+// message.timestamp.before.max.ms / .after.max.ms (Kafka 4 defaults:
+// unlimited / 1 hour) with INVALID_TIMESTAMP.
 // LogAppendTime topics get the timestamp-type bit and the broker's time as
 // max timestamp, with the CRC recomputed. A retried duplicate batch of an
 // idempotent producer gets success with the offset it had; storage errors
@@ -24,6 +27,7 @@ import (
 	"context"
 	"encoding/binary"
 	"hash/crc32"
+	"strconv"
 	"time"
 
 	"github.com/gregor-broker/gregor/protocol"
@@ -95,12 +99,20 @@ func (b *Broker) produceOne(t *Topic, partition int32, batch []byte, version int
 	if maxMsg <= 0 {
 		maxMsg = b.cfg.Topics.MaxMessageBytes
 	}
-	if berr := validateBatch(batch, batchLimits{
+	lim := batchLimits{
 		maxMessageBytes:    maxMsg,
 		produceVersion:     version,
 		validateCompressed: true,
 		maxDecompressed:    int(b.cfg.SocketRequestMaxBytes) * 4,
-	}); berr != nil {
+	}
+	if !t.LogAppendTime {
+		lim.timestamps = &timestampBounds{
+			now:       time.Now().UnixMilli(),
+			beforeMax: topicLong(t, "message.timestamp.before.max.ms", 1<<63-1),
+			afterMax:  topicLong(t, "message.timestamp.after.max.ms", 3600000),
+		}
+	}
+	if berr := validateBatch(batch, lim); berr != nil {
 		sp.ErrorCode = berr.code
 		sp.ErrorMessage = kmsg.StringPtr(berr.msg)
 		return
@@ -121,6 +133,16 @@ func (b *Broker) produceOne(t *Topic, partition int32, batch []byte, version int
 	}
 	sp.BaseOffset = res.BaseOffset
 	sp.LogStartOffset = res.LogStartOffset
+}
+
+// topicLong reads a numeric topic config set on the topic, or def.
+func topicLong(t *Topic, name string, def int64) int64 {
+	if v, ok := t.Configs[name]; ok {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+			return n
+		}
+	}
+	return def
 }
 
 // setLogAppendTime marks a validated batch as LogAppendTime with max

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -26,6 +27,8 @@ func TestCoreBadInputs(t *testing.T) {
 	cb := coreStart(t, "", nil)
 	cb.topic("bad", 1, map[string]string{"max.message.bytes": "2000"})
 	cb.topic("__consumer_offsets", 1, nil)
+	cb.topic("recent", 1, map[string]string{"message.timestamp.before.max.ms": "60000"})
+	now := time.Now().UnixMilli()
 	good := coreBatch(1000, -1, -1, -1, coreRecs(3, "v")...)
 	put32 := func(off int, v uint32) func([]byte) []byte {
 		return func(b []byte) []byte { binary.BigEndian.PutUint32(b[off:], v); return b }
@@ -69,6 +72,11 @@ func TestCoreBadInputs(t *testing.T) {
 		{"codec 6", 9, 1, "bad", 0, mutate(good, true, func(b []byte) []byte { b[bAttributes+1] |= 6; return b }), kerr.InvalidRecord.Code},
 		{"gzip flag on plain records", 9, 1, "bad", 0, mutate(good, true, func(b []byte) []byte { b[bAttributes+1] |= codecGzip; return b }), kerr.InvalidRecord.Code},
 		{"zstd before produce v7", 6, 1, "bad", 0, mutate(good, true, func(b []byte) []byte { b[bAttributes+1] |= codecZstd; return b }), kerr.UnsupportedCompressionType.Code},
+		{"timestamp 2 h ahead (after.max.ms default 1 h)", 9, 1, "bad", 0, coreBatch(now+2*3600*1000, -1, -1, -1, coreRecs(2, "f")...), kerr.InvalidTimestamp.Code},
+		{"one record 2 h ahead by its delta", 9, 1, "bad", 0, coreBatch(now, -1, -1, -1, coreRecord{value: []byte("a")}, coreRecord{value: []byte("b"), tsDelta: 2 * 3600 * 1000}), kerr.InvalidTimestamp.Code},
+		{"timestamp 10 min ahead", 9, 1, "recent", 0, coreBatch(now+600*1000, -1, -1, -1, coreRecs(1, "f")...), 0},
+		{"timestamp older than before.max.ms", 9, 1, "recent", 0, coreBatch(now-3600*1000, -1, -1, -1, coreRecs(1, "o")...), kerr.InvalidTimestamp.Code},
+		{"no timestamp (-1)", 9, 1, "recent", 0, coreBatch(-1, -1, -1, -1, coreRecord{value: []byte("n")}), 0},
 		{"valid batch after all that", 3, 1, "bad", 0, good, 0},
 	}
 	rc := cb.raw()

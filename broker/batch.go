@@ -17,6 +17,8 @@ package broker
 //	zstd in Produce before v7                     UNSUPPORTED_COMPRESSION_TYPE
 //	transactional batch (no transactions yet)     INVALID_TXN_STATE
 //	a record that does not parse, or bytes left   INVALID_RECORD
+//	CreateTime timestamp more than message.timestamp.after.max.ms (default
+//	1 h, Kafka 4) ahead or .before.max.ms behind  INVALID_TIMESTAMP
 //
 // The fields the broker owns (base offset, partition leader epoch) lie
 // outside the CRC and are overwritten by the store, so any value the
@@ -117,6 +119,22 @@ type batchLimits struct {
 	// maxDecompressed caps what a compressed batch may inflate to, so a
 	// small "zip bomb" cannot exhaust memory.
 	maxDecompressed int
+	// Timestamp bounds of a CreateTime topic (message.timestamp.before/
+	// after.max.ms), checked against now for every record; zero
+	// timestamps means no check (LogAppendTime topics).
+	timestamps *timestampBounds
+}
+
+// timestampBounds is the window a CreateTime record timestamp must lie in.
+type timestampBounds struct {
+	now, beforeMax, afterMax int64
+}
+
+// errTimestamp carries an out-of-range record timestamp up from the walk.
+type errTimestamp struct{ ts, offset int64 }
+
+func (e *errTimestamp) Error() string {
+	return fmt.Sprintf("timestamp %d of the record at offset delta %d is out of range", e.ts, e.offset)
 }
 
 // validateBatch checks one produced partition's records (see the file
@@ -194,21 +212,37 @@ func validateBatch(b []byte, lim batchLimits) *batchError {
 			return reject(kerr.InvalidRecord.Code, "decompressing record batch: %v", err)
 		}
 	}
-	if err := walkRecords(records, count); err != nil {
+	baseTS := int64(binary.BigEndian.Uint64(b[bBaseTimestamp:]))
+	if err := walkRecords(records, count, baseTS, lim.timestamps); err != nil {
+		var te *errTimestamp
+		if errors.As(err, &te) {
+			tb := lim.timestamps
+			return reject(kerr.InvalidTimestamp.Code, "%v: it must be within [%d, %d]", err, tb.now-tb.beforeMax, tb.now+tb.afterMax)
+		}
 		return reject(kerr.InvalidRecord.Code, "%v", err)
 	}
 	return nil
 }
 
-// walkRecords checks that recs holds exactly count well-formed v2 records.
-func walkRecords(recs []byte, count int32) error {
+// walkRecords checks that recs holds exactly count well-formed v2 records,
+// and when tb is set that each timestamp (baseTS + delta; -1 means none)
+// lies within tb.
+func walkRecords(recs []byte, count int32, baseTS int64, tb *timestampBounds) error {
 	for i := int32(0); i < count; i++ {
 		size, n := binary.Varint(recs)
 		if n <= 0 || size < 0 || size > int64(len(recs)-n) {
 			return fmt.Errorf("record %d: incorrect declared size, premature end of batch", i)
 		}
-		if err := checkRecord(recs[n : n+int(size)]); err != nil {
+		rec := recs[n : n+int(size)]
+		if err := checkRecord(rec); err != nil {
 			return fmt.Errorf("record %d: %v", i, err)
+		}
+		if tb != nil {
+			delta, _ := binary.Varint(rec[1:]) // checkRecord proved it parses
+			ts := baseTS + delta
+			if ts != -1 && (ts > tb.now && ts-tb.now > tb.afterMax || ts < tb.now && tb.now-ts > tb.beforeMax) {
+				return &errTimestamp{ts: ts, offset: int64(i)}
+			}
 		}
 		recs = recs[n+int(size):]
 	}

@@ -124,7 +124,7 @@ func TestCoreValidateRecordShapes(t *testing.T) {
 	// A header with a null key is invalid.
 	rec := []byte{0, 0, 0, 1, 'k', 1, 'v', 1, 1 /* key len -1 */, 0}
 	rec = append(binary.AppendVarint(nil, int64(len(rec))), rec...)
-	if err := walkRecords(rec, 1); err == nil {
+	if err := walkRecords(rec, 1, 0, nil); err == nil {
 		t.Fatal("null header key accepted")
 	}
 }
