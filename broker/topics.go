@@ -202,6 +202,21 @@ func newTopics(store *storage.Store, def TopicDefaults, log *zap.Logger) (*Topic
 		byName: map[string]*Topic{},
 		byID:   map[storage.TopicID]*Topic{},
 	}
+	// Dynamic broker configs first: topics resolve their defaults with them.
+	t.dyn = map[string]map[string]string{}
+	store.RangeKV(brokerConfigsNamespace, func(key, value []byte) bool {
+		resource, ok := strings.CutPrefix(string(key), "broker/")
+		if string(key) == "cluster" {
+			resource, ok = "", true
+		}
+		var configs map[string]string
+		if err := json.Unmarshal(value, &configs); !ok || err != nil || validateDynamicBrokerConfigs(configs) != nil {
+			log.Warn("ignoring unreadable dynamic broker configs", zap.ByteString("key", key), zap.Error(err))
+			return true
+		}
+		t.dyn[resource] = configs
+		return true
+	})
 	var loadErr error
 	store.RangeKV(topicsNamespace, func(key, value []byte) bool {
 		var rec topicRecord
@@ -221,26 +236,6 @@ func newTopics(store *storage.Store, def TopicDefaults, log *zap.Logger) (*Topic
 	})
 	if loadErr != nil {
 		return nil, loadErr
-	}
-	t.dyn = map[string]map[string]string{}
-	store.RangeKV(brokerConfigsNamespace, func(key, value []byte) bool {
-		resource, ok := strings.CutPrefix(string(key), "broker/")
-		if string(key) == "cluster" {
-			resource, ok = "", true
-		}
-		var configs map[string]string
-		if err := json.Unmarshal(value, &configs); !ok || err != nil || validateDynamicBrokerConfigs(configs) != nil {
-			log.Warn("ignoring unreadable dynamic broker configs", zap.ByteString("key", key), zap.Error(err))
-			return true
-		}
-		t.dyn[resource] = configs
-		return true
-	})
-	// Topics loaded above resolved their defaults without the dynamic
-	// broker configs.
-	for name, tp := range t.byName {
-		tp = t.snapshot(tp.Name, tp.ID, tp.Partitions, tp.Configs)
-		t.byName[name], t.byID[tp.ID] = tp, tp
 	}
 	for _, tp := range t.byName {
 		if err := t.ensurePartitions(tp, 0); err != nil {
