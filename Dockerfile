@@ -9,6 +9,8 @@
 # on :8080, JSON logs) are the lowest-precedence settings, so the KAFKA_*
 # variables of an apache/kafka compose file override them.
 FROM scratch
+LABEL org.opencontainers.image.title=gregor \
+      org.opencontainers.image.description="Kafka-protocol message broker built like MetaQ / RocketMQ"
 COPY bin/gregor /gregor
 COPY cmd/gregor/container.yaml /etc/gregor/gregor.yaml
 ENV GREGOR_CONFIG=/etc/gregor/gregor.yaml

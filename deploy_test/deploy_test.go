@@ -147,6 +147,8 @@ func TestDockerCompose(t *testing.T) {
 			t.Logf("compose logs:\n%s", logs)
 		}
 		h.try("", "docker-compose", "down", "-v", "--remove-orphans")
+		// Earlier builds of the image, untagged by this one.
+		h.try("", "docker", "image", "prune", "-f", "--filter", "label=org.opencontainers.image.title=gregor")
 	})
 	h.compose("up", "-d", "gregor")
 	h.waitHealthy()
