@@ -828,3 +828,10 @@ func TestLeaderThatNeverSyncsIsRemoved(t *testing.T) {
 		t.Fatalf("after the silent leader: %+v", r)
 	}
 }
+
+func kvOf(key, value []byte) storage.KV {
+	if value == nil {
+		value = []byte{}
+	}
+	return storage.KV{Key: key, Value: value}
+}
