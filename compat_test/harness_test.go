@@ -142,6 +142,7 @@ func (r *resultTable) write() {
 		b.WriteString("\n")
 	}
 	fmt.Fprintf(&b, "\nmatrix: %d passed, %d failed, %d skipped or not run\n", pass, fail, skip)
+	writeAPIs(&b)
 	fmt.Print("\n" + b.String())
 	path := os.Getenv("COMPAT_RESULTS")
 	if path == "" {
@@ -559,5 +560,44 @@ func eventually(t *testing.T, what string, cond func() bool) {
 			return
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// writeAPIs appends each target's ApiVersions ranges, key by key, so the
+// APIs one broker serves and the other does not stand side by side.
+func writeAPIs(b *strings.Builder) {
+	keys := map[int16]bool{}
+	for _, tg := range targets {
+		for k := range tg.apis {
+			keys[k] = true
+		}
+	}
+	if len(keys) == 0 {
+		return
+	}
+	sorted := make([]int, 0, len(keys))
+	for k := range keys {
+		sorted = append(sorted, int(k))
+	}
+	sort.Ints(sorted)
+	b.WriteString("\n## ApiVersions advertised\n\n| key | API |")
+	for _, tg := range targets {
+		b.WriteString(" " + tg.name + " |")
+	}
+	b.WriteString("\n|---|---|")
+	for range targets {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	for _, k := range sorted {
+		fmt.Fprintf(b, "| %d | %s |", k, kmsg.NameForKey(int16(k)))
+		for _, tg := range targets {
+			if v, ok := tg.apis[int16(k)]; ok {
+				fmt.Fprintf(b, " %d–%d |", v[0], v[1])
+			} else {
+				b.WriteString(" — |")
+			}
+		}
+		b.WriteString("\n")
 	}
 }

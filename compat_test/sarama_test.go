@@ -121,8 +121,16 @@ func TestSarama(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+		t.Logf("split: A %v, B %v", a.claims(), b.claims())
 		want := producePartitioned(t, tg, topic, 0, 200, parts)
-		waitCount(t, "two sarama members to read 200", func() int { return a.count() + b.count() }, 200)
+		deadline = time.Now().Add(45 * time.Second)
+		for a.count()+b.count() < 200 {
+			if time.Now().After(deadline) {
+				t.Fatalf("members read %d+%d of 200; claims now A %v, B %v", a.count(), b.count(), a.claims(), b.claims())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Logf("read: A %d, B %d", a.count(), b.count())
 		a.stop()
 		b.stop()
 		if a.count() == 0 || b.count() == 0 {
