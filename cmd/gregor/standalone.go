@@ -86,6 +86,11 @@ func newLogger(cfg Config) (*zap.Logger, error) {
 
 // logLoadNotes logs what the configuration sources said besides settings.
 func logLoadNotes(log *zap.Logger, cfg Config, l *loaded) {
+	given := make([]string, 0, len(l.values))
+	for _, k := range sortedKeys(l.values) {
+		given = append(given, fmt.Sprintf("%s=%s (%s)", k, l.values[k], l.src.of(k)))
+	}
+	log.Info("settings given (everything else is the default)", zap.Strings("settings", given))
 	for _, s := range l.ignored {
 		log.Info("ignoring a Kafka setting that means nothing to gregor", zap.String("setting", s))
 	}
