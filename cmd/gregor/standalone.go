@@ -114,6 +114,9 @@ func logLoadNotes(log *zap.Logger, cfg Config, l *loaded) {
 func runStandalone(ctx context.Context, cfg Config, log *zap.Logger, serving func(kafka []net.Addr, http string)) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// After the first signal, even one during a long store recovery, a
+	// second one kills the process the default way.
+	go func() { <-ctx.Done(); stop() }()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
@@ -138,6 +141,9 @@ func runStandalone(ctx context.Context, cfg Config, log *zap.Logger, serving fun
 	if err != nil {
 		return err
 	}
+	if ctx.Err() != nil {
+		log.Info("signal during start-up")
+	}
 	hs.setBroker(nb.Ready)
 	addrs := make([]string, 0, len(cfg.Listeners))
 	for _, a := range nb.Addrs() {
@@ -157,7 +163,6 @@ func runStandalone(ctx context.Context, cfg Config, log *zap.Logger, serving fun
 	}
 
 	<-ctx.Done()
-	stop() // a second signal now kills the process the default way
 	log.Info("shutting down", zap.Duration("timeout", shutdownTimeout))
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
