@@ -294,3 +294,58 @@ func TestTopicsConcurrentCreate(t *testing.T) {
 		t.Errorf("topics: %s", got)
 	}
 }
+
+// BenchmarkTopicsGet is the data path's lookup of a topic by name.
+func BenchmarkTopicsGet(b *testing.B) {
+	ab := admOpen(b, b.TempDir(), TopicDefaults{})
+	defer ab.close()
+	for i := 0; i < 1000; i++ {
+		if _, err := ab.topics.Create(fmt.Sprintf("t%04d", i), 1, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, ok := ab.topics.Get(fmt.Sprintf("t%04d", i%1000)); !ok {
+				b.Fatal("missing")
+			}
+			i++
+		}
+	})
+}
+
+// BenchmarkTopicsCreate creates topics of 4 partitions (durable record,
+// store partitions, retention).
+func BenchmarkTopicsCreate(b *testing.B) {
+	ab := admOpen(b, b.TempDir(), TopicDefaults{})
+	defer ab.close()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := ab.topics.create(fmt.Sprintf("c%08d", i), 4, map[string]string{"retention.ms": "60000"}, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkTopicsReload measures a restart's reload of 1000 topics of 4
+// partitions.
+func BenchmarkTopicsReload(b *testing.B) {
+	dir := b.TempDir()
+	ab := admOpen(b, dir, TopicDefaults{})
+	for i := 0; i < 1000; i++ {
+		if _, err := ab.topics.Create(fmt.Sprintf("r%04d", i), 4, map[string]string{"retention.bytes": "1000000"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		tp, err := newTopics(ab.store, TopicDefaults{}, zap.NewNop())
+		if err != nil || len(tp.List()) != 1000 {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	ab.close()
+}
