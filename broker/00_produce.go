@@ -47,12 +47,19 @@ func handleProduce(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Re
 	case r.Acks != 0 && r.Acks != 1 && r.Acks != -1:
 		code = kerr.InvalidRequiredAcks.Code
 	}
-	for _, rt := range r.Topics {
+	type job struct {
+		t         *Topic
+		ti, pi    int // indexes into resp.Topics[ti].Partitions[pi]
+		partition int32
+		records   []byte
+	}
+	var jobs []job
+	for ti, rt := range r.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
 		st.TopicID = rt.TopicID
 		t, known := b.topics.Get(rt.Topic)
-		for _, rp := range rt.Partitions {
+		for pi, rp := range rt.Partitions {
 			sp := kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.BaseOffset = -1
@@ -67,11 +74,19 @@ func handleProduce(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Re
 				sp.ErrorCode = kerr.InvalidTopicException.Code
 				sp.ErrorMessage = kmsg.StringPtr("cannot append to internal topic " + t.Name)
 			default:
-				b.produceOne(t, rp.Partition, rp.Records, r.Version, &sp)
+				jobs = append(jobs, job{t: t, ti: ti, pi: pi, partition: rp.Partition, records: rp.Records})
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
+	}
+	// Partitions are appended one after the other. Appending them
+	// concurrently (so that one group-commit fsync covers all under
+	// log.flush.mode=sync) was measured slower with the current store:
+	// BenchmarkCoreProduceSyncFlush, 16 partitions, 20–24 ms sequential
+	// vs 37–72 ms with 16 at once.
+	for _, j := range jobs {
+		b.produceOne(j.t, j.partition, j.records, r.Version, &resp.Topics[j.ti].Partitions[j.pi])
 	}
 	if r.Acks == 0 {
 		// No response; but as Kafka does, a failed partition closes the

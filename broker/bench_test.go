@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/gregor-broker/gregor/protocol"
+	"github.com/gregor-broker/gregor/storage"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -81,3 +82,32 @@ func BenchmarkCoreFetch(b *testing.B) {
 }
 
 var _ = kmsg.Fetch
+
+// BenchmarkCoreProduceSyncFlush sends one request with a 16 KiB batch for
+// each of 16 partitions under log.flush.mode=sync: the appends of one
+// request share group-commit fsyncs.
+func BenchmarkCoreProduceSyncFlush(b *testing.B) {
+	cb := coreStart(b, "", func(c *Config) { c.Store.FlushMode = storage.FlushSync })
+	cb.topic("sync", 16, nil)
+	recs := make([]coreRecord, 16)
+	for i := range recs {
+		recs[i] = coreRecord{value: bytes.Repeat([]byte{'s'}, 1000)}
+	}
+	batch := coreBatch(1, -1, -1, -1, recs...)
+	req := produceReq(9, -1, "sync", 0, batch)
+	for p := int32(1); p < 16; p++ {
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Partition, rp.Records = p, batch
+		req.Topics[0].Partitions = append(req.Topics[0].Partitions, rp)
+	}
+	rc := cb.raw()
+	b.SetBytes(int64(16 * len(batch)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, p := range rc.do(req).(*kmsg.ProduceResponse).Topics[0].Partitions {
+			if p.ErrorCode != 0 {
+				b.Fatalf("partition %d: error %d", p.Partition, p.ErrorCode)
+			}
+		}
+	}
+}
