@@ -33,9 +33,11 @@
 //
 //	length      uint32  whole entry, header included
 //	magic       uint32  0x47524731 ("GRG1")
-//	crc         uint32  CRC-32C (Castagnoli) of bytes 12..length; for a pad,
-//	                    of bytes 12..56 only (the rest of the segment is not
-//	                    written)
+//	crc         uint32  CRC-32C (Castagnoli) of bytes 12..length; for a
+//	                    batch, of bytes 12..77 (the header and the batch's
+//	                    first 21 bytes: its own CRC covers the rest and is
+//	                    checked too); for a pad, of bytes 12..56 only (the
+//	                    rest of the segment is not written)
 //	typ         uint8   1 batch, 2 create partition, 3 delete topic,
 //	                    4 key/values, 5 pad, 6 move log start
 //	flg         uint8   0 (reserved)
@@ -58,7 +60,7 @@
 //
 // Create, delete, log-start and pad entries have no payload.
 //
-// Recovery validates each entry's length, magic, type and CRC; the first
+// Recovery validates each entry's length, magic, type and CRCs; the first
 // entry that fails ends the log: it and everything after it are removed
 // (later segments deleted, the rest of the segment zeroed, so an old entry
 // beyond a torn one can never be mistaken for a new one).

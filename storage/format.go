@@ -77,9 +77,17 @@ func putEntryHeader(b []byte, h *entryHeader) {
 	binary.BigEndian.PutUint32(b[8:], entryCRC(b, h))
 }
 
+// entryCRC is the CRC stored in an entry header. For a batch it covers the
+// header and the batch's first 21 bytes (base offset, length, leader epoch,
+// magic, batch CRC), since the batch's own CRC-32C already covers the rest:
+// the hot path never checksums a batch twice. For a pad it covers the
+// header alone; for the other types the whole entry.
 func entryCRC(b []byte, h *entryHeader) uint32 {
-	if h.typ == entryPad {
+	switch h.typ {
+	case entryPad:
 		return crc32.Checksum(b[12:entryHeaderSize], castagnoli)
+	case entryBatch:
+		return crc32.Checksum(b[12:entryHeaderSize+bOffAttributes], castagnoli)
 	}
 	return crc32.Checksum(b[12:h.length], castagnoli)
 }
@@ -115,8 +123,9 @@ func decodeEntryHeader(b []byte, maxLen int64) (entryHeader, error) {
 	return h, nil
 }
 
-// checkEntry verifies the CRC of an entry whose bytes (header and payload,
-// or the header alone for a pad) are in b.
+// checkEntry verifies an entry whose bytes (header and payload, or the
+// header alone for a pad) are in b: its CRC and, for a batch, the batch's
+// own CRC, so a torn or corrupt batch is caught too.
 func checkEntry(b []byte, h *entryHeader) bool {
 	n := int(h.length)
 	if h.typ == entryPad {
@@ -125,7 +134,10 @@ func checkEntry(b []byte, h *entryHeader) bool {
 	if len(b) < n {
 		return false
 	}
-	return binary.BigEndian.Uint32(b[8:]) == entryCRC(b, h)
+	if binary.BigEndian.Uint32(b[8:]) != entryCRC(b, h) {
+		return false
+	}
+	return h.typ != entryBatch || batchCRCOK(b[entryHeaderSize:n])
 }
 
 // cqEntry is one consume-queue entry: where a stored batch is and what the
