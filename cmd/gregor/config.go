@@ -32,6 +32,12 @@ type Config struct {
 	FlushMode       storage.FlushMode
 	FlushInterval   time.Duration
 	ProducerIDExpir time.Duration
+	// Zero: the store's defaults.
+	RetentionCheckInterval time.Duration
+	CheckpointInterval     time.Duration
+	MaxDiskBytes           int64
+
+	FetchSessionCacheSlots int // zero: the broker's default
 
 	NumPartitions            int32
 	DefaultReplicationFactor int16
@@ -210,6 +216,18 @@ func parseConfig(l *loaded) (Config, error) {
 	}
 	if n, ok := p.int("log.flush.interval.ms", 1, math.MaxInt32); ok {
 		c.FlushInterval = time.Duration(n) * time.Millisecond
+	}
+	if n, ok := p.int("log.retention.check.interval.ms", 1, math.MaxInt32); ok {
+		c.RetentionCheckInterval = time.Duration(n) * time.Millisecond
+	}
+	if n, ok := p.int("log.flush.offset.checkpoint.interval.ms", 1, math.MaxInt32); ok {
+		c.CheckpointInterval = time.Duration(n) * time.Millisecond
+	}
+	if n, ok := p.int("log.max.disk.bytes", 0, math.MaxInt64); ok {
+		c.MaxDiskBytes = n
+	}
+	if n, ok := p.int("max.incremental.fetch.session.cache.slots", 1, math.MaxInt32); ok {
+		c.FetchSessionCacheSlots = int(n)
 	}
 	if n, ok := p.int("producer.id.expiration.ms", 1, math.MaxInt64/int64(time.Millisecond)); ok {
 		c.ProducerIDExpir = time.Duration(n) * time.Millisecond
@@ -518,16 +536,20 @@ func (c *Config) Validate() error {
 // brokerConfig is the broker's part of c.
 func (c *Config) brokerConfig() broker.Config {
 	return broker.Config{
-		NodeID:                c.NodeID,
-		ClusterID:             c.ClusterID,
-		Listeners:             c.Listeners,
-		SocketRequestMaxBytes: c.SocketRequestMaxBytes,
+		NodeID:                 c.NodeID,
+		ClusterID:              c.ClusterID,
+		Listeners:              c.Listeners,
+		SocketRequestMaxBytes:  c.SocketRequestMaxBytes,
+		FetchSessionCacheSlots: c.FetchSessionCacheSlots,
 		Store: storage.Config{
 			Dir:                  c.DataDir,
 			SegmentBytes:         c.SegmentBytes,
 			FlushMode:            c.FlushMode,
 			FlushInterval:        c.FlushInterval,
 			ProducerIDExpiration: c.ProducerIDExpir,
+			MaxDiskBytes:         c.MaxDiskBytes,
+			CheckpointInterval:   c.CheckpointInterval,
+			RetentionInterval:    c.RetentionCheckInterval,
 		},
 		Topics: broker.TopicDefaults{
 			NumPartitions:            c.NumPartitions,

@@ -206,9 +206,13 @@ func TestConfigSources(t *testing.T) {
 			want: want(func(c *Config) { c.NodeID = 2 }),
 		},
 		{
-			name: "group and producer settings",
-			yaml: "group.min.session.timeout.ms: 1000\ngroup.max.session.timeout.ms: 60000\noffsets.retention.minutes: 60\nproducer.id.expiration.ms: 1000\nsocket.request.max.bytes: 2000000\nlogger.level: debug\nlogger.format: json\n",
+			name: "store, fetch session, group and producer settings",
+			yaml: "log.retention.check.interval.ms: 5000\nlog.flush.offset.checkpoint.interval.ms: 2000\nlog.max.disk.bytes: 1000000000\nmax.incremental.fetch.session.cache.slots: 10\ngroup.min.session.timeout.ms: 1000\ngroup.max.session.timeout.ms: 60000\noffsets.retention.minutes: 60\nproducer.id.expiration.ms: 1000\nsocket.request.max.bytes: 2000000\nlogger.level: debug\nlogger.format: json\n",
 			want: want(func(c *Config) {
+				c.RetentionCheckInterval = 5 * time.Second
+				c.CheckpointInterval = 2 * time.Second
+				c.MaxDiskBytes = 1000000000
+				c.FetchSessionCacheSlots = 10
 				c.Group.MinSessionTimeout = time.Second
 				c.Group.MaxSessionTimeout = time.Minute
 				c.Group.OffsetsRetention = time.Hour
