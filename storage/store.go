@@ -119,7 +119,7 @@ type Store struct {
 	autoCreate bool
 	// openCkptPos is the position of the checkpoint loaded at Open.
 	openCkptPos int64
-	retMu sync.Mutex // one retention pass at a time
+	retMu       sync.Mutex // one retention pass at a time
 	// kick asks the housekeeper for a retention pass now (disk cap).
 	kick chan struct{}
 
