@@ -45,7 +45,7 @@ func handleDescribeConfigs(_ context.Context, b *Broker, req *protocol.Request) 
 			continue
 		}
 		var want map[string]bool
-		if rr.ConfigNames != nil {
+		if len(rr.ConfigNames) > 0 { // null or empty: every config, as Kafka
 			want = map[string]bool{}
 			for _, n := range rr.ConfigNames {
 				want[n] = true

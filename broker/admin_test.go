@@ -483,6 +483,12 @@ func TestDescribeConfigs(t *testing.T) {
 		t.Errorf("cluster-wide dynamic defaults: %d configs, want none", n)
 	}
 
+	// An empty (not null) name list also means every config, as in Kafka.
+	req.Resources = []kmsg.DescribeConfigsRequestResource{{ResourceType: kmsg.ConfigResourceTypeTopic, ResourceName: "conf", ConfigNames: []string{}}}
+	if n := len(b.call(req).(*kmsg.DescribeConfigsResponse).Resources[0].Configs); n != len(topicConfigSpecs) {
+		t.Errorf("empty name list: %d configs", n)
+	}
+
 	// Without synonyms and documentation, and at v1 (no type, no doc).
 	req.Version, req.IncludeSynonyms, req.IncludeDocumentation = 1, false, false
 	req.Resources = req.Resources[:1]

@@ -60,7 +60,7 @@ var topicConfigSpecs = func() map[string]*configSpec {
 	specs := []*configSpec{
 		{name: "cleanup.policy", typ: kmsg.ConfigTypeList, def: "delete", synonym: "log.cleanup.policy",
 			check: checkCleanupPolicy, honoured: true,
-			doc: "The retention policy: delete drops old segments by time or size. compact is not supported by gregor yet and is refused."},
+			doc: "The retention policy: delete drops old data by retention.ms and retention.bytes; an empty list keeps everything. compact is not supported by gregor yet and is refused."},
 		{name: "compression.gzip.level", typ: kmsg.ConfigTypeInt, def: "-1", synonym: "compression.gzip.level",
 			check: checkGzipLevel, doc: "gzip level used when compression.type is gzip."},
 		{name: "compression.lz4.level", typ: kmsg.ConfigTypeInt, def: "9", synonym: "compression.lz4.level",
@@ -273,8 +273,13 @@ func checkOneOf(allowed ...string) func(string) error {
 // which gregor does not implement yet: a compacted topic that silently
 // deleted by time would lose the records its users rely on keeping.
 func checkCleanupPolicy(v string) error {
-	for _, p := range splitList(v) {
-		switch p {
+	if strings.TrimSpace(v) == "" {
+		return nil // an empty list: no cleanup at all, as Kafka allows
+	}
+	// Unlike splitList, an empty item in a non-empty list is invalid, as
+	// in Kafka's ValidList ("delete," is refused).
+	for _, p := range strings.Split(v, ",") {
+		switch strings.TrimSpace(p) {
 		case "delete":
 		case "compact":
 			return fmt.Errorf("compaction not supported yet")

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -596,6 +597,11 @@ func (t *Topics) snapshot(name string, id storage.TopicID, n int32, configs map[
 	}
 	if v, ok := configs["retention.bytes"]; ok {
 		tp.RetentionBytes = parseLong(v)
+	}
+	// Retention deletes only under cleanup.policy=delete; a topic whose
+	// policy is the empty list keeps everything, as in Kafka.
+	if v, ok := configs["cleanup.policy"]; ok && !slices.Contains(splitList(v), "delete") {
+		tp.RetentionMs, tp.RetentionBytes = -1, -1
 	}
 	// Kafka treats any negative retention as unlimited; the store's
 	// contract says the same, so normalise to -1.

@@ -239,6 +239,17 @@ func TestTopicsRetentionReachesStore(t *testing.T) {
 	if got := logStart("later"); got != 3 {
 		t.Errorf("later after retention.bytes=0: log start %d, want 3", got)
 	}
+	// An empty cleanup.policy keeps everything, whatever the retention.
+	if _, err := b.topics.Create("nocleanup", 1, map[string]string{"cleanup.policy": "", "retention.bytes": "0"}); err != nil {
+		t.Fatal(err)
+	}
+	b.produce("nocleanup", 0, 1000, "a")
+	if err := b.store.RunRetention(); err != nil {
+		t.Fatal(err)
+	}
+	if got := logStart("nocleanup"); got != 0 {
+		t.Errorf("nocleanup: log start %d, want 0", got)
+	}
 }
 
 // TestTopicsConcurrentCreate checks that of many concurrent creations of
