@@ -10,8 +10,9 @@ package broker
 // group has no members. Partitions of unknown topics get
 // UNKNOWN_TOPIC_OR_PARTITION, metadata over offset.metadata.max.bytes gets
 // OFFSET_METADATA_TOO_LARGE; the retention time of v2–v4 is ignored, as in
-// Kafka 4 (offsets.retention.minutes decides). v10 (topic ids) is not
-// advertised yet.
+// Kafka 4 (offsets.retention.minutes decides). Each offset remembers its
+// topic's id, so a deleted and re-created topic does not inherit them. v10
+// (topic ids on the wire) is not advertised yet.
 
 import (
 	"context"
@@ -24,11 +25,14 @@ func init() { register(kmsg.OffsetCommit, 2, 9, handleOffsetCommit) }
 
 func handleOffsetCommit(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.OffsetCommitRequest)
-	return b.groups.OffsetCommit(r, b.partitionExists), nil
+	return b.groups.OffsetCommit(r, b.groupTopics), nil
 }
 
-// partitionExists is the topic table as the group coordinator needs it.
-func (b *Broker) partitionExists(topic string, partition int32) bool {
+// groupTopics is the topic table as the group coordinator needs it.
+func (b *Broker) groupTopics(topic string) (id [16]byte, partitions int32, ok bool) {
 	t, ok := b.topics.Get(topic)
-	return ok && partition >= 0 && partition < t.Partitions
+	if !ok {
+		return id, 0, false
+	}
+	return t.ID, t.Partitions, true
 }

@@ -7,7 +7,8 @@ package broker
 // partition without a commit (or an unknown group) gets offset -1, leader
 // epoch -1 and empty metadata, with no error, as in Kafka. RequireStable (v7+)
 // needs no wait: gregor has no transactional offset commits that could be
-// pending. The member id and epoch of v9 belong to the KIP-848 protocol and
+// pending. Offsets committed to an earlier topic of the same name (deleted
+// since) read as absent. The member id and epoch of v9 belong to the KIP-848 protocol and
 // are ignored for classic groups, as Kafka does.
 
 import (
@@ -26,7 +27,7 @@ func handleOffsetFetch(_ context.Context, b *Broker, req *protocol.Request) (kms
 		for _, g := range r.Groups {
 			rg := kmsg.NewOffsetFetchResponseGroup()
 			rg.Group = g.Group
-			rg.Topics = b.groups.FetchOffsets(g.Group, g.Topics) // nil (null): all topics
+			rg.Topics = b.groups.FetchOffsets(g.Group, g.Topics, b.groupTopics) // nil (null): all topics
 			resp.Groups = append(resp.Groups, rg)
 		}
 		return resp, nil
@@ -38,7 +39,7 @@ func handleOffsetFetch(_ context.Context, b *Broker, req *protocol.Request) (kms
 			topics = append(topics, kmsg.OffsetFetchRequestGroupTopic{Topic: t.Topic, Partitions: t.Partitions})
 		}
 	}
-	for _, t := range b.groups.FetchOffsets(r.Group, topics) {
+	for _, t := range b.groups.FetchOffsets(r.Group, topics, b.groupTopics) {
 		rt := kmsg.NewOffsetFetchResponseTopic()
 		rt.Topic = t.Topic
 		for _, p := range t.Partitions {

@@ -16,5 +16,5 @@ import (
 func init() { register(kmsg.OffsetDelete, 0, 0, handleOffsetDelete) }
 
 func handleOffsetDelete(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
-	return b.groups.OffsetDelete(req.Body.(*kmsg.OffsetDeleteRequest), b.partitionExists), nil
+	return b.groups.OffsetDelete(req.Body.(*kmsg.OffsetDeleteRequest), b.groupTopics), nil
 }

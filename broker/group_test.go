@@ -478,6 +478,21 @@ func TestCommittedOffsetsSurviveRestart(t *testing.T) {
 	if gs := lg.Groups(); len(gs) != 1 || gs[0] != "simple" {
 		t.Fatalf("groups after restart: %v", gs)
 	}
+
+	// A topic deleted and created again does not inherit the old offsets.
+	if dr, err := adm.DeleteTopics(ctx, "t"); err != nil || dr.Error() != nil {
+		t.Fatalf("delete topic: %v %v", err, dr.Error())
+	}
+	if cr, err := adm.CreateTopic(ctx, 3, 1, nil, "t"); err != nil || cr.Err != nil {
+		t.Fatalf("create topic: %v %v", err, cr.Err)
+	}
+	got, err = adm.FetchOffsets(ctx, "simple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := got.Lookup("t", 0); ok && o.At != -1 {
+		t.Fatalf("re-created topic inherited offset %d", o.At)
+	}
 }
 
 // grpReq sends req at exactly its version (kgo would raise it) over a raw

@@ -35,7 +35,7 @@ func FuzzLoad(f *testing.F) {
 		defer c.Close()
 		c.ListGroups(kmsg.NewPtrListGroupsRequest())
 		for _, g := range c.snapshot() {
-			c.FetchOffsets(g.id, nil)
+			c.FetchOffsets(g.id, nil, nil)
 			c.DescribeGroups(&kmsg.DescribeGroupsRequest{Groups: []string{g.id}})
 		}
 	})

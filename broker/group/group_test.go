@@ -2,6 +2,7 @@ package group
 
 import (
 	"bytes"
+	"fmt"
 	"sort"
 	"sync"
 	"testing"
@@ -254,7 +255,7 @@ func (h *harness) commit(group, member string, gen int32, topic string, part int
 }
 
 func (h *harness) fetch(group, topic string, part int32) (int64, int32, string) {
-	out := h.c.FetchOffsets(group, []kmsg.OffsetFetchRequestGroupTopic{{Topic: topic, Partitions: []int32{part}}})
+	out := h.c.FetchOffsets(group, []kmsg.OffsetFetchRequestGroupTopic{{Topic: topic, Partitions: []int32{part}}}, nil)
 	p := out[0].Partitions[0]
 	return p.Offset, p.LeaderEpoch, *p.Metadata
 }
@@ -589,7 +590,7 @@ func TestSimpleCommitsAndMetadataLimit(t *testing.T) {
 	// topics == nil: everything, sorted.
 	wantCode(t, h.commit("simple", "", -1, "a", 1, 5, ""), nil)
 	wantCode(t, h.commit("simple", "", -1, "a", 0, 4, ""), nil)
-	all := h.c.FetchOffsets("simple", nil)
+	all := h.c.FetchOffsets("simple", nil, nil)
 	var got []string
 	for _, tp := range all {
 		for _, p := range tp.Partitions {
@@ -834,4 +835,57 @@ func kvOf(key, value []byte) storage.KV {
 		value = []byte{}
 	}
 	return storage.KV{Key: key, Value: value}
+}
+
+func TestOffsetsOfADeletedTopicReadAsAbsent(t *testing.T) {
+	h := newHarness(t, testConfig())
+	ids := map[string][16]byte{"t": {1}, "u": {2}}
+	live := Topics(func(topic string) ([16]byte, int32, bool) {
+		id, ok := ids[topic]
+		return id, 4, ok
+	})
+	r := kmsg.NewPtrOffsetCommitRequest()
+	r.Version = 8
+	r.Group, r.Generation = "s", -1
+	r.Topics = []kmsg.OffsetCommitRequestTopic{
+		{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 10}, {Partition: 4, Offset: 1}}},
+		{Topic: "u", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 1, Offset: 20}}},
+		{Topic: "gone", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 30}}},
+	}
+	resp := h.c.OffsetCommit(r, live)
+	wantCode(t, resp.Topics[0].Partitions[0].ErrorCode, nil)
+	wantCode(t, resp.Topics[0].Partitions[1].ErrorCode, kerr.UnknownTopicOrPartition)
+	wantCode(t, resp.Topics[1].Partitions[0].ErrorCode, nil)
+	wantCode(t, resp.Topics[2].Partitions[0].ErrorCode, kerr.UnknownTopicOrPartition)
+	fetch := func() string {
+		var out []string
+		for _, tp := range h.c.FetchOffsets("s", nil, live) {
+			for _, p := range tp.Partitions {
+				out = append(out, fmt.Sprintf("%s/%d=%d", tp.Topic, p.Partition, p.Offset))
+			}
+		}
+		return fmt.Sprint(out)
+	}
+	if got := fetch(); got != "[t/0=10 u/1=20]" {
+		t.Fatalf("offsets %s", got)
+	}
+	// "t" is deleted and created again: a new id.
+	ids["t"] = [16]byte{3}
+	if got := fetch(); got != "[u/1=20]" {
+		t.Fatalf("offsets after t was re-created: %s", got)
+	}
+	one := h.c.FetchOffsets("s", []kmsg.OffsetFetchRequestGroupTopic{{Topic: "t", Partitions: []int32{0}}}, live)
+	if o := one[0].Partitions[0]; o.Offset != -1 {
+		t.Fatalf("old offset of re-created topic: %d", o.Offset)
+	}
+	// The ids survive a restart.
+	h.c.Close()
+	h.open(testConfig())
+	if got := fetch(); got != "[u/1=20]" {
+		t.Fatalf("after restart: %s", got)
+	}
+	ids["t"] = [16]byte{1}
+	if got := fetch(); got != "[t/0=10 u/1=20]" {
+		t.Fatalf("after restart with the old id: %s", got)
+	}
 }

@@ -11,21 +11,52 @@ import (
 	"go.uber.org/zap"
 )
 
-// Known reports whether a topic partition exists; the broker passes its topic
-// table so commits to unknown partitions get UNKNOWN_TOPIC_OR_PARTITION.
-type Known func(topic string, partition int32) bool
+// Topics looks a topic up in the broker's topic table: its id and partition
+// count, ok false when it does not exist. Commits to unknown partitions get
+// UNKNOWN_TOPIC_OR_PARTITION, and each offset remembers its topic's id so
+// that once a topic is deleted (and perhaps created again under the same
+// name) its old offsets read as absent, as Kafka's removal of a deleted
+// topic's offsets makes them. A nil Topics accepts every topic.
+type Topics func(topic string) (id [16]byte, partitions int32, ok bool)
+
+// lookup returns topic's id and whether the partition exists.
+func (f Topics) lookup(topic string, partition int32) ([16]byte, bool) {
+	if f == nil {
+		return [16]byte{}, true
+	}
+	id, n, ok := f(topic)
+	return id, ok && partition >= 0 && partition < n
+}
+
+func (f Topics) has(topic string, partition int32) bool {
+	_, ok := f.lookup(topic, partition)
+	return ok
+}
+
+// current reports whether a stored offset still belongs to the live topic:
+// offsets stored without an id (or with a nil Topics) always do.
+func (f Topics) current(topic string, o offset) bool {
+	if f == nil || o.topicID == ([16]byte{}) {
+		return true
+	}
+	id, _, ok := f(topic)
+	return ok && id == o.topicID
+}
 
 // OffsetCommit answers an OffsetCommit (v2+). Commits with generation -1 and
 // no member id are simple-consumer commits, accepted only while the group
 // has no members.
-func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest, known Known) *kmsg.OffsetCommitResponse {
+func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest, topics Topics) *kmsg.OffsetCommitResponse {
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
 	codes := make([][]int16, len(req.Topics))
+	ids := make([][16]byte, len(req.Topics))
 	for i, t := range req.Topics {
 		codes[i] = make([]int16, len(t.Partitions))
 		for j, p := range t.Partitions {
+			id, ok := topics.lookup(t.Topic, p.Partition)
+			ids[i] = id
 			switch {
-			case known != nil && !known(t.Topic, p.Partition):
+			case !ok:
 				codes[i][j] = kerr.UnknownTopicOrPartition.Code
 			case p.Metadata != nil && len(*p.Metadata) > c.cfg.OffsetMetadataMaxBytes:
 				codes[i][j] = kerr.OffsetMetadataTooLarge.Code
@@ -62,7 +93,7 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest, known Known) *
 		if m, ok := g.members[req.MemberID]; ok && m.joinWait == nil && m.syncWait == nil {
 			g.resetSession(m)
 		}
-		g.commit(req, codes)
+		g.commit(req, codes, ids)
 		g.dropIfUnused()
 	})
 	if !found {
@@ -87,7 +118,7 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest, known Known) *
 }
 
 // commit stores every partition whose code is still 0, durably first.
-func (g *group) commit(req *kmsg.OffsetCommitRequest, codes [][]int16) {
+func (g *group) commit(req *kmsg.OffsetCommitRequest, codes [][]int16, ids [][16]byte) {
 	now := g.c.clock.Now()
 	type pending struct {
 		topic string
@@ -101,7 +132,7 @@ func (g *group) commit(req *kmsg.OffsetCommitRequest, codes [][]int16) {
 			if codes[i][j] != 0 {
 				continue
 			}
-			o := offset{offset: p.Offset, leaderEpoch: -1, committed: now}
+			o := offset{offset: p.Offset, leaderEpoch: -1, committed: now, topicID: ids[i]}
 			if req.Version >= 6 {
 				o.leaderEpoch = p.LeaderEpoch
 			}
@@ -138,7 +169,7 @@ func (g *group) setOffset(topic string, part int32, o offset) {
 
 // FetchOffsets returns group's committed offsets for topics, or all of them
 // when topics is nil. Partitions without a commit get offset -1.
-func (c *Coordinator) FetchOffsets(groupID string, topics []kmsg.OffsetFetchRequestGroupTopic) []kmsg.OffsetFetchResponseGroupTopic {
+func (c *Coordinator) FetchOffsets(groupID string, topics []kmsg.OffsetFetchRequestGroupTopic, live Topics) []kmsg.OffsetFetchResponseGroupTopic {
 	var out []kmsg.OffsetFetchResponseGroupTopic
 	missing := func(p int32) kmsg.OffsetFetchResponseGroupTopicPartition {
 		rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
@@ -160,12 +191,17 @@ func (c *Coordinator) FetchOffsets(groupID string, topics []kmsg.OffsetFetchRequ
 				rt := kmsg.NewOffsetFetchResponseGroupTopic()
 				rt.Topic = t
 				parts := make([]int32, 0, len(g.offsets[t]))
-				for p := range g.offsets[t] {
-					parts = append(parts, p)
+				for p, o := range g.offsets[t] {
+					if live.current(t, o) {
+						parts = append(parts, p)
+					}
+				}
+				if len(parts) == 0 {
+					continue
 				}
 				sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
 				for _, p := range parts {
-					rt.Partitions = append(rt.Partitions, g.fetchOne(t, p, missing))
+					rt.Partitions = append(rt.Partitions, g.fetchOne(t, p, missing, live))
 				}
 				out = append(out, rt)
 			}
@@ -175,7 +211,7 @@ func (c *Coordinator) FetchOffsets(groupID string, topics []kmsg.OffsetFetchRequ
 			rt := kmsg.NewOffsetFetchResponseGroupTopic()
 			rt.Topic = t.Topic
 			for _, p := range t.Partitions {
-				rt.Partitions = append(rt.Partitions, g.fetchOne(t.Topic, p, missing))
+				rt.Partitions = append(rt.Partitions, g.fetchOne(t.Topic, p, missing, live))
 			}
 			out = append(out, rt)
 		}
@@ -193,9 +229,9 @@ func (c *Coordinator) FetchOffsets(groupID string, topics []kmsg.OffsetFetchRequ
 	return out
 }
 
-func (g *group) fetchOne(topic string, p int32, missing func(int32) kmsg.OffsetFetchResponseGroupTopicPartition) kmsg.OffsetFetchResponseGroupTopicPartition {
+func (g *group) fetchOne(topic string, p int32, missing func(int32) kmsg.OffsetFetchResponseGroupTopicPartition, live Topics) kmsg.OffsetFetchResponseGroupTopicPartition {
 	o, ok := g.offsets[topic][p]
-	if !ok {
+	if !ok || !live.current(topic, o) {
 		return missing(p)
 	}
 	rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
@@ -209,7 +245,7 @@ func (g *group) fetchOne(topic string, p int32, missing func(int32) kmsg.OffsetF
 
 // OffsetDelete answers an OffsetDelete: offsets of topics the group's
 // members are subscribed to stay (GROUP_SUBSCRIBED_TO_TOPIC).
-func (c *Coordinator) OffsetDelete(req *kmsg.OffsetDeleteRequest, known Known) *kmsg.OffsetDeleteResponse {
+func (c *Coordinator) OffsetDelete(req *kmsg.OffsetDeleteRequest, topics Topics) *kmsg.OffsetDeleteResponse {
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
 	found := c.withGroup(req.Group, false, func(g *group) {
 		var subscribed map[string]bool
@@ -233,7 +269,7 @@ func (c *Coordinator) OffsetDelete(req *kmsg.OffsetDeleteRequest, known Known) *
 				rp := kmsg.NewOffsetDeleteResponseTopicPartition()
 				rp.Partition = p.Partition
 				switch {
-				case known != nil && !known(t.Topic, p.Partition):
+				case !topics.has(t.Topic, p.Partition):
 					rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				case subscribed[t.Topic]:
 					rp.ErrorCode = kerr.GroupSubscribedToTopic.Code
@@ -300,7 +336,8 @@ func offsetKey(group, topic string, part int32) []byte {
 
 func offsetValue(o offset) []byte {
 	v := kmsg.NewOffsetCommitValue()
-	v.Version = 3
+	v.Version = 4 // flexible: carries the topic id (tag 0)
+	v.TopicID = o.topicID
 	v.Offset = o.offset
 	v.LeaderEpoch = o.leaderEpoch
 	v.Metadata = o.metadata
@@ -374,7 +411,7 @@ func (c *Coordinator) load() error {
 				}
 				offs = append(offs, loaded{k.Group, k.Topic, k.Partition, offset{
 					offset: v.Offset, leaderEpoch: v.LeaderEpoch, metadata: v.Metadata,
-					committed: time.UnixMilli(v.CommitTimestamp),
+					committed: time.UnixMilli(v.CommitTimestamp), topicID: v.TopicID,
 				}})
 			case 2:
 				var k kmsg.GroupMetadataKey

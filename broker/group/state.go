@@ -87,6 +87,7 @@ type offset struct {
 	leaderEpoch int32
 	metadata    string
 	committed   time.Time
+	topicID     [16]byte // the topic's id at commit time; zero if unknown
 }
 
 // group is one consumer group. Every field is guarded by mu.
