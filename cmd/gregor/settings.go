@@ -273,7 +273,7 @@ func load(fs *pflag.FlagSet, environ []string) (*loaded, error) {
 			return nil, err
 		}
 		for _, n := range names {
-			if v, ok := env[n]; ok && v != "" { // viper skips empty ones too
+			if val, ok := env[n]; ok && val != "" { // viper skips empty ones too
 				src.inEnv[s.key] = n
 				break
 			}
