@@ -84,7 +84,7 @@ func (p *Partition) ensureTailLocked() {
 	if n <= 0 {
 		return
 	}
-	es, err := p.readEntriesLocked(p.tailStart, n)
+	es, err := p.readEntries(p.tailStart, n)
 	if err != nil {
 		p.s.log.Error("storage: consume queue unreadable; rebuilding it from the commit log",
 			zap.String("file", p.cqPath), zap.Error(err))
@@ -158,8 +158,9 @@ func (p *Partition) ensureTail() {
 	}
 }
 
-// readEntriesLocked reads n consume-queue entries from the file.
-func (p *Partition) readEntriesLocked(first, n int64) ([]cqEntry, error) {
+// readEntries reads n consume-queue entries from the file; it needs no
+// lock (written entries never change).
+func (p *Partition) readEntries(first, n int64) ([]cqEntry, error) {
 	cf, err := p.s.cache.get(p.cqPath, false)
 	if err != nil {
 		return nil, err
@@ -180,25 +181,12 @@ func (p *Partition) readEntriesLocked(first, n int64) ([]cqEntry, error) {
 	return es, nil
 }
 
-// entriesOfBlockLocked returns the entries of block b (from memory for the
-// tail, else from the file); under p.mu (read or write).
-func (p *Partition) entriesOfBlockLocked(b int64) ([]cqEntry, error) {
-	first := b * cqBlock
-	if first >= p.tailStart {
-		lo := first - p.tailStart
-		hi := min(lo+cqBlock, int64(len(p.tail)))
-		return p.tail[lo:hi], nil
-	}
-	n := min(int64(cqBlock), p.tailStart-first)
-	return p.readEntriesLocked(first, n)
-}
-
 // entryLocked returns consume-queue entry idx.
 func (p *Partition) entryLocked(idx int64) (cqEntry, error) {
 	if idx >= p.tailStart {
 		return p.tail[idx-p.tailStart], nil
 	}
-	es, err := p.readEntriesLocked(idx, 1)
+	es, err := p.readEntries(idx, 1)
 	if err != nil {
 		return cqEntry{}, err
 	}
@@ -412,24 +400,68 @@ func getEntryBuf(n int) *[]byte {
 	return &b
 }
 
-// findOffsetLocked returns the index of the entry holding offset, which
-// must be in [logStart, hwm).
-func (p *Partition) findOffsetLocked(offset int64) (int64, error) {
-	bStart := p.startIdx / cqBlock
+// cqView is a consistent snapshot of a partition's consume-queue state,
+// taken under Partition.mu, so searches that read blocks from the file run
+// without the lock (a slow disk read must not hold up the dispatcher, which
+// needs the lock to append). Blocks before tailStart are immutable once
+// written; the tail is copied.
+type cqView struct {
+	p         *Partition
+	blocks    []blockInfo
+	tailStart int64
+	count     int64
+	startIdx  int64
+	tail      []cqEntry
+	hwm       int64
+	logStart  int64
+}
+
+// viewLocked snapshots the partition; under p.mu (read or write).
+func (p *Partition) viewLocked() *cqView {
+	return &cqView{
+		p:         p,
+		blocks:    p.blocks[:len(p.blocks):len(p.blocks)],
+		tailStart: p.tailStart,
+		count:     p.count,
+		startIdx:  p.startIdx,
+		tail:      append([]cqEntry(nil), p.tail...),
+		hwm:       p.hwm,
+		logStart:  p.logStart,
+	}
+}
+
+// block returns the entries of block b.
+func (v *cqView) block(b int64) ([]cqEntry, error) {
+	first := b * cqBlock
+	if first >= v.tailStart {
+		lo := first - v.tailStart
+		hi := min(lo+cqBlock, int64(len(v.tail)))
+		if lo > hi {
+			return nil, errBadCQEntry
+		}
+		return v.tail[lo:hi], nil
+	}
+	n := min(int64(cqBlock), v.tailStart-first)
+	return v.p.readEntries(first, n)
+}
+
+// find returns the index of the entry holding offset, which must be in
+// [logStart, hwm).
+func (v *cqView) find(offset int64) (int64, error) {
+	bStart := v.startIdx / cqBlock
 	// The last block whose first base offset is <= offset.
-	b := bStart + int64(sort.Search(len(p.blocks)-int(bStart), func(i int) bool {
-		return p.blocks[bStart+int64(i)].firstBase > offset
+	b := bStart + int64(sort.Search(len(v.blocks)-int(bStart), func(i int) bool {
+		return v.blocks[bStart+int64(i)].firstBase > offset
 	})) - 1
 	if b < bStart {
 		b = bStart
 	}
-	es, err := p.entriesOfBlockLocked(b)
+	es, err := v.block(b)
 	if err != nil {
 		return 0, err
 	}
 	i := sort.Search(len(es), func(i int) bool { return es[i].baseOffset > offset }) - 1
-	idx := max(b*cqBlock+int64(max(i, 0)), p.startIdx)
-	return idx, nil
+	return max(b*cqBlock+int64(max(i, 0)), v.startIdx), nil
 }
 
 // Read returns whole batches from the one containing offset, at least one
@@ -439,32 +471,37 @@ func (p *Partition) findOffsetLocked(offset int64) (int64, error) {
 func (p *Partition) Read(offset int64, maxBytes int32) (*ReadResult, error) {
 	p.ensureTail()
 	p.mu.RLock()
-	defer p.mu.RUnlock()
 	if p.deleted {
+		p.mu.RUnlock()
 		return nil, ErrUnknownPartition
 	}
 	res := &ReadResult{HighWatermark: p.hwm, LogStartOffset: p.logStart}
 	if offset < p.logStart || offset > p.hwm {
+		p.mu.RUnlock()
 		return res, ErrOffsetOutOfRange
 	}
 	if offset == p.hwm {
+		p.mu.RUnlock()
 		return res, nil
 	}
-	idx, err := p.findOffsetLocked(offset)
+	v := p.viewLocked()
+	p.mu.RUnlock()
+
+	idx, err := v.find(offset)
 	if err != nil {
 		return res, err
 	}
 	var total int64
 	var es []cqEntry
-	for idx < p.count {
+	for idx < v.count {
 		b := idx / cqBlock
-		blk, err := p.entriesOfBlockLocked(b)
+		blk, err := v.block(b)
 		if err != nil {
 			return res, err
 		}
 		stop := false
 		for _, e := range blk[idx-b*cqBlock:] {
-			if e.baseOffset >= p.hwm || (len(es) > 0 && total+int64(e.size) > int64(maxBytes)) {
+			if e.baseOffset >= v.hwm || (len(es) > 0 && total+int64(e.size) > int64(maxBytes)) {
 				stop = true
 				break
 			}
@@ -476,6 +513,9 @@ func (p *Partition) Read(offset int64, maxBytes int32) (*ReadResult, error) {
 			break
 		}
 	}
+	// Retention may have moved on since the snapshot: a segment already
+	// deleted makes this an out-of-range read; one still there is pinned
+	// until Release.
 	s := p.s
 	var held []*segment
 	s.segMu.RLock()
@@ -486,7 +526,7 @@ func (p *Partition) Read(offset int64, maxBytes int32) (*ReadResult, error) {
 			for _, h := range held {
 				h.readers.Add(-1)
 			}
-			return &ReadResult{HighWatermark: res.HighWatermark, LogStartOffset: res.LogStartOffset}, ErrOffsetOutOfRange
+			return &ReadResult{HighWatermark: res.HighWatermark, LogStartOffset: p.LogStartOffset()}, ErrOffsetOutOfRange
 		}
 		if len(held) == 0 || held[len(held)-1] != seg {
 			seg.readers.Add(1)
@@ -574,43 +614,36 @@ func (p *Partition) MaxTimestamp() (timestamp, offset int64) {
 func (p *Partition) OffsetForTime(ts int64) (offset, timestamp int64, ok bool) {
 	p.ensureTail()
 	p.mu.RLock()
-	defer p.mu.RUnlock()
 	if p.startIdx >= p.count || p.deleted {
+		p.mu.RUnlock()
 		return 0, 0, false
 	}
-	bStart := p.startIdx / cqBlock
-	b := bStart + int64(sort.Search(len(p.blocks)-int(bStart), func(i int) bool {
-		return p.blocks[bStart+int64(i)].firstRunTs >= ts
+	v := p.viewLocked()
+	p.mu.RUnlock()
+	bStart := v.startIdx / cqBlock
+	b := bStart + int64(sort.Search(len(v.blocks)-int(bStart), func(i int) bool {
+		return v.blocks[bStart+int64(i)].firstRunTs >= ts
 	}))
 	// The entry is in block b-1 (when the run crosses ts inside it) or is
 	// the first of block b.
 	var e cqEntry
 	found := false
-	if b > bStart {
-		es, err := p.entriesOfBlockLocked(b - 1)
+	for _, bb := range []int64{b - 1, b} {
+		if found || bb < bStart || bb >= int64(len(v.blocks)) {
+			continue
+		}
+		es, err := v.block(bb)
 		if err != nil {
 			return 0, 0, false
 		}
 		for i, x := range es {
-			if (b-1)*cqBlock+int64(i) >= p.startIdx && x.runMaxTs >= ts {
+			if bb*cqBlock+int64(i) >= v.startIdx && x.runMaxTs >= ts {
 				e, found = x, true
 				break
 			}
 		}
 	}
-	if !found && b < int64(len(p.blocks)) {
-		es, err := p.entriesOfBlockLocked(b)
-		if err != nil {
-			return 0, 0, false
-		}
-		for i, x := range es {
-			if b*cqBlock+int64(i) >= p.startIdx && x.runMaxTs >= ts {
-				e, found = x, true
-				break
-			}
-		}
-	}
-	if !found || e.baseOffset >= p.hwm {
+	if !found || e.baseOffset >= v.hwm {
 		return 0, 0, false
 	}
 	// Walk the batch's records for the exact one.
@@ -618,11 +651,11 @@ func (p *Partition) OffsetForTime(ts int64) (offset, timestamp int64, ok bool) {
 	if err := p.s.readAtPos(buf, e.pos); err == nil {
 		if bi, err := parseBatch(buf); err == nil {
 			if off, t, ok := firstOffsetAtOrAfter(buf, &bi, e.baseOffset, ts); ok {
-				return max(off, p.logStart), t, true
+				return max(off, v.logStart), t, true
 			}
 		}
 	}
-	return max(e.baseOffset, p.logStart), e.maxTs, true
+	return max(e.baseOffset, v.logStart), e.maxTs, true
 }
 
 // LeaderEpoch is the latest leader epoch of the partition's batches, -1
