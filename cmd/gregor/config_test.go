@@ -4,12 +4,14 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gregor-broker/gregor/broker"
 	"github.com/gregor-broker/gregor/storage"
+	"github.com/spf13/viper"
 )
 
 // clearEnv removes every GREGOR_*, KAFKA_* and CLUSTER_ID variable for the
@@ -395,5 +397,48 @@ func TestReadmeListsEverySetting(t *testing.T) {
 		if !rows[s.key] {
 			t.Errorf("README does not list %s", s.key)
 		}
+	}
+}
+
+// TestComposeEnvironment feeds the environment docker-compose.yml gives the
+// gregor service, over the image's settings, through the real loader: the
+// compose file stays a valid configuration even where Docker cannot run.
+func TestComposeEnvironment(t *testing.T) {
+	raw, err := os.ReadFile("../../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ${VAR:-default} → default, as docker-compose does with VAR unset.
+	subst := regexp.MustCompile(`\$\{[A-Z_]+:-([^}]*)\}`)
+	path := filepath.Join(t.TempDir(), "compose.yml")
+	if err := os.WriteFile(path, subst.ReplaceAll(raw, []byte("$1")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	v := viper.NewWithOptions(viper.KeyDelimiter("::"))
+	v.SetConfigFile(path)
+	if err := v.ReadInConfig(); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"GREGOR_CONFIG": "container.yaml"}
+	for k, val := range v.GetStringMap("services::gregor::environment") {
+		env[strings.ToUpper(k)] = text(val)
+	}
+	if len(env) < 10 {
+		t.Fatalf("compose environment not found: %v", env)
+	}
+	got, l, err := configFrom(t, "", env, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantListeners := []broker.Listener{
+		{Name: "PLAINTEXT", Address: ":19092", Advertised: "gregor:19092"},
+		{Name: "PLAINTEXT_HOST", Address: ":9092", Advertised: "localhost:9092"},
+	}
+	if !reflect.DeepEqual(got.Listeners, wantListeners) || got.NodeID != 1 || got.DataDir != "/var/lib/gregor" ||
+		got.NumPartitions != 3 || got.HTTPListener != ":8080" || got.ClusterID == "" {
+		t.Fatalf("compose config: %+v", got)
+	}
+	if len(l.unknown) != 0 {
+		t.Errorf("compose sets variables gregor does not know: %q", l.unknown)
 	}
 }
