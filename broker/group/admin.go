@@ -18,7 +18,11 @@ func (c *Coordinator) DescribeGroups(req *kmsg.DescribeGroupsRequest) *kmsg.Desc
 		rg := kmsg.NewDescribeGroupsResponseGroup()
 		rg.Group = id
 		rg.State = stateDead.String()
-		rg.AuthorizedOperations = -2147483648 // not requested / not computed
+		rg.AuthorizedOperations = -2147483648 // Kafka's "not requested"
+		if req.IncludeAuthorizedOperations {
+			// No ACLs: everything a group allows (READ, DELETE, DESCRIBE).
+			rg.AuthorizedOperations = 1<<3 | 1<<6 | 1<<8
+		}
 		c.withGroup(id, false, func(g *group) {
 			rg.State = g.state.String()
 			rg.ProtocolType = g.protocolType
