@@ -7,7 +7,8 @@ package broker
 // other negative offset, or one past the high watermark, gets
 // OFFSET_OUT_OF_RANGE; an offset below the current log start changes
 // nothing. The response carries the new low watermark (-1 with an error).
-// Unknown topics and partitions get UNKNOWN_TOPIC_OR_PARTITION.
+// Unknown topics and partitions get UNKNOWN_TOPIC_OR_PARTITION. A partition
+// named twice is answered once, with the last offset given, as in Kafka.
 
 import (
 	"context"
@@ -22,7 +23,7 @@ func init() { register(kmsg.DeleteRecords, 0, 2, handleDeleteRecords) }
 func handleDeleteRecords(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.DeleteRecordsRequest)
 	resp := r.ResponseKind().(*kmsg.DeleteRecordsResponse)
-	for _, rt := range r.Topics {
+	for _, rt := range mergeDeleteRecords(r.Topics) {
 		res := kmsg.NewDeleteRecordsResponseTopic()
 		res.Topic = rt.Topic
 		tp, ok := b.topics.Get(rt.Topic)
@@ -65,4 +66,31 @@ func (b *Broker) deleteRecords(tp *Topic, partition int32, offset int64) (int64,
 		return p.LogStartOffset(), nil
 	}
 	return p.DeleteRecordsBefore(offset)
+}
+
+// mergeDeleteRecords folds a topic or partition named more than once into
+// one entry, in order of first appearance, the last offset winning: Kafka
+// keys the request by partition, so it answers each partition once.
+func mergeDeleteRecords(topics []kmsg.DeleteRecordsRequestTopic) []kmsg.DeleteRecordsRequestTopic {
+	var out []kmsg.DeleteRecordsRequestTopic
+	topicAt := map[string]int{}
+	partAt := map[string]map[int32]int{}
+	for _, rt := range topics {
+		ti, ok := topicAt[rt.Topic]
+		if !ok {
+			ti = len(out)
+			topicAt[rt.Topic] = ti
+			partAt[rt.Topic] = map[int32]int{}
+			out = append(out, kmsg.DeleteRecordsRequestTopic{Topic: rt.Topic})
+		}
+		for _, rp := range rt.Partitions {
+			if pi, ok := partAt[rt.Topic][rp.Partition]; ok {
+				out[ti].Partitions[pi].Offset = rp.Offset
+				continue
+			}
+			partAt[rt.Topic][rp.Partition] = len(out[ti].Partitions)
+			out[ti].Partitions = append(out[ti].Partitions, rp)
+		}
+	}
+	return out
 }

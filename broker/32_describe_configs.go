@@ -13,6 +13,8 @@ package broker
 // documentation only when asked (v3+); the config type always (v3+).
 // Configs are sorted by name. A named config filter keeps only those names.
 //
+// BROKER_LOGGER lists one "root" logger with the zap logger's level.
+//
 // Errors as Kafka 4's ConfigHelper: a bad topic name INVALID_TOPIC_EXCEPTION,
 // an unknown topic UNKNOWN_TOPIC_OR_PARTITION, another broker's id or a
 // non-integer one INVALID_REQUEST, other resource types INVALID_REQUEST.
@@ -25,6 +27,7 @@ import (
 	"github.com/gregor-broker/gregor/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/zap/zapcore"
 )
 
 func init() { register(kmsg.DescribeConfigs, 1, 4, handleDescribeConfigs) }
@@ -103,8 +106,14 @@ func (b *Broker) describeConfigResource(typ kmsg.ConfigResourceType, name string
 			return nil, err
 		}
 		return brokerConfigValues(b), nil
+	case kmsg.ConfigResourceTypeBrokerLogger:
+		if err := b.checkBrokerResource(name); err != nil {
+			return nil, err
+		}
+		return brokerLoggerValues(b), nil
 	default:
-		return nil, apiErrorf(kerr.InvalidRequest, "Unsupported resource type: %s", typ)
+		// Kafka answers with the code's default message.
+		return nil, apiErrorf(kerr.InvalidRequest, "%s", kerr.InvalidRequest.Description)
 	}
 }
 
@@ -148,4 +157,31 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// brokerLoggerValues describes gregor's logger as Kafka describes its
+// log4j loggers: one "root" logger with its level. gregor logs through one
+// zap logger, so there is nothing finer to list.
+func brokerLoggerValues(b *Broker) []configValue {
+	level := "INFO"
+	if b.log != nil {
+		switch l := b.log.Level(); {
+		case l <= zapcore.DebugLevel:
+			level = "DEBUG"
+		case l == zapcore.InfoLevel:
+			level = "INFO"
+		case l == zapcore.WarnLevel:
+			level = "WARN"
+		case l == zapcore.ErrorLevel:
+			level = "ERROR"
+		default:
+			level = "FATAL"
+		}
+	}
+	src := kmsg.ConfigSourceDynamicBrokerLoggerConfig
+	return []configValue{{
+		name: "root", value: &level, source: src, typ: kmsg.ConfigTypeString,
+		doc: "Level of the broker's logger (read-only: set by the logger configuration).", readOnly: true,
+		synonyms: []configSynonym{{"root", &level, src}},
+	}}
 }

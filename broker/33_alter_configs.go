@@ -78,7 +78,7 @@ func (b *Broker) alterConfigs(rr *kmsg.AlterConfigsRequestResource, validateOnly
 		}
 		return b.topics.setBrokerConfigs(rr.ResourceName, configs, validateOnly)
 	default:
-		return apiErrorf(kerr.InvalidRequest, "Unsupported resource type: %s", rr.ResourceType)
+		return apiErrorf(kerr.InvalidRequest, "Unknown resource type %d", rr.ResourceType)
 	}
 }
 

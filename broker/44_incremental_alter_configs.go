@@ -111,7 +111,7 @@ func (b *Broker) incrementalAlterConfigs(rr *kmsg.IncrementalAlterConfigsRequest
 		}
 		return b.topics.setBrokerConfigs(rr.ResourceName, configs, validateOnly)
 	default:
-		return apiErrorf(kerr.InvalidRequest, "Unsupported resource type: %s", rr.ResourceType)
+		return apiErrorf(kerr.InvalidRequest, "Unknown resource type %d", rr.ResourceType)
 	}
 }
 

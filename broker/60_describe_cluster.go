@@ -13,6 +13,7 @@ package broker
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/gregor-broker/gregor/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -21,20 +22,24 @@ import (
 
 func init() { register(kmsg.DescribeCluster, 0, 2, handleDescribeCluster) }
 
-// endpointTypeBroker is DescribeCluster's EndpointType for brokers.
-const endpointTypeBroker = 1
+// DescribeCluster's EndpointType values (KIP-919).
+const (
+	endpointTypeBroker     = 1
+	endpointTypeController = 2
+)
 
 func handleDescribeCluster(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.DescribeClusterRequest)
 	resp := r.ResponseKind().(*kmsg.DescribeClusterResponse)
 	resp.EndpointType = r.EndpointType
 	if r.Version >= 1 && r.EndpointType != endpointTypeBroker {
-		resp.ErrorCode = kerr.UnsupportedEndpointType.Code
-		msg := "The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER"
-		if r.EndpointType != 2 {
-			msg = "The request was sent to an endpoint of type BROKER, but we wanted an endpoint of an unknown type"
+		if r.EndpointType == endpointTypeController {
+			resp.ErrorCode = kerr.MismatchedEndpointType.Code
+			resp.ErrorMessage = kmsg.StringPtr("The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER")
+		} else {
+			resp.ErrorCode = kerr.UnsupportedEndpointType.Code
+			resp.ErrorMessage = kmsg.StringPtr(fmt.Sprintf("Unsupported endpoint type %d", r.EndpointType))
 		}
-		resp.ErrorMessage = &msg
 		return resp, nil
 	}
 	resp.ClusterID = b.cfg.ClusterID

@@ -388,10 +388,12 @@ func TestDeleteRecords(t *testing.T) {
 	}
 	oor := kerr.OffsetOutOfRange.Code
 	unk := kerr.UnknownTopicOrPartition.Code
-	check(del(2, "recs", 0, 4, 1, 2, 7, 0, 0, -5), pr{0, 4, 0}, pr{1, -1, oor}, pr{7, -1, unk}, pr{0, -1, oor})
+	check(del(2, "recs", 0, -5), pr{0, -1, oor})
+	check(del(2, "recs", 0, 4, 1, 2, 7, 0), pr{0, 4, 0}, pr{1, -1, oor}, pr{7, -1, unk})
 	check(del(0, "recs", 0, 2), pr{0, 4, 0})  // below the log start: nothing changes
 	check(del(1, "recs", 1, -1), pr{1, 1, 0}) // -1: the high watermark
 	check(del(2, "gone", 0, 1, 1, 1), pr{0, -1, unk}, pr{1, -1, unk})
+	check(del(2, "recs", 1, 0, 0, 4, 1, 9), pr{1, -1, oor}, pr{0, 4, 0}) // a partition named twice: once, last offset
 	tp, _ := b.topics.Get("recs")
 	if got := b.store.Partition(tp.ID, 0).LogStartOffset(); got != 4 {
 		t.Errorf("recs-0 log start %d, want 4", got)
@@ -419,9 +421,10 @@ func TestDescribeConfigs(t *testing.T) {
 		res(kmsg.ConfigResourceTypeBroker, "one"),
 		res(kmsg.ConfigResourceTypeBroker, ""),
 		res(kmsg.ConfigResourceTypeBrokerLogger, "1"),
+		res(kmsg.ConfigResourceType(1), "x"),
 	}
 	resp := b.call(req).(*kmsg.DescribeConfigsResponse)
-	codes := []int16{0, 0, kerr.UnknownTopicOrPartition.Code, kerr.InvalidTopicException.Code, 0, kerr.InvalidRequest.Code, kerr.InvalidRequest.Code, 0, kerr.InvalidRequest.Code}
+	codes := []int16{0, 0, kerr.UnknownTopicOrPartition.Code, kerr.InvalidTopicException.Code, 0, kerr.InvalidRequest.Code, kerr.InvalidRequest.Code, 0, 0, kerr.InvalidRequest.Code}
 	if len(resp.Resources) != len(codes) {
 		t.Fatalf("%d resources", len(resp.Resources))
 	}
@@ -481,6 +484,9 @@ func TestDescribeConfigs(t *testing.T) {
 	}
 	if n := len(resp.Resources[7].Configs); n != 0 {
 		t.Errorf("cluster-wide dynamic defaults: %d configs, want none", n)
+	}
+	if lg := resp.Resources[8].Configs; len(lg) != 1 || lg[0].Name != "root" || lg[0].Source != kmsg.ConfigSourceDynamicBrokerLoggerConfig || admStr(lg[0].Value) == "" {
+		t.Errorf("broker logger: %+v", lg)
 	}
 
 	// An empty (not null) name list also means every config, as in Kafka.
@@ -792,8 +798,12 @@ func TestDescribeCluster(t *testing.T) {
 		t.Errorf("authorized operations lack DESCRIBE: %b", resp.ClusterAuthorizedOperations)
 	}
 	r.EndpointType = 2
-	if resp := b.call(r).(*kmsg.DescribeClusterResponse); resp.ErrorCode != kerr.UnsupportedEndpointType.Code || len(resp.Brokers) != 0 {
+	if resp := b.call(r).(*kmsg.DescribeClusterResponse); resp.ErrorCode != kerr.MismatchedEndpointType.Code || len(resp.Brokers) != 0 {
 		t.Errorf("controller endpoint: %+v", resp)
+	}
+	r.EndpointType = 7
+	if resp := b.call(r).(*kmsg.DescribeClusterResponse); resp.ErrorCode != kerr.UnsupportedEndpointType.Code || admStr(resp.ErrorMessage) != "Unsupported endpoint type 7" {
+		t.Errorf("endpoint 7: %+v", resp)
 	}
 	r.Version, r.IncludeClusterAuthorizedOperations = 0, false
 	if resp := b.call(r).(*kmsg.DescribeClusterResponse); resp.ErrorCode != 0 || len(resp.Brokers) != 1 || resp.ClusterAuthorizedOperations != -2147483648 {
