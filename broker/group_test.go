@@ -792,3 +792,42 @@ func TestDeadMemberSessionExpires(t *testing.T) {
 		return len(seen) == 80
 	})
 }
+
+// BenchmarkOffsetCommitWire measures a simple-consumer OffsetCommit of one
+// partition over the wire (franz-go, one request at a time) with the store
+// in its default async flush mode.
+func BenchmarkOffsetCommitWire(b *testing.B) {
+	br, err := New(Config{
+		NodeID:    1,
+		Listeners: []Listener{{Name: "PLAINTEXT", Address: "127.0.0.1:0"}},
+		Store:     storage.Config{Dir: b.TempDir()},
+		Topics:    TopicDefaults{NumPartitions: 1},
+		Logger:    zap.NewNop(),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := br.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer br.Shutdown(context.Background())
+	if _, err := br.topics.Create("bt", 1, nil); err != nil {
+		b.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(grpAddr(br)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var os kadm.Offsets
+		os.Add(kadm.Offset{Topic: "bt", Partition: 0, At: int64(i), LeaderEpoch: -1})
+		resp, err := adm.CommitOffsets(ctx, "bench", os)
+		if err != nil || resp.Error() != nil {
+			b.Fatal(err, resp.Error())
+		}
+	}
+}
