@@ -89,13 +89,15 @@ func (s *Store) encodeCheckpointLocked(pos int64) []byte {
 		e.i64(p.nextOffset)
 		e.i64(p.logStart)
 		e.i64(p.startIdx)
-		e.i64(p.retained)
+		e.i64(p.startCum)
+		e.i64(p.totalBytes)
 		e.i64(p.maxTs)
 		e.i64(p.maxTsOff)
 		e.u32(uint32(len(p.blocks)))
 		for _, b := range p.blocks {
 			e.i64(b.firstBase)
 			e.i64(b.firstRunTs)
+			e.i64(b.firstCum)
 		}
 		e.u32(uint32(len(p.epochs)))
 		for _, ep := range p.epochs {
@@ -150,7 +152,7 @@ func decodeCheckpoint(b []byte) (*checkpointData, error) {
 	if ck.pos < 0 {
 		return nil, errBadCheckpoint
 	}
-	np := d.count(16 + 4 + 7*8 + 12)
+	np := d.count(16 + 4 + 8*8 + 12)
 	for i := 0; i < np && !d.bad; i++ {
 		p := &Partition{producers: make(map[int64]*producerState)}
 		copy(p.key.topic[:], d.take(16))
@@ -159,13 +161,14 @@ func decodeCheckpoint(b []byte) (*checkpointData, error) {
 		p.nextOffset = d.i64()
 		p.logStart = d.i64()
 		p.startIdx = d.i64()
-		p.retained = d.i64()
+		p.startCum = d.i64()
+		p.totalBytes = d.i64()
 		p.maxTs = d.i64()
 		p.maxTsOff = d.i64()
-		nb := d.count(16)
+		nb := d.count(24)
 		p.blocks = make([]blockInfo, nb)
 		for j := range p.blocks {
-			p.blocks[j] = blockInfo{firstBase: d.i64(), firstRunTs: d.i64()}
+			p.blocks[j] = blockInfo{firstBase: d.i64(), firstRunTs: d.i64(), firstCum: d.i64()}
 		}
 		ne := d.count(12)
 		p.epochs = make([]epochStart, ne)
@@ -187,7 +190,7 @@ func decodeCheckpoint(b []byte) (*checkpointData, error) {
 			p.producers[id] = st
 		}
 		if p.key.part < 0 || p.count < 0 || p.startIdx < 0 || p.startIdx > p.count ||
-			p.logStart < 0 || p.logStart > p.nextOffset ||
+			p.logStart < 0 || p.logStart > p.nextOffset || p.startCum < 0 || p.startCum > p.totalBytes ||
 			int64(len(p.blocks)) != (p.count+cqBlock-1)/cqBlock {
 			d.bad = true
 		}
@@ -240,7 +243,7 @@ func (s *Store) applyCheckpoint(ck *checkpointData) {
 		p.hwm = cp.nextOffset
 		p.logStart = cp.logStart
 		p.startIdx = cp.startIdx
-		p.retained = cp.retained
+		p.startCum, p.totalBytes = cp.startCum, cp.totalBytes
 		p.maxTs, p.maxTsOff = cp.maxTs, cp.maxTsOff
 		p.epochs = cp.epochs
 		p.producers = cp.producers

@@ -107,9 +107,11 @@
 //	int64 position covered, int64 time written (ms)
 //	uint32 partitions, each:
 //	  [16] topic id, int32 partition, int64 entries, int64 next offset,
-//	  int64 log start, int64 first retained entry, int64 retained bytes,
+//	  int64 log start, int64 first retained entry, int64 batch bytes
+//	  before it, int64 batch bytes of all entries,
 //	  int64 max timestamp, int64 offset of max timestamp,
-//	  uint32 blocks, each int64 first base offset, int64 first running max ts
+//	  uint32 blocks, each int64 first base offset, int64 first running max
+//	  ts, int64 batch bytes before the block
 //	  uint32 epochs, each int32 epoch, int64 start offset
 //	  uint32 producers, each int64 id, int16 epoch, int64 last seen (ms),
 //	    uint8 batches (<= 5), each int32 first seq, int32 last seq,

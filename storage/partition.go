@@ -33,7 +33,8 @@ type Partition struct {
 	hwm        int64       // visible end (the dispatch fence)
 	logStart   int64
 	startIdx   int64 // first consume-queue entry still retained
-	retained   int64 // batch bytes of entries [startIdx, count)
+	totalBytes int64 // batch bytes of all entries [0, count)
+	startCum   int64 // batch bytes of entries [0, startIdx)
 	maxTs      int64
 	maxTsOff   int64
 	epochs     []epochStart
@@ -48,6 +49,7 @@ type Partition struct {
 type blockInfo struct {
 	firstBase  int64
 	firstRunTs int64
+	firstCum   int64 // batch bytes of all entries before the block
 }
 
 // epochStart is where a leader epoch starts (KIP-101).
@@ -101,7 +103,7 @@ func (p *Partition) ensureTailLocked() {
 func (p *Partition) rebuildCQLocked(limit int64) {
 	p.s.cache.drop(p.cqPath)
 	p.s.fs.Remove(p.cqPath)
-	p.count, p.tailStart, p.flushed, p.startIdx, p.retained = 0, 0, 0, 0, 0
+	p.count, p.tailStart, p.flushed, p.startIdx, p.startCum, p.totalBytes = 0, 0, 0, 0, 0, 0
 	p.tail, p.blocks = nil, nil
 	runMax := int64(-1)
 	p.s.segMu.RLock()
@@ -124,10 +126,9 @@ func (p *Partition) rebuildCQLocked(limit int64) {
 		e := newCQEntry(pos, &h, batch, &bi, runMax)
 		runMax = e.runMaxTs
 		p.addEntryLocked(e)
-		p.retained += int64(e.size)
 		if e.lastOffset() < p.logStart {
 			p.startIdx++
-			p.retained -= int64(e.size)
+			p.startCum += int64(e.size)
 		}
 	}
 }
@@ -181,23 +182,12 @@ func (p *Partition) readEntries(first, n int64) ([]cqEntry, error) {
 	return es, nil
 }
 
-// entryLocked returns consume-queue entry idx.
-func (p *Partition) entryLocked(idx int64) (cqEntry, error) {
-	if idx >= p.tailStart {
-		return p.tail[idx-p.tailStart], nil
-	}
-	es, err := p.readEntries(idx, 1)
-	if err != nil {
-		return cqEntry{}, err
-	}
-	return es[0], nil
-}
-
 // addEntryLocked appends a consume-queue entry; under p.mu (write).
 func (p *Partition) addEntryLocked(e cqEntry) {
 	if p.count%cqBlock == 0 {
-		p.blocks = append(p.blocks, blockInfo{firstBase: e.baseOffset, firstRunTs: e.runMaxTs})
+		p.blocks = append(p.blocks, blockInfo{firstBase: e.baseOffset, firstRunTs: e.runMaxTs, firstCum: p.totalBytes})
 	}
+	p.totalBytes += int64(e.size)
 	p.tail = append(p.tail, e)
 	p.count++
 	if len(p.tail) >= cqBlock {
@@ -274,7 +264,6 @@ func (p *Partition) dispatchBatch(pos int64, h *entryHeader, batch []byte) {
 		p.logStart = base
 	}
 	p.addEntryLocked(e)
-	p.retained += int64(e.size)
 	p.nextOffset = e.lastOffset() + 1
 	if n := len(p.epochs); n == 0 || h.leaderEpoch > p.epochs[n-1].epoch {
 		p.epochs = append(p.epochs, epochStart{epoch: h.leaderEpoch, start: base})
@@ -414,6 +403,11 @@ type cqView struct {
 	tail      []cqEntry
 	hwm       int64
 	logStart  int64
+	total     int64 // totalBytes
+	startCum  int64
+
+	cacheB int64 // block held in cache (entry)
+	cache  []cqEntry
 }
 
 // viewLocked snapshots the partition; under p.mu (read or write).
@@ -427,7 +421,44 @@ func (p *Partition) viewLocked() *cqView {
 		tail:      append([]cqEntry(nil), p.tail...),
 		hwm:       p.hwm,
 		logStart:  p.logStart,
+		total:     p.totalBytes,
+		startCum:  p.startCum,
+		cacheB:    -1,
 	}
+}
+
+// entry returns entry idx (< count), reading a block at a time.
+func (v *cqView) entry(idx int64) (cqEntry, error) {
+	b := idx / cqBlock
+	if b != v.cacheB {
+		es, err := v.block(b)
+		if err != nil {
+			return cqEntry{}, err
+		}
+		v.cache, v.cacheB = es, b
+	}
+	i := idx - b*cqBlock
+	if i >= int64(len(v.cache)) {
+		return cqEntry{}, errBadCQEntry
+	}
+	return v.cache[i], nil
+}
+
+// cumBefore is the batch bytes of entries [0, idx).
+func (v *cqView) cumBefore(idx int64) (int64, error) {
+	b := idx / cqBlock
+	if b >= int64(len(v.blocks)) {
+		return v.total, nil
+	}
+	es, err := v.block(b)
+	if err != nil {
+		return 0, err
+	}
+	cum := v.blocks[b].firstCum
+	for _, e := range es[:min(idx-b*cqBlock, int64(len(es)))] {
+		cum += int64(e.size)
+	}
+	return cum, nil
 }
 
 // block returns the entries of block b.
@@ -594,7 +625,7 @@ func (p *Partition) LogStartOffset() int64 {
 func (p *Partition) Size() int64 {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	return p.retained
+	return p.totalBytes - p.startCum
 }
 
 // MaxTimestamp returns the largest record timestamp and the offset of the
@@ -719,22 +750,29 @@ func (p *Partition) isDeleted() bool {
 	return p.deleted
 }
 
-// moveLogStartLocked advances the log start and drops the consume-queue
-// entries wholly before it; under p.mu (write).
+// moveLogStartLocked advances the log start and the first retained
+// consume-queue entry (found by binary search, so a far move costs one
+// block read); under p.mu (write).
 func (p *Partition) moveLogStartLocked(offset int64) {
 	offset = min(offset, p.nextOffset)
 	if offset <= p.logStart {
 		return
 	}
 	p.logStart = offset
-	for p.startIdx < p.count {
-		e, err := p.entryLocked(p.startIdx)
-		if err != nil || e.lastOffset() >= offset {
-			break
-		}
-		p.retained -= int64(e.size)
-		p.startIdx++
+	if offset >= p.nextOffset {
+		p.startIdx, p.startCum = p.count, p.totalBytes
+		return
 	}
+	v := p.viewLocked()
+	idx, err := v.find(offset)
+	if err == nil {
+		var cum int64
+		if cum, err = v.cumBefore(idx); err == nil {
+			p.startIdx, p.startCum = idx, cum
+			return
+		}
+	}
+	p.s.log.Error("storage: reading the consume queue to move the log start", zap.String("file", p.cqPath), zap.Error(err))
 }
 
 // SetRetention sets the partition's retention.ms and retention.bytes; the

@@ -35,26 +35,28 @@ func (p *Partition) applyRetention(now int64) {
 	p.ensureTail()
 	p.mu.RLock()
 	r := p.retention
-	target := p.logStart
-	if !p.deleted && (r.Ms >= 0 || r.Bytes >= 0) {
-		retained := p.retained
-		for idx := p.startIdx; idx < p.count; idx++ {
-			e, err := p.entryLocked(idx)
-			if err != nil {
-				break
-			}
-			old := r.Ms >= 0 && e.maxTs < now-r.Ms
-			big := r.Bytes >= 0 && retained > r.Bytes
-			if !old && !big {
-				break
-			}
-			retained -= int64(e.size)
-			target = max(target, e.lastOffset()+1)
-		}
+	if p.deleted || (r.Ms < 0 && r.Bytes < 0) {
+		p.mu.RUnlock()
+		return
 	}
-	moved := target > p.logStart
+	v := p.viewLocked()
 	p.mu.RUnlock()
-	if moved {
+	target := v.logStart
+	retained := v.total - v.startCum
+	for idx := v.startIdx; idx < v.count; idx++ {
+		e, err := v.entry(idx)
+		if err != nil {
+			break
+		}
+		old := r.Ms >= 0 && e.maxTs < now-r.Ms
+		big := r.Bytes >= 0 && retained > r.Bytes
+		if !old && !big {
+			break
+		}
+		retained -= int64(e.size)
+		target = max(target, e.lastOffset()+1)
+	}
+	if target > v.logStart {
 		p.moveLogStart(target)
 	}
 }
@@ -74,14 +76,15 @@ func (s *Store) minRetainedPos() int64 {
 	for _, p := range s.Partitions() {
 		p.ensureTail()
 		p.mu.RLock()
-		if p.startIdx < p.count {
-			if e, err := p.entryLocked(p.startIdx); err == nil {
+		v := p.viewLocked()
+		p.mu.RUnlock()
+		if v.startIdx < v.count {
+			if e, err := v.entry(v.startIdx); err == nil {
 				low = min(low, e.pos)
 			} else {
 				low = 0
 			}
 		}
-		p.mu.RUnlock()
 	}
 	return low
 }
@@ -144,17 +147,17 @@ func (s *Store) evictBefore(pos int64) {
 	for _, p := range s.Partitions() {
 		p.ensureTail()
 		p.mu.RLock()
-		target := p.logStart
-		for idx := p.startIdx; idx < p.count; idx++ {
-			e, err := p.entryLocked(idx)
+		v := p.viewLocked()
+		p.mu.RUnlock()
+		target := v.logStart
+		for idx := v.startIdx; idx < v.count; idx++ {
+			e, err := v.entry(idx)
 			if err != nil || e.pos >= pos {
 				break
 			}
 			target = max(target, e.lastOffset()+1)
 		}
-		moved := target > p.logStart
-		p.mu.RUnlock()
-		if moved {
+		if target > v.logStart {
 			p.moveLogStart(target)
 		}
 	}
