@@ -43,9 +43,10 @@ func (f Topics) current(topic string, o offset) bool {
 	return ok && id == o.topicID
 }
 
-// OffsetCommit answers an OffsetCommit (v2+). Commits with generation -1 and
-// no member id are simple-consumer commits, accepted only while the group
-// has no members.
+// OffsetCommit answers an OffsetCommit (v2+). Commits with generation -1
+// are simple-consumer commits, accepted only while the group has no
+// members. A generation of a group that does not exist gets
+// ILLEGAL_GENERATION, or GROUP_ID_NOT_FOUND from v9 on, as in Kafka 4.
 func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest, topics Topics) *kmsg.OffsetCommitResponse {
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
 	codes := make([][]int16, len(req.Topics))
@@ -72,14 +73,17 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest, topics Topics)
 			}
 		}
 	}
-	simple := req.Generation < 0 && req.MemberID == "" && req.InstanceID == nil
 	found := c.withGroup(req.Group, req.Generation < 0, func(g *group) {
-		if !simple {
+		// The order of checks is Kafka's (ClassicGroup.validateOffsetCommit).
+		switch {
+		case req.Generation < 0 && g.state == stateEmpty:
+			// Admin clients and consumers without group management.
+		case req.Generation >= 0 || req.MemberID != "" || req.InstanceID != nil:
 			if err := g.validateMember(req.MemberID, req.InstanceID, req.Generation); err != nil {
 				setAll(err)
 				return
 			}
-		} else if g.state != stateEmpty {
+		default:
 			// Once the group has members only they may commit.
 			setAll(kerr.UnknownMemberID)
 			return
@@ -97,10 +101,13 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest, topics Topics)
 		g.dropIfUnused()
 	})
 	if !found {
-		if c.isClosed() {
+		switch {
+		case c.isClosed():
 			setAll(kerr.CoordinatorNotAvailable)
-		} else {
-			setAll(kerr.IllegalGeneration) // a generation of a group that no longer exists
+		case req.Version >= 9:
+			setAll(kerr.GroupIDNotFound) // as Kafka 4 answers v9+
+		default:
+			setAll(kerr.IllegalGeneration) // a generation of a group that does not exist
 		}
 	}
 	for i, t := range req.Topics {
