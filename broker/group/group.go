@@ -196,6 +196,34 @@ func (c *Coordinator) Close() error {
 	return nil
 }
 
+// Reload drops the in-memory groups and rebuilds them from the store, for a
+// broker whose store changed under it: a slave promoted to master has
+// received group state through replication that its coordinator never saw.
+// Waiting members are answered with COORDINATOR_NOT_AVAILABLE and look the
+// coordinator up again.
+func (c *Coordinator) Reload() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return errors.New("group: coordinator is closed")
+	}
+	old := c.groups
+	c.groups = make(map[string]*group)
+	c.mu.Unlock()
+	for _, g := range old {
+		g.mu.Lock()
+		g.shutdown()
+		g.setState(stateDead)
+		g.mu.Unlock()
+	}
+	// load runs under c.mu so no request sees a half-loaded table. It
+	// locks the new groups' mutexes, against the usual order, but nobody
+	// else can reach those groups before c.mu is released.
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.load()
+}
+
 // Partition is the __consumer_offsets partition of group: Kafka's
 // Utils.abs(groupId.hashCode) % offsets.topic.num.partitions.
 func (c *Coordinator) Partition(group string) int32 {

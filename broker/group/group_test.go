@@ -897,3 +897,33 @@ func TestOffsetsOfADeletedTopicReadAsAbsent(t *testing.T) {
 		t.Fatalf("after restart with the old id: %s", got)
 	}
 }
+
+func TestReloadPicksUpReplicatedState(t *testing.T) {
+	h := newHarness(t, testConfig())
+	wantCode(t, h.commit("s", "", -1, "t", 0, 5, ""), nil)
+	// Another coordinator writes to the same store (as a master would
+	// replicate to this broker's store).
+	other, err := newCoordinator(testConfig(), h.kv, h.clk, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := kmsg.NewPtrOffsetCommitRequest()
+	r.Version = 8
+	r.Group, r.Generation = "s", -1
+	r.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 9}}}}
+	wantCode(t, other.OffsetCommit(r, nil).Topics[0].Partitions[0].ErrorCode, nil)
+	other.Close()
+	if off, _, _ := h.fetch("s", "t", 0); off != 5 {
+		t.Fatalf("before reload %d", off)
+	}
+	if err := h.c.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if off, _, _ := h.fetch("s", "t", 0); off != 9 {
+		t.Fatalf("after reload %d, want 9", off)
+	}
+	wantCode(t, h.commit("s", "", -1, "t", 0, 10, ""), nil)
+	if off, _, _ := h.fetch("s", "t", 0); off != 10 {
+		t.Fatalf("commit after reload %d", off)
+	}
+}
