@@ -202,6 +202,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
+// Per-connection buffer sizes.
+const (
+	readBufSize  = 8 << 10
+	writeBufSize = 32 << 10
+)
+
 // slot is one request's place in its connection's response order.
 type slot struct {
 	key, version int16
@@ -245,7 +251,9 @@ func (c *conn) log() *zap.Logger { return c.s.cfg.Logger }
 // no more requests come.
 func (c *conn) read() {
 	defer close(c.queue)
-	br := bufio.NewReaderSize(c.nc, 64<<10)
+	// Small buffers: an idle connection should cost little, and a large
+	// frame is read straight into its own slice, past the buffer.
+	br := bufio.NewReaderSize(c.nc, readBufSize)
 	var prevSeq chan struct{} // done of the last sequential request
 	for {
 		frame, err := ReadFrame(br, c.s.cfg.MaxFrameBytes)
@@ -338,7 +346,7 @@ func (c *conn) write() {
 		c.s.mu.Unlock()
 		c.s.wg.Done()
 	}()
-	bw := bufio.NewWriterSize(c.nc, 64<<10)
+	bw := bufio.NewWriterSize(c.nc, writeBufSize)
 	w := &BodySink{conn: c.nc, bw: bw}
 	for sl := range c.queue {
 		select {
