@@ -99,7 +99,6 @@ type Server struct {
 	ln       net.Listener
 	conns    map[*conn]struct{}
 	closing  bool
-	serveErr chan error
 	wg       sync.WaitGroup // one per connection
 }
 
@@ -112,8 +111,10 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	return &Server{cfg: cfg, ctx: ctx, cancel: cancel, conns: map[*conn]struct{}{}}, nil
 }
 
-// Serve accepts connections on ln until Shutdown. It returns nil after
-// Shutdown and the accept error otherwise.
+// Serve accepts connections on ln until Shutdown, then returns nil. Accept
+// errors other than a closed listener (EMFILE when out of descriptors, for
+// one) are logged and retried with a growing pause, so a burst of
+// connections never stops the listener for good.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	if s.closing {
@@ -123,6 +124,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.ln = ln
 	s.mu.Unlock()
+	var pause time.Duration
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -132,13 +134,15 @@ func (s *Server) Serve(ln net.Listener) error {
 			if closing {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return err
 			}
-			return err
+			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+			s.cfg.Logger.Warn("accept failed; retrying", zap.Error(err), zap.Duration("pause", pause))
+			time.Sleep(pause)
+			continue
 		}
+		pause = 0
 		s.ServeConn(c)
 	}
 }
@@ -157,6 +161,7 @@ func (s *Server) ServeConn(nc net.Conn) {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
+		c.cancel()
 		nc.Close()
 		return
 	}
