@@ -50,6 +50,12 @@ type Config struct {
 	RetentionInterval time.Duration
 	// MaxOpenFiles bounds the consume-queue file handles kept open; default 512.
 	MaxOpenFiles int
+	// Decompress, when set, decompresses a batch's records section (codec
+	// = attributes & 7: 1 gzip, 2 snappy, 3 lz4, 4 zstd) so ListOffsets by
+	// time and max-timestamp find the exact record inside compressed
+	// batches. The store knows no codecs itself; nil = the batch's first
+	// offset (by time) or last offset (max timestamp) stands in.
+	Decompress func(codec int8, records []byte) ([]byte, error)
 }
 
 // RetentionPolicy is a partition's Kafka retention (retention.ms,

@@ -262,78 +262,96 @@ func nextSequence(s int32) int32 {
 	return s + 1
 }
 
+// walkRecords calls fn with the offset and timestamp deltas of each record
+// of an uncompressed records section (the batch bytes after the header)
+// until fn returns false; ok is false if the records are malformed.
+func walkRecords(p []byte, count int32, fn func(offDelta, tsDelta int64) bool) bool {
+	for i := int32(0); i < count; i++ {
+		l, n := binary.Varint(p)
+		if n <= 0 || l < 1 || int64(len(p)-n) < l {
+			return false
+		}
+		rec := p[n+1 : n+int(l)] // after the attributes byte
+		p = p[n+int(l):]
+		tsd, m := binary.Varint(rec)
+		if m <= 0 {
+			return false
+		}
+		od, k := binary.Varint(rec[m:])
+		if k <= 0 {
+			return false
+		}
+		if !fn(od, tsd) {
+			return true
+		}
+	}
+	return true
+}
+
+// records returns a batch's records section, decompressed with dec when
+// the batch is compressed; nil when it cannot.
+func records(b []byte, bi *batchInfo, dec func(codec int8, data []byte) ([]byte, error)) []byte {
+	codec := int8(bi.attributes & 0x07)
+	if codec == 0 {
+		return b[batchHeaderSize:]
+	}
+	if dec == nil {
+		return nil
+	}
+	out, err := dec(codec, b[batchHeaderSize:])
+	if err != nil {
+		return nil
+	}
+	return out
+}
+
 // maxTimestampOffset finds the offset of the record holding the batch's
-// max timestamp: records of an uncompressed batch are walked (timestamp
-// delta is the second varint of a record); for a compressed batch the last
-// offset stands in, as Kafka did before KIP-734 style tracking.
+// max timestamp by walking its records (the timestamp delta is the second
+// varint of a record). A compressed batch is not decompressed on the append
+// path: its last offset stands in, and MaxTimestamp refines it on demand.
 func maxTimestampOffset(b []byte, bi *batchInfo, base int64) int64 {
 	if bi.firstTs == bi.maxTs || bi.attributes&0x08 != 0 {
 		// All records share it, or LogAppendTime: the first has it.
 		return base
 	}
-	if bi.attributes&0x07 != 0 {
-		return base + int64(bi.lastDelta)
+	return exactMaxTimestampOffset(b, bi, base, nil)
+}
+
+// exactMaxTimestampOffset walks the records (decompressing with dec) for
+// the first one holding the max timestamp; the last offset when it cannot.
+func exactMaxTimestampOffset(b []byte, bi *batchInfo, base int64, dec func(int8, []byte) ([]byte, error)) int64 {
+	found := base + int64(bi.lastDelta)
+	if recs := records(b, bi, dec); recs != nil {
+		walkRecords(recs, bi.recordCount, func(od, tsd int64) bool {
+			if bi.firstTs+tsd == bi.maxTs {
+				found = base + od
+				return false
+			}
+			return true
+		})
 	}
-	p := b[batchHeaderSize:]
-	for i := int32(0); i < bi.recordCount; i++ {
-		l, n := binary.Varint(p)
-		if n <= 0 || l < 0 || int64(len(p)-n) < l {
-			break
-		}
-		rec := p[n : n+int(l)]
-		p = p[n+int(l):]
-		if len(rec) < 1 {
-			break
-		}
-		rec = rec[1:] // attributes
-		tsd, m := binary.Varint(rec)
-		if m <= 0 {
-			break
-		}
-		od, k := binary.Varint(rec[m:])
-		if k <= 0 {
-			break
-		}
-		if bi.firstTs+tsd == bi.maxTs {
-			return base + od
-		}
-	}
-	return base + int64(bi.lastDelta)
+	return found
 }
 
 // firstOffsetAtOrAfter returns the offset and timestamp of the first record
-// of an uncompressed batch with timestamp >= ts; ok is false when the batch
-// is compressed or has none.
-func firstOffsetAtOrAfter(b []byte, bi *batchInfo, base, ts int64) (int64, int64, bool) {
+// of a batch with timestamp >= ts; ok is false when the batch has none or
+// its records cannot be read (compressed without dec).
+func firstOffsetAtOrAfter(b []byte, bi *batchInfo, base, ts int64, dec func(int8, []byte) ([]byte, error)) (int64, int64, bool) {
 	if bi.attributes&0x08 != 0 {
 		return base, bi.maxTs, bi.maxTs >= ts
 	}
-	if bi.attributes&0x07 != 0 {
+	recs := records(b, bi, dec)
+	if recs == nil {
 		return 0, 0, false
 	}
-	p := b[batchHeaderSize:]
-	for i := int32(0); i < bi.recordCount; i++ {
-		l, n := binary.Varint(p)
-		if n <= 0 || l < 0 || int64(len(p)-n) < l {
-			return 0, 0, false
-		}
-		rec := p[n : n+int(l)]
-		p = p[n+int(l):]
-		if len(rec) < 1 {
-			return 0, 0, false
-		}
-		rec = rec[1:]
-		tsd, m := binary.Varint(rec)
-		if m <= 0 {
-			return 0, 0, false
-		}
-		od, k := binary.Varint(rec[m:])
-		if k <= 0 {
-			return 0, 0, false
-		}
+	var off, t int64
+	ok := false
+	walkRecords(recs, bi.recordCount, func(od, tsd int64) bool {
 		if bi.firstTs+tsd >= ts {
-			return base + od, bi.firstTs + tsd, true
+			off, t, ok = base+od, bi.firstTs+tsd, true
+			return false
 		}
-	}
-	return 0, 0, false
+		return true
+	})
+	return off, t, ok
 }

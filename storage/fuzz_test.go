@@ -72,7 +72,8 @@ func FuzzBatchHeader(f *testing.F) {
 			return
 		}
 		maxTimestampOffset(b, &bi, 0)
-		firstOffsetAtOrAfter(b, &bi, 0, ts)
+		firstOffsetAtOrAfter(b, &bi, 0, ts, nil)
+		exactMaxTimestampOffset(b, &bi, 0, func(int8, []byte) ([]byte, error) { return b, nil })
 		batchCRCOK(b)
 	})
 }

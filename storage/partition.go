@@ -631,17 +631,43 @@ func (p *Partition) Size() int64 {
 // MaxTimestamp returns the largest record timestamp and the offset of the
 // record holding it; -1, -1 when the partition is empty.
 func (p *Partition) MaxTimestamp() (timestamp, offset int64) {
+	p.ensureTail()
 	p.mu.RLock()
-	defer p.mu.RUnlock()
 	if p.startIdx >= p.count {
+		p.mu.RUnlock()
 		return -1, -1
 	}
-	return p.maxTs, p.maxTsOff
+	ts, off := p.maxTs, p.maxTsOff
+	v := p.viewLocked()
+	p.mu.RUnlock()
+	// For a compressed batch the dispatcher recorded its last offset;
+	// find the exact record now if the broker gave a decompressor.
+	if p.s.cfg.Decompress == nil || off < v.logStart {
+		return ts, off
+	}
+	idx, err := v.find(off)
+	if err != nil {
+		return ts, off
+	}
+	e, err := v.entry(idx)
+	if err != nil || e.attributes&0x07 == 0 || e.attributes&0x08 != 0 {
+		return ts, off
+	}
+	buf := make([]byte, e.size)
+	if p.s.readAtPos(buf, e.pos) != nil {
+		return ts, off
+	}
+	bi, err := parseBatch(buf)
+	if err != nil || bi.maxTs != ts {
+		return ts, off
+	}
+	return ts, max(exactMaxTimestampOffset(buf, &bi, e.baseOffset, p.s.cfg.Decompress), v.logStart)
 }
 
 // OffsetForTime returns the first offset whose record timestamp is >= ts,
-// with that record's timestamp; ok is false when there is none. For a
-// compressed batch the batch's first offset and max timestamp stand in.
+// with that record's timestamp; ok is false when there is none. Compressed
+// batches are looked into with Config.Decompress; without it the batch's
+// first offset and max timestamp stand in.
 func (p *Partition) OffsetForTime(ts int64) (offset, timestamp int64, ok bool) {
 	p.ensureTail()
 	p.mu.RLock()
@@ -681,7 +707,7 @@ func (p *Partition) OffsetForTime(ts int64) (offset, timestamp int64, ok bool) {
 	buf := make([]byte, e.size)
 	if err := p.s.readAtPos(buf, e.pos); err == nil {
 		if bi, err := parseBatch(buf); err == nil {
-			if off, t, ok := firstOffsetAtOrAfter(buf, &bi, e.baseOffset, ts); ok {
+			if off, t, ok := firstOffsetAtOrAfter(buf, &bi, e.baseOffset, ts, p.s.cfg.Decompress); ok {
 				return max(off, v.logStart), t, true
 			}
 		}
