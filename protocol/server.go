@@ -95,11 +95,11 @@ type Server struct {
 	ctx    context.Context // handlers' context; cancelled by Shutdown
 	cancel context.CancelFunc
 
-	mu       sync.Mutex
-	ln       net.Listener
-	conns    map[*conn]struct{}
-	closing  bool
-	wg       sync.WaitGroup // one per connection
+	mu      sync.Mutex
+	ln      net.Listener
+	conns   map[*conn]struct{}
+	closing bool
+	wg      sync.WaitGroup // one per connection
 }
 
 // NewServer returns a server; Serve starts it.
