@@ -147,6 +147,12 @@ func ensureTopic(ctx context.Context, adm *kadm.Client, cfg *Config, log *zap.Lo
 				break
 			}
 		}
+		if !exists && int32(len(td.Partitions)) < cfg.Partitions {
+			ready = false // the partitions added in steps are not all visible yet
+		}
+		if ready {
+			ready = offsetsReady(ctx, adm, cfg.Topic, len(td.Partitions))
+		}
 		if ready {
 			if exists && int32(len(td.Partitions)) != cfg.Partitions {
 				log.Info("topic exists with another partition count; using it as it is",
@@ -163,6 +169,19 @@ func ensureTopic(ctx context.Context, adm *kadm.Client, cfg *Config, log *zap.Lo
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// offsetsReady reports whether every partition of the topic answers
+// ListOffsets: Kafka lists a new partition's leader in metadata before the
+// leader has created its log, and produce to it times out until it has.
+func offsetsReady(ctx context.Context, adm *kadm.Client, topic string, partitions int) bool {
+	lo, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil || lo.Error() != nil {
+		return false
+	}
+	n := 0
+	lo.Each(func(kadm.ListedOffset) { n++ })
+	return n == partitions
 }
 
 // createStep is the most partitions one CreateTopics or CreatePartitions
