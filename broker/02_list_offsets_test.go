@@ -128,6 +128,43 @@ func TestCoreListOffsets(t *testing.T) {
 	_ = context.Background
 }
 
+// By time and max timestamp find the exact record inside compressed
+// batches (the store decompresses with the broker's codecs).
+func TestCoreListOffsetsCompressed(t *testing.T) {
+	cb := coreStart(t, "", nil)
+	cb.topic("loz", 1, nil)
+	rc := cb.raw()
+	plain := coreBatch(1000, -1, -1, -1,
+		coreRecord{value: []byte("a")}, coreRecord{value: []byte("b"), tsDelta: 10},
+		coreRecord{value: []byte("c"), tsDelta: 50}, coreRecord{value: []byte("d"), tsDelta: 20})
+	for _, codec := range []uint16{codecGzip, codecSnappy, codecLZ4, codecZstd} {
+		if p := producePart(rc.do(produceReq(9, -1, "loz", 0, compressBatch(t, plain, codec, false)))); p.ErrorCode != 0 {
+			t.Fatalf("codec %d: error %d", codec, p.ErrorCode)
+		}
+	}
+	lo := func(ts int64) kmsg.ListOffsetsResponseTopicPartition {
+		r := kmsg.NewPtrListOffsetsRequest()
+		r.Version = 8
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = "loz"
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Timestamp = ts
+		rt.Partitions = []kmsg.ListOffsetsRequestTopicPartition{rp}
+		r.Topics = []kmsg.ListOffsetsRequestTopic{rt}
+		return rc.do(r).(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]
+	}
+	if p := lo(1005); p.Offset != 1 || p.Timestamp != 1010 {
+		t.Fatalf("by time 1005: %+v", p)
+	}
+	if p := lo(1040); p.Offset != 2 || p.Timestamp != 1050 {
+		t.Fatalf("by time 1040: %+v", p)
+	}
+	// The max timestamp 1050 first occurs at offset 2 (first batch).
+	if p := lo(-3); p.Offset != 2 || p.Timestamp != 1050 {
+		t.Fatalf("max timestamp: %+v", p)
+	}
+}
+
 // OffsetForLeaderEpoch v2–v4: the end offset of the (only) epoch, and
 // errors for unknown partitions and newer epochs.
 func TestCoreOffsetForLeaderEpoch(t *testing.T) {

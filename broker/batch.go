@@ -321,6 +321,12 @@ var (
 	zstdDec  *zstd.Decoder
 )
 
+// decompressRecords is storage.Config.Decompress: a fresh slice the store
+// may keep, capped like a produced batch.
+func decompressRecords(codec int8, records []byte) ([]byte, error) {
+	return decompress(uint16(codec), records, nil, 256<<20)
+}
+
 // xerialMagic starts snappy data framed the way the Java client frames it.
 var xerialMagic = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
 

@@ -114,6 +114,12 @@ func (c *Config) Validate() error {
 	if c.Store.Logger == nil {
 		c.Store.Logger = c.Logger.Named("storage")
 	}
+	if c.Store.Decompress == nil {
+		// The store knows no codecs; with the broker's it finds the exact
+		// record inside compressed batches for ListOffsets by time and
+		// max timestamp.
+		c.Store.Decompress = decompressRecords
+	}
 	return nil
 }
 
