@@ -55,7 +55,7 @@ func TestConfluentGo(t *testing.T) {
 		group := uniq("g-ckg")
 		c, err := kafka.NewConsumer(&kafka.ConfigMap{"bootstrap.servers": tg.addr, "client.id": "compat-ckg",
 			"group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": false,
-			"session.timeout.ms": 6000, "heartbeat.interval.ms": 500, "fetch.wait.max.ms": 200})
+			"session.timeout.ms": 20000, "heartbeat.interval.ms": 500, "fetch.wait.max.ms": 200})
 		if err != nil {
 			t.Fatal(err)
 		}

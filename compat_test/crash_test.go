@@ -57,7 +57,7 @@ func crashScenario(t *testing.T, tg *target) {
 	first := producePartitioned(t, tg, topic, 0, 150, parts)
 	c1 := newClient(t, tg, kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic), kgo.DisableAutoCommit(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond),
-		kgo.SessionTimeout(6*time.Second), kgo.HeartbeatInterval(500*time.Millisecond))
+		kgo.SessionTimeout(20*time.Second), kgo.HeartbeatInterval(500*time.Millisecond))
 	var read1 []rec
 	ctx := ctxT(t, 30*time.Second)
 	for len(read1) < len(first) {
@@ -150,7 +150,7 @@ func crashScenario(t *testing.T, tg *target) {
 	// A new member of the group resumes exactly after the committed records.
 	c2 := newClient(t, tg, kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic), kgo.DisableAutoCommit(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond),
-		kgo.SessionTimeout(6*time.Second), kgo.HeartbeatInterval(500*time.Millisecond))
+		kgo.SessionTimeout(20*time.Second), kgo.HeartbeatInterval(500*time.Millisecond))
 	got := pollN(t, c2, total-150)
 	checkConsumed(t, got, all[150:])
 }

@@ -242,8 +242,8 @@ func groupChurn(t *testing.T, tg *target, bal kgo.GroupBalancer) {
 		}
 		m.cl = newClient(t, tg, kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic), kgo.Balancers(bal),
 			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit(), kgo.BlockRebalanceOnPoll(),
-			kgo.SessionTimeout(6*time.Second), kgo.HeartbeatInterval(300*time.Millisecond),
-			kgo.RebalanceTimeout(10*time.Second), kgo.FetchMaxWait(200*time.Millisecond),
+			kgo.SessionTimeout(20*time.Second), kgo.HeartbeatInterval(300*time.Millisecond),
+			kgo.RebalanceTimeout(30*time.Second), kgo.FetchMaxWait(200*time.Millisecond),
 			kgo.OnPartitionsAssigned(onAssign), kgo.OnPartitionsRevoked(onRevoke), kgo.OnPartitionsLost(onRevoke))
 		ctx, cancel := context.WithCancel(context.Background())
 		m.cancel = cancel

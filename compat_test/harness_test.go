@@ -44,7 +44,7 @@ func join(sets ...[]kmsg.Key) []kmsg.Key {
 func matrix(t *testing.T, client, scenario string, needs []kmsg.Key, fn func(t *testing.T, tg *target)) {
 	t.Helper()
 	for _, tg := range targets {
-		t.Run(tg.name+"/"+scenario, func(t *testing.T) {
+		t.Run(tg.name+"/"+client+"/"+scenario, func(t *testing.T) {
 			defer func() {
 				switch {
 				case t.Skipped():

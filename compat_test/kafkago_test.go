@@ -41,7 +41,7 @@ func TestKafkaGo(t *testing.T) {
 		group := uniq("g-kafkago")
 		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{tg.addr}, GroupID: group, Topic: topic,
 			MinBytes: 1, MaxBytes: 1 << 20, MaxWait: 200 * time.Millisecond, StartOffset: kafka.FirstOffset,
-			CommitInterval: 0, SessionTimeout: 6 * time.Second, HeartbeatInterval: 500 * time.Millisecond,
+			CommitInterval: 0, SessionTimeout: 20 * time.Second, HeartbeatInterval: 500 * time.Millisecond,
 			RebalanceTimeout: 10 * time.Second, JoinGroupBackoff: 200 * time.Millisecond})
 		var got []rec
 		ctx := ctxT(t, 45*time.Second)

@@ -117,7 +117,7 @@ func TestKcat(t *testing.T) {
 		want := produceKnown(t, tg, topic, "franz", 60)
 		group := uniq("g-kcat")
 		got := kcatRecs(t, kcatRun(t, "", "-b", tg.addr, "-G", group, topic, "-c", "60", "-J",
-			"-X", "auto.offset.reset=earliest", "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500"))
+			"-X", "auto.offset.reset=earliest", "-X", "session.timeout.ms=20000", "-X", "heartbeat.interval.ms=500"))
 		checkConsumed(t, got, want)
 		checkCommitted(t, tg, group, topic)
 	})

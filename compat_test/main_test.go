@@ -18,6 +18,8 @@
 //	COMPAT_TARGETS   comma-separated subset of "kafka,gregor" (default both)
 //	GREGOR_CACHE     where scripts/install-deps.sh put the venv and Kafka jars
 //	GREGOR_BIN       a prebuilt gregor binary (default: go build ./cmd/gregor)
+//	COMPAT_CAPTURE   a folder: record the clients' requests to gregor there as
+//	                 fuzz seeds (capture_test.go)
 package compat
 
 import (
@@ -142,7 +144,8 @@ func startKafka() *target {
 // for the crash test.
 type gregorProc struct {
 	bin, dataDir string
-	port         int
+	port         int // the Kafka listener
+	advertised   int // the port told to clients (a capture proxy's, or port)
 	cmd          *exec.Cmd
 	logPath      string
 	done         chan struct{} // closed when cmd has exited
@@ -167,13 +170,22 @@ func startGregor() *target {
 		tg.down = err.Error()
 		return tg
 	}
-	p := &gregorProc{bin: bin, dataDir: filepath.Join(workDir, "gregor-data"), port: port,
+	p := &gregorProc{bin: bin, dataDir: filepath.Join(workDir, "gregor-data"), port: port, advertised: port,
 		logPath: filepath.Join(workDir, "gregor.log")}
+	if dir := os.Getenv("COMPAT_CAPTURE"); dir != "" {
+		// Every client connection goes through the recording proxy.
+		px, err := newProxy(fmt.Sprintf("127.0.0.1:%d", port), dir)
+		if err != nil {
+			tg.down = err.Error()
+			return tg
+		}
+		p.advertised = px.port()
+	}
 	if err := p.start(); err != nil {
 		tg.down = err.Error()
 		return tg
 	}
-	tg.addr = fmt.Sprintf("127.0.0.1:%d", port)
+	tg.addr = fmt.Sprintf("127.0.0.1:%d", p.advertised)
 	tg.proc = p
 	tg.stop = func() { p.kill(syscall.SIGTERM) }
 	return tg
@@ -192,7 +204,7 @@ func (p *gregorProc) start() error {
 	p.cmd = exec.Command(p.bin,
 		"--data-dir="+p.dataDir,
 		fmt.Sprintf("--listeners=PLAINTEXT://127.0.0.1:%d", p.port),
-		fmt.Sprintf("--advertised.listeners=PLAINTEXT://127.0.0.1:%d", p.port),
+		fmt.Sprintf("--advertised.listeners=PLAINTEXT://127.0.0.1:%d", p.advertised),
 		fmt.Sprintf("--http.listener=127.0.0.1:%d", httpPort),
 		"--num.partitions=1",
 		"--auto.create.topics.enable=true",

@@ -20,9 +20,9 @@ func saramaConfig() *sarama.Config {
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.Retry.Backoff = 100 * time.Millisecond
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
-	cfg.Consumer.Group.Session.Timeout = 6 * time.Second
+	cfg.Consumer.Group.Session.Timeout = 20 * time.Second
 	cfg.Consumer.Group.Heartbeat.Interval = 500 * time.Millisecond
-	cfg.Consumer.Group.Rebalance.Timeout = 10 * time.Second
+	cfg.Consumer.Group.Rebalance.Timeout = 30 * time.Second
 	cfg.Consumer.MaxWaitTime = 200 * time.Millisecond
 	cfg.Consumer.Offsets.AutoCommit.Interval = 100 * time.Millisecond
 	return cfg

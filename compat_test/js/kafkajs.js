@@ -48,7 +48,7 @@ async function main () {
     await p.disconnect()
     emit({ key: 'produced', value: String(n) })
   } else if (a.mode === 'consume') {
-    const c = kafka.consumer({ groupId: a.group, sessionTimeout: 6000, heartbeatInterval: 500, rebalanceTimeout: 10000 })
+    const c = kafka.consumer({ groupId: a.group, sessionTimeout: 20000, heartbeatInterval: 500, rebalanceTimeout: 30000 })
     await c.connect()
     await c.subscribe({ topic: a.topic, fromBeginning: true })
     const n = Number(a.count)

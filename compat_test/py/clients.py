@@ -61,22 +61,25 @@ def confluent(mode, a):
             emit({"p": part, "o": off, "k": k, "v": v})
     elif mode == "consume":
         c = ck.Consumer({**base, "group.id": a.group, "auto.offset.reset": "earliest",
-                         "enable.auto.commit": False, "session.timeout.ms": 6000,
+                         "enable.auto.commit": False, "session.timeout.ms": 20000,
                          "heartbeat.interval.ms": 500})
         c.subscribe([a.topic])
         got, deadline = 0, time.time() + 60
         while got < a.count and time.time() < deadline:
-            m = c.poll(0.5)
-            if m is None:
-                continue
-            if m.error():
-                if m.error().code() == ck.KafkaError._PARTITION_EOF:
-                    continue
-                raise SystemExit("consume error: %s" % m.error())
-            emit({"p": m.partition(), "o": m.offset(), "k": m.key().decode(),
-                  "v": m.value().decode(), "h": headers_dict(m.headers())})
-            c.commit(message=m, asynchronous=False)
-            got += 1
+            msgs = c.consume(num_messages=a.count - got, timeout=0.5)
+            good = []
+            for m in msgs:
+                if m.error():
+                    if m.error().code() == ck.KafkaError._PARTITION_EOF:
+                        continue
+                    raise SystemExit("consume error: %s" % m.error())
+                emit({"p": m.partition(), "o": m.offset(), "k": m.key().decode(),
+                      "v": m.value().decode(), "h": headers_dict(m.headers())})
+                good.append(m)
+            if good:
+                # One synchronous commit of this batch's positions.
+                c.commit(asynchronous=False)
+                got += len(good)
         c.close()
     elif mode == "admin":
         ad = AdminClient(base)
@@ -132,7 +135,7 @@ def kafkapython(mode, a):
         p.close()
     elif mode == "consume":
         c = kafka.KafkaConsumer(a.topic, **base, group_id=a.group, auto_offset_reset="earliest",
-                                enable_auto_commit=False, session_timeout_ms=6000,
+                                enable_auto_commit=False, session_timeout_ms=20000,
                                 heartbeat_interval_ms=500)
         got, deadline = 0, time.time() + 60
         while got < a.count and time.time() < deadline:

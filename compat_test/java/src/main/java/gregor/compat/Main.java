@@ -109,7 +109,7 @@ public final class Main {
         p.put("value.deserializer", StringDeserializer.class.getName());
         p.put("auto.offset.reset", "earliest");
         p.put("enable.auto.commit", "false");
-        p.put("session.timeout.ms", "6000");
+        p.put("session.timeout.ms", "20000");
         p.put("heartbeat.interval.ms", "500");
         String assignor = a.getOrDefault("assignor", "range");
         p.put("partition.assignment.strategy", switch (assignor) {
