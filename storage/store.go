@@ -676,8 +676,17 @@ func (s *Store) housekeeper() {
 // it; it returns after the entry is durable under the flush mode.
 // Retention never loses it (it is part of every checkpoint).
 func (s *Store) PutKV(ns string, kvs ...KV) error {
+	b, err := encodeKV(ns, kvs)
+	if err != nil {
+		return err
+	}
+	return s.appendEntry(entryHeader{typ: entryKV}, b)
+}
+
+// encodeKV encodes a KV entry payload (layout in doc.go).
+func encodeKV(ns string, kvs []KV) ([]byte, error) {
 	if len(ns) > 0xffff {
-		return errors.New("storage: namespace too long")
+		return nil, errors.New("storage: namespace too long")
 	}
 	n := 2 + len(ns) + 4
 	for _, kv := range kvs {
@@ -697,7 +706,7 @@ func (s *Store) PutKV(ns string, kvs ...KV) error {
 		b = binary.BigEndian.AppendUint32(b, uint32(len(kv.Value)))
 		b = append(b, kv.Value...)
 	}
-	return s.appendEntry(entryHeader{typ: entryKV}, b)
+	return b, nil
 }
 
 // decodeKV decodes a KV entry payload; ok is false when it is malformed.
