@@ -11,15 +11,17 @@ package broker
 // (INVALID_REPLICATION_FACTOR for 0, < -1, or more than the brokers of the
 // group), partition count (INVALID_PARTITIONS). -1 takes num.partitions /
 // default.replication.factor. A name given twice gets INVALID_REQUEST once.
+//
 // A timeout of 0 or less gets REQUEST_TIMED_OUT for every topic and creates
 // nothing, validate_only or not: Kafka 4's controller treats it as a
 // deadline already passed. A request that would create more than 10000
-// partitions in all gets
-// POLICY_VIOLATION for every topic, as Kafka answers a request that exceeds
-// its 10000 records per operation.
+// partitions in all gets POLICY_VIOLATION for every topic, as Kafka answers
+// a request that exceeds its 10000 records per operation.
+//
 // validate_only runs every check and creates nothing; its result carries a
 // fresh topic id as Kafka's does. v5+ results carry the partition count,
 // replication factor and every effective config; v7 the topic id.
+// admin_kafka_test.go checks these answers against a real Kafka.
 
 import (
 	"context"

@@ -9,8 +9,9 @@ package broker
 // messages; an assignment list whose length is not the number of new
 // partitions, or naming unknown brokers, INVALID_REPLICA_ASSIGNMENT.
 // validate_only checks without creating. A timeout of 0 or less gets
-// REQUEST_TIMED_OUT and changes nothing, as in Kafka 4. More than 10000 new partitions in
-// one request get POLICY_VIOLATION for every topic (see CreateTopics).
+// REQUEST_TIMED_OUT and changes nothing, as in Kafka 4. More than 10000 new
+// partitions in one request get POLICY_VIOLATION for every topic (see
+// CreateTopics).
 
 import (
 	"context"
