@@ -14,6 +14,9 @@ package broker
 //     the first batch of the first partition with data is always returned
 //     whole even when larger (KIP-74), so a big record never stalls a
 //     consumer. An offset inside a batch returns that whole batch.
+//   - Fairness: in a session, partitions that returned records move to the
+//     end of the session's order, so a busy partition cannot starve the
+//     others when MaxBytes fills up (as Kafka does).
 //   - Records go from the segment files to the socket (fetch_encode.go).
 //   - Isolation: there are no transactions yet, so the last stable offset
 //     is the high watermark and the aborted list is empty (read_committed)
@@ -105,10 +108,14 @@ func handleFetch(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Re
 
 	// Assemble topics in request/session order, grouping consecutive
 	// partitions of one topic.
+	var served []partKey
 	for _, fp := range parts {
 		p := fp.reply
 		p.abortedEmpty = readCommitted
 		hasRecords := len(p.chunks) > 0
+		if hasRecords {
+			served = append(served, fp.req.key)
+		}
 		if fp.res != nil {
 			reply.results = append(reply.results, fp.res)
 		}
@@ -121,6 +128,9 @@ func handleFetch(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Re
 			n++
 		}
 		reply.topics[n-1].parts = append(reply.topics[n-1].parts, p)
+	}
+	if plan.sess != nil {
+		plan.sess.rotate(served)
 	}
 	return reply, nil
 }

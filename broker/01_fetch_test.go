@@ -232,6 +232,68 @@ func TestCoreFetchSessions(t *testing.T) {
 	}
 }
 
+// In a session, partitions that returned data go to the back, so a small
+// MaxBytes serves every partition in turn.
+func TestCoreFetchSessionFairness(t *testing.T) {
+	cb := coreStart(t, "", nil)
+	tp := cb.topic("fair", 3, nil)
+	rc := cb.raw()
+	for p := int32(0); p < 3; p++ {
+		for i := 0; i < 3; i++ {
+			rc.do(produceReq(9, -1, "fair", p, coreBatch(1, -1, -1, -1, coreRecs(10, "x")...)))
+		}
+	}
+	full := fetchReq(12, "fair", tp.ID, 0, 0)
+	full.MaxBytes, full.SessionEpoch = 1, 0 // one batch per response
+	for p := int32(1); p < 3; p++ {
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.PartitionMaxBytes = p, 1<<20
+		full.Topics[0].Partitions = append(full.Topics[0].Partitions, rp)
+	}
+	resp := rc.do(full).(*kmsg.FetchResponse)
+	withData := func(resp *kmsg.FetchResponse) []int32 {
+		var out []int32
+		for _, rt := range resp.Topics {
+			for _, p := range rt.Partitions {
+				if len(p.RecordBatches) > 0 {
+					out = append(out, p.Partition)
+				}
+			}
+		}
+		return out
+	}
+	got := withData(resp)
+	offsets := map[int32]int64{}
+	inc := kmsg.NewPtrFetchRequest()
+	inc.Version, inc.MaxBytes, inc.SessionID = 12, 1, resp.SessionID
+	for epoch := int32(1); epoch <= 5; epoch++ {
+		if len(got) != 1 {
+			t.Fatalf("fetch %d: partitions with data %v, want exactly one", epoch, got)
+		}
+		offsets[got[0]] += 10
+		// Tell the session the served partition's new offset.
+		rt := kmsg.NewFetchRequestTopic()
+		rt.TopicID = tp.ID
+		rt.Topic = "fair"
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = got[0], offsets[got[0]], 1<<20
+		rt.Partitions = []kmsg.FetchRequestTopicPartition{rp}
+		inc.Topics = []kmsg.FetchRequestTopic{rt}
+		inc.SessionEpoch = epoch
+		resp = rc.do(inc).(*kmsg.FetchResponse)
+		if resp.ErrorCode != 0 {
+			t.Fatalf("fetch %d: error %d", epoch, resp.ErrorCode)
+		}
+		got = withData(resp)
+	}
+	// Six batches served round-robin: every partition twice.
+	for p := int32(0); p < 3; p++ {
+		if offsets[p] != 20 && !(offsets[p] == 10 && len(got) == 1 && got[0] == p) {
+			t.Fatalf("served offsets %v (next %v): not round-robin", offsets, got)
+		}
+	}
+}
+
 // read_committed gets an empty aborted list and LSO = HWM.
 func TestCoreFetchReadCommitted(t *testing.T) {
 	cb := coreStart(t, "", nil)

@@ -228,6 +228,31 @@ func (c *fetchSessions) len() int {
 	return len(c.byID)
 }
 
+// rotate moves the partitions that just returned records to the end of
+// the session's order, so that when MaxBytes fills up early the others
+// get their turn on the next fetch (Kafka does the same for fairness).
+func (s *fetchSession) rotate(served []partKey) {
+	if len(served) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	moved := make(map[partKey]bool, len(served))
+	for _, k := range served {
+		moved[k] = true
+	}
+	kept := make([]*sessPart, 0, len(s.parts))
+	var tail []*sessPart
+	for _, p := range s.parts {
+		if moved[p.key] {
+			tail = append(tail, p)
+		} else {
+			kept = append(kept, p)
+		}
+	}
+	s.parts = append(kept, tail...)
+}
+
 // changed reports whether an incremental response must include a
 // partition, and records what the client is now told.
 func (s *fetchSession) changed(k partKey, hasRecords bool, errCode int16, hwm, lso, logStart int64) bool {
