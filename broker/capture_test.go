@@ -35,7 +35,7 @@ func (c recConn) Write(p []byte) (int, error) {
 
 // TestCoreCaptureRequests (with -capture) records the requests kgo and kadm
 // send for the data path and writes them as seed corpora:
-// protocol/testdata/requests (FuzzParseRequest) and
+// protocol/testdata/fuzz/requests (FuzzParseRequest) and
 // broker/testdata/fuzz/batches (FuzzValidateBatch).
 func TestCoreCaptureRequests(t *testing.T) {
 	if !*capture {
@@ -77,7 +77,7 @@ func TestCoreCaptureRequests(t *testing.T) {
 
 	mu.Lock()
 	defer mu.Unlock()
-	reqDir := filepath.Join("..", "protocol", "testdata", "requests")
+	reqDir := filepath.Join("..", "protocol", "testdata", "fuzz", "requests")
 	batchDir := filepath.Join("testdata", "fuzz", "batches")
 	os.RemoveAll(reqDir)
 	os.RemoveAll(batchDir)

@@ -15,9 +15,9 @@ import (
 // APIs (Produce, Fetch, ListOffsets, Metadata, ApiVersions,
 // OffsetForLeaderEpoch) to the broker: any field values must give a
 // response or an error, never a panic or a hang. Seeds: requests captured
-// from kgo (protocol/testdata/requests).
+// from kgo (protocol/testdata/fuzz/requests).
 func FuzzDataPath(f *testing.F) {
-	seeds, _ := filepath.Glob(filepath.Join("..", "protocol", "testdata", "requests", "*.bin"))
+	seeds, _ := filepath.Glob(filepath.Join("..", "protocol", "testdata", "fuzz", "requests", "*.bin"))
 	for _, s := range seeds {
 		if b, err := os.ReadFile(s); err == nil {
 			f.Add(b)

@@ -12,10 +12,10 @@ import (
 // FuzzParseRequest feeds arbitrary frames to the header parser and kmsg
 // decoding: it must return an error or a request, never panic, and a
 // request it accepts must re-encode to a frame it parses the same way.
-// The seed corpus holds real requests captured from kgo (testdata/fuzz,
+// The seed corpus holds real requests captured from kgo (testdata/fuzz/requests,
 // written by the broker package's capture test) plus hand-made ones.
 func FuzzParseRequest(f *testing.F) {
-	seeds, _ := filepath.Glob(filepath.Join("testdata", "requests", "*.bin"))
+	seeds, _ := filepath.Glob(filepath.Join("testdata", "fuzz", "requests", "*.bin"))
 	for _, s := range seeds {
 		if b, err := os.ReadFile(s); err == nil {
 			f.Add(b)
