@@ -39,6 +39,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 	"unicode/utf16"
@@ -168,11 +169,46 @@ func newCoordinator(cfg Config, kv kvStore, clk clock, log *zap.Logger) (*Coordi
 		log = zap.NewNop()
 	}
 	c := &Coordinator{cfg: cfg, kv: kv, clock: clk, log: log, groups: make(map[string]*group)}
+	if err := c.checkPartitionCount(); err != nil {
+		return nil, err
+	}
 	if err := c.load(); err != nil {
 		return nil, err
 	}
 	c.scheduleSweep()
 	return c, nil
+}
+
+// metaNamespace holds the coordinator's own settings that must never change
+// once data exists.
+const metaNamespace = "group_coordinator"
+
+var partitionCountKey = []byte("offsets.topic.num.partitions")
+
+// checkPartitionCount records offsets.topic.num.partitions at first start and
+// refuses a different value later: it decides which namespace holds each
+// group, so changing it would lose every group (Kafka cannot change the
+// partition count of __consumer_offsets either).
+func (c *Coordinator) checkPartitionCount() error {
+	if c.kv == nil {
+		return nil
+	}
+	var stored []byte
+	c.kv.RangeKV(metaNamespace, func(k, v []byte) bool {
+		if string(k) == string(partitionCountKey) {
+			stored = append([]byte(nil), v...)
+			return false
+		}
+		return true
+	})
+	want := strconv.Itoa(int(c.cfg.OffsetsTopicNumPartitions))
+	if stored == nil {
+		return c.kv.PutKV(metaNamespace, storage.KV{Key: partitionCountKey, Value: []byte(want)})
+	}
+	if string(stored) != want {
+		return fmt.Errorf("group: offsets.topic.num.partitions is %s in this data directory and cannot change (configured %s)", stored, want)
+	}
+	return nil
 }
 
 // Close stops the coordinator's timers. Waiting JoinGroup and SyncGroup

@@ -927,3 +927,19 @@ func TestReloadPicksUpReplicatedState(t *testing.T) {
 		t.Fatalf("commit after reload %d", off)
 	}
 }
+
+func TestPartitionCountCannotChange(t *testing.T) {
+	h := newHarness(t, testConfig())
+	h.c.Close()
+	cfg := testConfig()
+	cfg.OffsetsTopicNumPartitions = 10
+	if _, err := newCoordinator(cfg, h.kv, h.clk, nil); err == nil {
+		t.Fatal("a changed offsets.topic.num.partitions was accepted")
+	}
+	cfg.OffsetsTopicNumPartitions = 50
+	c, err := newCoordinator(cfg, h.kv, h.clk, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+}
