@@ -23,6 +23,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/gregor-broker/gregor/broker/group"
@@ -46,6 +47,9 @@ type Config struct {
 	Listeners []Listener
 	// SocketRequestMaxBytes caps a request frame (socket.request.max.bytes).
 	SocketRequestMaxBytes int32
+	// ConnectionsMaxIdle closes connections idle this long
+	// (connections.max.idle.ms); default 10m.
+	ConnectionsMaxIdle time.Duration
 	// FetchSessionCacheSlots bounds the fetch sessions kept
 	// (max.incremental.fetch.session.cache.slots); default 1000.
 	FetchSessionCacheSlots int
@@ -98,6 +102,12 @@ func (c *Config) Validate() error {
 	}
 	if c.SocketRequestMaxBytes < 1024 {
 		return fmt.Errorf("broker: socket.request.max.bytes must be at least 1024, got %d", c.SocketRequestMaxBytes)
+	}
+	if c.ConnectionsMaxIdle == 0 {
+		c.ConnectionsMaxIdle = 10 * time.Minute
+	}
+	if c.ConnectionsMaxIdle < 0 {
+		return fmt.Errorf("broker: connections.max.idle.ms must not be negative, got %v", c.ConnectionsMaxIdle)
 	}
 	if c.FetchSessionCacheSlots == 0 {
 		c.FetchSessionCacheSlots = defaultSessionSlots
@@ -239,6 +249,7 @@ func (b *Broker) Start() error {
 			Handler:                b,
 			Versions:               apiVersionRange,
 			Concurrent:             concurrentAPI,
+			IdleTimeout:            b.cfg.ConnectionsMaxIdle,
 			ApiVersionsUnsupported: unsupportedApiVersions,
 			BytesIn:                b.metrics.bytesIn,
 			BytesOut:               b.metrics.bytesOut,

@@ -54,6 +54,10 @@ type ServerConfig struct {
 	// ApiVersionsUnsupported builds the v0-shaped response sent to an
 	// ApiVersions request whose version is not served.
 	ApiVersionsUnsupported func() kmsg.Response
+	// IdleTimeout closes a connection that sends no request for this long
+	// while none of its requests is in flight (connections.max.idle.ms);
+	// it also bounds how long one frame may take to arrive. Default 10m.
+	IdleTimeout time.Duration
 	// BytesIn and BytesOut, when set, are told how many bytes each frame
 	// and each response took on the wire (metrics).
 	BytesIn, BytesOut func(n int)
@@ -76,6 +80,9 @@ func (c *ServerConfig) Validate() error {
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 10 * time.Minute
 	}
 	if c.Concurrent == nil {
 		c.Concurrent = func(int16) bool { return false }
@@ -261,6 +268,24 @@ func (c *conn) read() {
 	br := bufio.NewReaderSize(c.nc, readBufSize)
 	var prevSeq chan struct{} // done of the last sequential request
 	for {
+		// Wait for the start of the next request. Peek consumes nothing,
+		// so an idle timeout here leaves the stream intact and the wait
+		// can go on while answers are still owed.
+		if !c.setReadDeadline() {
+			return
+		}
+		if _, err := br.Peek(4); err != nil {
+			if isTimeout(err) && c.inflight.Load() > 0 {
+				continue
+			}
+			if isTimeout(err) && !c.s.isClosing() {
+				c.log().Debug("closing idle connection", zap.Stringer("remote", c.info.Remote))
+			}
+			return
+		}
+		if !c.setReadDeadline() {
+			return
+		}
 		frame, err := ReadFrame(br, c.s.cfg.MaxFrameBytes)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isTimeout(err) {
@@ -313,6 +338,21 @@ func (c *conn) read() {
 			}
 		}
 	}
+}
+
+// setReadDeadline arms the idle timeout for the next read. It reports
+// false once the server is shutting down: Shutdown sets closing before it
+// sets every connection's deadline to now, so either this check sees
+// closing or Shutdown's deadline comes after ours.
+func (c *conn) setReadDeadline() bool {
+	c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
+	return !c.s.isClosing()
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
 }
 
 // handle runs the handler, after the request before it when after is not

@@ -282,6 +282,23 @@ func TestInFlightByteBudget(t *testing.T) {
 	}
 }
 
+// A connection idle past IdleTimeout is closed, but not while one of its
+// requests is still being handled.
+func TestIdleTimeout(t *testing.T) {
+	h := &testHandler{release: make(chan struct{})}
+	_, addr := startServerWith(t, h, func(c *ServerConfig) { c.IdleTimeout = 50 * time.Millisecond })
+	busy := dial(t, addr)
+	busy.Write(encodeRequest(metadataReq(9), 1, "slow"))
+	idle := dial(t, addr)
+	if _, err := idle.Read(make([]byte, 1)); err == nil {
+		t.Fatal("idle connection not closed")
+	}
+	close(h.release)
+	if corr, _ := readResponse(t, busy, true); corr != 1 {
+		t.Fatalf("corr %d", corr)
+	}
+}
+
 // A request on one connection that blocks does not hold up another
 // connection.
 func TestConnectionsIndependent(t *testing.T) {
