@@ -262,7 +262,7 @@ func TestCorruptConsumeQueue(t *testing.T) {
 				q.Append(writerBatch(1, b), 0)
 			}
 			p.DeleteRecordsBefore(5)
-			path := p.cqPath
+			path := p.cqFile(0)
 			s.Close()
 			data, _ := os.ReadFile(path)
 			switch where {

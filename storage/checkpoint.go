@@ -73,7 +73,8 @@ func (d *dec) count(minSize int) int {
 func (d *dec) bytes() []byte { return append([]byte{}, d.take(d.count(1))...) }
 
 // encodeCheckpointLocked snapshots the derived state at pos; under s.mu.
-func (s *Store) encodeCheckpointLocked(pos int64) []byte {
+func (s *Store) encodeCheckpointLocked(pos int64) ([]byte, []trimMark) {
+	var marks []trimMark
 	e := &enc{b: make([]byte, 0, 1<<16)}
 	e.u32(checkpointMagic)
 	e.u32(checkpointVersion)
@@ -93,6 +94,8 @@ func (s *Store) encodeCheckpointLocked(pos int64) []byte {
 		e.i64(p.totalBytes)
 		e.i64(p.maxTs)
 		e.i64(p.maxTsOff)
+		marks = append(marks, trimMark{p, p.startIdx})
+		e.i64(p.blocksBase)
 		e.u32(uint32(len(p.blocks)))
 		for _, b := range p.blocks {
 			e.i64(b.firstBase)
@@ -131,7 +134,14 @@ func (s *Store) encodeCheckpointLocked(pos int64) []byte {
 	}
 	s.kvMu.RUnlock()
 	e.u32(crc32.Checksum(e.b, castagnoli))
-	return e.b
+	return e.b, marks
+}
+
+// trimMark is a partition's first retained entry in a checkpoint: once the
+// checkpoint is written, consume-queue files below it are not needed.
+type trimMark struct {
+	p   *Partition
+	idx int64
 }
 
 // decodeCheckpoint parses a checkpoint file; partitions come back detached
@@ -152,7 +162,7 @@ func decodeCheckpoint(b []byte) (*checkpointData, error) {
 	if ck.pos < 0 {
 		return nil, errBadCheckpoint
 	}
-	np := d.count(16 + 4 + 8*8 + 12)
+	np := d.count(16 + 4 + 9*8 + 12)
 	for i := 0; i < np && !d.bad; i++ {
 		p := &Partition{producers: make(map[int64]*producerState)}
 		copy(p.key.topic[:], d.take(16))
@@ -165,6 +175,7 @@ func decodeCheckpoint(b []byte) (*checkpointData, error) {
 		p.totalBytes = d.i64()
 		p.maxTs = d.i64()
 		p.maxTsOff = d.i64()
+		p.blocksBase = d.i64()
 		nb := d.count(24)
 		p.blocks = make([]blockInfo, nb)
 		for j := range p.blocks {
@@ -191,7 +202,8 @@ func decodeCheckpoint(b []byte) (*checkpointData, error) {
 		}
 		if p.key.part < 0 || p.count < 0 || p.startIdx < 0 || p.startIdx > p.count ||
 			p.logStart < 0 || p.logStart > p.nextOffset || p.startCum < 0 || p.startCum > p.totalBytes ||
-			int64(len(p.blocks)) != (p.count+cqBlock-1)/cqBlock {
+			p.blocksBase < 0 || p.blocksBase*cqBlock > p.startIdx ||
+			p.blocksBase+int64(len(p.blocks)) != (p.count+cqBlock-1)/cqBlock {
 			d.bad = true
 		}
 		ck.parts = append(ck.parts, p)
@@ -239,6 +251,8 @@ func (s *Store) applyCheckpoint(ck *checkpointData) {
 		p.tailStart = cp.count / cqBlock * cqBlock
 		p.flushed = cp.count
 		p.blocks = cp.blocks
+		p.blocksBase = cp.blocksBase
+		p.trimmable = cp.startIdx
 		p.nextOffset = cp.nextOffset
 		p.hwm = cp.nextOffset
 		p.logStart = cp.logStart
@@ -261,7 +275,7 @@ func (s *Store) checkpoint() error {
 	defer s.ckptMu.Unlock()
 	s.mu.Lock()
 	pos := s.writePos.Load()
-	data := s.encodeCheckpointLocked(pos)
+	data, marks := s.encodeCheckpointLocked(pos)
 	s.mu.Unlock()
 
 	if err := s.syncCommitLog(pos); err != nil {
@@ -279,6 +293,11 @@ func (s *Store) checkpoint() error {
 		return fmt.Errorf("storage: checkpoint: %w", err)
 	}
 	s.ckptPos.Store(pos)
+	for _, m := range marks {
+		m.p.mu.Lock()
+		m.p.trimmable = max(m.p.trimmable, m.idx)
+		m.p.mu.Unlock()
+	}
 	return nil
 }
 

@@ -10,7 +10,7 @@
 // # Directory layout
 //
 //	<Dir>/commitlog/<20-digit start position>.log   segments, preallocated
-//	<Dir>/consumequeue/<topic id hex>-<partition>/00000000000000000000.cq
+//	<Dir>/consumequeue/<topic id hex>-<partition>/<20-digit first entry>.cq
 //	<Dir>/checkpoint                                  derived state (atomic)
 //
 // # Commit-log entry (FROZEN)
@@ -67,8 +67,10 @@
 //
 // # Consume-queue entry (FROZEN)
 //
-// One per stored batch, 64 bytes, in a per-partition file; entry i is at
-// byte 64*i. Blocks of 64 entries (4 KiB) are indexed in memory (first base
+// One per stored batch, 64 bytes. A partition's entries live in files of
+// 2^20 entries (64 MiB) named by their first entry index; entry i is at
+// byte 64*(i mod 2^20) of its file. Retention deletes the files wholly
+// before the first retained entry of the last checkpoint. Blocks of 64 entries (4 KiB) are indexed in memory (first base
 // offset and running max timestamp of each block), so a lookup by offset or
 // time is a binary search over blocks and then within one block read from
 // the file; the last, incomplete block lives in memory and is written when
@@ -110,8 +112,9 @@
 //	  int64 log start, int64 first retained entry, int64 batch bytes
 //	  before it, int64 batch bytes of all entries,
 //	  int64 max timestamp, int64 offset of max timestamp,
-//	  uint32 blocks, each int64 first base offset, int64 first running max
-//	  ts, int64 batch bytes before the block
+//	  int64 index of the first block kept (earlier ones precede the log
+//	  start), uint32 blocks, each int64 first base offset, int64 first
+//	  running max ts, int64 batch bytes before the block
 //	  uint32 epochs, each int32 epoch, int64 start offset
 //	  uint32 producers, each int64 id, int16 epoch, int64 last seen (ms),
 //	    uint8 batches (<= 5), each int32 first seq, int32 last seq,

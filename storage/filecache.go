@@ -3,6 +3,7 @@ package storage
 import (
 	"container/list"
 	"os"
+	"path/filepath"
 	"sync"
 )
 
@@ -90,6 +91,21 @@ func (c *fileCache) drop(path string) {
 		if cf.refs == 0 {
 			cf.f.Close()
 		}
+	}
+}
+
+// dropDir drops every file under dir.
+func (c *fileCache) dropDir(dir string) {
+	c.mu.Lock()
+	var paths []string
+	for path := range c.m {
+		if filepath.Dir(path) == dir {
+			paths = append(paths, path)
+		}
+	}
+	c.mu.Unlock()
+	for _, p := range paths {
+		c.drop(p)
 	}
 }
 

@@ -88,7 +88,7 @@ func FuzzCheckpoint(f *testing.F) {
 	p.Append(simpleBatch("x", 1, 5), 2)
 	s.PutKV("ns", KV{Key: []byte("k"), Value: []byte("v")})
 	s.mu.Lock()
-	good := s.encodeCheckpointLocked(s.writePos.Load())
+	good, _ := s.encodeCheckpointLocked(s.writePos.Load())
 	s.mu.Unlock()
 	s.Close()
 	f.Add(good)

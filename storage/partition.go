@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,7 +20,7 @@ import (
 type Partition struct {
 	s      *Store
 	key    pkey
-	cqPath string
+	cqDir  string // the partition's consume-queue directory
 
 	mu         sync.RWMutex
 	deleted    bool
@@ -28,7 +30,12 @@ type Partition struct {
 	tailStart  int64 // index of tail[0]; a multiple of cqBlock
 	tail       []cqEntry
 	flushed    int64       // entries below are written to the file
-	blocks     []blockInfo // one per cqBlock entries
+	blocks     []blockInfo // one per cqBlock entries, from block blocksBase
+	blocksBase int64       // blocks below the first retained entry are dropped
+	// trimmable is the first retained entry as of the last checkpoint:
+	// consume-queue files wholly below it may be deleted.
+	trimmable   int64
+	cqFirstFile int64 // no consume-queue file below this entry index remains
 	nextOffset int64       // log end offset: the next offset to assign
 	hwm        int64       // visible end (the dispatch fence)
 	logStart   int64
@@ -63,7 +70,7 @@ func newPartition(s *Store, k pkey) *Partition {
 	return &Partition{
 		s:         s,
 		key:       k,
-		cqPath:    filepath.Join(s.cqDir, dir, "00000000000000000000.cq"),
+		cqDir:     filepath.Join(s.cqDir, dir),
 		maxTs:     -1,
 		maxTsOff:  -1,
 		producers: make(map[int64]*producerState),
@@ -89,7 +96,7 @@ func (p *Partition) ensureTailLocked() {
 	es, err := p.readEntries(p.tailStart, n)
 	if err != nil {
 		p.s.log.Error("storage: consume queue unreadable; rebuilding it from the commit log",
-			zap.String("file", p.cqPath), zap.Error(err))
+			zap.String("dir", p.cqDir), zap.Error(err))
 		p.rebuildCQLocked(p.s.openCkptPos)
 		return
 	}
@@ -101,8 +108,10 @@ func (p *Partition) ensureTailLocked() {
 // partition was loaded from; later batches are dispatched normally). Log
 // start, epochs and producer state are kept. Under p.mu (write).
 func (p *Partition) rebuildCQLocked(limit int64) {
-	p.s.cache.drop(p.cqPath)
-	p.s.fs.Remove(p.cqPath)
+	p.s.cache.dropDir(p.cqDir)
+	p.s.fs.RemoveAll(p.cqDir)
+	p.dirMade = false
+	p.blocksBase, p.cqFirstFile, p.trimmable = 0, 0, 0
 	p.count, p.tailStart, p.flushed, p.startIdx, p.startCum, p.totalBytes = 0, 0, 0, 0, 0, 0
 	p.tail, p.blocks = nil, nil
 	runMax := int64(-1)
@@ -159,16 +168,30 @@ func (p *Partition) ensureTail() {
 	}
 }
 
-// readEntries reads n consume-queue entries from the file; it needs no
-// lock (written entries never change).
+// cqFileEntries is how many entries one consume-queue file holds (64 MiB);
+// files are named by their first entry index. FROZEN (a variable only so
+// tests can use small files).
+var cqFileEntries int64 = 1 << 20
+
+// cqFile is the file holding entry idx.
+func (p *Partition) cqFile(idx int64) string {
+	return filepath.Join(p.cqDir, fmt.Sprintf("%020d.cq", idx/cqFileEntries*cqFileEntries))
+}
+
+// readEntries reads n consume-queue entries, all in one file (callers read
+// within a block, and blocks never straddle files); it needs no lock
+// (written entries never change).
 func (p *Partition) readEntries(first, n int64) ([]cqEntry, error) {
-	cf, err := p.s.cache.get(p.cqPath, false)
+	if first/cqFileEntries != (first+n-1)/cqFileEntries {
+		return nil, fmt.Errorf("storage: consume-queue read %d+%d straddles files", first, n)
+	}
+	cf, err := p.s.cache.get(p.cqFile(first), false)
 	if err != nil {
 		return nil, err
 	}
 	defer p.s.cache.put(cf)
 	buf := make([]byte, n*cqEntrySize)
-	if m, err := cf.f.ReadAt(buf, first*cqEntrySize); m != len(buf) {
+	if m, err := cf.f.ReadAt(buf, first%cqFileEntries*cqEntrySize); m != len(buf) {
 		return nil, fmt.Errorf("reading consume queue: %d of %d bytes: %v", m, len(buf), err)
 	}
 	es := make([]cqEntry, n)
@@ -185,6 +208,9 @@ func (p *Partition) readEntries(first, n int64) ([]cqEntry, error) {
 // addEntryLocked appends a consume-queue entry; under p.mu (write).
 func (p *Partition) addEntryLocked(e cqEntry) {
 	if p.count%cqBlock == 0 {
+		if p.count/cqBlock != p.blocksBase+int64(len(p.blocks)) {
+			panic("storage: consume-queue block index out of step")
+		}
 		p.blocks = append(p.blocks, blockInfo{firstBase: e.baseOffset, firstRunTs: e.runMaxTs, firstCum: p.totalBytes})
 	}
 	p.totalBytes += int64(e.size)
@@ -204,7 +230,7 @@ func (p *Partition) writeFullBlocksLocked() {
 		return
 	}
 	if err := p.writeTailLocked(0, full); err != nil {
-		p.s.log.Warn("storage: writing a consume-queue block", zap.String("file", p.cqPath), zap.Error(err))
+		p.s.log.Warn("storage: writing a consume-queue block", zap.String("dir", p.cqDir), zap.Error(err))
 		return
 	}
 	rest := copy(p.tail, p.tail[full:])
@@ -212,30 +238,69 @@ func (p *Partition) writeFullBlocksLocked() {
 	p.tailStart += full
 }
 
-// writeTailLocked writes tail[lo:hi] to the file.
+// writeTailLocked writes tail[lo:hi] to the files holding them.
 func (p *Partition) writeTailLocked(lo, hi int64) error {
 	if !p.dirMade {
-		if err := p.s.fs.MkdirAll(filepath.Dir(p.cqPath), 0o755); err != nil {
+		if err := p.s.fs.MkdirAll(p.cqDir, 0o755); err != nil {
 			return err
 		}
 		p.dirMade = true
 	}
-	cf, err := p.s.cache.get(p.cqPath, true)
-	if err != nil {
-		return err
-	}
-	defer p.s.cache.put(cf)
-	buf := make([]byte, (hi-lo)*cqEntrySize)
-	for i := lo; i < hi; i++ {
-		putCQEntry(buf[(i-lo)*cqEntrySize:], &p.tail[i])
-	}
-	if _, err := cf.f.WriteAt(buf, (p.tailStart+lo)*cqEntrySize); err != nil {
-		return err
-	}
-	if end := p.tailStart + hi; end > p.flushed {
-		p.flushed = end
+	for lo < hi {
+		idx := p.tailStart + lo
+		n := min(hi-lo, cqFileEntries-idx%cqFileEntries)
+		cf, err := p.s.cache.get(p.cqFile(idx), true)
+		if err != nil {
+			return err
+		}
+		buf := make([]byte, n*cqEntrySize)
+		for i := int64(0); i < n; i++ {
+			putCQEntry(buf[i*cqEntrySize:], &p.tail[lo+i])
+		}
+		_, err = cf.f.WriteAt(buf, idx%cqFileEntries*cqEntrySize)
+		p.s.cache.put(cf)
+		if err != nil {
+			return err
+		}
+		lo += n
+		if end := p.tailStart + lo; end > p.flushed {
+			p.flushed = end
+		}
 	}
 	return nil
+}
+
+// trimLocked drops what lies wholly before the first retained entry: the
+// in-memory block index below it, and consume-queue files below the first
+// retained entry of the last checkpoint (a crash restarts from there, so
+// those files must stay until a checkpoint no longer needs them). Under
+// p.mu (write).
+func (p *Partition) trimLocked() {
+	if nb := p.startIdx / cqBlock; nb > p.blocksBase && nb-p.blocksBase <= int64(len(p.blocks)) {
+		p.blocks = append([]blockInfo(nil), p.blocks[nb-p.blocksBase:]...)
+		p.blocksBase = nb
+	}
+	first := p.trimmable / cqFileEntries * cqFileEntries
+	if first <= p.cqFirstFile || p.deleted {
+		return
+	}
+	names, err := p.s.fs.ReadDir(p.cqDir)
+	if err != nil {
+		return
+	}
+	for _, n := range names {
+		base, err := strconv.ParseInt(strings.TrimSuffix(n, ".cq"), 10, 64)
+		if err != nil || !strings.HasSuffix(n, ".cq") || base >= first {
+			continue
+		}
+		path := filepath.Join(p.cqDir, n)
+		p.s.cache.drop(path)
+		if err := p.s.fs.Remove(path); err != nil {
+			p.s.log.Warn("storage: removing a consume-queue file", zap.Error(err))
+			return
+		}
+	}
+	p.cqFirstFile = first
 }
 
 // flushTail writes every entry not yet in the file (checkpoint).
@@ -396,7 +461,8 @@ func getEntryBuf(n int) *[]byte {
 // written; the tail is copied.
 type cqView struct {
 	p         *Partition
-	blocks    []blockInfo
+	blocks    []blockInfo // from block base
+	base      int64
 	tailStart int64
 	count     int64
 	startIdx  int64
@@ -415,6 +481,7 @@ func (p *Partition) viewLocked() *cqView {
 	return &cqView{
 		p:         p,
 		blocks:    p.blocks[:len(p.blocks):len(p.blocks)],
+		base:      p.blocksBase,
 		tailStart: p.tailStart,
 		count:     p.count,
 		startIdx:  p.startIdx,
@@ -447,14 +514,17 @@ func (v *cqView) entry(idx int64) (cqEntry, error) {
 // cumBefore is the batch bytes of entries [0, idx).
 func (v *cqView) cumBefore(idx int64) (int64, error) {
 	b := idx / cqBlock
-	if b >= int64(len(v.blocks)) {
+	if b >= v.base+int64(len(v.blocks)) {
 		return v.total, nil
+	}
+	if b < v.base {
+		return 0, errBadCQEntry
 	}
 	es, err := v.block(b)
 	if err != nil {
 		return 0, err
 	}
-	cum := v.blocks[b].firstCum
+	cum := v.blocks[b-v.base].firstCum
 	for _, e := range es[:min(idx-b*cqBlock, int64(len(es)))] {
 		cum += int64(e.size)
 	}
@@ -481,8 +551,8 @@ func (v *cqView) block(b int64) ([]cqEntry, error) {
 func (v *cqView) find(offset int64) (int64, error) {
 	bStart := v.startIdx / cqBlock
 	// The last block whose first base offset is <= offset.
-	b := bStart + int64(sort.Search(len(v.blocks)-int(bStart), func(i int) bool {
-		return v.blocks[bStart+int64(i)].firstBase > offset
+	b := bStart + int64(sort.Search(int(v.base+int64(len(v.blocks))-bStart), func(i int) bool {
+		return v.blocks[bStart-v.base+int64(i)].firstBase > offset
 	})) - 1
 	if b < bStart {
 		b = bStart
@@ -678,15 +748,15 @@ func (p *Partition) OffsetForTime(ts int64) (offset, timestamp int64, ok bool) {
 	v := p.viewLocked()
 	p.mu.RUnlock()
 	bStart := v.startIdx / cqBlock
-	b := bStart + int64(sort.Search(len(v.blocks)-int(bStart), func(i int) bool {
-		return v.blocks[bStart+int64(i)].firstRunTs >= ts
+	b := bStart + int64(sort.Search(int(v.base+int64(len(v.blocks))-bStart), func(i int) bool {
+		return v.blocks[bStart-v.base+int64(i)].firstRunTs >= ts
 	}))
 	// The entry is in block b-1 (when the run crosses ts inside it) or is
 	// the first of block b.
 	var e cqEntry
 	found := false
 	for _, bb := range []int64{b - 1, b} {
-		if found || bb < bStart || bb >= int64(len(v.blocks)) {
+		if found || bb < bStart || bb >= v.base+int64(len(v.blocks)) {
 			continue
 		}
 		es, err := v.block(bb)
@@ -798,7 +868,7 @@ func (p *Partition) moveLogStartLocked(offset int64) {
 			return
 		}
 	}
-	p.s.log.Error("storage: reading the consume queue to move the log start", zap.String("file", p.cqPath), zap.Error(err))
+	p.s.log.Error("storage: reading the consume queue to move the log start", zap.String("dir", p.cqDir), zap.Error(err))
 }
 
 // SetRetention sets the partition's retention.ms and retention.bytes; the

@@ -25,7 +25,29 @@ func (s *Store) RunRetention() error {
 		p.mu.Unlock()
 	}
 	s.mu.Unlock()
-	return s.deleteSegments()
+	if err := s.deleteSegments(); err != nil {
+		return err
+	}
+	// Consume-queue files can go once a checkpoint has the log starts
+	// that made them useless; write one if that is all that holds them.
+	need := false
+	for _, p := range s.Partitions() {
+		p.mu.RLock()
+		f := p.startIdx / cqFileEntries * cqFileEntries
+		need = need || (f > p.cqFirstFile && p.trimmable < f)
+		p.mu.RUnlock()
+	}
+	if need && s.brokenErr() == nil {
+		if err := s.checkpoint(); err != nil {
+			return err
+		}
+	}
+	for _, p := range s.Partitions() {
+		p.mu.Lock()
+		p.trimLocked()
+		p.mu.Unlock()
+	}
+	return nil
 }
 
 // applyRetention moves the log start past batches older than retention.ms

@@ -224,7 +224,7 @@ func TestDeleteTopicFreesSpace(t *testing.T) {
 	if err := s.DeleteTopic(tid(9)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Dir(p.cqPath)); !os.IsNotExist(err) {
+	if _, err := os.Stat(p.cqDir); !os.IsNotExist(err) {
 		t.Fatalf("consume queue still there: %v", err)
 	}
 	s.RunRetention()
@@ -266,4 +266,60 @@ func TestRebuildAfterRetentionWithoutCheckpoint(t *testing.T) {
 	if got[len(got)-1].offset != hw-1 {
 		t.Fatal("tail lost")
 	}
+}
+
+// TestConsumeQueueFilesTrimmed: consume-queue files wholly before the log
+// start go once a checkpoint no longer needs them; reads, restarts and
+// crash restarts still work.
+func TestConsumeQueueFilesTrimmed(t *testing.T) {
+	defer func(n int64) { cqFileEntries = n }(cqFileEntries)
+	cqFileEntries = 2 * cqBlock
+	fs := newMemFS()
+	cfg := testConfig(t, "/data")
+	cfg.FS = fs
+	cfg.FlushMode = FlushSync
+	s := mustOpen(t, cfg)
+	p, _ := s.CreatePartition(tid(9), 0)
+	const n = 10 * cqBlock
+	for b := 0; b < n; b++ {
+		p.Append(writerBatch(0, b), 0)
+	}
+	files := func() []string {
+		names, _ := fs.ReadDir(p.cqDir)
+		return names
+	}
+	if len(files()) != 5 {
+		t.Fatalf("files %v", files())
+	}
+	p.SetRetention(RetentionPolicy{Ms: -1, Bytes: p.Size() / 4})
+	s.RunRetention() // moves the log start, checkpoints
+	s.RunRetention() // the checkpoint now allows trimming
+	if got := files(); len(got) > 2 {
+		t.Fatalf("files after retention: %v", got)
+	}
+	ls := p.LogStartOffset()
+	check := func(s *Store, how string) {
+		p := s.Partition(tid(9), 0)
+		if p.LogStartOffset() != ls {
+			t.Fatalf("%s: log start %d want %d", how, p.LogStartOffset(), ls)
+		}
+		got := readAll(t, p, ls)
+		if len(got) == 0 || got[len(got)-1].offset != p.HighWatermark()-1 {
+			t.Fatalf("%s: %d records", how, len(got))
+		}
+		if off, _, ok := p.OffsetForTime(0); !ok || off != ls {
+			t.Fatalf("%s: OffsetForTime(0) = %d %v", how, off, ok)
+		}
+	}
+	check(s, "live")
+	p.Append(writerBatch(0, n), 0)
+	crashed := fs.crash(nil)
+	s.Close()
+	s = mustOpen(t, cfg)
+	check(s, "clean")
+	s.Close()
+	cfg.FS = crashed
+	s = mustOpen(t, cfg)
+	check(s, "crash")
+	s.Close()
 }

@@ -490,8 +490,8 @@ func (s *Store) deleteLocked(topic TopicID) {
 		p.deleted = true
 		ws := p.watchersLocked()
 		p.mu.Unlock()
-		s.cache.drop(p.cqPath)
-		if err := s.fs.RemoveAll(filepath.Dir(p.cqPath)); err != nil {
+		s.cache.dropDir(p.cqDir)
+		if err := s.fs.RemoveAll(p.cqDir); err != nil {
 			s.log.Warn("storage: removing a consume queue", zap.Error(err))
 		}
 		for _, fn := range ws {
