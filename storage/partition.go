@@ -18,9 +18,9 @@ import (
 // block of entries (the tail) is kept in memory and written out when it
 // fills and at every checkpoint.
 type Partition struct {
-	s      *Store
-	key    pkey
-	cqDir  string // the partition's consume-queue directory
+	s     *Store
+	key   pkey
+	cqDir string // the partition's consume-queue directory
 
 	mu         sync.RWMutex
 	deleted    bool
@@ -36,19 +36,19 @@ type Partition struct {
 	// consume-queue files wholly below it may be deleted.
 	trimmable   int64
 	cqFirstFile int64 // no consume-queue file below this entry index remains
-	nextOffset int64       // log end offset: the next offset to assign
-	hwm        int64       // visible end (the dispatch fence)
-	logStart   int64
-	startIdx   int64 // first consume-queue entry still retained
-	totalBytes int64 // batch bytes of all entries [0, count)
-	startCum   int64 // batch bytes of entries [0, startIdx)
-	maxTs      int64
-	maxTsOff   int64
-	epochs     []epochStart
-	producers  map[int64]*producerState
-	retention  RetentionPolicy
-	watchers   map[uint64]func()
-	nextWatch  uint64
+	nextOffset  int64 // log end offset: the next offset to assign
+	hwm         int64 // visible end (the dispatch fence)
+	logStart    int64
+	startIdx    int64 // first consume-queue entry still retained
+	totalBytes  int64 // batch bytes of all entries [0, count)
+	startCum    int64 // batch bytes of entries [0, startIdx)
+	maxTs       int64
+	maxTsOff    int64
+	epochs      []epochStart
+	producers   map[int64]*producerState
+	retention   RetentionPolicy
+	watchers    map[uint64]func()
+	nextWatch   uint64
 }
 
 // blockInfo indexes one consume-queue block in memory, so a search reads a
