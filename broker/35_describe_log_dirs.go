@@ -57,7 +57,11 @@ func handleDescribeLogDirs(_ context.Context, b *Broker, req *protocol.Request) 
 	}
 	if r.Topics == nil {
 		for _, tp := range b.topics.List() {
-			describe(tp, allPartitions(tp.Partitions))
+			all := make([]int32, tp.Partitions)
+			for i := range all {
+				all[i] = int32(i)
+			}
+			describe(tp, all)
 		}
 	} else {
 		for _, rt := range r.Topics {
@@ -68,13 +72,4 @@ func handleDescribeLogDirs(_ context.Context, b *Broker, req *protocol.Request) 
 	}
 	resp.Dirs = append(resp.Dirs, dir)
 	return resp, nil
-}
-
-// allPartitions returns 0..n-1.
-func allPartitions(n int32) []int32 {
-	out := make([]int32, n)
-	for i := range out {
-		out[i] = int32(i)
-	}
-	return out
 }

@@ -24,6 +24,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/google/uuid"
 	"github.com/gregor-broker/gregor/storage"
@@ -108,6 +109,11 @@ type Topic struct {
 	Partitions int32
 	Internal   bool
 	Configs    map[string]string // set explicitly on the topic; do not modify
+	// Owned lists, sorted, the partitions this broker's group owns when the
+	// topic is spread over several groups; nil means every partition (a
+	// single group, or a single node). Only owned partitions exist in the
+	// store. Do not modify.
+	Owned []int32
 
 	// Resolved settings the data path needs.
 	MaxMessageBytes int32 // max.message.bytes
@@ -122,6 +128,8 @@ type topicRecord struct {
 	ID         string            `json:"id"`
 	Partitions int32             `json:"partitions"`
 	Configs    map[string]string `json:"configs,omitempty"`
+	// Owned is Topic.Owned: absent means every partition, [] none.
+	Owned *[]int32 `json:"owned,omitempty"`
 }
 
 // Topics is the broker's topic registry.
@@ -131,6 +139,10 @@ type Topics struct {
 	log   *zap.Logger
 
 	admin sync.Mutex // serialises changes; taken before mu
+
+	// onChange, when set, is called after every change of a topic (not
+	// under any lock), e.g. to register the new table with the NameServers.
+	onChange atomic.Pointer[func()]
 
 	mu     sync.RWMutex
 	byName map[string]*Topic
@@ -231,6 +243,7 @@ func newTopics(store *storage.Store, def TopicDefaults, log *zap.Logger) (*Topic
 			return false
 		}
 		tp := t.snapshot(string(key), storage.TopicID(id), rec.Partitions, rec.Configs)
+		tp.Owned = normalizeOwned(rec.Owned, rec.Partitions)
 		t.byName[tp.Name] = tp
 		t.byID[tp.ID] = tp
 		return true
@@ -336,10 +349,12 @@ func (t *Topics) setBrokerConfigs(resource string, configs map[string]string, va
 	t.mu.Unlock()
 	for _, old := range t.List() {
 		tp := t.snapshot(old.Name, old.ID, old.Partitions, old.Configs)
-		t.applyRetention(tp, 0)
+		tp.Owned = old.Owned
+		t.applyRetention(tp)
 		t.swap(tp)
 	}
 	t.logger().Info("dynamic broker configs altered", zap.String("resource", resource), zap.Any("configs", configs))
+	t.changed()
 	return nil
 }
 
@@ -426,6 +441,7 @@ func (t *Topics) create(name string, n int32, configs map[string]string, validat
 	}
 	t.swap(tp)
 	t.logger().Info("topic created", zap.String("topic", name), zap.Int32("partitions", n), zap.Any("configs", configs))
+	t.changed()
 	return tp, nil
 }
 
@@ -455,10 +471,13 @@ func (t *Topics) delete(name string, id storage.TopicID) (*Topic, error) {
 		t.logger().Warn("topic deleted but its partitions were not dropped", zap.String("topic", tp.Name), zap.Error(err))
 	}
 	t.logger().Info("topic deleted", zap.String("topic", tp.Name))
+	t.changed()
 	return tp, nil
 }
 
-// addPartitions grows the topic named name to count partitions.
+// addPartitions grows the topic named name to count partitions. A topic
+// owned whole (Owned nil) owns the new ones too; for a topic spread over
+// groups the placement decides who owns them.
 func (t *Topics) addPartitions(name string, count int32, validateOnly bool) error {
 	t.admin.Lock()
 	defer t.admin.Unlock()
@@ -478,6 +497,7 @@ func (t *Topics) addPartitions(name string, count int32, validateOnly bool) erro
 		return nil
 	}
 	tp := t.snapshot(old.Name, old.ID, count, old.Configs)
+	tp.Owned = old.Owned
 	if err := t.ensurePartitions(tp, old.Partitions); err != nil {
 		return err
 	}
@@ -486,6 +506,7 @@ func (t *Topics) addPartitions(name string, count int32, validateOnly bool) erro
 	}
 	t.swap(tp)
 	t.logger().Info("partitions added", zap.String("topic", name), zap.Int32("from", old.Partitions), zap.Int32("to", count))
+	t.changed()
 	return nil
 }
 
@@ -505,12 +526,14 @@ func (t *Topics) setConfigs(name string, configs map[string]string, validateOnly
 		return nil
 	}
 	tp := t.snapshot(old.Name, old.ID, old.Partitions, maps.Clone(configs))
+	tp.Owned = old.Owned
 	if err := t.persist(tp); err != nil {
 		return err
 	}
-	t.applyRetention(tp, 0)
+	t.applyRetention(tp)
 	t.swap(tp)
 	t.logger().Info("topic configs altered", zap.String("topic", name), zap.Any("configs", configs))
+	t.changed()
 	return nil
 }
 
@@ -540,32 +563,81 @@ func (t *Topics) logger() *zap.Logger {
 
 // persist writes tp's durable record.
 func (t *Topics) persist(tp *Topic) error {
-	rec, err := json.Marshal(topicRecord{ID: uuid.UUID(tp.ID).String(), Partitions: tp.Partitions, Configs: tp.Configs})
+	rec := topicRecord{ID: uuid.UUID(tp.ID).String(), Partitions: tp.Partitions, Configs: tp.Configs}
+	if tp.Owned != nil {
+		owned := tp.Owned
+		rec.Owned = &owned
+	}
+	value, err := json.Marshal(rec)
 	if err != nil {
 		return err
 	}
-	return t.store.PutKV(topicsNamespace, storage.KV{Key: []byte(tp.Name), Value: rec})
+	return t.store.PutKV(topicsNamespace, storage.KV{Key: []byte(tp.Name), Value: value})
 }
 
-// ensurePartitions creates tp's partitions from index from on and sets
-// their retention.
+// ensurePartitions creates tp's owned partitions from index from on in the
+// store (idempotent) and sets the retention of all of them.
 func (t *Topics) ensurePartitions(tp *Topic, from int32) error {
 	for p := from; p < tp.Partitions; p++ {
+		if !tp.hosts(p) {
+			continue
+		}
 		if _, err := t.store.CreatePartition(tp.ID, p); err != nil {
 			return fmt.Errorf("topics: create partition %s-%d: %w", tp.Name, p, err)
 		}
 	}
-	t.applyRetention(tp, 0)
+	t.applyRetention(tp)
 	return nil
 }
 
-// applyRetention pushes tp's retention to its partitions from index from on.
-func (t *Topics) applyRetention(tp *Topic, from int32) {
+// applyRetention pushes tp's retention to its partitions in the store.
+func (t *Topics) applyRetention(tp *Topic) {
 	pol := storage.RetentionPolicy{Ms: tp.RetentionMs, Bytes: tp.RetentionBytes}
-	for p := from; p < tp.Partitions; p++ {
+	for p := int32(0); p < tp.Partitions; p++ {
 		if part := t.store.Partition(tp.ID, p); part != nil {
 			part.SetRetention(pol)
 		}
+	}
+}
+
+// hosts reports whether partition p of t lives on this broker's group.
+func (t *Topic) hosts(p int32) bool {
+	if p < 0 || p >= t.Partitions {
+		return false
+	}
+	if t.Owned == nil {
+		return true
+	}
+	_, found := slices.BinarySearch(t.Owned, p)
+	return found
+}
+
+// normalizeOwned sorts owned, drops duplicates and partitions outside
+// 0..n-1; nil stays nil (every partition), empty stays empty (none).
+func normalizeOwned(owned *[]int32, n int32) []int32 {
+	if owned == nil {
+		return nil
+	}
+	out := make([]int32, 0, len(*owned))
+	for _, p := range *owned {
+		if p >= 0 && p < n {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// OnChange sets fn to be called after every change of a topic: creation,
+// deletion, new partitions, altered configs (including dynamic broker
+// configs). fn runs on the changing goroutine, outside the registry's
+// locks; it must not block.
+func (t *Topics) OnChange(fn func()) { t.onChange.Store(&fn) }
+
+// changed calls the OnChange function, if any.
+func (t *Topics) changed() {
+	if fn := t.onChange.Load(); fn != nil && *fn != nil {
+		(*fn)()
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"slices"
 	"sync"
 	"testing"
 
@@ -359,4 +360,62 @@ func BenchmarkTopicsReload(b *testing.B) {
 	}
 	b.StopTimer()
 	ab.close()
+}
+
+// TestTopicsOwnedDurable checks the partitions a broker group owns of a
+// topic spread over groups: only those exist in the store, and the set
+// (including "none") survives alters and a restart. It builds the topics
+// the way a placement does, below the admin API.
+func TestTopicsOwnedDurable(t *testing.T) {
+	dir := t.TempDir()
+	b := admOpen(t, dir, TopicDefaults{})
+	changes := 0
+	b.topics.OnChange(func() { changes++ })
+	place := func(name string, n int32, owned []int32) *Topic {
+		tp := b.topics.snapshot(name, storage.TopicID{byte(len(name)), 7}, n, map[string]string{})
+		tp.Owned = owned
+		if err := b.topics.ensurePartitions(tp, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.topics.persist(tp); err != nil {
+			t.Fatal(err)
+		}
+		b.topics.swap(tp)
+		return tp
+	}
+	some := place("some", 4, []int32{1, 3})
+	place("none", 2, []int32{})
+	for p := int32(0); p < 4; p++ {
+		if got := b.store.Partition(some.ID, p) != nil; got != (p == 1 || p == 3) {
+			t.Errorf("some-%d in the store: %v", p, got)
+		}
+	}
+	if err := b.topics.setConfigs("some", map[string]string{"retention.ms": "1000"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.topics.addPartitions("some", 6, false); err != nil {
+		t.Fatal(err)
+	}
+	if changes != 2 {
+		t.Errorf("OnChange called %d times, want 2", changes)
+	}
+	b.close()
+
+	b = admOpen(t, dir, TopicDefaults{})
+	defer b.close()
+	s, _ := b.topics.Get("some")
+	n, _ := b.topics.Get("none")
+	if !slices.Equal(s.Owned, []int32{1, 3}) || s.Partitions != 6 || s.RetentionMs != 1000 {
+		t.Errorf("some after restart: %+v", s)
+	}
+	if n.Owned == nil || len(n.Owned) != 0 {
+		t.Errorf("none after restart: owned %v, want empty (not nil)", n.Owned)
+	}
+	if b.store.Partition(s.ID, 4) != nil || b.store.Partition(s.ID, 0) != nil || b.store.Partition(s.ID, 3) == nil {
+		t.Errorf("store partitions of some after restart")
+	}
+	whole, err := b.topics.Create("whole", 2, nil)
+	if err != nil || whole.Owned != nil || !whole.hosts(0) || !whole.hosts(1) || whole.hosts(2) {
+		t.Errorf("a topic created here owns every partition: %+v %v", whole, err)
+	}
 }
