@@ -7,7 +7,8 @@ package broker
 // other negative offset, or one past the high watermark, gets
 // OFFSET_OUT_OF_RANGE; an offset below the current log start changes
 // nothing. The response carries the new low watermark (-1 with an error).
-// Unknown topics and partitions get UNKNOWN_TOPIC_OR_PARTITION. A partition
+// Unknown topics and partitions get UNKNOWN_TOPIC_OR_PARTITION, a partition
+// another broker group owns NOT_LEADER_OR_FOLLOWER. A partition
 // named twice is answered once, with the last offset given, as in Kafka.
 
 import (
@@ -31,9 +32,14 @@ func handleDeleteRecords(_ context.Context, b *Broker, req *protocol.Request) (k
 			pr := kmsg.NewDeleteRecordsResponseTopicPartition()
 			pr.Partition = rp.Partition
 			pr.LowWatermark = -1
-			if !ok || rp.Partition < 0 || rp.Partition >= tp.Partitions {
+			switch {
+			case !ok || rp.Partition < 0 || rp.Partition >= tp.Partitions:
 				pr.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			} else {
+			case !tp.hosts(rp.Partition):
+				// Another broker group leads it; the client refreshes its
+				// metadata and asks that group's master.
+				pr.ErrorCode = kerr.NotLeaderForPartition.Code
+			default:
 				low, err := b.deleteRecords(tp, rp.Partition, rp.Offset)
 				if err != nil {
 					pr.ErrorCode, _ = apiErrorCode(err)

@@ -414,6 +414,14 @@ func TestTopicsOwnedDurable(t *testing.T) {
 	if b.store.Partition(s.ID, 4) != nil || b.store.Partition(s.ID, 0) != nil || b.store.Partition(s.ID, 3) == nil {
 		t.Errorf("store partitions of some after restart")
 	}
+	// DeleteRecords on a partition another group owns: NOT_LEADER_OR_FOLLOWER.
+	dr := kmsg.NewPtrDeleteRecordsRequest()
+	dr.Version = 2
+	dr.Topics = []kmsg.DeleteRecordsRequestTopic{{Topic: "some", Partitions: []kmsg.DeleteRecordsRequestTopicPartition{{Partition: 0, Offset: -1}, {Partition: 1, Offset: -1}}}}
+	ps := b.call(dr).(*kmsg.DeleteRecordsResponse).Topics[0].Partitions
+	if len(ps) != 2 || ps[0].ErrorCode != kerr.NotLeaderForPartition.Code || ps[1].ErrorCode != 0 || ps[1].LowWatermark != 0 {
+		t.Errorf("delete records on a spread topic: %+v", ps)
+	}
 	whole, err := b.topics.Create("whole", 2, nil)
 	if err != nil || whole.Owned != nil || !whole.hosts(0) || !whole.hosts(1) || whole.hosts(2) {
 		t.Errorf("a topic created here owns every partition: %+v %v", whole, err)
