@@ -23,7 +23,8 @@
 #
 # Environment: ROUNDS (3), DURATION (10s), WARMUP (2s), BIG_PARTITIONS
 # (10000), E2E_RATE (20000), TARGETS (all of the above), SCENARIOS (all),
-# IDEMPOTENT (true, Kafka's producer default; false for every target).
+# IDEMPOTENT (true, Kafka's producer default; false for every target),
+# PRODUCERS and CONSUMERS (1 client each, as OpenMessaging's workloads).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +36,8 @@ E2E_RATE=${E2E_RATE:-20000}
 TARGETS=${TARGETS:-"gregor gregor-sync kafka kfake blackhole"}
 SCENARIOS=${SCENARIOS:-"produce16 consume16 produce10k e2e ackfloor"}
 IDEMPOTENT=${IDEMPOTENT:-true}
+PRODUCERS=${PRODUCERS:-1}
+CONSUMERS=${CONSUMERS:-1}
 KAFKA_JVM_OPTS=${KAFKA_JVM_OPTS:-"-Xmx1G -Xms1G -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent"}
 OUT=${1:-/tmp/gregor-bench-$(date -u +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT/runs"
@@ -138,12 +141,12 @@ go build -o "$BIN" ./cmd/gregor
 	echo "commit: $(git rev-parse --short HEAD)"
 	echo "cpus: $(nproc); $(grep -m1 'model name' /proc/cpuinfo || true)"
 	echo "load before: $(cat /proc/loadavg)"
-	echo "rounds $ROUNDS, duration $DURATION, warmup $WARMUP, big partitions $BIG_PARTITIONS, e2e rate $E2E_RATE, idempotent $IDEMPOTENT"
+	echo "rounds $ROUNDS, duration $DURATION, warmup $WARMUP, big partitions $BIG_PARTITIONS, e2e rate $E2E_RATE, idempotent $IDEMPOTENT, producers $PRODUCERS, consumers $CONSUMERS"
 	echo "kafka jvm: $KAFKA_JVM_OPTS"
 } >"$OUT/env.txt"
 disk
 
-COMMON=(--record-size 1024 --acks all --linger 1ms --idempotent="$IDEMPOTENT")
+COMMON=(--record-size 1024 --acks all --linger 1ms --idempotent="$IDEMPOTENT" --producers "$PRODUCERS" --consumers "$CONSUMERS")
 for target in $TARGETS; do
 	[[ $target == gregor || $target == gregor-sync ]] || start_target "$target"
 done
@@ -166,7 +169,7 @@ for round in $(seq 1 "$ROUNDS"); do
 	if has "$SCENARIOS" consume16; then
 		for t in $TARGETS; do
 			[[ $t == blackhole || $t == gregor-sync ]] && continue
-			bench "r$round-consume16-$t" "$t" consume --topic "p16-r$round" --create=false --delete
+			bench "r$round-consume16-$t" "$t" consume --topic "p16-r$round" --create=false --delete --consumers "$CONSUMERS"
 		done
 	fi
 	if has "$SCENARIOS" produce10k; then
