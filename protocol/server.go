@@ -56,7 +56,8 @@ type ServerConfig struct {
 	ApiVersionsUnsupported func() kmsg.Response
 	// IdleTimeout closes a connection that sends no request for this long
 	// while none of its requests is in flight (connections.max.idle.ms);
-	// it also bounds how long one frame may take to arrive. Default 10m.
+	// it also bounds how long one frame may take to arrive and one
+	// response to be written. Default 10m.
 	IdleTimeout time.Duration
 	// BytesIn and BytesOut, when set, are told how many bytes each frame
 	// and each response took on the wire (metrics).
@@ -414,6 +415,9 @@ func (c *conn) write() {
 		if sl.resp == nil {
 			continue // acks=0: nothing to write, order kept
 		}
+		// A client that stops reading cannot hold the connection (and
+		// the segments its fetch refers to) forever.
+		c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
 		n, err := w.writeResponse(sl)
 		releaseResp(sl.resp)
 		if err == nil && len(c.queue) == 0 {

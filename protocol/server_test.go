@@ -299,6 +299,39 @@ func TestIdleTimeout(t *testing.T) {
 	}
 }
 
+// A client that never reads its responses is disconnected once a write
+// cannot complete within IdleTimeout.
+func TestNonReadingClient(t *testing.T) {
+	big := &bigHandler{size: 8 << 20}
+	_, addr := startServerWith(t, big, func(c *ServerConfig) { c.IdleTimeout = 100 * time.Millisecond })
+	c := dial(t, addr)
+	for i := 0; i < 4; i++ {
+		c.Write(encodeRequest(metadataReq(9), int32(i), "x"))
+	}
+	// Eventually the server gives up; reading now drains what was sent
+	// and then sees the close.
+	time.Sleep(500 * time.Millisecond)
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	n, err := io.Copy(io.Discard, c)
+	if err != nil {
+		t.Fatalf("connection not closed by the server: %v", err)
+	}
+	// The server gave up mid-way: not every response arrived.
+	if n >= 4*8<<20 {
+		t.Fatalf("received all %d bytes; the server should have given up writing", n)
+	}
+}
+
+// bigHandler answers Metadata with a response of about size bytes.
+type bigHandler struct{ size int }
+
+func (h *bigHandler) Handle(ctx context.Context, req *Request) (kmsg.Response, error) {
+	resp := req.Body.ResponseKind().(*kmsg.MetadataResponse)
+	s := strings.Repeat("x", h.size)
+	resp.ClusterID = &s
+	return resp, nil
+}
+
 // A request on one connection that blocks does not hold up another
 // connection.
 func TestConnectionsIndependent(t *testing.T) {
