@@ -264,6 +264,9 @@ func (c *conn) log() *zap.Logger { return c.s.cfg.Logger }
 // no more requests come.
 func (c *conn) read() {
 	defer close(c.queue)
+	// No more requests come: a parked handler (a long-polling fetch)
+	// answers now instead of holding the connection open until MaxWait.
+	defer c.cancel()
 	// Small buffers: an idle connection should cost little, and a large
 	// frame is read straight into its own slice, past the buffer.
 	br := bufio.NewReaderSize(c.nc, readBufSize)
