@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"net"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -283,4 +284,27 @@ func TestCoreMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = time.Second
+}
+
+// Shutdown leaves no goroutine of the broker behind, even with a parked
+// fetch and open connections.
+func TestCoreShutdownLeavesNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	cb := coreStart(t, "", nil)
+	tp := cb.topic("gone", 2, nil)
+	rc := cb.raw()
+	req := fetchReq(12, "gone", tp.ID, 0, 0)
+	req.MinBytes, req.MaxWaitMillis = 1, 10*60*1000
+	rc.send(req)
+	cb.raw().do(produceReq(9, -1, "gone", 1, coreBatch(1, -1, -1, -1, coreRecs(1, "x")...)))
+	cb.stop()
+	rc.c.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines before, %d after shutdown:\n%s", before, n, buf[:runtime.Stack(buf, true)])
+	}
 }
