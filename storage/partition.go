@@ -432,13 +432,14 @@ func (p *Partition) Append(batch []byte, leaderEpoch int32) (AppendResult, error
 		s.mu.Unlock()
 		return AppendResult{}, err
 	}
-	s.apply(pos, &h, b)
+	p.dispatchBatch(pos, &h, b[entryHeaderSize:]) // what apply does, without the lookup
 	end := s.writePos.Load()
+	ls := p.logStart // changes only in the dispatcher, under s.mu
 	s.mu.Unlock()
 	if err := s.waitDurable(end); err != nil {
 		return AppendResult{}, err
 	}
-	return AppendResult{BaseOffset: base, LogStartOffset: p.LogStartOffset()}, nil
+	return AppendResult{BaseOffset: base, LogStartOffset: ls}, nil
 }
 
 // entryBufs recycles the buffers entries are built in: the bytes are
