@@ -52,6 +52,9 @@ func newModeCommand(mode Mode, short, example string) *cobra.Command {
 		Example: "  " + example,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfg.Records > 0 && !cmd.Flags().Changed("duration") {
+				cfg.Duration = 0 // --records alone runs until that many records
+			}
 			log, err := newLogger(logLevel)
 			if err != nil {
 				return err
@@ -115,7 +118,7 @@ func newModeCommand(mode Mode, short, example string) *cobra.Command {
 	if mode == ModeConsume {
 		dur = 0
 	}
-	f.DurationVar(&cfg.Duration, "duration", dur, "measure this long (0: until --records, or for consume the end of the topic)")
+	f.DurationVar(&cfg.Duration, "duration", dur, "measure this long (0: until --records, or for consume the end of the topic; --records alone ignores the default)")
 	f.Int64Var(&cfg.Records, "records", 0, "records to produce, or for consume to read (0: no limit)")
 
 	if mode == ModeConsume {

@@ -88,8 +88,14 @@ func (s *Summary) WriteText(w io.Writer) {
 	if s.Preload != nil {
 		s.Preload.WriteText(w)
 	}
-	fmt.Fprintf(w, "%s: topic %s, %d partitions, %d B records, acks=%s, linger %gms, compression %s, %d producer(s), %d consumer(s), keys %s",
-		s.Mode, s.Topic, s.Partitions, s.RecordSize, s.Acks, s.LingerMs, s.Compression, s.Producers, s.Consumers, s.Keys)
+	fmt.Fprintf(w, "%s: topic %s, %d partitions", s.Mode, s.Topic, s.Partitions)
+	if s.Producers > 0 {
+		fmt.Fprintf(w, ", %d B records, acks=%s, linger %gms, compression %s, keys %s, %d producer(s)",
+			s.RecordSize, s.Acks, s.LingerMs, s.Compression, s.Keys, s.Producers)
+	}
+	if s.Consumers > 0 {
+		fmt.Fprintf(w, ", %d consumer(s)", s.Consumers)
+	}
 	if s.TargetRate > 0 {
 		fmt.Fprintf(w, ", target %s rec/s", thousands(s.TargetRate))
 	}
