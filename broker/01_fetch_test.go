@@ -176,7 +176,7 @@ func TestCoreFetchBelowLogStart(t *testing.T) {
 
 // KIP-227: a session is created at epoch 0, an incremental fetch lists
 // only partitions with news, a wrong epoch or unknown id is refused, and
-// a full cache evicts the least recently used session.
+// a full cache evicts the least recently used session once it is idle.
 func TestCoreFetchSessions(t *testing.T) {
 	cb := coreStart(t, "", func(c *Config) { c.FetchSessionCacheSlots = 1 })
 	tp := cb.topic("sess", 2, nil)
@@ -214,7 +214,15 @@ func TestCoreFetchSessions(t *testing.T) {
 	if resp = rc.do(inc).(*kmsg.FetchResponse); resp.ErrorCode != kerr.InvalidFetchSessionEpoch.Code {
 		t.Fatalf("stale epoch: error %d", resp.ErrorCode)
 	}
-	// A second session evicts the first (one slot).
+	// The cache (one slot) is full of a session in use: a second client
+	// fetches sessionless.
+	if resp = rc.do(full).(*kmsg.FetchResponse); resp.SessionID != 0 || len(resp.Topics) != 1 {
+		t.Fatalf("second client: session id %d, topics %+v", resp.SessionID, resp.Topics)
+	}
+	// Once the first is idle long enough, a new session evicts it.
+	cb.b.sessions.mu.Lock()
+	cb.b.sessions.minIdle = 0
+	cb.b.sessions.mu.Unlock()
 	if resp = rc.do(full).(*kmsg.FetchResponse); resp.SessionID == 0 || resp.SessionID == sid {
 		t.Fatalf("second session id %d", resp.SessionID)
 	}

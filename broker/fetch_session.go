@@ -6,11 +6,15 @@ package broker
 // what changed (incremental fetches at epochs 1, 2, …); the broker answers
 // an incremental fetch with only the partitions that have records or whose
 // offsets/error changed. Sessions are broker-wide (not tied to a
-// connection), bounded by max.incremental.fetch.session.cache.slots; when
-// the cache is full the least recently used session is evicted, and its
-// client gets FETCH_SESSION_ID_NOT_FOUND on its next incremental fetch and
-// starts over with a full fetch, as KIP-227 prescribes. (Kafka also
-// prefers evicting small or long-idle sessions; plain LRU is enough here.)
+// connection), bounded by max.incremental.fetch.session.cache.slots. When
+// the cache is full, the least recently used session is evicted if it has
+// been idle for at least minEvictionIdle (Kafka's
+// min.incremental.fetch.session.eviction.ms, 2 minutes); its client gets
+// FETCH_SESSION_ID_NOT_FOUND on its next incremental fetch and starts over
+// with a full fetch. When every cached session is in active use the new
+// client gets no session (id 0) and fetches sessionless, so busy consumers
+// are never thrashed out of their sessions (Kafka does the same; it also
+// weighs session sizes, which gregor does not).
 //
 // Lock order: fetchSessions.mu, then fetchSession.mu.
 
@@ -60,13 +64,17 @@ type fetchSession struct {
 
 // fetchSessions is the bounded session cache.
 type fetchSessions struct {
-	mu   sync.Mutex
-	max  int
-	byID map[int32]*fetchSession
+	mu      sync.Mutex
+	max     int
+	minIdle time.Duration // a session idle less than this is not evicted
+	byID    map[int32]*fetchSession
 }
 
+// minEvictionIdle is Kafka's min.incremental.fetch.session.eviction.ms.
+const minEvictionIdle = 2 * time.Minute
+
 func newFetchSessions(max int) *fetchSessions {
-	return &fetchSessions{max: max, byID: map[int32]*fetchSession{}}
+	return &fetchSessions{max: max, minIdle: minEvictionIdle, byID: map[int32]*fetchSession{}}
 }
 
 // fetchPlan is the outcome of applying a request to the session cache.
@@ -182,7 +190,8 @@ func nextEpoch(e int32) int32 {
 }
 
 // create opens a session, evicting the least recently used one when the
-// cache is full; nil when sessions are disabled (0 slots).
+// cache is full and that one is idle long enough; nil (sessionless) when
+// sessions are disabled (0 slots) or every cached session is in use.
 func (c *fetchSessions) create(parts []*sessPart) *fetchSession {
 	if c.max <= 0 {
 		return nil
@@ -192,9 +201,12 @@ func (c *fetchSessions) create(parts []*sessPart) *fetchSession {
 	if len(c.byID) >= c.max {
 		var lru *fetchSession
 		for _, s := range c.byID {
-			if lru == nil || s.lastUsed.Before(lru.lastUsed) {
+			if lru == nil || s.usedAt().Before(lru.usedAt()) {
 				lru = s
 			}
+		}
+		if time.Since(lru.usedAt()) < c.minIdle {
+			return nil
 		}
 		delete(c.byID, lru.id)
 	}
@@ -213,6 +225,13 @@ func (c *fetchSessions) create(parts []*sessPart) *fetchSession {
 	}
 	c.byID[id] = sess
 	return sess
+}
+
+// usedAt is when the session last served a fetch.
+func (s *fetchSession) usedAt() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastUsed
 }
 
 func (c *fetchSessions) remove(id int32) {
