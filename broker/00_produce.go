@@ -9,9 +9,9 @@ package broker
 //
 // v3+: each partition's records must be one v2 RecordBatch, validated as in
 // batch.go; acks must be -1, 0 or 1 (else INVALID_REQUIRED_ACKS). acks=0
-// writes no response unless a partition failed, which closes the
-// connection as in Kafka (the protocol layer keeps the order of the requests
-// around it); acks=1 and acks=all answer once the store has the batch
+// writes no response (the protocol layer keeps the order of the requests
+// around it), and a failed partition closes the connection, as in Kafka,
+// so the client notices; acks=1 and acks=all answer once the store has the batch
 // under the flush mode (a single-node group has no slaves to wait for).
 // CreateTime topics refuse records whose timestamps lie outside
 // message.timestamp.before.max.ms / .after.max.ms (Kafka 4 defaults:
