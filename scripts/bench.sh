@@ -138,7 +138,7 @@ mkdir -p "$OUT/bin"
 go build -o "$BIN" ./cmd/gregor
 {
 	echo "date: $(date -u)"
-	echo "commit: $(git rev-parse --short HEAD)"
+	echo "commit: ${GREGOR_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}"
 	echo "cpus: $(nproc); $(grep -m1 'model name' /proc/cpuinfo || true)"
 	echo "load before: $(cat /proc/loadavg)"
 	echo "rounds $ROUNDS, duration $DURATION, warmup $WARMUP, big partitions $BIG_PARTITIONS, e2e rate $E2E_RATE, idempotent $IDEMPOTENT, producers $PRODUCERS, consumers $CONSUMERS"
