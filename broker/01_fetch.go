@@ -21,6 +21,9 @@ package broker
 //   - Isolation: there are no transactions yet, so the last stable offset
 //     is the high watermark and the aborted list is empty (read_committed)
 //     or null (read_uncommitted).
+//   - Divergence (KIP-320, v12+): when the client's LastFetchedEpoch ends
+//     here before its fetch offset, the partition answers at once with no
+//     records and the DivergingEpoch tag (the epoch and its end offset).
 //   - Errors per partition: UNKNOWN_TOPIC_OR_PARTITION (v≤12) or
 //     UNKNOWN_TOPIC_ID (v13+); OFFSET_OUT_OF_RANGE below the log start or
 //     past the high watermark; FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH
@@ -174,6 +177,25 @@ func checkLeaderEpoch(client, ours int32) int16 {
 	}
 }
 
+// divergence checks a v12+ fetch's LastFetchedEpoch as Kafka does: when
+// that epoch ends on this leader before the fetch offset (or is unknown
+// here), the client must truncate to the returned epoch's end offset.
+func (b *Broker) divergence(fp *fetchPart) (epoch int32, end int64, diverged bool) {
+	last := fp.req.lastFetchedEpoch
+	if last < 0 {
+		return 0, 0, false
+	}
+	cur := b.leaderEpoch()
+	if last == cur {
+		return 0, 0, false // the current epoch ends at the log end
+	}
+	epoch, end = fp.part.EndOffsetForEpoch(last)
+	if epoch < last || end < fp.req.fetchOffset {
+		return epoch, end, true
+	}
+	return 0, 0, false
+}
+
 // gatherFetch (re)reads every partition and returns the record bytes
 // found and whether any partition is in error.
 func (b *Broker) gatherFetch(parts []*fetchPart, maxBytes int32) (total int, failed bool) {
@@ -186,6 +208,7 @@ func (b *Broker) gatherFetch(parts []*fetchPart, maxBytes int32) (total int, fai
 			fp.res = nil
 		}
 		fp.reply.chunks = nil
+		fp.reply.diverging = false
 		if fp.code != 0 {
 			failed = true
 			continue
@@ -216,8 +239,16 @@ func (b *Broker) gatherFetch(parts []*fetchPart, maxBytes int32) (total int, fai
 			failed = true
 			continue
 		}
-		fp.res = res
 		fp.reply.hwm, fp.reply.lso, fp.reply.lss = res.HighWatermark, res.HighWatermark, res.LogStartOffset
+		if ep, end, diverged := b.divergence(fp); diverged {
+			// The client's log went past where its epoch ended here:
+			// no records, only where to truncate to (KIP-320).
+			res.Release()
+			fp.reply.diverging, fp.reply.divEpoch, fp.reply.divEnd = true, ep, end
+			failed = true // answer at once, as for an error
+			continue
+		}
+		fp.res = res
 		n := 0
 		kept := res.Chunks
 		for i, c := range res.Chunks {

@@ -240,6 +240,41 @@ func TestCoreFetchSessions(t *testing.T) {
 	}
 }
 
+// KIP-320: a fetch whose LastFetchedEpoch ended before its offset gets the
+// DivergingEpoch and no records; one at the epoch's end reads on.
+func TestCoreFetchDivergingEpoch(t *testing.T) {
+	cb := coreStart(t, "", nil)
+	tp := cb.topic("div", 1, nil)
+	rc := cb.raw()
+	rc.do(produceReq(9, -1, "div", 0, coreBatch(1, -1, -1, -1, coreRecs(3, "e0")...)))
+	cb.b.epoch.Store(1) // as after a fail-over
+	rc.do(produceReq(9, -1, "div", 0, coreBatch(1, -1, -1, -1, coreRecs(2, "e1")...)))
+	fetch := func(offset int64, last int32) kmsg.FetchResponseTopicPartition {
+		req := fetchReq(12, "div", tp.ID, 0, offset)
+		req.Topics[0].Partitions[0].LastFetchedEpoch = last
+		req.Topics[0].Partitions[0].CurrentLeaderEpoch = 1
+		return rc.do(req).(*kmsg.FetchResponse).Topics[0].Partitions[0]
+	}
+	p := fetch(5, 0)
+	if p.ErrorCode != 0 || p.DivergingEpoch.Epoch != 0 || p.DivergingEpoch.EndOffset != 3 || len(p.RecordBatches) != 0 {
+		t.Fatalf("diverged fetch: %+v", p)
+	}
+	p = fetch(3, 0)
+	if recs := coreDecode(t, p.RecordBatches); p.DivergingEpoch.Epoch != -1 || len(recs) != 2 || string(recs[0].Value) != "e1-0" {
+		t.Fatalf("fetch at the epoch's end: %+v", p)
+	}
+	p = fetch(4, 1) // the current epoch never diverges
+	if p.DivergingEpoch.Epoch != -1 || len(coreDecode(t, p.RecordBatches)) == 0 {
+		t.Fatalf("current epoch: %+v", p)
+	}
+	// An old CurrentLeaderEpoch is now fenced.
+	req := fetchReq(12, "div", tp.ID, 0, 0)
+	req.Topics[0].Partitions[0].CurrentLeaderEpoch = 0
+	if p := rc.do(req).(*kmsg.FetchResponse).Topics[0].Partitions[0]; p.ErrorCode != kerr.FencedLeaderEpoch.Code {
+		t.Fatalf("old leader epoch: error %d", p.ErrorCode)
+	}
+}
+
 // In a session, partitions that returned data go to the back, so a small
 // MaxBytes serves every partition in turn.
 func TestCoreFetchSessionFairness(t *testing.T) {
@@ -380,6 +415,14 @@ func randomReply(r *rand.Rand, version int16, mem memFile) (*fetchReply, *kmsg.F
 			}
 			if rp.abortedEmpty {
 				wp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+			}
+			if version >= 12 && r.IntN(3) == 0 {
+				rp.diverging, rp.divEpoch, rp.divEnd = true, r.Int32N(100)-1, r.Int64()
+				wp.DivergingEpoch.Epoch, wp.DivergingEpoch.EndOffset = rp.divEpoch, rp.divEnd
+				if rp.divEpoch == -1 && rp.divEnd == -1 {
+					rp.divEnd = 0
+					wp.DivergingEpoch.EndOffset = 0
+				}
 			}
 			var recs []byte
 			for ci := 0; ci < r.IntN(4); ci++ {

@@ -56,6 +56,11 @@ type replyPart struct {
 	abortedEmpty     bool
 	preferredReplica int32
 	chunks           []storage.Chunk
+	// diverging, in v12+, sends the DivergingEpoch tag (KIP-320): the
+	// client's last fetched epoch ends at divEnd on this leader.
+	diverging bool
+	divEpoch  int32
+	divEnd    int64
 }
 
 type piece struct {
@@ -155,7 +160,14 @@ func (r *fetchReply) encode() {
 				start = len(e)
 				records += n
 			}
-			if flex {
+			if flex && p.diverging {
+				// One tagged field: tag 0, size 13, epoch, end offset,
+				// and the struct's own empty tag section.
+				e = append(e, 1, 0, 13)
+				e = binary.BigEndian.AppendUint32(e, uint32(p.divEpoch))
+				e = binary.BigEndian.AppendUint64(e, uint64(p.divEnd))
+				e = append(e, 0)
+			} else if flex {
 				e = append(e, 0) // partition tags
 			}
 		}

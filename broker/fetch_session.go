@@ -48,6 +48,7 @@ type sessPart struct {
 	fetchOffset        int64
 	maxBytes           int32
 	currentLeaderEpoch int32
+	lastFetchedEpoch   int32 // v12+; -1 when not given
 
 	// Last values sent; -1 before the first response.
 	sentHWM, sentLSO, sentLogStart int64
@@ -99,8 +100,8 @@ func reqParts(r *kmsg.FetchRequest) []*sessPart {
 			}
 			out = append(out, &sessPart{
 				key: k, fetchOffset: p.FetchOffset, maxBytes: p.PartitionMaxBytes,
-				currentLeaderEpoch: p.CurrentLeaderEpoch,
-				sentHWM:            -1, sentLSO: -1, sentLogStart: -1,
+				currentLeaderEpoch: p.CurrentLeaderEpoch, lastFetchedEpoch: p.LastFetchedEpoch,
+				sentHWM: -1, sentLSO: -1, sentLogStart: -1,
 			})
 		}
 	}
@@ -144,7 +145,8 @@ func (c *fetchSessions) plan(r *kmsg.FetchRequest) fetchPlan {
 	sess.lastUsed = time.Now()
 	for _, p := range reqParts(r) {
 		if old, ok := sess.index[p.key]; ok {
-			old.fetchOffset, old.maxBytes, old.currentLeaderEpoch = p.fetchOffset, p.maxBytes, p.currentLeaderEpoch
+			old.fetchOffset, old.maxBytes = p.fetchOffset, p.maxBytes
+			old.currentLeaderEpoch, old.lastFetchedEpoch = p.currentLeaderEpoch, p.lastFetchedEpoch
 			continue
 		}
 		sess.index[p.key] = p
