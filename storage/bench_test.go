@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -199,4 +200,36 @@ func BenchmarkRecovery(b *testing.B) {
 			b.StartTimer()
 		}
 	})
+}
+
+// BenchmarkAppendSync measures sync-flush appends (acknowledged after
+// fsync) from many concurrent producers sharing group commits.
+func BenchmarkAppendSync(b *testing.B) {
+	for _, writers := range []int{1, 64} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			s, err := Open(Config{Dir: b.TempDir(), Logger: zap.NewNop(), FlushMode: FlushSync, CheckpointInterval: time.Hour})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			ps := make([]*Partition, 16)
+			for i := range ps {
+				ps[i], _ = s.CreatePartition(tid(1), int32(i))
+			}
+			batch := benchBatch(4 << 10)
+			b.SetBytes(int64(len(batch)))
+			b.SetParallelism((writers + 1) / 2) // GOMAXPROCS is 2 here
+			var next atomic.Int64
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				p := ps[next.Add(1)%16]
+				for pb.Next() {
+					if _, err := p.Append(batch, 0); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
 }
