@@ -106,7 +106,7 @@ type Store struct {
 	durable    int64 // fsynced up to here
 	published  int64 // durable and visible up to here
 	syncMu     sync.Mutex
-	syncing    bool // a waiter is leading a group commit
+	syncing    bool         // a waiter is leading a group commit
 	pending    []pendingVis // sync mode: dispatched, not yet durable
 	replaying  bool         // recovery: everything is visible at once
 	ckptPos    atomic.Int64 // position covered by the last checkpoint
