@@ -166,5 +166,6 @@
 //
 // Store.mu (writers) → Store.flushMu → Partition.mu → Store.segMu →
 // Store.kvMu → fileCache.mu; Store.partsMu is taken alone or inside
-// Store.mu. Store.retMu, then Store.ckptMu, are taken before Store.mu.
+// Store.mu. Store.retMu, then Store.ckptMu, are taken before Store.mu; Store.syncMu
+// (one fsync-and-publish at a time) before Store.flushMu and Partition.mu.
 package storage
