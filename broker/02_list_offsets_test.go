@@ -196,3 +196,45 @@ func TestCoreOffsetForLeaderEpoch(t *testing.T) {
 		}
 	}
 }
+
+// After an epoch bump, each epoch ends where the next began, and Metadata
+// and ListOffsets report the new epoch.
+func TestCoreEpochsAfterBump(t *testing.T) {
+	cb := coreStart(t, "", nil)
+	cb.topic("ep", 1, nil)
+	rc := cb.raw()
+	rc.do(produceReq(9, -1, "ep", 0, coreBatch(1, -1, -1, -1, coreRecs(3, "a")...)))
+	cb.b.epoch.Store(1)
+	rc.do(produceReq(9, -1, "ep", 0, coreBatch(1, -1, -1, -1, coreRecs(2, "b")...)))
+	r := kmsg.NewPtrOffsetForLeaderEpochRequest()
+	r.Version, r.ReplicaID = 4, -1
+	rt := kmsg.NewOffsetForLeaderEpochRequestTopic()
+	rt.Topic = "ep"
+	for _, e := range []int32{0, 1} {
+		rp := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+		rp.CurrentLeaderEpoch, rp.LeaderEpoch = 1, e
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	r.Topics = []kmsg.OffsetForLeaderEpochRequestTopic{rt}
+	ps := rc.do(r).(*kmsg.OffsetForLeaderEpochResponse).Topics[0].Partitions
+	if ps[0].LeaderEpoch != 0 || ps[0].EndOffset != 3 || ps[1].LeaderEpoch != 1 || ps[1].EndOffset != 5 {
+		t.Fatalf("epoch ends: %+v", ps)
+	}
+	md := kmsg.NewPtrMetadataRequest()
+	md.Version = 12
+	md.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr("ep")}}
+	if p := rc.do(md).(*kmsg.MetadataResponse).Topics[0].Partitions[0]; p.LeaderEpoch != 1 {
+		t.Fatalf("metadata leader epoch %d", p.LeaderEpoch)
+	}
+	lo := kmsg.NewPtrListOffsetsRequest()
+	lo.Version = 9
+	lt := kmsg.NewListOffsetsRequestTopic()
+	lt.Topic = "ep"
+	lp := kmsg.NewListOffsetsRequestTopicPartition()
+	lp.Timestamp = -1
+	lt.Partitions = []kmsg.ListOffsetsRequestTopicPartition{lp}
+	lo.Topics = []kmsg.ListOffsetsRequestTopic{lt}
+	if p := rc.do(lo).(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]; p.LeaderEpoch != 1 || p.Offset != 5 {
+		t.Fatalf("list offsets: %+v", p)
+	}
+}
