@@ -164,8 +164,9 @@
 //
 // # Lock order
 //
-// Store.mu (writers) → Store.flushMu → Partition.mu → Store.segMu →
-// Store.kvMu → fileCache.mu; Store.partsMu is taken alone or inside
-// Store.mu. Store.retMu, then Store.ckptMu, are taken before Store.mu; Store.syncMu
-// (one fsync-and-publish at a time) before Store.flushMu and Partition.mu.
+// Store.retMu → Store.ckptMu → Store.mu (writers) → Partition.mu →
+// Store.flushMu. Store.syncMu (one fsync-and-publish at a time) is taken
+// before Store.flushMu and before Partition.mu, never while holding
+// Store.flushMu or Partition.mu. Store.segMu, Store.kvMu, Store.partsMu
+// and fileCache.mu are leaves: nothing is locked while one is held.
 package storage

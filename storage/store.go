@@ -13,9 +13,7 @@ import (
 	"go.uber.org/zap"
 )
 
-// Lock order (outer first): Store.mu → Store.flushMu → Partition.mu →
-// Store.segMu → Store.kvMu → fileCache.mu. Store.partsMu is only held
-// briefly on its own or inside Store.mu.
+// Lock order: see "Lock order" in doc.go.
 
 // Validate fills defaults and rejects impossible values.
 func (c *Config) Validate() error {
