@@ -308,15 +308,26 @@ func fixCRC(b []byte) {
 	binary.BigEndian.PutUint32(b[17:21], crc32.Checksum(b[21:], castagnoli))
 }
 
-// batch builds a valid uncompressed v2 record batch of n records.
+// batch builds a valid uncompressed v2 record batch of n records, key k-i
+// and value hostile-i.
 func batch(n int) []byte {
+	values := make([][]byte, n)
+	for i := range values {
+		values[i] = []byte(fmt.Sprintf("hostile-%d", i))
+	}
+	return batchOf(values)
+}
+
+// batchOf builds a valid uncompressed v2 record batch holding values.
+func batchOf(values [][]byte) []byte {
 	var recs []byte
 	now := time.Now().UnixMilli()
-	for i := 0; i < n; i++ {
-		r := kmsg.Record{OffsetDelta: int32(i), Key: []byte(fmt.Sprintf("k-%d", i)), Value: []byte(fmt.Sprintf("hostile-%d", i))}
+	for i, v := range values {
+		r := kmsg.Record{OffsetDelta: int32(i), Key: []byte(fmt.Sprintf("k-%d", i)), Value: v}
 		r.Length = int32(len(r.AppendTo(nil)) - 1) // the length varint of 0 is one byte
 		recs = r.AppendTo(recs)
 	}
+	n := len(values)
 	rb := kmsg.RecordBatch{Length: int32(49 + len(recs)), Magic: 2, LastOffsetDelta: int32(n - 1),
 		FirstTimestamp: now, MaxTimestamp: now, ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1,
 		NumRecords: int32(n), Records: recs}
