@@ -1,16 +1,19 @@
 package compat
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -281,25 +284,81 @@ func TestHostile(t *testing.T) {
 	})
 
 	matrix(t, client, "client that never reads responses", apisData, func(t *testing.T, tg *target) {
-		c := dialRaw(t, tg)
+		// A partition holding 1 MiB, and a client that pipelines Fetch
+		// requests for all of it without reading a byte (bounded: 400
+		// requests or 5s). Kafka reads the next request of a connection
+		// only after answering the previous one, so it holds at most one
+		// response per connection; a broker that kept reading would queue
+		// up to 400 MiB of responses.
 		topic := newTopic(t, tg, "noread", 1)
-		produceKnown(t, tg, topic, "franz", 50)
-		// Pipeline Metadata requests without reading a byte, until the
-		// socket buffers fill and the writes block (bounded: 20000 or 5s).
-		req := request(&kmsg.MetadataRequest{Version: 9, Topics: []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr(topic)}}}, 1, "noread")
+		cl := newClient(t, tg, kgo.DefaultProduceTopic(topic), kgo.ProducerBatchCompression(kgo.NoCompression()))
+		val := []byte(strings.Repeat("v", 16<<10))
+		for i := 0; i < 64; i++ {
+			cl.Produce(context.Background(), &kgo.Record{Value: val}, nil)
+		}
+		if err := cl.Flush(ctxT(t, 30*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		td, err := newAdmin(t, tg).ListTopics(ctxT(t, 10*time.Second), topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fetch := kmsg.NewPtrFetchRequest()
+		fetch.Version = 12
+		fetch.ReplicaID = -1
+		fetch.MaxBytes = 2 << 20
+		ft := kmsg.NewFetchRequestTopic()
+		ft.Topic = topic
+		ft.TopicID = td[topic].ID
+		fp := kmsg.NewFetchRequestTopicPartition()
+		fp.PartitionMaxBytes = 2 << 20
+		fp.CurrentLeaderEpoch = -1
+		ft.Partitions = append(ft.Partitions, fp)
+		fetch.Topics = append(fetch.Topics, ft)
+		req := request(fetch, 1, "noread")
+
+		before := rssOf(tg)
+		c := dialRaw(t, tg)
 		stop := time.Now().Add(5 * time.Second)
 		c.SetWriteDeadline(stop)
 		sent := 0
-		for ; sent < 20000 && time.Now().Before(stop); sent++ {
+		for ; sent < 400 && time.Now().Before(stop); sent++ {
 			if _, err := c.Write(req); err != nil {
 				break
 			}
 		}
-		t.Logf("%s: wrote %d requests before the socket filled", tg.name, sent)
+		time.Sleep(500 * time.Millisecond) // let the broker work on what it read
+		after := rssOf(tg)
+		t.Logf("%s: wrote %d Fetch requests (1 MiB answers each) without reading; broker RSS %d → %d MiB",
+			tg.name, sent, before>>20, after>>20)
+		if before > 0 && after-before > 256<<20 {
+			t.Errorf("%s: the broker grew by %d MiB for one client that does not read; it should stop reading that connection",
+				tg.name, (after-before)>>20)
+		}
 		healthy(t, tg)
 		c.Close()
 		healthy(t, tg)
 	})
+}
+
+// rssOf returns the resident memory of tg's gregor process in bytes, or 0
+// when the target is not a gregor process.
+func rssOf(tg *target) int64 {
+	if tg.proc == nil || tg.proc.cmd == nil || tg.proc.cmd.Process == nil {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", tg.proc.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(l, "VmRSS:")), "%d", &kb)
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
