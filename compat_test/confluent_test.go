@@ -14,7 +14,7 @@ import (
 // TestConfluentGo drives confluent-kafka-go (cgo, its bundled librdkafka) in
 // process.
 func TestConfluentGo(t *testing.T) {
-	matrix(t, "confluent-kafka-go", "idempotent producer (zstd)", apisIdem, func(t *testing.T, tg *target) {
+	matrixGo(t, "confluent-kafka-go", "idempotent producer (zstd)", apisIdem, func(t *testing.T, tg *target) {
 		topic := newTopic(t, tg, "ckg-prod", 3)
 		p, err := kafka.NewProducer(&kafka.ConfigMap{"bootstrap.servers": tg.addr, "client.id": "compat-ckg",
 			"enable.idempotence": true, "acks": "all", "linger.ms": 5, "compression.type": "zstd"})
@@ -49,7 +49,7 @@ func TestConfluentGo(t *testing.T) {
 		checkProduced(t, tg, topic, "ckg", n, acks)
 	})
 
-	matrix(t, "confluent-kafka-go", "consumer group", apisGroup, func(t *testing.T, tg *target) {
+	matrixGo(t, "confluent-kafka-go", "consumer group", apisGroup, func(t *testing.T, tg *target) {
 		topic := newTopic(t, tg, "ckg-grp", 3)
 		want := producePartitioned(t, tg, topic, 0, 90, 3)
 		group := uniq("g-ckg")
@@ -86,7 +86,7 @@ func TestConfluentGo(t *testing.T) {
 		checkCommitted(t, tg, group, topic)
 	})
 
-	matrix(t, "confluent-kafka-go", "AdminClient", join(apisData, []kmsg.Key{kmsg.DeleteTopics, kmsg.DescribeConfigs,
+	matrixGo(t, "confluent-kafka-go", "AdminClient", join(apisData, []kmsg.Key{kmsg.DeleteTopics, kmsg.DescribeConfigs,
 		kmsg.IncrementalAlterConfigs, kmsg.ListGroups, kmsg.DescribeGroups, kmsg.FindCoordinator, kmsg.OffsetCommit,
 		kmsg.OffsetFetch}), func(t *testing.T, tg *target) {
 		other := newTopic(t, tg, "ckg-adm-o", 2)

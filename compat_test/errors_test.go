@@ -204,7 +204,7 @@ func TestErrorCodes(t *testing.T) {
 		}},
 	}
 	for _, c := range cases {
-		matrix(t, "error codes (kmsg)", fmt.Sprintf("%s → %d %s", c.name, c.want, kerrName(c.want)), c.needs, func(t *testing.T, tg *target) {
+		matrixGo(t, "error codes (kmsg)", fmt.Sprintf("%s → %d %s", c.name, c.want, kerrName(c.want)), c.needs, func(t *testing.T, tg *target) {
 			ec := newErrCtx(t, tg)
 			if got := c.run(t, ec); got != c.want {
 				t.Errorf("%s: %s answered %d %s; Kafka 4.1 answers %d %s", c.name, tg.name, got, kerrName(got), c.want, kerrName(c.want))

@@ -28,7 +28,7 @@ func TestFranz(t *testing.T) {
 		{"zstd", kgo.ZstdCompression(), 4},
 	}
 	for _, c := range codecs {
-		matrix(t, "franz-go", "idempotent producer "+c.name, apisIdem, func(t *testing.T, tg *target) {
+		matrixGo(t, "franz-go", "idempotent producer "+c.name, apisIdem, func(t *testing.T, tg *target) {
 			topic := newTopic(t, tg, "franz-"+c.name, 3)
 			cl := newClient(t, tg, kgo.DefaultProduceTopic(topic), kgo.ProducerBatchCompression(c.codec),
 				kgo.ProducerLinger(5*time.Millisecond))
@@ -69,12 +69,12 @@ func TestFranz(t *testing.T) {
 		name string
 		b    kgo.GroupBalancer
 	}{{"cooperative-sticky", kgo.CooperativeStickyBalancer()}, {"range", kgo.RangeBalancer()}} {
-		matrix(t, "franz-go", "group "+bal.name+" join/leave", apisGroup, func(t *testing.T, tg *target) {
+		matrixGo(t, "franz-go", "group "+bal.name+" join/leave", apisGroup, func(t *testing.T, tg *target) {
 			groupChurn(t, tg, bal.b)
 		})
 	}
 
-	matrix(t, "franz-go", "manual partition assignment", apisData, func(t *testing.T, tg *target) {
+	matrixGo(t, "franz-go", "manual partition assignment", apisData, func(t *testing.T, tg *target) {
 		topic := newTopic(t, tg, "franz-assign", 3)
 		want := producePartitioned(t, tg, topic, 0, 60, 3)
 		cl := newClient(t, tg, kgo.FetchMaxWait(200*time.Millisecond), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {
@@ -98,7 +98,7 @@ func TestFranz(t *testing.T) {
 		}
 	})
 
-	matrix(t, "franz-go", "kadm topic/config/offset/group admin", join(apisData, []kmsg.Key{kmsg.DeleteTopics,
+	matrixGo(t, "franz-go", "kadm topic/config/offset/group admin", join(apisData, []kmsg.Key{kmsg.DeleteTopics,
 		kmsg.DescribeConfigs, kmsg.IncrementalAlterConfigs, kmsg.CreatePartitions, kmsg.ListGroups, kmsg.DescribeGroups,
 		kmsg.DeleteGroups, kmsg.FindCoordinator, kmsg.OffsetCommit, kmsg.OffsetFetch}), func(t *testing.T, tg *target) {
 		kadmScenario(t, tg)

@@ -15,7 +15,7 @@ import (
 // old JoinGroup/SyncGroup/OffsetCommit versions (v1/v2), which Kafka 4.0.0
 // refused and 4.1 accepts again.
 func TestKafkaGo(t *testing.T) {
-	matrix(t, "kafka-go", "Writer (zstd, hash balancer)", apisData, func(t *testing.T, tg *target) {
+	matrixGo(t, "kafka-go", "Writer (zstd, hash balancer)", apisData, func(t *testing.T, tg *target) {
 		topic := newTopic(t, tg, "kgo-writer", 3)
 		w := &kafka.Writer{Addr: kafka.TCP(tg.addr), Topic: topic, Balancer: &kafka.Hash{},
 			Compression: compress.Zstd, RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond}
@@ -35,7 +35,7 @@ func TestKafkaGo(t *testing.T) {
 		checkProduced(t, tg, topic, "kafkago", 100, nil)
 	})
 
-	matrix(t, "kafka-go", "Reader with GroupID", apisGroup, func(t *testing.T, tg *target) {
+	matrixGo(t, "kafka-go", "Reader with GroupID", apisGroup, func(t *testing.T, tg *target) {
 		topic := newTopic(t, tg, "kgo-reader", 3)
 		want := producePartitioned(t, tg, topic, 0, 90, 3)
 		group := uniq("g-kafkago")
@@ -64,7 +64,7 @@ func TestKafkaGo(t *testing.T) {
 		checkCommitted(t, tg, group, topic)
 	})
 
-	matrix(t, "kafka-go", "CreateTopics through Conn", apisData, func(t *testing.T, tg *target) {
+	matrixGo(t, "kafka-go", "CreateTopics through Conn", apisData, func(t *testing.T, tg *target) {
 		conn, err := kafka.Dial("tcp", tg.addr)
 		if err != nil {
 			t.Fatal(err)

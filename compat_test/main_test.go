@@ -15,7 +15,9 @@
 //
 // Environment:
 //
-//	COMPAT_TARGETS   comma-separated subset of "kafka,gregor" (default both)
+//	COMPAT_TARGETS   comma-separated subset of "kafka,gregor,gregor-inproc"
+//	                 (default all three; gregor-inproc, a broker inside the
+//	                 test process, serves only the Go clients)
 //	GREGOR_CACHE     where scripts/install-deps.sh put the venv and Kafka jars
 //	GREGOR_BIN       a prebuilt gregor binary (default: go build ./cmd/gregor)
 //	COMPAT_CAPTURE   a folder: record the clients' requests to gregor there as
@@ -41,8 +43,11 @@ import (
 
 // target is one broker the scenarios run against.
 type target struct {
-	name string // "kafka" or "gregor"
-	addr string // bootstrap host:port
+	name string // "kafka", "gregor" or "gregor-inproc"
+	// inproc: the broker runs inside the test process; only the Go
+	// clients' scenarios (matrixGo) run against it.
+	inproc bool
+	addr   string // bootstrap host:port
 	// down says why the target could not be started; scenarios on it fail
 	// with this text.
 	down string
@@ -84,7 +89,7 @@ func run(m *testing.M) int {
 
 	want := os.Getenv("COMPAT_TARGETS")
 	if want == "" {
-		want = "kafka,gregor"
+		want = "kafka,gregor,gregor-inproc"
 	}
 	for _, name := range strings.Split(want, ",") {
 		var tg *target
@@ -93,6 +98,8 @@ func run(m *testing.M) int {
 			tg = startKafka()
 		case "gregor":
 			tg = startGregor()
+		case "gregor-inproc":
+			tg = startInproc()
 		default:
 			fmt.Fprintf(os.Stderr, "compat: unknown target %q in COMPAT_TARGETS\n", name)
 			return 2

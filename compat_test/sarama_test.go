@@ -51,7 +51,7 @@ func saramaAcks(ms []*sarama.ProducerMessage) []rec {
 
 // TestSarama drives IBM/sarama in process.
 func TestSarama(t *testing.T) {
-	matrix(t, "sarama", "SyncProducer idempotent (snappy)", apisIdem, func(t *testing.T, tg *target) {
+	matrixGo(t, "sarama", "SyncProducer idempotent (snappy)", apisIdem, func(t *testing.T, tg *target) {
 		topic := newTopic(t, tg, "sarama-sync", 3)
 		cfg := saramaConfig()
 		cfg.Producer.Idempotent = true
@@ -74,7 +74,7 @@ func TestSarama(t *testing.T) {
 		checkProduced(t, tg, topic, "sarama", 120, saramaAcks(ms))
 	})
 
-	matrix(t, "sarama", "AsyncProducer (lz4)", apisData, func(t *testing.T, tg *target) {
+	matrixGo(t, "sarama", "AsyncProducer (lz4)", apisData, func(t *testing.T, tg *target) {
 		topic := newTopic(t, tg, "sarama-async", 3)
 		cfg := saramaConfig()
 		cfg.Producer.Compression = sarama.CompressionLZ4
@@ -104,7 +104,7 @@ func TestSarama(t *testing.T) {
 		checkProduced(t, tg, topic, "sarama", 150, saramaAcks(ms))
 	})
 
-	matrix(t, "sarama", "ConsumerGroup two members", apisGroup, func(t *testing.T, tg *target) {
+	matrixGo(t, "sarama", "ConsumerGroup two members", apisGroup, func(t *testing.T, tg *target) {
 		const parts = 4
 		topic := newTopic(t, tg, "sarama-grp", parts)
 		group := uniq("g-sarama")
@@ -140,7 +140,7 @@ func TestSarama(t *testing.T) {
 		checkCommitted(t, tg, group, topic)
 	})
 
-	matrix(t, "sarama", "offsets resumed after consumer restart", apisGroup, func(t *testing.T, tg *target) {
+	matrixGo(t, "sarama", "offsets resumed after consumer restart", apisGroup, func(t *testing.T, tg *target) {
 		topic := newTopic(t, tg, "sarama-resume", 2)
 		group := uniq("g-sarama-r")
 		first := producePartitioned(t, tg, topic, 0, 50, 2)
