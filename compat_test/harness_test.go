@@ -556,11 +556,11 @@ func expectKV(t *testing.T, got map[string]string, want map[string]string) {
 // admin scenarios have a group with known offsets to list.
 func commitGroup(t *testing.T, tg *target, group, topic string, offs map[int32]int64) {
 	t.Helper()
-	os := kadm.Offsets{}
+	offsets := kadm.Offsets{}
 	for p, o := range offs {
-		os.Add(kadm.Offset{Topic: topic, Partition: p, At: o, LeaderEpoch: -1})
+		offsets.Add(kadm.Offset{Topic: topic, Partition: p, At: o, LeaderEpoch: -1})
 	}
-	resp, err := newAdmin(t, tg).CommitOffsets(ctxT(t, 20*time.Second), group, os)
+	resp, err := newAdmin(t, tg).CommitOffsets(ctxT(t, 20*time.Second), group, offsets)
 	if err != nil {
 		t.Fatalf("commit offsets for %s: %v", group, err)
 	}
