@@ -225,3 +225,56 @@ func TestCorruptTail(t *testing.T) {
 		})
 	}
 }
+
+// TestSyncVisibilityFence: under sync flush a batch is invisible to readers
+// (high watermark, Read, watchers) until the fsync covering it is done.
+func TestSyncVisibilityFence(t *testing.T) {
+	fs := newMemFS()
+	s, _ := memStore(t, fs, FlushSync)
+	defer s.Close()
+	p, _ := s.CreatePartition(tid(9), 0)
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	var released sync.Once
+	defer released.Do(func() { close(release) }) // before Close, even on failure
+	var once sync.Once
+	fs.fault = func(op, name string) error {
+		if op == "sync" && isSegment(name) {
+			once.Do(func() {
+				close(entered)
+				<-release
+			})
+		}
+		return nil
+	}
+	woke := make(chan struct{}, 10)
+	p.Watch(func() { woke <- struct{}{} })
+	done := make(chan error)
+	go func() {
+		_, err := p.Append(writerBatch(0, 0), 0)
+		done <- err
+	}()
+	<-entered // the batch is written and the fsync has started
+	if hw := p.HighWatermark(); hw != 0 {
+		t.Fatalf("hwm %d before fsync", hw)
+	}
+	if res, err := p.Read(0, 100); err != nil || len(res.Chunks) != 0 {
+		t.Fatalf("read before fsync: %+v %v", res, err)
+	}
+	if p.LogEndOffset() != 1 {
+		t.Fatalf("log end %d", p.LogEndOffset())
+	}
+	select {
+	case <-woke:
+		t.Fatal("watcher woken before fsync")
+	default:
+	}
+	released.Do(func() { close(release) })
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	<-woke
+	if hw := p.HighWatermark(); hw != 1 {
+		t.Fatalf("hwm %d after fsync", hw)
+	}
+}
