@@ -112,6 +112,18 @@ func (p *producer) promise(r *kgo.Record, err error) {
 	p.pool.Put(r)
 }
 
+// batchCounter counts the record batches a producer client wrote, to report
+// the batch size the brokers saw (kgo.HookProduceBatchWritten).
+type batchCounter struct {
+	batches atomic.Int64
+	bytes   atomic.Int64 // compressed, as written
+}
+
+func (b *batchCounter) OnProduceBatchWritten(_ kgo.BrokerMetadata, _ string, _ int32, m kgo.ProduceBatchMetrics) {
+	b.batches.Add(1)
+	b.bytes.Add(int64(m.CompressedBytes))
+}
+
 // firstError keeps the first error a run saw, for the summary.
 type firstError struct {
 	mu  sync.Mutex

@@ -135,16 +135,17 @@ func (r *runner) sampleRSS() {
 
 // producerSet is the producer clients of a run.
 type producerSet struct {
-	ps   []*producer
-	m    *meter
-	errs *firstError
+	ps      []*producer
+	m       *meter
+	errs    *firstError
+	batches batchCounter // over all clients, warm-up included
 }
 
 func (r *runner) newProducers(stamp bool) (*producerSet, error) {
 	s := &producerSet{m: newMeter(r.cfg.Producers), errs: &firstError{}}
 	payload := newPayload(r.cfg.RecordSize)
 	for i := range r.cfg.Producers {
-		cl, err := kgo.NewClient(producerOpts(r.cfg, r.log)...)
+		cl, err := kgo.NewClient(append(producerOpts(r.cfg, r.log), kgo.WithHooks(&s.batches))...)
 		if err != nil {
 			s.close()
 			return nil, err
@@ -213,6 +214,7 @@ func (r *runner) produce(ctx context.Context, total int64, dur, warmup time.Dura
 	sum.TargetRate = rate
 	sum.measure(ps.m.snap())
 	sum.FirstError = ps.errs.String()
+	sum.setBatches(&ps.batches, ps.m.total())
 	return sum, nil
 }
 
@@ -392,6 +394,7 @@ func (r *runner) e2e(ctx context.Context) (*Summary, error) {
 		sum.Lost = lost
 	}
 	sum.FirstError = ps.errs.String()
+	sum.setBatches(&ps.batches, acked)
 	if sum.FirstError == "" {
 		sum.FirstError = cs.errs.String()
 	}

@@ -46,6 +46,12 @@ type Summary struct {
 	AckLatency *Latency `json:"ack_latency,omitempty"`
 	Lost       int64    `json:"lost,omitempty"`
 
+	// Batches is how many record batches the producers wrote (warm-up
+	// included), with their mean record count and size as written.
+	Batches         int64   `json:"batches,omitempty"`
+	RecordsPerBatch float64 `json:"records_per_batch,omitempty"`
+	BytesPerBatch   float64 `json:"bytes_per_batch,omitempty"`
+
 	// Preload is the produce run that filled the topic before a consume.
 	Preload *Summary `json:"preload,omitempty"`
 
@@ -83,6 +89,16 @@ func (s *Summary) measure(sn snapshot) {
 	}
 }
 
+// setBatches fills the batch figures from the producers' counter and the
+// records they had acknowledged (warm-up included, as the counter).
+func (s *Summary) setBatches(b *batchCounter, acked int64) {
+	s.Batches = b.batches.Load()
+	if s.Batches > 0 {
+		s.RecordsPerBatch = float64(acked) / float64(s.Batches)
+		s.BytesPerBatch = float64(b.bytes.Load()) / float64(s.Batches)
+	}
+}
+
 // WriteText prints the summary for people.
 func (s *Summary) WriteText(w io.Writer) {
 	if s.Preload != nil {
@@ -104,6 +120,10 @@ func (s *Summary) WriteText(w io.Writer) {
 		thousands(float64(s.Records)), s.Seconds, thousands(s.RecordsPerSec), s.MBPerSec, s.Errors)
 	if s.Mode == ModeE2E {
 		fmt.Fprintf(w, "  sent %s, lost %d\n", thousands(float64(s.Sent)), s.Lost)
+	}
+	if s.Batches > 0 {
+		fmt.Fprintf(w, "  batches %s: %.1f records, %s bytes each on average\n",
+			thousands(float64(s.Batches)), s.RecordsPerBatch, thousands(s.BytesPerBatch))
 	}
 	name := "ack latency"
 	if s.Mode == ModeE2E {
