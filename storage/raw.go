@@ -102,6 +102,10 @@ func (s *Store) AppendRaw(pos int64, data []byte) error {
 			break
 		}
 		if h.typ == entryPad {
+			if rem := seg.base + seg.cap - p; int64(h.length) != rem {
+				err = fmt.Errorf("storage: master's segment ends %d bytes after %d, ours %d: SegmentBytes must match the master's", h.length, p, rem)
+				break
+			}
 			if e := s.rollLocked(seg, p, seg.base+seg.cap-p); e != nil {
 				err = e
 				break
