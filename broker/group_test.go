@@ -118,6 +118,13 @@ func (o *ownership) assigned(member string, ps map[string][]int32) {
 	}
 }
 
+// owned reports whether member was ever assigned a partition.
+func (o *ownership) owned(member string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.ever[member]
+}
+
 func (o *ownership) released(member string, ps map[string][]int32) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -256,10 +263,15 @@ func TestGroupMembersJoinAndLeaveExactlyOnce(t *testing.T) {
 			grpProduce(t, addr, topic, 0, 600)
 			m1 := startMember(t, addr, g, topic, "m1", tc.balancer, own, got)
 			waitFor(t, "m1 to consume", func() bool { return got.n() >= 100 })
+			// Each newcomer must own partitions before the next change, or a
+			// fast run lets a member come and go between two cooperative
+			// rebalances without ever being given work.
 			m2 := startMember(t, addr, g, topic, "m2", tc.balancer, own, got)
 			grpProduce(t, addr, topic, 600, 1200)
+			waitFor(t, "m2 to own partitions", func() bool { return own.owned("m2") })
 			m3 := startMember(t, addr, g, topic, "m3", tc.balancer, own, got)
 			grpProduce(t, addr, topic, 1200, 1800)
+			waitFor(t, "m3 to own partitions", func() bool { return own.owned("m3") })
 			m1.close()
 			grpProduce(t, addr, topic, 1800, 2400)
 			m2.close()
