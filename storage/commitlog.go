@@ -48,13 +48,26 @@ func (s *Store) openSegments() error {
 			f.Close()
 			return err
 		}
-		s.segs = append(s.segs, &segment{base: base, cap: max(size, s.cfg.SegmentBytes), f: f, path: path})
+		s.segs = append(s.segs, &segment{base: base, cap: max(size, s.segCap(base)), f: f, path: path})
 	}
 	sort.Slice(s.segs, func(i, j int) bool { return s.segs[i].base < s.segs[j].base })
 	for i := 0; i+1 < len(s.segs); i++ {
 		s.segs[i].cap = s.segs[i+1].base - s.segs[i].base
 	}
 	return nil
+}
+
+// segCap is the size of a new segment starting at base: segments end at
+// multiples of SegmentBytes, so a slave whose log starts mid-segment (see
+// InstallSnapshot) rolls exactly where its master does. A remainder too
+// small for a pad joins the next segment.
+func (s *Store) segCap(base int64) int64 {
+	sb := s.cfg.SegmentBytes
+	c := (base/sb+1)*sb - base
+	if c < 2*entryHeaderSize {
+		c += sb
+	}
+	return c
 }
 
 // createSegment creates and preallocates the segment starting at base.
@@ -64,7 +77,8 @@ func (s *Store) createSegment(base int64) (*segment, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := f.Allocate(s.cfg.SegmentBytes); err != nil {
+	c := s.segCap(base)
+	if err := f.Allocate(c); err != nil {
 		f.Close()
 		s.fs.Remove(path)
 		return nil, err
@@ -73,7 +87,7 @@ func (s *Store) createSegment(base int64) (*segment, error) {
 		f.Close()
 		return nil, err
 	}
-	return &segment{base: base, cap: s.cfg.SegmentBytes, f: f, path: path}, nil
+	return &segment{base: base, cap: c, f: f, path: path}, nil
 }
 
 // active is the segment being written; under s.mu (which keeps it from

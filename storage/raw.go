@@ -129,3 +129,112 @@ func (s *Store) AppendRaw(pos int64, data []byte) error {
 	}
 	return err
 }
+
+// ReadSnapshot returns the master's derived state (partitions with their
+// offsets, log starts, leader epochs and producer state, and every internal
+// key/value) at the commit-log position pos it covers. A slave whose
+// position is below the master's first segment (retention deleted what it
+// would need) installs it with InstallSnapshot and then follows ReadRaw
+// from pos.
+func (s *Store) ReadSnapshot() (pos int64, data []byte, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, nil, ErrClosed
+	}
+	pos = s.writePos.Load()
+	data, _ = s.encodeCheckpointLocked(pos)
+	return pos, data, nil
+}
+
+// InstallSnapshot discards everything this store holds and makes it a
+// slave starting at the master's position pos with the master's derived
+// state: the partitions get the master's log-end offsets, leader epochs and
+// producer state, with log start = log end (the records before pos are
+// not copied), and the internal key/values. The commit log then continues
+// at pos through AppendRaw. No reads or writes may be in flight.
+func (s *Store) InstallSnapshot(pos int64, data []byte) error {
+	ck, err := decodeCheckpoint(data)
+	if err != nil {
+		return err
+	}
+	if ck.pos != pos {
+		return fmt.Errorf("%w: snapshot covers %d, not %d", errBadCheckpoint, ck.pos, pos)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if err := s.brokenErr(); err != nil {
+		return err
+	}
+	// Drop the old state and files.
+	s.segMu.Lock()
+	for _, seg := range s.segs {
+		seg.deleted = true
+		seg.f.Close()
+		if err := s.fs.Remove(seg.path); err != nil {
+			s.segMu.Unlock()
+			return s.fail(err)
+		}
+	}
+	s.segs = nil
+	s.diskBytes.Store(0)
+	s.segMu.Unlock()
+	s.partsMu.Lock()
+	old := s.parts
+	s.parts = make(map[pkey]*Partition)
+	s.partsMu.Unlock()
+	for _, p := range old {
+		p.mu.Lock()
+		p.deleted = true
+		ws := p.watchersLocked()
+		p.mu.Unlock()
+		for _, fn := range ws {
+			fn()
+		}
+	}
+	s.cache.closeAll()
+	if err := s.fs.RemoveAll(s.cqDir); err != nil {
+		return s.fail(err)
+	}
+	if err := s.fs.MkdirAll(s.cqDir, 0o755); err != nil {
+		return s.fail(err)
+	}
+	seg, err := s.createSegment(pos)
+	if err != nil {
+		return s.fail(err)
+	}
+	s.segMu.Lock()
+	s.segs = []*segment{seg}
+	s.diskBytes.Store(seg.cap)
+	s.segMu.Unlock()
+	s.writePos.Store(pos)
+	s.flushMu.Lock()
+	s.durable, s.published, s.pending = pos, pos, nil
+	s.flushMu.Unlock()
+
+	// The master's partitions, without the records before pos.
+	s.partsMu.Lock()
+	for _, cp := range ck.parts {
+		p := newPartition(s, cp.key)
+		p.tailLoaded = true
+		p.nextOffset, p.hwm, p.logStart = cp.nextOffset, cp.nextOffset, cp.nextOffset
+		p.epochs = cp.epochs
+		p.producers = cp.producers
+		s.parts[p.key] = p
+	}
+	s.partsMu.Unlock()
+	s.kvMu.Lock()
+	s.kv = ck.kv
+	s.kvMu.Unlock()
+	s.ckptPos.Store(0)
+	s.mu.Unlock()
+	err = s.checkpoint()
+	s.mu.Lock()
+	if err != nil {
+		return s.fail(err)
+	}
+	return nil
+}

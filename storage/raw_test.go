@@ -159,3 +159,73 @@ func TestAppendRawRejects(t *testing.T) {
 		t.Fatalf("read past end: %v", err)
 	}
 }
+
+// TestSlaveBootstrapAfterRetention: a new slave of a master whose first
+// segments are gone installs the master's snapshot and follows from there:
+// same offsets, log-end, epochs, producer state and key/values, and it
+// survives a restart.
+func TestSlaveBootstrapAfterRetention(t *testing.T) {
+	mcfg := testConfig(t, t.TempDir())
+	mcfg.SegmentBytes = 8 << 10
+	scfg := mcfg
+	scfg.Dir = t.TempDir()
+	m := mustOpen(t, mcfg)
+	defer m.Close()
+	m.PutKV("offsets", KV{Key: []byte("g"), Value: []byte("7")})
+	p, _ := m.CreatePartition(tid(9), 0)
+	for b := 0; b < 200; b++ {
+		if b%10 == 0 {
+			p.Append(idemBatch(4, 1, int32(b/10), 1), 3)
+		} else {
+			p.Append(writerBatch(0, b), 3)
+		}
+	}
+	p.SetRetention(RetentionPolicy{Ms: -1, Bytes: 3000})
+	m.RunRetention()
+	if _, err := m.ReadRaw(0, 100); !errors.Is(err, ErrOffsetOutOfRange) {
+		t.Fatalf("master still has position 0: %v", err)
+	}
+	sl := mustOpen(t, scfg)
+	pos, snap, err := m.ReadSnapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sl.InstallSnapshot(pos, snap); err != nil {
+		t.Fatal(err)
+	}
+	// More traffic, across segment rolls, then catch up.
+	for b := 200; b < 320; b++ {
+		p.Append(writerBatch(0, b), 4)
+	}
+	replicate(t, m, sl, 5000)
+	check := func(sl *Store, how string) {
+		sp := sl.Partition(tid(9), 0)
+		if sp == nil || sp.HighWatermark() != p.HighWatermark() {
+			t.Fatalf("%s: slave partition %v", how, sp)
+		}
+		if v, ok := sl.GetKV("offsets", []byte("g")); !ok || string(v) != "7" {
+			t.Fatalf("%s: KV %q", how, v)
+		}
+		if e, seq, ok := sp.ProducerState(4); !ok || e != 1 || seq != 19 {
+			t.Fatalf("%s: producer state %d %d %v", how, e, seq, ok)
+		}
+		if e, o := sp.EndOffsetForEpoch(3); e != 3 {
+			t.Fatalf("%s: epochs %d %d", how, e, o)
+		}
+		got, want := readAll(t, sp, sp.LogStartOffset()), readAll(t, p, sp.LogStartOffset())
+		if len(got) == 0 || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("%s: slave records differ (%d vs %d)", how, len(got), len(want))
+		}
+	}
+	check(sl, "live")
+	if sl.EndPosition() != m.EndPosition() {
+		t.Fatalf("end %d vs %d", sl.EndPosition(), m.EndPosition())
+	}
+	sl.Close()
+	sl = mustOpen(t, scfg)
+	check(sl, "reopened")
+	p.Append(writerBatch(0, 320), 4)
+	replicate(t, m, sl, 1<<20)
+	check(sl, "after reopen")
+	sl.Close()
+}
