@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -333,5 +334,31 @@ func TestCreateInSteps(t *testing.T) {
 		"--records", "10", "--duration", "0")
 	if sum.Partitions != 10001 || sum.Records != 10 || sum.Errors != 0 {
 		t.Fatalf("partitions %d records %d errors %d; want 10001, 10, 0", sum.Partitions, sum.Records, sum.Errors)
+	}
+}
+
+// TestProducerSettings writes an exact count under each acks level and
+// codec and reads exactly that back.
+func TestProducerSettings(t *testing.T) {
+	addr := startKfake(t)
+	for i, args := range [][]string{
+		{"--acks", "0"},
+		{"--acks", "1"},
+		{"--compression", "gzip", "--keys", "random"},
+		{"--compression", "snappy"},
+		{"--compression", "lz4", "--batch-max-bytes", "16384"},
+		{"--compression", "zstd", "--linger", "0s"},
+	} {
+		topic := fmt.Sprintf("settings-%d", i)
+		prod := runBench(t, append([]string{"produce", "--brokers", addr, "--topic", topic, "--partitions", "3",
+			"--records", "700", "--record-size", "300"}, args...)...)
+		if prod.Records != 700 || prod.Errors != 0 {
+			t.Errorf("%v: produced %d records with %d errors (%s)", args, prod.Records, prod.Errors, prod.FirstError)
+			continue
+		}
+		cons := runBench(t, "consume", "--brokers", addr, "--topic", topic, "--create=false")
+		if cons.Records != 700 || cons.Errors != 0 || cons.MBPerSec <= 0 {
+			t.Errorf("%v: read %d records with %d errors, want 700", args, cons.Records, cons.Errors)
+		}
 	}
 }
