@@ -362,3 +362,43 @@ func TestProducerSettings(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkGregorProduce produces b.N 1 KiB records to an in-process gregor
+// (16 partitions, acks=all, linger 1 ms), so that
+//
+//	go test -run '^$' -bench GregorProduce -cpuprofile cpu.out -memprofile mem.out ./internal/bench
+//
+// profiles broker and client together (tell them apart by package).
+func BenchmarkGregorProduce(b *testing.B) {
+	dir := b.TempDir()
+	br, err := broker.New(broker.Config{
+		Listeners: []broker.Listener{{Name: "PLAINTEXT", Address: "127.0.0.1:0"}},
+		Store:     storage.Config{Dir: dir},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := br.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = br.Shutdown(ctx)
+	}()
+	cfg := Config{
+		Mode: ModeProduce, Brokers: []string{br.Addrs()[0].String()}, Topic: "bench",
+		Create: true, Partitions: 16, RecordSize: 1024, Records: int64(b.N), Acks: "all", Idempotent: true,
+		Linger: time.Millisecond,
+	}
+	b.SetBytes(1024)
+	b.ResetTimer()
+	sum, err := Run(context.Background(), cfg, zap.NewNop(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if sum.Records != int64(b.N) || sum.Errors != 0 {
+		b.Fatalf("records %d errors %d (%s)", sum.Records, sum.Errors, sum.FirstError)
+	}
+	b.ReportMetric(sum.RecordsPerSec, "records/s")
+}
