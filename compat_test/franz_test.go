@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -96,6 +97,47 @@ func TestFranz(t *testing.T) {
 		if fs := cl.PollFetches(ctx); fs.NumRecords() > 0 {
 			t.Errorf("%d records beyond the expected %d", fs.NumRecords(), len(expect))
 		}
+	})
+
+	matrixGo(t, "franz-go", "record larger than fetch max bytes (KIP-74)", apisData, func(t *testing.T, tg *target) {
+		// A consumer whose fetch limits are far below one record still
+		// gets it: the broker returns at least one whole batch.
+		topic := newTopic(t, tg, "franz-big", 1)
+		big := strings.Repeat("b", 300<<10)
+		want := produceValues(t, tg, topic, "small-0", big, "small-2")
+		cl := newClient(t, tg, kgo.FetchMaxBytes(1<<10), kgo.FetchMaxPartitionBytes(1<<10), kgo.FetchMaxWait(200*time.Millisecond),
+			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
+		checkConsumed(t, pollN(t, cl, 3), want)
+	})
+
+	matrixGo(t, "franz-go", "static member restart (group.instance.id)", apisGroup, func(t *testing.T, tg *target) {
+		// A static member leaves no group on close; the same instance
+		// id coming back resumes from its commits without waiting for a
+		// session timeout.
+		topic := newTopic(t, tg, "franz-static", 2)
+		group := uniq("g-static")
+		first := producePartitioned(t, tg, topic, 0, 40, 2)
+		member := func() *kgo.Client {
+			return newClient(t, tg, kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic), kgo.InstanceID("static-1"),
+				kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+				kgo.SessionTimeout(20*time.Second), kgo.HeartbeatInterval(300*time.Millisecond),
+				kgo.FetchMaxWait(200*time.Millisecond))
+		}
+		c1 := member()
+		got := pollN(t, c1, len(first))
+		if err := c1.CommitUncommittedOffsets(ctxT(t, 20*time.Second)); err != nil {
+			t.Fatalf("commit: %v", err)
+		}
+		c1.Close()
+		checkConsumed(t, got, first)
+		second := producePartitioned(t, tg, topic, 40, 20, 2)
+		start := time.Now()
+		c2 := member()
+		got = pollN(t, c2, len(second))
+		t.Logf("%s: the static member was back and read after %v", tg.name, time.Since(start).Round(time.Millisecond))
+		c2.CommitUncommittedOffsets(ctxT(t, 20*time.Second))
+		checkConsumed(t, got, second)
+		checkCommitted(t, tg, group, topic)
 	})
 
 	matrixGo(t, "franz-go", "kadm topic/config/offset/group admin", join(apisData, []kmsg.Key{kmsg.DeleteTopics,
@@ -435,6 +477,17 @@ func kadmScenario(t *testing.T, tg *target) {
 			t.Errorf("committed offset %s/%d = %+v, want %d", topic, p, o, w)
 		}
 	}
+	// Commit metadata round-trips.
+	mdOffsets := kadm.Offsets{}
+	mdOffsets.Add(kadm.Offset{Topic: topic, Partition: 2, At: 3, LeaderEpoch: -1, Metadata: "compat metadata ✓"})
+	if cr, err := adm.CommitOffsets(ctx, group, mdOffsets); err != nil || cr.Error() != nil {
+		t.Fatalf("commit with metadata: %v %v", err, cr.Error())
+	}
+	if fo, err := adm.FetchOffsets(ctx, group); err != nil {
+		t.Fatalf("fetch offsets: %v", err)
+	} else if o, ok := fo.Lookup(topic, 2); !ok || o.At != 3 || o.Metadata != "compat metadata ✓" {
+		t.Errorf("committed %s/2 = %d %q, want 3 with its metadata", topic, o.At, o.Metadata)
+	}
 	if _, ok := fo.Lookup(topic, 1); ok {
 		t.Errorf("partition 1 has a committed offset; none was committed")
 	}
@@ -478,4 +531,20 @@ func kadmScenario(t *testing.T, tg *target) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// produceValues writes one unkeyed record per value to partition 0 of
+// topic and returns them with their offsets.
+func produceValues(t *testing.T, tg *target, topic string, values ...string) []rec {
+	t.Helper()
+	cl := newClient(t, tg, kgo.DefaultProduceTopic(topic), kgo.ProducerBatchMaxBytes(1<<20))
+	var out []rec
+	for _, v := range values {
+		r := &kgo.Record{Value: []byte(v)}
+		if err := cl.ProduceSync(ctxT(t, 20*time.Second), r).FirstErr(); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+		out = append(out, toRec(r))
+	}
+	return out
 }
