@@ -19,11 +19,15 @@ import (
 const flushTimeout = time.Minute
 
 // Run runs one benchmark as cfg describes. Once a second it writes a
-// progress line to progress (nil: none). The summary comes back even when
-// records failed; the error is for a run that could not take place.
+// progress line to progress (nil: none); log may be nil. The summary comes
+// back even when records failed; the error is for a run that could not take
+// place.
 func Run(ctx context.Context, cfg Config, log *zap.Logger, progress io.Writer) (*Summary, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
 	}
 	admCl, adm, err := newAdmin(&cfg, log)
 	if err != nil {
