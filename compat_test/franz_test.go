@@ -3,6 +3,7 @@ package compat
 import (
 	"context"
 	"fmt"
+	"hash/crc32"
 	"sort"
 	"strconv"
 	"strings"
@@ -138,6 +139,110 @@ func TestFranz(t *testing.T) {
 		c2.CommitUncommittedOffsets(ctxT(t, 20*time.Second))
 		checkConsumed(t, got, second)
 		checkCommitted(t, tg, group, topic)
+	})
+
+	matrixGo(t, "franz-go", "LogAppendTime topic", apisData, func(t *testing.T, tg *target) {
+		// The broker stamps each batch with its own time, sets the
+		// timestamp-type bit and keeps the CRC right.
+		adm := newAdmin(t, tg)
+		topic := uniq("franz-lat")
+		lat := "LogAppendTime"
+		if r, err := adm.CreateTopic(ctxT(t, 20*time.Second), 1, 1, map[string]*string{"message.timestamp.type": &lat}, topic); err != nil || r.Err != nil {
+			t.Fatalf("create: %v %v", err, r.Err)
+		}
+		waitTopic(t, tg, topic, 1)
+		before := time.Now().Add(-time.Second).Truncate(time.Millisecond)
+		cl := newClient(t, tg, kgo.DefaultProduceTopic(topic))
+		old := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
+		var rs []*kgo.Record
+		for i := 0; i < 5; i++ {
+			rs = append(rs, &kgo.Record{Value: []byte(fmt.Sprint(i)), Timestamp: old})
+		}
+		if err := cl.ProduceSync(ctxT(t, 20*time.Second), rs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		after := time.Now().Add(time.Second)
+		rd := newClient(t, tg, kgo.FetchMaxWait(200*time.Millisecond),
+			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
+		ctx := ctxT(t, 20*time.Second)
+		for n := 0; n < 5; {
+			fs := rd.PollFetches(ctx)
+			if ctx.Err() != nil {
+				t.Fatalf("read %d of 5", n)
+			}
+			fs.EachRecord(func(r *kgo.Record) {
+				n++
+				if r.Attrs.TimestampType() != 1 || r.Timestamp.Before(before) || r.Timestamp.After(after) {
+					t.Errorf("record %d: timestamp %v type %d; want the broker's append time (type 1)", r.Offset, r.Timestamp, r.Attrs.TimestampType())
+				}
+			})
+		}
+		for _, b := range rawBatches(t, tg, topic, 0) {
+			raw := b.AppendTo(nil)
+			if crc32.Checksum(raw[21:], castagnoli) != uint32(b.CRC) || b.Attributes&0x08 == 0 {
+				t.Errorf("batch at %d: CRC ok %v, attributes %#x; want a valid CRC and the LogAppendTime bit",
+					b.FirstOffset, crc32.Checksum(raw[21:], castagnoli) == uint32(b.CRC), b.Attributes)
+			}
+		}
+	})
+
+	matrixGo(t, "franz-go", "DeleteRecords and ListOffsets (earliest, latest, max-timestamp)", join(apisData, []kmsg.Key{kmsg.DeleteRecords}), func(t *testing.T, tg *target) {
+		topic := newTopic(t, tg, "franz-del", 1)
+		cl := newClient(t, tg, kgo.DefaultProduceTopic(topic))
+		base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+		// Timestamps rise to a peak at offset 6, then fall.
+		ts := []int{0, 1, 2, 3, 4, 5, 9, 7, 6, 8}
+		for i, s := range ts {
+			r := &kgo.Record{Value: []byte(fmt.Sprint(i)), Timestamp: base.Add(time.Duration(s) * time.Second)}
+			if err := cl.ProduceSync(ctxT(t, 20*time.Second), r).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		adm := newAdmin(t, tg)
+		ctx := ctxT(t, 20*time.Second)
+		dr, err := adm.DeleteRecords(ctx, kadm.Offsets{topic: {0: {Topic: topic, Partition: 0, At: 4, LeaderEpoch: -1}}})
+		if err != nil {
+			t.Fatalf("delete records: %v", err)
+		}
+		if d, ok := dr.Lookup(topic, 0); !ok || d.Err != nil || d.LowWatermark != 4 {
+			t.Errorf("delete records: %+v, want low watermark 4", d)
+		}
+		list := func(ts int64) int64 {
+			req := kmsg.NewPtrListOffsetsRequest()
+			req.ReplicaID = -1
+			rt := kmsg.NewListOffsetsRequestTopic()
+			rt.Topic = topic
+			rp := kmsg.NewListOffsetsRequestTopicPartition()
+			rp.Timestamp = ts
+			rp.CurrentLeaderEpoch = -1
+			rt.Partitions = append(rt.Partitions, rp)
+			req.Topics = append(req.Topics, rt)
+			resp, err := req.RequestWith(ctx, cl)
+			if err != nil || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+				t.Fatalf("list offsets %d: %v %+v", ts, err, resp)
+			}
+			return resp.Topics[0].Partitions[0].Offset
+		}
+		if o := list(-2); o != 4 {
+			t.Errorf("earliest = %d, want 4 after DeleteRecords", o)
+		}
+		if o := list(-1); o != 10 {
+			t.Errorf("latest = %d, want 10", o)
+		}
+		if o := list(-3); o != 6 {
+			t.Errorf("max-timestamp = %d, want 6 (the record with the largest timestamp)", o)
+		}
+		if o := list(base.Add(7500 * time.Millisecond).UnixMilli()); o != 6 {
+			t.Errorf("by time 7.5s = %d, want 6 (the first offset whose timestamp is at or after it)", o)
+		}
+		rd := newClient(t, tg, kgo.FetchMaxWait(200*time.Millisecond),
+			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
+		got := pollN(t, rd, 6)
+		for i, r := range got {
+			if r.O != int64(4+i) || r.V != fmt.Sprint(4+i) {
+				t.Errorf("after DeleteRecords, record %d is %v; want offset %d", i, r, 4+i)
+			}
+		}
 	})
 
 	matrixGo(t, "franz-go", "kadm topic/config/offset/group admin", join(apisData, []kmsg.Key{kmsg.DeleteTopics,
