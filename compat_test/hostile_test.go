@@ -210,6 +210,48 @@ func TestHostile(t *testing.T) {
 		expectClosed(t, tg, "Metadata v99", await(t, c, 5*time.Second))
 		healthy(t, tg)
 	})
+	matrix(t, client, "Produce v0-v2 (advertised, removed in Kafka 4)", apisData, func(t *testing.T, tg *target) {
+		// Kafka 4 still advertises Produce from v0 (librdkafka needs
+		// that, KAFKA-18659) but closes the connection on v0-v2. Answering
+		// UNSUPPORTED_VERSION is accepted too; appending is not.
+		topic := newTopic(t, tg, "oldproduce", 1)
+		for v := int16(0); v <= 2; v++ {
+			c := dialRaw(t, tg)
+			req := kmsg.NewPtrProduceRequest()
+			req.Version = v
+			req.Acks = -1
+			req.TimeoutMillis = 5000
+			rt := kmsg.NewProduceRequestTopic()
+			rt.Topic = topic
+			rp := kmsg.NewProduceRequestTopicPartition()
+			rp.Records = batch(1)
+			rt.Partitions = append(rt.Partitions, rp)
+			req.Topics = append(req.Topics, rt)
+			send(t, c, request(req, 5, "hostile"))
+			o := await(t, c, 5*time.Second)
+			switch {
+			case o.timeout:
+				t.Errorf("%s: Produce v%d: no answer and no close", tg.name, v)
+			case o.closed:
+				t.Logf("%s: Produce v%d: connection closed (as Kafka 4.1.1)", tg.name, v)
+			default:
+				resp := kmsg.NewPtrProduceResponse()
+				resp.Version = v
+				if err := resp.ReadFrom(o.response); err != nil || len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+					t.Fatalf("%s: Produce v%d: bad response: %v", tg.name, v, err)
+				}
+				code := resp.Topics[0].Partitions[0].ErrorCode
+				t.Logf("%s: Produce v%d: answered %d (Kafka 4.1.1 closes the connection)", tg.name, v, code)
+				if code != 35 {
+					t.Errorf("%s: Produce v%d answered %d; want the connection closed (Kafka) or 35 UNSUPPORTED_VERSION", tg.name, v, code)
+				}
+			}
+		}
+		if ends := endOffsets(t, tg, topic); ends[0] != 0 {
+			t.Errorf("%s: an old Produce version appended: end offset %d", tg.name, ends[0])
+		}
+		healthy(t, tg)
+	})
 	matrix(t, client, "client id of 32767 bytes (the largest)", apisData, func(t *testing.T, tg *target) {
 		c := dialRaw(t, tg)
 		body := header(int16(kmsg.ApiVersions), 0, 9, strings.Repeat("c", 32767))
