@@ -23,12 +23,27 @@
 // its old assignment, no rebalance; the zombie is FENCED_INSTANCE_ID),
 // members removed when they miss the rebalance timeout or send no SyncGroup
 // within it, and commits checked against member, instance and generation.
+// Offsets expire as in Kafka 4 (OffsetExpirationCondition, KIP-211 and
+// KIP-496): every offset of a group that has been Empty for
+// offsets.retention.minutes; each offset of a group without a protocol type
+// (simple consumers) that long after its commit; and in a Stable group of
+// protocol type "consumer" whose members' subscriptions parse, each offset
+// of a topic no member subscribes to that long after its commit. A group
+// left Empty without offsets is then deleted. When a topic is deleted its
+// offsets leave every group at once, durably (TopicsChanged).
+//
+// group.max.size caps the members of a group as Kafka's acceptJoiningMember
+// does: a join beyond it gets GROUP_MAX_SIZE_REACHED (and the member, if it
+// was one, is removed); a group loaded over the cap rebalances.
+//
+// Metrics (Config.Registerer): gregor_group_groups by state,
+// gregor_group_members, gregor_group_offsets, gregor_group_rebalances_total,
+// gregor_group_offset_commits_total, gregor_group_offsets_expired_total and
+// gregor_group_offsets_removed_total (deleted topics).
+//
 // Choices where gregor differs or Kafka leaves room:
-//   - Committed offsets of a group with members never expire, even for
-//     topics it no longer subscribes to (Kafka 3+ expires those).
 //   - Every group is "classic"; the KIP-848 consumer protocol and
 //     transactional offset commits are not served.
-//   - group.max.size is not enforced.
 //
 // Locking: the Coordinator's mu guards the group map only; each group has its
 // own mu guarding everything in it. The order is group.mu, then
@@ -38,13 +53,16 @@ package group
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf16"
 
 	"github.com/gregor-broker/gregor/storage"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"go.uber.org/zap"
 )
@@ -74,6 +92,11 @@ type Config struct {
 	// It must never change once data exists: it decides which namespace
 	// holds a group's state.
 	OffsetsTopicNumPartitions int32
+	// MaxSize is group.max.size: the most members a group may have.
+	// Default math.MaxInt32 (Kafka's Integer.MAX_VALUE, i.e. no cap).
+	MaxSize int
+	// Registerer receives the coordinator's metrics; nil exports none.
+	Registerer prometheus.Registerer
 }
 
 // Validate fills defaults and rejects impossible values.
@@ -101,6 +124,9 @@ func (c *Config) Validate() error {
 	if c.OffsetsTopicNumPartitions == 0 {
 		c.OffsetsTopicNumPartitions = 50
 	}
+	if c.MaxSize == 0 {
+		c.MaxSize = math.MaxInt32
+	}
 	switch {
 	case c.MinSessionTimeout < 0 || c.MaxSessionTimeout < 0:
 		return errors.New("group: session timeouts must be positive")
@@ -114,6 +140,8 @@ func (c *Config) Validate() error {
 		return errors.New("group: offset.metadata.max.bytes must not be negative")
 	case c.OffsetsTopicNumPartitions < 0:
 		return errors.New("group: offsets.topic.num.partitions must be positive")
+	case c.MaxSize < 0:
+		return errors.New("group: group.max.size must be positive")
 	}
 	return nil
 }
@@ -144,6 +172,12 @@ type Coordinator struct {
 	kv    kvStore
 	clock clock
 	log   *zap.Logger
+	m     *metrics
+
+	// live is the topic table last given to TopicsChanged; the sweep
+	// uses it to remove offsets of deleted topics again (a purge cut
+	// short by a crash or a failed write).
+	live atomic.Pointer[Topics]
 
 	mu     sync.Mutex
 	groups map[string]*group
@@ -169,10 +203,13 @@ func newCoordinator(cfg Config, kv kvStore, clk clock, log *zap.Logger) (*Coordi
 		log = zap.NewNop()
 	}
 	c := &Coordinator{cfg: cfg, kv: kv, clock: clk, log: log, groups: make(map[string]*group)}
+	c.m = newMetrics(cfg.Registerer, c)
 	if err := c.checkPartitionCount(); err != nil {
+		c.m.unregister()
 		return nil, err
 	}
 	if err := c.load(); err != nil {
+		c.m.unregister()
 		return nil, err
 	}
 	c.scheduleSweep()
@@ -229,6 +266,7 @@ func (c *Coordinator) Close() error {
 		g.shutdown()
 		g.mu.Unlock()
 	}
+	c.m.unregister()
 	return nil
 }
 

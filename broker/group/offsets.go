@@ -163,6 +163,7 @@ func (g *group) commit(req *kmsg.OffsetCommitRequest, codes [][]int16, ids [][16
 	for _, p := range ps {
 		g.setOffset(p.topic, p.part, p.o)
 	}
+	g.c.m.offsetCommits.Add(float64(len(ps)))
 }
 
 func (g *group) setOffset(topic string, part int32, o offset) {
@@ -478,6 +479,11 @@ func (c *Coordinator) load() error {
 			for _, m := range g.members {
 				g.resetSession(m)
 			}
+			if len(g.members) > c.cfg.MaxSize {
+				// Kafka rebalances a freshly loaded group that is over
+				// capacity; the members past the cap are refused on rejoin.
+				g.prepareRebalance("freshly-loaded group is over capacity")
+			}
 			g.mu.Unlock()
 		} else {
 			g.leader = ""
@@ -501,15 +507,19 @@ func (c *Coordinator) scheduleSweep() {
 	})
 }
 
-// expireOffsets removes offsets past retention: all offsets of a consumer
-// group empty for the retention period (KIP-211), and for groups that never
-// had members (simple consumers) each offset that old. A group left with no
-// offsets and no members is deleted.
+// expireOffsets removes offsets past retention, under Kafka 4's
+// OffsetExpirationCondition (see expiryBase), and deletes a group left
+// Empty with no offsets. It also repeats the removal of deleted topics'
+// offsets (TopicsChanged).
 func (c *Coordinator) expireOffsets() {
+	if live := c.live.Load(); live != nil {
+		c.removeDeletedTopics(*live)
+	}
 	now := c.clock.Now()
 	for _, g := range c.snapshot() {
 		g.mu.Lock()
-		if g.state != stateEmpty {
+		base, subscribed, ok := g.expiryBase()
+		if !ok || g.state == stateDead {
 			g.mu.Unlock()
 			continue
 		}
@@ -519,22 +529,22 @@ func (c *Coordinator) expireOffsets() {
 			part  int32
 		}
 		var dels []del
-		groupExpired := g.protocolType != "" && now.Sub(g.stateSince) >= c.cfg.OffsetsRetention
+		allExpired := true
 		for t, ps := range g.offsets {
+			if subscribed[t] {
+				allExpired = false
+				continue
+			}
 			for p, o := range ps {
-				if groupExpired || (g.protocolType == "" && now.Sub(o.committed) >= c.cfg.OffsetsRetention) {
+				if now.Sub(base(o)) >= c.cfg.OffsetsRetention {
 					kvs = append(kvs, storage.KV{Key: offsetKey(g.id, t, p)})
 					dels = append(dels, del{t, p})
+				} else {
+					allExpired = false
 				}
 			}
 		}
-		forget := len(dels) == func() int {
-			n := 0
-			for _, ps := range g.offsets {
-				n += len(ps)
-			}
-			return n
-		}() && len(g.pending) == 0
+		forget := allExpired && g.state == stateEmpty && len(g.pending) == 0
 		if forget {
 			kvs = append(kvs, storage.KV{Key: groupKey(g.id)})
 		}
@@ -543,6 +553,7 @@ func (c *Coordinator) expireOffsets() {
 				g.deleteOffset(d.topic, d.part)
 			}
 			if len(dels) > 0 {
+				c.m.offsetsExpired.Add(float64(len(dels)))
 				c.log.Info("expired committed offsets", zap.String("group", g.id), zap.Int("offsets", len(dels)))
 			}
 			if forget {
@@ -552,4 +563,124 @@ func (c *Coordinator) expireOffsets() {
 		}
 		g.mu.Unlock()
 	}
+}
+
+// expiryBase is Kafka 4's ClassicGroup.offsetExpirationCondition: the time
+// from which an offset's retention counts, and the topics whose offsets are
+// kept regardless (the subscribed ones); ok is false when no offset of the
+// group may expire now.
+//   - no protocol type (simple consumers, commits with generation -1):
+//     each offset from its commit;
+//   - Empty: every offset from when the group became Empty (KIP-211);
+//   - Stable, protocol type "consumer", subscriptions known: each offset of
+//     a topic no member subscribes to, from its commit (KIP-496);
+//   - otherwise (rebalancing, another protocol type, unreadable
+//     subscriptions): none.
+func (g *group) expiryBase() (base func(offset) time.Time, subscribed map[string]bool, ok bool) {
+	byCommit := func(o offset) time.Time { return o.committed }
+	switch {
+	case g.protocolType == "":
+		return byCommit, nil, true
+	case g.state == stateEmpty:
+		since := g.stateSince
+		return func(offset) time.Time { return since }, nil, true
+	case g.state == stateStable && g.protocolType == "consumer":
+		subs, known := g.knownSubscriptions()
+		if !known {
+			return nil, nil, false
+		}
+		return byCommit, subs, true
+	}
+	return nil, nil, false
+}
+
+// knownSubscriptions is Kafka's computeSubscribedTopics: the topics the
+// members subscribe to under the selected protocol, read as consumer
+// protocol metadata. known is false when one member's metadata does not
+// parse: then the coordinator cannot tell, and keeps everything.
+func (g *group) knownSubscriptions() (topics map[string]bool, known bool) {
+	if g.protocol == "" {
+		return nil, false
+	}
+	topics = map[string]bool{}
+	for _, m := range g.members {
+		var md kmsg.ConsumerMemberMetadata
+		if err := md.ReadFrom(m.metadataFor(g.protocol)); err != nil {
+			return nil, false
+		}
+		for _, t := range md.Topics {
+			topics[t] = true
+		}
+	}
+	return topics, true
+}
+
+// TopicsChanged removes from every group, durably, the committed offsets
+// of topics that live no longer has: deleted, or deleted and created again
+// under a new id (Kafka removes a deleted topic's offsets from all groups).
+// The broker calls it after each change of its topic table. live is also
+// kept for the periodic sweep, which repeats the removal, so offsets whose
+// removal a crash or a failed write cut short still go. Offsets stored
+// without a topic id are left alone: nothing proves their topic is gone.
+// It returns the number of offsets removed.
+func (c *Coordinator) TopicsChanged(live Topics) int {
+	if live == nil {
+		return 0
+	}
+	c.live.Store(&live)
+	return c.removeDeletedTopics(live)
+}
+
+func (c *Coordinator) removeDeletedTopics(live Topics) int {
+	// One lookup per topic name per pass, however many groups have it.
+	gone := map[string]map[[16]byte]bool{}
+	isGone := func(topic string, id [16]byte) bool {
+		if id == ([16]byte{}) {
+			return false
+		}
+		ids := gone[topic]
+		if ids == nil {
+			ids = map[[16]byte]bool{}
+			gone[topic] = ids
+		}
+		v, seen := ids[id]
+		if !seen {
+			cur, _, ok := live(topic)
+			v = !ok || cur != id
+			ids[id] = v
+		}
+		return v
+	}
+	removed := 0
+	for _, g := range c.snapshot() {
+		g.mu.Lock()
+		if g.state == stateDead {
+			g.mu.Unlock()
+			continue
+		}
+		var kvs []storage.KV
+		type del struct {
+			topic string
+			part  int32
+		}
+		var dels []del
+		for t, ps := range g.offsets {
+			for p, o := range ps {
+				if isGone(t, o.topicID) {
+					kvs = append(kvs, storage.KV{Key: offsetKey(g.id, t, p)})
+					dels = append(dels, del{t, p})
+				}
+			}
+		}
+		if len(kvs) > 0 && c.persist(g.id, kvs...) == nil {
+			for _, d := range dels {
+				g.deleteOffset(d.topic, d.part)
+			}
+			removed += len(dels)
+			c.log.Info("removed committed offsets of deleted topics", zap.String("group", g.id), zap.Int("offsets", len(dels)))
+		}
+		g.mu.Unlock()
+	}
+	c.m.offsetsRemoved.Add(float64(removed))
+	return removed
 }

@@ -321,6 +321,18 @@ func (c *Coordinator) isClosed() bool {
 }
 
 func (g *group) join(req *kmsg.JoinGroupRequest, info JoinInfo, respond func(*kmsg.JoinGroupResponse), fail func(*kerr.Error, string)) {
+	if !g.acceptJoiningMember(req.MemberID) {
+		// As Kafka: the refused member (if it was one) leaves the group,
+		// and the answer carries no member id.
+		if _, ok := g.pending[req.MemberID]; ok {
+			delete(g.pending, req.MemberID)
+			g.tryCompleteJoin()
+		} else if m, ok := g.members[req.MemberID]; ok {
+			g.removeMember(m, "group.max.size reached")
+		}
+		fail(kerr.GroupMaxSizeReached, "")
+		return
+	}
 	if !g.supportsProtocols(req.ProtocolType, req.Protocols, req.MemberID) {
 		fail(kerr.InconsistentGroupProtocol, req.MemberID)
 		return
@@ -330,6 +342,32 @@ func (g *group) join(req *kmsg.JoinGroupRequest, info JoinInfo, respond func(*km
 		return
 	}
 	g.joinKnown(req, info, respond, fail)
+}
+
+// acceptJoiningMember is Kafka's check of group.max.size. While members
+// rejoin (PreparingRebalance) it counts those already waiting, so the last
+// to rejoin are the ones turned away when the cap was lowered; otherwise it
+// counts the members.
+func (g *group) acceptJoiningMember(memberID string) bool {
+	max := g.c.cfg.MaxSize
+	switch g.state {
+	case stateEmpty, stateDead:
+		return true
+	case statePreparingRebalance:
+		if m, ok := g.members[memberID]; ok && m.joinWait != nil {
+			return true
+		}
+		waiting := 0
+		for _, m := range g.members {
+			if m.joinWait != nil {
+				waiting++
+			}
+		}
+		return waiting < max
+	default: // CompletingRebalance, Stable
+		_, ok := g.members[memberID]
+		return ok || len(g.members) < max
+	}
 }
 
 func newMemberID(prefix string) string { return prefix + "-" + uuid.NewString() }
@@ -684,6 +722,7 @@ func (g *group) completeJoin() {
 	}
 	g.protocol = g.selectProtocol()
 	g.setState(stateCompletingRebalance)
+	g.c.m.rebalances.Inc()
 	for _, m := range g.orderedMembers() {
 		respond := m.joinWait
 		m.joinWait = nil
