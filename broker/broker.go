@@ -183,11 +183,17 @@ func New(cfg Config) (*Broker, error) {
 		st.Close()
 		return nil, fmt.Errorf("broker: loading topics: %w", err)
 	}
-	b.groups, err = group.New(cfg.Group, st, cfg.Logger.Named("group"))
+	gcfg := cfg.Group
+	if gcfg.Registerer == nil {
+		gcfg.Registerer = cfg.Registerer
+	}
+	b.groups, err = group.New(gcfg, st, cfg.Logger.Named("group"))
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("broker: starting group coordinator: %w", err)
 	}
+	// OnChange holds one function: add other listeners to topicsChanged.
+	b.topics.OnChange(b.topicsChanged)
 	b.sessions = newFetchSessions(cfg.FetchSessionCacheSlots)
 	b.metrics = newMetrics(cfg.Registerer, b)
 	return b, nil
