@@ -13,6 +13,9 @@ package broker
 // Kafka 4 (offsets.retention.minutes decides). Each offset remembers its
 // topic's id, so a deleted and re-created topic does not inherit them. v10
 // (topic ids on the wire) is not advertised yet.
+//
+// Deleting a topic removes its offsets from every group durably, as Kafka
+// does: broker.New hooks topicsChanged to the topic table's OnChange.
 
 import (
 	"context"
@@ -36,3 +39,10 @@ func (b *Broker) groupTopics(topic string) (id [16]byte, partitions int32, ok bo
 	}
 	return t.ID, t.Partitions, true
 }
+
+// topicsChanged runs after every change of the topic table (Topics.OnChange,
+// which holds a single function, so other listeners belong here too): the
+// group coordinator drops the offsets of deleted topics. It writes
+// tombstones to the store on the changing goroutine, as the deletion itself
+// just did.
+func (b *Broker) topicsChanged() { b.groups.TopicsChanged(b.groupTopics) }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/gregor-broker/gregor/broker/group"
 	"github.com/gregor-broker/gregor/storage"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -840,6 +841,149 @@ func BenchmarkOffsetCommitWire(b *testing.B) {
 		resp, err := adm.CommitOffsets(ctx, "bench", os)
 		if err != nil || resp.Error() != nil {
 			b.Fatal(err, resp.Error())
+		}
+	}
+}
+
+// Deleting a topic removes its committed offsets from every group, durably:
+// they are gone from the store itself, not only hidden by the topic id.
+// The group metrics reach the broker's Registerer.
+func TestDeleteTopicRemovesCommittedOffsets(t *testing.T) {
+	dir := t.TempDir()
+	reg := prometheus.NewRegistry()
+	open := func() *Broker {
+		b, err := New(Config{
+			Listeners:  []Listener{{Name: "PLAINTEXT", Address: "127.0.0.1:0"}},
+			Store:      storage.Config{Dir: dir},
+			Topics:     TopicDefaults{NumPartitions: 1},
+			Group:      group.Config{MinSessionTimeout: time.Second},
+			Registerer: reg,
+			Logger:     zap.NewNop(),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	b := open()
+	grpTopic(t, b, "t", 2)
+	grpTopic(t, b, "u", 1)
+	adm := kadm.NewClient(grpClient(t, grpAddr(b)))
+	ctx := context.Background()
+	commit := func(g string, os ...kadm.Offset) {
+		t.Helper()
+		var all kadm.Offsets
+		for _, o := range os {
+			all.Add(o)
+		}
+		if r, err := adm.CommitOffsets(ctx, g, all); err != nil || r.Error() != nil {
+			t.Fatalf("commit %s: %v %v", g, err, r.Error())
+		}
+	}
+	commit("g1", kadm.Offset{Topic: "t", Partition: 0, At: 1, LeaderEpoch: -1}, kadm.Offset{Topic: "t", Partition: 1, At: 2, LeaderEpoch: -1},
+		kadm.Offset{Topic: "u", Partition: 0, At: 3, LeaderEpoch: -1})
+	commit("g2", kadm.Offset{Topic: "t", Partition: 1, At: 4, LeaderEpoch: -1})
+	if dr, err := adm.DeleteTopics(ctx, "t"); err != nil || dr.Error() != nil {
+		t.Fatalf("delete topic: %v %v", err, dr.Error())
+	}
+	fetched := func(g string) string {
+		t.Helper()
+		got, err := adm.FetchOffsets(ctx, g)
+		if err != nil || got.Error() != nil {
+			t.Fatalf("fetch %s: %v %v", g, err, got.Error())
+		}
+		var lines []string
+		got.Each(func(o kadm.OffsetResponse) { lines = append(lines, fmt.Sprintf("%s/%d=%d", o.Topic, o.Partition, o.At)) })
+		sort.Strings(lines)
+		return fmt.Sprint(lines)
+	}
+	if got := fetched("g1"); got != "[u/0=3]" {
+		t.Fatalf("g1 after deleting t: %s", got)
+	}
+	if got := fetched("g2"); got != "[]" {
+		t.Fatalf("g2 after deleting t: %s", got)
+	}
+	metric := func(name string) float64 {
+		t.Helper()
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+				m := mf.GetMetric()[0]
+				if c := m.GetCounter(); c != nil {
+					return c.GetValue()
+				}
+				return m.GetGauge().GetValue()
+			}
+		}
+		t.Fatalf("metric %s not registered", name)
+		return 0
+	}
+	if c, r, o := metric("gregor_group_offset_commits_total"), metric("gregor_group_offsets_removed_total"), metric("gregor_group_offsets"); c != 4 || r != 3 || o != 1 {
+		t.Fatalf("commits %v removed %v offsets %v, want 4 3 1", c, r, o)
+	}
+	adm.Close()
+	grpStop(t, b)
+
+	b = open()
+	defer grpStop(t, b)
+	for _, g := range []string{"g1", "g2"} {
+		b.store.RangeKV(fmt.Sprintf("__consumer_offsets-%d", b.groups.Partition(g)), func(k, v []byte) bool {
+			var key kmsg.OffsetCommitKey
+			if len(k) > 2 && k[1] <= 1 && key.ReadFrom(k) == nil && key.Topic == "t" {
+				t.Errorf("offset %s %s/%d still in the store after restart", key.Group, key.Topic, key.Partition)
+			}
+			return true
+		})
+	}
+	grpTopic(t, b, "t", 2)
+	adm = kadm.NewClient(grpClient(t, grpAddr(b)))
+	defer adm.Close()
+	if got := fetched("g1"); got != "[u/0=3]" {
+		t.Fatalf("g1 after restart and re-creating t: %s", got)
+	}
+}
+
+// group.max.size over the wire: a second member of a full group gets
+// GROUP_MAX_SIZE_REACHED (81) and no member id, from JoinGroup v9 and v0.
+func TestGroupMaxSizeOverTheWire(t *testing.T) {
+	b, err := New(Config{
+		Listeners: []Listener{{Name: "PLAINTEXT", Address: "127.0.0.1:0"}},
+		Store:     storage.Config{Dir: t.TempDir()},
+		Topics:    TopicDefaults{NumPartitions: 1},
+		Group:     group.Config{InitialRebalanceDelay: -1, MinSessionTimeout: time.Second, MaxSize: 1},
+		Logger:    zap.NewNop(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer grpStop(t, b)
+	grpTopic(t, b, "t", 1)
+	addr := grpAddr(b)
+	own := &ownership{owner: map[int32]string{}}
+	got := &consumed{count: map[string]int{}}
+	m := startMember(t, addr, "full", "t", "m1", kgo.RangeBalancer(), own, got)
+	defer m.close()
+	waitFor(t, "the first member to own the partition", func() bool { return own.owned("m1") })
+	for _, v := range []int16{9, 0} {
+		req := kmsg.NewPtrJoinGroupRequest()
+		req.Version = v
+		req.Group = "full"
+		req.SessionTimeoutMillis = 10000
+		req.RebalanceTimeoutMillis = 10000
+		req.ProtocolType = "consumer"
+		req.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0}}}
+		resp := grpReq[*kmsg.JoinGroupResponse](t, addr, req)
+		if resp.ErrorCode != kerr.GroupMaxSizeReached.Code || resp.MemberID != "" {
+			t.Fatalf("v%d join of a full group: %v member %q", v, kerr.ErrorForCode(resp.ErrorCode), resp.MemberID)
 		}
 	}
 }
