@@ -896,7 +896,9 @@ func TestDeleteTopicRemovesCommittedOffsets(t *testing.T) {
 			t.Fatalf("fetch %s: %v %v", g, err, got.Error())
 		}
 		var lines []string
-		got.Each(func(o kadm.OffsetResponse) { lines = append(lines, fmt.Sprintf("%s/%d=%d", o.Topic, o.Partition, o.At)) })
+		got.Each(func(o kadm.OffsetResponse) {
+			lines = append(lines, fmt.Sprintf("%s/%d=%d", o.Topic, o.Partition, o.At))
+		})
 		sort.Strings(lines)
 		return fmt.Sprint(lines)
 	}
