@@ -162,6 +162,14 @@
 // key/values are byte-identical to the master's. A slave must not write
 // through any other method.
 //
+// A slave whose position is below the master's first segment (retention
+// deleted it) bootstraps with ReadSnapshot on the master and
+// InstallSnapshot on the slave: the master's derived state (offsets,
+// epochs, producer state, key/values) at the master's end position, from
+// where the slave's commit log continues. Segments end at multiples of
+// SegmentBytes, so a log that starts mid-segment rolls where the master's
+// does; master and slave must use the same SegmentBytes.
+//
 // # Lock order
 //
 // Store.retMu → Store.ckptMu → Store.mu (writers) → Partition.mu →
