@@ -350,13 +350,43 @@ func TestInitProducerIDErrors(t *testing.T) {
 		t.Fatalf("id without epoch: %+v", r)
 	}
 	first := initPID(t, cl, 5, -1, -1, nil)
-	// An exhausted epoch gets a fresh id at epoch 0.
-	r := initPID(t, cl, 5, first.ProducerID, 32766, nil)
-	if r.ErrorCode != 0 || r.ProducerID == first.ProducerID || r.ProducerEpoch != 0 {
-		t.Fatalf("exhausted epoch: %+v (first %d)", r, first.ProducerID)
+	// Only the holder of the current epoch may bump it: any other epoch is
+	// PRODUCER_FENCED (v4+) or INVALID_PRODUCER_EPOCH (v3), as Kafka.
+	want := func(what string, r *kmsg.InitProducerIDResponse, code *kerr.Error, id int64, epoch int16) {
+		t.Helper()
+		if r.ErrorCode != code.Code || r.ProducerID != id || r.ProducerEpoch != epoch {
+			t.Fatalf("%s: %v id %d epoch %d, want %v id %d epoch %d", what, kerr.ErrorForCode(r.ErrorCode), r.ProducerID, r.ProducerEpoch, code, id, epoch)
+		}
+	}
+	ok := &kerr.Error{Message: "NONE", Code: 0}
+	// kgo raises a request's version; v3 goes over a raw connection.
+	initV3 := func(pid int64, epoch int16) *kmsg.InitProducerIDResponse {
+		req := kmsg.NewPtrInitProducerIDRequest()
+		req.Version = 3
+		req.ProducerID, req.ProducerEpoch, req.TransactionTimeoutMillis = pid, epoch, 60000
+		return grpReq[*kmsg.InitProducerIDResponse](t, grpAddr(b), req)
+	}
+	pid := first.ProducerID
+	want("made-up epoch v5", initPID(t, cl, 5, pid, 32766, nil), kerr.ProducerFenced, -1, -1)
+	want("made-up epoch v3", initV3(pid, 7), kerr.InvalidProducerEpoch, -1, -1)
+	want("bump 0", initPID(t, cl, 4, pid, 0, nil), ok, pid, 1)
+	want("retried bump 0", initPID(t, cl, 4, pid, 0, nil), ok, pid, 1)
+	want("bump 1", initPID(t, cl, 4, pid, 1, nil), ok, pid, 2)
+	want("zombie at epoch 0", initPID(t, cl, 4, pid, 0, nil), kerr.ProducerFenced, -1, -1)
+	want("zombie at epoch 0 (v3)", initV3(pid, 0), kerr.InvalidProducerEpoch, -1, -1)
+	want("retried bump 1 (v3)", initV3(pid, 1), ok, pid, 2)
+	// Another node's id, or one never handed out, is never bumped here: a
+	// fresh id of this broker's instead (Kafka 4's answer to every
+	// non-transactional re-init).
+	seen := map[int64]bool{pid: true}
+	for _, other := range []int64{2<<40 | 5, 1<<40 | 999_999} {
+		r := initPID(t, cl, 4, other, 0, nil)
+		if r.ErrorCode != 0 || r.ProducerID == other || r.ProducerID>>40 != 1 || r.ProducerEpoch != 0 || seen[r.ProducerID] {
+			t.Fatalf("re-init with foreign id %d: %+v", other, r)
+		}
+		seen[r.ProducerID] = true
 	}
 	// Every new id is distinct.
-	seen := map[int64]bool{first.ProducerID: true, r.ProducerID: true}
 	for i := 0; i < 50; i++ {
 		id := initPID(t, cl, 2, -1, -1, nil).ProducerID
 		if seen[id] {
@@ -405,6 +435,35 @@ func TestProducerIDAllocatorBlocks(t *testing.T) {
 	}
 	if _, err := newProducerIDAllocator(kv, -1); err == nil {
 		t.Fatal("negative node id accepted")
+	}
+}
+
+// The allocator's epoch records: durable across a restart, and an
+// exhausted epoch moves the producer to a fresh id.
+func TestProducerEpochRecords(t *testing.T) {
+	kv := &memProducerKV{m: map[string][]byte{}}
+	a, _ := newProducerIDAllocator(kv, 3)
+	id, _ := a.Next()
+	step := func(a *producerIDAllocator, epoch int16, wantID int64, wantEpoch int16, wantErr error) {
+		t.Helper()
+		gotID, gotEpoch, err := a.Bump(id, epoch)
+		if err != wantErr || (err == nil && (gotID != wantID || gotEpoch != wantEpoch)) {
+			t.Fatalf("bump at %d: id %d epoch %d err %v, want %d %d %v", epoch, gotID, gotEpoch, err, wantID, wantEpoch, wantErr)
+		}
+	}
+	step(a, 0, id, 1, nil)
+	step(a, 1, id, 2, nil)
+	a, _ = newProducerIDAllocator(kv, 3) // restart
+	step(a, 0, 0, 0, errProducerFenced)
+	step(a, 1, id, 2, nil) // retry of the last bump
+	step(a, 2, id, 3, nil)
+	// Near the end of the epochs: 32765 → 32766, then a new id.
+	kv.PutKV(producerIDNamespace, storage.KV{Key: producerEpochKey(id), Value: []byte{0x7f, 0xfd, 0x7f, 0xfc}})
+	a, _ = newProducerIDAllocator(kv, 3)
+	step(a, 32765, id, 32766, nil)
+	fresh, epoch, err := a.Bump(id, 32766)
+	if err != nil || fresh == id || fresh>>40 != 3 || epoch != 0 {
+		t.Fatalf("exhausted epoch: id %d epoch %d err %v", fresh, epoch, err)
 	}
 }
 
