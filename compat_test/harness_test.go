@@ -92,9 +92,10 @@ func runMatrix(t *testing.T, client, scenario string, needs []kmsg.Key, inproc b
 
 // resultTable collects client × scenario × target outcomes.
 type resultTable struct {
-	mu   sync.Mutex
-	rows map[[2]string]map[string]string
-	keys [][2]string
+	notes []string // lines printed under the targets
+	mu    sync.Mutex
+	rows  map[[2]string]map[string]string
+	keys  [][2]string
 }
 
 var results = &resultTable{rows: map[[2]string]map[string]string{}}
@@ -127,6 +128,9 @@ func (r *resultTable) write() {
 			state = "down: " + firstLine(tg.down)
 		}
 		fmt.Fprintf(&b, "- target **%s** at %s (%s)\n", tg.name, tg.addr, state)
+	}
+	for _, n := range r.notes {
+		fmt.Fprintf(&b, "- %s\n", n)
 	}
 	b.WriteString("\n| client | scenario |")
 	for _, tg := range targets {

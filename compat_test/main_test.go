@@ -22,6 +22,7 @@
 //	GREGOR_BIN       a prebuilt gregor binary (default: go build ./cmd/gregor)
 //	COMPAT_CAPTURE   a folder: record the clients' requests to gregor there as
 //	                 fuzz seeds (capture_test.go)
+//	COMPAT_KEEP      keep the run's folder (broker logs and data)
 package compat
 
 import (
@@ -85,7 +86,11 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "compat:", err)
 		return 1
 	}
-	defer os.RemoveAll(workDir)
+	if os.Getenv("COMPAT_KEEP") == "" {
+		defer os.RemoveAll(workDir)
+	} else {
+		fmt.Println("compat: keeping", workDir)
+	}
 
 	want := os.Getenv("COMPAT_TARGETS")
 	if want == "" {
@@ -119,6 +124,17 @@ func run(m *testing.M) int {
 	for _, tg := range targets {
 		if tg.stop != nil {
 			tg.stop()
+		}
+	}
+	for _, tg := range targets {
+		if tg.proc == nil {
+			continue
+		}
+		summary, crashed := scanLog(tg.proc.logPath)
+		results.notes = append(results.notes, "gregor process log: "+summary)
+		if crashed {
+			fmt.Fprintln(os.Stderr, "compat: the gregor process log shows a panic or fatal error:", summary)
+			code = 1
 		}
 	}
 	results.write()
@@ -293,4 +309,32 @@ func apiVersions(addr string) (map[int16][2]int16, error) {
 		out[k.ApiKey] = [2]int16{k.MinVersion, k.MaxVersion}
 	}
 	return out, nil
+}
+
+// scanLog counts the gregor log's lines by level and says whether it shows a
+// panic or a fatal error (a crash, which the run must not hide).
+func scanLog(path string) (string, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "unreadable: " + err.Error(), false
+	}
+	levels := map[string]int{}
+	var crash []string
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.SplitN(l, "\t", 3)
+		if len(f) >= 2 {
+			levels[f[1]]++
+		}
+		if strings.HasPrefix(l, "panic:") || strings.HasPrefix(l, "fatal error:") ||
+			(len(f) >= 2 && (f[1] == "PANIC" || f[1] == "DPANIC" || f[1] == "FATAL")) {
+			crash = append(crash, l)
+		}
+	}
+	s := fmt.Sprintf("%d INFO, %d WARN, %d ERROR lines", levels["INFO"], levels["WARN"], levels["ERROR"])
+	if len(crash) > 0 {
+		s += fmt.Sprintf("; %d panic/fatal lines, first: %s", len(crash), crash[0])
+	} else {
+		s += "; no panic"
+	}
+	return s, len(crash) > 0
 }
