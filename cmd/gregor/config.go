@@ -67,6 +67,7 @@ type GroupSettings struct {
 	// OffsetsRetentionCheckInterval is offsets.retention.check.interval.ms.
 	OffsetsRetentionCheckInterval time.Duration
 	OffsetMetadataMaxBytes        int // offset.metadata.max.bytes
+	MaxSize                       int // group.max.size
 }
 
 // Defaults, Kafka's where Kafka has one.
@@ -104,6 +105,7 @@ func defaultConfig() Config {
 			OffsetsRetention:              7 * 24 * time.Hour,
 			OffsetsRetentionCheckInterval: 10 * time.Minute,
 			OffsetMetadataMaxBytes:        4096,
+			MaxSize:                       math.MaxInt32,
 		},
 		HTTPListener: defaultHTTPListener,
 		LogLevel:     "info",
@@ -292,6 +294,9 @@ func parseConfig(l *loaded) (Config, error) {
 	}
 	if n, ok := p.int("offsets.retention.minutes", 1, math.MaxInt32); ok {
 		c.Group.OffsetsRetention = time.Duration(n) * time.Minute
+	}
+	if n, ok := p.int("group.max.size", 1, math.MaxInt32); ok {
+		c.Group.MaxSize = int(n)
 	}
 
 	if v, ok := p.str("http.listener"); ok {

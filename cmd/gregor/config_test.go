@@ -209,7 +209,7 @@ func TestConfigSources(t *testing.T) {
 		},
 		{
 			name: "store, fetch session, group and producer settings",
-			yaml: "log.retention.check.interval.ms: 5000\nlog.flush.offset.checkpoint.interval.ms: 2000\nlog.max.disk.bytes: 1000000000\nmax.incremental.fetch.session.cache.slots: 10\ngroup.min.session.timeout.ms: 1000\ngroup.max.session.timeout.ms: 60000\noffsets.retention.minutes: 60\nproducer.id.expiration.ms: 1000\nsocket.request.max.bytes: 2000000\nlogger.level: debug\nlogger.format: json\n",
+			yaml: "log.retention.check.interval.ms: 5000\nlog.flush.offset.checkpoint.interval.ms: 2000\nlog.max.disk.bytes: 1000000000\nmax.incremental.fetch.session.cache.slots: 10\ngroup.min.session.timeout.ms: 1000\ngroup.max.session.timeout.ms: 60000\noffsets.retention.minutes: 60\ngroup.max.size: 25\nproducer.id.expiration.ms: 1000\nsocket.request.max.bytes: 2000000\nlogger.level: debug\nlogger.format: json\n",
 			want: want(func(c *Config) {
 				c.RetentionCheckInterval = 5 * time.Second
 				c.CheckpointInterval = 2 * time.Second
@@ -218,6 +218,7 @@ func TestConfigSources(t *testing.T) {
 				c.Group.MinSessionTimeout = time.Second
 				c.Group.MaxSessionTimeout = time.Minute
 				c.Group.OffsetsRetention = time.Hour
+				c.Group.MaxSize = 25
 				c.ProducerIDExpir = time.Second
 				c.SocketRequestMaxBytes = 2000000
 				c.LogLevel = "debug"

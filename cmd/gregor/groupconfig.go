@@ -20,5 +20,6 @@ func groupConfig(g GroupSettings) group.Config {
 		OffsetsRetention:              g.OffsetsRetention,
 		OffsetsRetentionCheckInterval: g.OffsetsRetentionCheckInterval,
 		OffsetMetadataMaxBytes:        g.OffsetMetadataMaxBytes,
+		MaxSize:                       g.MaxSize,
 	}
 }
