@@ -114,7 +114,11 @@ func (c *Coordinator) DeleteGroups(req *kmsg.DeleteGroupsRequest) *kmsg.DeleteGr
 			}
 			rg.ErrorCode = 0
 			g.stopRebalanceTimer()
-			g.offsets = map[string]map[int32]offset{}
+			for t, ps := range g.offsets {
+				for p := range ps {
+					g.deleteOffset(t, p)
+				}
+			}
 			g.pending = map[string]struct{}{}
 			g.setState(stateDead)
 			c.forget(g)

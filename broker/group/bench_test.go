@@ -87,3 +87,50 @@ func BenchmarkRebalance(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTopicsChangedNoop measures what TopicsChanged costs on a
+// topic-table change that deleted nothing (the common case: creations,
+// config changes), over groups groups of 10 committed offsets each; scan=
+// true is the full visit of every group that a deletion, and every sweep,
+// makes.
+func BenchmarkTopicsChangedNoop(b *testing.B) {
+	for _, run := range []struct {
+		groups int
+		scan   bool
+	}{{100, false}, {10000, false}, {100, true}, {10000, true}} {
+		groups := run.groups
+		b.Run(fmt.Sprintf("groups=%d/scan=%v", groups, run.scan), func(b *testing.B) {
+			c, err := newCoordinator(Config{}, nil, realClock{}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			live := Topics(func(topic string) ([16]byte, int32, bool) { return [16]byte{1}, 10, true })
+			req := kmsg.NewPtrOffsetCommitRequest()
+			req.Version = 8
+			req.Generation = -1
+			t := kmsg.NewOffsetCommitRequestTopic()
+			t.Topic = "topic"
+			for p := int32(0); p < 10; p++ {
+				t.Partitions = append(t.Partitions, kmsg.OffsetCommitRequestTopicPartition{Partition: p, Offset: 1})
+			}
+			req.Topics = []kmsg.OffsetCommitRequestTopic{t}
+			for g := 0; g < groups; g++ {
+				req.Group = fmt.Sprintf("g%d", g)
+				c.OffsetCommit(req, live)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				n := 0
+				if run.scan {
+					n = c.removeDeletedTopics(live)
+				} else {
+					n = c.TopicsChanged(live)
+				}
+				if n != 0 {
+					b.Fatal(n)
+				}
+			}
+		})
+	}
+}

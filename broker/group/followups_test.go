@@ -305,3 +305,47 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("after reopen: %v", got)
 	}
 }
+
+// The per-topic offset counts that let TopicsChanged skip its scan follow
+// overwrites, offset deletion and group deletion.
+func TestTopicRefsFollowChanges(t *testing.T) {
+	h := newHarness(t, testConfig())
+	ids := map[string][16]byte{"t": {1}}
+	live := Topics(func(topic string) ([16]byte, int32, bool) {
+		id, ok := ids[topic]
+		return id, 4, ok
+	})
+	commit := func(group string, part int32) {
+		t.Helper()
+		r := kmsg.NewPtrOffsetCommitRequest()
+		r.Version = 8
+		r.Group, r.Generation = group, -1
+		r.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: part, Offset: 1}}}}
+		wantCode(t, h.c.OffsetCommit(r, live).Topics[0].Partitions[0].ErrorCode, nil)
+	}
+	refs := func() string {
+		h.c.refMu.Lock()
+		defer h.c.refMu.Unlock()
+		return fmt.Sprint(h.c.refs)
+	}
+	commit("a", 0)
+	commit("a", 1)
+	commit("b", 0)
+	ids["t"] = [16]byte{2} // re-created; "a" commits again under the new id
+	commit("a", 0)
+	commit("a", 1)
+	if got := refs(); got != "map[t:map[[1 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0]:1 [2 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0]:2]]" {
+		t.Fatalf("refs %s", got)
+	}
+	if n := h.c.TopicsChanged(live); n != 1 {
+		t.Fatalf("%d removed, want b's one", n)
+	}
+	d := kmsg.NewPtrDeleteGroupsRequest()
+	d.Groups = []string{"a", "b"}
+	for _, g := range h.c.DeleteGroups(d).Groups {
+		wantCode(t, g.ErrorCode, nil)
+	}
+	if got := refs(); got != "map[]" {
+		t.Fatalf("refs after deleting the groups: %s", got)
+	}
+}

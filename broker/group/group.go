@@ -179,6 +179,13 @@ type Coordinator struct {
 	// short by a crash or a failed write).
 	live atomic.Pointer[Topics]
 
+	// refs counts the committed offsets of every group by topic and topic
+	// id, so that TopicsChanged learns in O(topics) that no deleted topic
+	// has offsets, the usual case of a topic-table change. refMu is a leaf
+	// lock: taken under a group's mu, it never waits for one.
+	refMu sync.Mutex
+	refs  map[string]map[[16]byte]int
+
 	mu     sync.Mutex
 	groups map[string]*group
 	closed bool
@@ -290,6 +297,9 @@ func (c *Coordinator) Reload() error {
 		g.setState(stateDead)
 		g.mu.Unlock()
 	}
+	c.refMu.Lock()
+	c.refs = nil // load counts again
+	c.refMu.Unlock()
 	// load runs under c.mu so no request sees a half-loaded table. It
 	// locks the new groups' mutexes, against the usual order, but nobody
 	// else can reach those groups before c.mu is released.

@@ -172,7 +172,31 @@ func (g *group) setOffset(topic string, part int32, o offset) {
 		ps = make(map[int32]offset)
 		g.offsets[topic] = ps
 	}
+	if old, ok := ps[part]; ok {
+		g.c.ref(topic, old.topicID, -1)
+	}
 	ps[part] = o
+	g.c.ref(topic, o.topicID, 1)
+}
+
+// ref adds d to the count of offsets of topic under id.
+func (c *Coordinator) ref(topic string, id [16]byte, d int) {
+	c.refMu.Lock()
+	defer c.refMu.Unlock()
+	if c.refs == nil {
+		c.refs = make(map[string]map[[16]byte]int)
+	}
+	ids := c.refs[topic]
+	if ids == nil {
+		ids = make(map[[16]byte]int)
+		c.refs[topic] = ids
+	}
+	if ids[id] += d; ids[id] <= 0 {
+		delete(ids, id)
+		if len(ids) == 0 {
+			delete(c.refs, topic)
+		}
+	}
 }
 
 // FetchOffsets returns group's committed offsets for topics, or all of them
@@ -307,6 +331,9 @@ func (c *Coordinator) OffsetDelete(req *kmsg.OffsetDeleteRequest, topics Topics)
 }
 
 func (g *group) deleteOffset(topic string, part int32) {
+	if o, ok := g.offsets[topic][part]; ok {
+		g.c.ref(topic, o.topicID, -1)
+	}
 	delete(g.offsets[topic], part)
 	if len(g.offsets[topic]) == 0 {
 		delete(g.offsets, topic)
@@ -628,9 +655,39 @@ func (c *Coordinator) TopicsChanged(live Topics) int {
 		return 0
 	}
 	c.live.Store(&live)
+	if !c.anyDeleted(live) {
+		return 0
+	}
 	return c.removeDeletedTopics(live)
 }
 
+// anyDeleted reports whether some committed offset names a topic id that
+// live no longer has.
+func (c *Coordinator) anyDeleted(live Topics) bool {
+	type ref struct {
+		topic string
+		id    [16]byte
+	}
+	var refs []ref
+	c.refMu.Lock()
+	for t, ids := range c.refs {
+		for id := range ids {
+			if id != ([16]byte{}) {
+				refs = append(refs, ref{t, id})
+			}
+		}
+	}
+	c.refMu.Unlock()
+	for _, r := range refs {
+		if cur, _, ok := live(r.topic); !ok || cur != r.id {
+			return true
+		}
+	}
+	return false
+}
+
+// removeDeletedTopics visits every group; the sweep calls it too, so a
+// miscount in refs could only delay a removal, never lose one.
 func (c *Coordinator) removeDeletedTopics(live Topics) int {
 	// One lookup per topic name per pass, however many groups have it.
 	gone := map[string]map[[16]byte]bool{}
