@@ -20,9 +20,15 @@ func consumerJoin(group, memberID, protocolType string, topics ...string) *kmsg.
 	r := joinReq(group, memberID, nil)
 	r.ProtocolType = protocolType
 	md := kmsg.NewConsumerMemberMetadata()
-	md.Version = 1
+	md.Version = 3
 	md.Topics = topics
-	r.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: md.AppendTo(nil)}}
+	md.OwnedPartitions = []kmsg.ConsumerMemberMetadataOwnedPartition{{Topic: "a", Partitions: []int32{0}}}
+	raw := md.AppendTo(nil)
+	// A future version (9) with a field gregor does not know: the v0 prefix
+	// still tells the topics, as Kafka reads it.
+	raw[0], raw[1] = 0, 9
+	raw = append(raw, 0xde, 0xad)
+	r.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: raw}}
 	return r
 }
 

@@ -623,16 +623,23 @@ func (g *group) expiryBase() (base func(offset) time.Time, subscribed map[string
 
 // knownSubscriptions is Kafka's computeSubscribedTopics: the topics the
 // members subscribe to under the selected protocol, read as consumer
-// protocol metadata. known is false when one member's metadata does not
-// parse: then the coordinator cannot tell, and keeps everything.
+// protocol metadata. Like Kafka it reads every version as v0, the prefix
+// all versions share, so a newer client's metadata still parses. known is
+// false when one member's metadata does not parse: then the coordinator
+// cannot tell, and keeps everything.
 func (g *group) knownSubscriptions() (topics map[string]bool, known bool) {
 	if g.protocol == "" {
 		return nil, false
 	}
 	topics = map[string]bool{}
 	for _, m := range g.members {
+		raw := m.metadataFor(g.protocol)
+		if len(raw) < 2 || int16(binary.BigEndian.Uint16(raw)) < 0 {
+			return nil, false
+		}
+		v0 := append([]byte{0, 0}, raw[2:]...)
 		var md kmsg.ConsumerMemberMetadata
-		if err := md.ReadFrom(m.metadataFor(g.protocol)); err != nil {
+		if err := md.ReadFrom(v0); err != nil {
 			return nil, false
 		}
 		for _, t := range md.Topics {
