@@ -48,6 +48,10 @@
 // Locking: the Coordinator's mu guards the group map only; each group has its
 // own mu guarding everything in it. The order is group.mu, then
 // Coordinator.mu; nothing takes a group's mu while holding Coordinator.mu.
+// Coordinator.refMu (offset counts by topic) is a leaf taken under a
+// group's mu. TopicsChanged runs on the goroutine changing the broker's
+// topic table and calls the Topics lookup under a group's mu, so the topic
+// table must never wait for a group's mu while holding its own locks.
 package group
 
 import (
