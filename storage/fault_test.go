@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
-	"time"
 )
 
 func memStore(t *testing.T, fs *memFS, mode FlushMode) (*Store, Config) {
@@ -139,46 +138,55 @@ func TestDiskFull(t *testing.T) {
 	}
 }
 
-// TestGroupCommit: concurrent sync-flush writers share fsyncs.
+// TestGroupCommit: writers waiting while an fsync runs share the next one.
+// The first fsync is held until all eight writers have written, so the
+// count is exact: one fsync for the first writer, one for the other seven.
 func TestGroupCommit(t *testing.T) {
 	fs := newMemFS()
-	var syncs atomic.Int64
+	s, _ := memStore(t, fs, FlushSync)
+	defer s.Close()
+	const writers = 8
+	ps := make([]*Partition, writers)
+	for w := range ps {
+		ps[w], _ = s.CreatePartition(tid(9), int32(w))
+	}
+	var writes, syncs atomic.Int64
+	allWritten := make(chan struct{})
 	fs.fault = func(op, name string) error {
-		if op == "sync" && isSegment(name) {
-			syncs.Add(1)
-			time.Sleep(time.Millisecond) // a disk that takes its time
+		if !isSegment(name) {
+			return nil
+		}
+		switch op {
+		case "write":
+			if writes.Add(1) == writers {
+				close(allWritten)
+			}
+		case "sync":
+			if syncs.Add(1) == 1 {
+				<-allWritten
+			}
 		}
 		return nil
 	}
-	s, _ := memStore(t, fs, FlushSync)
-	defer s.Close()
-	const writers, per = 8, 20
 	var wg sync.WaitGroup
 	for w := 0; w < writers; w++ {
-		p, _ := s.CreatePartition(tid(9), int32(w))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := 0; i < per; i++ {
-				if _, err := p.Append(writerBatch(w, i), 0); err != nil {
-					t.Error(err)
-					return
-				}
+			if _, err := ps[w].Append(writerBatch(w, 0), 0); err != nil {
+				t.Error(err)
 			}
 		}()
 	}
-	before := syncs.Load()
 	wg.Wait()
-	n := syncs.Load() - before
+	if n := syncs.Load(); n != 2 {
+		t.Fatalf("%d fsyncs for %d appends, want 2", n, writers)
+	}
 	for w := 0; w < writers; w++ {
-		if m := checkPrefix(t, s, w); m != per {
+		if m := checkPrefix(t, s, w); m != 1 {
 			t.Fatalf("p%d: %d batches", w, m)
 		}
 	}
-	if n >= writers*per {
-		t.Fatalf("%d fsyncs for %d appends: no group commit", n, writers*per)
-	}
-	t.Logf("%d appends, %d fsyncs", writers*per, n)
 }
 
 // TestCorruptTail: garbage or a torn entry at the end of the commit log is
