@@ -12,6 +12,7 @@
 //	<Dir>/commitlog/<20-digit start position>.log   segments, preallocated
 //	<Dir>/consumequeue/<topic id hex>-<partition>/<20-digit first entry>.cq
 //	<Dir>/checkpoint                                  derived state (atomic)
+//	<Dir>/LOCK                                        flock: one process per store
 //
 // # Commit-log entry (FROZEN)
 //

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -32,6 +33,10 @@ type FS interface {
 	// or already closed (syncfs(2)); consume-queue files are synced this way
 	// so that 10,000 of them cost one call.
 	SyncAll(dir string) error
+	// Lock takes an exclusive lock on the file name (created if missing),
+	// held until the returned Closer is closed or the process dies, so two
+	// processes never open one store.
+	Lock(name string) (io.Closer, error)
 }
 
 // File is one open file of an FS.
@@ -143,6 +148,19 @@ func (OSFS) SyncAll(dir string) error {
 		return &os.PathError{Op: "syncfs", Path: dir, Err: err}
 	}
 	return nil
+}
+
+// Lock implements FS with flock(2).
+func (OSFS) Lock(name string) (io.Closer, error) {
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("storage: %s is in use by another process: %w", filepath.Dir(name), err)
+	}
+	return f, nil
 }
 
 // isNoSpace reports whether err means the disk is full.

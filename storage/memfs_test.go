@@ -269,6 +269,9 @@ func (fs *memFS) crash(torn *rand.Rand) *memFS {
 	return &memFS{root: clone(fs.root, fs.root.names)}
 }
 
+// Lock implements FS; in memory there is only this process.
+func (fs *memFS) Lock(name string) (io.Closer, error) { return io.NopCloser(nil), nil }
+
 type memFile struct {
 	fs     *memFS
 	n      *memNode

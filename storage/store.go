@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -80,6 +81,7 @@ type Store struct {
 	clDir string
 	cqDir string
 	cache *fileCache
+	lock  io.Closer // the directory lock
 
 	// mu serialises writers: commit-log appends and their dispatch, and
 	// changes to the partition set.
@@ -159,6 +161,11 @@ func Open(cfg Config) (*Store, error) {
 	if err := s.fs.SyncDir(cfg.Dir); err != nil {
 		return nil, err
 	}
+	lock, err := s.fs.Lock(filepath.Join(cfg.Dir, "LOCK"))
+	if err != nil {
+		return nil, err
+	}
+	s.lock = lock
 	if err := s.openSegments(); err != nil {
 		s.closeFiles()
 		return nil, err
@@ -174,6 +181,7 @@ func Open(cfg Config) (*Store, error) {
 }
 
 func (s *Store) closeFiles() {
+	defer s.lock.Close()
 	s.segMu.Lock()
 	for _, seg := range s.segs {
 		seg.f.Close()

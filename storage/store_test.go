@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -197,5 +198,18 @@ func TestKVAndDelete(t *testing.T) {
 	s.Close()
 	s = mustOpen(t, cfg)
 	check(s)
+	s.Close()
+}
+
+// TestDirectoryLock: a second Open of a directory in use fails plainly;
+// after Close it opens.
+func TestDirectoryLock(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	s := mustOpen(t, cfg)
+	if _, err := Open(cfg); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("second open: %v", err)
+	}
+	s.Close()
+	s = mustOpen(t, cfg)
 	s.Close()
 }
