@@ -171,6 +171,22 @@
 // SegmentBytes, so a log that starts mid-segment rolls where the master's
 // does; master and slave must use the same SegmentBytes.
 //
+// # Performance (measured on the 2-core development VM, shared disk)
+//
+//	go test ./storage -run XXX -bench 'BenchmarkAppend$' -benchtime 20000x
+//	go test ./storage -run XXX -bench 'BenchmarkAppendSync|BenchmarkRead' -benchtime 2s
+//	go test ./storage -run XXX -bench BenchmarkRecovery -benchtime 3x
+//
+// Async appends of 16 KiB batches run at 0.79-0.94 of a plain file written
+// with the same bytes in the same run, with 10,000 partitions as fast as 16
+// (the log stays one sequential file; consume-queue writes are 4 KiB
+// blocks). 1 KiB batches are CPU-bound at 0.64-0.79 of the plain file (the
+// per-append bookkeeping next to a 1 µs pwrite). Sync appends: one
+// producer waits one fdatasync (~0.2-0.7 ms here); 64 producers share
+// them at about 23 µs per append. Sequential reads ~2.5 GB/s from the page
+// cache. Opening a 1 GiB log takes ~7 ms after a clean Close and ~0.5 s
+// for a full re-scan and rebuild without a checkpoint.
+//
 // # Lock order
 //
 // Store.retMu → Store.ckptMu → Store.mu (writers) → Partition.mu →
