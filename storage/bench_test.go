@@ -58,7 +58,7 @@ func (r *rawFile) write(b *testing.B, n int) time.Duration {
 // sequential file written with the same bytes in the same write sizes; the
 // throughput ratio store/raw is reported. Both include their final fsync.
 //
-//	go test ./storage -run XXX -bench BenchmarkAppend -benchtime 200000x
+//	go test ./storage -run NONE -bench BenchmarkAppend -benchtime 200000x
 func BenchmarkAppend(b *testing.B) {
 	for _, size := range []int{1 << 10, 16 << 10} {
 		for _, parts := range []int{16, 10000} {
@@ -152,7 +152,7 @@ func BenchmarkRead(b *testing.B) {
 // Close (checkpoint: no re-scan) and after a crash with no usable
 // checkpoint (full validation and re-dispatch of the whole log).
 //
-//	go test ./storage -run XXX -bench BenchmarkRecovery -benchtime 3x
+//	go test ./storage -run NONE -bench BenchmarkRecovery -benchtime 3x
 func BenchmarkRecovery(b *testing.B) {
 	dir := b.TempDir()
 	cfg := Config{Dir: dir, Logger: zap.NewNop(), CheckpointInterval: time.Hour}

@@ -3,7 +3,6 @@ package storage
 import (
 	"fmt"
 	"math/rand"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -167,4 +166,3 @@ func TestPowerLoss(t *testing.T) {
 	}
 }
 
-var _ = strings.Contains

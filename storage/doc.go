@@ -173,9 +173,9 @@
 //
 // # Performance (measured on the 2-core development VM, shared disk)
 //
-//	go test ./storage -run XXX -bench 'BenchmarkAppend$' -benchtime 20000x
-//	go test ./storage -run XXX -bench 'BenchmarkAppendSync|BenchmarkRead' -benchtime 2s
-//	go test ./storage -run XXX -bench BenchmarkRecovery -benchtime 3x
+//	go test ./storage -run NONE -bench 'BenchmarkAppend$' -benchtime 20000x
+//	go test ./storage -run NONE -bench 'BenchmarkAppendSync|BenchmarkRead' -benchtime 2s
+//	go test ./storage -run NONE -bench BenchmarkRecovery -benchtime 3x
 //
 // Async appends of 16 KiB batches run at 0.79-0.94 of a plain file written
 // with the same bytes in the same run, with 10,000 partitions as fast as 16

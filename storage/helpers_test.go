@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
@@ -190,4 +189,3 @@ func mustOpen(t testing.TB, cfg Config) *Store {
 
 func tid(n byte) TopicID { return TopicID{n, 1, 2, 3} }
 
-var _ = bytes.Equal
