@@ -165,4 +165,3 @@ func TestPowerLoss(t *testing.T) {
 		}
 	}
 }
-

@@ -188,4 +188,3 @@ func mustOpen(t testing.TB, cfg Config) *Store {
 }
 
 func tid(n byte) TopicID { return TopicID{n, 1, 2, 3} }
-
