@@ -43,6 +43,11 @@ var concurrentAPIs = map[int16]bool{
 
 func concurrentAPI(key int16) bool { return concurrentAPIs[key] }
 
+// recyclableAPI reports the APIs whose request frame may be reused once the
+// handler returns: Produce keeps nothing of its request (the store copies
+// each batch; response topic names are copies made by kmsg's decoder).
+func recyclableAPI(key int16) bool { return key == int16(kmsg.Produce) }
+
 // unsupportedApiVersions is the v0-shaped answer to an ApiVersions request
 // of a version newer than ours: the error plus our table, so the client can
 // pick a version and ask again (Kafka does the same).

@@ -51,6 +51,10 @@ type ServerConfig struct {
 	// with several requests in flight, OffsetCommit) apply in the order
 	// they were sent, as Kafka guarantees. nil: all sequential.
 	Concurrent func(key int16) bool
+	// Recycle reports the APIs whose handler keeps no reference to the
+	// request (its byte slices alias the frame) once it has returned, so
+	// the frame's buffer can serve a later request. nil: none.
+	Recycle func(key int16) bool
 	// ApiVersionsUnsupported builds the v0-shaped response sent to an
 	// ApiVersions request whose version is not served.
 	ApiVersionsUnsupported func() kmsg.Response
@@ -229,6 +233,7 @@ type slot struct {
 	done         chan struct{}
 	resp         kmsg.Response
 	err          error
+	frame        []byte // recycled after the handler returns (Recycle)
 }
 
 // conn is one client connection: read reads and dispatches frames, write
@@ -290,7 +295,28 @@ func (c *conn) read() {
 		if !c.setReadDeadline() {
 			return
 		}
-		frame, err := ReadFrame(br, c.s.cfg.MaxFrameBytes)
+		// The api key follows the size: it decides whether the frame's
+		// buffer may be recycled once the request is handled.
+		// Peek at it only behind a plausible size: a bad size must close
+		// the connection at once, without waiting for more bytes.
+		recycle := false
+		if c.s.cfg.Recycle != nil {
+			sz, _ := br.Peek(4)
+			if n := int32(binary.BigEndian.Uint32(sz)); n >= minFrame && n <= c.s.cfg.MaxFrameBytes {
+				if hdr, err := br.Peek(6); err == nil {
+					recycle = c.s.cfg.Recycle(int16(binary.BigEndian.Uint16(hdr[4:])))
+				}
+			}
+		}
+		var pooled bool
+		frame, err := readFrame(br, c.s.cfg.MaxFrameBytes, func(n int) []byte {
+			if !recycle {
+				return make([]byte, n)
+			}
+			var b []byte
+			b, pooled = getFrame(n)
+			return b
+		})
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isTimeout(err) {
 				c.log().Info("closing connection", zap.Stringer("remote", c.info.Remote), zap.Error(err))
@@ -320,6 +346,9 @@ func (c *conn) read() {
 				return
 			}
 			req := &Request{Header: h, Body: body, Conn: c.info}
+			if pooled {
+				sl.frame = frame
+			}
 			if c.s.cfg.Concurrent(key) {
 				go c.handle(sl, req, nil)
 			} else {
@@ -374,6 +403,10 @@ func (c *conn) handle(sl *slot, req *Request, after chan struct{}) {
 		}
 	}()
 	sl.resp, sl.err = c.s.cfg.Handler.Handle(c.ctx, req)
+	if sl.frame != nil {
+		putFrame(sl.frame)
+		sl.frame = nil
+	}
 }
 
 // write writes responses strictly in request order and closes the
