@@ -255,6 +255,7 @@ func (b *Broker) Start() error {
 			Handler:                b,
 			Versions:               apiVersionRange,
 			Concurrent:             concurrentAPI,
+			Recycle:                recyclableAPI,
 			IdleTimeout:            b.cfg.ConnectionsMaxIdle,
 			ApiVersionsUnsupported: unsupportedApiVersions,
 			BytesIn:                b.metrics.bytesIn,
