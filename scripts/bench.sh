@@ -220,8 +220,8 @@ def fmt(v, nd=0):
     return f"{v:,.{nd}f}"
 
 order = ["gregor", "gregor-sync", "kafka", "kfake", "blackhole"]
-print("| scenario | target | runs | records/s | MB/s | p50 ms | p99 ms | p99.9 ms | max ms | errors | broker RSS MiB |")
-print("|---|---|---|---|---|---|---|---|---|---|---|")
+print("| scenario | target | runs | records/s | MB/s | p50 ms | p99 ms | p99.9 ms | max ms | errors | broker RSS MiB | broker CPU µs/rec | client CPU µs/rec |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for scen in ["produce16", "consume16", "produce10k", "e2e", "ackfloor"]:
     for t in order:
         rs = runs.get((scen, t))
@@ -231,7 +231,9 @@ for scen in ["produce16", "consume16", "produce10k", "e2e", "ackfloor"]:
         print(f"| {scen} | {t} | {len(rs)} | {fmt(med(scen,t,lambda s: s['records_per_sec']))} | "
               f"{fmt(med(scen,t,lambda s: s['mb_per_sec']),1)} | {fmt(med(scen,t,lat('p50_ms')),2)} | "
               f"{fmt(med(scen,t,lat('p99_ms')),2)} | {fmt(med(scen,t,lat('p99_9_ms')),2)} | "
-              f"{fmt(med(scen,t,lat('max_ms')),2)} | {errs} | {fmt(rss)} |")
+              f"{fmt(med(scen,t,lat('max_ms')),2)} | {errs} | {fmt(rss)} | "
+              f"{fmt(med(scen,t,lambda s: s.get('broker_cpu_us_per_record')),2)} | "
+              f"{fmt(med(scen,t,lambda s: s.get('client_cpu_us_per_record')),2)} |")
 
 def ratio(label, a, b, want):
     if a is None or b is None or b == 0:
@@ -256,6 +258,10 @@ ratio("gregor produce10k / kafka produce10k", rps("produce10k","gregor"), rps("p
 ratio("gregor consume16 / kafka consume16", rps("consume16","gregor"), rps("consume16","kafka"), "> 1")
 ratio("gregor e2e p99 / kafka e2e p99", p99("e2e","gregor"), p99("e2e","kafka"), "< 1")
 ratio("gregor RSS / kafka RSS (produce10k)", rss("produce10k","gregor"), rss("produce10k","kafka"), "< 1")
+cpu = lambda scen, t: med(scen, t, lambda s: s.get("broker_cpu_us_per_record"))
+ratio("broker CPU per record produce16: gregor / kafka", cpu("produce16","gregor"), cpu("produce16","kafka"), "(info)")
+ratio("broker CPU per record produce16: gregor / kfake", cpu("produce16","gregor"), cpu("produce16","kfake"), "(info)")
+ratio("broker CPU per record consume16: gregor / kafka", cpu("consume16","gregor"), cpu("consume16","kafka"), "(info)")
 print()
 print("gregor RSS max over produce10k: " + fmt((rss("produce10k","gregor") or 0)/2**20) + " MiB (target < 1024)")
 print()

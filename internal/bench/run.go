@@ -69,6 +69,38 @@ type runner struct {
 	adm        *kadm.Client
 	partitions int32
 	rssMax     atomic.Int64
+	cpuStart   atomic.Pointer[cpuSample] // where the measured part began
+}
+
+// cpuSample is the CPU time broker and client had used at one moment.
+type cpuSample struct{ broker, client float64 }
+
+func (r *runner) sampleCPU() *cpuSample {
+	c := &cpuSample{client: selfCPUSeconds()}
+	if r.cfg.BrokerPID > 0 {
+		c.broker = procCPUSeconds(r.cfg.BrokerPID)
+	}
+	return c
+}
+
+// markCPU notes the start of the measured part (a meter's onReset).
+func (r *runner) markCPU() { r.cpuStart.Store(r.sampleCPU()) }
+
+// setCPU fills the CPU figures from the start mark to now.
+func (r *runner) setCPU(s *Summary) {
+	start := r.cpuStart.Load()
+	if start == nil {
+		return
+	}
+	end := r.sampleCPU()
+	s.ClientCPUSeconds = end.client - start.client
+	if r.cfg.BrokerPID > 0 {
+		s.BrokerCPUSeconds = end.broker - start.broker
+	}
+	if s.Records > 0 {
+		s.ClientCPUMicrosPerRec = s.ClientCPUSeconds * 1e6 / float64(s.Records)
+		s.BrokerCPUMicrosPerRec = s.BrokerCPUSeconds * 1e6 / float64(s.Records)
+	}
 }
 
 // view is one meter on the progress line.
@@ -208,6 +240,7 @@ func (r *runner) produce(ctx context.Context, total int64, dur, warmup time.Dura
 		return nil, err
 	}
 	defer ps.close()
+	ps.m.onReset = r.markCPU
 	stop := r.watch(label, &view{name: "acked", m: ps.m, latency: "ack"})
 	ps.run(ctx, total, dur, warmup, rate)
 	stop()
@@ -219,6 +252,7 @@ func (r *runner) produce(ctx context.Context, total int64, dur, warmup time.Dura
 	sum.measure(ps.m.snap())
 	sum.FirstError = ps.errs.String()
 	sum.setBatches(&ps.batches, ps.m.total())
+	r.setCPU(sum)
 	return sum, nil
 }
 
@@ -322,6 +356,7 @@ func (r *runner) consume(ctx context.Context) (*Summary, error) {
 
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	cs.m.onReset = r.markCPU
 	cs.m.reset(time.Now())
 	if r.cfg.Warmup > 0 {
 		t := time.AfterFunc(r.cfg.Warmup, func() { cs.m.reset(time.Now()) })
@@ -346,6 +381,7 @@ func (r *runner) consume(ctx context.Context) (*Summary, error) {
 	sum.Producers = 0
 	sum.measure(cs.m.snap())
 	sum.FirstError = cs.errs.String()
+	r.setCPU(sum)
 	return sum, nil
 }
 
@@ -370,6 +406,9 @@ func (r *runner) e2e(ctx context.Context) (*Summary, error) {
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	wait := cs.start(cctx)
+	// The producers' meter resets at the same moments; the consumers'
+	// marks the CPU (ps.run resets the producers' right after this).
+	cs.m.onReset = r.markCPU
 	cs.m.reset(time.Now())
 	if r.cfg.Warmup > 0 {
 		t := time.AfterFunc(r.cfg.Warmup, func() { cs.m.reset(time.Now()) })
@@ -399,6 +438,7 @@ func (r *runner) e2e(ctx context.Context) (*Summary, error) {
 	}
 	sum.FirstError = ps.errs.String()
 	sum.setBatches(&ps.batches, acked)
+	r.setCPU(sum)
 	if sum.FirstError == "" {
 		sum.FirstError = cs.errs.String()
 	}

@@ -71,6 +71,9 @@ type meter struct {
 	mu     sync.Mutex // guards start
 	start  time.Time
 	shards []*shard
+	// onReset, when set, is called after every reset: the runner takes its
+	// CPU sample where the measured part starts.
+	onReset func()
 }
 
 func newMeter(n int) *meter {
@@ -93,6 +96,9 @@ func (m *meter) reset(now time.Time) {
 		s.records, s.bytes, s.errors = 0, 0, 0
 		s.last = time.Time{}
 		s.mu.Unlock()
+	}
+	if m.onReset != nil {
+		m.onReset()
 	}
 }
 

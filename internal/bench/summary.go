@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -54,6 +55,14 @@ type Summary struct {
 
 	// Preload is the produce run that filled the topic before a consume.
 	Preload *Summary `json:"preload,omitempty"`
+
+	// CPU time spent while measuring, by the broker (--broker-pid, from
+	// /proc) and by this process (all its clients), in total and per record
+	// counted: a figure a busy machine disturbs less than throughput.
+	BrokerCPUSeconds      float64 `json:"broker_cpu_seconds,omitempty"`
+	ClientCPUSeconds      float64 `json:"client_cpu_seconds,omitempty"`
+	BrokerCPUMicrosPerRec float64 `json:"broker_cpu_us_per_record,omitempty"`
+	ClientCPUMicrosPerRec float64 `json:"client_cpu_us_per_record,omitempty"`
 
 	// BrokerRSSMaxBytes is the highest resident set size of --broker-pid
 	// sampled once a second (Linux only).
@@ -131,6 +140,13 @@ func (s *Summary) WriteText(w io.Writer) {
 	}
 	writeLatency(w, name, s.Latency)
 	writeLatency(w, "ack latency", s.AckLatency)
+	if s.ClientCPUSeconds > 0 {
+		fmt.Fprintf(w, "  CPU: client %.2fs (%.2f µs/record)", s.ClientCPUSeconds, s.ClientCPUMicrosPerRec)
+		if s.BrokerCPUSeconds > 0 {
+			fmt.Fprintf(w, ", broker %.2fs (%.2f µs/record)", s.BrokerCPUSeconds, s.BrokerCPUMicrosPerRec)
+		}
+		fmt.Fprintln(w)
+	}
 	if s.BrokerRSSMaxBytes > 0 {
 		fmt.Fprintf(w, "  broker RSS max %.1f MiB\n", float64(s.BrokerRSSMaxBytes)/mb)
 	}
@@ -182,4 +198,40 @@ func rssBytes(pid int) int64 {
 		}
 	}
 	return 0
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's CPU times: 100 on
+// every Linux architecture Go supports.
+const clockTicks = 100
+
+// procCPUSeconds is a process's user+system CPU time from /proc (Linux); 0
+// when it cannot be read.
+func procCPUSeconds(pid int) float64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name may hold spaces and parentheses: the fields that
+	// follow start after its last ')'. utime and stime are fields 14 and
+	// 15 of the line, 12 and 13 after the name.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return float64(u+st) / clockTicks
+}
+
+// selfCPUSeconds is this process's user+system CPU time.
+func selfCPUSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
