@@ -2,12 +2,15 @@ package storage
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -25,6 +28,7 @@ type Partition struct {
 	mu         sync.RWMutex
 	deleted    bool
 	tailLoaded bool
+	repairs    atomic.Int64 // consume-queue rebuilds by Read
 	dirMade    bool
 	count      int64 // consume-queue entries
 	tailStart  int64 // index of tail[0]; a multiple of cqBlock
@@ -186,13 +190,16 @@ func (p *Partition) readEntries(first, n int64) ([]cqEntry, error) {
 		return nil, fmt.Errorf("storage: consume-queue read %d+%d straddles files", first, n)
 	}
 	cf, err := p.s.cache.get(p.cqFile(first), false)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %v", errBadCQEntry, err)
+	}
 	if err != nil {
 		return nil, err
 	}
 	defer p.s.cache.put(cf)
 	buf := make([]byte, n*cqEntrySize)
 	if m, err := cf.f.ReadAt(buf, first%cqFileEntries*cqEntrySize); m != len(buf) {
-		return nil, fmt.Errorf("reading consume queue: %d of %d bytes: %v", m, len(buf), err)
+		return nil, fmt.Errorf("%w: read %d of %d bytes at entry %d: %v", errBadCQEntry, m, len(buf), first, err)
 	}
 	es := make([]cqEntry, n)
 	for i := range es {
@@ -571,6 +578,39 @@ func (v *cqView) find(offset int64) (int64, error) {
 // offset < LogStartOffset or > HighWatermark gives ErrOffsetOutOfRange. The
 // caller must Release the result.
 func (p *Partition) Read(offset int64, maxBytes int32) (*ReadResult, error) {
+	gen := p.repairs.Load()
+	res, err := p.read(offset, maxBytes)
+	if errors.Is(err, errBadCQEntry) && offset < p.LogStartOffset() {
+		// Retention moved on and trimmed the file under this read.
+		return res, ErrOffsetOutOfRange
+	}
+	if errors.Is(err, errBadCQEntry) {
+		// A consume-queue block failed its CRC: rebuild the queue from
+		// the commit log (the source of truth) and try once more.
+		p.repair(gen)
+		res, err = p.read(offset, maxBytes)
+	}
+	return res, err
+}
+
+// repair rebuilds the consume queue from the commit log; it holds the
+// writer lock for the scan, which is acceptable for a rare disk fault.
+func (p *Partition) repair(gen int64) {
+	s := p.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.deleted || p.repairs.Load() != gen {
+		return // gone, or another reader repaired it meanwhile
+	}
+	p.repairs.Add(1)
+	s.log.Error("storage: corrupt consume queue; rebuilding it from the commit log", zap.String("dir", p.cqDir))
+	p.ensureTailLocked()
+	p.rebuildCQLocked(s.writePos.Load())
+}
+
+func (p *Partition) read(offset int64, maxBytes int32) (*ReadResult, error) {
 	p.ensureTail()
 	p.mu.RLock()
 	if p.deleted {
