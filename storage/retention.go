@@ -98,15 +98,23 @@ func (s *Store) minRetainedPos() int64 {
 	for _, p := range s.Partitions() {
 		p.ensureTail()
 		p.mu.RLock()
-		v := p.viewLocked()
-		p.mu.RUnlock()
-		if v.startIdx < v.count {
-			if e, err := v.entry(v.startIdx); err == nil {
-				low = min(low, e.pos)
-			} else {
-				low = 0
-			}
+		idx, has, tailStart := p.startIdx, p.startIdx < p.count, p.tailStart
+		var e cqEntry
+		if has && idx >= tailStart {
+			e = p.tail[idx-tailStart]
 		}
+		p.mu.RUnlock()
+		if !has {
+			continue
+		}
+		if idx < tailStart {
+			es, err := p.readEntries(idx, 1)
+			if err != nil {
+				return 0 // cannot tell: delete nothing
+			}
+			e = es[0]
+		}
+		low = min(low, e.pos)
 	}
 	return low
 }
