@@ -188,3 +188,15 @@ var (
 //	func (p *Partition) DeleteRecordsBefore(offset int64) (logStart int64, err error)
 //	func (p *Partition) SetRetention(RetentionPolicy)
 //	func (p *Partition) Size() int64
+//
+// Added by the store (storage owner):
+//
+//	func (s *Store) Partitions() []*Partition                    // (topic, partition) order
+//	func (s *Store) RunRetention() error                         // a retention pass now
+//	func (s *Store) ReadSnapshot() (pos int64, data []byte, err error)  // master: bootstrap a slave
+//	func (s *Store) InstallSnapshot(pos int64, data []byte) error       // slave below master's log start
+//	func (p *Partition) Topic() (TopicID, int32)
+//	func (p *Partition) LogEndOffset() int64  // > HighWatermark while a sync-flush append waits
+//	func (p *Partition) ProducerState(id int64) (epoch int16, lastSeq int32, ok bool)
+//	Config.CheckpointInterval, RetentionInterval, MaxOpenFiles, Decompress (see Config)
+//	ErrPositionMismatch (AppendRaw at a position that is not the end)
