@@ -79,7 +79,7 @@ func TestSigkill(t *testing.T) {
 	if os.Getenv(writerEnv) != "" {
 		t.Skip()
 	}
-	rounds := 15
+	rounds := 25
 	if testing.Short() {
 		rounds = 4
 	}
