@@ -286,3 +286,49 @@ func TestSyncVisibilityFence(t *testing.T) {
 		t.Fatalf("hwm %d after fsync", hw)
 	}
 }
+
+// TestAppendDeferredOneFsync: one writer appending to many partitions and
+// waiting once costs one fsync, and nothing is visible before it.
+func TestAppendDeferredOneFsync(t *testing.T) {
+	fs := newMemFS()
+	s, _ := memStore(t, fs, FlushSync)
+	defer s.Close()
+	const parts = 16
+	var syncs atomic.Int64
+	fs.fault = func(op, name string) error {
+		if isSegment(name) && op == "sync" {
+			syncs.Add(1)
+		}
+		return nil
+	}
+	var end int64
+	ps := make([]*Partition, parts)
+	for i := range ps {
+		ps[i], _ = s.CreatePartition(tid(7), int32(i))
+	}
+	syncs.Store(0)
+	for i, p := range ps {
+		res, pos, err := p.AppendDeferred(writerBatch(i, 0), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.BaseOffset != 0 {
+			t.Fatalf("p%d: base offset %d, want 0", i, res.BaseOffset)
+		}
+		if hw := p.HighWatermark(); hw != 0 {
+			t.Fatalf("p%d: high watermark %d before the fsync, want 0", i, hw)
+		}
+		end = max(end, pos)
+	}
+	if err := s.WaitDurable(end); err != nil {
+		t.Fatal(err)
+	}
+	if n := syncs.Load(); n != 1 {
+		t.Fatalf("%d fsyncs for %d deferred appends, want 1", n, parts)
+	}
+	for i, p := range ps {
+		if hw, want := p.HighWatermark(), int64(1+i%4); hw != want { // writerBatch(i, 0) has 1+i%4 records
+			t.Fatalf("p%d: high watermark %d after WaitDurable, want %d", i, hw, want)
+		}
+	}
+}

@@ -379,13 +379,31 @@ func (p *Partition) watchersLocked() []func() {
 // into its copy and applies idempotence. When it returns nil the batch is
 // durable under the flush mode and visible to Read.
 func (p *Partition) Append(batch []byte, leaderEpoch int32) (AppendResult, error) {
-	bi, err := parseBatch(batch)
+	res, end, err := p.AppendDeferred(batch, leaderEpoch)
 	if err != nil {
 		return AppendResult{}, err
 	}
+	if err := p.s.WaitDurable(end); err != nil {
+		return AppendResult{}, err
+	}
+	return res, nil
+}
+
+// AppendDeferred is Append without the wait for durability: it returns the
+// commit-log position the batch (or, for a duplicate, the log) reaches, and
+// the caller must not acknowledge the batch before Store.WaitDurable of
+// that position returns nil. A request that appends to many partitions
+// waits once, so under sync flush one fsync covers all of them instead of
+// one fsync per partition. Visibility to readers is unchanged: under sync
+// flush the high watermark moves only once the fsync is done.
+func (p *Partition) AppendDeferred(batch []byte, leaderEpoch int32) (AppendResult, int64, error) {
+	bi, err := parseBatch(batch)
+	if err != nil {
+		return AppendResult{}, 0, err
+	}
 	s := p.s
 	if int64(len(batch))+entryHeaderSize > s.cfg.SegmentBytes {
-		return AppendResult{}, ErrBatchTooLarge
+		return AppendResult{}, 0, ErrBatchTooLarge
 	}
 	bp := getEntryBuf(entryHeaderSize + len(batch))
 	defer entryBufs.Put(bp)
@@ -395,16 +413,16 @@ func (p *Partition) Append(batch []byte, leaderEpoch int32) (AppendResult, error
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return AppendResult{}, ErrClosed
+		return AppendResult{}, 0, ErrClosed
 	}
 	if err := s.brokenErr(); err != nil {
 		s.mu.Unlock()
-		return AppendResult{}, err
+		return AppendResult{}, 0, err
 	}
 	// Fields read here change only under s.mu, which we hold.
 	if p.deleted {
 		s.mu.Unlock()
-		return AppendResult{}, ErrUnknownPartition
+		return AppendResult{}, 0, ErrUnknownPartition
 	}
 	if bi.producerID >= 0 {
 		dupBase, dup, err := p.checkSequence(&bi)
@@ -413,12 +431,11 @@ func (p *Partition) Append(batch []byte, leaderEpoch int32) (AppendResult, error
 			ls := p.LogStartOffset()
 			s.mu.Unlock()
 			if err != nil {
-				return AppendResult{}, err
+				return AppendResult{}, 0, err
 			}
-			if err := s.waitDurable(end); err != nil {
-				return AppendResult{}, err
-			}
-			return AppendResult{BaseOffset: dupBase, LogStartOffset: ls, Duplicate: true}, nil
+			// A duplicate is acknowledged like its original: once the
+			// log holding it is durable.
+			return AppendResult{BaseOffset: dupBase, LogStartOffset: ls, Duplicate: true}, end, nil
 		}
 	}
 	base := p.nextOffset
@@ -437,16 +454,13 @@ func (p *Partition) Append(batch []byte, leaderEpoch int32) (AppendResult, error
 	pos, err := s.writeEntryLocked(b)
 	if err != nil {
 		s.mu.Unlock()
-		return AppendResult{}, err
+		return AppendResult{}, 0, err
 	}
 	p.dispatchBatch(pos, &h, b[entryHeaderSize:]) // what apply does, without the lookup
 	end := s.writePos.Load()
 	ls := p.logStart // changes only in the dispatcher, under s.mu
 	s.mu.Unlock()
-	if err := s.waitDurable(end); err != nil {
-		return AppendResult{}, err
-	}
-	return AppendResult{BaseOffset: base, LogStartOffset: ls}, nil
+	return AppendResult{BaseOffset: base, LogStartOffset: ls}, end, nil
 }
 
 // entryBufs recycles the buffers entries are built in: the bytes are

@@ -124,7 +124,7 @@ func (s *Store) AppendRaw(pos int64, data []byte) error {
 	}
 	end := s.writePos.Load()
 	s.mu.Unlock()
-	if werr := s.waitDurable(end); err == nil {
+	if werr := s.WaitDurable(end); err == nil {
 		err = werr
 	}
 	return err

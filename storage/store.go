@@ -414,7 +414,7 @@ func (s *Store) appendEntry(h entryHeader, payload []byte) error {
 	s.apply(pos, &h, b)
 	end := s.writePos.Load()
 	s.mu.Unlock()
-	return s.waitDurable(end)
+	return s.WaitDurable(end)
 }
 
 // CreatePartition is idempotent: it returns the existing partition when it
@@ -510,14 +510,14 @@ func (s *Store) deleteLocked(topic TopicID) {
 // preallocated, so a new one counts in full).
 func (s *Store) DiskUsage() int64 { return s.diskBytes.Load() }
 
-// waitDurable returns once the commit log is durable up to pos under the
+// WaitDurable returns once the commit log is durable up to pos under the
 // flush mode: at once for async flush; for sync flush after an fsync that
 // covers pos. Group commit, leader style: the first waiter to find no sync
 // running fsyncs for everyone written so far, the others wait for it and
 // the next leader picks up whoever arrived meanwhile. The leader being a
 // waiter (not a flusher goroutine) saves two goroutine hand-offs per
 // fsync, which on a busy machine cost more than the fsync.
-func (s *Store) waitDurable(pos int64) error {
+func (s *Store) WaitDurable(pos int64) error {
 	if s.cfg.FlushMode == FlushAsync {
 		return nil
 	}
@@ -570,7 +570,7 @@ func (s *Store) publishLocked(p *Partition, hwm, pos int64) []func() {
 }
 
 // flusher makes the commit log durable every FlushInterval under async
-// flush (sync flush needs none: waiters sync, see waitDurable).
+// flush (sync flush needs none: waiters sync, see WaitDurable).
 func (s *Store) flusher() {
 	defer s.wg.Done()
 	if s.cfg.FlushMode != FlushAsync {
