@@ -168,6 +168,11 @@ var (
 //	    epoch into its copy, and applies idempotence (producer id, epoch,
 //	    base sequence read from the batch header). When Append returns nil
 //	    the batch is durable under the flush mode and visible to Read.
+//	func (p *Partition) AppendDeferred(batch []byte, leaderEpoch int32) (AppendResult, int64, error)
+//	func (s *Store) WaitDurable(pos int64) error
+//	    Append in two halves: append many partitions, then wait once for the
+//	    largest returned position (one fsync under sync flush) before
+//	    acknowledging any of them.
 //	func (p *Partition) Read(offset int64, maxBytes int32) (*ReadResult, error)
 //	    Whole batches from the one containing offset, at least one batch
 //	    even if larger than maxBytes. offset == HighWatermark gives no
