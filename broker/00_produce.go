@@ -68,6 +68,8 @@ func handleProduce(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Re
 			switch {
 			case code != 0:
 				sp.ErrorCode = code
+			case b.notLeader(rt.Topic, [16]byte{}, rp.Partition):
+				sp.ErrorCode = kerr.NotLeaderForPartition.Code // another broker group leads it
 			case !known || rp.Partition < 0 || rp.Partition >= t.Partitions:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case t.Internal:

@@ -152,7 +152,13 @@ func (b *Broker) resolveFetchPart(sp *sessPart, version int16) *fetchPart {
 	if ok && sp.key.partition >= 0 && sp.key.partition < fp.topic.Partitions {
 		fp.part = b.store.Partition(fp.topic.ID, sp.key.partition)
 	}
+	name := sp.key.topic
+	if version >= 13 {
+		name = ""
+	}
 	switch {
+	case fp.part == nil && b.notLeader(name, sp.key.id, sp.key.partition):
+		fp.code = kerr.NotLeaderForPartition.Code // another broker group leads it
 	case fp.part == nil && version >= 13 && !ok:
 		fp.code = kerr.UnknownTopicID.Code
 	case fp.part == nil:

@@ -63,6 +63,11 @@ func handleListOffsets(_ context.Context, b *Broker, req *protocol.Request) (kms
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
+			if b.notLeader(rt.Topic, [16]byte{}, rp.Partition) {
+				sp.ErrorCode = kerr.NotLeaderForPartition.Code // another broker group leads it
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
 			if !known || rp.Partition < 0 || rp.Partition >= t.Partitions {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				st.Partitions = append(st.Partitions, sp)

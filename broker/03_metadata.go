@@ -11,9 +11,16 @@ package broker
 // topic instead of LEADER_NOT_AVAILABLE. Otherwise UNKNOWN_TOPIC_OR_PARTITION,
 // or UNKNOWN_TOPIC_ID for a v10+ lookup by id. A name Kafka would not allow
 // (empty, ".", "..", longer than 249, characters outside [a-zA-Z0-9._-])
-// gets INVALID_TOPIC_EXCEPTION. Single node for now: every partition's
-// leader, replica set and ISR is this node; the leader epoch is the
-// broker group's master epoch (Broker.leaderEpoch).
+// gets INVALID_TOPIC_EXCEPTION.
+//
+// The answer covers the whole cluster, from the broker's view of it
+// (routes.go): every live broker at the address it advertises on the
+// listener the request arrived on; each partition's leader is the live
+// master of the group owning it, replicas and ISR the group's live members,
+// the leader epoch the group's master epoch. A partition whose group has no
+// live master gets LEADER_NOT_AVAILABLE with leader -1. Auto-creation goes
+// through the deciding broker (placement.go). A single node is the same
+// code with one group.
 
 import (
 	"context"
@@ -27,22 +34,20 @@ import (
 
 func init() { register(kmsg.Metadata, 0, 12, handleMetadata) }
 
-func handleMetadata(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
+func handleMetadata(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.MetadataRequest)
 	resp := kmsg.NewPtrMetadataResponse()
 	resp.Version = r.Version
-	host, port := b.advertised(req.Conn)
-	br := kmsg.NewMetadataResponseBroker()
-	br.NodeID, br.Host, br.Port = b.cfg.NodeID, host, port
-	resp.Brokers = []kmsg.MetadataResponseBroker{br}
+	v := b.cl().currentView()
+	resp.Brokers = b.metadataBrokers(v, req.Conn)
 	cid := b.cfg.ClusterID
 	resp.ClusterID = &cid
 	resp.ControllerID = b.cfg.NodeID
 
 	all := r.Topics == nil || (r.Version == 0 && len(r.Topics) == 0)
 	if all {
-		for _, t := range b.topics.List() {
-			resp.Topics = append(resp.Topics, b.topicMetadata(t))
+		for _, t := range v.topics {
+			resp.Topics = append(resp.Topics, b.viewTopicMetadata(v, t))
 		}
 		return resp, nil
 	}
@@ -51,8 +56,8 @@ func handleMetadata(_ context.Context, b *Broker, req *protocol.Request) (kmsg.R
 		if rt.Topic == nil {
 			mt := kmsg.NewMetadataResponseTopic()
 			mt.TopicID = rt.TopicID
-			if t, ok := b.topicByID(rt.TopicID); ok && rt.TopicID != ([16]byte{}) {
-				resp.Topics = append(resp.Topics, b.topicMetadata(t))
+			if t, ok := v.byID[rt.TopicID]; ok && rt.TopicID != ([16]byte{}) {
+				resp.Topics = append(resp.Topics, b.viewTopicMetadata(v, t))
 				continue
 			}
 			mt.ErrorCode = kerr.UnknownTopicID.Code
@@ -60,17 +65,23 @@ func handleMetadata(_ context.Context, b *Broker, req *protocol.Request) (kmsg.R
 			continue
 		}
 		name := *rt.Topic
-		t, ok := b.topics.Get(name)
+		t, ok := v.byName[name]
+		if !ok || !t.complete() {
+			b.cl().refreshSoon() // perhaps created through another broker
+			v = b.cl().currentView()
+			t, ok = v.byName[name]
+		}
 		if !ok && validTopicName(name) && allowCreate && b.cfg.Topics.AutoCreate {
-			var err error
-			t, err = b.topics.Create(name, 0, nil)
-			if err != nil {
+			// Through the cluster's creation path: the deciding broker
+			// places the topic over the live groups.
+			if err := b.autoCreateTopic(ctx, name, 0); err != nil {
 				b.log.Warn("auto-creating topic failed", zap.String("topic", name), zap.Error(err))
 			}
-			ok = err == nil && t != nil
+			v = b.cl().currentView()
+			t, ok = v.byName[name]
 		}
 		if ok {
-			resp.Topics = append(resp.Topics, b.topicMetadata(t))
+			resp.Topics = append(resp.Topics, b.viewTopicMetadata(v, t))
 			continue
 		}
 		mt := kmsg.NewMetadataResponseTopic()
@@ -82,28 +93,6 @@ func handleMetadata(_ context.Context, b *Broker, req *protocol.Request) (kmsg.R
 		resp.Topics = append(resp.Topics, mt)
 	}
 	return resp, nil
-}
-
-// topicMetadata describes one topic hosted wholly by this node.
-func (b *Broker) topicMetadata(t *Topic) kmsg.MetadataResponseTopic {
-	mt := kmsg.NewMetadataResponseTopic()
-	mt.Topic = kmsg.StringPtr(t.Name)
-	mt.TopicID = t.ID
-	mt.IsInternal = t.Internal
-	for p := int32(0); p < t.Partitions; p++ {
-		mp := kmsg.NewMetadataResponseTopicPartition()
-		mp.Partition = p
-		mp.Leader = b.cfg.NodeID
-		mp.LeaderEpoch = b.leaderEpoch()
-		if b.store.Partition(t.ID, p) == nil {
-			mp.ErrorCode = kerr.LeaderNotAvailable.Code
-		}
-		mp.Replicas = []int32{b.cfg.NodeID}
-		mp.ISR = []int32{b.cfg.NodeID}
-		mp.OfflineReplicas = []int32{}
-		mt.Partitions = append(mt.Partitions, mp)
-	}
-	return mt
 }
 
 // topicByID finds a topic by its id (Fetch v13+, Metadata v10+).

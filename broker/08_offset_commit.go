@@ -35,14 +35,19 @@ func handleOffsetCommit(_ context.Context, b *Broker, req *protocol.Request) (km
 func (b *Broker) groupTopics(topic string) (id [16]byte, partitions int32, ok bool) {
 	t, ok := b.topics.Get(topic)
 	if !ok {
-		return id, 0, false
+		// Spread over other broker groups, none of it here.
+		return b.clusterTopic(topic)
 	}
 	return t.ID, t.Partitions, true
 }
 
 // topicsChanged runs after every change of the topic table (Topics.OnChange,
 // which holds a single function, so other listeners belong here too): the
+// cluster registers the new table with the NameServers, and the
 // group coordinator drops the offsets of deleted topics. It writes
 // tombstones to the store on the changing goroutine, as the deletion itself
 // just did.
-func (b *Broker) topicsChanged() { b.groups.TopicsChanged(b.groupTopics) }
+func (b *Broker) topicsChanged() {
+	b.cl().changed() // the cluster registers the new table at once
+	b.groups.TopicsChanged(b.groupTopics)
+}

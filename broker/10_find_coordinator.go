@@ -2,9 +2,13 @@ package broker
 
 // FindCoordinator (key 10), versions 0–6; v4+ batch keys.
 //
-// Group keys (type 0): the coordinator is this broker for now (a single
-// broker group owns every __consumer_offsets partition); the address is the
-// advertised address of the listener the request arrived on.
+// Group keys (type 0): the coordinator is the live master of the group
+// owning partition hash(group) mod 50 of __consumer_offsets (Kafka's
+// partitionFor), at the address it advertises on the listener the request
+// arrived on. A single live master coordinates every group. In a cluster
+// the topic is created at the first FindCoordinator, placed over the live
+// groups like any topic (placement.go); a group whose owning group has no
+// live master gets COORDINATOR_NOT_AVAILABLE (retriable).
 //
 // Transaction keys (type 1): gregor has no transaction coordinator yet, so it
 // answers UNSUPPORTED_VERSION with a message saying so. That code is not
@@ -26,7 +30,7 @@ func init() { register(kmsg.FindCoordinator, 0, 6, handleFindCoordinator) }
 
 const noTransactionsMessage = "gregor does not support transactions yet"
 
-func handleFindCoordinator(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
+func handleFindCoordinator(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.FindCoordinatorRequest)
 	resp := r.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	host, port := b.advertised(req.Conn)
@@ -36,7 +40,20 @@ func handleFindCoordinator(_ context.Context, b *Broker, req *protocol.Request) 
 		c.NodeID, c.Host, c.Port = -1, "", -1
 		switch r.CoordinatorType {
 		case 0:
-			c.NodeID, c.Host, c.Port = b.cfg.NodeID, host, port
+			m, code := b.coordinator(ctx, key, true)
+			switch {
+			case code != 0:
+				c.ErrorCode = code
+			case m == nil || b.cl().isSelf(m):
+				c.NodeID, c.Host, c.Port = b.cfg.NodeID, host, port
+			default:
+				listener := ""
+				if req.Conn != nil {
+					listener = req.Conn.Listener
+				}
+				h, p, _ := endpoint(m, listener)
+				c.NodeID, c.Host, c.Port = m.NodeID, h, p
+			}
 		case 1:
 			c.ErrorCode = kerr.UnsupportedVersion.Code
 			msg := noTransactionsMessage

@@ -21,6 +21,10 @@ package broker
 // validate_only runs every check and creates nothing; its result carries a
 // fresh topic id as Kafka's does. v5+ results carry the partition count,
 // replication factor and every effective config; v7 the topic id.
+//
+// In a cluster the deciding broker of each topic runs these checks and
+// places the partitions over the live master groups; the others forward the
+// topic to it (placement.go).
 // admin_kafka_test.go checks these answers against a real Kafka.
 
 import (
@@ -45,7 +49,7 @@ const maxPartitionsPerRequest = 10000
 // the store's own state, and the topic is internal (no produce).
 const clusterMetadataTopic = "__cluster_metadata"
 
-func handleCreateTopics(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
+func handleCreateTopics(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.CreateTopicsRequest)
 	resp := r.ResponseKind().(*kmsg.CreateTopicsResponse)
 	count := map[string]int{}
@@ -86,7 +90,7 @@ func handleCreateTopics(_ context.Context, b *Broker, req *protocol.Request) (km
 		case rt.Topic == clusterMetadataTopic:
 			err = apiErrorf(kerr.InvalidRequest, "Creation of internal topic %s is prohibited.", rt.Topic)
 		default:
-			err = b.createTopic(rt, r.ValidateOnly, &res)
+			err = b.createTopicInCluster(ctx, rt, r.TimeoutMillis, r.ValidateOnly, &res)
 		}
 		if err != nil {
 			res.ErrorCode, res.ErrorMessage = apiErrorCode(err)
@@ -166,7 +170,7 @@ func (b *Broker) createTopic(rt *kmsg.CreateTopicsRequestTopic, validateOnly boo
 			return apiErrorf(kerr.InvalidReplicationFactor, "Unable to replicate the partition %d time(s): The target replication factor of %d cannot be reached because only %d broker(s) are registered.", rf, rf, len(brokers))
 		}
 	}
-	tp, err := b.topics.create(rt.Topic, partitions, configs, validateOnly)
+	tp, err := b.placeTopic(rt.Topic, partitions, configs, validateOnly)
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,8 @@ package broker
 // gets UNKNOWN_TOPIC_OR_PARTITION, an unknown id UNKNOWN_TOPIC_ID. Deleting
 // removes the topic's durable record first, then its partitions from the
 // store. A timeout of 0 or less gets REQUEST_TIMED_OUT for every entry and
-// deletes nothing, as in Kafka 4.
+// deletes nothing, as in Kafka 4. In a cluster the topic is deleted from
+// every live group owning part of it (placement.go).
 
 import (
 	"context"
@@ -23,9 +24,11 @@ import (
 
 func init() { register(kmsg.DeleteTopics, 1, 6, handleDeleteTopics) }
 
-func handleDeleteTopics(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
+func handleDeleteTopics(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.DeleteTopicsRequest)
 	resp := r.ResponseKind().(*kmsg.DeleteTopicsResponse)
+	// Another broker deleting its share of a topic spread over groups.
+	forwarded := req.Header.ClientID != nil && *req.Header.ClientID == interBrokerClientID
 	entries := r.Topics
 	if r.Version < 6 {
 		entries = nil
@@ -84,7 +87,7 @@ func handleDeleteTopics(_ context.Context, b *Broker, req *protocol.Request) (km
 				add(e.Topic, tp.ID, apiErrorf(kerr.InvalidRequest, "The provided topic name maps to an ID that was already supplied."))
 				continue
 			}
-			tp, err := b.topics.delete(name, storage.TopicID{})
+			tp, err := b.deleteTopicInCluster(ctx, name, storage.TopicID{}, forwarded)
 			var id storage.TopicID
 			if tp != nil {
 				id = tp.ID
@@ -99,7 +102,7 @@ func handleDeleteTopics(_ context.Context, b *Broker, req *protocol.Request) (km
 				add(nil, e.TopicID, apiErrorf(kerr.InvalidRequest, "Duplicate topic id."))
 				continue
 			}
-			tp, err := b.topics.delete("", e.TopicID)
+			tp, err := b.deleteTopicInCluster(ctx, "", e.TopicID, forwarded)
 			var name *string
 			if tp != nil {
 				name = kmsg.StringPtr(tp.Name)

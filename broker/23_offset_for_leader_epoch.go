@@ -37,6 +37,8 @@ func handleOffsetForLeaderEpoch(_ context.Context, b *Broker, req *protocol.Requ
 				p = b.store.Partition(t.ID, rp.Partition)
 			}
 			switch {
+			case p == nil && b.notLeader(rt.Topic, [16]byte{}, rp.Partition):
+				sp.ErrorCode = kerr.NotLeaderForPartition.Code // another broker group leads it
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			default:

@@ -11,7 +11,9 @@ package broker
 // validate_only checks without creating. A timeout of 0 or less gets
 // REQUEST_TIMED_OUT and changes nothing, as in Kafka 4. More than 10000 new
 // partitions in one request get POLICY_VIOLATION for every topic (see
-// CreateTopics).
+// CreateTopics). In a cluster the topic's deciding broker places the new
+// partitions over the live master groups; the others forward to it
+// (placement.go).
 
 import (
 	"context"
@@ -23,7 +25,7 @@ import (
 
 func init() { register(kmsg.CreatePartitions, 0, 3, handleCreatePartitions) }
 
-func handleCreatePartitions(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
+func handleCreatePartitions(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.CreatePartitionsRequest)
 	resp := r.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	count := map[string]int{}
@@ -53,7 +55,7 @@ func handleCreatePartitions(_ context.Context, b *Broker, req *protocol.Request)
 		} else if count[rt.Topic] > 1 {
 			err = apiErrorf(kerr.InvalidRequest, "Duplicate topic name.")
 		} else {
-			err = b.createPartitions(rt, r.ValidateOnly)
+			err = b.createPartitions(ctx, rt, r.TimeoutMillis, r.ValidateOnly)
 		}
 		res.ErrorCode, res.ErrorMessage = apiErrorCode(err)
 		if err != nil && (res.ErrorCode == kerr.UnknownTopicOrPartition.Code || res.ErrorCode == kerr.RequestTimedOut.Code) {
@@ -64,8 +66,12 @@ func handleCreatePartitions(_ context.Context, b *Broker, req *protocol.Request)
 	return resp, nil
 }
 
-func (b *Broker) createPartitions(rt *kmsg.CreatePartitionsRequestTopic, validateOnly bool) error {
-	tp, ok := b.topics.Get(rt.Topic)
+func (b *Broker) createPartitions(ctx context.Context, rt *kmsg.CreatePartitionsRequestTopic, timeoutMs int32, validateOnly bool) error {
+	tp, ok := b.cl().currentView().byName[rt.Topic]
+	if !ok {
+		b.cl().refreshNow() // perhaps created through another broker
+		tp, ok = b.cl().currentView().byName[rt.Topic]
+	}
 	if !ok {
 		return apiErrorf(kerr.UnknownTopicOrPartition, "This server does not host this topic-partition.")
 	}
@@ -82,5 +88,7 @@ func (b *Broker) createPartitions(rt *kmsg.CreatePartitionsRequestTopic, validat
 			}
 		}
 	}
-	return b.topics.addPartitions(rt.Topic, rt.Count, validateOnly)
+	// The deciding broker places the new partitions over the live groups
+	// (placement.go).
+	return b.growTopic(ctx, rt.Topic, rt.Count, timeoutMs, validateOnly)
 }

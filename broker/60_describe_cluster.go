@@ -5,8 +5,8 @@ package broker
 // Answers with the cluster id, this broker as the controller (gregor has no
 // KRaft quorum; a Kafka broker likewise names a live broker rather than the
 // real controller), and the brokers of the cluster with the advertised
-// address of the listener the request arrived on. Until the route table
-// from the NameServers lands, the only broker known is this one. v1+:
+// address of the listener the request arrived on: every live broker of the
+// cluster, from the route table kept fresh from the NameServers. v1+:
 // endpoint type 1 (brokers) is answered; any other gets
 // UNSUPPORTED_ENDPOINT_TYPE, as a Kafka broker does. v2: no broker is
 // fenced, so include_fenced_brokers changes nothing.
@@ -44,10 +44,11 @@ func handleDescribeCluster(_ context.Context, b *Broker, req *protocol.Request) 
 	}
 	resp.ClusterID = b.cfg.ClusterID
 	resp.ControllerID = b.cfg.NodeID
-	host, port := b.advertised(req.Conn)
-	br := kmsg.NewDescribeClusterResponseBroker()
-	br.NodeID, br.Host, br.Port = b.cfg.NodeID, host, port
-	resp.Brokers = append(resp.Brokers, br)
+	for _, mb := range b.metadataBrokers(b.cl().currentView(), req.Conn) {
+		br := kmsg.NewDescribeClusterResponseBroker()
+		br.NodeID, br.Host, br.Port, br.Rack = mb.NodeID, mb.Host, mb.Port, mb.Rack
+		resp.Brokers = append(resp.Brokers, br)
+	}
 	if r.IncludeClusterAuthorizedOperations {
 		// No ACLs: every operation on the CLUSTER resource is allowed.
 		// Bits are Kafka's AclOperation codes: CREATE(5), ALTER(7),

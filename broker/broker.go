@@ -58,6 +58,11 @@ type Config struct {
 	Group                  group.Config  // owned by broker/group
 	Registerer             prometheus.Registerer
 	Logger                 *zap.Logger
+
+	// Cluster places the broker in a cluster registered with NameServers
+	// (cluster.go); its zero value is a single node with an in-process
+	// NameServer.
+	Cluster ClusterConfig
 }
 
 // Defaults Kafka uses for the settings gregor shares with it.
@@ -118,6 +123,9 @@ func (c *Config) Validate() error {
 	if err := c.Topics.Validate(); err != nil {
 		return fmt.Errorf("broker: %w", err)
 	}
+	if err := c.Cluster.Validate(c.NodeID); err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
@@ -142,6 +150,8 @@ type Broker struct {
 	groups   *group.Coordinator
 	metrics  *metrics
 	sessions *fetchSessions
+	cluster  *cluster // see cl
+	clOnce   sync.Once
 
 	// epoch is the master epoch of this broker group, which is every
 	// partition's leader epoch (DESIGN: leader epoch = the group's master
@@ -192,6 +202,7 @@ func New(cfg Config) (*Broker, error) {
 		st.Close()
 		return nil, fmt.Errorf("broker: starting group coordinator: %w", err)
 	}
+	b.cluster = newCluster(b, cfg.Cluster, cfg.Logger.Named("cluster"))
 	// OnChange holds one function: add other listeners to topicsChanged.
 	b.topics.OnChange(b.topicsChanged)
 	b.sessions = newFetchSessions(cfg.FetchSessionCacheSlots)
@@ -277,6 +288,10 @@ func (b *Broker) Start() error {
 		}()
 		b.log.Info("listening", zap.String("listener", l.Name), zap.Stringer("addr", ln.Addr()))
 	}
+	// Registration reads the bound addresses (advertised), which takes mu.
+	b.mu.Unlock()
+	b.cluster.start()
+	b.mu.Lock()
 	b.ready.Store(true)
 	return nil
 }
@@ -306,6 +321,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	servers := b.servers
 	b.mu.Unlock()
 
+	if len(servers) > 0 {
+		b.cluster.shutdown(ctx)
+	}
 	var errs []error
 	for _, s := range servers {
 		if err := s.Shutdown(ctx); err != nil {

@@ -18,6 +18,9 @@ func (b *Broker) Handle(ctx context.Context, req *protocol.Request) (kmsg.Respon
 		return nil, fmt.Errorf("broker: no handler for api key %d", req.Header.Key)
 	}
 	start := time.Now()
+	if resp := b.notCoordinatorAnswer(ctx, req.Body); resp != nil {
+		return resp, nil // another broker group coordinates this group
+	}
 	resp, err := a.fn(ctx, b, req)
 	b.metrics.observe(req.Header.Key, time.Since(start), err)
 	return resp, err

@@ -16,6 +16,9 @@
 // (10 s) and drops a broker silent for longer than BrokerExpiry (120 s);
 // when a group's master goes, its partitions stay in the table, reported
 // without a leader, so clients see them unavailable rather than deleted.
+// A group gone altogether (no member heartbeating) leaves the table with its
+// partitions; the brokers remember its placement from earlier route reads
+// and report those partitions without a leader (broker/routes.go).
 //
 // The API is HTTP and JSON, easy to inspect with curl:
 //

@@ -55,6 +55,10 @@ type Config struct {
 
 	LogLevel  string
 	LogFormat string
+
+	// Cluster is set by `gregor broker` (broker_cmd.go); empty, the broker
+	// runs with an in-process NameServer (standalone).
+	Cluster broker.ClusterConfig
 }
 
 // GroupSettings are the group coordinator's settings (Kafka names); see
@@ -565,6 +569,7 @@ func (c *Config) brokerConfig() broker.Config {
 			RetentionBytes:           c.RetentionBytes,
 			MessageTimestampType:     c.MessageTimestampType,
 		},
-		Group: groupConfig(c.Group),
+		Group:   groupConfig(c.Group),
+		Cluster: c.Cluster,
 	}
 }

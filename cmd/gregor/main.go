@@ -3,6 +3,8 @@
 //
 //	gregor                      same as gregor standalone
 //	gregor standalone           a single-node broker, data in ./data, Kafka on localhost:9092
+//	gregor nameserver           a NameServer (route registry) of a cluster
+//	gregor broker               one broker of a cluster, registered with NameServers
 //	gregor healthcheck          exit 0 when the local broker answers (compose HEALTHCHECK)
 //	gregor topic  list|create|describe|delete|alter-config   (any Kafka address)
 //	gregor group  list|describe|delete                       (any Kafka address)
@@ -54,6 +56,8 @@ and Kafka on localhost:9092.`,
 		newVersionCommand(),
 		newTopicCommand(),
 		newGroupCommand(),
+		newBrokerCommand(),
+		newNameServerCommand(),
 	)
 	addExtraCommands(root)
 	return root

@@ -132,11 +132,12 @@ func runStandalone(ctx context.Context, cfg Config, log *zap.Logger, serving fun
 	}
 	defer hs.shutdown(log)
 
-	// Part 1, the NameServer: not in-process yet (cluster issue). `gregor
-	// nameserver` will be this part alone.
+	// Part 1, the NameServer: with no NameServers configured (cfg.Cluster)
+	// the broker registers with an in-process registry through the same
+	// interface (broker/cluster.go); `gregor nameserver` runs one alone.
 
-	// Part 2, the broker. `gregor broker` will be this part alone, pointed
-	// at NameServers.
+	// Part 2, the broker. `gregor broker` runs this part pointed at
+	// NameServers (broker_cmd.go).
 	nb, err := startBroker(cfg, reg, log)
 	if err != nil {
 		return err

@@ -1,0 +1,359 @@
+package broker
+
+// Cluster membership: registration with the NameServers and the route table
+// read back from them (DESIGN: Roles and processes).
+//
+// Every broker registers with every NameServer every RegisterInterval (30 s,
+// RocketMQ's default) and at once after any change of its topic table; it
+// reads the route table every RouteRefreshInterval (30 s, RocketMQ's
+// pollNameServerInterval) and at once after a change it made or forwarded.
+// A single-node gregor is the same code: with no NameServer configured the
+// broker registers with an in-process Registry (nameserver.Local) through
+// the same interface, so the standalone default and a cluster member answer
+// Metadata, FindCoordinator and the data path alike.
+//
+// What a broker believes about the cluster (its view, routes.go) is the
+// last route table merged with its own current registration, so its own
+// changes are visible to its clients at once, whatever the NameServers'
+// delay. Clients never talk to a NameServer.
+//
+// Failure behaviour:
+//   - A NameServer dies: registration and route reads go to the others
+//     (nameserver.Client succeeds when one answers); clients see nothing.
+//     A restarted NameServer is refilled by the next heartbeats.
+//   - Every NameServer is unreachable: the broker keeps serving with its
+//     last route table and keeps trying.
+//   - A broker group dies: the NameServers expire it after BrokerExpiry;
+//     the other brokers keep remembering which partitions it owned and
+//     report them without a leader (LEADER_NOT_AVAILABLE), and answer
+//     NOT_LEADER_OR_FOLLOWER for them, while serving their own. When the
+//     group re-registers, its partitions (on its disk) are served again.
+//   - A clean shutdown unregisters at once, so clients move on without
+//     waiting for the expiry.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gregor-broker/gregor/nameserver"
+	"github.com/gregor-broker/gregor/protocol"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+)
+
+// NameServers is how a broker reaches its registry: *nameserver.Client for
+// NameServers over the network, *nameserver.Local for an in-process one.
+type NameServers interface {
+	Register(ctx context.Context, reg nameserver.Registration) (nameserver.RegisterResponse, error)
+	Unregister(ctx context.Context, cluster, brokerName string, brokerID int64)
+	Routes(ctx context.Context) (nameserver.Routes, error)
+}
+
+// ClusterConfig places a broker in a cluster of broker groups (RocketMQ's
+// brokerClusterName, brokerName, brokerId and namesrvAddr).
+type ClusterConfig struct {
+	// Name is the cluster name; default "DefaultCluster" (RocketMQ's).
+	Name string
+	// BrokerName names the broker group; default "broker-<node id>".
+	BrokerName string
+	// BrokerID is the broker's id in its group: 0 is the master.
+	BrokerID int64
+	// NameServers are host:port of every NameServer. Empty: an in-process
+	// registry (the single-node default), unless Client is set.
+	NameServers []string
+	// Client overrides NameServers (an in-process NameServer shared by
+	// several brokers of one process, or tests).
+	Client NameServers
+	// RegisterInterval is the heartbeat period (30 s).
+	RegisterInterval time.Duration
+	// RouteRefreshInterval is how often routes are read (30 s).
+	RouteRefreshInterval time.Duration
+	// Rack is reported with the registration (broker.rack).
+	Rack string
+}
+
+// Cluster defaults, RocketMQ's.
+const (
+	defaultClusterName     = "DefaultCluster"
+	defaultRegisterPeriod  = 30 * time.Second
+	defaultRefreshPeriod   = 30 * time.Second
+	nameServerCallTimeout  = 5 * time.Second
+	interBrokerCallTimeout = 30 * time.Second
+)
+
+// Validate fills defaults; nodeID names the default broker group.
+func (c *ClusterConfig) Validate(nodeID int32) error {
+	if c.Name == "" {
+		c.Name = defaultClusterName
+	}
+	if c.BrokerName == "" {
+		c.BrokerName = fmt.Sprintf("broker-%d", nodeID)
+	}
+	if c.BrokerID < 0 {
+		return fmt.Errorf("broker id must be 0 (master) or positive (slave), got %d", c.BrokerID)
+	}
+	if c.RegisterInterval == 0 {
+		c.RegisterInterval = defaultRegisterPeriod
+	}
+	if c.RouteRefreshInterval == 0 {
+		c.RouteRefreshInterval = defaultRefreshPeriod
+	}
+	if c.RegisterInterval < 0 || c.RouteRefreshInterval < 0 {
+		return errors.New("register and route refresh intervals must be positive")
+	}
+	for _, a := range c.NameServers {
+		if _, _, err := splitHostPort(a); err != nil {
+			return fmt.Errorf("NameServer address %q: %v", a, err)
+		}
+	}
+	return nil
+}
+
+// cluster is a broker's membership: its registration loop, the route table
+// and the clients it forwards admin requests with.
+//
+// Locks: regMu serialises registrations; mu guards routes, known and the
+// cached view; placeMu serialises the topic placements this broker decides
+// (placement.go); peersMu the inter-broker clients. Order: placeMu, regMu,
+// mu; peersMu alone.
+type cluster struct {
+	b   *Broker
+	cfg ClusterConfig
+	ns  NameServers
+	log *zap.Logger
+
+	version atomic.Int64 // local data version, bumped on every topic change
+	kick    chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+
+	regMu sync.Mutex
+
+	mu       sync.Mutex
+	routes   nameserver.Routes
+	routesAt int64 // bumped on every route read
+	readAt   time.Time
+	uncached bool // rebuild the view on every call (see cl)
+	known    map[string]*knownTopic
+	view     *view
+	viewKey  [2]int64
+
+	placeMu sync.Mutex
+	decided map[string]storage16 // topics this broker placed, by name → id
+
+	peersMu sync.Mutex
+	peers   map[string]*kgo.Client
+}
+
+// storage16 is a topic id as the view keeps it.
+type storage16 = [16]byte
+
+// newCluster builds the membership of b from cfg (validated by the caller).
+func newCluster(b *Broker, cfg ClusterConfig, log *zap.Logger) *cluster {
+	ns := cfg.Client
+	if ns == nil {
+		if len(cfg.NameServers) > 0 {
+			ns = nameserver.NewClient(cfg.NameServers)
+		} else {
+			ns = nameserver.NewLocal()
+		}
+	}
+	return &cluster{
+		b:       b,
+		cfg:     cfg,
+		ns:      ns,
+		log:     log,
+		kick:    make(chan struct{}, 1),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+		known:   map[string]*knownTopic{},
+		decided: map[string]storage16{},
+		peers:   map[string]*kgo.Client{},
+	}
+}
+
+// cl returns the broker's cluster membership. A Broker built without New
+// (a struct literal in a test) gets one on first use: a single node with an
+// in-process registry, never started, whose view is rebuilt on every call
+// (no OnChange hook tells it of topic changes).
+func (b *Broker) cl() *cluster {
+	b.clOnce.Do(func() {
+		if b.cluster != nil {
+			return
+		}
+		cfg := b.cfg.Cluster
+		_ = cfg.Validate(b.cfg.NodeID)
+		log := b.log
+		if log == nil {
+			log = zap.NewNop()
+		}
+		b.cluster = newCluster(b, cfg, log)
+		b.cluster.uncached = true // no OnChange hook tells it of changes
+	})
+	return b.cluster
+}
+
+// isMaster reports whether this broker is its group's master.
+func (c *cluster) isMaster() bool { return c.cfg.BrokerID == 0 }
+
+// start registers once and reads the routes once (so the first Metadata
+// already describes the cluster), then runs the loop in the background.
+// Unreachable NameServers are logged, not fatal: the loop keeps trying.
+func (c *cluster) start() {
+	c.registerNow()
+	c.refreshNow()
+	go c.run()
+}
+
+// changed is called after every local topic change: the new table is
+// registered at once (RocketMQ registers on every topic config change).
+func (c *cluster) changed() {
+	c.version.Add(1)
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (c *cluster) run() {
+	defer close(c.done)
+	reg := time.NewTicker(c.cfg.RegisterInterval)
+	defer reg.Stop()
+	ref := time.NewTicker(c.cfg.RouteRefreshInterval)
+	defer ref.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-reg.C:
+			c.registerNow()
+		case <-c.kick:
+			c.registerNow()
+			c.refreshNow()
+		case <-ref.C:
+			c.refreshNow()
+		}
+	}
+}
+
+// shutdown stops the loop and unregisters, so clients learn at once that
+// this broker's partitions have no leader.
+func (c *cluster) shutdown(ctx context.Context) {
+	select {
+	case <-c.stop:
+		return
+	default:
+		close(c.stop)
+	}
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+	}
+	uctx, cancel := context.WithTimeout(ctx, nameServerCallTimeout)
+	defer cancel()
+	c.ns.Unregister(uctx, c.cfg.Name, c.cfg.BrokerName, c.cfg.BrokerID)
+	c.peersMu.Lock()
+	for _, p := range c.peers {
+		p.Close()
+	}
+	c.peers = map[string]*kgo.Client{}
+	c.peersMu.Unlock()
+}
+
+// registerNow sends this broker's registration to every NameServer.
+func (c *cluster) registerNow() {
+	c.regMu.Lock()
+	defer c.regMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), nameServerCallTimeout)
+	defer cancel()
+	if _, err := c.ns.Register(ctx, c.registration()); err != nil {
+		c.log.Warn("registering with the NameServers", zap.Error(err))
+	}
+}
+
+// refreshNow reads the route table; on failure the last one stays.
+func (c *cluster) refreshNow() {
+	ctx, cancel := context.WithTimeout(context.Background(), nameServerCallTimeout)
+	defer cancel()
+	r, err := c.ns.Routes(ctx)
+	if err != nil {
+		c.log.Warn("reading routes from the NameServers; keeping the last table", zap.Error(err))
+		return
+	}
+	c.mu.Lock()
+	c.routes = r
+	c.routesAt++
+	c.readAt = time.Now()
+	c.mu.Unlock()
+}
+
+// refreshSoon reads the routes unless they were read in the last 100 ms: a
+// name this broker does not know may have been created through another
+// broker a moment ago. The bound keeps clients that ask again and again
+// for a missing topic from turning into NameServer traffic.
+func (c *cluster) refreshSoon() {
+	c.mu.Lock()
+	fresh := time.Since(c.readAt) < 100*time.Millisecond
+	c.mu.Unlock()
+	if !fresh {
+		c.refreshNow()
+	}
+}
+
+// registration describes this broker as it is now.
+func (c *cluster) registration() nameserver.Registration {
+	b := c.b
+	reg := nameserver.Registration{
+		Cluster:     c.cfg.Name,
+		BrokerName:  c.cfg.BrokerName,
+		BrokerID:    c.cfg.BrokerID,
+		NodeID:      b.cfg.NodeID,
+		Role:        nameserver.RoleSlave,
+		Rack:        c.cfg.Rack,
+		MasterEpoch: b.leaderEpoch(),
+		DataVersion: c.version.Load(),
+		LogEnd:      b.store.EndPosition(),
+	}
+	if c.isMaster() {
+		reg.Role = nameserver.RoleMaster
+	}
+	for _, l := range b.cfg.Listeners {
+		host, port := b.advertised(&protocol.ConnInfo{Listener: l.Name})
+		reg.Endpoints = append(reg.Endpoints, nameserver.Endpoint{Listener: l.Name, Host: host, Port: port})
+	}
+	for _, t := range b.topics.List() {
+		reg.Topics = append(reg.Topics, nameserver.TopicRoute{
+			Name:       t.Name,
+			ID:         uuid.UUID(t.ID).String(),
+			Partitions: t.Partitions,
+			Owned:      ownedPartitions(t),
+			Internal:   t.Internal,
+		})
+	}
+	return reg
+}
+
+// ownedPartitions lists the partitions of t this broker's group owns; a
+// topic without an explicit list (created before clustering, or by a
+// single node) owns them all.
+func ownedPartitions(t *Topic) []int32 {
+	if t.Owned != nil {
+		return slices.Clone(t.Owned)
+	}
+	out := make([]int32, t.Partitions)
+	for p := range out {
+		out[p] = int32(p)
+	}
+	return out
+}
+
+// self is this broker as the view lists it: its current registration.
+func (c *cluster) self() nameserver.Broker {
+	return nameserver.Broker{Registration: c.registration(), LastHeartbeat: time.Now()}
+}

@@ -1,0 +1,667 @@
+package broker
+
+// Topic placement: which broker group owns each partition.
+//
+// One broker decides for each topic: the live master picked by a hash of the
+// topic name over the sorted names of the groups with a live master. Every
+// other broker forwards CreateTopics, CreatePartitions and auto-creation to
+// it over the Kafka protocol, so two creations of one name through
+// different brokers meet on one broker, which serialises them (placeMu).
+//
+// The decider spreads the new partitions over the live master groups,
+// each to the group owning the fewest partitions so far (ties by name), and
+// tells every owning group its share with a CreateTopics request whose
+// gregor-internal config gregor.internal.placement carries the topic id,
+// the total partition count and the partitions that group owns. The
+// receiving broker strips that config, creates its partitions and keeps the
+// placement durably in its topic record (Topic.Owned), then registers with
+// the NameServers at once. Placement is thus recorded explicitly where the
+// data lives, never derived from a broker list at read time.
+//
+// A creation that fails on one group after succeeding on others leaves the
+// partitions made so far; the error goes back to the client. A CreatePartitions
+// that adds partitions to a group not owning any of the topic yet sends that
+// group the configs the decider knows (its own copy of the topic, if any).
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"maps"
+	"net"
+	"slices"
+	"strconv"
+
+	"github.com/google/uuid"
+	"github.com/gregor-broker/gregor/nameserver"
+	"github.com/gregor-broker/gregor/storage"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/zap"
+)
+
+// placementConfig is the gregor-internal topic config carrying a placement
+// from the deciding broker to an owning group. Frozen.
+const placementConfig = "gregor.internal.placement"
+
+// offsetsTopic is Kafka's group offsets topic; offsetsPartitions its fixed
+// partition count (offsets.topic.num.partitions, never changed).
+const (
+	offsetsTopic      = "__consumer_offsets"
+	offsetsPartitions = 50
+)
+
+// interBrokerClientID is the client id of requests one broker sends
+// another; a DeleteTopics carrying it deletes only the receiver's share.
+const interBrokerClientID = "gregor.inter-broker"
+
+// placementSpec is the JSON value of placementConfig.
+type placementSpec struct {
+	ID         string  `json:"id"`
+	Partitions int32   `json:"partitions"`
+	Owned      []int32 `json:"owned"`
+}
+
+// decider returns the live master that decides placements for topic.
+func (v *view) decider(topic string) *nameserver.Broker {
+	masters := v.liveMasters()
+	if len(masters) == 0 {
+		return nil
+	}
+	h := fnv.New32a()
+	h.Write([]byte(topic))
+	return v.masters[masters[h.Sum32()%uint32(len(masters))]]
+}
+
+// place assigns partitions [from, to) to the live master groups, each to
+// the group with the fewest partitions so far, ties by name.
+func (v *view) place(from, to int32) map[string][]int32 {
+	counts := v.partitionCounts()
+	names := v.liveMasters()
+	out := map[string][]int32{}
+	for p := from; p < to; p++ {
+		best := ""
+		for _, n := range names {
+			if best == "" || counts[n] < counts[best] {
+				best = n
+			}
+		}
+		if best == "" {
+			break
+		}
+		out[best] = append(out[best], p)
+		counts[best]++
+	}
+	return out
+}
+
+// createTopicInCluster creates one topic of a CreateTopics request: applies
+// a placement sent by the deciding broker, forwards to the decider, or,
+// on the decider, validates and places the topic. res is filled on success.
+func (b *Broker) createTopicInCluster(ctx context.Context, rt *kmsg.CreateTopicsRequestTopic, timeoutMs int32, validateOnly bool, res *kmsg.CreateTopicsResponseTopic) error {
+	if spec, ok, err := takePlacement(rt); ok {
+		if err != nil {
+			return err
+		}
+		return b.applyPlacement(rt, spec, validateOnly, res)
+	}
+	v := b.cl().currentView()
+	if d := v.decider(rt.Topic); d != nil && !b.cl().isSelf(d) {
+		return b.forwardCreateTopic(ctx, d, rt, timeoutMs, validateOnly, res)
+	}
+	b.cl().placeMu.Lock()
+	defer b.cl().placeMu.Unlock()
+	return b.createTopic(rt, validateOnly, res)
+}
+
+// takePlacement removes gregor.internal.placement from rt's configs and
+// parses it; ok says whether it was there.
+func takePlacement(rt *kmsg.CreateTopicsRequestTopic) (spec placementSpec, ok bool, err error) {
+	i := slices.IndexFunc(rt.Configs, func(c kmsg.CreateTopicsRequestTopicConfig) bool { return c.Name == placementConfig })
+	if i < 0 {
+		return spec, false, nil
+	}
+	c := rt.Configs[i]
+	rt.Configs = slices.Delete(slices.Clone(rt.Configs), i, i+1)
+	if c.Value == nil || json.Unmarshal([]byte(*c.Value), &spec) != nil || spec.Partitions <= 0 {
+		return spec, true, apiErrorf(kerr.InvalidConfig, "Invalid value for %s.", placementConfig)
+	}
+	if _, err := uuid.Parse(spec.ID); err != nil {
+		return spec, true, apiErrorf(kerr.InvalidConfig, "Invalid topic id in %s.", placementConfig)
+	}
+	for _, p := range spec.Owned {
+		if p < 0 || p >= spec.Partitions {
+			return spec, true, apiErrorf(kerr.InvalidConfig, "Partition %d out of range in %s.", p, placementConfig)
+		}
+	}
+	return spec, true, nil
+}
+
+// applyPlacement creates (or grows) the local share of a topic placed by
+// the deciding broker and registers it at once, so the decider's next route
+// read sees it.
+func (b *Broker) applyPlacement(rt *kmsg.CreateTopicsRequestTopic, spec placementSpec, validateOnly bool, res *kmsg.CreateTopicsResponseTopic) error {
+	configs := map[string]string{}
+	for _, c := range rt.Configs {
+		if c.Value != nil {
+			configs[c.Name] = *c.Value
+		}
+	}
+	if err := validateTopicName(rt.Topic); err != nil {
+		return err
+	}
+	if err := validateTopicConfigs(configs); err != nil {
+		return err
+	}
+	if validateOnly {
+		return nil
+	}
+	id := uuid.MustParse(spec.ID)
+	tp, err := b.topics.createPlaced(rt.Topic, storage.TopicID(id), spec.Partitions, spec.Owned, configs)
+	if err != nil {
+		return err
+	}
+	b.cl().version.Add(1)
+	b.cl().registerNow()
+	res.TopicID = tp.ID
+	res.NumPartitions = tp.Partitions
+	res.ReplicationFactor = int16(len(b.groupBrokers()))
+	return nil
+}
+
+// placeTopic is the decider's creation of a validated topic (under placeMu):
+// it refuses a name the cluster already has, places the partitions and has
+// every owning group create its share. validateOnly only returns the
+// snapshot a creation would make.
+func (b *Broker) placeTopic(name string, n int32, configs map[string]string, validateOnly bool) (*Topic, error) {
+	v := b.cl().currentView()
+	if _, ok := v.byName[name]; ok {
+		return nil, apiErrorf(kerr.TopicAlreadyExists, "Topic '%s' already exists.", name)
+	}
+	if _, ok := b.cl().decided[name]; ok {
+		b.cl().refreshNow()
+		if _, ok := b.cl().currentView().byName[name]; ok {
+			return nil, apiErrorf(kerr.TopicAlreadyExists, "Topic '%s' already exists.", name)
+		}
+	}
+	if validateOnly {
+		return b.topics.create(name, n, configs, true)
+	}
+	if !b.cl().isMaster() {
+		// A slave only forwards; it decides nothing.
+		return nil, apiErrorf(kerr.NotController, "No live master broker to create topic '%s' on.", name)
+	}
+	id := storage.TopicID(uuid.New())
+	shares := v.place(0, n)
+	if len(shares) == 0 {
+		shares = map[string][]int32{b.cl().cfg.BrokerName: allPartitions(0, n)}
+	}
+	tp, err := b.applyShares(name, id, n, shares, configs)
+	if err != nil {
+		return nil, err
+	}
+	b.cl().decided[name] = id
+	b.log.Info("topic placed", zap.String("topic", name), zap.Int32("partitions", n), zap.Any("groups", shares))
+	return tp, nil
+}
+
+// applyShares has every group in shares create (or grow to n partitions)
+// its share of topic name, this broker's own first, and returns the topic
+// as this broker knows it (an unregistered snapshot when it owns none).
+func (b *Broker) applyShares(name string, id storage.TopicID, n int32, shares map[string][]int32, configs map[string]string) (*Topic, error) {
+	v := b.cl().currentView()
+	var tp *Topic
+	if own, ok := shares[b.cl().cfg.BrokerName]; ok {
+		var err error
+		if tp, err = b.topics.createPlaced(name, id, n, own, configs); err != nil {
+			return nil, err
+		}
+		b.cl().version.Add(1)
+		b.cl().registerNow()
+	}
+	groups := slices.Sorted(maps.Keys(shares))
+	for _, g := range groups {
+		if g == b.cl().cfg.BrokerName {
+			continue
+		}
+		master := v.masters[g]
+		if master == nil {
+			return nil, apiErrorf(kerr.BrokerNotAvailable, "Broker group %s has no live master.", g)
+		}
+		if err := b.sendPlacement(master, name, id, n, shares[g], configs); err != nil {
+			return nil, err
+		}
+	}
+	b.cl().refreshNow()
+	if tp == nil {
+		tp = b.topics.snapshot(name, id, n, configs)
+		tp.Owned = []int32{}
+	}
+	return tp, nil
+}
+
+// sendPlacement tells the master of another group to create its share.
+func (b *Broker) sendPlacement(master *nameserver.Broker, name string, id storage.TopicID, n int32, owned []int32, configs map[string]string) error {
+	spec, _ := json.Marshal(placementSpec{ID: uuid.UUID(id).String(), Partitions: n, Owned: owned})
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis = int32(interBrokerCallTimeout.Milliseconds())
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, -1, -1
+	for _, k := range slices.Sorted(maps.Keys(configs)) {
+		c := kmsg.NewCreateTopicsRequestTopicConfig()
+		c.Name, c.Value = k, kmsg.StringPtr(configs[k])
+		rt.Configs = append(rt.Configs, c)
+	}
+	c := kmsg.NewCreateTopicsRequestTopicConfig()
+	c.Name, c.Value = placementConfig, kmsg.StringPtr(string(spec))
+	rt.Configs = append(rt.Configs, c)
+	req.Topics = []kmsg.CreateTopicsRequestTopic{rt}
+	resp, err := b.cl().send(context.Background(), master, req)
+	if err != nil {
+		return apiErrorf(kerr.BrokerNotAvailable, "Placing partitions of %s on %s: %v", name, master.BrokerName, err)
+	}
+	r := resp.(*kmsg.CreateTopicsResponse)
+	if len(r.Topics) != 1 {
+		return apiErrorf(kerr.UnknownServerError, "Placing partitions of %s on %s: %d results", name, master.BrokerName, len(r.Topics))
+	}
+	if code := r.Topics[0].ErrorCode; code != 0 {
+		msg := ""
+		if r.Topics[0].ErrorMessage != nil {
+			msg = *r.Topics[0].ErrorMessage
+		}
+		return apiErrorf(kerr.ErrorForCode(code).(*kerr.Error), "Placing partitions of %s on %s: %s", name, master.BrokerName, msg)
+	}
+	return nil
+}
+
+// forwardCreateTopic sends one topic's creation to the deciding broker and
+// copies its answer into res.
+func (b *Broker) forwardCreateTopic(ctx context.Context, d *nameserver.Broker, rt *kmsg.CreateTopicsRequestTopic, timeoutMs int32, validateOnly bool, res *kmsg.CreateTopicsResponseTopic) error {
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis = timeoutMs
+	req.ValidateOnly = validateOnly
+	req.Topics = []kmsg.CreateTopicsRequestTopic{*rt}
+	resp, err := b.cl().send(ctx, d, req)
+	if err != nil {
+		return apiErrorf(kerr.NotController, "Forwarding the creation of %s to %s: %v", rt.Topic, d.BrokerName, err)
+	}
+	r := resp.(*kmsg.CreateTopicsResponse)
+	if len(r.Topics) != 1 {
+		return apiErrorf(kerr.UnknownServerError, "Forwarding the creation of %s: %d results", rt.Topic, len(r.Topics))
+	}
+	*res = r.Topics[0]
+	if !validateOnly {
+		b.cl().refreshNow() // created, or created meanwhile by someone else
+	}
+	return nil
+}
+
+// growTopic adds partitions to a topic, on the decider or forwarded to it.
+func (b *Broker) growTopic(ctx context.Context, name string, count, timeoutMs int32, validateOnly bool) error {
+	v := b.cl().currentView()
+	if d := v.decider(name); d != nil && !b.cl().isSelf(d) {
+		req := kmsg.NewPtrCreatePartitionsRequest()
+		req.TimeoutMillis, req.ValidateOnly = timeoutMs, validateOnly
+		rt := kmsg.NewCreatePartitionsRequestTopic()
+		rt.Topic, rt.Count = name, count
+		req.Topics = []kmsg.CreatePartitionsRequestTopic{rt}
+		resp, err := b.cl().send(ctx, d, req)
+		if err != nil {
+			return apiErrorf(kerr.NotController, "Forwarding partitions of %s to %s: %v", name, d.BrokerName, err)
+		}
+		r := resp.(*kmsg.CreatePartitionsResponse)
+		if len(r.Topics) != 1 {
+			return apiErrorf(kerr.UnknownServerError, "Forwarding partitions of %s: %d results", name, len(r.Topics))
+		}
+		if code := r.Topics[0].ErrorCode; code != 0 {
+			msg := ""
+			if r.Topics[0].ErrorMessage != nil {
+				msg = *r.Topics[0].ErrorMessage
+			}
+			return apiErrorf(kerr.ErrorForCode(code).(*kerr.Error), "%s", msg)
+		}
+		if !validateOnly {
+			b.cl().refreshNow()
+		}
+		return nil
+	}
+	b.cl().placeMu.Lock()
+	defer b.cl().placeMu.Unlock()
+	v = b.cl().currentView()
+	vt, ok := v.byName[name]
+	if !ok {
+		return apiErrorf(kerr.UnknownTopicOrPartition, "This server does not host this topic-partition.")
+	}
+	switch {
+	case count < vt.Partitions:
+		return apiErrorf(kerr.InvalidPartitions, "The topic %s currently has %d partition(s); %d would not be an increase.", name, vt.Partitions, count)
+	case count == vt.Partitions:
+		return apiErrorf(kerr.InvalidPartitions, "Topic already has %d partition(s).", count)
+	case count > maxPartitionsPerTopic:
+		return apiErrorf(kerr.InvalidPartitions, "Number of partitions %d is larger than gregor's limit of %d per topic.", count, maxPartitionsPerTopic)
+	}
+	if validateOnly {
+		return nil
+	}
+	shares := v.place(vt.Partitions, count)
+	// Every group owning part of the topic learns the new total too.
+	for p, g := range vt.Owners {
+		if g != "" && v.masters[g] != nil {
+			shares[g] = append(shares[g], int32(p))
+		}
+	}
+	for g := range shares {
+		slices.Sort(shares[g])
+	}
+	var configs map[string]string
+	if local, ok := b.topics.Get(name); ok {
+		configs = local.Configs
+	}
+	_, err := b.applyShares(name, vt.ID, count, shares, configs)
+	if err == nil {
+		b.log.Info("partitions placed", zap.String("topic", name), zap.Int32("from", vt.Partitions), zap.Int32("to", count))
+	}
+	return err
+}
+
+// autoCreateTopic creates a topic a client asked for (Metadata with
+// auto-creation) through the cluster's creation path, with partitions
+// partitions (0: num.partitions).
+// A topic created meanwhile by someone else is no error.
+func (b *Broker) autoCreateTopic(ctx context.Context, name string, partitions int32) error {
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	if partitions <= 0 {
+		partitions = -1 // num.partitions
+	}
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, partitions, -1
+	res := kmsg.NewCreateTopicsResponseTopic()
+	err := b.createTopicInCluster(ctx, &rt, int32(interBrokerCallTimeout.Milliseconds()), false, &res)
+	if err == nil && res.ErrorCode != 0 {
+		err = kerr.ErrorForCode(res.ErrorCode)
+	}
+	if err != nil && !isCode(err, kerr.TopicAlreadyExists) {
+		return err
+	}
+	return nil
+}
+
+// isCode reports whether err carries the Kafka error want.
+func isCode(err error, want *kerr.Error) bool {
+	code, _ := apiErrorCode(err)
+	return code == want.Code
+}
+
+// createPlaced creates topic name with the given id and total partition
+// count, owning the partitions listed (this group's share), or grows the
+// existing topic of that id to n partitions and adds owned to its share.
+func (t *Topics) createPlaced(name string, id storage.TopicID, n int32, owned []int32, configs map[string]string) (*Topic, error) {
+	if err := validateTopicName(name); err != nil {
+		return nil, err
+	}
+	if n <= 0 || n > maxPartitionsPerTopic {
+		return nil, apiErrorf(kerr.InvalidPartitions, "Number of partitions %d is out of range.", n)
+	}
+	t.admin.Lock()
+	defer t.admin.Unlock()
+	share := slices.Clone(owned)
+	from := int32(0)
+	if old, ok := t.Get(name); ok {
+		if old.ID != id {
+			return nil, apiErrorf(kerr.TopicAlreadyExists, "Topic '%s' already exists.", name)
+		}
+		configs = old.Configs
+		share = append(share, ownedPartitions(old)...)
+		n = max(n, old.Partitions)
+	}
+	slices.Sort(share)
+	share = slices.Compact(share)
+	tp := t.snapshot(name, id, n, maps.Clone(configs))
+	tp.Owned = share
+	if err := t.ensurePartitions(tp, from); err != nil {
+		return nil, err
+	}
+	if err := t.persist(tp); err != nil {
+		return nil, err
+	}
+	t.swap(tp)
+	t.changed()
+	t.logger().Info("topic share created", zap.String("topic", name), zap.Int32("partitions", n), zap.Int32s("owned", share))
+	return tp, nil
+}
+
+// allPartitions lists partitions [from, to).
+func allPartitions(from, to int32) []int32 {
+	out := make([]int32, 0, to-from)
+	for p := from; p < to; p++ {
+		out = append(out, p)
+	}
+	return out
+}
+
+// send issues req to another broker over the Kafka protocol and returns its
+// response. One client is kept per address.
+func (c *cluster) send(ctx context.Context, to *nameserver.Broker, req kmsg.Request) (kmsg.Response, error) {
+	host, port, ok := endpoint(to, c.b.cfg.Listeners[0].Name)
+	if !ok {
+		return nil, fmt.Errorf("broker %s/%d advertises no listener", to.BrokerName, to.BrokerID)
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(int(port)))
+	c.peersMu.Lock()
+	cl := c.peers[addr]
+	if cl == nil {
+		var err error
+		cl, err = kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID(interBrokerClientID))
+		if err != nil {
+			c.peersMu.Unlock()
+			return nil, err
+		}
+		c.peers[addr] = cl
+	}
+	c.peersMu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, interBrokerCallTimeout)
+	defer cancel()
+	seeds := cl.SeedBrokers()
+	if len(seeds) == 0 {
+		return nil, fmt.Errorf("no connection to %s", addr)
+	}
+	return seeds[0].Request(ctx, req)
+}
+
+// coordinator returns the live master coordinating group: the master of
+// the group owning partition hash(group) mod 50 of __consumer_offsets. A
+// single live master coordinates every group itself. When the topic does
+// not exist yet and create is set, it is created (placed across the live
+// master groups like any topic). code is COORDINATOR_NOT_AVAILABLE when the
+// owning group has no live master.
+func (b *Broker) coordinator(ctx context.Context, group string, create bool) (*nameserver.Broker, int16) {
+	v := b.cl().currentView()
+	masters := v.liveMasters()
+	if len(masters) <= 1 {
+		if m := v.masters[b.cl().cfg.BrokerName]; m != nil || len(masters) == 0 {
+			return m, 0
+		}
+	}
+	vt, ok := v.byName[offsetsTopic]
+	if !ok {
+		if !create {
+			return nil, kerr.CoordinatorNotAvailable.Code
+		}
+		if err := b.autoCreateTopic(ctx, offsetsTopic, offsetsPartitions); err != nil {
+			b.log.Warn("creating __consumer_offsets", zap.Error(err))
+			return nil, kerr.CoordinatorNotAvailable.Code
+		}
+		v = b.cl().currentView()
+		if vt, ok = v.byName[offsetsTopic]; !ok {
+			return nil, kerr.CoordinatorNotAvailable.Code
+		}
+	}
+	p := offsetsPartition(group, vt.Partitions)
+	owner, master := v.owner(vt, p)
+	if owner == "" {
+		// Only part of the placement is known yet (this broker's own
+		// share came first): read the routes for the rest.
+		b.cl().refreshNow()
+		v = b.cl().currentView()
+		if vt, ok = v.byName[offsetsTopic]; !ok {
+			return nil, kerr.CoordinatorNotAvailable.Code
+		}
+		_, master = v.owner(vt, offsetsPartition(group, vt.Partitions))
+	}
+	if master == nil {
+		return nil, kerr.CoordinatorNotAvailable.Code
+	}
+	return master, 0
+}
+
+// offsetsPartition is Kafka's partitionFor(groupId): abs(hashCode) mod n,
+// with Java's String.hashCode and Utils.abs.
+func offsetsPartition(group string, n int32) int32 {
+	var h int32
+	for _, r := range group {
+		if r >= 0x10000 { // a UTF-16 surrogate pair, as Java hashes it
+			r -= 0x10000
+			h = 31*h + int32(0xD800+(r>>10))
+			h = 31*h + int32(0xDC00+(r&0x3FF))
+			continue
+		}
+		h = 31*h + int32(r)
+	}
+	return (h & 0x7fffffff) % n
+}
+
+// notCoordinator reports whether another live master coordinates group, so
+// a group request that reached this broker gets NOT_COORDINATOR.
+func (b *Broker) notCoordinator(ctx context.Context, group string) bool {
+	m, code := b.coordinator(ctx, group, false)
+	return code == 0 && m != nil && !b.cl().isSelf(m)
+}
+
+// notCoordinatorAnswer answers a group request that reached a broker which
+// does not coordinate the group with NOT_COORDINATOR, so the client looks
+// the coordinator up again (Kafka's answer after a coordinator moved). It
+// returns nil for every other request, and for every request on a single
+// master, which coordinates all groups.
+func (b *Broker) notCoordinatorAnswer(ctx context.Context, req kmsg.Request) kmsg.Response {
+	var group string
+	switch r := req.(type) {
+	case *kmsg.JoinGroupRequest:
+		group = r.Group
+	case *kmsg.SyncGroupRequest:
+		group = r.Group
+	case *kmsg.HeartbeatRequest:
+		group = r.Group
+	case *kmsg.LeaveGroupRequest:
+		group = r.Group
+	case *kmsg.OffsetCommitRequest:
+		group = r.Group
+	case *kmsg.OffsetFetchRequest:
+		if r.Version >= 8 {
+			return nil // several groups: answered by the coordinator of each (not split yet)
+		}
+		group = r.Group
+	default:
+		return nil
+	}
+	if !b.notCoordinator(ctx, group) {
+		return nil
+	}
+	code := kerr.NotCoordinator.Code
+	switch r := req.(type) {
+	case *kmsg.JoinGroupRequest:
+		resp := r.ResponseKind().(*kmsg.JoinGroupResponse)
+		resp.ErrorCode, resp.Generation = code, -1
+		return resp
+	case *kmsg.SyncGroupRequest:
+		resp := r.ResponseKind().(*kmsg.SyncGroupResponse)
+		resp.ErrorCode = code
+		return resp
+	case *kmsg.HeartbeatRequest:
+		resp := r.ResponseKind().(*kmsg.HeartbeatResponse)
+		resp.ErrorCode = code
+		return resp
+	case *kmsg.LeaveGroupRequest:
+		resp := r.ResponseKind().(*kmsg.LeaveGroupResponse)
+		resp.ErrorCode = code
+		return resp
+	case *kmsg.OffsetCommitRequest:
+		resp := r.ResponseKind().(*kmsg.OffsetCommitResponse)
+		for _, rt := range r.Topics {
+			st := kmsg.NewOffsetCommitResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewOffsetCommitResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp
+	case *kmsg.OffsetFetchRequest:
+		resp := r.ResponseKind().(*kmsg.OffsetFetchResponse)
+		resp.ErrorCode = code
+		return resp
+	}
+	return nil
+}
+
+// deleteTopicInCluster deletes a topic (by name, or by id when name is "")
+// from every live group owning part of it: the others' shares through a
+// DeleteTopics sent with interBrokerClientID, then this broker's own. A
+// request that came from another broker (forwarded) deletes only the local
+// share. A group that is down keeps its share until it returns (its
+// partitions stay listed without a leader meanwhile).
+func (b *Broker) deleteTopicInCluster(ctx context.Context, name string, id storage.TopicID, forwarded bool) (*Topic, error) {
+	if forwarded {
+		return b.topics.delete(name, id)
+	}
+	c := b.cl()
+	lookup := func() *viewTopic {
+		v := c.currentView()
+		if name != "" {
+			return v.byName[name]
+		}
+		return v.byID[id]
+	}
+	vt := lookup()
+	if vt == nil {
+		c.refreshNow() // perhaps created through another broker
+		if vt = lookup(); vt == nil {
+			return b.topics.delete(name, id) // Kafka's unknown-topic answers
+		}
+	}
+	v := c.currentView()
+	seen := map[string]bool{c.cfg.BrokerName: true}
+	for _, g := range vt.Owners {
+		if seen[g] || g == "" {
+			continue
+		}
+		seen[g] = true
+		master := v.masters[g]
+		if master == nil {
+			continue
+		}
+		req := kmsg.NewPtrDeleteTopicsRequest()
+		req.TimeoutMillis = int32(interBrokerCallTimeout.Milliseconds())
+		rt := kmsg.NewDeleteTopicsRequestTopic()
+		rt.Topic = kmsg.StringPtr(vt.Name)
+		req.Topics = []kmsg.DeleteTopicsRequestTopic{rt}
+		req.TopicNames = []string{vt.Name}
+		resp, err := c.send(ctx, master, req)
+		if err != nil {
+			return nil, apiErrorf(kerr.BrokerNotAvailable, "Deleting the share of %s on %s: %v", vt.Name, g, err)
+		}
+		r := resp.(*kmsg.DeleteTopicsResponse)
+		if len(r.Topics) == 1 && r.Topics[0].ErrorCode != 0 && r.Topics[0].ErrorCode != kerr.UnknownTopicOrPartition.Code {
+			return nil, apiErrorf(kerr.ErrorForCode(r.Topics[0].ErrorCode).(*kerr.Error), "Deleting the share of %s on %s", vt.Name, g)
+		}
+	}
+	tp, err := b.topics.delete(vt.Name, storage.TopicID{})
+	if err != nil && isCode(err, kerr.UnknownTopicOrPartition) {
+		// This group owned none of it.
+		tp, err = &Topic{Name: vt.Name, ID: vt.ID, Partitions: vt.Partitions}, nil
+	}
+	c.refreshNow()
+	return tp, err
+}

@@ -1,0 +1,326 @@
+package broker
+
+// The cluster as one broker sees it (its view): the route table last read
+// from the NameServers, with this broker's own registration as it is now,
+// plus the memory of partitions whose group has expired.
+//
+// The NameServers forget a group that stopped heartbeating, and with it the
+// partitions it owned. A client must still see those partitions (without a
+// leader, LEADER_NOT_AVAILABLE) rather than a topic that shrank or vanished,
+// so each broker remembers the last owner of every partition (known) and
+// keeps it while the owner is absent. An owner that is alive and no longer
+// claims a partition has deleted it, so the memory drops it then.
+//
+// The view also answers the questions of the data path (does another group
+// lead this partition?) and of Metadata and FindCoordinator.
+
+import (
+	"sort"
+
+	"github.com/google/uuid"
+	"github.com/gregor-broker/gregor/nameserver"
+	"github.com/gregor-broker/gregor/protocol"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// knownTopic is the remembered placement of one topic.
+type knownTopic struct {
+	id         [16]byte
+	partitions int32
+	internal   bool
+	owners     map[int32]string // partition → broker group
+}
+
+// view is an immutable snapshot of the cluster.
+type view struct {
+	brokers []nameserver.Broker             // live brokers by (name, id)
+	masters map[string]*nameserver.Broker   // group → its live master
+	members map[string][]*nameserver.Broker // group → live members, master first
+	topics  []*viewTopic                    // by name
+	byName  map[string]*viewTopic
+	byID    map[[16]byte]*viewTopic
+}
+
+// viewTopic is one topic across the cluster.
+type viewTopic struct {
+	Name       string
+	ID         [16]byte
+	Partitions int32
+	Internal   bool
+	Owners     []string // by partition; "" = no owner known
+}
+
+// currentView returns the view, rebuilt when the routes or the local topic
+// table changed since the last call.
+func (c *cluster) currentView() *view {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	key := [2]int64{c.routesAt, c.version.Load()}
+	if c.view != nil && c.viewKey == key && !c.uncached {
+		return c.view
+	}
+	self := c.self()
+	brokers := make([]nameserver.Broker, 0, len(c.routes.Brokers)+1)
+	for _, br := range c.routes.Brokers {
+		if br.BrokerName == self.BrokerName && br.BrokerID == self.BrokerID {
+			continue
+		}
+		brokers = append(brokers, br)
+	}
+	brokers = append(brokers, self)
+	merged := nameserver.Merge(nameserver.Routes{Brokers: brokers})
+	c.remember(merged)
+	c.view = buildView(merged, c.known)
+	c.viewKey = key
+	return c.view
+}
+
+// remember folds a merged route table into the known placements; under mu.
+func (c *cluster) remember(r nameserver.Routes) {
+	live := map[string]bool{}
+	for _, br := range r.Brokers {
+		live[br.BrokerName] = true
+	}
+	claimed := map[string]map[int32]string{}
+	for _, t := range r.Topics {
+		id, err := uuid.Parse(t.ID)
+		if err != nil {
+			continue
+		}
+		k := c.known[t.Name]
+		if k == nil || k.id != [16]byte(id) {
+			// New, or deleted and re-created under a new id.
+			k = &knownTopic{id: id, owners: map[int32]string{}}
+			c.known[t.Name] = k
+		}
+		k.partitions = max(k.partitions, t.Partitions)
+		k.internal = t.Internal
+		for p, owner := range t.Owners {
+			k.owners[p] = owner
+		}
+		claimed[t.Name] = t.Owners
+	}
+	for name, k := range c.known {
+		for p, owner := range k.owners {
+			if live[owner] && claimed[name][p] != owner {
+				delete(k.owners, p) // its live owner dropped it
+			}
+		}
+		if len(k.owners) == 0 && claimed[name] == nil {
+			delete(c.known, name)
+		}
+	}
+}
+
+// buildView assembles a view from the merged routes and the known
+// placements (a superset of the routes' topics).
+func buildView(r nameserver.Routes, known map[string]*knownTopic) *view {
+	v := &view{
+		brokers: r.Brokers,
+		masters: map[string]*nameserver.Broker{},
+		members: map[string][]*nameserver.Broker{},
+		byName:  map[string]*viewTopic{},
+		byID:    map[[16]byte]*viewTopic{},
+	}
+	for i := range v.brokers {
+		br := &v.brokers[i]
+		if br.Role == nameserver.RoleMaster {
+			v.masters[br.BrokerName] = br
+			v.members[br.BrokerName] = append([]*nameserver.Broker{br}, v.members[br.BrokerName]...)
+		} else {
+			v.members[br.BrokerName] = append(v.members[br.BrokerName], br)
+		}
+	}
+	for name, k := range known {
+		t := &viewTopic{Name: name, ID: k.id, Partitions: k.partitions, Internal: k.internal || internalTopics[name]}
+		t.Owners = make([]string, t.Partitions)
+		for p, owner := range k.owners {
+			if p >= 0 && p < t.Partitions {
+				t.Owners[p] = owner
+			}
+		}
+		v.topics = append(v.topics, t)
+		v.byName[name] = t
+		v.byID[t.ID] = t
+	}
+	sort.Slice(v.topics, func(i, j int) bool { return v.topics[i].Name < v.topics[j].Name })
+	return v
+}
+
+// complete reports whether the owner of every partition of t is known; a
+// topic just created through another broker may be known here only by
+// this broker's own share until the next route read.
+func (t *viewTopic) complete() bool {
+	for _, o := range t.Owners {
+		if o == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// liveMasters returns the names of the groups with a live master, sorted.
+func (v *view) liveMasters() []string {
+	out := make([]string, 0, len(v.masters))
+	for name := range v.masters {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// owner returns the group owning partition p of t and its live master (nil
+// when the group has none).
+func (v *view) owner(t *viewTopic, p int32) (string, *nameserver.Broker) {
+	if p < 0 || p >= int32(len(t.Owners)) || t.Owners[p] == "" {
+		return "", nil
+	}
+	return t.Owners[p], v.masters[t.Owners[p]]
+}
+
+// partitionCounts returns how many partitions each live master group owns,
+// over every topic: the load placement balances.
+func (v *view) partitionCounts() map[string]int {
+	counts := map[string]int{}
+	for name := range v.masters {
+		counts[name] = 0
+	}
+	for _, t := range v.topics {
+		for _, o := range t.Owners {
+			if _, ok := counts[o]; ok {
+				counts[o]++
+			}
+		}
+	}
+	return counts
+}
+
+// endpoint returns the address br advertises on the named listener, or on
+// its first listener when it has none of that name.
+func endpoint(br *nameserver.Broker, listener string) (string, int32, bool) {
+	if len(br.Endpoints) == 0 {
+		return "", 0, false
+	}
+	for _, e := range br.Endpoints {
+		if e.Listener == listener {
+			return e.Host, e.Port, true
+		}
+	}
+	return br.Endpoints[0].Host, br.Endpoints[0].Port, true
+}
+
+// isSelf reports whether br is this broker.
+func (c *cluster) isSelf(br *nameserver.Broker) bool {
+	return br != nil && br.BrokerName == c.cfg.BrokerName && br.BrokerID == c.cfg.BrokerID
+}
+
+// notLeader reports whether a partition, known to the cluster, is one this
+// broker does not lead: another group owns it, or its group has no live
+// master. The data path answers NOT_LEADER_OR_FOLLOWER for it, so clients
+// refresh their metadata and go to the leader. A topic is looked up by name,
+// or by id when name is empty; a partition unknown to the whole cluster is
+// not "elsewhere" (the caller answers UNKNOWN_TOPIC_OR_PARTITION).
+func (b *Broker) notLeader(name string, id [16]byte, p int32) bool {
+	var t *Topic
+	var ok bool
+	if name != "" {
+		t, ok = b.topics.Get(name)
+	} else {
+		t, ok = b.topics.GetByID(id)
+	}
+	if ok && b.cl().isMaster() && t.hosts(p) {
+		return false
+	}
+	v := b.cl().currentView()
+	vt := v.byName[name]
+	if name == "" {
+		vt = v.byID[id]
+	}
+	return vt != nil && p >= 0 && p < vt.Partitions
+}
+
+// metadataBrokers lists every live broker, each with the address it
+// advertises on the listener the request arrived on.
+func (b *Broker) metadataBrokers(v *view, conn *protocol.ConnInfo) []kmsg.MetadataResponseBroker {
+	listener := ""
+	if conn != nil {
+		listener = conn.Listener
+	}
+	var out []kmsg.MetadataResponseBroker
+	for i := range v.brokers {
+		br := &v.brokers[i]
+		mb := kmsg.NewMetadataResponseBroker()
+		mb.NodeID = br.NodeID
+		if b.cl().isSelf(br) {
+			mb.Host, mb.Port = b.advertised(conn)
+		} else if h, p, ok := endpoint(br, listener); ok {
+			mb.Host, mb.Port = h, p
+		} else {
+			continue
+		}
+		if br.Rack != "" {
+			mb.Rack = kmsg.StringPtr(br.Rack)
+		}
+		out = append(out, mb)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].NodeID < out[j].NodeID })
+	return out
+}
+
+// viewTopicMetadata describes one topic across the cluster: each
+// partition's leader is its group's live master, replicas and ISR are the
+// group's live members; a partition whose group has no live master gets
+// LEADER_NOT_AVAILABLE with leader -1.
+func (b *Broker) viewTopicMetadata(v *view, t *viewTopic) kmsg.MetadataResponseTopic {
+	mt := kmsg.NewMetadataResponseTopic()
+	mt.Topic = kmsg.StringPtr(t.Name)
+	mt.TopicID = t.ID
+	mt.IsInternal = t.Internal
+	local, _ := b.topics.Get(t.Name)
+	for p := int32(0); p < t.Partitions; p++ {
+		mp := kmsg.NewMetadataResponseTopicPartition()
+		mp.Partition = p
+		mp.OfflineReplicas = []int32{}
+		group, master := v.owner(t, p)
+		switch {
+		case master == nil:
+			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+			mp.Leader, mp.LeaderEpoch = -1, -1
+			mp.Replicas, mp.ISR = []int32{}, []int32{}
+		case b.cl().isSelf(master):
+			mp.Leader = b.cfg.NodeID
+			mp.LeaderEpoch = b.leaderEpoch()
+			if local == nil || local.ID != t.ID || b.store.Partition(t.ID, p) == nil {
+				mp.ErrorCode = kerr.LeaderNotAvailable.Code
+			}
+		default:
+			mp.Leader = master.NodeID
+			mp.LeaderEpoch = master.MasterEpoch
+		}
+		if master != nil {
+			for _, m := range v.members[group] {
+				mp.Replicas = append(mp.Replicas, m.NodeID)
+				mp.ISR = append(mp.ISR, m.NodeID)
+			}
+		}
+		mt.Partitions = append(mt.Partitions, mp)
+	}
+	return mt
+}
+
+// clusterTopic returns the id and partition count of a topic the cluster
+// has, whether or not this broker's group owns part of it (a group's
+// coordinator takes commits for every partition).
+func (b *Broker) clusterTopic(name string) (id [16]byte, partitions int32, ok bool) {
+	c := b.cl()
+	vt := c.currentView().byName[name]
+	if vt == nil {
+		c.refreshSoon()
+		vt = c.currentView().byName[name]
+	}
+	if vt == nil {
+		return id, 0, false
+	}
+	return vt.ID, vt.Partitions, true
+}
