@@ -303,6 +303,25 @@ func parseConfig(l *loaded) (Config, error) {
 		c.Group.MaxSize = int(n)
 	}
 
+	if v, ok := p.list("nameservers"); ok {
+		c.Cluster.NameServers = v
+	}
+	if v, ok := p.str("broker.cluster.name"); ok {
+		c.Cluster.Name = v
+	}
+	if v, ok := p.str("broker.name"); ok {
+		c.Cluster.BrokerName = v
+	}
+	if n, ok := p.int("broker.member.id", 0, math.MaxInt32); ok {
+		c.Cluster.BrokerID = n
+	}
+	if n, ok := p.int("nameserver.register.interval.ms", 1, math.MaxInt32); ok {
+		c.Cluster.RegisterInterval = time.Duration(n) * time.Millisecond
+	}
+	if n, ok := p.int("nameserver.poll.interval.ms", 1, math.MaxInt32); ok {
+		c.Cluster.RouteRefreshInterval = time.Duration(n) * time.Millisecond
+	}
+
 	if v, ok := p.str("http.listener"); ok {
 		c.HTTPListener = v
 	}
@@ -527,6 +546,10 @@ func (c *Config) Validate() error {
 	}
 	if c.Group.MinSessionTimeout > c.Group.MaxSessionTimeout {
 		errs = append(errs, fmt.Errorf("group.min.session.timeout.ms (%d) is larger than group.max.session.timeout.ms (%d)", c.Group.MinSessionTimeout.Milliseconds(), c.Group.MaxSessionTimeout.Milliseconds()))
+	}
+	cc := c.Cluster // a copy: Validate fills defaults, only its verdict counts here
+	if err := cc.Validate(c.NodeID); err != nil {
+		errs = append(errs, fmt.Errorf("nameservers, broker.*: %v", err))
 	}
 	if c.HTTPListener != "" {
 		if _, _, err := net.SplitHostPort(c.HTTPListener); err != nil {
