@@ -170,6 +170,17 @@ func (v *view) liveMasters() []string {
 	return out
 }
 
+// isrMaxLagBytes is how far behind its master's commit log a slave may be
+// and still count as in sync (DESIGN: ISR = master + slaves whose lag is
+// under a bound). Registrations carry each broker's log end, so the bound
+// is in bytes.
+const isrMaxLagBytes = 4 << 20
+
+// inSync reports whether member m of master's group is in the ISR.
+func inSync(master, m *nameserver.Broker) bool {
+	return m == master || master.LogEnd-m.LogEnd <= isrMaxLagBytes
+}
+
 // owner returns the group owning partition p of t and its live master (nil
 // when the group has none).
 func (v *view) owner(t *viewTopic, p int32) (string, *nameserver.Broker) {
@@ -301,7 +312,9 @@ func (b *Broker) viewTopicMetadata(v *view, t *viewTopic) kmsg.MetadataResponseT
 		if master != nil {
 			for _, m := range v.members[group] {
 				mp.Replicas = append(mp.Replicas, m.NodeID)
-				mp.ISR = append(mp.ISR, m.NodeID)
+				if inSync(master, m) {
+					mp.ISR = append(mp.ISR, m.NodeID)
+				}
 			}
 		}
 		mt.Partitions = append(mt.Partitions, mp)

@@ -95,3 +95,14 @@ func TestViewPlace(t *testing.T) {
 		t.Fatal("a decider without live masters")
 	}
 }
+
+// A slave is a replica of its group's partitions, and in the ISR while its
+// commit log is within isrMaxLagBytes of the master's.
+func TestViewISR(t *testing.T) {
+	master := &nameserver.Broker{Registration: nameserver.Registration{BrokerName: "a", NodeID: 1, Role: nameserver.RoleMaster, LogEnd: 10 << 20}}
+	near := &nameserver.Broker{Registration: nameserver.Registration{BrokerName: "a", BrokerID: 1, NodeID: 2, Role: nameserver.RoleSlave, LogEnd: 10<<20 - 100}}
+	far := &nameserver.Broker{Registration: nameserver.Registration{BrokerName: "a", BrokerID: 2, NodeID: 3, Role: nameserver.RoleSlave, LogEnd: 1 << 20}}
+	if !inSync(master, master) || !inSync(master, near) || inSync(master, far) {
+		t.Fatal("ISR: want the master and the slave 100 bytes behind, not the one 9 MiB behind")
+	}
+}
