@@ -642,6 +642,29 @@ func testNameServerKilled(t *testing.T, c *cluster) {
 	t.Logf("restarted NameServer refilled %v after its start (register interval %v)", time.Since(start), registerInterval)
 }
 
+// findCoordinator asks the broker at addr for group's coordinator.
+func findCoordinator(t testing.TB, addr, group string) (code int16, node int32) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrFindCoordinatorRequest()
+	req.CoordinatorKey, req.CoordinatorKeys = group, []string{group}
+	resp, err := cl.SeedBrokers()[0].Request(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := resp.(*kmsg.FindCoordinatorResponse)
+	if len(r.Coordinators) == 1 {
+		return r.Coordinators[0].ErrorCode, r.Coordinators[0].NodeID
+	}
+	return r.ErrorCode, r.NodeID
+}
+
 // testGroupKilled: broker-c is killed; within the expiry its partitions
 // are reported without a leader while the other groups keep serving
 // theirs. Restarted, it re-registers and serves its partitions again with
@@ -659,6 +682,15 @@ func testGroupKilled(t *testing.T, c *cluster) {
 	}
 	sort.Ints(theirs)
 	sort.Ints(ours)
+	before := map[string]int32{}
+	for i := 0; i < 30; i++ {
+		g := fmt.Sprintf("cg-%d", i)
+		code, node := findCoordinator(t, c.nodes[0].addr, g)
+		if code != 0 {
+			t.Fatalf("FindCoordinator %s: code %d", g, code)
+		}
+		before[g] = node
+	}
 	killed := time.Now()
 	victim.kill()
 	c.eventually(brokerExpiry+5*time.Second, func() error {
@@ -686,6 +718,40 @@ func testGroupKilled(t *testing.T, c *cluster) {
 	produceRange(t, c, ours, perPart+5, perPart+10)
 	c.nodes = c.nodes[:2]
 	consumeAll(t, c, ours, perPart+10)
+
+	// Groups the dead group coordinated get COORDINATOR_NOT_AVAILABLE;
+	// the others keep their coordinator, and a consumer group there reads
+	// every record of the live partitions.
+	var liveGroup string
+	for g, node := range before {
+		code, now := findCoordinator(t, c.nodes[1].addr, g)
+		switch {
+		case node == victim.nodeID && code != kerr.CoordinatorNotAvailable.Code:
+			t.Fatalf("group %s of the dead group: code %d node %d", g, code, now)
+		case node != victim.nodeID && (code != 0 || now != node):
+			t.Fatalf("group %s: code %d node %d, was node %d", g, code, now, node)
+		case node != victim.nodeID:
+			liveGroup = g
+		}
+	}
+	gcl := client(t, c, kgo.ConsumerGroup(liveGroup), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	gctx, gcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	got := 0
+	for got < len(ours)*(perPart+10) {
+		fs := gcl.PollFetches(gctx)
+		if gctx.Err() != nil {
+			t.Fatalf("group %s read %d of %d records of the live partitions", liveGroup, got, len(ours)*(perPart+10))
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Partition == int32(theirs[0]) || (len(theirs) > 1 && r.Partition == int32(theirs[1])) {
+				t.Errorf("record from partition %d of the dead group", r.Partition)
+			}
+			got++
+		})
+	}
+	gcancel()
+	gcl.Close()
 	c.nodes = append(c.nodes, victim)
 
 	restarted := time.Now()
