@@ -35,6 +35,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/gregor-broker/gregor/nameserver"
+	"github.com/gregor-broker/gregor/protocol"
 	"github.com/gregor-broker/gregor/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -664,4 +665,175 @@ func (b *Broker) deleteTopicInCluster(ctx context.Context, name string, id stora
 	}
 	c.refreshNow()
 	return tp, err
+}
+
+// forwardedRequest reports whether req came from another broker of the
+// cluster (interBrokerClientID): it applies to this broker's share only.
+func forwardedRequest(req *protocol.Request) bool {
+	return req.Header.ClientID != nil && *req.Header.ClientID == interBrokerClientID
+}
+
+// topicOwners returns the live masters of the groups owning partitions of
+// topic, other than this broker's, and whether this broker's group owns
+// some (or the topic is local).
+func (b *Broker) topicOwners(topic string) (others []*nameserver.Broker, self bool) {
+	_, self = b.topics.Get(topic)
+	c := b.cl()
+	v := c.currentView()
+	vt := v.byName[topic]
+	if vt == nil {
+		return nil, self
+	}
+	seen := map[string]bool{}
+	for _, g := range vt.Owners {
+		if g == "" || seen[g] {
+			continue
+		}
+		seen[g] = true
+		if g == c.cfg.BrokerName {
+			self = true
+			continue
+		}
+		if m := v.masters[g]; m != nil {
+			others = append(others, m)
+		}
+	}
+	return others, self
+}
+
+// clusterConfigs answers DescribeConfigs, AlterConfigs and
+// IncrementalAlterConfigs whose topics live on other broker groups: a topic
+// this broker has none of is described by an owning group's master, and an
+// alteration applies on every live group owning part of the topic (each
+// keeps the topic's configs with its share). It returns nil when the
+// request concerns this broker alone, which answers it as a single node.
+func (b *Broker) clusterConfigs(ctx context.Context, req *protocol.Request) kmsg.Response {
+	if forwardedRequest(req) {
+		return nil
+	}
+	switch r := req.Body.(type) {
+	case *kmsg.DescribeConfigsRequest:
+		return b.describeConfigsInCluster(ctx, req, r)
+	case *kmsg.AlterConfigsRequest:
+		owners := make([][]*nameserver.Broker, len(r.Resources))
+		remote := false
+		for i, rr := range r.Resources {
+			if rr.ResourceType == kmsg.ConfigResourceTypeTopic {
+				owners[i], _ = b.topicOwners(rr.ResourceName)
+				remote = remote || len(owners[i]) > 0
+			}
+		}
+		if !remote {
+			return nil
+		}
+		resp, err := apis[req.Header.Key].fn(ctx, b, req)
+		if err != nil {
+			return nil
+		}
+		out := resp.(*kmsg.AlterConfigsResponse)
+		for i := range r.Resources {
+			for _, m := range owners[i] {
+				sub := *r
+				sub.Resources = r.Resources[i : i+1]
+				code, msg := b.sendConfigs(ctx, m, &sub)
+				if code != 0 && i < len(out.Resources) && (out.Resources[i].ErrorCode == 0 || out.Resources[i].ErrorCode == kerr.UnknownTopicOrPartition.Code) {
+					out.Resources[i].ErrorCode, out.Resources[i].ErrorMessage = code, msg
+				} else if code == 0 && i < len(out.Resources) && out.Resources[i].ErrorCode == kerr.UnknownTopicOrPartition.Code {
+					out.Resources[i].ErrorCode, out.Resources[i].ErrorMessage = 0, nil // none of it here
+				}
+			}
+		}
+		return out
+	case *kmsg.IncrementalAlterConfigsRequest:
+		owners := make([][]*nameserver.Broker, len(r.Resources))
+		remote := false
+		for i, rr := range r.Resources {
+			if rr.ResourceType == kmsg.ConfigResourceTypeTopic {
+				owners[i], _ = b.topicOwners(rr.ResourceName)
+				remote = remote || len(owners[i]) > 0
+			}
+		}
+		if !remote {
+			return nil
+		}
+		resp, err := apis[req.Header.Key].fn(ctx, b, req)
+		if err != nil {
+			return nil
+		}
+		out := resp.(*kmsg.IncrementalAlterConfigsResponse)
+		for i := range r.Resources {
+			for _, m := range owners[i] {
+				sub := *r
+				sub.Resources = r.Resources[i : i+1]
+				code, msg := b.sendConfigs(ctx, m, &sub)
+				if code != 0 && i < len(out.Resources) && (out.Resources[i].ErrorCode == 0 || out.Resources[i].ErrorCode == kerr.UnknownTopicOrPartition.Code) {
+					out.Resources[i].ErrorCode, out.Resources[i].ErrorMessage = code, msg
+				} else if code == 0 && i < len(out.Resources) && out.Resources[i].ErrorCode == kerr.UnknownTopicOrPartition.Code {
+					out.Resources[i].ErrorCode, out.Resources[i].ErrorMessage = 0, nil // none of it here
+				}
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// sendConfigs sends a one-resource alteration to another group's master
+// and returns its error code and message.
+func (b *Broker) sendConfigs(ctx context.Context, m *nameserver.Broker, req kmsg.Request) (int16, *string) {
+	resp, err := b.cl().send(ctx, m, req)
+	if err != nil {
+		return kerr.BrokerNotAvailable.Code, kmsg.StringPtr(fmt.Sprintf("altering configs on %s: %v", m.BrokerName, err))
+	}
+	switch r := resp.(type) {
+	case *kmsg.AlterConfigsResponse:
+		if len(r.Resources) == 1 {
+			return r.Resources[0].ErrorCode, r.Resources[0].ErrorMessage
+		}
+	case *kmsg.IncrementalAlterConfigsResponse:
+		if len(r.Resources) == 1 {
+			return r.Resources[0].ErrorCode, r.Resources[0].ErrorMessage
+		}
+	}
+	return kerr.UnknownServerError.Code, kmsg.StringPtr("unexpected answer from " + m.BrokerName)
+}
+
+// describeConfigsInCluster describes topics this broker has none of
+// through an owning group's master, the rest here, in request order.
+func (b *Broker) describeConfigsInCluster(ctx context.Context, req *protocol.Request, r *kmsg.DescribeConfigsRequest) kmsg.Response {
+	via := make([]*nameserver.Broker, len(r.Resources))
+	remote := false
+	for i, rr := range r.Resources {
+		if rr.ResourceType != kmsg.ConfigResourceTypeTopic {
+			continue
+		}
+		if others, self := b.topicOwners(rr.ResourceName); !self && len(others) > 0 {
+			via[i], remote = others[0], true
+		}
+	}
+	if !remote {
+		return nil
+	}
+	out := r.ResponseKind().(*kmsg.DescribeConfigsResponse)
+	for i := range r.Resources {
+		sub := *r
+		sub.Resources = r.Resources[i : i+1]
+		var res []kmsg.DescribeConfigsResponseResource
+		if via[i] == nil {
+			resp, err := apis[req.Header.Key].fn(ctx, b, &protocol.Request{Header: req.Header, Body: &sub, Conn: req.Conn})
+			if err == nil {
+				res = resp.(*kmsg.DescribeConfigsResponse).Resources
+			}
+		} else if resp, err := b.cl().send(ctx, via[i], &sub); err == nil {
+			res = resp.(*kmsg.DescribeConfigsResponse).Resources
+		}
+		if len(res) != 1 {
+			fail := kmsg.NewDescribeConfigsResponseResource()
+			fail.ResourceType, fail.ResourceName = r.Resources[i].ResourceType, r.Resources[i].ResourceName
+			fail.ErrorCode = kerr.BrokerNotAvailable.Code
+			res = []kmsg.DescribeConfigsResponseResource{fail}
+		}
+		out.Resources = append(out.Resources, res[0])
+	}
+	return out
 }

@@ -21,6 +21,9 @@ func (b *Broker) Handle(ctx context.Context, req *protocol.Request) (kmsg.Respon
 	if resp := b.notCoordinatorAnswer(ctx, req.Body); resp != nil {
 		return resp, nil // another broker group coordinates this group
 	}
+	if resp := b.clusterConfigs(ctx, req); resp != nil {
+		return resp, nil // topic configs kept by other broker groups too
+	}
 	resp, err := a.fn(ctx, b, req)
 	b.metrics.observe(req.Header.Key, time.Since(start), err)
 	return resp, err

@@ -46,6 +46,7 @@ func TestCluster(t *testing.T) {
 		{"coordinator", testCoordinator},
 		{"create-partitions", testCreatePartitions},
 		{"delete", testDelete},
+		{"configs", testConfigs},
 		{"nameserver-killed", testNameServerKilled},
 		{"group-killed", testGroupKilled},
 	}
@@ -591,6 +592,60 @@ func testDelete(t *testing.T, c *cluster) {
 		}
 		return bad
 	})
+}
+
+// testConfigs: a topic config altered through one broker holds on every
+// group owning part of the topic, and a topic a broker has none of is
+// described through its owner. Requests go to one broker each (kadm would
+// pick any).
+func testConfigs(t *testing.T, c *cluster) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const one = "single"
+	if res, err := kadm.NewClient(client(t, c)).CreateTopic(ctx, 1, 1, nil, one); err != nil || res.Err != nil {
+		t.Fatalf("create: %v %v", err, res.Err)
+	}
+	on := func(n *node, req kmsg.Request) kmsg.Response {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(n.addr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		resp, err := cl.SeedBrokers()[0].Request(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	for i, n := range c.nodes {
+		value := fmt.Sprint(3600000 * (i + 1))
+		for _, tn := range []string{topic, one} {
+			req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+			rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+			rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, tn
+			rc := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+			rc.Name, rc.Op, rc.Value = "retention.ms", kmsg.IncrementalAlterConfigOpSet, kmsg.StringPtr(value)
+			rr.Configs = append(rr.Configs, rc)
+			req.Resources = append(req.Resources, rr)
+			resp := on(n, req).(*kmsg.IncrementalAlterConfigsResponse)
+			if len(resp.Resources) != 1 || resp.Resources[0].ErrorCode != 0 {
+				t.Fatalf("alter %s through %s: %+v", tn, n.group, resp.Resources)
+			}
+		}
+		for _, m := range c.nodes {
+			for _, tn := range []string{topic, one} {
+				req := kmsg.NewPtrDescribeConfigsRequest()
+				rr := kmsg.NewDescribeConfigsRequestResource()
+				rr.ResourceType, rr.ResourceName, rr.ConfigNames = kmsg.ConfigResourceTypeTopic, tn, []string{"retention.ms"}
+				req.Resources = append(req.Resources, rr)
+				resp := on(m, req).(*kmsg.DescribeConfigsResponse)
+				if len(resp.Resources) != 1 || resp.Resources[0].ErrorCode != 0 || len(resp.Resources[0].Configs) != 1 ||
+					resp.Resources[0].Configs[0].Value == nil || *resp.Resources[0].Configs[0].Value != value {
+					t.Fatalf("%s retention.ms through %s after altering through %s: %+v, want %s", tn, m.group, n.group, resp.Resources, value)
+				}
+			}
+		}
+	}
 }
 
 // testNameServerKilled: one NameServer dies; clients notice nothing. It
