@@ -13,9 +13,14 @@ import (
 // decoding: it must return an error or a request, never panic, and a
 // request it accepts must re-encode to a frame it parses the same way.
 // The seed corpus holds real requests captured from kgo (testdata/fuzz/requests,
-// written by the broker package's capture test) plus hand-made ones.
+// written by the broker package's capture test), from every client of the
+// compat suite (compat_test/testdata/requests) and hand-made ones.
 func FuzzParseRequest(f *testing.F) {
 	seeds, _ := filepath.Glob(filepath.Join("testdata", "fuzz", "requests", "*.bin"))
+	// Requests captured from every client of the compat suite (sarama,
+	// kafka-go, librdkafka, Java, Python, kafkajs), in the same form.
+	clients, _ := filepath.Glob(filepath.Join("..", "compat_test", "testdata", "requests", "*.bin"))
+	seeds = append(seeds, clients...)
 	for _, s := range seeds {
 		if b, err := os.ReadFile(s); err == nil {
 			f.Add(b)
