@@ -33,6 +33,8 @@ func handleDeleteRecords(_ context.Context, b *Broker, req *protocol.Request) (k
 			pr.Partition = rp.Partition
 			pr.LowWatermark = -1
 			switch {
+			case !ok && b.notLeader(rt.Topic, [16]byte{}, rp.Partition):
+				pr.ErrorCode = kerr.NotLeaderForPartition.Code // none of the topic is here
 			case !ok || rp.Partition < 0 || rp.Partition >= tp.Partitions:
 				pr.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case !tp.hosts(rp.Partition):

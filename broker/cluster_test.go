@@ -349,6 +349,25 @@ func TestClusterCommitElsewhere(t *testing.T) {
 			if code := commit(cb); code != kerr.NotCoordinator.Code {
 				t.Fatalf("commit on node %d (coordinator %d): code %d, want NOT_COORDINATOR", cb.b.cfg.NodeID, coord.b.cfg.NodeID, code)
 			}
+			od := kmsg.NewPtrOffsetDeleteRequest()
+			od.Group = group
+			if code := cb.raw().do(od).(*kmsg.OffsetDeleteResponse).ErrorCode; code != kerr.NotCoordinator.Code {
+				t.Fatalf("OffsetDelete on node %d (coordinator %d): code %d, want NOT_COORDINATOR", cb.b.cfg.NodeID, coord.b.cfg.NodeID, code)
+			}
+		}
+		if cb.b.cfg.NodeID != lead[0] {
+			// DeleteRecords on a broker with none of the topic.
+			dr := kmsg.NewPtrDeleteRecordsRequest()
+			dr.Version, dr.TimeoutMillis = 2, 5000
+			dt := kmsg.NewDeleteRecordsRequestTopic()
+			dt.Topic = "solo"
+			dp := kmsg.NewDeleteRecordsRequestTopicPartition()
+			dp.Partition, dp.Offset = 0, -1
+			dt.Partitions = append(dt.Partitions, dp)
+			dr.Topics = append(dr.Topics, dt)
+			if code := cb.raw().do(dr).(*kmsg.DeleteRecordsResponse).Topics[0].Partitions[0].ErrorCode; code != kerr.NotLeaderForPartition.Code {
+				t.Fatalf("DeleteRecords on node %d (leader %d): code %d, want NOT_LEADER_OR_FOLLOWER", cb.b.cfg.NodeID, lead[0], code)
+			}
 		}
 	}
 	req := kmsg.NewPtrOffsetFetchRequest()

@@ -557,6 +557,8 @@ func (b *Broker) notCoordinatorAnswer(ctx context.Context, req kmsg.Request) kms
 		group = r.Group
 	case *kmsg.OffsetCommitRequest:
 		group = r.Group
+	case *kmsg.OffsetDeleteRequest:
+		group = r.Group
 	case *kmsg.OffsetFetchRequest:
 		if r.Version >= 8 {
 			return nil // several groups: answered by the coordinator of each (not split yet)
@@ -601,6 +603,10 @@ func (b *Broker) notCoordinatorAnswer(ctx context.Context, req kmsg.Request) kms
 		return resp
 	case *kmsg.OffsetFetchRequest:
 		resp := r.ResponseKind().(*kmsg.OffsetFetchResponse)
+		resp.ErrorCode = code
+		return resp
+	case *kmsg.OffsetDeleteRequest:
+		resp := r.ResponseKind().(*kmsg.OffsetDeleteResponse)
 		resp.ErrorCode = code
 		return resp
 	}
