@@ -36,6 +36,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/gregor-broker/gregor/nameserver"
 	"github.com/gregor-broker/gregor/protocol"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 )
@@ -149,6 +151,11 @@ type cluster struct {
 
 	peersMu sync.Mutex
 	peers   map[string]*kgo.Client
+
+	// Metrics, registered on the broker's Registerer while it runs.
+	registrations *prometheus.CounterVec // by result
+	routeReads    *prometheus.CounterVec // by result
+	collectors    []prometheus.Collector
 }
 
 // storage16 is a topic id as the view keeps it.
@@ -164,7 +171,7 @@ func newCluster(b *Broker, cfg ClusterConfig, log *zap.Logger) *cluster {
 			ns = nameserver.NewLocal()
 		}
 	}
-	return &cluster{
+	c := &cluster{
 		b:       b,
 		cfg:     cfg,
 		ns:      ns,
@@ -175,7 +182,22 @@ func newCluster(b *Broker, cfg ClusterConfig, log *zap.Logger) *cluster {
 		known:   map[string]*knownTopic{},
 		decided: map[string]storage16{},
 		peers:   map[string]*kgo.Client{},
+		registrations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gregor_cluster_registrations_total",
+			Help: "Registrations sent to the NameServers, by result (ok: every NameServer took it, partial: some did, failed: none).",
+		}, []string{"result"}),
+		routeReads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gregor_cluster_route_reads_total",
+			Help: "Route table reads from the NameServers, by result.",
+		}, []string{"result"}),
 	}
+	c.collectors = []prometheus.Collector{c.registrations, c.routeReads,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gregor_cluster_live_brokers",
+			Help: "Live brokers in this broker's view of the cluster.",
+		}, func() float64 { return float64(len(c.currentView().brokers)) }),
+	}
+	return c
 }
 
 // cl returns the broker's cluster membership. A Broker built without New
@@ -206,6 +228,13 @@ func (c *cluster) isMaster() bool { return c.cfg.BrokerID == 0 }
 // already describes the cluster), then runs the loop in the background.
 // Unreachable NameServers are logged, not fatal: the loop keeps trying.
 func (c *cluster) start() {
+	if reg := c.b.cfg.Registerer; reg != nil {
+		for _, col := range c.collectors {
+			if err := reg.Register(col); err != nil {
+				c.log.Warn("cluster metric not registered", zap.Error(err))
+			}
+		}
+	}
 	c.registerNow()
 	c.refreshNow()
 	go c.run()
@@ -258,6 +287,11 @@ func (c *cluster) shutdown(ctx context.Context) {
 	uctx, cancel := context.WithTimeout(ctx, nameServerCallTimeout)
 	defer cancel()
 	c.ns.Unregister(uctx, c.cfg.Name, c.cfg.BrokerName, c.cfg.BrokerID)
+	if reg := c.b.cfg.Registerer; reg != nil {
+		for _, col := range c.collectors {
+			reg.Unregister(col)
+		}
+	}
 	c.peersMu.Lock()
 	for _, p := range c.peers {
 		p.Close()
@@ -272,7 +306,16 @@ func (c *cluster) registerNow() {
 	defer c.regMu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), nameServerCallTimeout)
 	defer cancel()
-	if _, err := c.ns.Register(ctx, c.registration()); err != nil {
+	_, err := c.ns.Register(ctx, c.registration())
+	switch {
+	case err == nil:
+		c.registrations.WithLabelValues("ok").Inc()
+	case strings.Contains(err.Error(), "some NameServers failed"):
+		// One NameServer down: the others have it (nameserver.Client).
+		c.registrations.WithLabelValues("partial").Inc()
+		c.log.Warn("registering with the NameServers", zap.Error(err))
+	default:
+		c.registrations.WithLabelValues("failed").Inc()
 		c.log.Warn("registering with the NameServers", zap.Error(err))
 	}
 }
@@ -283,9 +326,11 @@ func (c *cluster) refreshNow() {
 	defer cancel()
 	r, err := c.ns.Routes(ctx)
 	if err != nil {
+		c.routeReads.WithLabelValues("failed").Inc()
 		c.log.Warn("reading routes from the NameServers; keeping the last table", zap.Error(err))
 		return
 	}
+	c.routeReads.WithLabelValues("ok").Inc()
 	c.mu.Lock()
 	c.routes = r
 	c.routesAt++

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gregor-broker/gregor/nameserver"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -379,5 +380,46 @@ func TestClusterCommitElsewhere(t *testing.T) {
 	resp := coord.raw().do(req).(*kmsg.OffsetFetchResponse)
 	if resp.ErrorCode != 0 || len(resp.Topics) != 1 || resp.Topics[0].Partitions[0].Offset != 42 {
 		t.Fatalf("offset fetch: %+v", resp)
+	}
+}
+
+// The cluster's metrics: live brokers in the view, registrations and
+// route reads by result.
+func TestClusterMetrics(t *testing.T) {
+	ns := nameserver.NewLocal()
+	reg := prometheus.NewRegistry()
+	var bs []*coreBroker
+	for i := 0; i < 2; i++ {
+		bs = append(bs, coreStart(t, "", func(c *Config) {
+			c.NodeID = int32(i + 1)
+			if i == 0 {
+				c.Registerer = reg
+			}
+			c.Cluster = ClusterConfig{BrokerName: fmt.Sprintf("g%d", i), Client: ns}
+		}))
+	}
+	bs[0].b.cluster.registerNow()
+	bs[0].b.cluster.refreshNow()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.Metric {
+			key := mf.GetName()
+			for _, l := range m.Label {
+				key += "," + l.GetValue()
+			}
+			if m.Counter != nil {
+				got[key] = m.Counter.GetValue()
+			} else if m.Gauge != nil {
+				got[key] = m.Gauge.GetValue()
+			}
+		}
+	}
+	if got["gregor_cluster_live_brokers"] != 2 || got["gregor_cluster_registrations_total,ok"] < 2 || got["gregor_cluster_route_reads_total,ok"] < 2 {
+		t.Fatalf("cluster metrics: live %v registrations %v route reads %v", got["gregor_cluster_live_brokers"],
+			got["gregor_cluster_registrations_total,ok"], got["gregor_cluster_route_reads_total,ok"])
 	}
 }
