@@ -423,3 +423,19 @@ func TestClusterMetrics(t *testing.T) {
 			got["gregor_cluster_registrations_total,ok"], got["gregor_cluster_route_reads_total,ok"])
 	}
 }
+
+// A single node creates __consumer_offsets at the first FindCoordinator, as
+// Kafka does, all 50 partitions its own, and coordinates every group.
+func TestStandaloneOffsetsTopic(t *testing.T) {
+	cb := coreStart(t, "", nil)
+	req := kmsg.NewPtrFindCoordinatorRequest()
+	req.Version = 3
+	req.CoordinatorKey = "g"
+	if r := cb.raw().do(req).(*kmsg.FindCoordinatorResponse); r.ErrorCode != 0 || r.NodeID != 1 {
+		t.Fatalf("FindCoordinator: %+v", r)
+	}
+	tp, ok := cb.b.topics.Get(offsetsTopic)
+	if !ok || tp.Partitions != offsetsPartitions || !tp.Internal || len(ownedPartitions(tp)) != offsetsPartitions {
+		t.Fatalf("__consumer_offsets: %+v", tp)
+	}
+}

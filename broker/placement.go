@@ -471,22 +471,22 @@ func (c *cluster) send(ctx context.Context, to *nameserver.Broker, req kmsg.Requ
 }
 
 // coordinator returns the live master coordinating group: the master of
-// the group owning partition hash(group) mod 50 of __consumer_offsets. A
-// single live master coordinates every group itself. When the topic does
-// not exist yet and create is set, it is created (placed across the live
-// master groups like any topic). code is COORDINATOR_NOT_AVAILABLE when the
-// owning group has no live master.
+// the group owning partition hash(group) mod 50 of __consumer_offsets. When
+// the topic does not exist yet and create is set, it is created, as Kafka
+// creates it at the first FindCoordinator, and placed across the live master
+// groups like any topic; the mapping then never changes, so a group's
+// offsets stay with its coordinator when groups join later (they get no
+// offsets partitions). Without create, a lone master coordinates every
+// group. code is COORDINATOR_NOT_AVAILABLE when the owning group has no live
+// master.
 func (b *Broker) coordinator(ctx context.Context, group string, create bool) (*nameserver.Broker, int16) {
 	v := b.cl().currentView()
-	masters := v.liveMasters()
-	if len(masters) <= 1 {
-		if m := v.masters[b.cl().cfg.BrokerName]; m != nil || len(masters) == 0 {
-			return m, 0
-		}
-	}
 	vt, ok := v.byName[offsetsTopic]
 	if !ok {
 		if !create {
+			if masters := v.liveMasters(); len(masters) <= 1 {
+				return v.masters[b.cl().cfg.BrokerName], 0 // nil: a slave alone
+			}
 			return nil, kerr.CoordinatorNotAvailable.Code
 		}
 		if err := b.autoCreateTopic(ctx, offsetsTopic, offsetsPartitions); err != nil {
