@@ -687,6 +687,11 @@ func (b *Broker) topicOwners(topic string) (others []*nameserver.Broker, self bo
 	c := b.cl()
 	v := c.currentView()
 	vt := v.byName[topic]
+	if vt == nil && !self {
+		c.refreshNow() // perhaps created through another broker a moment ago
+		v = c.currentView()
+		vt = v.byName[topic]
+	}
 	if vt == nil {
 		return nil, self
 	}
