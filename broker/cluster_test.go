@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gregor-broker/gregor/nameserver"
+	"github.com/gregor-broker/gregor/protocol"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -437,5 +438,40 @@ func TestStandaloneOffsetsTopic(t *testing.T) {
 	tp, ok := cb.b.topics.Get(offsetsTopic)
 	if !ok || tp.Partitions != offsetsPartitions || !tp.Internal || len(ownedPartitions(tp)) != offsetsPartitions {
 		t.Fatalf("__consumer_offsets: %+v", tp)
+	}
+}
+
+// A creation forwarded by another broker is decided where it lands, even
+// when this broker's view names another decider (views disagree for a
+// moment while a group expires): forwarding it again could ping-pong.
+func TestClusterForwardedCreateDecidedHere(t *testing.T) {
+	bs, _ := clusterStart(t, 3)
+	name := ""
+	var at *coreBroker
+	for i := 0; i < 50 && at == nil; i++ {
+		name = fmt.Sprintf("fwd-%d", i)
+		d := bs[0].b.cluster.currentView().decider(name)
+		for _, cb := range bs {
+			if !cb.b.cluster.isSelf(d) {
+				at = cb
+				break
+			}
+		}
+	}
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.Version, req.TimeoutMillis = 7, 10000
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, 3, -1
+	req.Topics = append(req.Topics, rt)
+	id := interBrokerClientID
+	resp, err := at.b.Handle(context.Background(), &protocol.Request{
+		Header: protocol.Header{Key: int16(kmsg.CreateTopics), Version: 7, ClientID: &id},
+		Body:   req,
+	})
+	if err != nil || resp.(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode != 0 {
+		t.Fatalf("forwarded create: %v %+v", err, resp)
+	}
+	if _, ok := at.b.cluster.decided[name]; !ok {
+		t.Fatalf("%s did not decide the forwarded creation itself", at.b.cluster.cfg.BrokerName)
 	}
 }

@@ -109,7 +109,7 @@ func (b *Broker) createTopicInCluster(ctx context.Context, rt *kmsg.CreateTopics
 		return b.applyPlacement(rt, spec, validateOnly, res)
 	}
 	v := b.cl().currentView()
-	if d := v.decider(rt.Topic); d != nil && !b.cl().isSelf(d) {
+	if d := v.decider(rt.Topic); d != nil && !b.cl().isSelf(d) && !isForwarded(ctx) {
 		return b.forwardCreateTopic(ctx, d, rt, timeoutMs, validateOnly, res)
 	}
 	b.cl().placeMu.Lock()
@@ -302,7 +302,7 @@ func (b *Broker) forwardCreateTopic(ctx context.Context, d *nameserver.Broker, r
 // growTopic adds partitions to a topic, on the decider or forwarded to it.
 func (b *Broker) growTopic(ctx context.Context, name string, count, timeoutMs int32, validateOnly bool) error {
 	v := b.cl().currentView()
-	if d := v.decider(name); d != nil && !b.cl().isSelf(d) {
+	if d := v.decider(name); d != nil && !b.cl().isSelf(d) && !isForwarded(ctx) {
 		req := kmsg.NewPtrCreatePartitionsRequest()
 		req.TimeoutMillis, req.ValidateOnly = timeoutMs, validateOnly
 		rt := kmsg.NewCreatePartitionsRequestTopic()
@@ -677,6 +677,25 @@ func (b *Broker) deleteTopicInCluster(ctx context.Context, name string, id stora
 // cluster (interBrokerClientID): it applies to this broker's share only.
 func forwardedRequest(req *protocol.Request) bool {
 	return req.Header.ClientID != nil && *req.Header.ClientID == interBrokerClientID
+}
+
+type forwardedKey struct{}
+
+// markForwarded notes in ctx that req came from another broker, so the
+// handlers never forward it again: two brokers whose views disagree on the
+// decider for a moment (a group expiring) must not pass a creation back and
+// forth; the second one decides.
+func markForwarded(ctx context.Context, req *protocol.Request) context.Context {
+	if !forwardedRequest(req) {
+		return ctx
+	}
+	return context.WithValue(ctx, forwardedKey{}, true)
+}
+
+// isForwarded reports whether ctx belongs to a request from another broker.
+func isForwarded(ctx context.Context) bool {
+	v, _ := ctx.Value(forwardedKey{}).(bool)
+	return v
 }
 
 // topicOwners returns the live masters of the groups owning partitions of

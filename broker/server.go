@@ -18,6 +18,7 @@ func (b *Broker) Handle(ctx context.Context, req *protocol.Request) (kmsg.Respon
 		return nil, fmt.Errorf("broker: no handler for api key %d", req.Header.Key)
 	}
 	start := time.Now()
+	ctx = markForwarded(ctx, req)
 	if resp := b.notCoordinatorAnswer(ctx, req.Body); resp != nil {
 		return resp, nil // another broker group coordinates this group
 	}
