@@ -456,9 +456,14 @@ func (c *conn) write() {
 		c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
 		n, err := w.writeResponse(sl)
 		releaseResp(sl.resp)
-		if err == nil && len(c.queue) == 0 {
-			// Flush only when no further response is ready to batch.
-			err = bw.Flush()
+		if err == nil {
+			// Counted before the flush, so a client that has its answer
+			// always finds it in the metrics.
+			c.s.cfg.BytesOut(n)
+			if len(c.queue) == 0 {
+				// Flush only when no further response is ready to batch.
+				err = bw.Flush()
+			}
 		}
 		if err != nil {
 			if !errors.Is(err, net.ErrClosed) {
@@ -466,7 +471,6 @@ func (c *conn) write() {
 			}
 			return
 		}
-		c.s.cfg.BytesOut(n)
 	}
 	bw.Flush()
 }
