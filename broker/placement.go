@@ -745,71 +745,88 @@ func (b *Broker) clusterConfigs(ctx context.Context, req *protocol.Request) kmsg
 	case *kmsg.DescribeConfigsRequest:
 		return b.describeConfigsInCluster(ctx, req, r)
 	case *kmsg.AlterConfigsRequest:
-		owners := make([][]*nameserver.Broker, len(r.Resources))
-		remote := false
-		for i, rr := range r.Resources {
-			if rr.ResourceType == kmsg.ConfigResourceTypeTopic {
-				owners[i], _ = b.topicOwners(rr.ResourceName)
-				remote = remote || len(owners[i]) > 0
-			}
-		}
-		if !remote {
-			return nil
-		}
-		resp, err := apis[req.Header.Key].fn(ctx, b, req)
-		if err != nil {
-			return nil
-		}
-		out := resp.(*kmsg.AlterConfigsResponse)
-		for i := range r.Resources {
-			for _, m := range owners[i] {
+		return b.alterConfigsInCluster(ctx, req, len(r.Resources),
+			func(i int) (string, bool) {
+				return r.Resources[i].ResourceName, r.Resources[i].ResourceType == kmsg.ConfigResourceTypeTopic
+			},
+			func(i int) kmsg.Request {
 				sub := *r
 				sub.Resources = r.Resources[i : i+1]
-				code, msg := b.sendConfigs(ctx, m, &sub)
-				if code != 0 && i < len(out.Resources) && (out.Resources[i].ErrorCode == 0 || out.Resources[i].ErrorCode == kerr.UnknownTopicOrPartition.Code) {
-					out.Resources[i].ErrorCode, out.Resources[i].ErrorMessage = code, msg
-				} else if code == 0 && i < len(out.Resources) && out.Resources[i].ErrorCode == kerr.UnknownTopicOrPartition.Code {
-					out.Resources[i].ErrorCode, out.Resources[i].ErrorMessage = 0, nil // none of it here
-				}
-			}
-		}
-		return out
+				return &sub
+			})
 	case *kmsg.IncrementalAlterConfigsRequest:
-		owners := make([][]*nameserver.Broker, len(r.Resources))
-		remote := false
-		for i, rr := range r.Resources {
-			if rr.ResourceType == kmsg.ConfigResourceTypeTopic {
-				owners[i], _ = b.topicOwners(rr.ResourceName)
-				remote = remote || len(owners[i]) > 0
-			}
-		}
-		if !remote {
-			return nil
-		}
-		resp, err := apis[req.Header.Key].fn(ctx, b, req)
-		if err != nil {
-			return nil
-		}
-		out := resp.(*kmsg.IncrementalAlterConfigsResponse)
-		for i := range r.Resources {
-			for _, m := range owners[i] {
+		return b.alterConfigsInCluster(ctx, req, len(r.Resources),
+			func(i int) (string, bool) {
+				return r.Resources[i].ResourceName, r.Resources[i].ResourceType == kmsg.ConfigResourceTypeTopic
+			},
+			func(i int) kmsg.Request {
 				sub := *r
 				sub.Resources = r.Resources[i : i+1]
-				code, msg := b.sendConfigs(ctx, m, &sub)
-				if code != 0 && i < len(out.Resources) && (out.Resources[i].ErrorCode == 0 || out.Resources[i].ErrorCode == kerr.UnknownTopicOrPartition.Code) {
-					out.Resources[i].ErrorCode, out.Resources[i].ErrorMessage = code, msg
-				} else if code == 0 && i < len(out.Resources) && out.Resources[i].ErrorCode == kerr.UnknownTopicOrPartition.Code {
-					out.Resources[i].ErrorCode, out.Resources[i].ErrorMessage = 0, nil // none of it here
-				}
-			}
-		}
-		return out
+				return &sub
+			})
 	}
 	return nil
 }
 
 // sendConfigs sends a one-resource alteration to another group's master
 // and returns its error code and message.
+// alterConfigsInCluster answers an AlterConfigs or IncrementalAlterConfigs
+// request of n resources here, then sends each topic resource (one(i) is
+// the request narrowed to resource i) to every other live group owning part
+// of that topic. A resource's answer is the first failure anywhere; a topic
+// this broker has none of succeeds when its owners do. nil when no resource
+// lives elsewhere.
+func (b *Broker) alterConfigsInCluster(ctx context.Context, req *protocol.Request, n int,
+	topic func(i int) (name string, ok bool), one func(i int) kmsg.Request) kmsg.Response {
+	owners := make([][]*nameserver.Broker, n)
+	remote := false
+	for i := range n {
+		if name, ok := topic(i); ok {
+			owners[i], _ = b.topicOwners(name)
+			remote = remote || len(owners[i]) > 0
+		}
+	}
+	if !remote {
+		return nil
+	}
+	resp, err := apis[req.Header.Key].fn(ctx, b, req)
+	if err != nil {
+		return nil
+	}
+	for i := range n {
+		code, msg := configResult(resp, i)
+		if code == nil {
+			continue
+		}
+		for _, m := range owners[i] {
+			c, mm := b.sendConfigs(ctx, m, one(i))
+			switch {
+			case c != 0 && (*code == 0 || *code == kerr.UnknownTopicOrPartition.Code):
+				*code, *msg = c, mm
+			case c == 0 && *code == kerr.UnknownTopicOrPartition.Code:
+				*code, *msg = 0, nil // none of it here
+			}
+		}
+	}
+	return resp
+}
+
+// configResult points at resource i's error code and message in an
+// (Incremental)AlterConfigs response; nil when it has no such resource.
+func configResult(resp kmsg.Response, i int) (*int16, **string) {
+	switch r := resp.(type) {
+	case *kmsg.AlterConfigsResponse:
+		if i < len(r.Resources) {
+			return &r.Resources[i].ErrorCode, &r.Resources[i].ErrorMessage
+		}
+	case *kmsg.IncrementalAlterConfigsResponse:
+		if i < len(r.Resources) {
+			return &r.Resources[i].ErrorCode, &r.Resources[i].ErrorMessage
+		}
+	}
+	return nil, nil
+}
+
 func (b *Broker) sendConfigs(ctx context.Context, m *nameserver.Broker, req kmsg.Request) (int16, *string) {
 	resp, err := b.cl().send(ctx, m, req)
 	if err != nil {
