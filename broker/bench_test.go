@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"testing"
 
@@ -105,6 +106,70 @@ func BenchmarkCoreProduceSyncFlush(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		for _, p := range rc.do(req).(*kmsg.ProduceResponse).Topics[0].Partitions {
+			if p.ErrorCode != 0 {
+				b.Fatalf("partition %d: error %d", p.Partition, p.ErrorCode)
+			}
+		}
+	}
+}
+
+// BenchmarkCoreProduceManyPartitions sends acks=-1 Produce requests that
+// carry one ~64 KiB batch (63 records of 1 KiB) for each of 16 partitions,
+// the shape franz-go sends with 10,000 partitions (issue 7), where
+// per-batch and per-partition costs weigh more than with few large
+// batches. partitions=10000 moves on to the next 16 partitions every
+// request; partitions=16 sends the same 16 every time.
+func BenchmarkCoreProduceManyPartitions(b *testing.B) {
+	for _, parts := range []int32{16, 10000} {
+		b.Run(fmt.Sprintf("partitions=%d", parts), func(b *testing.B) {
+			benchProduceSpread(b, parts)
+		})
+	}
+}
+
+func benchProduceSpread(b *testing.B, parts int32) {
+	const perReq = 16
+	cb := coreStart(b, "", nil)
+	cb.topic("many", parts, nil)
+	recs := make([]coreRecord, 63)
+	for i := range recs {
+		recs[i] = coreRecord{value: bytes.Repeat([]byte{'m'}, 1000)}
+	}
+	batch := coreBatch(1, -1, -1, -1, recs...)
+	// One frame is encoded (the client's encoding would otherwise outweigh
+	// the broker) with marker partition numbers, whose places are then
+	// patched before each send, as is the correlation id.
+	const marker = 0x7a7a0000
+	req := produceReq(9, -1, "many", marker, batch)
+	for p := int32(1); p < perReq; p++ {
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Partition, rp.Records = marker+p, batch
+		req.Topics[0].Partitions = append(req.Topics[0].Partitions, rp)
+	}
+	frame := coreFrame(req, 0)
+	var at [perReq]int
+	for p := range at {
+		var m [4]byte
+		binary.BigEndian.PutUint32(m[:], uint32(marker+p))
+		at[p] = bytes.Index(frame, m[:])
+		if at[p] < 0 {
+			b.Fatal("marker not found")
+		}
+	}
+	rc := cb.raw()
+	b.SetBytes(int64(perReq * len(batch)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		first := int32(i*perReq) % parts
+		for p, off := range at {
+			binary.BigEndian.PutUint32(frame[off:], uint32(first+int32(p)))
+		}
+		rc.corr++
+		binary.BigEndian.PutUint32(frame[8:], uint32(rc.corr))
+		if _, err := rc.c.Write(frame); err != nil {
+			b.Fatal(err)
+		}
+		for _, p := range rc.recv(req, rc.corr).(*kmsg.ProduceResponse).Topics[0].Partitions {
 			if p.ErrorCode != 0 {
 				b.Fatalf("partition %d: error %d", p.Partition, p.ErrorCode)
 			}

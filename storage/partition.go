@@ -463,6 +463,133 @@ func (p *Partition) AppendDeferred(batch []byte, leaderEpoch int32) (AppendResul
 	return AppendResult{BaseOffset: base, LogStartOffset: ls}, end, nil
 }
 
+// Appending is one batch of Store.AppendAll: the partition, the validated
+// batch and the leader epoch in; the result or error out.
+type Appending struct {
+	P           *Partition
+	Batch       []byte
+	LeaderEpoch int32
+	Result      AppendResult
+	Err         error
+}
+
+// AppendAll is AppendDeferred for the batches of one request, in order.
+// When they are for distinct partitions, none is a duplicate or out of
+// sequence and all fit in the active segment, their entries go to the
+// commit log in one write instead of one each (with 10,000 partitions a
+// request carries many ~64 KiB batches, and a write per batch cost 1.5x
+// the write time of one per request); otherwise each is appended alone.
+// The entries on disk are the same either way. It returns the position to
+// wait on (Store.WaitDurable) before answering, -1 when nothing was
+// appended.
+func (s *Store) AppendAll(items []Appending) int64 {
+	end := int64(-1)
+	alone := func(items []Appending) int64 {
+		for i := range items {
+			it := &items[i]
+			res, e, err := it.P.AppendDeferred(it.Batch, it.LeaderEpoch)
+			it.Result, it.Err = res, err
+			if err == nil {
+				end = max(end, e)
+			}
+		}
+		return end
+	}
+	if len(items) < 2 {
+		return alone(items)
+	}
+	infos := make([]batchInfo, len(items))
+	seen := make(map[*Partition]struct{}, len(items))
+	total := 0
+	for i := range items {
+		it := &items[i]
+		bi, err := parseBatch(it.Batch)
+		if _, twice := seen[it.P]; err != nil || twice || it.P.s != s ||
+			int64(len(it.Batch))+entryHeaderSize > s.cfg.SegmentBytes {
+			return alone(items)
+		}
+		seen[it.P] = struct{}{}
+		infos[i] = bi
+		total += entryHeaderSize + len(it.Batch)
+	}
+	bp := getEntryBuf(total)
+	defer entryBufs.Put(bp)
+	b := *bp
+	for i, at := 0, 0; i < len(items); i++ {
+		copy(b[at+entryHeaderSize:], items[i].Batch)
+		at += entryHeaderSize + len(items[i].Batch)
+	}
+
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return alone(items) // each reports ErrClosed
+	}
+	if err := s.brokenErr(); err != nil {
+		s.mu.Unlock()
+		return alone(items)
+	}
+	seg := s.active()
+	pos := s.writePos.Load()
+	rem := seg.base + seg.cap - pos
+	n := int64(total)
+	together := n == rem || n+entryHeaderSize <= rem // no roll (see writeEntryLocked)
+	for i := range items {
+		if !together {
+			break
+		}
+		p := &items[i]
+		if p.P.deleted {
+			together = false
+		} else if infos[i].producerID >= 0 {
+			if _, dup, err := p.P.checkSequence(&infos[i]); dup || err != nil {
+				together = false
+			}
+		}
+	}
+	if !together {
+		s.mu.Unlock()
+		return alone(items)
+	}
+	now := time.Now().UnixMilli()
+	hs := make([]entryHeader, len(items))
+	for i, at := 0, 0; i < len(items); i++ {
+		it := &items[i]
+		e := b[at : at+entryHeaderSize+len(it.Batch)]
+		base := it.P.nextOffset
+		binary.BigEndian.PutUint64(e[entryHeaderSize+bOffBaseOffset:], uint64(base))
+		binary.BigEndian.PutUint32(e[entryHeaderSize+bOffLeaderEpoch:], uint32(it.LeaderEpoch))
+		hs[i] = entryHeader{
+			length:      uint32(len(e)),
+			typ:         entryBatch,
+			topic:       it.P.key.topic,
+			partition:   it.P.key.part,
+			baseOffset:  base,
+			storeTime:   now,
+			leaderEpoch: it.LeaderEpoch,
+		}
+		putEntryHeader(e, &hs[i])
+		at += len(e)
+	}
+	if err := s.writeAt(seg, b, pos); err != nil {
+		s.mu.Unlock()
+		for i := range items {
+			items[i].Err = err
+		}
+		return -1
+	}
+	s.writePos.Store(pos + n)
+	for i, at := 0, int64(0); i < len(items); i++ {
+		it := &items[i]
+		it.P.dispatchBatch(pos+at, &hs[i], b[at+entryHeaderSize:at+int64(hs[i].length)])
+		it.Result = AppendResult{BaseOffset: hs[i].baseOffset, LogStartOffset: it.P.logStart}
+		at += int64(hs[i].length)
+	}
+	end = s.writePos.Load()
+	s.mu.Unlock()
+	return end
+}
+
 // entryBufs recycles the buffers entries are built in: the bytes are
 // copied into the page cache by the write, so nothing keeps them.
 var entryBufs sync.Pool
