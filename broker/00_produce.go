@@ -31,7 +31,6 @@ import (
 	"time"
 
 	"github.com/gregor-broker/gregor/protocol"
-	"github.com/gregor-broker/gregor/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -87,30 +86,11 @@ func handleProduce(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Re
 	// durability, then the request waits once for the furthest position:
 	// under log.flush.mode=sync one group-commit fsync covers them all
 	// (waiting per partition cost one fsync each, 16 per request).
-	// The valid batches go to the store together, so it can write them
-	// to the commit log at once.
-	apps := make([]storage.Appending, 0, len(jobs))
-	appended := jobs[:0:0]
+	var durable int64 = -1
 	for _, j := range jobs {
-		if p := b.produceCheck(j.t, j.partition, j.records, r.Version, &resp.Topics[j.ti].Partitions[j.pi]); p != nil {
-			apps = append(apps, storage.Appending{P: p, Batch: j.records, LeaderEpoch: b.leaderEpoch()})
-			appended = append(appended, j)
+		if pos, ok := b.produceOne(j.t, j.partition, j.records, r.Version, &resp.Topics[j.ti].Partitions[j.pi]); ok {
+			durable = max(durable, pos)
 		}
-	}
-	durable := b.store.AppendAll(apps)
-	for i, a := range apps {
-		j := appended[i]
-		sp := &resp.Topics[j.ti].Partitions[j.pi]
-		if a.Err != nil {
-			sp.ErrorCode = errorCode(a.Err)
-			sp.ErrorMessage = errorMessage(a.Err)
-			if sp.ErrorCode == kerr.UnknownServerError.Code || sp.ErrorCode == kerr.KafkaStorageError.Code {
-				b.log.Warn("append failed", logPart(j.t.Name, j.partition), logErr(a.Err))
-			}
-			continue
-		}
-		sp.BaseOffset = a.Result.BaseOffset
-		sp.LogStartOffset = a.Result.LogStartOffset
 	}
 	if durable >= 0 {
 		if err := b.store.WaitDurable(durable); err != nil {
@@ -140,14 +120,15 @@ func handleProduce(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Re
 	return resp, nil
 }
 
-// produceCheck validates one partition's batch (setting LogAppendTime
-// when the topic asks for it) and returns the partition to append it to,
-// or nil with the error in sp.
-func (b *Broker) produceCheck(t *Topic, partition int32, batch []byte, version int16, sp *kmsg.ProduceResponseTopicPartition) *storage.Partition {
+// produceOne validates and appends one partition's batch and fills sp. It
+// reports the commit-log position to wait on before the answer may go out
+// (see storage.Partition.AppendDeferred), ok false when nothing was
+// appended.
+func (b *Broker) produceOne(t *Topic, partition int32, batch []byte, version int16, sp *kmsg.ProduceResponseTopicPartition) (pos int64, ok bool) {
 	p := b.store.Partition(t.ID, partition)
 	if p == nil {
 		sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-		return nil
+		return 0, false
 	}
 	maxMsg := t.MaxMessageBytes
 	if maxMsg <= 0 {
@@ -169,14 +150,25 @@ func (b *Broker) produceCheck(t *Topic, partition int32, batch []byte, version i
 	if berr := validateBatch(batch, lim); berr != nil {
 		sp.ErrorCode = berr.code
 		sp.ErrorMessage = kmsg.StringPtr(berr.msg)
-		return nil
+		return 0, false
 	}
 	if t.LogAppendTime {
 		now := time.Now().UnixMilli()
 		setLogAppendTime(batch, now)
 		sp.LogAppendTime = now
 	}
-	return p
+	res, end, err := p.AppendDeferred(batch, b.leaderEpoch())
+	if err != nil {
+		sp.ErrorCode = errorCode(err)
+		sp.ErrorMessage = errorMessage(err)
+		if sp.ErrorCode == kerr.UnknownServerError.Code || sp.ErrorCode == kerr.KafkaStorageError.Code {
+			b.log.Warn("append failed", logPart(t.Name, partition), logErr(err))
+		}
+		return 0, false
+	}
+	sp.BaseOffset = res.BaseOffset
+	sp.LogStartOffset = res.LogStartOffset
+	return end, true
 }
 
 // topicLong reads a numeric topic config set on the topic, or def.
