@@ -194,9 +194,9 @@ func (s *Store) rollLocked(seg *segment, pos, rem int64) error {
 	}
 	// The old segment is synced now so the flusher only ever has to sync
 	// the active one.
-	if err := seg.f.Sync(); err != nil {
+	if err := s.syncSegment(seg); err != nil {
 		next.f.Close()
-		return s.fail(err)
+		return err
 	}
 	s.segMu.Lock()
 	s.segs = append(s.segs, next)
@@ -210,6 +210,20 @@ func (s *Store) rollLocked(seg *segment, pos, rem int64) error {
 		}
 	}
 	return nil
+}
+
+// syncSegment fsyncs seg. A failure breaks the store. Success is not
+// enough either: two fsyncs of one file may run at once (the flusher or a
+// group commit, and a roll), and Linux reports a writeback error to only
+// one of them, the other returning 0 although the dirty pages were dropped.
+// So the sticky state is read again after every fsync: if either saw the
+// error, both fail, and no waiter is acknowledged on the strength of the
+// fsync that "succeeded".
+func (s *Store) syncSegment(seg *segment) error {
+	if err := seg.f.Sync(); err != nil {
+		return s.fail(fmt.Errorf("fsync %s: %w", seg.path, err))
+	}
+	return s.brokenErr()
 }
 
 // readAtPos reads len(p) bytes of the commit log at pos (within one segment).

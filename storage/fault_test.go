@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -330,5 +331,97 @@ func TestAppendDeferredOneFsync(t *testing.T) {
 		if hw, want := p.HighWatermark(), int64(1+i%4); hw != want { // writerBatch(i, 0) has 1+i%4 records
 			t.Fatalf("p%d: high watermark %d after WaitDurable, want %d", i, hw, want)
 		}
+	}
+}
+
+// TestFsyncErrorNotLost: a segment roll and a group commit may both fsync
+// the segment being closed. Linux reports a writeback error once: one of
+// the two sees EIO, the other succeeds although the dirty pages were
+// dropped (memFS models this). Whichever sees it, no writer whose bytes
+// were in those pages may be acknowledged, and the store stays broken.
+func TestFsyncErrorNotLost(t *testing.T) {
+	for _, rollSees := range []bool{true, false} {
+		t.Run(fmt.Sprintf("roll sees EIO=%v", rollSees), func(t *testing.T) {
+			fs := newMemFS()
+			s, cfg := memStore(t, fs, FlushSync)
+			p, _ := s.CreatePartition(tid(9), 0)
+			big, _ := s.CreatePartition(tid(9), 1)
+			b := 0
+			for ; s.EndPosition() < 16<<10-9<<10; b++ {
+				if _, err := p.Append(writerBatch(0, b), 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			seg0 := segmentName(0)
+			var syncs atomic.Int32
+			leaderIn := make(chan struct{})
+			secondDone := make(chan struct{})
+			nextWritten := make(chan struct{})
+			var nextOnce sync.Once
+			fs.fault = func(op, name string) error {
+				if !isSegment(name) {
+					return nil
+				}
+				switch {
+				case op == "write" && !strings.HasSuffix(name, seg0):
+					nextOnce.Do(func() { close(nextWritten) })
+				case op == "sync" && strings.HasSuffix(name, seg0):
+					switch syncs.Add(1) {
+					case 1: // the group commit of A's batch
+						close(leaderIn)
+						select {
+						case <-secondDone:
+							// The roll's fsync has returned; with its EIO
+							// recorded, this one reports success.
+							for rollSees && s.brokenErr() == nil {
+								runtime.Gosched()
+							}
+						case <-nextWritten:
+							// The roll did not fsync seg0 itself.
+						}
+						if rollSees {
+							select {
+							case <-secondDone:
+								return nil
+							default:
+							}
+						}
+						return syscall.EIO
+					case 2: // the roll's, while the group commit's runs
+						defer close(secondDone)
+						if rollSees {
+							return syscall.EIO
+						}
+					}
+				}
+				return nil
+			}
+			errA := make(chan error, 1)
+			go func() {
+				_, err := p.Append(writerBatch(0, b), 0)
+				errA <- err
+			}()
+			<-leaderIn
+			// A batch that does not fit in seg0: the roll.
+			_, errB := big.Append(makeBatch(batchOpts{producerID: -1, epoch: -1, seq: -1},
+				testRecord{value: make([]byte, 9<<10)}), 0)
+			if err := <-errA; !errors.Is(err, ErrBroken) {
+				t.Fatalf("writer in the failed segment: %v, want ErrBroken (its fsync failed)", err)
+			}
+			if !errors.Is(errB, ErrBroken) {
+				t.Fatalf("rolling writer: %v, want ErrBroken", errB)
+			}
+			if _, err := p.Append(writerBatch(0, b), 0); !errors.Is(err, ErrBroken) {
+				t.Fatalf("append after the fsync error: %v, want ErrBroken", err)
+			}
+			s.Close()
+			fs.fault = nil
+			cfg.FS = fs.crash(nil)
+			s = mustOpen(t, cfg)
+			defer s.Close()
+			if m := checkPrefix(t, s, 0); m < b {
+				t.Fatalf("%d batches after power loss, want the %d acknowledged", m, b)
+			}
+		})
 	}
 }

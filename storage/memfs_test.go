@@ -16,11 +16,19 @@ import (
 // at its last Sync, directory entries at their directory's last SyncDir (or
 // a SyncAll). crash returns the file system a power loss would leave. Faults
 // can be injected per operation.
+//
+// A failed Sync behaves as Linux's writeback does: the dirty bytes it was
+// asked to write are dropped (marked clean without reaching the disk), the
+// error is reported once, and a later Sync succeeds without writing them;
+// crash shows the disk's old bytes there. Bytes written again after the
+// failure are dirty again and are written by the next Sync.
 type memFS struct {
 	mu   sync.Mutex
 	root *memDir
-	// fault, when set, is asked before every mutating operation; a non-nil
-	// error fails it. For "write", returning errShort writes half.
+	// fault, when set, is asked before every mutating operation and before
+	// every read ("read"); a non-nil error fails it. For "write", returning
+	// errShort writes half; for "read", errShort reads half and returns
+	// io.ErrUnexpectedEOF.
 	fault func(op, name string) error
 }
 
@@ -34,6 +42,54 @@ type memDir struct {
 type memNode struct {
 	data   []byte
 	synced []byte
+	// lost are byte ranges [lo, hi) whose writeback failed: a later Sync
+	// leaves the disk's old bytes there (see memFS).
+	lost [][2]int64
+}
+
+// dropRange removes [lo, hi) from the lost ranges (it was written again).
+func (n *memNode) dropRange(lo, hi int64) {
+	var keep [][2]int64
+	for _, r := range n.lost {
+		if r[1] <= lo || r[0] >= hi {
+			keep = append(keep, r)
+			continue
+		}
+		if r[0] < lo {
+			keep = append(keep, [2]int64{r[0], lo})
+		}
+		if r[1] > hi {
+			keep = append(keep, [2]int64{hi, r[1]})
+		}
+	}
+	n.lost = keep
+}
+
+// syncLocked makes data durable except the lost ranges; under fs.mu.
+func (n *memNode) syncLocked() {
+	old := n.synced
+	n.synced = append([]byte(nil), n.data...)
+	for _, r := range n.lost {
+		for i := r[0]; i < r[1] && i < int64(len(n.synced)); i++ {
+			if i < int64(len(old)) {
+				n.synced[i] = old[i]
+			} else {
+				n.synced[i] = 0
+			}
+		}
+	}
+}
+
+// failSyncLocked drops the dirty bytes, as a failed writeback does; under
+// fs.mu.
+func (n *memNode) failSyncLocked() {
+	lo := 0
+	for lo < len(n.data) && lo < len(n.synced) && n.data[lo] == n.synced[lo] {
+		lo++
+	}
+	if lo < len(n.data) {
+		n.lost = append(n.lost, [2]int64{int64(lo), int64(len(n.data))})
+	}
 }
 
 func newMemFS() *memFS { return &memFS{root: newMemDir()} }
@@ -227,7 +283,7 @@ func (fs *memFS) SyncAll(dir string) error {
 			case *memDir:
 				walk(x)
 			case *memNode:
-				x.synced = append([]byte(nil), x.data...)
+				x.syncLocked()
 			}
 		}
 	}
@@ -282,6 +338,19 @@ type memFile struct {
 func (f *memFile) OS() *os.File { return nil }
 
 func (f *memFile) ReadAt(p []byte, off int64) (int, error) {
+	// The fault hook runs outside the lock, as for Sync.
+	if err := f.fs.check("read", f.name); err != nil {
+		if err != errShort {
+			return 0, &os.PathError{Op: "read", Path: f.name, Err: err}
+		}
+		f.fs.mu.Lock()
+		defer f.fs.mu.Unlock()
+		if off >= int64(len(f.n.data)) {
+			return 0, io.EOF
+		}
+		n := copy(p[:len(p)/2], f.n.data[off:])
+		return n, io.ErrUnexpectedEOF
+	}
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()
 	if off >= int64(len(f.n.data)) {
@@ -297,21 +366,17 @@ func (f *memFile) ReadAt(p []byte, off int64) (int, error) {
 func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()
-	short := false
 	if err := f.fs.check("write", f.name); err != nil {
 		if err != errShort {
 			return 0, err
 		}
-		short = true
 		p = p[:len(p)/2]
 	}
 	if end := off + int64(len(p)); end > int64(len(f.n.data)) {
 		f.n.data = append(f.n.data, make([]byte, end-int64(len(f.n.data)))...)
 	}
 	copy(f.n.data[off:], p)
-	if short {
-		return len(p), nil
-	}
+	f.n.dropRange(off, off+int64(len(p)))
 	return len(p), nil
 }
 
@@ -319,11 +384,14 @@ func (f *memFile) Sync() error {
 	// The fault hook runs outside the lock so a slow "disk" does not stop
 	// writers.
 	if err := f.fs.check("sync", f.name); err != nil {
+		f.fs.mu.Lock()
+		f.n.failSyncLocked()
+		f.fs.mu.Unlock()
 		return err
 	}
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()
-	f.n.synced = append(f.n.synced[:0], f.n.data...)
+	f.n.syncLocked()
 	return nil
 }
 

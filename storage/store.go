@@ -610,8 +610,7 @@ func (s *Store) syncTo(target int64) {
 	s.segMu.RLock()
 	seg := s.segs[len(s.segs)-1]
 	s.segMu.RUnlock()
-	if err := seg.f.Sync(); err != nil {
-		s.fail(err)
+	if err := s.syncSegment(seg); err != nil {
 		s.flushMu.Lock()
 		s.flushCond.Broadcast()
 		s.flushMu.Unlock()
