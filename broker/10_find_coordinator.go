@@ -3,8 +3,8 @@ package broker
 // FindCoordinator (key 10), versions 0–6; v4+ batch keys.
 //
 // Group keys (type 0): the coordinator is the live master of the group
-// owning partition hash(group) mod 50 of __consumer_offsets (Kafka's
-// partitionFor), at the address it advertises on the listener the request
+// owning the group's __consumer_offsets partition (group.PartitionFor:
+// Kafka's partitionFor, Utils.abs(hashCode) % 50), at the address it advertises on the listener the request
 // arrived on. A single live master coordinates every group. In a cluster
 // the topic is created at the first FindCoordinator, placed over the live
 // groups like any topic (placement.go); a group whose owning group has no

@@ -290,16 +290,28 @@ func TestClusterCoordinator(t *testing.T) {
 	}
 }
 
-// Kafka's partitionFor: Java's String.hashCode, abs, mod 50.
-func TestOffsetsPartition(t *testing.T) {
-	// Java: "g1".hashCode() = 3242, "console-consumer-12345".hashCode()
-	// = 158455506; "gr😀" hashes the UTF-16 surrogate pair = 4950926.
+// A group's coordinator is the leader of the __consumer_offsets partition
+// Kafka files the group under (Utils.abs(hashCode) % 50, values printed by
+// Kafka's own code), also for names whose Java hash is negative or
+// Integer.MIN_VALUE; placement once masked the sign bit instead and picked
+// partition 44 for "consumer-group-negative", whose leader is another group.
+func TestClusterCoordinatorKafkaPartition(t *testing.T) {
+	bs, _ := clusterStart(t, 3)
+	ctx := coreCtx(t)
 	for _, c := range []struct {
 		group string
-		want  int32
-	}{{"g1", 42}, {"", 0}, {"console-consumer-12345", 6}, {"gr\U0001F600", 26}} {
-		if got := offsetsPartition(c.group, 50); got != c.want {
-			t.Errorf("offsetsPartition(%q) = %d, want %d", c.group, got, c.want)
+		p     int32
+	}{{"g1", 42}, {"consumer-group-negative", 4}, {"zzzzzzzz", 12}, {"polygenelubricants", 0}} {
+		m, code := bs[0].b.coordinator(ctx, c.group, true)
+		if code != 0 || m == nil {
+			t.Fatalf("%s: code %d", c.group, code)
+		}
+		lead, _ := clusterLeaders(t, bs[0], offsetsTopic)
+		if lead[c.p] != m.NodeID {
+			t.Errorf("%s: coordinator node %d, but partition %d of %s is led by node %d", c.group, m.NodeID, c.p, offsetsTopic, lead[c.p])
+		}
+		if got := bs[0].b.groups.Partition(c.group); got != c.p {
+			t.Errorf("%s: the coordinator files it under partition %d, want %d", c.group, got, c.p)
 		}
 	}
 }

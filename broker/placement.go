@@ -34,6 +34,7 @@ import (
 	"strconv"
 
 	"github.com/google/uuid"
+	"github.com/gregor-broker/gregor/broker/group"
 	"github.com/gregor-broker/gregor/nameserver"
 	"github.com/gregor-broker/gregor/protocol"
 	"github.com/gregor-broker/gregor/storage"
@@ -470,8 +471,9 @@ func (c *cluster) send(ctx context.Context, to *nameserver.Broker, req kmsg.Requ
 	return seeds[0].Request(ctx, req)
 }
 
-// coordinator returns the live master coordinating group: the master of
-// the group owning partition hash(group) mod 50 of __consumer_offsets. When
+// coordinator returns the live master coordinating groupID: the master of
+// the broker group owning its __consumer_offsets partition
+// (group.PartitionFor, the formula the coordinator files it under). When
 // the topic does not exist yet and create is set, it is created, as Kafka
 // creates it at the first FindCoordinator, and placed across the live master
 // groups like any topic; the mapping then never changes, so a group's
@@ -479,7 +481,7 @@ func (c *cluster) send(ctx context.Context, to *nameserver.Broker, req kmsg.Requ
 // offsets partitions). Without create, a lone master coordinates every
 // group. code is COORDINATOR_NOT_AVAILABLE when the owning group has no live
 // master.
-func (b *Broker) coordinator(ctx context.Context, group string, create bool) (*nameserver.Broker, int16) {
+func (b *Broker) coordinator(ctx context.Context, groupID string, create bool) (*nameserver.Broker, int16) {
 	v := b.cl().currentView()
 	vt, ok := v.byName[offsetsTopic]
 	if !ok {
@@ -498,7 +500,7 @@ func (b *Broker) coordinator(ctx context.Context, group string, create bool) (*n
 			return nil, kerr.CoordinatorNotAvailable.Code
 		}
 	}
-	p := offsetsPartition(group, vt.Partitions)
+	p := group.PartitionFor(groupID, vt.Partitions)
 	owner, master := v.owner(vt, p)
 	if owner == "" {
 		// Only part of the placement is known yet (this broker's own
@@ -508,28 +510,12 @@ func (b *Broker) coordinator(ctx context.Context, group string, create bool) (*n
 		if vt, ok = v.byName[offsetsTopic]; !ok {
 			return nil, kerr.CoordinatorNotAvailable.Code
 		}
-		_, master = v.owner(vt, offsetsPartition(group, vt.Partitions))
+		_, master = v.owner(vt, group.PartitionFor(groupID, vt.Partitions))
 	}
 	if master == nil {
 		return nil, kerr.CoordinatorNotAvailable.Code
 	}
 	return master, 0
-}
-
-// offsetsPartition is Kafka's partitionFor(groupId): abs(hashCode) mod n,
-// with Java's String.hashCode and Utils.abs.
-func offsetsPartition(group string, n int32) int32 {
-	var h int32
-	for _, r := range group {
-		if r >= 0x10000 { // a UTF-16 surrogate pair, as Java hashes it
-			r -= 0x10000
-			h = 31*h + int32(0xD800+(r>>10))
-			h = 31*h + int32(0xDC00+(r&0x3FF))
-			continue
-		}
-		h = 31*h + int32(r)
-	}
-	return (h & 0x7fffffff) % n
 }
 
 // notCoordinator reports whether another live master coordinates group, so

@@ -4,7 +4,7 @@
 // state.
 //
 // Durable state follows Kafka's __consumer_offsets layout. A group belongs to
-// the offsets partition abs(javaHashCode(group)) mod offsets.topic.num.partitions,
+// the offsets partition PartitionFor(group, offsets.topic.num.partitions),
 // exactly as Kafka maps it, and each partition is one store namespace
 // "__consumer_offsets-<p>". Keys and values are Kafka's own record formats
 // (kmsg.OffsetCommitKey/Value for committed offsets, kmsg.GroupMetadataKey/Value
@@ -63,7 +63,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf16"
 
 	"github.com/gregor-broker/gregor/storage"
 	"github.com/prometheus/client_golang/prometheus"
@@ -312,30 +311,10 @@ func (c *Coordinator) Reload() error {
 	return c.load()
 }
 
-// Partition is the __consumer_offsets partition of group: Kafka's
-// Utils.abs(groupId.hashCode) % offsets.topic.num.partitions.
+// Partition is the __consumer_offsets partition of group (PartitionFor
+// with offsets.topic.num.partitions).
 func (c *Coordinator) Partition(group string) int32 {
-	return partitionFor(group, c.cfg.OffsetsTopicNumPartitions)
-}
-
-func partitionFor(group string, n int32) int32 {
-	h := javaHashCode(group)
-	if h == -1<<31 {
-		h = 0 // Kafka's Utils.abs maps Integer.MIN_VALUE to 0
-	} else if h < 0 {
-		h = -h
-	}
-	return h % n
-}
-
-// javaHashCode is java.lang.String.hashCode: s[0]*31^(n-1) + … over UTF-16
-// code units, wrapping at 32 bits.
-func javaHashCode(s string) int32 {
-	var h int32
-	for _, u := range utf16.Encode([]rune(s)) {
-		h = 31*h + int32(u)
-	}
-	return h
+	return PartitionFor(group, c.cfg.OffsetsTopicNumPartitions)
 }
 
 func (c *Coordinator) namespace(group string) string {

@@ -317,24 +317,6 @@ func (h *harness) stableGroup(group string, n int) ([]string, int32) {
 	return ids, gen
 }
 
-func TestJavaHashCodeMatchesKafka(t *testing.T) {
-	for s, want := range map[string]int32{"": 0, "test": 3556498, "hello": 99162322, "😀": 1772899} {
-		if got := javaHashCode(s); got != want {
-			t.Errorf("javaHashCode(%q) = %d, want %d", s, got, want)
-		}
-	}
-	// "polygenelubricants".hashCode() is Integer.MIN_VALUE: Kafka's Utils.abs gives 0.
-	if h := javaHashCode("polygenelubricants"); h != -1<<31 {
-		t.Fatalf("hash = %d", h)
-	}
-	if p := partitionFor("polygenelubricants", 50); p != 0 {
-		t.Fatalf("partition %d, want 0", p)
-	}
-	if p := partitionFor("test", 50); p != 3556498%50 {
-		t.Fatalf("partition %d", p)
-	}
-}
-
 func TestJoinSyncHeartbeat(t *testing.T) {
 	h := newHarness(t, testConfig())
 	id, p := h.joinNew("g")
