@@ -220,11 +220,11 @@ func (b *Broker) gatherFetch(parts []*fetchPart, maxBytes int32) (total int, fai
 			continue
 		}
 		fp.reply.errCode = 0
+		// The partition's limit, capped by what is left of the response's
+		// (KIP-74): also for the first partition with data, whose first
+		// batch alone may go over (kept below).
 		remaining := int(maxBytes) - total
-		limit := int(fp.req.maxBytes)
-		if total > 0 && remaining < limit {
-			limit = remaining
-		}
+		limit := min(int(fp.req.maxBytes), remaining)
 		if limit <= 0 && total > 0 {
 			// The response is full; report the offsets only.
 			hwm := fp.part.HighWatermark()
