@@ -133,6 +133,18 @@ func Merge(tables ...Routes) Routes {
 	return reg.Routes()
 }
 
+// Lease sends req to the NameServer at addr alone: a lease counts each
+// NameServer's answer separately (package nameserver/lease).
+func (c *Client) Lease(ctx context.Context, addr string, req LeaseRequest) (LeaseResponse, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return LeaseResponse{}, err
+	}
+	var resp LeaseResponse
+	err = c.post(ctx, addr, "/v1/lease", body, &resp)
+	return resp, err
+}
+
 func (c *Client) post(ctx context.Context, addr, path string, body []byte, out any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+path, bytes.NewReader(body))
 	if err != nil {

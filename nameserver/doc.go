@@ -25,6 +25,7 @@
 //	POST   /v1/register                      body Registration → RegisterResponse
 //	POST   /v1/unregister                    body {"cluster","broker_name","broker_id"}
 //	GET    /v1/routes                        → Routes (every live broker and topic)
+//	POST   /v1/lease                         body LeaseRequest → LeaseResponse (lease.go)
 //	GET    /healthz                          → 200 "ok"
 //	GET    /metrics                          → Prometheus text format
 //

@@ -23,7 +23,9 @@ type Config struct {
 	ScanInterval time.Duration
 	// BrokerExpiry drops a broker silent for this long (120 s).
 	BrokerExpiry time.Duration
-	Logger       *zap.Logger
+	// LeaseDuration is a master lease's length (lease.go; 5 s).
+	LeaseDuration time.Duration
+	Logger        *zap.Logger
 }
 
 // Validate fills defaults and rejects impossible values.
@@ -37,8 +39,11 @@ func (c *Config) Validate() error {
 	if c.BrokerExpiry == 0 {
 		c.BrokerExpiry = 120 * time.Second
 	}
-	if c.ScanInterval < 0 || c.BrokerExpiry < 0 {
-		return errors.New("nameserver: scan interval and broker expiry must be positive")
+	if c.LeaseDuration == 0 {
+		c.LeaseDuration = DefaultLeaseDuration
+	}
+	if c.ScanInterval < 0 || c.BrokerExpiry < 0 || c.LeaseDuration < 0 {
+		return errors.New("nameserver: scan interval, broker expiry and lease duration must be positive")
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
@@ -50,6 +55,7 @@ func (c *Config) Validate() error {
 type Server struct {
 	cfg      Config
 	reg      *Registry
+	leases   *Leases
 	ln       net.Listener
 	http     *http.Server
 	stop     chan struct{}
@@ -70,6 +76,7 @@ func NewServer(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:     cfg,
 		reg:     NewRegistry(nil),
+		leases:  NewLeases(cfg.LeaseDuration, nil),
 		ln:      ln,
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
@@ -91,6 +98,7 @@ func NewServer(cfg Config) (*Server, error) {
 	mux.HandleFunc("POST /v1/register", s.handleRegister)
 	mux.HandleFunc("POST /v1/unregister", s.handleUnregister)
 	mux.HandleFunc("GET /v1/routes", s.handleRoutes)
+	mux.HandleFunc("POST /v1/lease", s.handleLease)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.promReg, promhttp.HandlerOpts{}))
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -167,6 +175,20 @@ func (s *Server) handleUnregister(w http.ResponseWriter, r *http.Request) {
 		s.cfg.Logger.Info("broker unregistered", zap.String("broker", who.BrokerName), zap.Int64("id", who.BrokerID))
 	}
 	s.reply(w, r, struct{}{})
+}
+
+func (s *Server) handleLease(w http.ResponseWriter, r *http.Request) {
+	var req LeaseRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
+		s.fail(w, r, http.StatusBadRequest, "bad lease request: "+err.Error())
+		return
+	}
+	resp, err := s.leases.Lease(r.Context(), req)
+	if err != nil {
+		s.fail(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	s.reply(w, r, resp)
 }
 
 func (s *Server) handleRoutes(w http.ResponseWriter, r *http.Request) {
