@@ -32,7 +32,6 @@ package broker
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/gregor-broker/gregor/protocol"
@@ -239,7 +238,7 @@ func (b *Broker) gatherFetch(parts []*fetchPart, maxBytes int32) (total int, fai
 			hwm := fp.part.HighWatermark()
 			fp.reply.hwm, fp.reply.lso, fp.reply.lss = hwm, hwm, fp.part.LogStartOffset()
 			fp.reply.errCode = errorCode(err)
-			if !errors.Is(err, storage.ErrOffsetOutOfRange) {
+			if fp.reply.errCode != kerr.OffsetOutOfRange.Code {
 				b.log.Debug("fetch read failed", logPart(fp.topic.Name, fp.req.key.partition), logErr(err))
 			}
 			failed = true

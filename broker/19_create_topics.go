@@ -93,7 +93,7 @@ func handleCreateTopics(ctx context.Context, b *Broker, req *protocol.Request) (
 			err = b.createTopicInCluster(ctx, rt, r.TimeoutMillis, r.ValidateOnly, &res)
 		}
 		if err != nil {
-			res.ErrorCode, res.ErrorMessage = apiErrorCode(err)
+			res.ErrorCode, res.ErrorMessage = errorCode(err), errorMessage(err)
 		}
 		resp.Topics = append(resp.Topics, res)
 	}

@@ -50,7 +50,7 @@ func handleDeleteTopics(ctx context.Context, b *Broker, req *protocol.Request) (
 	add := func(name *string, id storage.TopicID, err error) {
 		res := kmsg.NewDeleteTopicsResponseTopic()
 		res.Topic, res.TopicID = name, id
-		res.ErrorCode, res.ErrorMessage = apiErrorCode(err)
+		res.ErrorCode, res.ErrorMessage = errorCode(err), errorMessage(err)
 		if r.Version < 5 {
 			res.ErrorMessage = nil
 		}

@@ -44,7 +44,7 @@ func handleDeleteRecords(_ context.Context, b *Broker, req *protocol.Request) (k
 			default:
 				low, err := b.deleteRecords(tp, rp.Partition, rp.Offset)
 				if err != nil {
-					pr.ErrorCode, _ = apiErrorCode(err)
+					pr.ErrorCode, _ = errorCode(err), errorMessage(err)
 				} else {
 					pr.LowWatermark = low
 				}

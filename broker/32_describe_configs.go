@@ -40,7 +40,7 @@ func handleDescribeConfigs(_ context.Context, b *Broker, req *protocol.Request) 
 		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
 		values, err := b.describeConfigResource(rr.ResourceType, rr.ResourceName)
 		if err != nil {
-			res.ErrorCode, res.ErrorMessage = apiErrorCode(err)
+			res.ErrorCode, res.ErrorMessage = errorCode(err), errorMessage(err)
 			if res.ErrorCode == kerr.UnknownTopicOrPartition.Code {
 				res.ErrorMessage = nil // Kafka sends none for this one
 			}

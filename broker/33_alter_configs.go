@@ -43,7 +43,7 @@ func handleAlterConfigs(_ context.Context, b *Broker, req *protocol.Request) (km
 		} else {
 			err = b.alterConfigs(&rr, r.ValidateOnly)
 		}
-		res.ErrorCode, res.ErrorMessage = apiErrorCode(err)
+		res.ErrorCode, res.ErrorMessage = errorCode(err), errorMessage(err)
 		resp.Resources = append(resp.Resources, res)
 	}
 	return resp, nil

@@ -57,7 +57,7 @@ func handleCreatePartitions(ctx context.Context, b *Broker, req *protocol.Reques
 		} else {
 			err = b.createPartitions(ctx, rt, r.TimeoutMillis, r.ValidateOnly)
 		}
-		res.ErrorCode, res.ErrorMessage = apiErrorCode(err)
+		res.ErrorCode, res.ErrorMessage = errorCode(err), errorMessage(err)
 		if err != nil && (res.ErrorCode == kerr.UnknownTopicOrPartition.Code || res.ErrorCode == kerr.RequestTimedOut.Code) {
 			res.ErrorMessage = nil // Kafka sends none for these
 		}

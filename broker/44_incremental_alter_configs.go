@@ -48,7 +48,7 @@ func handleIncrementalAlterConfigs(_ context.Context, b *Broker, req *protocol.R
 		} else {
 			err = b.incrementalAlterConfigs(&rr, r.ValidateOnly)
 		}
-		res.ErrorCode, res.ErrorMessage = apiErrorCode(err)
+		res.ErrorCode, res.ErrorMessage = errorCode(err), errorMessage(err)
 		if res.ErrorMessage != nil && *res.ErrorMessage == "" {
 			res.ErrorMessage = nil
 		}

@@ -389,12 +389,6 @@ func (b *Broker) autoCreateTopic(ctx context.Context, name string, partitions in
 	return nil
 }
 
-// isCode reports whether err carries the Kafka error want.
-func isCode(err error, want *kerr.Error) bool {
-	code, _ := apiErrorCode(err)
-	return code == want.Code
-}
-
 // createPlaced creates topic name with the given id and total partition
 // count, owning the partitions listed (this group's share), or grows the
 // existing topic of that id to n partitions and adds owned to its share.

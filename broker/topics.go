@@ -153,51 +153,6 @@ type Topics struct {
 	dyn map[string]map[string]string
 }
 
-// apiError is a Kafka error code with Kafka's message for it. errors.Is
-// matches the *kerr.Error, so callers can test for e.g.
-// kerr.InvalidTopicException.
-type apiError struct {
-	err *kerr.Error
-	msg string
-}
-
-func (e *apiError) Error() string { return e.err.Message + ": " + e.msg }
-func (e *apiError) Unwrap() error { return e.err }
-
-func apiErrorf(err *kerr.Error, format string, args ...any) *apiError {
-	return &apiError{err: err, msg: fmt.Sprintf(format, args...)}
-}
-
-// apiErrorCode maps err to a Kafka error code and message for a response: an
-// apiError gives its own, a storage sentinel its Kafka equivalent, anything
-// else UNKNOWN_SERVER_ERROR.
-func apiErrorCode(err error) (int16, *string) {
-	if err == nil {
-		return 0, nil
-	}
-	var ae *apiError
-	if errors.As(err, &ae) {
-		msg := ae.msg
-		return ae.err.Code, &msg
-	}
-	msg := err.Error()
-	switch {
-	case errors.Is(err, storage.ErrUnknownPartition):
-		return kerr.UnknownTopicOrPartition.Code, &msg
-	case errors.Is(err, storage.ErrOffsetOutOfRange):
-		return kerr.OffsetOutOfRange.Code, &msg
-	case errors.Is(err, storage.ErrDiskFull):
-		return kerr.KafkaStorageError.Code, &msg
-	case errors.Is(err, storage.ErrBroken), errors.Is(err, storage.ErrClosed):
-		return kerr.KafkaStorageError.Code, &msg
-	}
-	var ke *kerr.Error
-	if errors.As(err, &ke) {
-		return ke.Code, &msg
-	}
-	return kerr.UnknownServerError.Code, &msg
-}
-
 // newTopics opens the registry kept in store: it reloads every topic,
 // creates its partitions in the store (idempotent) and applies their
 // retention. def is validated (defaults filled) on a copy.
