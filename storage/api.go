@@ -161,6 +161,11 @@ var (
 //	func (s *Store) EndPosition() int64                          // commit-log end (replication)
 //	func (s *Store) ReadRaw(pos int64, max int) ([]byte, error)  // master side of replication
 //	func (s *Store) AppendRaw(pos int64, data []byte) error      // slave side of replication
+//	func (s *Store) SetCommitLimit(pos int64)
+//	    The visibility fence: no HighWatermark covers a batch ending beyond
+//	    pos; Watch callbacks fire when it moves; never called = no limit.
+//	func (s *Store) CommitLimit() int64                           // math.MaxInt64 = none
+//	func (s *Store) DurablePosition() int64                       // fsynced up to here
 //
 //	func (p *Partition) Append(batch []byte, leaderEpoch int32) (AppendResult, error)
 //	    batch is one Kafka v2 RecordBatch, already validated by the caller;

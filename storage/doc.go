@@ -132,11 +132,21 @@
 //
 // # Visibility, flushing, errors
 //
-// The dispatch position is the visibility fence. Under FlushAsync a batch is
-// visible to Read when Append returns; a background flusher fsyncs every
-// FlushInterval. Under FlushSync, Append returns, and the high watermark
-// moves, only after an fsync covering the batch; one fsync covers every
-// writer waiting at that moment (group commit). Segments are preallocated
+// A batch is visible (its partition's high watermark covers it) once its
+// commit-log entry ends at or below the frontier: the commit limit
+// (SetCommitLimit, set by replication to the high-watermark position: on a
+// master the lowest end the in-sync members acknowledged, on a slave the
+// master's) and, under FlushSync, the durable position. Never set, the
+// limit is no limit: under FlushAsync a batch is visible to Read when
+// Append returns; a background flusher fsyncs every FlushInterval. Under
+// FlushSync, Append returns, and the high watermark moves, only after an
+// fsync covering the batch; one fsync covers every writer waiting at that
+// moment (group commit). With a limit, Append (and AppendRaw) return once
+// durable; visibility waits for the limit. LogEndOffset always shows what is
+// written. Lowering the limit takes high watermarks back (a slave that
+// holds more than its master has committed). Batches above the frontier
+// wait in one queue ordered by position (fence.go), so moving the frontier
+// costs one step per batch it releases. Segments are preallocated
 // (fallocate), so a full disk shows up when a segment is created, not in
 // the middle of one; ErrDiskFull is returned without breaking the store and
 // appends work again once space returns. Any other failed write, short

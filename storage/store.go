@@ -107,7 +107,8 @@ type Store struct {
 	published  int64 // durable and visible up to here
 	syncMu     sync.Mutex
 	syncing    bool         // a waiter is leading a group commit
-	pending    []pendingVis // sync mode: dispatched, not yet durable
+	pending    []pendingVis // dispatched, above the visibility frontier (fence.go)
+	limit      atomic.Int64 // commit limit (SetCommitLimit); noLimit when never set
 	replaying  bool         // recovery: everything is visible at once
 	ckptPos    atomic.Int64 // position covered by the last checkpoint
 	ckptMu     sync.Mutex   // one checkpoint at a time
@@ -127,8 +128,8 @@ type Store struct {
 	wg   sync.WaitGroup
 }
 
-// pendingVis makes a partition's new end visible once the commit log is
-// durable up to pos (sync flush).
+// pendingVis makes a partition's new end visible once the frontier (commit
+// limit, and durability under sync flush) reaches pos, where its entry ends.
 type pendingVis struct {
 	pos int64
 	p   *Partition
@@ -152,6 +153,7 @@ func Open(cfg Config) (*Store, error) {
 		kick:  make(chan struct{}, 1),
 	}
 	s.flushCond = sync.NewCond(&s.flushMu)
+	s.limit.Store(noLimit)
 	s.cache = newFileCache(s.fs, cfg.MaxOpenFiles)
 	for _, d := range []string{cfg.Dir, s.clDir, s.cqDir} {
 		if err := s.fs.MkdirAll(d, 0o755); err != nil {
@@ -554,17 +556,18 @@ func (s *Store) isStopping() bool {
 }
 
 // publishLocked makes p's end hwm visible once the commit log up to pos is
-// durable under the flush mode. Called by the dispatcher with p.mu held.
+// durable under the flush mode and pos is within the commit limit (see
+// fence.go). Called by the dispatcher with s.mu and p.mu held.
 func (s *Store) publishLocked(p *Partition, hwm, pos int64) []func() {
-	if s.cfg.FlushMode == FlushAsync || s.replaying {
+	if (s.cfg.FlushMode == FlushAsync || s.replaying) && pos <= s.limit.Load() {
 		return p.setHWMLocked(hwm)
 	}
 	s.flushMu.Lock()
-	if s.durable >= pos {
+	if pos <= s.frontierLocked() {
 		s.flushMu.Unlock()
 		return p.setHWMLocked(hwm)
 	}
-	s.pending = append(s.pending, pendingVis{pos: pos, p: p, hwm: hwm})
+	s.addPendingLocked(pendingVis{pos: pos, p: p, hwm: hwm})
 	s.flushMu.Unlock()
 	return nil
 }
@@ -596,8 +599,9 @@ func (s *Store) flusher() {
 // Partition.mu when it takes flushMu (publishLocked), so the reverse order
 // here would deadlock. Because of the gap, waiters wait for published (all
 // pending ends up to it are visible), not for durable: a waiter that woke
-// on durable alone could return before its batch is visible. syncMu keeps
-// two syncTo calls from publishing out of order.
+// on durable alone could return before its batch is visible (unless a
+// commit limit holds it back: then only durability is waited for). syncMu
+// keeps two syncTo calls from publishing out of order.
 func (s *Store) syncTo(target int64) {
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
@@ -621,19 +625,9 @@ func (s *Store) syncTo(target int64) {
 		s.durable = target
 	}
 	d := s.durable
-	i := 0
-	for i < len(s.pending) && s.pending[i].pos <= d {
-		i++
-	}
-	take := append([]pendingVis(nil), s.pending[:i]...)
-	s.pending = append(s.pending[:0], s.pending[i:]...)
+	take := s.takeVisibleLocked()
 	s.flushMu.Unlock()
-	var fns []func()
-	for _, pv := range take {
-		pv.p.mu.Lock()
-		fns = append(fns, pv.p.setHWMLocked(pv.hwm)...)
-		pv.p.mu.Unlock()
-	}
+	fns := s.makeVisible(take)
 	s.flushMu.Lock()
 	if d > s.published {
 		s.published = d
