@@ -20,7 +20,7 @@ package broker
 // the leader epoch the group's master epoch. A partition whose group has no
 // live master gets LEADER_NOT_AVAILABLE with leader -1. Auto-creation goes
 // through the deciding broker (placement.go). A single node is the same
-// code with one group.
+// code with one group. Authorized operations (v8+) as authorized_ops.go.
 
 import (
 	"context"
@@ -49,6 +49,7 @@ func handleMetadata(ctx context.Context, b *Broker, req *protocol.Request) (kmsg
 		for _, t := range v.topics {
 			resp.Topics = append(resp.Topics, b.viewTopicMetadata(v, t))
 		}
+		metadataAuthorizedOps(r, resp)
 		return resp, nil
 	}
 	allowCreate := r.Version < 4 || r.AllowAutoTopicCreation
@@ -92,6 +93,7 @@ func handleMetadata(ctx context.Context, b *Broker, req *protocol.Request) (kmsg
 		}
 		resp.Topics = append(resp.Topics, mt)
 	}
+	metadataAuthorizedOps(r, resp)
 	return resp, nil
 }
 

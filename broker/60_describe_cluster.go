@@ -49,12 +49,9 @@ func handleDescribeCluster(_ context.Context, b *Broker, req *protocol.Request) 
 		br.NodeID, br.Host, br.Port, br.Rack = mb.NodeID, mb.Host, mb.Port, mb.Rack
 		resp.Brokers = append(resp.Brokers, br)
 	}
+	resp.ClusterAuthorizedOperations = opsNotRequested
 	if r.IncludeClusterAuthorizedOperations {
-		// No ACLs: every operation on the CLUSTER resource is allowed.
-		// Bits are Kafka's AclOperation codes: CREATE(5), ALTER(7),
-		// DESCRIBE(8), CLUSTER_ACTION(9), DESCRIBE_CONFIGS(10),
-		// ALTER_CONFIGS(11), IDEMPOTENT_WRITE(12).
-		resp.ClusterAuthorizedOperations = 1<<5 | 1<<7 | 1<<8 | 1<<9 | 1<<10 | 1<<11 | 1<<12
+		resp.ClusterAuthorizedOperations = clusterOps // no ACLs: authorized_ops.go
 	}
 	return resp, nil
 }

@@ -8,6 +8,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+// groupOps is the operation set of a group with no authorizer, as Kafka 4
+// returns it (3400): READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS and
+// ALTER_CONFIGS (AclOperation codes 3, 6, 8, 10, 11; group configs made the
+// last two apply). The cluster and topic sets are in broker/authorized_ops.go.
+const groupOps = 1<<3 | 1<<6 | 1<<8 | 1<<10 | 1<<11
+
 // DescribeGroups answers a DescribeGroups. An unknown group is reported
 // Dead without an error, as Kafka does before v6. Member metadata and
 // assignments are included only in a Stable group (as Kafka does), passed
@@ -20,8 +26,7 @@ func (c *Coordinator) DescribeGroups(req *kmsg.DescribeGroupsRequest) *kmsg.Desc
 		rg.State = stateDead.String()
 		rg.AuthorizedOperations = -2147483648 // Kafka's "not requested"
 		if req.IncludeAuthorizedOperations {
-			// No ACLs: everything a group allows (READ, DELETE, DESCRIBE).
-			rg.AuthorizedOperations = 1<<3 | 1<<6 | 1<<8
+			rg.AuthorizedOperations = groupOps
 		}
 		c.withGroup(id, false, func(g *group) {
 			rg.State = g.state.String()
