@@ -528,9 +528,12 @@ func (k *Keeper) candidate(ctx context.Context, t Term) {
 		k.cfg.Logger.Warn("taking over from outside the in-sync set (unclean.leader.election.enable=true): acknowledged writes may be lost",
 			zap.Int64s("in_sync", members(ss)))
 	}
-	// In-sync members take turns by id (the old master's id skipped), so two
-	// of them rarely split the NameServers between them.
-	if r := rank(ss, k.cfg.Member, t.Master); freeFor < time.Duration(r)*k.Interval() {
+	// The lease must look free for a round first: just after the
+	// NameServers' start grace nobody holds it until the live master's next
+	// renewal, which must not lose the race. Then in-sync members take turns
+	// by id (the old master's id skipped), so two of them rarely split the
+	// NameServers between them.
+	if r := rank(ss, k.cfg.Member, t.Master); freeFor < time.Duration(r+1)*k.Interval() {
 		k.setLast(fmt.Sprintf("waiting for my turn (%d) to take over", r))
 		return
 	}
