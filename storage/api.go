@@ -166,6 +166,11 @@ var (
 //	    pos; Watch callbacks fire when it moves; never called = no limit.
 //	func (s *Store) CommitLimit() int64                           // math.MaxInt64 = none
 //	func (s *Store) DurablePosition() int64                       // fsynced up to here
+//	func (s *Store) FirstPosition() int64                         // oldest retained segment's start
+//	func (s *Store) BeginTerm(epoch int32, master int64) (Term, error)
+//	    Appends the term's first entry; ErrStaleEpoch unless epoch is above
+//	    every earlier term's.
+//	func (s *Store) Terms() []Term                                // ascending epoch, from the log
 //
 //	func (p *Partition) Append(batch []byte, leaderEpoch int32) (AppendResult, error)
 //	    batch is one Kafka v2 RecordBatch, already validated by the caller;

@@ -59,6 +59,11 @@
 //	uint16 namespace length, namespace, uint32 count, then per key:
 //	uint32 key length, key, uint32 value length (0xffffffff = delete), value
 //
+// Namespaces starting with "__gregor." are the store's own: a term entry
+// (BeginTerm) is a key/value entry in "__gregor.term" whose one key is the
+// epoch (uint32) and whose value is the master's broker.member.id (int64);
+// the term starts at the entry's position (see term.go).
+//
 // Create, delete, log-start and pad entries have no payload.
 //
 // Recovery validates each entry's length, magic, type and CRCs; the first

@@ -372,7 +372,7 @@ func (s *Store) apply(pos int64, h *entryHeader, b []byte) {
 	case entryDelete:
 		s.deleteLocked(h.topic)
 	case entryKV:
-		s.applyKV(b[entryHeaderSize:h.length])
+		s.applyKV(pos, b[entryHeaderSize:h.length])
 	case entryLogStart:
 		if p := s.lookup(pkey{h.topic, h.partition}); p != nil {
 			p.mu.Lock()
@@ -672,8 +672,12 @@ func (s *Store) housekeeper() {
 
 // PutKV appends internal state to the commit log as one entry and applies
 // it; it returns after the entry is durable under the flush mode.
-// Retention never loses it (it is part of every checkpoint).
+// Retention never loses it (it is part of every checkpoint). Namespaces
+// starting with ReservedNamespacePrefix are refused.
 func (s *Store) PutKV(ns string, kvs ...KV) error {
+	if reservedNamespace(ns) {
+		return fmt.Errorf("storage: namespace %q is reserved for the store", ns)
+	}
 	b, err := encodeKV(ns, kvs)
 	if err != nil {
 		return err
@@ -746,7 +750,7 @@ func decodeKV(b []byte) (ns string, kvs []KV, ok bool) {
 	return ns, kvs, len(b) == 0
 }
 
-func (s *Store) applyKV(payload []byte) {
+func (s *Store) applyKV(pos int64, payload []byte) {
 	ns, kvs, ok := decodeKV(payload)
 	if !ok {
 		s.log.Warn("storage: skipping a malformed key/value entry")
@@ -760,6 +764,12 @@ func (s *Store) applyKV(payload []byte) {
 		s.kv[ns] = m
 	}
 	for _, kv := range kvs {
+		if ns == TermNamespace {
+			if v, ok := termValue(kv, pos); ok {
+				m[string(kv.Key)] = v
+			}
+			continue
+		}
 		if kv.Value == nil {
 			delete(m, string(kv.Key))
 		} else {
