@@ -172,7 +172,8 @@ func TestLeaseHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Granted || r.Duration != testLease || r.Grace <= 0 {
+	// Refused for the start grace (unless this slow machine took longer).
+	if r.Duration != testLease || (!r.Granted && r.Grace <= 0) {
 		t.Fatalf("fresh NameServer: %+v", r)
 	}
 	deadline := time.Now().Add(5 * time.Second)
