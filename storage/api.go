@@ -56,6 +56,11 @@ type Config struct {
 	// batches. The store knows no codecs itself; nil = the batch's first
 	// offset (by time) or last offset (max timestamp) stands in.
 	Decompress func(codec int8, records []byte) ([]byte, error)
+	// OnApply, when set, is called after each entry AppendRaw dispatched
+	// (in log order, outside the store's locks, before AppendRaw returns),
+	// with its kind and, for key/values, its namespace, so a slave's broker
+	// can reload what changed (topic table, group offsets).
+	OnApply func(kind EntryKind, ns string)
 }
 
 // RetentionPolicy is a partition's Kafka retention (retention.ms,
@@ -161,6 +166,8 @@ var (
 //	func (s *Store) EndPosition() int64                          // commit-log end (replication)
 //	func (s *Store) ReadRaw(pos int64, max int) ([]byte, error)  // master side of replication
 //	func (s *Store) AppendRaw(pos int64, data []byte) error      // slave side of replication
+//	    Any SegmentBytes on either side: entries land at the master's
+//	    positions; Config.OnApply is called for each dispatched entry.
 //	func (s *Store) SetCommitLimit(pos int64)
 //	    The visibility fence: no HighWatermark covers a batch ending beyond
 //	    pos; Watch callbacks fire when it moves; never called = no limit.
@@ -213,5 +220,5 @@ var (
 //	func (p *Partition) Topic() (TopicID, int32)
 //	func (p *Partition) LogEndOffset() int64  // > HighWatermark while a sync-flush append waits
 //	func (p *Partition) ProducerState(id int64) (epoch int16, lastSeq int32, ok bool)
-//	Config.CheckpointInterval, RetentionInterval, MaxOpenFiles, Decompress (see Config)
+//	Config.CheckpointInterval, RetentionInterval, MaxOpenFiles, Decompress, OnApply (see Config)
 //	ErrPositionMismatch (AppendRaw at a position that is not the end)

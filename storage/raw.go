@@ -31,8 +31,10 @@ func (s *Store) ReadRaw(pos int64, maxBytes int) ([]byte, error) {
 	}
 	s.segMu.RLock()
 	seg := s.segmentForLocked(pos)
+	var segEnd int64 // a slave changes the cap of its active segment (under segMu)
 	if seg != nil && !seg.deleted {
 		seg.readers.Add(1)
+		segEnd = seg.base + seg.cap
 	}
 	s.segMu.RUnlock()
 	if seg == nil || seg.deleted {
@@ -41,11 +43,11 @@ func (s *Store) ReadRaw(pos int64, maxBytes int) ([]byte, error) {
 	defer seg.readers.Add(-1)
 	var out []byte
 	var hdr [entryHeaderSize]byte
-	for pos < end && pos < seg.base+seg.cap {
+	for pos < end && pos < segEnd {
 		if _, err := seg.f.ReadAt(hdr[:], pos-seg.base); err != nil {
 			return nil, err
 		}
-		h, err := decodeEntryHeader(hdr[:], seg.base+seg.cap-pos)
+		h, err := decodeEntryHeader(hdr[:], segEnd-pos)
 		if err != nil {
 			return nil, fmt.Errorf("storage: raw read at %d: %w", pos, err)
 		}
@@ -66,10 +68,46 @@ func (s *Store) ReadRaw(pos int64, maxBytes int) ([]byte, error) {
 	return out, nil
 }
 
+// EntryKind is the type of a commit-log entry, as Config.OnApply reports
+// it.
+type EntryKind uint8
+
+// Entry kinds (the on-disk entry types of doc.go, plus EntryTerm for the
+// key/value entries of TermNamespace).
+const (
+	EntryBatch           EntryKind = EntryKind(entryBatch)
+	EntryCreatePartition EntryKind = EntryKind(entryCreate)
+	EntryDeleteTopic     EntryKind = EntryKind(entryDelete)
+	EntryKV              EntryKind = EntryKind(entryKV)
+	EntryPad             EntryKind = EntryKind(entryPad)
+	EntryLogStart        EntryKind = EntryKind(entryLogStart)
+	EntryTerm            EntryKind = 100
+)
+
+// appliedEntry is one entry AppendRaw dispatched, for Config.OnApply.
+type appliedEntry struct {
+	kind EntryKind
+	ns   string
+}
+
+// maxRawEntry bounds the length of an entry AppendRaw accepts: the master's
+// segment size is not known here, and a length field is a uint32.
+const maxRawEntry = 1<<31 - 1
+
 // AppendRaw appends commit-log bytes read by ReadRaw on the master at the
 // same position pos, which must be this store's EndPosition. Every entry is
 // validated (a corrupt one fails the call, with the entries before it
-// applied) and dispatched. Durable under the flush mode on return.
+// applied) and dispatched; Config.OnApply is called for each, in order,
+// once the store's locks are released. Durable under the flush mode on
+// return; visible only up to the commit limit (SetCommitLimit).
+//
+// Every entry lands at the position it has on the master, whatever the two
+// stores' SegmentBytes: where the master's pad says its segment ends, the
+// slave writes the same pad and starts its next segment there; where a
+// master entry does not fit in the slave's segment, the slave ends that
+// segment just before it (a segment end with no pad, as when an entry
+// fills a segment exactly) and starts the next one at the entry, made
+// large enough for it. ReadRaw on the slave returns the same bytes.
 func (s *Store) AppendRaw(pos int64, data []byte) error {
 	s.mu.Lock()
 	if s.closed {
@@ -84,11 +122,11 @@ func (s *Store) AppendRaw(pos int64, data []byte) error {
 		s.mu.Unlock()
 		return fmt.Errorf("%w: got %d, end is %d", ErrPositionMismatch, pos, s.writePos.Load())
 	}
+	var applied []appliedEntry
 	var err error
 	for len(data) > 0 {
-		seg := s.active()
 		p := s.writePos.Load()
-		h, e := decodeEntryHeader(data, seg.base+seg.cap-p)
+		h, e := decodeEntryHeader(data, maxRawEntry)
 		if e != nil {
 			err = fmt.Errorf("%w at %d", errBadEntry, p)
 			break
@@ -101,33 +139,114 @@ func (s *Store) AppendRaw(pos int64, data []byte) error {
 			err = fmt.Errorf("%w at %d", errBadEntry, p)
 			break
 		}
+		seg, e := s.rawRoomLocked(p, int64(n))
+		if e != nil {
+			err = e
+			break
+		}
+		if e := s.writeAt(seg, data[:n], p); e != nil {
+			err = e
+			break
+		}
 		if h.typ == entryPad {
-			if rem := seg.base + seg.cap - p; int64(h.length) != rem {
-				err = fmt.Errorf("storage: master's segment ends %d bytes after %d, ours %d: SegmentBytes must match the master's", h.length, p, rem)
-				break
-			}
-			if e := s.rollLocked(seg, p, seg.base+seg.cap-p); e != nil {
+			if e := s.rawEndSegmentLocked(seg, p+int64(h.length)); e != nil {
 				err = e
 				break
 			}
 		} else {
-			// Raw entries were placed by the master with the same rules,
-			// so they fit where they were.
-			if e := s.writeAt(seg, data[:n], p); e != nil {
-				err = e
-				break
-			}
 			s.writePos.Store(p + int64(n))
 			s.apply(p, &h, data[:n])
+			if s.cfg.OnApply != nil {
+				applied = append(applied, entryKind(&h, data[:n]))
+			}
 		}
 		data = data[n:]
 	}
 	end := s.writePos.Load()
 	s.mu.Unlock()
+	for _, a := range applied {
+		s.cfg.OnApply(a.kind, a.ns)
+	}
 	if werr := s.WaitDurable(end); err == nil {
 		err = werr
 	}
 	return err
+}
+
+// entryKind names an entry for Config.OnApply.
+func entryKind(h *entryHeader, b []byte) appliedEntry {
+	a := appliedEntry{kind: EntryKind(h.typ)}
+	if h.typ == entryKV {
+		if ns, _, ok := decodeKV(b[entryHeaderSize:h.length]); ok {
+			a.ns = ns
+			if ns == TermNamespace {
+				a.kind = EntryTerm
+			}
+		}
+	}
+	return a
+}
+
+// rawRoomLocked returns the segment to write n raw bytes at p (the end of
+// the log) in: the active one if they fit, else a new segment starting at
+// p, at least n bytes long. Under s.mu.
+func (s *Store) rawRoomLocked(p, n int64) (*segment, error) {
+	seg := s.active()
+	if p+n <= seg.base+seg.cap {
+		return seg, nil
+	}
+	if p > seg.base {
+		if err := s.rawEndSegmentLocked(seg, p); err != nil {
+			return nil, err
+		}
+		seg = s.active()
+	}
+	if p+n > seg.base+seg.cap {
+		// A master entry larger than this store's segments.
+		if err := seg.f.Allocate(p + n - seg.base); err != nil {
+			if isNoSpace(err) {
+				return nil, fmt.Errorf("%w: %v", ErrDiskFull, err)
+			}
+			return nil, s.fail(err)
+		}
+		s.segMu.Lock()
+		s.diskBytes.Add(p + n - seg.base - seg.cap)
+		seg.cap = p + n - seg.base
+		s.segMu.Unlock()
+	}
+	return seg, nil
+}
+
+// rawEndSegmentLocked ends the active segment seg at end (where the
+// master's pad says its segment ends, or before a master entry that does
+// not fit) and starts the next segment there. The next segment is created
+// before seg is cut, so a crash in between leaves seg's end defined by the
+// next one's name. Under s.mu.
+func (s *Store) rawEndSegmentLocked(seg *segment, end int64) error {
+	next, err := s.createSegment(end)
+	if err != nil {
+		if isNoSpace(err) {
+			return fmt.Errorf("%w: %v", ErrDiskFull, err)
+		}
+		return s.fail(err)
+	}
+	if end < seg.base+seg.cap {
+		if err := seg.f.Truncate(end - seg.base); err != nil {
+			next.f.Close()
+			return s.fail(err)
+		}
+	}
+	if err := seg.f.Sync(); err != nil {
+		next.f.Close()
+		return s.fail(err)
+	}
+	s.segMu.Lock()
+	s.diskBytes.Add(end - seg.base - seg.cap + next.cap)
+	seg.cap = end - seg.base
+	s.segs = append(s.segs, next)
+	s.segMu.Unlock()
+	s.writePos.Store(end)
+	return nil
 }
 
 // ReadSnapshot returns the master's derived state (partitions with their
