@@ -27,6 +27,7 @@ import (
 	"sync/atomic"
 
 	"github.com/google/uuid"
+	"github.com/gregor-broker/gregor/nameserver"
 	"github.com/gregor-broker/gregor/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"go.uber.org/zap"
@@ -42,8 +43,9 @@ const topicsNamespace = "topics"
 const brokerConfigsNamespace = "broker-configs"
 
 // maxPartitionsPerTopic bounds one topic's partition count so a single
-// request cannot make the store create millions of consume queues.
-const maxPartitionsPerTopic = 10000
+// request cannot make the store create millions of consume queues. It is
+// the NameServer's bound, so every topic a broker creates can be registered.
+const maxPartitionsPerTopic = nameserver.MaxPartitionsPerTopic
 
 // Internal topic names, as Kafka's Topic.INTERNAL_TOPICS.
 var internalTopics = map[string]bool{"__consumer_offsets": true, "__transaction_state": true}

@@ -47,7 +47,7 @@ func (c *Client) Register(ctx context.Context, reg Registration) (RegisterRespon
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i].err = c.post(ctx, addr, "/v1/register", body, &results[i].resp)
+			results[i].err = c.post(ctx, addr, "/v1/register", body, MaxSmallRequestBytes, &results[i].resp)
 		}()
 	}
 	wg.Wait()
@@ -79,7 +79,7 @@ func (c *Client) Unregister(ctx context.Context, cluster, brokerName string, bro
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.post(ctx, addr, "/v1/unregister", body, nil)
+			c.post(ctx, addr, "/v1/unregister", body, MaxSmallRequestBytes, nil)
 		}()
 	}
 	wg.Wait()
@@ -89,6 +89,13 @@ func (c *Client) Unregister(ctx context.Context, cluster, brokerName string, bro
 // broker's newest registration wins, so one stale or freshly restarted
 // NameServer does not hide a broker the others know. It fails only when no
 // NameServer answers.
+//
+// Nothing read is trusted: an answer is read up to MaxRoutesBytes and a
+// larger one fails; only the brokers (the topics are rebuilt from them) are
+// decoded, at most MaxBrokers of them, and a broker whose registration
+// Validate refuses is left out, so a hostile or broken NameServer cannot
+// make this broker allocate without bound (a topic claiming 2^31
+// partitions, say).
 func (c *Client) Routes(ctx context.Context) (Routes, error) {
 	all := make([]Routes, len(c.addrs))
 	errs := make([]error, len(c.addrs))
@@ -97,7 +104,7 @@ func (c *Client) Routes(ctx context.Context) (Routes, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = c.get(ctx, addr, "/v1/routes", &all[i])
+			all[i], errs[i] = c.routesFrom(ctx, addr)
 		}()
 	}
 	wg.Wait()
@@ -111,6 +118,26 @@ func (c *Client) Routes(ctx context.Context) (Routes, error) {
 		return Routes{}, fmt.Errorf("nameserver: no NameServer answered: %w", errors.Join(errs...))
 	}
 	return Merge(ok...), nil
+}
+
+// routesFrom reads one NameServer's brokers and keeps the valid ones.
+func (c *Client) routesFrom(ctx context.Context, addr string) (Routes, error) {
+	var in struct {
+		Brokers []Broker `json:"brokers"`
+	}
+	if err := c.get(ctx, addr, "/v1/routes", MaxRoutesBytes, &in); err != nil {
+		return Routes{}, err
+	}
+	if len(in.Brokers) > MaxBrokers {
+		return Routes{}, fmt.Errorf("nameserver %s: %d brokers, at most %d", addr, len(in.Brokers), MaxBrokers)
+	}
+	out := Routes{Brokers: in.Brokers[:0]}
+	for _, b := range in.Brokers {
+		if b.Registration.Validate() == nil {
+			out.Brokers = append(out.Brokers, b)
+		}
+	}
+	return out, nil
 }
 
 // Merge combines route tables from several NameServers: the newest heartbeat
@@ -141,28 +168,30 @@ func (c *Client) Lease(ctx context.Context, addr string, req LeaseRequest) (Leas
 		return LeaseResponse{}, err
 	}
 	var resp LeaseResponse
-	err = c.post(ctx, addr, "/v1/lease", body, &resp)
+	err = c.post(ctx, addr, "/v1/lease", body, MaxSmallRequestBytes, &resp)
 	return resp, err
 }
 
-func (c *Client) post(ctx context.Context, addr, path string, body []byte, out any) error {
+func (c *Client) post(ctx context.Context, addr, path string, body []byte, limit int64, out any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	return c.do(req, out)
+	return c.do(req, limit, out)
 }
 
-func (c *Client) get(ctx context.Context, addr, path string, out any) error {
+func (c *Client) get(ctx context.Context, addr, path string, limit int64, out any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
 	if err != nil {
 		return err
 	}
-	return c.do(req, out)
+	return c.do(req, limit, out)
 }
 
-func (c *Client) do(req *http.Request, out any) error {
+// do sends req and decodes the JSON answer into out, reading at most limit
+// bytes of it: a larger answer is an error, never a larger allocation.
+func (c *Client) do(req *http.Request, limit int64, out any) error {
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return err
@@ -175,7 +204,12 @@ func (c *Client) do(req *http.Request, out any) error {
 	if out == nil {
 		return nil
 	}
-	return json.NewDecoder(resp.Body).Decode(out)
+	body := &io.LimitedReader{R: resp.Body, N: limit + 1}
+	err = json.NewDecoder(body).Decode(out)
+	if body.N <= 0 {
+		return fmt.Errorf("%s %s: answer larger than %d bytes", req.Method, req.URL.Path, limit)
+	}
+	return err
 }
 
 // Leader returns, for a topic partition, the live master of the owning group

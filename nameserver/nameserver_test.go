@@ -2,11 +2,15 @@ package nameserver
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"sync"
 	"testing"
 	"time"
 )
+
+// idT is a topic id in the canonical text form registrations must use.
+const idT = "3f1b2c3d-0000-4000-8000-000000000001"
 
 type fakeClock struct {
 	mu sync.Mutex
@@ -32,12 +36,12 @@ func reg(name string, id int64, node int32, topics ...TopicRoute) Registration {
 func TestRegistryRoutesAndExpiry(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1000, 0)}
 	r := NewRegistry(clk.now)
-	if _, err := r.Register(Registration{BrokerName: "x"}); err != ErrInvalidRegistration {
+	if _, err := r.Register(Registration{BrokerName: "x"}); !errors.Is(err, ErrInvalidRegistration) {
 		t.Fatalf("registration without cluster: got %v", err)
 	}
-	a := reg("broker-a", 0, 1, TopicRoute{Name: "t", ID: "id-t", Partitions: 3, Owned: []int32{0, 2}})
-	b := reg("broker-b", 0, 2, TopicRoute{Name: "t", ID: "id-t", Partitions: 3, Owned: []int32{1}})
-	aSlave := reg("broker-a", 1, 3, TopicRoute{Name: "t", ID: "id-t", Partitions: 3, Owned: []int32{0, 2}})
+	a := reg("broker-a", 0, 1, TopicRoute{Name: "t", ID: idT, Partitions: 3, Owned: []int32{0, 2}})
+	b := reg("broker-b", 0, 2, TopicRoute{Name: "t", ID: idT, Partitions: 3, Owned: []int32{1}})
+	aSlave := reg("broker-a", 1, 3, TopicRoute{Name: "t", ID: idT, Partitions: 3, Owned: []int32{0, 2}})
 	for _, x := range []Registration{a, b} {
 		if _, err := r.Register(x); err != nil {
 			t.Fatal(err)
@@ -108,7 +112,7 @@ func TestClientSurvivesNameServerLoss(t *testing.T) {
 	addr2 := ns2.Addr().String()
 	c := NewClient([]string{ns1.Addr().String(), addr2})
 
-	a := reg("broker-a", 0, 1, TopicRoute{Name: "orders", ID: "u1", Partitions: 2, Owned: []int32{0, 1}})
+	a := reg("broker-a", 0, 1, TopicRoute{Name: "orders", ID: idT, Partitions: 2, Owned: []int32{0, 1}})
 	if _, err := c.Register(ctx, a); err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +151,7 @@ func TestClientSurvivesNameServerLoss(t *testing.T) {
 
 func TestMergeKeepsNewestHeartbeat(t *testing.T) {
 	old := Broker{Registration: reg("broker-a", 0, 1), LastHeartbeat: time.Unix(10, 0)}
-	nw := Broker{Registration: reg("broker-a", 0, 1, TopicRoute{Name: "t", ID: "x", Partitions: 1, Owned: []int32{0}}), LastHeartbeat: time.Unix(20, 0)}
+	nw := Broker{Registration: reg("broker-a", 0, 1, TopicRoute{Name: "t", ID: idT, Partitions: 1, Owned: []int32{0}}), LastHeartbeat: time.Unix(20, 0)}
 	m := Merge(Routes{Brokers: []Broker{nw}}, Routes{Brokers: []Broker{old}})
 	if len(m.Brokers) != 1 || len(m.Topics) != 1 || m.Topics[0].Owners[0] != "broker-a" {
 		t.Fatalf("merge = %+v", m)

@@ -1,7 +1,6 @@
 package nameserver
 
 import (
-	"errors"
 	"sort"
 	"strconv"
 	"sync"
@@ -92,9 +91,6 @@ type Topic struct {
 	Owners map[int32]string `json:"owners"`
 }
 
-// ErrInvalidRegistration is returned for a registration missing its identity.
-var ErrInvalidRegistration = errors.New("nameserver: registration needs cluster, broker_name and broker_id >= 0")
-
 type brokerKey struct {
 	name string
 	id   int64
@@ -105,6 +101,9 @@ type Registry struct {
 	mu      sync.RWMutex
 	brokers map[brokerKey]*Broker
 	now     func() time.Time
+	// bytes is the sum of the members' routesBytes: what a routes answer
+	// can take, kept under MaxRoutesBytes.
+	bytes int
 }
 
 // NewRegistry returns an empty registry; now is the clock (nil = time.Now).
@@ -115,10 +114,13 @@ func NewRegistry(now func() time.Time) *Registry {
 	return &Registry{brokers: make(map[brokerKey]*Broker), now: now}
 }
 
-// Register records a heartbeat, replacing the broker's previous one.
+// Register records a heartbeat, replacing the broker's previous one. It
+// refuses (ErrInvalidRegistration) a registration that Validate refuses, a
+// new member past MaxBrokers, and one that would take the routes answer
+// past MaxRoutesBytes (validate.go).
 func (r *Registry) Register(reg Registration) (RegisterResponse, error) {
-	if reg.Cluster == "" || reg.BrokerName == "" || reg.BrokerID < 0 {
-		return RegisterResponse{}, ErrInvalidRegistration
+	if err := reg.Validate(); err != nil {
+		return RegisterResponse{}, err
 	}
 	if reg.Role == "" {
 		reg.Role = RoleSlave
@@ -128,9 +130,21 @@ func (r *Registry) Register(reg Registration) (RegisterResponse, error) {
 	}
 	reg.Endpoints = append([]Endpoint(nil), reg.Endpoints...)
 	reg.Topics = append([]TopicRoute(nil), reg.Topics...)
+	size := reg.routesBytes()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.brokers[brokerKey{reg.BrokerName, reg.BrokerID}] = &Broker{Registration: reg, LastHeartbeat: r.now()}
+	k := brokerKey{reg.BrokerName, reg.BrokerID}
+	old := 0
+	if b, ok := r.brokers[k]; ok {
+		old = b.routesBytes()
+	} else if len(r.brokers) >= MaxBrokers {
+		return RegisterResponse{}, invalid("the table holds %d members, at most %d", len(r.brokers), MaxBrokers)
+	}
+	if r.bytes-old+size > MaxRoutesBytes {
+		return RegisterResponse{}, invalid("the route table would grow past %d bytes", MaxRoutesBytes)
+	}
+	r.bytes += size - old
+	r.brokers[k] = &Broker{Registration: reg, LastHeartbeat: r.now()}
 	return r.masterOfLocked(reg.BrokerName), nil
 }
 
@@ -151,8 +165,11 @@ func (r *Registry) Unregister(brokerName string, brokerID int64) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	k := brokerKey{brokerName, brokerID}
-	_, ok := r.brokers[k]
-	delete(r.brokers, k)
+	b, ok := r.brokers[k]
+	if ok {
+		r.bytes -= b.routesBytes()
+		delete(r.brokers, k)
+	}
 	return ok
 }
 
@@ -165,6 +182,7 @@ func (r *Registry) Expire(maxAge time.Duration) []string {
 	var gone []string
 	for k, b := range r.brokers {
 		if b.LastHeartbeat.Before(cutoff) {
+			r.bytes -= b.routesBytes()
 			delete(r.brokers, k)
 			gone = append(gone, b.BrokerName+"/"+strconv.FormatInt(b.BrokerID, 10))
 		}

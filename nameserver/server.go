@@ -56,6 +56,7 @@ type Server struct {
 	cfg      Config
 	reg      *Registry
 	leases   *Leases
+	regSlots chan struct{} // register bodies being decoded
 	ln       net.Listener
 	http     *http.Server
 	stop     chan struct{}
@@ -74,13 +75,14 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("nameserver: listen %s: %w", cfg.Listen, err)
 	}
 	s := &Server{
-		cfg:     cfg,
-		reg:     NewRegistry(nil),
-		leases:  NewLeases(cfg.LeaseDuration, nil),
-		ln:      ln,
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
-		promReg: prometheus.NewRegistry(),
+		cfg:      cfg,
+		reg:      NewRegistry(nil),
+		leases:   NewLeases(cfg.LeaseDuration, nil),
+		regSlots: make(chan struct{}, maxConcurrentRegistrations),
+		ln:       ln,
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+		promReg:  prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gregor_nameserver_requests_total",
 			Help: "NameServer API requests by path and result.",
@@ -101,7 +103,9 @@ func NewServer(cfg Config) (*Server, error) {
 	mux.HandleFunc("POST /v1/lease", s.handleLease)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.promReg, promhttp.HandlerOpts{}))
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// ReadTimeout covers the body too: a client trickling a registration
+	// holds one of the few register slots for at most that long.
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second}
 	return s, nil
 }
 
@@ -147,10 +151,20 @@ func (s *Server) scan() {
 	}
 }
 
+// maxConcurrentRegistrations bounds the register bodies decoded at once, so
+// many large registrations arriving together cost at most this many times
+// MaxRegistrationBytes (and what decoding them takes) of memory.
+const maxConcurrentRegistrations = 16
+
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
+	select {
+	case s.regSlots <- struct{}{}:
+		defer func() { <-s.regSlots }()
+	case <-r.Context().Done():
+		return
+	}
 	var reg Registration
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<20)).Decode(&reg); err != nil {
-		s.fail(w, r, http.StatusBadRequest, "bad registration: "+err.Error())
+	if !s.decode(w, r, MaxRegistrationBytes, &reg) {
 		return
 	}
 	resp, err := s.reg.Register(reg)
@@ -167,8 +181,11 @@ func (s *Server) handleUnregister(w http.ResponseWriter, r *http.Request) {
 		BrokerName string `json:"broker_name"`
 		BrokerID   int64  `json:"broker_id"`
 	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&who); err != nil {
-		s.fail(w, r, http.StatusBadRequest, "bad unregister: "+err.Error())
+	if !s.decode(w, r, MaxSmallRequestBytes, &who) {
+		return
+	}
+	if err := checkName("broker_name", who.BrokerName, maxNameLen, false); err != nil {
+		s.fail(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
 	if s.reg.Unregister(who.BrokerName, who.BrokerID) {
@@ -177,10 +194,30 @@ func (s *Server) handleUnregister(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, r, struct{}{})
 }
 
+// decode reads r's JSON body into v, at most limit bytes; it answers the
+// request itself (413 when larger, 400 when malformed) and reports false
+// when v must not be used.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
+	err := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit)).Decode(v)
+	var tooBig *http.MaxBytesError
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &tooBig):
+		s.fail(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", limit))
+	default:
+		s.fail(w, r, http.StatusBadRequest, "malformed request body: "+err.Error())
+	}
+	return false
+}
+
 func (s *Server) handleLease(w http.ResponseWriter, r *http.Request) {
 	var req LeaseRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
-		s.fail(w, r, http.StatusBadRequest, "bad lease request: "+err.Error())
+	if !s.decode(w, r, MaxSmallRequestBytes, &req) {
+		return
+	}
+	if err := checkName("broker_name", req.BrokerName, maxNameLen, false); err != nil {
+		s.fail(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
 	resp, err := s.leases.Lease(r.Context(), req)
