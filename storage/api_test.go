@@ -233,7 +233,9 @@ func TestManyPartitionsBoundedFiles(t *testing.T) {
 			}
 		}
 	}
-	if n := fds(); n > before+cfg.MaxOpenFiles+2 {
+	// +3: new commit-log segments, and the next one the allocator keeps
+	// ready (its file may open after before was counted).
+	if n := fds(); n > before+cfg.MaxOpenFiles+3 {
 		t.Fatalf("%d open files, was %d, cap %d", n, before, cfg.MaxOpenFiles)
 	}
 	s.Close()

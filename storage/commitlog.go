@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"sync/atomic"
+
+	"go.uber.org/zap"
 )
 
 // segment is one commit-log file, holding positions [base, base+cap).
@@ -70,8 +72,34 @@ func (s *Store) segCap(base int64) int64 {
 	return c
 }
 
-// createSegment creates and preallocates the segment starting at base.
+// createSegment returns the segment starting at base, preallocated and
+// with its directory entry durable: the one the allocator prepared when
+// it starts there, else one created now.
 func (s *Store) createSegment(base int64) (*segment, error) {
+	s.allocMu.Lock()
+	defer s.allocMu.Unlock()
+	return s.takeSegmentLocked(base)
+}
+
+// takeSegmentLocked is createSegment under s.allocMu. A prepared segment
+// starting elsewhere (the log was cut or replaced since) is discarded: no
+// other segment has its name, since every segment is made here.
+func (s *Store) takeSegmentLocked(base int64) (*segment, error) {
+	if p := s.prepared; p != nil {
+		s.prepared = nil
+		if p.base == base {
+			return p, nil
+		}
+		s.discardSegment(p)
+	}
+	return s.allocSegment(base)
+}
+
+// allocSegment creates and preallocates the segment file starting at base
+// and makes its directory entry durable. Slow (fallocate of up to
+// SegmentBytes, a directory fsync), so the allocator does it ahead of
+// time, outside the writer lock.
+func (s *Store) allocSegment(base int64) (*segment, error) {
 	path := filepath.Join(s.clDir, segmentName(base))
 	f, err := s.fs.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
@@ -88,6 +116,57 @@ func (s *Store) createSegment(base int64) (*segment, error) {
 		return nil, err
 	}
 	return &segment{base: base, cap: c, f: f, path: path}, nil
+}
+
+// discardSegment removes a prepared segment nothing was written to.
+func (s *Store) discardSegment(seg *segment) {
+	seg.f.Close()
+	if err := s.fs.Remove(seg.path); err != nil {
+		s.log.Warn("storage: removing an unused preallocated segment", zap.String("file", seg.path), zap.Error(err))
+	}
+}
+
+// allocator prepares the segment after the active one ahead of time, as
+// RocketMQ's AllocateMappedFileService does, so a roll under the writer
+// lock only swaps a file in. It runs at start and after every roll; a
+// failure (a full disk) is left to the roll, which then creates the
+// segment itself and reports the error.
+func (s *Store) allocator() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.allocKick:
+		}
+		s.allocMu.Lock()
+		s.segMu.RLock()
+		var base int64 = -1
+		if n := len(s.segs); n > 0 {
+			base = s.segs[n-1].base + s.segs[n-1].cap
+		}
+		s.segMu.RUnlock()
+		if base >= 0 && (s.prepared == nil || s.prepared.base != base) {
+			if s.prepared != nil {
+				s.discardSegment(s.prepared)
+				s.prepared = nil
+			}
+			seg, err := s.allocSegment(base)
+			if err != nil {
+				s.log.Warn("storage: preparing the next commit-log segment", zap.Int64("base", base), zap.Error(err))
+			} else {
+				s.prepared = seg
+			}
+		}
+		s.allocMu.Unlock()
+	}
+}
+
+func (s *Store) kickAllocator() {
+	select {
+	case s.allocKick <- struct{}{}:
+	default:
+	}
 }
 
 // active is the segment being written; under s.mu (which keeps it from
@@ -172,11 +251,15 @@ func (s *Store) writeAt(seg *segment, b []byte, pos int64) error {
 	return nil
 }
 
-// rollLocked ends seg with a pad entry (when rem > 0), makes it durable and
-// starts the next segment. Under s.mu.
+// rollLocked ends seg with a pad entry (when rem > 0) and starts the next
+// segment. Under s.mu, so it does no slow I/O: the next segment was
+// normally prepared by the allocator, and seg is fsynced by the next
+// flush or group commit (syncTo syncs every segment it covers), not here.
 func (s *Store) rollLocked(seg *segment, pos, rem int64) error {
-	next, err := s.createSegment(seg.base + seg.cap)
+	s.allocMu.Lock()
+	next, err := s.takeSegmentLocked(seg.base + seg.cap)
 	if err != nil {
+		s.allocMu.Unlock()
 		if isNoSpace(err) {
 			return fmt.Errorf("%w: %v", ErrDiskFull, err)
 		}
@@ -187,21 +270,23 @@ func (s *Store) rollLocked(seg *segment, pos, rem int64) error {
 		h := entryHeader{length: uint32(rem), typ: entryPad}
 		putEntryHeader(pad[:], &h)
 		if err := s.writeAt(seg, pad[:], pos); err != nil {
-			next.f.Close()
-			s.fs.Remove(next.path)
+			s.prepared = next // unused: the next roll takes it
+			s.allocMu.Unlock()
 			return err
 		}
 	}
-	// The old segment is synced now so the flusher only ever has to sync
-	// the active one.
-	if err := s.syncSegment(seg); err != nil {
-		next.f.Close()
-		return err
-	}
+	// Published to segs under allocMu, so the allocator never prepares
+	// the segment just taken.
 	s.segMu.Lock()
 	s.segs = append(s.segs, next)
 	s.diskBytes.Add(next.cap)
 	s.segMu.Unlock()
+	s.allocMu.Unlock()
+	s.kickAllocator()
+	select {
+	case s.flushKick <- struct{}{}:
+	default:
+	}
 	s.writePos.Store(next.base)
 	if s.cfg.MaxDiskBytes > 0 && s.diskBytes.Load() > s.cfg.MaxDiskBytes {
 		select {
@@ -213,12 +298,13 @@ func (s *Store) rollLocked(seg *segment, pos, rem int64) error {
 }
 
 // syncSegment fsyncs seg. A failure breaks the store. Success is not
-// enough either: two fsyncs of one file may run at once (the flusher or a
-// group commit, and a roll), and Linux reports a writeback error to only
-// one of them, the other returning 0 although the dirty pages were dropped.
-// So the sticky state is read again after every fsync: if either saw the
-// error, both fail, and no waiter is acknowledged on the strength of the
-// fsync that "succeeded".
+// enough either: were two fsyncs of one file to run at once (a roll used to
+// fsync the segment it closed while a group commit fsynced it too), Linux
+// reports a writeback error to only one of them, the other returning 0
+// although the dirty pages were dropped. Commit-log fsyncs now all run in
+// syncTo under syncMu, and the sticky state is still read again after
+// every fsync, so that whoever saw the error, no waiter is acknowledged on
+// the strength of an fsync that "succeeded".
 func (s *Store) syncSegment(seg *segment) error {
 	if err := seg.f.Sync(); err != nil {
 		return s.fail(fmt.Errorf("fsync %s: %w", seg.path, err))

@@ -152,7 +152,7 @@
 // holds more than its master has committed). Batches above the frontier
 // wait in one queue ordered by position (fence.go), so moving the frontier
 // costs one step per batch it releases. Segments are preallocated
-// (fallocate), so a full disk shows up when a segment is created, not in
+// (fallocate) one segment ahead, so a full disk shows up when a segment is created, not in
 // the middle of one; ErrDiskFull is returned without breaking the store and
 // appends work again once space returns. Any other failed write, short
 // write or fsync breaks the store: every later write fails with ErrBroken
@@ -207,6 +207,18 @@
 // Store.retMu → Store.ckptMu → Store.mu (writers) → Partition.mu →
 // Store.flushMu. Store.syncMu (one fsync-and-publish at a time) is taken
 // before Store.flushMu and before Partition.mu, never while holding
-// Store.flushMu or Partition.mu. Store.segMu, Store.kvMu, Store.partsMu
-// and fileCache.mu are leaves: nothing is locked while one is held.
+// Store.flushMu or Partition.mu. Store.allocMu (the prepared next
+// segment) is taken under Store.mu by a roll and alone by the allocator,
+// and only Store.segMu is taken under it. Store.segMu, Store.kvMu,
+// Store.partsMu and fileCache.mu are leaves: nothing is locked while one
+// is held.
+//
+// No lock a writer needs is held across slow I/O: the allocator creates
+// and preallocates the next segment (file, fallocate, directory fsync)
+// ahead of time, as RocketMQ's AllocateMappedFileService does; a roll
+// under Store.mu writes the pad and swaps the prepared file in; the
+// segment it closed is fsynced by the next flush (async: the flusher is
+// woken at once) or group commit, in syncTo, which holds only
+// Store.syncMu. What remains under Store.mu is the pwrite of each entry
+// (a copy into the page cache).
 package storage

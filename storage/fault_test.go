@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func memStore(t *testing.T, fs *memFS, mode FlushMode) (*Store, Config) {
@@ -48,12 +49,12 @@ func TestStickyErrors(t *testing.T) {
 			}
 			var armed atomic.Bool
 			armed.Store(true)
-			fs.fault = func(op, name string) error {
+			fs.setFault(func(op, name string) error {
 				if armed.Load() && op == tc.op && isSegment(name) {
 					return tc.err
 				}
 				return nil
-			}
+			})
 			if _, err := p.Append(writerBatch(0, 5), 0); !errors.Is(err, ErrBroken) {
 				t.Fatalf("append with fault: %v, want ErrBroken", err)
 			}
@@ -65,7 +66,7 @@ func TestStickyErrors(t *testing.T) {
 				t.Fatalf("PutKV after fault: %v", err)
 			}
 			s.Close()
-			fs.fault = nil
+			fs.setFault(nil)
 			if tc.mode == FlushSync {
 				cfg.FS = fs.crash(nil) // acknowledged means fsynced
 			}
@@ -103,12 +104,12 @@ func TestDiskFull(t *testing.T) {
 			}
 			var full atomic.Bool
 			full.Store(true)
-			fs.fault = func(op, name string) error {
+			fs.setFault(func(op, name string) error {
 				if full.Load() && (op == "write" || op == "allocate" || op == "create") {
 					return syscall.ENOSPC
 				}
 				return nil
-			}
+			})
 			for i := 0; i < 3; i++ {
 				if _, err := p.Append(writerBatch(0, b), 0); !errors.Is(err, ErrDiskFull) {
 					t.Fatalf("append on full disk: %v", err)
@@ -153,7 +154,7 @@ func TestGroupCommit(t *testing.T) {
 	}
 	var writes, syncs atomic.Int64
 	allWritten := make(chan struct{})
-	fs.fault = func(op, name string) error {
+	fs.setFault(func(op, name string) error {
 		if !isSegment(name) {
 			return nil
 		}
@@ -168,7 +169,7 @@ func TestGroupCommit(t *testing.T) {
 			}
 		}
 		return nil
-	}
+	})
 	var wg sync.WaitGroup
 	for w := 0; w < writers; w++ {
 		wg.Add(1)
@@ -247,7 +248,7 @@ func TestSyncVisibilityFence(t *testing.T) {
 	var released sync.Once
 	defer released.Do(func() { close(release) }) // before Close, even on failure
 	var once sync.Once
-	fs.fault = func(op, name string) error {
+	fs.setFault(func(op, name string) error {
 		if op == "sync" && isSegment(name) {
 			once.Do(func() {
 				close(entered)
@@ -255,7 +256,7 @@ func TestSyncVisibilityFence(t *testing.T) {
 			})
 		}
 		return nil
-	}
+	})
 	woke := make(chan struct{}, 10)
 	p.Watch(func() { woke <- struct{}{} })
 	done := make(chan error)
@@ -296,12 +297,12 @@ func TestAppendDeferredOneFsync(t *testing.T) {
 	defer s.Close()
 	const parts = 16
 	var syncs atomic.Int64
-	fs.fault = func(op, name string) error {
+	fs.setFault(func(op, name string) error {
 		if isSegment(name) && op == "sync" {
 			syncs.Add(1)
 		}
 		return nil
-	}
+	})
 	var end int64
 	ps := make([]*Partition, parts)
 	for i := range ps {
@@ -358,7 +359,7 @@ func TestFsyncErrorNotLost(t *testing.T) {
 			secondDone := make(chan struct{})
 			nextWritten := make(chan struct{})
 			var nextOnce sync.Once
-			fs.fault = func(op, name string) error {
+			fs.setFault(func(op, name string) error {
 				if !isSegment(name) {
 					return nil
 				}
@@ -395,7 +396,7 @@ func TestFsyncErrorNotLost(t *testing.T) {
 					}
 				}
 				return nil
-			}
+			})
 			errA := make(chan error, 1)
 			go func() {
 				_, err := p.Append(writerBatch(0, b), 0)
@@ -415,7 +416,7 @@ func TestFsyncErrorNotLost(t *testing.T) {
 				t.Fatalf("append after the fsync error: %v, want ErrBroken", err)
 			}
 			s.Close()
-			fs.fault = nil
+			fs.setFault(nil)
 			cfg.FS = fs.crash(nil)
 			s = mustOpen(t, cfg)
 			defer s.Close()
@@ -424,4 +425,60 @@ func TestFsyncErrorNotLost(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRollDoesNoSlowIO: a segment roll under the writer lock neither
+// fsyncs nor creates files: with every fsync of the disk stuck (a flush in
+// progress), appends keep going across a roll.
+func TestRollDoesNoSlowIO(t *testing.T) {
+	fs := newMemFS()
+	cfg := testConfig(t, "/data")
+	cfg.FS = fs
+	cfg.SegmentBytes = 16 << 10
+	cfg.FlushInterval = time.Hour
+	s := mustOpen(t, cfg)
+	p, _ := s.CreatePartition(tid(9), 0)
+	prepared := func() bool {
+		s.allocMu.Lock()
+		defer s.allocMu.Unlock()
+		return s.prepared != nil
+	}
+	for !prepared() {
+		time.Sleep(time.Millisecond)
+	}
+	release := make(chan struct{})
+	var stuck, timedOut atomic.Bool
+	fs.setFault(func(op, name string) error {
+		if (op == "sync" || op == "allocate" || op == "create") && isSegment(name) ||
+			op == "syncdir" && strings.HasSuffix(name, "commitlog") {
+			stuck.Store(true)
+			select {
+			case <-release:
+			case <-time.After(5 * time.Second):
+				timedOut.Store(true) // an append waited for it
+			}
+		}
+		return nil
+	})
+	flushed := make(chan struct{})
+	go func() {
+		defer close(flushed)
+		s.syncTo(s.EndPosition() + 1) // stuck in the segment's fsync
+	}()
+	for !stuck.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	start := s.active().base
+	for b := 0; s.active().base == start; b++ {
+		if _, err := p.Append(writerBatch(0, b), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(release)
+	<-flushed
+	if timedOut.Load() {
+		t.Fatal("an append across a segment roll waited for an fsync or a file creation")
+	}
+	fs.setFault(nil)
+	s.Close()
 }

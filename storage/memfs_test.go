@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -25,11 +26,21 @@ import (
 type memFS struct {
 	mu   sync.Mutex
 	root *memDir
-	// fault, when set, is asked before every mutating operation and before
+	// The fault hook, when set, is asked before every mutating operation and before
 	// every read ("read"); a non-nil error fails it. For "write", returning
 	// errShort writes half; for "read", errShort reads half and returns
 	// io.ErrUnexpectedEOF.
-	fault func(op, name string) error
+	fault atomic.Pointer[func(op, name string) error] // see setFault
+}
+
+// setFault installs (nil: removes) the fault hook. It is safe while the
+// store's background goroutines run.
+func (fs *memFS) setFault(fn func(op, name string) error) {
+	if fn == nil {
+		fs.fault.Store(nil)
+		return
+	}
+	fs.fault.Store(&fn)
 }
 
 var errShort = errors.New("memfs: short write")
@@ -125,13 +136,29 @@ func (fs *memFS) dirOf(name string) (*memDir, string, error) {
 }
 
 func (fs *memFS) check(op, name string) error {
-	if fs.fault != nil {
-		return fs.fault(op, name)
+	if fn := fs.fault.Load(); fn != nil {
+		return (*fn)(op, name)
 	}
 	return nil
 }
 
 func (fs *memFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	if flag&os.O_CREATE != 0 {
+		// The hook runs outside the lock (a slow "disk" must not stop
+		// other files' I/O), so it is asked before looking.
+		fs.mu.Lock()
+		exists := false
+		d, base, err := fs.dirOf(name)
+		if err == nil {
+			_, exists = d.names[base]
+		}
+		fs.mu.Unlock()
+		if err == nil && !exists {
+			if err := fs.check("create", name); err != nil {
+				return nil, err
+			}
+		}
+	}
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	d, base, err := fs.dirOf(name)
@@ -142,9 +169,6 @@ func (fs *memFS) OpenFile(name string, flag int, perm os.FileMode) (File, error)
 	if !ok {
 		if _, isDir := d.names[base]; isDir || flag&os.O_CREATE == 0 {
 			return nil, &os.PathError{Op: "open", Path: name, Err: os.ErrNotExist}
-		}
-		if err := fs.check("create", name); err != nil {
-			return nil, err
 		}
 		n = &memNode{}
 		d.names[base] = n
@@ -250,11 +274,11 @@ func (fs *memFS) ReadDir(dir string) ([]string, error) {
 }
 
 func (fs *memFS) SyncDir(dir string) error {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
 	if err := fs.check("syncdir", dir); err != nil {
 		return err
 	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
 	d, ok := fs.lookupDir(dir)
 	if !ok {
 		return &os.PathError{Op: "sync", Path: dir, Err: os.ErrNotExist}
@@ -413,8 +437,6 @@ func (f *memFile) Size() (int64, error) {
 }
 
 func (f *memFile) Allocate(size int64) error {
-	f.fs.mu.Lock()
-	defer f.fs.mu.Unlock()
 	return f.fs.check("allocate", f.name)
 }
 

@@ -97,6 +97,17 @@ type Store struct {
 	segs      []*segment
 	diskBytes atomic.Int64
 
+	// allocMu guards prepared, the next segment made ahead of time by the
+	// allocator (held across its creation, so a roll that needs it waits
+	// rather than creating the same file twice); allocKick wakes it.
+	allocMu   sync.Mutex
+	prepared  *segment
+	allocKick chan struct{}
+	// flushKick asks the async flusher for a flush now: after a roll, so
+	// the closed segment is written back at once (outside the writer
+	// lock) rather than piling up dirty pages until the next tick.
+	flushKick chan struct{}
+
 	kvMu sync.RWMutex
 	kv   map[string]map[string][]byte
 
@@ -151,6 +162,9 @@ func Open(cfg Config) (*Store, error) {
 		kv:    make(map[string]map[string][]byte),
 		stop:  make(chan struct{}),
 		kick:  make(chan struct{}, 1),
+
+		allocKick: make(chan struct{}, 1),
+		flushKick: make(chan struct{}, 1),
 	}
 	s.flushCond = sync.NewCond(&s.flushMu)
 	s.limit.Store(noLimit)
@@ -176,9 +190,11 @@ func Open(cfg Config) (*Store, error) {
 		s.closeFiles()
 		return nil, err
 	}
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.flusher()
 	go s.housekeeper()
+	go s.allocator()
+	s.kickAllocator()
 	return s, nil
 }
 
@@ -189,6 +205,12 @@ func (s *Store) closeFiles() {
 		seg.f.Close()
 	}
 	s.segMu.Unlock()
+	s.allocMu.Lock()
+	if s.prepared != nil {
+		s.prepared.f.Close() // left on disk: the next Open removes or reuses it
+		s.prepared = nil
+	}
+	s.allocMu.Unlock()
 	s.cache.closeAll()
 }
 
@@ -588,12 +610,15 @@ func (s *Store) flusher() {
 			return
 		case <-t.C:
 			s.syncTo(s.writePos.Load())
+		case <-s.flushKick:
+			s.syncTo(s.writePos.Load())
 		}
 	}
 }
 
-// syncTo fsyncs the active segment (rolled segments were synced when they
-// were closed) and publishes what became durable.
+// syncTo fsyncs every segment holding bytes in (durable, target] (a roll
+// leaves the segment it closed to be synced here, outside the writer
+// lock) and publishes what became durable.
 //
 // Partition.mu is taken after flushMu is released: the dispatcher holds
 // Partition.mu when it takes flushMu (publishLocked), so the reverse order
@@ -601,24 +626,36 @@ func (s *Store) flusher() {
 // pending ends up to it are visible), not for durable: a waiter that woke
 // on durable alone could return before its batch is visible (unless a
 // commit limit holds it back: then only durability is waited for). syncMu
-// keeps two syncTo calls from publishing out of order.
+// keeps two syncTo calls from publishing out of order, and makes syncTo the
+// one place commit-log segments are fsynced while the store runs.
 func (s *Store) syncTo(target int64) {
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
 	s.flushMu.Lock()
 	done := s.published >= target
+	from := s.durable
 	s.flushMu.Unlock()
 	if done || s.brokenErr() != nil {
 		return
 	}
+	// Segments wholly below durable are never synced again, and retention
+	// deletes only segments a checkpoint covers (so below durable): none
+	// of these is closed under us.
+	var segs []*segment
 	s.segMu.RLock()
-	seg := s.segs[len(s.segs)-1]
+	for _, seg := range s.segs {
+		if seg.base+seg.cap > from && seg.base < target {
+			segs = append(segs, seg)
+		}
+	}
 	s.segMu.RUnlock()
-	if err := s.syncSegment(seg); err != nil {
-		s.flushMu.Lock()
-		s.flushCond.Broadcast()
-		s.flushMu.Unlock()
-		return
+	for _, seg := range segs {
+		if err := s.syncSegment(seg); err != nil {
+			s.flushMu.Lock()
+			s.flushCond.Broadcast()
+			s.flushMu.Unlock()
+			return
+		}
 	}
 	s.flushMu.Lock()
 	if target > s.durable {
