@@ -139,13 +139,20 @@ func (s *Store) allocator() {
 			return
 		case <-s.allocKick:
 		}
+		// Every segment is published under s.mu, right after createSegment
+		// took it (under allocMu): reading the end here under s.mu, and
+		// taking allocMu before letting go of it, means the base cannot be
+		// read between a creation and its publication (which would prepare
+		// a second file of the segment just created).
+		s.mu.Lock()
 		s.allocMu.Lock()
 		s.segMu.RLock()
 		var base int64 = -1
-		if n := len(s.segs); n > 0 {
+		if n := len(s.segs); n > 0 && !s.closed {
 			base = s.segs[n-1].base + s.segs[n-1].cap
 		}
 		s.segMu.RUnlock()
+		s.mu.Unlock()
 		if base >= 0 && (s.prepared == nil || s.prepared.base != base) {
 			if s.prepared != nil {
 				s.discardSegment(s.prepared)
@@ -301,8 +308,8 @@ func (s *Store) rollLocked(seg *segment, pos, rem int64) error {
 // enough either: were two fsyncs of one file to run at once (a roll used to
 // fsync the segment it closed while a group commit fsynced it too), Linux
 // reports a writeback error to only one of them, the other returning 0
-// although the dirty pages were dropped. Commit-log fsyncs now all run in
-// syncTo under syncMu, and the sticky state is still read again after
+// although the dirty pages were dropped. Commit-log fsyncs of a running
+// master now all run in syncTo under syncMu, and the sticky state is still read again after
 // every fsync, so that whoever saw the error, no waiter is acknowledged on
 // the strength of an fsync that "succeeded".
 func (s *Store) syncSegment(seg *segment) error {

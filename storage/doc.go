@@ -208,7 +208,8 @@
 // Store.flushMu. Store.syncMu (one fsync-and-publish at a time) is taken
 // before Store.flushMu and before Partition.mu, never while holding
 // Store.flushMu or Partition.mu. Store.allocMu (the prepared next
-// segment) is taken under Store.mu by a roll and alone by the allocator,
+// segment) is taken under Store.mu (by a roll, and by the allocator to read
+// where the log ends, letting go of Store.mu before it creates the file),
 // and only Store.segMu is taken under it. Store.segMu, Store.kvMu,
 // Store.partsMu and fileCache.mu are leaves: nothing is locked while one
 // is held.
