@@ -12,7 +12,14 @@ package broker
 // writes no response (the protocol layer keeps the order of the requests
 // around it), and a failed partition closes the connection, as in Kafka,
 // so the client notices; acks=1 and acks=all answer once the store has the batch
-// under the flush mode (a single-node group has no slaves to wait for).
+// under the flush mode. replication.mode=sync (docs/replication.md):
+// acks=all first checks min.insync.replicas (topic, else broker) against the
+// ISR (NOT_ENOUGH_REPLICAS, nothing appended), then waits until every
+// in-sync slave has the bytes, bounded by the request's timeout
+// (REQUEST_TIMED_OUT; an idempotent retry dedupes), and answers
+// NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrank below the minimum
+// meanwhile. In async mode acks=1 and acks=all are answered alike. A slave
+// (or a master stepping down) answers NOT_LEADER_OR_FOLLOWER.
 // CreateTime topics refuse records whose timestamps lie outside
 // message.timestamp.before.max.ms / .after.max.ms (Kafka 4 defaults:
 // unlimited / 1 hour) with INVALID_TIMESTAMP.
@@ -26,6 +33,8 @@ package broker
 import (
 	"context"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"hash/crc32"
 	"strconv"
 	"time"
@@ -37,7 +46,7 @@ import (
 
 func init() { register(kmsg.Produce, 0, 12, handleProduce) }
 
-func handleProduce(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
+func handleProduce(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.ProduceRequest)
 	resp := r.ResponseKind().(*kmsg.ProduceResponse)
 	code := int16(0)
@@ -54,6 +63,20 @@ func handleProduce(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Re
 		records   []byte
 	}
 	var jobs []job
+	// No append starts once a step-down took the gate (role.go): the end
+	// a stepping-down master reports is final.
+	b.gate.RLock()
+	gateHeld := true
+	defer func() {
+		if gateHeld {
+			b.gate.RUnlock()
+		}
+	}()
+	syncAll := r.Acks == -1 && b.cfg.Replication.Mode == ReplicationSync
+	isr := 0
+	if syncAll {
+		isr = len(b.inSyncMembers())
+	}
 	for ti, rt := range r.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
@@ -75,6 +98,9 @@ func handleProduce(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Re
 			case t.Internal:
 				sp.ErrorCode = kerr.InvalidTopicException.Code
 				sp.ErrorMessage = kmsg.StringPtr("cannot append to internal topic " + t.Name)
+			case syncAll && isr < b.minInsync(t):
+				sp.ErrorCode = kerr.NotEnoughReplicas.Code
+				sp.ErrorMessage = kmsg.StringPtr(fmt.Sprintf("%d in-sync replica(s), min.insync.replicas is %d", isr, b.minInsync(t)))
 			default:
 				jobs = append(jobs, job{t: t, ti: ti, pi: pi, partition: rp.Partition, records: rp.Records})
 			}
@@ -92,6 +118,8 @@ func handleProduce(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Re
 			durable = max(durable, pos)
 		}
 	}
+	b.gate.RUnlock()
+	gateHeld = false
 	if durable >= 0 {
 		if err := b.store.WaitDurable(durable); err != nil {
 			// Nothing appended by this request may be acknowledged.
@@ -104,6 +132,13 @@ func handleProduce(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Re
 				}
 			}
 		}
+	}
+	if syncAll && durable >= 0 {
+		b.waitReplicated(ctx, durable, time.Duration(r.TimeoutMillis)*time.Millisecond, resp, func(yield func(*Topic, *kmsg.ProduceResponseTopicPartition)) {
+			for _, j := range jobs {
+				yield(j.t, &resp.Topics[j.ti].Partitions[j.pi])
+			}
+		})
 	}
 	if r.Acks == 0 {
 		// No response; but as Kafka does, a failed partition closes the
@@ -169,6 +204,52 @@ func (b *Broker) produceOne(t *Topic, partition int32, batch []byte, version int
 	sp.BaseOffset = res.BaseOffset
 	sp.LogStartOffset = res.LogStartOffset
 	return end, true
+}
+
+// waitReplicated holds a sync-mode acks=all answer until every in-sync
+// slave has the commit log up to pos, bounded by timeout: on time-out the
+// appended partitions get REQUEST_TIMED_OUT (the batches may still
+// replicate; an idempotent producer's retry is deduplicated), and when the
+// ISR is below a topic's min.insync.replicas afterwards, its partitions
+// get NOT_ENOUGH_REPLICAS_AFTER_APPEND, as Kafka answers.
+func (b *Broker) waitReplicated(ctx context.Context, pos int64, timeout time.Duration, resp *kmsg.ProduceResponse, each func(func(*Topic, *kmsg.ProduceResponseTopicPartition))) {
+	m := b.replicationMaster()
+	var err error
+	if m != nil {
+		wctx, cancel := context.WithTimeout(ctx, max(timeout, time.Millisecond))
+		err = m.WaitReplicated(wctx, pos)
+		cancel()
+	}
+	isr := len(b.inSyncMembers())
+	each(func(t *Topic, sp *kmsg.ProduceResponseTopicPartition) {
+		if sp.ErrorCode != 0 {
+			return
+		}
+		switch {
+		case err != nil && errors.Is(err, context.DeadlineExceeded):
+			sp.ErrorCode = kerr.RequestTimedOut.Code
+			sp.ErrorMessage = kmsg.StringPtr("the in-sync replicas did not acknowledge the batch within the request timeout")
+		case err != nil:
+			sp.ErrorCode = kerr.NotLeaderForPartition.Code
+			sp.ErrorMessage = kmsg.StringPtr("replication stopped while waiting: " + err.Error())
+		case isr < b.minInsync(t):
+			sp.ErrorCode = kerr.NotEnoughReplicasAfterAppend.Code
+			sp.ErrorMessage = kmsg.StringPtr(fmt.Sprintf("the ISR shrank to %d, below min.insync.replicas %d, while waiting", isr, b.minInsync(t)))
+		default:
+			return
+		}
+		sp.BaseOffset, sp.LogStartOffset = -1, -1
+	})
+}
+
+// minInsync is the topic's min.insync.replicas, else the broker's.
+func (b *Broker) minInsync(t *Topic) int {
+	if v, ok := t.Configs["min.insync.replicas"]; ok {
+		if n, err := strconv.Atoi(v); err == nil && n > 0 {
+			return n
+		}
+	}
+	return max(b.cfg.Replication.MinInsyncReplicas, 1)
 }
 
 // topicLong reads a numeric topic config set on the topic, or def.

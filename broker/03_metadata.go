@@ -40,7 +40,7 @@ func handleMetadata(ctx context.Context, b *Broker, req *protocol.Request) (kmsg
 	resp.Version = r.Version
 	v := b.cl().currentView()
 	resp.Brokers = b.metadataBrokers(v, req.Conn)
-	cid := b.cfg.ClusterID
+	cid := b.ClusterID()
 	resp.ClusterID = &cid
 	resp.ControllerID = b.cfg.NodeID
 

@@ -49,5 +49,7 @@ func (b *Broker) groupTopics(topic string) (id [16]byte, partitions int32, ok bo
 // just did.
 func (b *Broker) topicsChanged() {
 	b.cl().changed() // the cluster registers the new table at once
-	b.groups.TopicsChanged(b.groupTopics)
+	if b.isMaster() && b.groups != nil { // a slave coordinates no group (role.go)
+		b.groups.TopicsChanged(b.groupTopics)
+	}
 }

@@ -42,7 +42,7 @@ func handleDescribeCluster(_ context.Context, b *Broker, req *protocol.Request) 
 		}
 		return resp, nil
 	}
-	resp.ClusterID = b.cfg.ClusterID
+	resp.ClusterID = b.ClusterID()
 	resp.ControllerID = b.cfg.NodeID
 	for _, mb := range b.metadataBrokers(b.cl().currentView(), req.Conn) {
 		br := kmsg.NewDescribeClusterResponseBroker()

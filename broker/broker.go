@@ -27,6 +27,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/gregor-broker/gregor/broker/group"
+	"github.com/gregor-broker/gregor/nameserver"
 	"github.com/gregor-broker/gregor/protocol"
 	"github.com/gregor-broker/gregor/storage"
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,6 +64,10 @@ type Config struct {
 	// (cluster.go); its zero value is a single node with an in-process
 	// NameServer.
 	Cluster ClusterConfig
+
+	// Replication is the master→slave replication of the broker group
+	// (replica_config.go).
+	Replication ReplicationConfig
 }
 
 // Defaults Kafka uses for the settings gregor shares with it.
@@ -126,6 +131,9 @@ func (c *Config) Validate() error {
 	if err := c.Cluster.Validate(c.NodeID); err != nil {
 		return fmt.Errorf("broker: %w", err)
 	}
+	if err := c.Replication.Validate(); err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
@@ -155,8 +163,26 @@ type Broker struct {
 
 	// epoch is the master epoch of this broker group, which is every
 	// partition's leader epoch (DESIGN: leader epoch = the group's master
-	// epoch). A standalone master stays at 0; fail-over bumps it.
+	// epoch): the epoch of the last term in the store (role.go).
 	epoch atomic.Int32
+
+	// Role and replication (role.go, replica.go). roleMu serialises role
+	// changes; gate orders appends against a step-down; replMu guards the
+	// running replication side. Order: roleMu, gate, replMu.
+	roleState atomic.Int32
+	roleMu    sync.Mutex
+	gate      writeGate
+	terms     termLog
+	repl      replicator
+	replMu    sync.Mutex
+	rmaster   replMaster
+	rslave    replSlave
+	following string // master replication address the slave side follows
+
+	// A slave's replicated state (slave_apply.go).
+	clusterID  atomic.Value // string; set when replication brings it
+	reloadKick chan struct{}
+	stopCh     chan struct{}
 
 	mu      sync.Mutex
 	servers []*protocol.Server
@@ -178,35 +204,56 @@ func New(cfg Config) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	b := &Broker{cfg: cfg, log: cfg.Logger}
+	b := &Broker{cfg: cfg, log: cfg.Logger, reloadKick: make(chan struct{}, 1), stopCh: make(chan struct{})}
+	hookOnApply(&cfg.Store, b)
 	st, err := storage.Open(cfg.Store)
 	if err != nil {
 		return nil, fmt.Errorf("broker: opening store: %w", err)
 	}
 	b.store = st
+	b.terms = storeTerms(st)
+	b.repl = newReplicator(cfg)
+	b.cluster = newCluster(b, cfg.Cluster, cfg.Logger.Named("cluster"))
+	// The role first: a slave writes nothing but what replication brings.
+	var live []nameserver.Broker
+	if len(cfg.Cluster.NameServers) > 0 || cfg.Cluster.Client != nil {
+		live = b.cluster.liveGroupMembers()
+	}
+	if err := b.initRole(live); err != nil {
+		st.Close()
+		return nil, err
+	}
 	if err := b.loadClusterID(); err != nil {
 		st.Close()
 		return nil, err
 	}
-	b.topics, err = newTopics(st, cfg.Topics, cfg.Logger.Named("topics"))
+	if b.isMaster() {
+		b.topics, err = newTopics(st, cfg.Topics, cfg.Logger.Named("topics"))
+	} else if b.topics, err = readTopics(st, cfg.Topics, cfg.Logger.Named("topics")); err == nil {
+		for _, tp := range b.topics.List() {
+			b.topics.applyRetention(tp)
+		}
+	}
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("broker: loading topics: %w", err)
 	}
-	gcfg := cfg.Group
-	if gcfg.Registerer == nil {
-		gcfg.Registerer = cfg.Registerer
+	if b.isMaster() {
+		gcfg := cfg.Group
+		if gcfg.Registerer == nil {
+			gcfg.Registerer = cfg.Registerer
+		}
+		b.groups, err = group.New(gcfg, st, cfg.Logger.Named("group"))
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("broker: starting group coordinator: %w", err)
+		}
 	}
-	b.groups, err = group.New(gcfg, st, cfg.Logger.Named("group"))
-	if err != nil {
-		st.Close()
-		return nil, fmt.Errorf("broker: starting group coordinator: %w", err)
-	}
-	b.cluster = newCluster(b, cfg.Cluster, cfg.Logger.Named("cluster"))
 	// OnChange holds one function: add other listeners to topicsChanged.
 	b.topics.OnChange(b.topicsChanged)
 	b.sessions = newFetchSessions(cfg.FetchSessionCacheSlots)
 	b.metrics = newMetrics(cfg.Registerer, b)
+	b.log.Info("role decided", zap.String("role", b.roleName()), zap.Int64("member", b.memberID()), zap.Int32("epoch", b.leaderEpoch()))
 	return b, nil
 }
 
@@ -220,6 +267,10 @@ func (b *Broker) loadClusterID() error {
 			return fmt.Errorf("broker: data directory belongs to cluster %q, configured cluster.id is %q", stored, b.cfg.ClusterID)
 		}
 		b.cfg.ClusterID = string(stored)
+		return nil
+	}
+	if !b.isMaster() {
+		// A slave learns the cluster id through replication (onApply).
 		return nil
 	}
 	if b.cfg.ClusterID == "" {
@@ -236,7 +287,12 @@ func (b *Broker) loadClusterID() error {
 func (b *Broker) leaderEpoch() int32 { return b.epoch.Load() }
 
 // ClusterID returns the stable cluster id.
-func (b *Broker) ClusterID() string { return b.cfg.ClusterID }
+func (b *Broker) ClusterID() string {
+	if id, ok := b.clusterID.Load().(string); ok && id != "" {
+		return id
+	}
+	return b.cfg.ClusterID
+}
 
 // Start binds every listener and serves them in the background.
 func (b *Broker) Start() error {
@@ -290,7 +346,18 @@ func (b *Broker) Start() error {
 	}
 	// Registration reads the bound addresses (advertised), which takes mu.
 	b.mu.Unlock()
+	if b.isMaster() {
+		// Bound before the first registration, which carries its address.
+		if err := b.startMasterSide(); err != nil {
+			b.mu.Lock()
+			return err
+		}
+	}
 	b.cluster.start()
+	b.checkRole() // a slave starts following the master it just read
+	if b.stopCh != nil {
+		go b.reloadLoop(b.stopCh)
+	}
 	b.mu.Lock()
 	b.ready.Store(true)
 	return nil
@@ -323,6 +390,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 
 	if len(servers) > 0 {
 		b.cluster.shutdown(ctx)
+		close(b.stopCh)
 	}
 	var errs []error
 	for _, s := range servers {
@@ -331,8 +399,11 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		}
 	}
 	b.serveWG.Wait()
-	if err := b.groups.Close(); err != nil {
-		errs = append(errs, err)
+	b.stopReplication()
+	if b.groups != nil {
+		if err := b.groups.Close(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := b.store.Close(); err != nil {
 		errs = append(errs, err)

@@ -78,6 +78,9 @@ type ClusterConfig struct {
 	RouteRefreshInterval time.Duration
 	// Rack is reported with the registration (broker.rack).
 	Rack string
+	// HTTPAddr is host:port of this broker's HTTP listener, registered so
+	// a promotion can reach the members of the group (promote.go).
+	HTTPAddr string
 }
 
 // Cluster defaults, RocketMQ's.
@@ -152,6 +155,9 @@ type cluster struct {
 	peersMu sync.Mutex
 	peers   map[string]*kgo.Client
 
+	nodesMu sync.Mutex
+	nodes   map[string]int32 // "group/member" → node id last seen
+
 	// Metrics, registered on the broker's Registerer while it runs.
 	registrations *prometheus.CounterVec // by result
 	routeReads    *prometheus.CounterVec // by result
@@ -200,6 +206,25 @@ func newCluster(b *Broker, cfg ClusterConfig, log *zap.Logger) *cluster {
 	return c
 }
 
+// rememberNode notes the node id of a group member, so a slave that is
+// down is still listed (as an offline replica) by its node id.
+func (c *cluster) rememberNode(group string, member int64, node int32) {
+	c.nodesMu.Lock()
+	defer c.nodesMu.Unlock()
+	if c.nodes == nil {
+		c.nodes = map[string]int32{}
+	}
+	c.nodes[fmt.Sprintf("%s/%d", group, member)] = node
+}
+
+// nodeOf returns the node id a group member was last seen with.
+func (c *cluster) nodeOf(group string, member int64) (int32, bool) {
+	c.nodesMu.Lock()
+	defer c.nodesMu.Unlock()
+	n, ok := c.nodes[fmt.Sprintf("%s/%d", group, member)]
+	return n, ok
+}
+
 // cl returns the broker's cluster membership. A Broker built without New
 // (a struct literal in a test) gets one on first use: a single node with an
 // in-process registry, never started, whose view is rebuilt on every call
@@ -221,8 +246,9 @@ func (b *Broker) cl() *cluster {
 	return b.cluster
 }
 
-// isMaster reports whether this broker is its group's master.
-func (c *cluster) isMaster() bool { return c.cfg.BrokerID == 0 }
+// isMaster reports whether this broker is its group's master (by term,
+// role.go).
+func (c *cluster) isMaster() bool { return c.b.isMaster() }
 
 // start registers once and reads the routes once (so the first Metadata
 // already describes the cluster), then runs the loop in the background.
@@ -265,8 +291,10 @@ func (c *cluster) run() {
 		case <-c.kick:
 			c.registerNow()
 			c.refreshNow()
+			c.b.checkRole()
 		case <-ref.C:
 			c.refreshNow()
+			c.b.checkRole()
 		}
 	}
 }
@@ -364,9 +392,17 @@ func (c *cluster) registration() nameserver.Registration {
 		MasterEpoch: b.leaderEpoch(),
 		DataVersion: c.version.Load(),
 		LogEnd:      b.store.EndPosition(),
+		HTTPAddr:    c.cfg.HTTPAddr,
 	}
 	if c.isMaster() {
 		reg.Role = nameserver.RoleMaster
+		reg.ReplicationAddr = b.replicationAdvertised()
+		// The ISR as the master's replication connections show it, so
+		// every broker answers Metadata with the same truth.
+		reg.InSync = b.inSyncMembers()
+		for _, sp := range b.slaveProgress() {
+			reg.Slaves = append(reg.Slaves, nameserver.SlaveState{Member: sp.Member, InSync: sp.InSync, LagBytes: sp.LagBytes, LagMs: sp.LagTime.Milliseconds()})
+		}
 	}
 	for _, l := range b.cfg.Listeners {
 		host, port := b.advertised(&protocol.ConnInfo{Listener: l.Name})

@@ -15,6 +15,7 @@ package broker
 // lead this partition?) and of Metadata and FindCoordinator.
 
 import (
+	"slices"
 	"sort"
 
 	"github.com/google/uuid"
@@ -123,10 +124,20 @@ func buildView(r nameserver.Routes, known map[string]*knownTopic) *view {
 		byName:  map[string]*viewTopic{},
 		byID:    map[[16]byte]*viewTopic{},
 	}
+	// The master of a group is the member registered as master with the
+	// highest epoch: during a change of term the old master may still be
+	// registered as one for a moment.
 	for i := range v.brokers {
 		br := &v.brokers[i]
 		if br.Role == nameserver.RoleMaster {
-			v.masters[br.BrokerName] = br
+			if cur := v.masters[br.BrokerName]; cur == nil || br.MasterEpoch > cur.MasterEpoch {
+				v.masters[br.BrokerName] = br
+			}
+		}
+	}
+	for i := range v.brokers {
+		br := &v.brokers[i]
+		if v.masters[br.BrokerName] == br {
 			v.members[br.BrokerName] = append([]*nameserver.Broker{br}, v.members[br.BrokerName]...)
 		} else {
 			v.members[br.BrokerName] = append(v.members[br.BrokerName], br)
@@ -170,15 +181,14 @@ func (v *view) liveMasters() []string {
 	return out
 }
 
-// isrMaxLagBytes is how far behind its master's commit log a slave may be
-// and still count as in sync (DESIGN: ISR = master + slaves whose lag is
-// under a bound). Registrations carry each broker's log end, so the bound
-// is in bytes.
-const isrMaxLagBytes = 4 << 20
-
-// inSync reports whether member m of master's group is in the ISR.
+// inSync reports whether member m of master's group is in the ISR: the
+// master itself, or a slave the master's replication lists as in sync in
+// its registration (never inferred from a registered log end).
 func inSync(master, m *nameserver.Broker) bool {
-	return m == master || master.LogEnd-m.LogEnd <= isrMaxLagBytes
+	if m == master {
+		return true
+	}
+	return slices.Contains(master.InSync, m.BrokerID)
 }
 
 // owner returns the group owning partition p of t and its live master (nil
@@ -251,6 +261,23 @@ func (b *Broker) notLeader(name string, id [16]byte, p int32) bool {
 	return vt != nil && p >= 0 && p < vt.Partitions
 }
 
+// notHere reports whether a partition known to the cluster lives on
+// another broker group: reads (ListOffsets, OffsetForLeaderEpoch, Fetch)
+// are served by every member of the owning group, slaves included.
+func (b *Broker) notHere(name string, id [16]byte, p int32) bool {
+	var t *Topic
+	var ok bool
+	if name != "" {
+		t, ok = b.topics.Get(name)
+	} else {
+		t, ok = b.topics.GetByID(id)
+	}
+	if ok && t.hosts(p) {
+		return false
+	}
+	return b.notLeader(name, id, p)
+}
+
 // metadataBrokers lists every live broker, each with the address it
 // advertises on the listener the request arrived on.
 func (b *Broker) metadataBrokers(v *view, conn *protocol.ConnInfo) []kmsg.MetadataResponseBroker {
@@ -310,16 +337,43 @@ func (b *Broker) viewTopicMetadata(v *view, t *viewTopic) kmsg.MetadataResponseT
 			mp.LeaderEpoch = master.MasterEpoch
 		}
 		if master != nil {
-			for _, m := range v.members[group] {
-				mp.Replicas = append(mp.Replicas, m.NodeID)
-				if inSync(master, m) {
-					mp.ISR = append(mp.ISR, m.NodeID)
-				}
-			}
+			mp.Replicas, mp.ISR, mp.OfflineReplicas = b.groupReplicas(v, group, master)
 		}
 		mt.Partitions = append(mt.Partitions, mp)
 	}
 	return mt
+}
+
+// groupReplicas returns a group's replicas (its live members and the
+// slaves its master's replication knows of), ISR (the master and the
+// slaves its replication lists as in sync) and offline replicas (known
+// slaves not live), as node ids. A slave known only by its member id is
+// listed by the node id it last registered with.
+func (b *Broker) groupReplicas(v *view, group string, master *nameserver.Broker) (replicas, isr, offline []int32) {
+	c := b.cl()
+	live := map[int64]int32{}
+	for _, m := range v.members[group] {
+		live[m.BrokerID] = m.NodeID
+		c.rememberNode(group, m.BrokerID, m.NodeID)
+		replicas = append(replicas, m.NodeID)
+		if inSync(master, m) {
+			isr = append(isr, m.NodeID)
+		}
+	}
+	offline = []int32{}
+	for _, s := range master.Slaves {
+		if _, ok := live[s.Member]; ok {
+			continue
+		}
+		if node, ok := c.nodeOf(group, s.Member); ok {
+			replicas = append(replicas, node)
+			offline = append(offline, node)
+		}
+	}
+	if isr == nil {
+		isr = []int32{}
+	}
+	return replicas, isr, offline
 }
 
 // clusterTopic returns the id and partition count of a topic the cluster

@@ -96,13 +96,24 @@ func TestViewPlace(t *testing.T) {
 	}
 }
 
-// A slave is a replica of its group's partitions, and in the ISR while its
-// commit log is within isrMaxLagBytes of the master's.
+// A slave is in the ISR only when its master's replication lists it
+// (registered InSync), never because of a log end it registered itself:
+// a slave registering the master's very end but not listed is out.
 func TestViewISR(t *testing.T) {
-	master := &nameserver.Broker{Registration: nameserver.Registration{BrokerName: "a", NodeID: 1, Role: nameserver.RoleMaster, LogEnd: 10 << 20}}
-	near := &nameserver.Broker{Registration: nameserver.Registration{BrokerName: "a", BrokerID: 1, NodeID: 2, Role: nameserver.RoleSlave, LogEnd: 10<<20 - 100}}
-	far := &nameserver.Broker{Registration: nameserver.Registration{BrokerName: "a", BrokerID: 2, NodeID: 3, Role: nameserver.RoleSlave, LogEnd: 1 << 20}}
-	if !inSync(master, master) || !inSync(master, near) || inSync(master, far) {
-		t.Fatal("ISR: want the master and the slave 100 bytes behind, not the one 9 MiB behind")
+	master := &nameserver.Broker{Registration: nameserver.Registration{BrokerName: "a", NodeID: 1, Role: nameserver.RoleMaster, LogEnd: 10 << 20, InSync: []int64{0, 1}}}
+	listed := &nameserver.Broker{Registration: nameserver.Registration{BrokerName: "a", BrokerID: 1, NodeID: 2, Role: nameserver.RoleSlave, LogEnd: 1 << 20}}
+	claims := &nameserver.Broker{Registration: nameserver.Registration{BrokerName: "a", BrokerID: 2, NodeID: 3, Role: nameserver.RoleSlave, LogEnd: 10 << 20}}
+	if !inSync(master, master) || !inSync(master, listed) || inSync(master, claims) {
+		t.Fatal("ISR: want the master and the slave its replication lists, not the one that only registered the master's end")
+	}
+	// The view's master of a group is the claimant with the latest epoch.
+	old := nameserver.Broker{Registration: nameserver.Registration{BrokerName: "a", NodeID: 1, Role: nameserver.RoleMaster, MasterEpoch: 3}}
+	cur := nameserver.Broker{Registration: nameserver.Registration{BrokerName: "a", BrokerID: 1, NodeID: 2, Role: nameserver.RoleMaster, MasterEpoch: 4}}
+	v := buildView(nameserver.Routes{Brokers: []nameserver.Broker{cur, old}}, nil)
+	if m := v.masters["a"]; m == nil || m.NodeID != 2 {
+		t.Fatalf("master of a = %+v, want node 2 (epoch 4)", m)
+	}
+	if ms := v.members["a"]; len(ms) != 2 || ms[0].NodeID != 2 {
+		t.Fatalf("members of a: want the master first, got %d", len(ms))
 	}
 }

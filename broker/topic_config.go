@@ -75,9 +75,11 @@ var topicConfigSpecs = func() map[string]*configSpec {
 		{name: "file.delete.delay.ms", typ: kmsg.ConfigTypeLong, def: "60000", synonym: "log.segment.delete.delay.ms",
 			check: checkAtLeast(0), doc: "Delay before a deleted segment file is removed."},
 		{name: "flush.messages", typ: kmsg.ConfigTypeLong, def: maxLong, synonym: "log.flush.interval.messages",
-			check: checkAtLeast(1), doc: "Messages between forced fsyncs. gregor flushes by log.flush.mode for the whole commit log."},
+			check: checkPerTopicFlush("flush.messages"), honoured: true,
+			doc: "Messages between forced fsyncs. gregor flushes the shared commit log by log.flush.mode; any value but the default is refused."},
 		{name: "flush.ms", typ: kmsg.ConfigTypeLong, def: maxLong, synonym: "log.flush.interval.ms",
-			check: checkAtLeast(0), nullSynonymDefault: true, doc: "Time between forced fsyncs. gregor flushes by log.flush.mode for the whole commit log."},
+			check: checkPerTopicFlush("flush.ms"), honoured: true, nullSynonymDefault: true,
+			doc: "Time between forced fsyncs. gregor flushes the shared commit log by log.flush.mode; any value but the default is refused."},
 		{name: "follower.replication.throttled.replicas", typ: kmsg.ConfigTypeList, def: "",
 			doc: "Replicas whose follower replication is throttled."},
 		{name: "index.interval.bytes", typ: kmsg.ConfigTypeInt, def: "4096", synonym: "log.index.interval.bytes",
@@ -107,7 +109,8 @@ var topicConfigSpecs = func() map[string]*configSpec {
 		{name: "min.compaction.lag.ms", typ: kmsg.ConfigTypeLong, def: "0", synonym: "log.cleaner.min.compaction.lag.ms",
 			check: checkAtLeast(0), doc: "Shortest time a record stays uncompacted."},
 		{name: "min.insync.replicas", typ: kmsg.ConfigTypeInt, def: "1", synonym: "min.insync.replicas",
-			check: checkAtLeast(1), doc: "Replicas that must have a write for acks=all to succeed."},
+			check: checkAtLeast(1), honoured: true,
+			doc: "Members of the broker group (master included) that must be in sync for acks=all to be accepted in replication.mode=sync; fewer get NOT_ENOUGH_REPLICAS."},
 		{name: "preallocate", typ: kmsg.ConfigTypeBoolean, def: "false", synonym: "log.preallocate",
 			doc: "Preallocate segment files. gregor's commit log is shared by all topics."},
 		{name: "remote.log.copy.disable", typ: kmsg.ConfigTypeBoolean, def: "false",
@@ -295,6 +298,19 @@ func checkNoTieredStorage(v string) error {
 		return fmt.Errorf("Tiered Storage functionality is disabled in the broker. Topic cannot be configured with remote log storage.")
 	}
 	return nil
+}
+
+// checkPerTopicFlush refuses a per-topic flush setting other than Kafka's
+// default (never force): the commit log is shared by every topic, so one
+// topic cannot fsync on its own schedule. log.flush.mode=sync (or
+// replication.mode=sync) is the durable choice.
+func checkPerTopicFlush(name string) func(string) error {
+	return func(v string) error {
+		if strings.TrimSpace(v) != maxLong {
+			return fmt.Errorf("gregor's commit log is shared by all topics and flushed by the broker's log.flush.mode (async|sync) and log.flush.interval.ms; a per-topic %s cannot be honoured, so only the default %s is accepted", name, maxLong)
+		}
+		return nil
+	}
 }
 
 // splitList splits a LIST value as Kafka does: comma separated, trimmed,

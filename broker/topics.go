@@ -159,6 +159,22 @@ type Topics struct {
 // creates its partitions in the store (idempotent) and applies their
 // retention. def is validated (defaults filled) on a copy.
 func newTopics(store *storage.Store, def TopicDefaults, log *zap.Logger) (*Topics, error) {
+	t, err := readTopics(store, def, log)
+	if err != nil {
+		return nil, err
+	}
+	for _, tp := range t.byName {
+		if err := t.ensurePartitions(tp, 0); err != nil {
+			return nil, err
+		}
+	}
+	t.log.Info("topics loaded", zap.Int("topics", len(t.byName)))
+	return t, nil
+}
+
+// readTopics reads the registry kept in store and writes nothing (a slave
+// loads its replicated table so, topics_reload.go).
+func readTopics(store *storage.Store, def TopicDefaults, log *zap.Logger) (*Topics, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -208,12 +224,6 @@ func newTopics(store *storage.Store, def TopicDefaults, log *zap.Logger) (*Topic
 	if loadErr != nil {
 		return nil, loadErr
 	}
-	for _, tp := range t.byName {
-		if err := t.ensurePartitions(tp, 0); err != nil {
-			return nil, err
-		}
-	}
-	log.Info("topics loaded", zap.Int("topics", len(t.byName)))
 	return t, nil
 }
 

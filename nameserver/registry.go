@@ -57,6 +57,23 @@ type Registration struct {
 	// DataVersion grows whenever the broker's topic table changes.
 	DataVersion int64        `json:"data_version"`
 	Topics      []TopicRoute `json:"topics"`
+	// HTTPAddr is host:port of the broker's HTTP listener (admin
+	// endpoints such as a promotion reach the members there).
+	HTTPAddr string `json:"http_addr,omitempty"`
+	// InSync lists, in a master's registration, the member ids of its
+	// group's in-sync replicas (itself first), as its replication
+	// connections show them.
+	InSync []int64 `json:"in_sync,omitempty"`
+	// Slaves is a master's view of each slave it replicates to.
+	Slaves []SlaveState `json:"slaves,omitempty"`
+}
+
+// SlaveState is one slave as its master's replication sees it.
+type SlaveState struct {
+	Member   int64 `json:"member"`
+	InSync   bool  `json:"in_sync"`
+	LagBytes int64 `json:"lag_bytes"`
+	LagMs    int64 `json:"lag_ms"`
 }
 
 // RegisterResponse answers a registration.
@@ -66,6 +83,8 @@ type RegisterResponse struct {
 	MasterAddr string `json:"master_addr,omitempty"`
 	// MasterNodeID is the group's live master's node id, or -1.
 	MasterNodeID int32 `json:"master_node_id"`
+	// MasterEpoch is that master's epoch.
+	MasterEpoch int32 `json:"master_epoch,omitempty"`
 }
 
 // Broker is one live broker as the registry reports it.
@@ -149,11 +168,14 @@ func (r *Registry) Register(reg Registration) (RegisterResponse, error) {
 }
 
 func (r *Registry) masterOfLocked(name string) RegisterResponse {
+	// During a change of term two members may both say master for a
+	// moment; the later epoch is the master.
 	resp := RegisterResponse{MasterNodeID: -1}
 	for k, b := range r.brokers {
-		if k.name == name && b.Role == RoleMaster {
+		if k.name == name && b.Role == RoleMaster && (resp.MasterNodeID == -1 || b.MasterEpoch > resp.MasterEpoch) {
 			resp.MasterAddr = b.ReplicationAddr
 			resp.MasterNodeID = b.NodeID
+			resp.MasterEpoch = b.MasterEpoch
 		}
 	}
 	return resp
@@ -209,6 +231,8 @@ func (r *Registry) Routes() Routes {
 		cp := *b
 		cp.Endpoints = append([]Endpoint(nil), b.Endpoints...)
 		cp.Topics = append([]TopicRoute(nil), b.Topics...)
+		cp.InSync = append([]int64(nil), b.InSync...)
+		cp.Slaves = append([]SlaveState(nil), b.Slaves...)
 		out.Brokers = append(out.Brokers, cp)
 		// Slaves report what they replicate; ownership comes from masters,
 		// but a group whose master is gone still shows its partitions
