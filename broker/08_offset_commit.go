@@ -48,7 +48,7 @@ func (b *Broker) groupTopics(topic string) (id [16]byte, partitions int32, ok bo
 // tombstones to the store on the changing goroutine, as the deletion itself
 // just did.
 func (b *Broker) topicsChanged() {
-	b.cl().changed() // the cluster registers the new table at once
+	b.cl().changed()                     // the cluster registers the new table at once
 	if b.isMaster() && b.groups != nil { // a slave coordinates no group (role.go)
 		b.groups.TopicsChanged(b.groupTopics)
 	}
