@@ -120,6 +120,11 @@ func handleProduce(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.
 	}
 	b.gate.RUnlock()
 	gateHeld = false
+	if durable >= 0 && !syncAll {
+		if m := b.replicationMaster(); m != nil {
+			m.Notify()
+		}
+	}
 	if durable >= 0 {
 		if err := b.store.WaitDurable(durable); err != nil {
 			// Nothing appended by this request may be acknowledged.
@@ -134,7 +139,7 @@ func handleProduce(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.
 		}
 	}
 	if syncAll && durable >= 0 {
-		b.waitReplicated(ctx, durable, time.Duration(r.TimeoutMillis)*time.Millisecond, resp, func(yield func(*Topic, *kmsg.ProduceResponseTopicPartition)) {
+		b.waitReplicated(ctx, durable, time.Duration(r.TimeoutMillis)*time.Millisecond, func(yield func(*Topic, *kmsg.ProduceResponseTopicPartition)) {
 			for _, j := range jobs {
 				yield(j.t, &resp.Topics[j.ti].Partitions[j.pi])
 			}
@@ -212,14 +217,17 @@ func (b *Broker) produceOne(t *Topic, partition int32, batch []byte, version int
 // replicate; an idempotent producer's retry is deduplicated), and when the
 // ISR is below a topic's min.insync.replicas afterwards, its partitions
 // get NOT_ENOUGH_REPLICAS_AFTER_APPEND, as Kafka answers.
-func (b *Broker) waitReplicated(ctx context.Context, pos int64, timeout time.Duration, resp *kmsg.ProduceResponse, each func(func(*Topic, *kmsg.ProduceResponseTopicPartition))) {
+func (b *Broker) waitReplicated(ctx context.Context, pos int64, timeout time.Duration, each func(func(*Topic, *kmsg.ProduceResponseTopicPartition))) {
 	m := b.replicationMaster()
-	var err error
-	if m != nil {
-		wctx, cancel := context.WithTimeout(ctx, max(timeout, time.Millisecond))
-		err = m.WaitReplicated(wctx, pos)
-		cancel()
+	if m == nil {
+		return // no slave can be in sync
 	}
+	m.Notify()
+	// Kafka's order: wait until every member in sync has the bytes, then
+	// compare the ISR with each topic's min.insync.replicas.
+	wctx, cancel := context.WithTimeout(ctx, max(timeout, time.Millisecond))
+	err := m.WaitReplicated(wctx, pos, 1)
+	cancel()
 	isr := len(b.inSyncMembers())
 	each(func(t *Topic, sp *kmsg.ProduceResponseTopicPartition) {
 		if sp.ErrorCode != 0 {

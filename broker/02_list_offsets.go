@@ -13,8 +13,9 @@ package broker
 //	other              the first offset whose record timestamp is >= the
 //	                   target, with that record's timestamp; -1/-1 when none
 //
-// The leader epoch returned is the partition's current epoch (a single
-// master writes every epoch here). CurrentLeaderEpoch (v4+) is checked as
+// The leader epoch returned is the partition's current epoch: the group's
+// master epoch. Every member of the owning group answers, slaves up to
+// their own high watermark (docs/replication.md, read from slave). CurrentLeaderEpoch (v4+) is checked as
 // in Fetch; a partition asked for twice gets INVALID_REQUEST, unknown ones
 // UNKNOWN_TOPIC_OR_PARTITION.
 
@@ -63,7 +64,7 @@ func handleListOffsets(_ context.Context, b *Broker, req *protocol.Request) (kms
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
-			if b.notLeader(rt.Topic, [16]byte{}, rp.Partition) {
+			if b.notHere(rt.Topic, [16]byte{}, rp.Partition) {
 				sp.ErrorCode = kerr.NotLeaderForPartition.Code // another broker group leads it
 				st.Partitions = append(st.Partitions, sp)
 				continue

@@ -8,8 +8,9 @@ package broker
 // refuses cleanup.policy=compact and remote.storage.enable=true), manual
 // assignments (INVALID_REQUEST unless both counts are -1, then
 // INVALID_REPLICA_ASSIGNMENT for bad ones), replication factor
-// (INVALID_REPLICATION_FACTOR for 0, < -1, or more than the brokers of the
-// group), partition count (INVALID_PARTITIONS). -1 takes num.partitions /
+// (INVALID_REPLICATION_FACTOR for 0, < -1, or more than the members of the
+// smallest broker group with a live master, which the message names: a
+// partition's replicas are its group's members), partition count (INVALID_PARTITIONS). -1 takes num.partitions /
 // default.replication.factor. A name given twice gets INVALID_REQUEST once.
 //
 // A timeout of 0 or less gets REQUEST_TIMED_OUT for every topic and creates
@@ -166,8 +167,8 @@ func (b *Broker) createTopic(rt *kmsg.CreateTopicsRequestTopic, validateOnly boo
 		if rf == -1 {
 			rf = def.DefaultReplicationFactor
 		}
-		if int(rf) > len(brokers) {
-			return apiErrorf(kerr.InvalidReplicationFactor, "Unable to replicate the partition %d time(s): The target replication factor of %d cannot be reached because only %d broker(s) are registered.", rf, rf, len(brokers))
+		if most := b.maxReplicationFactor(); int(rf) > most {
+			return apiErrorf(kerr.InvalidReplicationFactor, "Unable to replicate the partition %d time(s): The target replication factor of %d cannot be reached because only %d broker(s) are registered in the broker group it would be placed on (a partition's replicas are its group's members); the largest replication factor possible is %d.", rf, rf, most, most)
 		}
 	}
 	tp, err := b.placeTopic(rt.Topic, partitions, configs, validateOnly)
@@ -188,11 +189,37 @@ func (b *Broker) createTopic(rt *kmsg.CreateTopicsRequestTopic, validateOnly boo
 	return nil
 }
 
-// groupBrokers returns the node ids of the brokers that can hold a replica of
-// a new partition: the members of this broker's group (only itself until
-// replication lands), sorted.
+// groupBrokers returns the node ids of the brokers that can hold a replica
+// of a new partition placed on this broker's group: its live members,
+// sorted.
 func (b *Broker) groupBrokers() []int32 {
-	return []int32{b.cfg.NodeID}
+	v := b.cl().currentView()
+	var out []int32
+	for _, m := range v.members[b.cfg.Cluster.BrokerName] {
+		out = append(out, m.NodeID)
+	}
+	if len(out) == 0 {
+		out = []int32{b.cfg.NodeID}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// maxReplicationFactor is the largest replication factor a new topic can
+// have: a partition's replicas are its group's members, and placement may
+// use every group with a live master, so the smallest such group decides.
+func (b *Broker) maxReplicationFactor() int {
+	v := b.cl().currentView()
+	most := 0
+	for i, g := range v.liveMasters() {
+		if n := len(v.members[g]); i == 0 || n < most {
+			most = n
+		}
+	}
+	if most == 0 {
+		most = len(b.groupBrokers())
+	}
+	return most
 }
 
 // validateAssignment checks one partition's manual replica list as Kafka's

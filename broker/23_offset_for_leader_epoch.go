@@ -8,7 +8,10 @@ package broker
 // offset where the next epoch starts, or the log end). An epoch the log
 // does not know gives -1/-1 without an error, as Kafka does.
 // CurrentLeaderEpoch is checked (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH);
-// unknown partitions get UNKNOWN_TOPIC_OR_PARTITION.
+// unknown partitions get UNKNOWN_TOPIC_OR_PARTITION. Masters and slaves
+// answer alike from their own log (the epochs replicate with the batches),
+// a slave with its last replicated term as the current epoch, so a client
+// reading from a slave detects truncation as well.
 
 import (
 	"context"

@@ -550,6 +550,12 @@ func (b *Broker) notCoordinatorAnswer(ctx context.Context, req kmsg.Request) kms
 	if !b.notCoordinator(ctx, group) {
 		return nil
 	}
+	return notCoordinatorResponse(req)
+}
+
+// notCoordinatorResponse is NOT_COORDINATOR in the shape of a group
+// request's response; nil for other requests.
+func notCoordinatorResponse(req kmsg.Request) kmsg.Response {
 	code := kerr.NotCoordinator.Code
 	switch r := req.(type) {
 	case *kmsg.JoinGroupRequest:

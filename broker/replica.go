@@ -22,8 +22,11 @@ type replMaster interface {
 	// and having reached the master's end within replica.lag.time.max.ms.
 	InSync() []int64
 	// WaitReplicated returns once every in-sync slave has acknowledged
-	// pos (nil), or ctx ends (its error).
-	WaitReplicated(ctx context.Context, pos int64) error
+	// pos (nil); errAfterAppend when the ISR (master counted) is or
+	// becomes smaller than minInSync meanwhile; ctx's error when it ends.
+	WaitReplicated(ctx context.Context, pos int64, minInSync int) error
+	// Notify says the log grew (wakes the senders at once).
+	Notify()
 	// Slaves reports every slave the master has heard from.
 	Slaves() []slaveProgress
 	// Addr is the bound replication address.

@@ -19,6 +19,9 @@ func (b *Broker) Handle(ctx context.Context, req *protocol.Request) (kmsg.Respon
 	}
 	start := time.Now()
 	ctx = markForwarded(ctx, req)
+	if resp, err, ok := b.slaveGate(ctx, req); ok {
+		return resp, err // a slave writes nothing (slave_gate.go)
+	}
 	if resp := b.notCoordinatorAnswer(ctx, req.Body); resp != nil {
 		return resp, nil // another broker group coordinates this group
 	}

@@ -1,0 +1,122 @@
+package broker
+
+// What a slave does with requests that would write (role.go: a slave
+// writes nothing except through replication). Group requests get
+// NOT_COORDINATOR, as on a Kafka broker that does not coordinate the group
+// (a slave never does; FindCoordinator never names one); admin writes
+// (topics, configs, DeleteRecords, InitProducerId) are forwarded to the
+// group's master and its answer is returned, so a client that reached a
+// slave gets the answer it would have had from the master. Produce is
+// answered NOT_LEADER_OR_FOLLOWER by its handler.
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+
+	"github.com/gregor-broker/gregor/nameserver"
+	"github.com/gregor-broker/gregor/protocol"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// slaveForwardClientID is the client id of requests a slave forwards to
+// its master: unlike interBrokerClientID they are whole client requests.
+const slaveForwardClientID = "gregor.slave-forward"
+
+// forwardedBySlave lists the admin writes a slave forwards.
+var forwardedBySlave = map[int16]bool{
+	int16(kmsg.CreateTopics):            true,
+	int16(kmsg.DeleteTopics):            true,
+	int16(kmsg.CreatePartitions):        true,
+	int16(kmsg.AlterConfigs):            true,
+	int16(kmsg.IncrementalAlterConfigs): true,
+	int16(kmsg.DeleteRecords):           true,
+	int16(kmsg.InitProducerID):          true,
+}
+
+// slaveGate answers req when this broker is not its group's master and req
+// would write; ok false lets the handler run.
+func (b *Broker) slaveGate(ctx context.Context, req *protocol.Request) (resp kmsg.Response, err error, ok bool) {
+	if b.isMaster() {
+		return nil, nil, false
+	}
+	if r := notCoordinatorResponse(req.Body); r != nil {
+		if of, isOF := req.Body.(*kmsg.OffsetFetchRequest); !isOF || of.Version < 8 {
+			return r, nil, true
+		}
+	}
+	switch r := req.Body.(type) {
+	case *kmsg.OffsetFetchRequest: // v8+: one answer per group
+		out := r.ResponseKind().(*kmsg.OffsetFetchResponse)
+		for _, g := range r.Groups {
+			rg := kmsg.NewOffsetFetchResponseGroup()
+			rg.Group, rg.ErrorCode = g.Group, kerr.NotCoordinator.Code
+			out.Groups = append(out.Groups, rg)
+		}
+		return out, nil, true
+	case *kmsg.DescribeGroupsRequest:
+		out := r.ResponseKind().(*kmsg.DescribeGroupsResponse)
+		for _, g := range r.Groups {
+			rg := kmsg.NewDescribeGroupsResponseGroup()
+			rg.Group, rg.ErrorCode = g, kerr.NotCoordinator.Code
+			out.Groups = append(out.Groups, rg)
+		}
+		return out, nil, true
+	case *kmsg.ListGroupsRequest:
+		return r.ResponseKind(), nil, true // it coordinates none
+	case *kmsg.DeleteGroupsRequest:
+		out := r.ResponseKind().(*kmsg.DeleteGroupsResponse)
+		for _, g := range r.Groups {
+			rg := kmsg.NewDeleteGroupsResponseGroup()
+			rg.Group, rg.ErrorCode = g, kerr.NotCoordinator.Code
+			out.Groups = append(out.Groups, rg)
+		}
+		return out, nil, true
+	}
+	if !forwardedBySlave[req.Header.Key] {
+		return nil, nil, false
+	}
+	if forwardedRequest(req) {
+		// Another broker took us for the master (a stale view): it will
+		// read the routes again after the error.
+		return nil, errors.New("broker: not the master of " + b.cfg.Cluster.BrokerName), true
+	}
+	master := b.cl().currentView().masters[b.cfg.Cluster.BrokerName]
+	if master == nil || b.cl().isSelf(master) {
+		return nil, errors.New("broker: group " + b.cfg.Cluster.BrokerName + " has no live master to forward to"), true
+	}
+	resp, err = b.cl().sendAs(ctx, master, req.Body, slaveForwardClientID)
+	return resp, err, true
+}
+
+// sendAs is send with another client id (one client per address and id).
+func (c *cluster) sendAs(ctx context.Context, to *nameserver.Broker, req kmsg.Request, clientID string) (kmsg.Response, error) {
+	host, port, ok := endpoint(to, c.b.cfg.Listeners[0].Name)
+	if !ok {
+		return nil, errors.New("broker " + to.BrokerName + " advertises no listener")
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(int(port)))
+	key := clientID + "@" + addr
+	c.peersMu.Lock()
+	cl := c.peers[key]
+	if cl == nil {
+		var err error
+		cl, err = kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID(clientID))
+		if err != nil {
+			c.peersMu.Unlock()
+			return nil, err
+		}
+		c.peers[key] = cl
+	}
+	c.peersMu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, interBrokerCallTimeout)
+	defer cancel()
+	seeds := cl.SeedBrokers()
+	if len(seeds) == 0 {
+		return nil, errors.New("no connection to " + addr)
+	}
+	return seeds[0].Request(ctx, req)
+}
