@@ -47,7 +47,8 @@ func ParseReplicationMode(s string) (ReplicationMode, error) {
 // ReplicationConfig is the replication part of a broker's Config.
 type ReplicationConfig struct {
 	// Listener is host:port the master's replication listener binds
-	// (replication.listener); default ":10912", RocketMQ's HA port.
+	// (replication.listener). Empty: none (a lone node; `gregor broker`
+	// defaults it to DefaultReplicationListener, RocketMQ's HA port).
 	Listener string
 	// Advertised is host:port slaves are told to connect to
 	// (replication.advertised.listener); default: the bound address, with
@@ -79,17 +80,16 @@ type ReplicationConfig struct {
 
 // Replication defaults.
 const (
-	defaultReplicationListener = ":10912"
+	DefaultReplicationListener = ":10912"
 	defaultReplicaLagTimeMax   = 30 * time.Second
 )
 
 // Validate fills defaults and rejects values that cannot work.
 func (c *ReplicationConfig) Validate() error {
-	if c.Listener == "" {
-		c.Listener = defaultReplicationListener
-	}
-	if _, _, err := splitHostPort(c.Listener); err != nil {
-		return fmt.Errorf("replication.listener %q: %v", c.Listener, err)
+	if c.Listener != "" {
+		if _, _, err := splitHostPort(c.Listener); err != nil {
+			return fmt.Errorf("replication.listener %q: %v", c.Listener, err)
+		}
 	}
 	if c.Advertised != "" {
 		h, p, err := splitHostPort(c.Advertised)

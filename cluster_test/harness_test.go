@@ -181,6 +181,7 @@ func startCluster(t *testing.T) *cluster {
 			"--listeners", "PLAINTEXT://" + n.addr,
 			"--data-dir", filepath.Join(dir, n.group),
 			"--http.listener", n.http,
+			"--replication.listener", net.JoinHostPort(host, "0"),
 			"--group.initial.rebalance.delay.ms", "0",
 			"--logger.level", "warn",
 		}}

@@ -3,6 +3,7 @@ package main
 import (
 	"time"
 
+	"github.com/gregor-broker/gregor/broker"
 	"github.com/spf13/cobra"
 )
 
@@ -66,6 +67,9 @@ applies as well.`,
 			}
 			if len(cfg.Cluster.NameServers) == 0 {
 				cfg.Cluster.NameServers = []string{defaultNameServer}
+			}
+			if cfg.Replication.Listener == "" {
+				cfg.Replication.Listener = broker.DefaultReplicationListener
 			}
 			if err := cfg.Cluster.Validate(cfg.NodeID); err != nil {
 				return err

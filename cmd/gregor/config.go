@@ -59,6 +59,10 @@ type Config struct {
 	// Cluster is set by `gregor broker` (broker_cmd.go); empty, the broker
 	// runs with an in-process NameServer (standalone).
 	Cluster broker.ClusterConfig
+
+	// Replication is the master→slave replication (broker/replica_config.go
+	// holds its defaults and validation).
+	Replication broker.ReplicationConfig
 }
 
 // GroupSettings are the group coordinator's settings (Kafka names); see
@@ -322,6 +326,37 @@ func parseConfig(l *loaded) (Config, error) {
 		c.Cluster.RouteRefreshInterval = time.Duration(n) * time.Millisecond
 	}
 
+	if v, ok := p.str("broker.rack"); ok {
+		c.Cluster.Rack = v
+	}
+	if v, ok := p.str("replication.listener"); ok {
+		c.Replication.Listener = v
+	}
+	if v, ok := p.str("replication.advertised.listener"); ok {
+		c.Replication.Advertised = v
+	}
+	if v, ok := p.str("replication.mode"); ok {
+		if m, err := broker.ParseReplicationMode(v); err != nil {
+			p.fail("replication.mode", "%v", err)
+		} else {
+			c.Replication.Mode = m
+		}
+	}
+	if n, ok := p.int("replica.lag.time.max.ms", 1, math.MaxInt32); ok {
+		c.Replication.LagTimeMax = time.Duration(n) * time.Millisecond
+	}
+	if n, ok := p.int("min.insync.replicas", 1, math.MaxInt16); ok {
+		c.Replication.MinInsyncReplicas = int(n)
+	}
+	if n, ok := p.int("leader.replication.throttled.rate", 0, math.MaxInt64); ok {
+		c.Replication.LeaderThrottle = n
+	}
+	if n, ok := p.int("follower.replication.throttled.rate", 0, math.MaxInt64); ok {
+		c.Replication.FollowerThrottle = n
+	}
+	if n, ok := p.int("replica.read.far.behind.bytes", 0, math.MaxInt64); ok {
+		c.Replication.FarBehindBytes = n
+	}
 	if v, ok := p.str("http.listener"); ok {
 		c.HTTPListener = v
 	}
@@ -551,6 +586,10 @@ func (c *Config) Validate() error {
 	if err := cc.Validate(c.NodeID); err != nil {
 		errs = append(errs, fmt.Errorf("nameservers, broker.*: %v", err))
 	}
+	rc := c.Replication // a copy, as above
+	if err := rc.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.HTTPListener != "" {
 		if _, _, err := net.SplitHostPort(c.HTTPListener); err != nil {
 			errs = append(errs, fmt.Errorf("http.listener: %q is not host:port (use :8080 for every interface)", c.HTTPListener))
@@ -592,7 +631,8 @@ func (c *Config) brokerConfig() broker.Config {
 			RetentionBytes:           c.RetentionBytes,
 			MessageTimestampType:     c.MessageTimestampType,
 		},
-		Group:   groupConfig(c.Group),
-		Cluster: c.Cluster,
+		Group:       groupConfig(c.Group),
+		Cluster:     c.Cluster,
+		Replication: c.Replication,
 	}
 }

@@ -20,6 +20,7 @@ type httpServer struct {
 	srv   *http.Server
 	ln    net.Listener
 	ready atomic.Pointer[func() bool]
+	admin atomic.Pointer[http.Handler] // the broker's /cluster/ endpoints
 }
 
 // startHTTP starts the HTTP server; with an empty http.listener it returns
@@ -44,6 +45,15 @@ func startHTTP(cfg Config, reg *prometheus.Registry, ready func() bool, log *zap
 		}
 		http.Error(w, "not ready", http.StatusServiceUnavailable)
 	})
+	// /cluster/: the broker group's status and a manual change of term
+	// (broker/promote.go), once the broker runs.
+	mux.HandleFunc("/cluster/", func(w http.ResponseWriter, r *http.Request) {
+		if a := h.admin.Load(); a != nil {
+			(*a).ServeHTTP(w, r)
+			return
+		}
+		http.Error(w, "broker not started", http.StatusServiceUnavailable)
+	})
 	if cfg.PProf {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -65,6 +75,9 @@ func startHTTP(cfg Config, reg *prometheus.Registry, ready func() bool, log *zap
 	log.Info("http listening", zap.String("addr", ln.Addr().String()), zap.Bool("pprof", cfg.PProf))
 	return h, nil
 }
+
+// setAdmin serves /cluster/ with the running broker's handler.
+func (h *httpServer) setAdmin(a http.Handler) { h.admin.Store(&a) }
 
 // setBroker points /readyz at the running broker.
 func (h *httpServer) setBroker(ready func() bool) { h.ready.Store(&ready) }

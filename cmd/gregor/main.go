@@ -58,6 +58,7 @@ and Kafka on localhost:9092.`,
 		newGroupCommand(),
 		newBrokerCommand(),
 		newNameServerCommand(),
+		newClusterCommand(),
 	)
 	addExtraCommands(root)
 	return root

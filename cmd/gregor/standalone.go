@@ -138,10 +138,14 @@ func runStandalone(ctx context.Context, cfg Config, log *zap.Logger, serving fun
 
 	// Part 2, the broker. `gregor broker` runs this part pointed at
 	// NameServers (broker_cmd.go).
+	if cfg.Cluster.HTTPAddr == "" {
+		cfg.Cluster.HTTPAddr = httpAdvertised(hs.addr(), cfg)
+	}
 	nb, err := startBroker(cfg, reg, log)
 	if err != nil {
 		return err
 	}
+	hs.setAdmin(nb.AdminHandler())
 	if ctx.Err() != nil {
 		log.Info("signal during start-up")
 	}
@@ -188,6 +192,25 @@ func startBroker(cfg Config, reg prometheus.Registerer, log *zap.Logger) (*broke
 		return nil, err
 	}
 	return b, nil
+}
+
+// httpAdvertised is the HTTP address other members of the group reach
+// this broker's /cluster/ endpoints at: the bound one, with the first
+// Kafka listener's advertised host for the any-address.
+func httpAdvertised(bound string, cfg Config) string {
+	h, p, err := net.SplitHostPort(bound)
+	if err != nil || bound == "" {
+		return bound
+	}
+	if ip := net.ParseIP(h); h == "" || (ip != nil && ip.IsUnspecified()) {
+		if len(cfg.Listeners) > 0 {
+			if ah, _, err := net.SplitHostPort(cfg.Listeners[0].Advertised); err == nil && ah != "" {
+				return net.JoinHostPort(ah, p)
+			}
+		}
+		return net.JoinHostPort("127.0.0.1", p)
+	}
+	return bound
 }
 
 func advertised(cfg Config) map[string]string {
