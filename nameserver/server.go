@@ -23,7 +23,7 @@ type Config struct {
 	ScanInterval time.Duration
 	// BrokerExpiry drops a broker silent for this long (120 s).
 	BrokerExpiry time.Duration
-	// LeaseDuration is a master lease's length (lease.go; 5 s).
+	// LeaseDuration is a master lease's length (lease.go; 4 s).
 	LeaseDuration time.Duration
 	Logger        *zap.Logger
 }

@@ -2,6 +2,7 @@ package lease
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -42,6 +43,7 @@ func TestFailoverOverHTTP(t *testing.T) {
 	note := func(s string) { mu.Lock(); events = append(events, s); mu.Unlock() }
 	terms := []Term{{0, 0}, {0, 0}}
 	var newer chan int32 = make(chan int32, 1)
+	var master *Keeper
 	mk := func(member int64, addrs []string) *Keeper {
 		k, err := New(Config{
 			Cluster: "c", BrokerName: "g", Member: member,
@@ -49,6 +51,9 @@ func TestFailoverOverHTTP(t *testing.T) {
 			LastTerm:  func() Term { mu.Lock(); defer mu.Unlock(); return terms[member] },
 			SyncState: func() []int64 { return []int64{0, 1} },
 			Elect: func(epoch int32, _ []int64) error {
+				if master.Valid() {
+					t.Error("elected while the old master's lease is valid")
+				}
 				mu.Lock()
 				terms[member] = Term{epoch, member}
 				events = append(events, "elected")
@@ -68,7 +73,8 @@ func TestFailoverOverHTTP(t *testing.T) {
 		}
 		return k
 	}
-	master, slave := mk(0, proxied), mk(1, direct)
+	master = mk(0, proxied)
+	slave := mk(1, direct)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var wg sync.WaitGroup
@@ -97,12 +103,14 @@ func TestFailoverOverHTTP(t *testing.T) {
 		p.Set(faultproxy.Blackhole)
 	}
 	waitFor("the slave to take over", slave.Valid)
-	mu.Lock()
-	got := append([]string(nil), events...)
-	mu.Unlock()
-	if len(got) != 2 || got[0] != "stepdown" || got[1] != "elected" {
-		t.Fatalf("events %v, want the master's stepdown before the slave's election", got)
-	}
+	// StepDown is prompt (a timer), but on two busy cores it may come a
+	// few ms late; what fences writes is Valid(), checked above and in
+	// Elect. The order is proven on simulated time (TestStepDownBeforeRegrant).
+	waitFor("the old master's StepDown", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Contains(events, "stepdown")
+	})
 	if terms[1].Epoch != 1 {
 		t.Fatalf("new term %+v", terms[1])
 	}

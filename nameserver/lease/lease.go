@@ -176,6 +176,7 @@ type Keeper struct {
 	ss         *nameserver.SyncState // in-sync set this member reports
 	seenSS     *nameserver.SyncState // newest in-sync set a NameServer reported
 	last       string                // what the last round did, for logs and tests
+	expiry     *time.Timer           // Run's step-down timer
 }
 
 // New returns a Keeper; cfg is validated.
@@ -243,38 +244,35 @@ func (k *Keeper) CommittedSyncState() *nameserver.SyncState {
 	return ss[m-1]
 }
 
-// Run rounds until ctx ends, stepping down the moment the lease runs out
-// even if a round is stuck; on return the lease is released.
+// Run rounds until ctx ends; on return the lease is released. StepDown
+// fires the moment the lease runs out (a timer re-armed with every
+// grant), even while a round waits on an unresponsive NameServer.
 func (k *Keeper) Run(ctx context.Context) {
+	k.mu.Lock()
+	k.expiry = time.AfterFunc(time.Hour, k.check)
+	k.expiry.Stop()
+	k.mu.Unlock()
+	defer k.expiry.Stop()
 	for {
 		k.Step(ctx)
-		wait := k.Interval()
-		until, _ := k.ValidUntil()
-		t := time.NewTimer(wait)
-		var expiry <-chan time.Time
-		var et *time.Timer
-		if d := until.Sub(k.cfg.Now()); d > 0 && d < wait {
-			et = time.NewTimer(d)
-			expiry = et.C
-		}
+		t := time.NewTimer(k.Interval())
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			if et != nil {
-				et.Stop()
-			}
 			rctx, cancel := context.WithTimeout(context.Background(), k.callTimeout())
 			k.Release(rctx)
 			cancel()
 			return
-		case <-expiry:
-			k.check()
-			<-t.C
 		case <-t.C:
-			if et != nil {
-				et.Stop()
-			}
 		}
+	}
+}
+
+// armLocked sets the step-down timer to the lease's end (Run only). The
+// caller holds k.mu.
+func (k *Keeper) armLocked() {
+	if k.expiry != nil && !k.validUntil.IsZero() {
+		k.expiry.Reset(max(k.validUntil.Sub(k.cfg.Now()), 0))
 	}
 }
 
@@ -416,6 +414,7 @@ func (k *Keeper) record(epoch int32, ss *nameserver.SyncState, out []answer) int
 	}
 	slices.SortFunc(ends, func(a, b time.Time) int { return b.Compare(a) })
 	k.validUntil = ends[m-1]
+	k.armLocked()
 	return granted
 }
 
@@ -492,7 +491,7 @@ func (k *Keeper) candidate(ctx context.Context, t Term) {
 		return
 	}
 	out := k.callAll(ctx, k.request(nameserver.LeaseQuery, t.Epoch, t, nil))
-	free, maxEpoch := 0, t.Epoch
+	free, maxEpoch, fresh := 0, t.Epoch, false
 	var ss *nameserver.SyncState
 	for _, a := range out {
 		if a.err != nil {
@@ -504,6 +503,9 @@ func (k *Keeper) candidate(ctx context.Context, t Term) {
 		}
 		if a.resp.Grace == 0 && (a.resp.Holder < 0 || a.resp.Holder == k.cfg.Member) {
 			free++
+			// Just out of its start grace, a NameServer reports the lease
+			// free until the live master's next renewal reaches it.
+			fresh = fresh || a.resp.Uptime < a.resp.Duration+2*k.Interval()
 		}
 	}
 	now := k.cfg.Now()
@@ -528,12 +530,16 @@ func (k *Keeper) candidate(ctx context.Context, t Term) {
 		k.cfg.Logger.Warn("taking over from outside the in-sync set (unclean.leader.election.enable=true): acknowledged writes may be lost",
 			zap.Int64s("in_sync", members(ss)))
 	}
-	// The lease must look free for a round first: just after the
-	// NameServers' start grace nobody holds it until the live master's next
-	// renewal, which must not lose the race. Then in-sync members take turns
-	// by id (the old master's id skipped), so two of them rarely split the
+	// If a NameServer reporting it free has just left its start grace, the
+	// lease must look free for a round first: the live master's next
+	// renewal must not lose the race. And in-sync members take turns by id
+	// (the old master's id skipped), so two of them rarely split the
 	// NameServers between them.
-	if r := rank(ss, k.cfg.Member, t.Master); freeFor < time.Duration(r+1)*k.Interval() {
+	r := rank(ss, k.cfg.Member, t.Master)
+	if fresh {
+		r++
+	}
+	if freeFor < time.Duration(r)*k.Interval() {
 		k.setLast(fmt.Sprintf("waiting for my turn (%d) to take over", r))
 		return
 	}
