@@ -61,6 +61,10 @@ type Config struct {
 	// with its kind and, for key/values, its namespace, so a slave's broker
 	// can reload what changed (topic table, group offsets).
 	OnApply func(kind EntryKind, ns string)
+
+	// flushTicks, when set (tests), replaces the FlushInterval ticker of
+	// the async flusher: each receive stands for one interval.
+	flushTicks <-chan time.Time
 }
 
 // RetentionPolicy is a partition's Kafka retention (retention.ms,

@@ -601,14 +601,18 @@ func (s *Store) flusher() {
 	if s.cfg.FlushMode != FlushAsync {
 		return
 	}
-	t := time.NewTicker(s.cfg.FlushInterval)
-	defer t.Stop()
+	tick := s.cfg.flushTicks
+	if tick == nil {
+		t := time.NewTicker(s.cfg.FlushInterval)
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
 		select {
 		case <-s.stop:
 			s.syncTo(s.writePos.Load())
 			return
-		case <-t.C:
+		case <-tick:
 			s.syncTo(s.writePos.Load())
 		case <-s.flushKick:
 			s.syncTo(s.writePos.Load())
