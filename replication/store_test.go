@@ -33,8 +33,10 @@ func openStore(t testing.TB, dir string) *storage.Store {
 // directly.
 type storeLog struct{ *storage.Store }
 
-func (s storeLog) ReadBootstrap() (int64, []byte, error)          { return s.ReadSnapshot() }
-func (s storeLog) InstallBootstrap(pos int64, state []byte) error { return s.InstallSnapshot(pos, state) }
+func (s storeLog) ReadBootstrap() (int64, []byte, error) { return s.ReadSnapshot() }
+func (s storeLog) InstallBootstrap(pos int64, state []byte) error {
+	return s.InstallSnapshot(pos, state)
+}
 func (s storeLog) Truncate(pos int64) error {
 	if pos == s.EndPosition() {
 		return nil
