@@ -291,7 +291,8 @@ func (c *slaveConn) sendLoop(pos int64) error {
 			if err := m.thr.wait(ctx, len(raw)); err != nil {
 				return err
 			}
-			f.Raw, f.Next = raw, next
+			// The log may have grown since end was read.
+			f.Raw, f.Next, f.End = raw, next, max(end, next)
 		} else if limit == lastLimit && now.Sub(lastSend) < m.cfg.Heartbeat {
 			select {
 			case <-c.done:
