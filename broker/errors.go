@@ -100,3 +100,7 @@ func logPart(topic string, partition int32) zap.Field {
 }
 
 func logErr(err error) zap.Field { return zap.Error(err) }
+
+// errNeedBootstrap is what the store's stand-in for Truncate answers until
+// the store truncates itself (replication.go): replication then bootstraps.
+var errNeedBootstrap = storage.ErrNeedBootstrap

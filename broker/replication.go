@@ -1,28 +1,194 @@
 package broker
 
-// The adapter from package replication and the store's terms to the
+// The adapters from package replication and the store's terms to the
 // broker's seam (replica.go, role.go).
 
 import (
+	"context"
 	"net"
+	"time"
 
+	"github.com/gregor-broker/gregor/replication"
 	"github.com/gregor-broker/gregor/storage"
+	"go.uber.org/zap"
 )
 
-// storeTerms returns the store's terms as the roles read them; nil until
-// the store keeps terms.
-func storeTerms(st *storage.Store) termLog { return nil }
+// storeTermLog reads and begins terms in the store.
+type storeTermLog struct{ s *storage.Store }
 
-// hookOnApply has the store tell b of every replicated entry (slave_apply.go).
-func hookOnApply(cfg *storage.Config, b *Broker) {}
+func storeTerms(st *storage.Store) termLog { return storeTermLog{st} }
+
+func (l storeTermLog) Terms() []term {
+	ts := l.s.Terms()
+	out := make([]term, len(ts))
+	for i, t := range ts {
+		out[i] = term{Epoch: t.Epoch, Start: t.Start, Master: t.Master}
+	}
+	return out
+}
+
+func (l storeTermLog) BeginTerm(epoch int32, master int64) (term, error) {
+	t, err := l.s.BeginTerm(epoch, master)
+	return term{Epoch: t.Epoch, Start: t.Start, Master: t.Master}, err
+}
+
+// hookOnApply has the store tell b of every replicated entry
+// (slave_apply.go), after any OnApply the configuration already had.
+func hookOnApply(cfg *storage.Config, b *Broker) {
+	prev := cfg.OnApply
+	cfg.OnApply = func(kind storage.EntryKind, ns string) {
+		if prev != nil {
+			prev(kind, ns)
+		}
+		b.onApply(kind, ns)
+	}
+}
+
+// replLog is the store as package replication's Log. Until the store has
+// ReadBootstrap, InstallBootstrap and Truncate (storage-repl, issue 10), it
+// falls back to ReadSnapshot/InstallSnapshot and ErrNeedBootstrap; once the
+// store has them they are used as they are.
+type replLog struct{ *storage.Store }
+
+func (l replLog) ReadBootstrap() (int64, []byte, error) {
+	if s, ok := any(l.Store).(interface {
+		ReadBootstrap() (int64, []byte, error)
+	}); ok {
+		return s.ReadBootstrap()
+	}
+	return l.Store.ReadSnapshot()
+}
+
+func (l replLog) InstallBootstrap(pos int64, state []byte) error {
+	if s, ok := any(l.Store).(interface {
+		InstallBootstrap(int64, []byte) error
+	}); ok {
+		return s.InstallBootstrap(pos, state)
+	}
+	return l.Store.InstallSnapshot(pos, state)
+}
+
+func (l replLog) Truncate(pos int64) error {
+	if s, ok := any(l.Store).(interface{ Truncate(int64) error }); ok {
+		return s.Truncate(pos)
+	}
+	return errNeedBootstrap
+}
+
+// packageReplication runs package replication for the broker.
+type packageReplication struct{}
 
 // newReplicator returns the replication of cfg, nil when disabled.
 func newReplicator(cfg Config) replicator {
 	if cfg.Replication.Disabled {
 		return nil
 	}
+	return packageReplication{}
+}
+
+// heartbeat is how often an idle master or slave speaks: at least four
+// times per replica.lag.time.max.ms (so the ISR is judged in time), at most
+// once a second.
+func heartbeat(c ReplicationConfig) time.Duration {
+	return max(min(time.Second, c.LagTimeMax/4), time.Millisecond)
+}
+
+func (packageReplication) startMaster(b *Broker) (replMaster, error) {
+	rc := b.cfg.Replication
+	if rc.Listener == "" {
+		return nil, nil // no listener: a lone master, nobody can follow it
+	}
+	m, err := replication.NewMaster(replication.MasterConfig{
+		Group:          b.cfg.Cluster.BrokerName,
+		Member:         b.memberID(),
+		Log:            replLog{b.store},
+		Logger:         b.log.Named("replication"),
+		ReplicaLagTime: rc.LagTimeMax,
+		Heartbeat:      heartbeat(rc),
+		RateBytes:      rc.LeaderThrottle,
+		// A changed ISR is registered at once, so Metadata everywhere
+		// shows it.
+		OnISRChange: func([]int64) { b.cl().changed() },
+	})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", rc.Listener)
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	go func() {
+		if err := m.Serve(ln); err != nil && err != replication.ErrClosed {
+			b.log.Warn("replication listener stopped", zap.Error(err))
+		}
+	}()
+	b.log.Info("replication listening", zap.Stringer("addr", ln.Addr()), zap.String("mode", rc.Mode.String()))
+	return &masterSide{m: m, addr: ln.Addr().String()}, nil
+}
+
+// masterSide adapts *replication.Master.
+type masterSide struct {
+	m    *replication.Master
+	addr string
+}
+
+func (s *masterSide) InSync() []int64 { return s.m.InSync() }
+func (s *masterSide) Notify()         { s.m.Notify() }
+func (s *masterSide) Addr() string    { return s.addr }
+func (s *masterSide) Close() error    { return s.m.Close() }
+func (s *masterSide) WaitReplicated(ctx context.Context, pos int64, minInSync int) error {
+	return s.m.WaitReplicated(ctx, pos, minInSync)
+}
+func (s *masterSide) Slaves() []slaveProgress {
+	in := s.m.Slaves()
+	out := make([]slaveProgress, len(in))
+	for i, si := range in {
+		out[i] = slaveProgress{Member: si.Member, InSync: si.InSync, Connected: true, Acked: si.Acked, LagBytes: si.LagBytes, LagTime: si.LagTime}
+	}
+	return out
+}
+
+func (packageReplication) startSlave(b *Broker, masterAddr string) (replSlave, error) {
+	rc := b.cfg.Replication
+	s, err := replication.NewSlave(replication.SlaveConfig{
+		Group:      b.cfg.Cluster.BrokerName,
+		Member:     b.memberID(),
+		Log:        replLog{b.store},
+		Logger:     b.log.Named("replication"),
+		MasterAddr: func() string { return masterAddr },
+		Heartbeat:  heartbeat(rc),
+		RateBytes:  rc.FollowerThrottle,
+		MaxBackoff: time.Second,
+		// Truncated or bootstrapped: the derived state changed wholesale.
+		OnReset: func(int64) { b.kickReload() },
+	})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.Run(ctx)
+	}()
+	return &slaveSide{s: s, cancel: cancel, done: done}, nil
+}
+
+// slaveSide runs *replication.Slave until closed.
+type slaveSide struct {
+	s      *replication.Slave
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (s *slaveSide) Close() error {
+	s.cancel()
+	<-s.done
 	return nil
 }
+
+func (s *slaveSide) Status() any { return s.s.Status() }
 
 // replicationAdvertised is the replication address slaves are told: the
 // configured advertised one, else the bound address with the host of the

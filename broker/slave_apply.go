@@ -6,17 +6,29 @@ package broker
 // configs, cluster id) off the store's dispatch path.
 
 import (
+	"github.com/gregor-broker/gregor/storage"
 	"go.uber.org/zap"
 )
 
 // onApply is storage.Config.OnApply: a replicated entry of namespace ns was
 // dispatched. It only signals; reloads run in reloadLoop.
-func (b *Broker) onApply(ns string) {
-	switch ns {
-	case topicsNamespace, brokerConfigsNamespace, kvNamespace:
+func (b *Broker) onApply(kind storage.EntryKind, ns string) {
+	switch kind {
+	case storage.EntryTerm, storage.EntryCreatePartition, storage.EntryDeleteTopic:
+	case storage.EntryKV:
+		switch ns {
+		case topicsNamespace, brokerConfigsNamespace, kvNamespace:
+		default:
+			return // group offsets, producer ids: read from the store on demand
+		}
 	default:
-		return // group offsets, producer ids: read from the store on demand
+		return
 	}
+	b.kickReload()
+}
+
+// kickReload asks reloadLoop to read the replicated state again.
+func (b *Broker) kickReload() {
 	select {
 	case b.reloadKick <- struct{}{}:
 	default:
@@ -40,6 +52,9 @@ func (b *Broker) reloadLoop(stop <-chan struct{}) {
 func (b *Broker) reloadReplicated() {
 	if b.isMaster() {
 		return
+	}
+	if t, ok := b.lastTerm(); ok && t.Epoch > b.epoch.Load() {
+		b.epoch.Store(t.Epoch) // a slave's epoch is its last replicated term
 	}
 	if stored, ok := b.store.GetKV(kvNamespace, clusterIDKey); ok && string(stored) != b.ClusterID() {
 		b.clusterID.Store(string(stored))
