@@ -5,29 +5,31 @@ package broker
 // TOPIC resources list every topic config with its effective value and
 // source: TOPIC_CONFIG when set on the topic, STATIC_BROKER_CONFIG when the
 // broker's synonym (e.g. log.retention.ms for retention.ms) differs from
-// Kafka's default, DEFAULT_CONFIG otherwise; a dynamic broker value
-// (DYNAMIC_BROKER_CONFIG / DYNAMIC_DEFAULT_BROKER_CONFIG) overrides the
-// static one. BROKER resources named by this broker's id list its configs,
-// read-only but for the dynamic ones; the empty name lists the cluster-wide
-// dynamic defaults that are set, as Kafka does. Synonyms come only when asked, most specific first;
-// documentation only when asked (v3+); the config type always (v3+).
-// Configs are sorted by name. A named config filter keeps only those names.
+// Kafka's default, DEFAULT_CONFIG otherwise; a dynamic broker value that
+// gregor applies (DYNAMIC_BROKER_CONFIG / DYNAMIC_DEFAULT_BROKER_CONFIG)
+// overrides the static one. BROKER resources named by this broker's id list
+// every config Kafka 4.1 lists, with Kafka's flags (broker_configs.go); the
+// empty name lists the cluster-wide dynamic values that are set, as Kafka
+// does. GROUP resources list the group configs (group_configs.go).
+// Synonyms come only when asked, most specific first; documentation only
+// when asked (v3+); the config type always (v3+). Configs are sorted by
+// name. A named config filter keeps only those names.
 //
-// BROKER_LOGGER lists one "root" logger with the zap logger's level.
+// BROKER_LOGGER lists one "root" logger with the zap logger's level,
+// flagged as Kafka flags its loggers.
 //
 // Errors as Kafka 4's ConfigHelper: a bad topic name INVALID_TOPIC_EXCEPTION,
 // an unknown topic UNKNOWN_TOPIC_OR_PARTITION, another broker's id or a
-// non-integer one INVALID_REQUEST, other resource types INVALID_REQUEST.
+// non-integer one INVALID_REQUEST, an empty group name INVALID_REQUEST,
+// other resource types INVALID_REQUEST.
 
 import (
 	"context"
-	"sort"
 	"strconv"
 
 	"github.com/gregor-broker/gregor/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-	"go.uber.org/zap/zapcore"
 )
 
 func init() { register(kmsg.DescribeConfigs, 1, 4, handleDescribeConfigs) }
@@ -75,7 +77,7 @@ func handleDescribeConfigs(_ context.Context, b *Broker, req *protocol.Request) 
 					c.ConfigSynonyms = append(c.ConfigSynonyms, syn)
 				}
 			}
-			if r.IncludeDocumentation {
+			if r.IncludeDocumentation && !cv.noDoc {
 				doc := cv.doc
 				c.Documentation = &doc
 			}
@@ -111,6 +113,11 @@ func (b *Broker) describeConfigResource(typ kmsg.ConfigResourceType, name string
 			return nil, err
 		}
 		return brokerLoggerValues(b), nil
+	case kmsg.ConfigResourceTypeGroupConfig:
+		if name == "" {
+			return nil, apiErrorf(kerr.InvalidRequest, "Group name must not be empty")
+		}
+		return b.groupConfigValues(name), nil
 	default:
 		// Kafka answers with the code's default message.
 		return nil, apiErrorf(kerr.InvalidRequest, "%s", kerr.InvalidRequest.Description)
@@ -128,60 +135,4 @@ func (b *Broker) checkBrokerResource(name string) error {
 		return apiErrorf(kerr.InvalidRequest, "Unexpected broker id, expected %d or empty string, but received %s", b.cfg.NodeID, name)
 	}
 	return nil
-}
-
-// clusterDefaultConfigValues lists the cluster-wide dynamic broker configs
-// that are set (DescribeConfigs on the BROKER resource "").
-func clusterDefaultConfigValues(b *Broker) []configValue {
-	cluster := b.topics.brokerConfigs("")
-	syn := b.topics.synonyms()
-	var out []configValue
-	for _, name := range sortedKeys(cluster) {
-		spec := topicConfigSpecs[dynamicBrokerConfigs[name].topic]
-		cv := configValue{name: name, typ: spec.typ, doc: "Cluster-wide default of the topic config " + spec.name + "."}
-		for _, s := range syn[name] {
-			if s.source != kmsg.ConfigSourceDynamicBrokerConfig {
-				cv.synonyms = append(cv.synonyms, s)
-			}
-		}
-		cv.value, cv.source = cv.synonyms[0].value, cv.synonyms[0].source
-		out = append(out, cv)
-	}
-	return out
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-// brokerLoggerValues describes gregor's logger as Kafka describes its
-// log4j loggers: one "root" logger with its level. gregor logs through one
-// zap logger, so there is nothing finer to list.
-func brokerLoggerValues(b *Broker) []configValue {
-	level := "INFO"
-	if b.log != nil {
-		switch l := b.log.Level(); {
-		case l <= zapcore.DebugLevel:
-			level = "DEBUG"
-		case l == zapcore.InfoLevel:
-			level = "INFO"
-		case l == zapcore.WarnLevel:
-			level = "WARN"
-		case l == zapcore.ErrorLevel:
-			level = "ERROR"
-		default:
-			level = "FATAL"
-		}
-	}
-	src := kmsg.ConfigSourceDynamicBrokerLoggerConfig
-	return []configValue{{
-		name: "root", value: &level, source: src, typ: kmsg.ConfigTypeString,
-		doc: "Level of the broker's logger (read-only: set by the logger configuration).", readOnly: true,
-		synonyms: []configSynonym{{"root", &level, src}},
-	}}
 }

@@ -9,13 +9,12 @@ package broker
 // snapshot the data path reads (max.message.bytes, message.timestamp.type)
 // is replaced. A null value or a name given twice gets INVALID_REQUEST, as
 // in Kafka 4; an unknown topic UNKNOWN_TOPIC_OR_PARTITION.
-// BROKER ("" for cluster-wide, or this broker's id): the dynamic broker
-// configs (log.retention.ms, log.retention.bytes, message.max.bytes,
-// log.message.timestamp.type) replace the resource's dynamic set and apply
-// at once to every topic that does not set its own value; any other broker
-// config gets INVALID_REQUEST "Cannot update these configs dynamically",
-// Kafka's answer for a static one, and a bad value INVALID_REQUEST too
-// (Kafka's KAFKA-13609). validate_only checks without applying.
+// BROKER ("" for cluster-wide, or this broker's id): the new set replaces
+// the resource's dynamic configs; what Kafka accepts as a dynamic broker
+// config is accepted, applied where gregor uses it and stored where not,
+// and what Kafka refuses is refused with Kafka's error and message
+// (broker_configs.go). GROUP: the new set replaces the group's configs
+// (group_configs.go). validate_only checks without applying.
 
 import (
 	"context"
@@ -76,7 +75,15 @@ func (b *Broker) alterConfigs(rr *kmsg.AlterConfigsRequestResource, validateOnly
 		if err := b.checkBrokerConfigResource(rr.ResourceName); err != nil {
 			return err
 		}
+		if err := validateBrokerAlter(rr.ResourceName, configs); err != nil {
+			return err
+		}
 		return b.topics.setBrokerConfigs(rr.ResourceName, configs, validateOnly)
+	case kmsg.ConfigResourceTypeGroupConfig:
+		if err := checkGroupResource(rr.ResourceName); err != nil {
+			return err
+		}
+		return b.setGroupConfigs(rr.ResourceName, configs, validateOnly)
 	default:
 		return apiErrorf(kerr.InvalidRequest, "Unknown resource type %d", rr.ResourceType)
 	}

@@ -13,12 +13,11 @@ package broker
 // operation UNKNOWN_SERVER_ERROR (Kafka 4 fails internally on it); an
 // unknown topic UNKNOWN_TOPIC_OR_PARTITION.
 // BROKER ("" for cluster-wide, or this broker's id): SET and DELETE change
-// the dynamic broker configs (see AlterConfigs), applied at once to every
-// topic that does not set its own value; SET of a static broker config gets
-// INVALID_REQUEST ("Cannot update these configs dynamically"); APPEND and
-// SUBTRACT INVALID_CONFIG, none of them being a list; DELETE of a config
-// with no dynamic value changes nothing. validate_only checks without
-// applying.
+// the dynamic broker configs, APPEND and SUBTRACT the LIST ones (others get
+// INVALID_CONFIG "Config value append is not allowed…"); what may be set,
+// and Kafka's refusals, as broker_configs.go says. DELETE of a config with
+// no dynamic value changes nothing. GROUP: SET and DELETE on the group's
+// configs (group_configs.go). validate_only checks without applying.
 
 import (
 	"context"
@@ -94,22 +93,19 @@ func (b *Broker) incrementalAlterConfigs(rr *kmsg.IncrementalAlterConfigsRequest
 			return err
 		}
 		configs := b.topics.brokerConfigs(rr.ResourceName)
-		for _, c := range rr.Configs {
-			switch c.Op {
-			case kmsg.IncrementalAlterConfigOpSet:
-				if c.Value == nil {
-					return apiErrorf(kerr.InvalidRequest, "Null value not supported for : %s", c.Name)
-				}
-				configs[c.Name] = *c.Value
-			case kmsg.IncrementalAlterConfigOpDelete:
-				// Deleting a config that has no dynamic value changes
-				// nothing, as in Kafka.
-				delete(configs, c.Name)
-			default:
-				return apiErrorf(kerr.InvalidConfig, "Config value append is not allowed for config key: %s", c.Name)
-			}
+		if err := brokerConfigOps(configs, rr.Configs); err != nil {
+			return err
+		}
+		set := map[string]string{}
+		for _, n := range changedNames(rr.Configs) {
+			set[n] = configs[n]
+		}
+		if err := validateBrokerAlter(rr.ResourceName, set); err != nil {
+			return err
 		}
 		return b.topics.setBrokerConfigs(rr.ResourceName, configs, validateOnly)
+	case kmsg.ConfigResourceTypeGroupConfig:
+		return b.alterGroupConfigs(rr.ResourceName, rr.Configs, validateOnly)
 	default:
 		return apiErrorf(kerr.InvalidRequest, "Unknown resource type %d", rr.ResourceType)
 	}
@@ -142,22 +138,28 @@ func applyConfigOps(current map[string]string, ops []kmsg.IncrementalAlterConfig
 			if !ok {
 				base = topicConfigSpecs[c.Name].def
 			}
-			items := splitList(base)
-			var given []string
-			if c.Value != nil {
-				given = splitList(*c.Value)
-			}
-			for _, v := range given {
-				if c.Op == kmsg.IncrementalAlterConfigOpAppend {
-					if !slices.Contains(items, v) {
-						items = append(items, v)
-					}
-				} else {
-					items = slices.DeleteFunc(items, func(s string) bool { return s == v })
-				}
-			}
-			out[c.Name] = strings.Join(items, ",")
+			out[c.Name] = listOp(base, c.Op, c.Value)
 		}
 	}
 	return out, nil
+}
+
+// listOp applies APPEND or SUBTRACT to a LIST value: items given are added
+// when missing, or removed.
+func listOp(base string, op kmsg.IncrementalAlterConfigOp, value *string) string {
+	items := splitList(base)
+	var given []string
+	if value != nil {
+		given = splitList(*value)
+	}
+	for _, v := range given {
+		if op == kmsg.IncrementalAlterConfigOpAppend {
+			if !slices.Contains(items, v) {
+				items = append(items, v)
+			}
+		} else {
+			items = slices.DeleteFunc(items, func(s string) bool { return s == v })
+		}
+	}
+	return strings.Join(items, ",")
 }

@@ -466,13 +466,13 @@ func TestDescribeConfigs(t *testing.T) {
 	}
 	broker := map[string]kmsg.DescribeConfigsResponseResourceConfig{}
 	for _, c := range resp.Resources[4].Configs {
-		if _, dynamic := dynamicBrokerConfigs[c.Name]; c.ReadOnly == dynamic {
-			t.Errorf("broker config %s: read-only %v", c.Name, c.ReadOnly)
+		if k := lookupBrokerConfig(c.Name); k == nil || c.ReadOnly != k.ReadOnly {
+			t.Errorf("broker config %s: read-only %v, Kafka's table %+v", c.Name, c.ReadOnly, k)
 		}
 		broker[c.Name] = c
 	}
 	for name, v := range map[string]string{
-		"node.id": "1", "broker.id": "1", "log.retention.bytes": "1073741824", "log.retention.ms": "604800000",
+		"node.id": "1", "broker.id": "1", "log.retention.bytes": "1073741824", "log.retention.hours": "168",
 		"num.partitions": "1", "advertised.listeners": "PLAINTEXT://broker.example:19092", "log.cleanup.policy": "delete",
 	} {
 		if c, ok := broker[name]; !ok || admStr(c.Value) != v {

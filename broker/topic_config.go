@@ -1,7 +1,8 @@
 package broker
 
 // The table of topic configs (Kafka 4's LogConfig names, types, defaults and
-// validators) and the broker configs gregor reports in DescribeConfigs.
+// validators) and how a topic's configs resolve against the broker's
+// (broker_configs.go has the broker configs themselves).
 //
 // Every Kafka topic config is accepted, validated as Kafka validates it,
 // stored with the topic and described, so that tools and scripts that set
@@ -19,7 +20,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/gregor-broker/gregor/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -334,6 +334,7 @@ type configValue struct {
 	readOnly  bool
 	sensitive bool
 	doc       string
+	noDoc     bool // documentation null, not "" (Kafka's custom configs)
 	synonyms  []configSynonym
 }
 
@@ -342,56 +343,6 @@ type configSynonym struct {
 	name   string
 	value  *string
 	source kmsg.ConfigSource
-}
-
-// dynamicBrokerConfig is a broker config gregor changes at runtime.
-type dynamicBrokerConfig struct {
-	topic string             // the topic config it is the default of
-	check func(string) error // Kafka's validator of the broker config; nil = type only
-}
-
-// dynamicBrokerConfigs are the broker configs gregor changes at runtime
-// (AlterConfigs / IncrementalAlterConfigs on a BROKER resource). As in
-// Kafka, a per-broker value (resource = node id) overrides the cluster-wide
-// one (resource ""). Their validators are the broker configs' own, which are
-// looser than the topic configs' (Kafka takes log.retention.ms=-7, meaning
-// unlimited).
-var dynamicBrokerConfigs = map[string]dynamicBrokerConfig{
-	"log.message.timestamp.type": {"message.timestamp.type", checkOneOf("CreateTime", "LogAppendTime")},
-	"log.retention.bytes":        {"retention.bytes", nil},
-	"log.retention.ms":           {"retention.ms", nil},
-	"message.max.bytes":          {"max.message.bytes", checkAtLeast(0)},
-}
-
-// validateDynamicBrokerConfigs checks dynamic broker config values with the
-// rules of their topic configs. Kafka answers a broker config it cannot
-// change, or a bad value, with INVALID_REQUEST (KAFKA-13609).
-func validateDynamicBrokerConfigs(configs map[string]string) error {
-	names := make([]string, 0, len(configs))
-	var static []string
-	for n := range configs {
-		names = append(names, n)
-		if _, ok := dynamicBrokerConfigs[n]; !ok {
-			static = append(static, n)
-		}
-	}
-	sort.Strings(names)
-	sort.Strings(static)
-	if len(static) > 0 {
-		return apiErrorf(kerr.InvalidRequest, "Cannot update these configs dynamically: Set(%s)", strings.Join(static, ", "))
-	}
-	for _, n := range names {
-		dc := dynamicBrokerConfigs[n]
-		v := configs[n]
-		err := checkType(topicConfigSpecs[dc.topic].typ, v)
-		if err == nil && dc.check != nil {
-			err = dc.check(v)
-		}
-		if err != nil {
-			return apiErrorf(kerr.InvalidRequest, "Invalid value %s for configuration %s: %v", v, n, err)
-		}
-	}
-	return nil
 }
 
 // staticBrokerValues returns the broker configs of d that differ from
@@ -430,13 +381,18 @@ func (d TopicDefaults) with(configs map[string]string) TopicDefaults {
 	return d
 }
 
-// brokerSynonyms returns, for each broker config set above Kafka's default,
-// its values most specific first: this broker's dynamic value, the
-// cluster-wide dynamic one, the static one.
+// brokerSynonyms returns, for each broker config that topics follow and
+// that is set above Kafka's default, its values most specific first: this
+// broker's dynamic value, the cluster-wide dynamic one, the static one.
 func brokerSynonyms(static TopicDefaults, cluster, node map[string]string) map[string][]configSynonym {
 	out := map[string][]configSynonym{}
 	add := func(layer map[string]string, src kmsg.ConfigSource) {
 		for n, v := range layer {
+			if !appliedDynamicBrokerConfigs[n] {
+				// Stored and described on the broker, but topics do
+				// not follow it, so their descriptions do not either.
+				continue
+			}
 			v := v
 			out[n] = append(out[n], configSynonym{n, &v, src})
 		}
@@ -485,92 +441,4 @@ func effectiveTopicConfigs(explicit map[string]string, broker map[string][]confi
 func isListConfig(name string) bool {
 	s, ok := topicConfigSpecs[name]
 	return ok && s.typ == kmsg.ConfigTypeList
-}
-
-// brokerConfigValues lists the broker's configs for DescribeConfigs on a
-// BROKER resource, sorted by name. Only the dynamicBrokerConfigs can be
-// changed at runtime; the others are read-only.
-func brokerConfigValues(b *Broker) []configValue {
-	def := b.topics.Defaults()
-	var listeners, advertised []string
-	for _, l := range b.cfg.Listeners {
-		listeners = append(listeners, l.Name+"://"+l.Address)
-		adv := l.Advertised
-		if adv == "" {
-			adv = l.Address
-		}
-		advertised = append(advertised, l.Name+"://"+adv)
-	}
-	segment := b.cfg.Store.SegmentBytes
-	if segment <= 0 {
-		segment = 1 << 30
-	}
-	flushMs := b.cfg.Store.FlushInterval.Milliseconds()
-	if flushMs <= 0 {
-		flushMs = 500
-	}
-	flushMode := "async"
-	if b.cfg.Store.FlushMode == storage.FlushSync {
-		flushMode = "sync"
-	}
-	node := strconv.Itoa(int(b.cfg.NodeID))
-	type entry struct {
-		name, value, kafkaDefault string
-		typ                       kmsg.ConfigType
-		doc                       string
-	}
-	entries := []entry{
-		{"advertised.listeners", strings.Join(advertised, ","), "", kmsg.ConfigTypeString, "Listeners told to clients, per listener name."},
-		{"auto.create.topics.enable", strconv.FormatBool(def.AutoCreate), "true", kmsg.ConfigTypeBoolean, "Create a topic when a client asks Metadata for an unknown one."},
-		{"broker.id", node, "-1", kmsg.ConfigTypeInt, "This broker's id (same as node.id)."},
-		{"default.replication.factor", strconv.Itoa(int(def.DefaultReplicationFactor)), "1", kmsg.ConfigTypeInt, "Replication factor of topics created with -1 or automatically."},
-		{"delete.topic.enable", "true", "true", kmsg.ConfigTypeBoolean, "Topics can be deleted."},
-		{"listeners", strings.Join(listeners, ","), "PLAINTEXT://:9092", kmsg.ConfigTypeString, "Addresses the broker listens on."},
-		{"log.dirs", b.cfg.Store.Dir, "/tmp/kraft-combined-logs", kmsg.ConfigTypeString, "The data directory of the commit log and consume queues."},
-		{"log.flush.interval.ms", strconv.FormatInt(flushMs, 10), "500", kmsg.ConfigTypeLong, "Period of the background flush in async flush mode."},
-		{"log.flush.mode", flushMode, "async", kmsg.ConfigTypeString, "gregor: async acknowledges from the page cache; sync acknowledges after fsync (group commit)."},
-		{"log.segment.bytes", strconv.FormatInt(segment, 10), "1073741824", kmsg.ConfigTypeInt, "Size of a commit-log segment file."},
-		{"node.id", node, "-1", kmsg.ConfigTypeInt, "This broker's node id."},
-		{"num.partitions", strconv.Itoa(int(def.NumPartitions)), "1", kmsg.ConfigTypeInt, "Partitions of topics created with -1 or automatically."},
-		{"socket.request.max.bytes", strconv.Itoa(int(b.cfg.SocketRequestMaxBytes)), "104857600", kmsg.ConfigTypeInt, "Largest request frame accepted."},
-	}
-	seen := map[string]bool{}
-	var out []configValue
-	add := func(name, value, kafkaDefault string, typ kmsg.ConfigType, doc string, layers []configSynonym) {
-		if seen[name] {
-			return
-		}
-		seen[name] = true
-		_, dynamic := dynamicBrokerConfigs[name]
-		cv := configValue{name: name, typ: typ, readOnly: !dynamic, doc: doc}
-		if value != kafkaDefault {
-			v := value
-			cv.synonyms = append(cv.synonyms, configSynonym{name, &v, kmsg.ConfigSourceStaticBrokerConfig})
-		}
-		cv.synonyms = append(layers, cv.synonyms...)
-		d := kafkaDefault
-		cv.synonyms = append(cv.synonyms, configSynonym{name, &d, kmsg.ConfigSourceDefaultConfig})
-		cv.value, cv.source = cv.synonyms[0].value, cv.synonyms[0].source
-		out = append(out, cv)
-	}
-	for _, e := range entries {
-		add(e.name, e.value, e.kafkaDefault, e.typ, e.doc, nil)
-	}
-	// The broker synonyms of topic configs, with their dynamic values.
-	syn := b.topics.synonyms()
-	for _, n := range topicConfigNames {
-		spec := topicConfigSpecs[n]
-		if spec.synonym == "" {
-			continue
-		}
-		doc := "Broker default of the topic config " + spec.name + "."
-		if _, ok := dynamicBrokerConfigs[spec.synonym]; ok {
-			doc += " Can be changed at runtime, per broker or cluster-wide."
-		}
-		// syn holds the static value already when it differs from the
-		// default, so add gets the default as value here.
-		add(spec.synonym, spec.def, spec.def, spec.typ, doc, syn[spec.synonym])
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
-	return out
 }
