@@ -93,6 +93,9 @@ func handleProduce(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.
 				sp.ErrorCode = code
 			case b.notLeader(rt.Topic, [16]byte{}, rp.Partition):
 				sp.ErrorCode = kerr.NotLeaderForPartition.Code // another broker group leads it
+			case !b.leaseValid():
+				sp.ErrorCode = kerr.NotLeaderForPartition.Code
+				sp.ErrorMessage = kmsg.StringPtr(errNoLease)
 			case !known || rp.Partition < 0 || rp.Partition >= t.Partitions:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case t.Internal:
@@ -144,6 +147,18 @@ func handleProduce(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.
 				yield(j.t, &resp.Topics[j.ti].Partitions[j.pi])
 			}
 		})
+	}
+	if durable >= 0 && !b.leaseValid() {
+		// The lease ran out while this request waited: a slave may be
+		// master of a new term already. Not acknowledged; the client
+		// retries there (lease.go).
+		for _, j := range jobs {
+			sp := &resp.Topics[j.ti].Partitions[j.pi]
+			if sp.ErrorCode == 0 {
+				sp.ErrorCode, sp.ErrorMessage = kerr.NotLeaderForPartition.Code, kmsg.StringPtr(errNoLease)
+				sp.BaseOffset, sp.LogStartOffset = -1, -1
+			}
+		}
 	}
 	if r.Acks == 0 {
 		// No response; but as Kafka does, a failed partition closes the

@@ -177,7 +177,8 @@ type Broker struct {
 	replMu    sync.Mutex
 	rmaster   replMaster
 	rslave    replSlave
-	following string // master replication address the slave side follows
+	following string    // master replication address the slave side follows
+	failover  *failover // lease keeper (lease.go); nil without fail-over
 
 	// A slave's replicated state (slave_apply.go).
 	clusterID  atomic.Value // string; set when replication brings it
@@ -355,6 +356,10 @@ func (b *Broker) Start() error {
 	}
 	b.cluster.start()
 	b.checkRole() // a slave starts following the master it just read
+	if err := b.startLease(); err != nil {
+		b.mu.Lock()
+		return err
+	}
 	if b.stopCh != nil {
 		go b.reloadLoop(b.stopCh)
 	}
@@ -388,6 +393,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	servers := b.servers
 	b.mu.Unlock()
 
+	b.stopLease() // steps down and frees the lease for a slave at once
 	if len(servers) > 0 {
 		b.cluster.shutdown(ctx)
 		close(b.stopCh)

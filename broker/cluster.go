@@ -43,6 +43,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/gregor-broker/gregor/nameserver"
+	"github.com/gregor-broker/gregor/nameserver/lease"
 	"github.com/gregor-broker/gregor/protocol"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -78,6 +79,16 @@ type ClusterConfig struct {
 	RouteRefreshInterval time.Duration
 	// Rack is reported with the registration (broker.rack).
 	Rack string
+
+	// Fail-over (lease.go). FailoverDisabled keeps the master a master
+	// without a lease (no slave ever takes over); UncleanElection is
+	// unclean.leader.election.enable; LeaseInterval overrides the renewal
+	// period (a quarter of the NameServers' lease); LeaseGranters replaces
+	// the NameServers' lease tables (tests, in-process registries).
+	FailoverDisabled bool
+	UncleanElection  bool
+	LeaseInterval    time.Duration
+	LeaseGranters    []lease.Granter
 	// HTTPAddr is host:port of this broker's HTTP listener, registered so
 	// a promotion can reach the members of the group (promote.go).
 	HTTPAddr string

@@ -192,6 +192,19 @@ func (b *Broker) promote(ctx context.Context, force bool) (term, error) {
 	}
 	b.roleMu.Lock()
 	defer b.roleMu.Unlock()
+	t, err := b.becomeMasterLocked(epoch + 1)
+	if err != nil {
+		return term{}, err
+	}
+	b.log.Warn("promoted: master of a new term", zap.Int32("epoch", t.Epoch), zap.Int64("start", t.Start))
+	return t, nil
+}
+
+// becomeMasterLocked stops following, begins term epoch with this broker
+// as master, starts the master side and registers at once (a promotion,
+// or a take-over after the master's lease ran out, lease.go). The caller
+// holds roleMu.
+func (b *Broker) becomeMasterLocked(epoch int32) (term, error) {
 	// Stop following before writing: from here on only this broker writes
 	// to its log.
 	b.replMu.Lock()
@@ -201,19 +214,18 @@ func (b *Broker) promote(ctx context.Context, force bool) (term, error) {
 	if s != nil {
 		_ = s.Close()
 	}
-	t, err := b.terms.BeginTerm(epoch+1, b.memberID())
+	t, err := b.terms.BeginTerm(epoch, b.memberID())
 	if err != nil {
-		return term{}, fmt.Errorf("beginning term %d: %w", epoch+1, err)
+		return term{}, fmt.Errorf("beginning term %d: %w", epoch, err)
 	}
 	b.epoch.Store(t.Epoch)
 	if b.groups != nil {
 		b.groups = nil // closed when this broker stepped down; a fresh one loads the offsets
 	}
 	if err := b.startMasterSide(); err != nil {
-		b.log.Error("promoted, but the master side did not start", zap.Error(err))
+		b.log.Error("master of a new term, but the master side did not start", zap.Error(err))
 	}
 	b.roleState.Store(roleMaster)
-	b.log.Warn("promoted: master of a new term", zap.Int32("epoch", t.Epoch), zap.Int64("start", t.Start))
 	b.cl().changed()
 	return t, nil
 }

@@ -110,6 +110,9 @@ type Config struct {
 	// StepDown is called when a held lease stops being valid: stop
 	// acknowledging writes at once.
 	StepDown func(reason string)
+	// Acquired is called when this member's lease becomes valid (again),
+	// with its epoch.
+	Acquired func(epoch int32)
 	// NewerTerm is called when a NameServer reports a term newer than
 	// LastTerm while this member masters LastTerm: it must rejoin as a
 	// slave.
@@ -314,9 +317,13 @@ func (k *Keeper) check() {
 	k.mu.Lock()
 	valid := now.Before(k.validUntil)
 	down := k.wasValid && !valid
+	up := !k.wasValid && valid
 	k.wasValid = valid
 	epoch := k.epoch
 	k.mu.Unlock()
+	if up && k.cfg.Acquired != nil {
+		k.cfg.Acquired(epoch)
+	}
 	if down {
 		k.cfg.Logger.Warn("master lease lost: stepping down", zap.Int32("epoch", epoch))
 		if k.cfg.StepDown != nil {

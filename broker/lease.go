@@ -1,0 +1,180 @@
+package broker
+
+// Fail-over (docs/replication.md, "Fail-over"): the master holds its
+// group's lease with a majority of NameServers (package nameserver/lease)
+// and acknowledges writes only while it is valid; a slave in the last
+// reported in-sync set takes the lease over, with the next epoch, once the
+// master's has provably run out, and begins the new term.
+//
+// The Keeper drives the role through these callbacks:
+//
+//	StepDown   lease ran out     → stepDown (role.go/promote.go): no append
+//	                               starts, the coordinator closes
+//	Acquired   lease (re)gained  → a master that stepped down for a lapse
+//	                               resumes its own term
+//	Elect      slave won         → stop following, BeginTerm(epoch, self),
+//	                               master side up, register at once
+//	NewerTerm  old master hears  → step down, read the routes: checkRole
+//	           of a later term     follows the new master (and replication
+//	                               truncates to the common point)
+//
+// And the data path asks leaseValid: Produce refuses to append without a
+// valid lease and, having appended, refuses to acknowledge once it is
+// gone (the client retries on the new master; idempotence dedupes).
+//
+// Leases run when the broker has at least 3 NameServers over the network
+// and fail-over is not disabled. With 1 or 2 a majority is all of them, so
+// one NameServer down would stop every master acknowledging: such a
+// cluster keeps its masters without leases and fails over only by hand
+// (gregor cluster promote). With an in-process registry (a single node)
+// there is nobody to fail over to.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/gregor-broker/gregor/nameserver"
+	"github.com/gregor-broker/gregor/nameserver/lease"
+	"go.uber.org/zap"
+)
+
+// minFailoverNameServers is the fewest NameServers leases run with.
+const minFailoverNameServers = 3
+
+// errNoLease is the message of a Produce refused for want of a lease.
+const errNoLease = "this master holds no lease from a majority of NameServers (fail-over): retry on the group's master"
+
+// failover is a broker's lease keeper and its loop.
+type failover struct {
+	k      *lease.Keeper
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// leaseValid reports whether this broker may acknowledge writes as master
+// as far as the lease goes (always, without fail-over).
+func (b *Broker) leaseValid() bool {
+	f := b.failover
+	return f == nil || f.k.Valid()
+}
+
+// leaseGranters returns the lease tables to use, nil when fail-over is off.
+func (b *Broker) leaseGranters() []lease.Granter {
+	cc := b.cfg.Cluster
+	switch {
+	case cc.FailoverDisabled:
+		return nil
+	case len(cc.LeaseGranters) > 0:
+		return cc.LeaseGranters
+	case len(cc.NameServers) >= minFailoverNameServers && cc.Client == nil:
+		return lease.Remote(nameserver.NewClient(cc.NameServers))
+	}
+	return nil
+}
+
+// startLease starts the keeper (Start, after the first registration).
+func (b *Broker) startLease() error {
+	gs := b.leaseGranters()
+	if gs == nil {
+		return nil
+	}
+	cc := b.cfg.Cluster
+	k, err := lease.New(lease.Config{
+		Cluster:    cc.Name,
+		BrokerName: cc.BrokerName,
+		Member:     b.memberID(),
+		Granters:   gs,
+		Interval:   cc.LeaseInterval,
+		Unclean:    cc.UncleanElection,
+		LastTerm: func() lease.Term {
+			if t, ok := b.lastTerm(); ok {
+				return lease.Term{Epoch: t.Epoch, Master: t.Master}
+			}
+			return lease.Term{Epoch: 0, Master: 0} // member 0 begins term 0
+		},
+		SyncState: func() []int64 { return b.inSyncMembers() },
+		Elect:     b.takeOver,
+		StepDown: func(reason string) {
+			if b.isMaster() {
+				b.log.Warn("stepping down: " + reason)
+				_, _ = b.stepDown()
+			}
+		},
+		Acquired:  b.resumeMaster,
+		NewerTerm: b.newerTerm,
+		Logger:    b.log.Named("lease"),
+	})
+	if err != nil {
+		return fmt.Errorf("broker: fail-over: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &failover{k: k, cancel: cancel, done: make(chan struct{})}
+	b.failover = f
+	go func() {
+		defer close(f.done)
+		k.Run(ctx)
+	}()
+	return nil
+}
+
+// stopLease stops renewing and releases the lease, so a slave takes over
+// without waiting for it to run out (Shutdown: the broker stepped down
+// first, Release makes sure).
+func (b *Broker) stopLease() {
+	if f := b.failover; f != nil {
+		f.cancel()
+		<-f.done
+	}
+}
+
+// takeOver begins the term this slave won the lease for.
+func (b *Broker) takeOver(epoch int32, inSync []int64) error {
+	if b.terms == nil {
+		return errors.New("this store keeps no terms")
+	}
+	b.roleMu.Lock()
+	defer b.roleMu.Unlock()
+	if b.isMaster() {
+		return errors.New("already master")
+	}
+	t, err := b.becomeMasterLocked(epoch)
+	if err != nil {
+		return err
+	}
+	b.log.Warn("took over as master: the old master's lease ran out",
+		zap.Int32("epoch", t.Epoch), zap.Int64("start", t.Start), zap.Int64s("in_sync", inSync))
+	return nil
+}
+
+// resumeMaster makes a master that stepped down because its lease lapsed
+// master again when it regains the lease for its own, still newest, term.
+func (b *Broker) resumeMaster(epoch int32) {
+	b.roleMu.Lock()
+	defer b.roleMu.Unlock()
+	t, ok := b.lastTerm()
+	if !ok {
+		t = term{Epoch: 0, Master: 0} // member 0 begins term 0
+	}
+	if b.roleState.Load() != roleSteppingDown || t.Master != b.memberID() || t.Epoch != epoch {
+		return
+	}
+	b.groups = nil // closed when it stepped down; a fresh one loads the offsets
+	if err := b.startMasterSide(); err != nil {
+		b.log.Error("lease regained, but the master side did not start", zap.Error(err))
+		return
+	}
+	b.roleState.Store(roleMaster)
+	b.log.Warn("lease regained: master again", zap.Int32("epoch", epoch))
+	b.cl().changed()
+}
+
+// newerTerm: a NameServer knows a later term than this master's; it steps
+// down and reads the routes, where checkRole finds the new master.
+func (b *Broker) newerTerm(epoch int32, holder int64) {
+	if b.isMaster() {
+		b.log.Warn("a later term exists: stepping down", zap.Int32("epoch", epoch), zap.Int64("holder", holder))
+		_, _ = b.stepDown()
+	}
+	b.cl().changed()
+}
