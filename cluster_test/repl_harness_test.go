@@ -1,0 +1,484 @@
+package cluster_test
+
+// A replicated broker group for the replication tests: one NameServer and
+// the members of group "g" (member 0 begins as master), each a real gregor
+// process on its own loopback address, with short intervals
+// (replica.lag.time.max.ms 1500).
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+const replLagTime = 1500 * time.Millisecond
+
+// rgroup is a NameServer and the members of one replicated group.
+type rgroup struct {
+	t       *testing.T
+	dir     string
+	ns      *proc
+	nsAddr  string
+	members []*node
+}
+
+// startReplGroup starts the NameServer and n members (none started yet
+// beyond the NameServer; call start on each). extra are broker flags every
+// member gets. hostBase picks the loopback addresses (127.0.0.hostBase+i),
+// so tests running side by side never share one.
+func startReplGroup(t *testing.T, hostBase, n int, extra ...string) *rgroup {
+	t.Helper()
+	g := &rgroup{t: t, dir: t.TempDir()}
+	nsHost := fmt.Sprintf("127.0.0.%d", hostBase)
+	g.nsAddr = net.JoinHostPort(nsHost, freePort(t, nsHost))
+	g.ns = &proc{t: t, name: "ns", log: filepath.Join(g.dir, "ns.log"),
+		args: []string{"nameserver", "--listen", g.nsAddr, "--scan-interval", scanInterval.String(), "--expiry", brokerExpiry.String(), "--logger.level", "warn"}}
+	g.ns.start()
+	waitHTTP(t, "http://"+g.nsAddr+"/healthz")
+	for i := 0; i < n; i++ {
+		host := fmt.Sprintf("127.0.0.%d", hostBase+1+i)
+		m := &node{group: "g", nodeID: int32(i + 1)}
+		m.addr = net.JoinHostPort(host, freePort(t, host))
+		m.http = net.JoinHostPort(host, freePort(t, host))
+		m.proc = proc{t: t, name: fmt.Sprintf("member%d", i), log: filepath.Join(g.dir, fmt.Sprintf("member%d.log", i)), args: append([]string{
+			"broker", "--cluster", "test", "--broker-name", "g", "--broker-id", strconv.Itoa(i),
+			"--node-id", strconv.Itoa(i + 1),
+			"--nameservers", g.nsAddr,
+			"--register-interval", registerInterval.String(),
+			"--route-refresh-interval", registerInterval.String(),
+			"--listeners", "PLAINTEXT://" + m.addr,
+			"--data-dir", filepath.Join(g.dir, fmt.Sprintf("data%d", i)),
+			"--http.listener", m.http,
+			"--replication.listener", net.JoinHostPort(host, "0"),
+			"--replica.lag.time.max.ms", strconv.Itoa(int(replLagTime.Milliseconds())),
+			"--group.initial.rebalance.delay.ms", "0",
+			"--logger.level", "info",
+		}, extra...)}
+		g.members = append(g.members, m)
+	}
+	t.Cleanup(func() {
+		for _, m := range g.members {
+			if m.cmd != nil {
+				m.cmd.Process.Signal(syscall.SIGCONT) // a paused member must hear the TERM
+			}
+			m.stop()
+		}
+		g.ns.stop()
+		if t.Failed() {
+			for _, p := range append([]*proc{g.ns}, nodesProcs(g.members)...) {
+				t.Logf("--- log of %s:\n%s", p.name, p.tail())
+			}
+		}
+	})
+	return g
+}
+
+// wipe removes member i's data directory (it must be stopped).
+func (g *rgroup) wipe(i int) {
+	if err := os.RemoveAll(filepath.Join(g.dir, fmt.Sprintf("data%d", i))); err != nil {
+		g.t.Fatal(err)
+	}
+}
+
+// eventually retries fn until it succeeds or d passes.
+func (g *rgroup) eventually(d time.Duration, fn func() error) {
+	g.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			g.t.Fatalf("after %v: %v", d, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// memberStatus is GET /cluster/status (broker/promote.go).
+type memberStatus struct {
+	Role   string  `json:"role"`
+	Epoch  int32   `json:"epoch"`
+	End    int64   `json:"end"`
+	InSync []int64 `json:"in_sync"`
+}
+
+func (g *rgroup) status(i int) (memberStatus, error) {
+	var st memberStatus
+	resp, err := http.Get("http://" + g.members[i].http + "/cluster/status")
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	err = json.NewDecoder(resp.Body).Decode(&st)
+	return st, err
+}
+
+// promote asks member i to become master of a new term.
+func (g *rgroup) promote(i int, force bool) {
+	g.t.Helper()
+	u := fmt.Sprintf("http://%s/cluster/promote?member=%d", g.members[i].http, i)
+	if force {
+		u += "&force=true"
+	}
+	resp, err := http.Post(u, "", nil)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		g.t.Fatalf("promote member %d: %s %s", i, resp.Status, body)
+	}
+}
+
+// waitRole waits until member i reports role with at least epoch.
+func (g *rgroup) waitRole(i int, role string, epoch int32) {
+	g.t.Helper()
+	g.eventually(15*time.Second, func() error {
+		st, err := g.status(i)
+		if err != nil {
+			return err
+		}
+		if st.Role != role || st.Epoch < epoch {
+			return fmt.Errorf("member %d is %s at epoch %d, want %s at >= %d", i, st.Role, st.Epoch, role, epoch)
+		}
+		return nil
+	})
+}
+
+// isr returns partition → ISR of topic as the broker at addr reports it.
+func isr(addr, topic string) (map[int32][]int32, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	m, err := metadata(ctx, addr, topic)
+	if err != nil {
+		return nil, err
+	}
+	out := map[int32][]int32{}
+	for _, mt := range m.Topics {
+		if mt.ErrorCode != 0 {
+			return nil, kerr.ErrorForCode(mt.ErrorCode)
+		}
+		for _, p := range mt.Partitions {
+			out[p.Partition] = p.ISR
+		}
+	}
+	return out, nil
+}
+
+// waitISR waits until every partition of topic has the ISR want (node ids,
+// any order) as the broker at addr reports it.
+func (g *rgroup) waitISR(addr, topic string, want ...int32) {
+	g.t.Helper()
+	g.eventually(20*time.Second, func() error {
+		got, err := isr(addr, topic)
+		if err != nil {
+			return err
+		}
+		if len(got) == 0 {
+			return fmt.Errorf("no partitions of %s", topic)
+		}
+		for p, ids := range got {
+			if !sameSet(ids, want) {
+				return fmt.Errorf("%s/%d ISR %v, want %v", topic, p, ids, want)
+			}
+		}
+		return nil
+	})
+}
+
+func sameSet(a, b []int32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range a {
+		found := false
+		for _, y := range b {
+			found = found || x == y
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// produceN writes n records numbered from to each partition of topic
+// through the brokers at seeds, acks=all, and fails the test on an error.
+func produceN(t testing.TB, seeds []string, topic string, parts, from, n int) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var recs []*kgo.Record
+	for i := from; i < from+n; i++ {
+		for p := 0; p < parts; p++ {
+			recs = append(recs, &kgo.Record{Topic: topic, Partition: int32(p), Value: []byte(fmt.Sprintf("%s-%d-%d", topic, p, i))})
+		}
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+}
+
+// partitionRaw is what one broker serves of one partition.
+type partitionRaw struct {
+	start, hwm int64
+	batches    []byte // every record batch from start to hwm, as served
+	records    int64
+}
+
+// readRaw fetches partition p of topic from the broker at addr itself
+// (never redirected) from its log start to its high watermark, and returns
+// the raw record batches it served.
+func readRaw(addr, topic string, id [16]byte, p int32) (partitionRaw, error) {
+	var out partitionRaw
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		return out, err
+	}
+	defer cl.Close()
+	br := cl.SeedBrokers()[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	list := func(ts int64) (int64, error) {
+		req := kmsg.NewPtrListOffsetsRequest()
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition, rp.Timestamp, rp.CurrentLeaderEpoch = p, ts, -1
+		rt.Partitions = []kmsg.ListOffsetsRequestTopicPartition{rp}
+		req.Topics = []kmsg.ListOffsetsRequestTopic{rt}
+		resp, err := br.Request(ctx, req)
+		if err != nil {
+			return 0, err
+		}
+		sp := resp.(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]
+		if sp.ErrorCode != 0 {
+			return 0, kerr.ErrorForCode(sp.ErrorCode)
+		}
+		return sp.Offset, nil
+	}
+	if out.start, err = list(-2); err != nil {
+		return out, fmt.Errorf("%s earliest: %w", addr, err)
+	}
+	if out.hwm, err = list(-1); err != nil {
+		return out, fmt.Errorf("%s latest: %w", addr, err)
+	}
+	var buf bytes.Buffer
+	for off := out.start; off < out.hwm; {
+		req := kmsg.NewPtrFetchRequest()
+		req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 100, 1, 1<<20
+		req.ReplicaID = -1
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic, rt.TopicID = topic, id
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch, rp.LastFetchedEpoch = p, off, 1<<20, -1, -1
+		rt.Partitions = []kmsg.FetchRequestTopicPartition{rp}
+		req.Topics = []kmsg.FetchRequestTopic{rt}
+		resp, err := br.Request(ctx, req)
+		if err != nil {
+			return out, err
+		}
+		fr := resp.(*kmsg.FetchResponse)
+		if fr.ErrorCode != 0 || len(fr.Topics) != 1 || len(fr.Topics[0].Partitions) != 1 {
+			return out, fmt.Errorf("%s fetch: code %d", addr, fr.ErrorCode)
+		}
+		sp := fr.Topics[0].Partitions[0]
+		if sp.ErrorCode != 0 {
+			return out, fmt.Errorf("%s fetch %s/%d@%d: %w", addr, topic, p, off, kerr.ErrorForCode(sp.ErrorCode))
+		}
+		data := sp.RecordBatches
+		if len(data) == 0 {
+			return out, fmt.Errorf("%s fetch %s/%d@%d below hwm %d: no data", addr, topic, p, off, out.hwm)
+		}
+		for len(data) >= 61 {
+			base := int64(binary.BigEndian.Uint64(data[0:]))
+			n := int(binary.BigEndian.Uint32(data[8:])) + 12
+			if n > len(data) {
+				break
+			}
+			last := base + int64(binary.BigEndian.Uint32(data[23:]))
+			if last >= out.hwm {
+				break
+			}
+			if last >= off {
+				buf.Write(data[:n])
+				out.records += last - max(base, off) + 1
+				off = last + 1
+			}
+			data = data[n:]
+		}
+	}
+	out.batches = buf.Bytes()
+	return out, nil
+}
+
+// topicID returns topic's id as the broker at addr reports it.
+func topicIDOf(addr, topic string) ([16]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	m, err := metadata(ctx, addr, topic)
+	if err != nil {
+		return [16]byte{}, err
+	}
+	if len(m.Topics) != 1 || m.Topics[0].ErrorCode != 0 {
+		return [16]byte{}, fmt.Errorf("no topic %s", topic)
+	}
+	return m.Topics[0].TopicID, nil
+}
+
+// waitIdentical waits until the broker at b serves, for every partition of
+// topic, byte for byte the record batches the broker at a serves, from the
+// same log start to the same high watermark, holding want records per
+// partition (-1: any).
+func (g *rgroup) waitIdentical(a, b, topic string, parts int, want int64) {
+	g.t.Helper()
+	g.eventually(30*time.Second, func() error {
+		id, err := topicIDOf(a, topic)
+		if err != nil {
+			return err
+		}
+		for p := int32(0); p < int32(parts); p++ {
+			ra, err := readRaw(a, topic, id, p)
+			if err != nil {
+				return err
+			}
+			rb, err := readRaw(b, topic, id, p)
+			if err != nil {
+				return err
+			}
+			switch {
+			case want >= 0 && ra.hwm-ra.start != want:
+				return fmt.Errorf("%s/%d on %s: %d..%d, want %d records", topic, p, a, ra.start, ra.hwm, want)
+			case ra.start != rb.start || ra.hwm != rb.hwm:
+				return fmt.Errorf("%s/%d: %s serves %d..%d, %s %d..%d", topic, p, a, ra.start, ra.hwm, b, rb.start, rb.hwm)
+			case !bytes.Equal(ra.batches, rb.batches):
+				return fmt.Errorf("%s/%d: %s and %s serve different bytes (%d and %d)", topic, p, a, b, len(ra.batches), len(rb.batches))
+			case ra.records != ra.hwm-ra.start:
+				return fmt.Errorf("%s/%d: read %d records of %d", topic, p, ra.records, ra.hwm-ra.start)
+			}
+		}
+		return nil
+	})
+}
+
+// addrs returns the Kafka addresses of the members listed.
+func (g *rgroup) addrs(idx ...int) []string {
+	var out []string
+	for _, i := range idx {
+		out = append(out, g.members[i].addr)
+	}
+	return out
+}
+
+// createTopic creates topic with parts partitions and configs through addr.
+func createTopic(t testing.TB, addr, topic string, parts int32, rf int16, configs map[string]string) (int16, string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis = 10000
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, parts, rf
+	for k, v := range configs {
+		c := kmsg.NewCreateTopicsRequestTopicConfig()
+		c.Name, c.Value = k, kmsg.StringPtr(v)
+		rt.Configs = append(rt.Configs, c)
+	}
+	req.Topics = []kmsg.CreateTopicsRequestTopic{rt}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	resp, err := cl.SeedBrokers()[0].Request(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := resp.(*kmsg.CreateTopicsResponse).Topics[0]
+	msg := ""
+	if r.ErrorMessage != nil {
+		msg = *r.ErrorMessage
+	}
+	return r.ErrorCode, msg
+}
+
+// rawProduce sends one record to partition 0 of topic at addr with acks
+// and timeout, and returns the partition's error code.
+func rawProduce(t testing.TB, addr, topic string, acks int16, timeout time.Duration) int16 {
+	t.Helper()
+	// kgo writes its configured acks into every ProduceRequest it sends.
+	opts := []kgo.Opt{kgo.SeedBrokers(addr)}
+	if acks == 1 {
+		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks, req.TimeoutMillis = acks, int32(timeout.Milliseconds())
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = oneBatch([]byte("raw-" + strings.Repeat("x", 10)))
+	rt.Partitions = []kmsg.ProduceRequestTopicPartition{rp}
+	req.Topics = []kmsg.ProduceRequestTopic{rt}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout+10*time.Second)
+	defer cancel()
+	resp, err := cl.SeedBrokers()[0].Request(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode
+}
+
+// oneBatch encodes a v2 record batch of one record with value v.
+func oneBatch(v []byte) []byte {
+	var body []byte
+	body = append(body, 0)               // attributes
+	body = binary.AppendVarint(body, 0)  // timestamp delta
+	body = binary.AppendVarint(body, 0)  // offset delta
+	body = binary.AppendVarint(body, -1) // null key
+	body = binary.AppendVarint(body, int64(len(v)))
+	body = append(body, v...)
+	body = binary.AppendVarint(body, 0) // no headers
+	rec := binary.AppendVarint(nil, int64(len(body)))
+	rec = append(rec, body...)
+	now := time.Now().UnixMilli()
+	b := kmsg.RecordBatch{
+		PartitionLeaderEpoch: -1, Magic: 2,
+		FirstTimestamp: now, MaxTimestamp: now,
+		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1,
+		NumRecords: 1, Records: rec,
+	}
+	raw := b.AppendTo(nil)
+	binary.BigEndian.PutUint32(raw[8:], uint32(len(raw)-12))
+	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crc32.MakeTable(crc32.Castagnoli)))
+	return raw
+}
