@@ -193,7 +193,7 @@ func (b *Broker) produceOne(t *Topic, partition int32, batch []byte, version int
 		maxMessageBytes:    maxMsg,
 		produceVersion:     version,
 		validateCompressed: true,
-		maxDecompressed:    int(b.cfg.SocketRequestMaxBytes) * 4,
+		maxDecompressed:    int(b.cfg.SocketRequestMaxBytes),
 	}
 	if !t.LogAppendTime {
 		lim.timestamps = &timestampBounds{

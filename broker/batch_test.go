@@ -100,12 +100,12 @@ func TestCoreValidateCompressed(t *testing.T) {
 			}
 		})
 	}
-	// A zip bomb beyond the cap is refused.
+	// A zip bomb beyond the cap is refused as too large.
 	bomb := coreBatch(1, -1, -1, -1, coreRecord{value: make([]byte, 4<<20)})
 	lim := testLimits
 	lim.maxDecompressed = 1 << 20
 	for _, codec := range []uint16{codecGzip, codecSnappy, codecLZ4, codecZstd} {
-		if err := validateBatch(compressBatch(t, bomb, codec, false), lim); err == nil || err.code != kerr.InvalidRecord.Code {
+		if err := validateBatch(compressBatch(t, bomb, codec, false), lim); err == nil || err.code != kerr.MessageTooLarge.Code {
 			t.Fatalf("codec %d bomb: %v", codec, err)
 		}
 	}
@@ -124,7 +124,7 @@ func TestCoreValidateRecordShapes(t *testing.T) {
 	// A header with a null key is invalid.
 	rec := []byte{0, 0, 0, 1, 'k', 1, 'v', 1, 1 /* key len -1 */, 0}
 	rec = append(binary.AppendVarint(nil, int64(len(rec))), rec...)
-	if err := walkRecords(rec, 1, 0, nil); err == nil {
+	if err := walkRecords(&recordReader{buf: rec}, 1, 0, nil); err == nil {
 		t.Fatal("null header key accepted")
 	}
 }
