@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -343,6 +344,10 @@ type scanner struct {
 	buf []byte
 	bs  int64 // commit-log position of buf[0]
 	bn  int   // valid bytes in buf
+	// err says why next returned !ok: nil at the end of the segments, else
+	// a *scanError (no entry, a corrupt one, an unknown type, or a read
+	// error: recovery tells them apart).
+	err error
 }
 
 const scanBuf = 4 << 20
@@ -351,8 +356,44 @@ func (s *Store) newScanner(pos int64) *scanner {
 	return &scanner{s: s, pos: pos, buf: make([]byte, scanBuf)}
 }
 
+// scanStop is why a scan stopped before the end of the segments.
+type scanStop int
+
+const (
+	stopNoEntry scanStop = iota // zeros or the end of the file's data
+	stopCorrupt                 // a bad length, magic or CRC, or torn
+	stopUnknown                 // the right magic, an entry type unknown here
+	stopRead                    // the file could not be read
+)
+
+// scanError reports where and why a scan stopped.
+type scanError struct {
+	kind scanStop
+	path string
+	off  int64 // offset in the file
+	pos  int64 // commit-log position
+	err  error
+}
+
+func (e *scanError) Error() string {
+	what := map[scanStop]string{stopNoEntry: "no entry", stopCorrupt: "corrupt entry",
+		stopUnknown: "entry of a type this release does not know (written by a later release?)",
+		stopRead:    "read error"}[e.kind]
+	msg := fmt.Sprintf("%s at %s offset %d (commit-log position %d)", what, e.path, e.off, e.pos)
+	if e.err != nil {
+		msg += ": " + e.err.Error()
+	}
+	return msg
+}
+
+func (e *scanError) Unwrap() error { return e.err }
+
+func (sc *scanner) stop(kind scanStop, err error) {
+	sc.err = &scanError{kind: kind, path: sc.seg.path, off: sc.pos - sc.seg.base, pos: sc.pos, err: err}
+}
+
 // fill makes [pos, pos+n) available in the buffer; false at the end of
-// the segment's data.
+// the segment's data, or with a read error (then sc.err is set).
 func (sc *scanner) fill(n int64) bool {
 	if sc.pos >= sc.bs && sc.pos+n <= sc.bs+int64(sc.bn) {
 		return true
@@ -367,48 +408,76 @@ func (sc *scanner) fill(n int64) bool {
 	want := min(int64(len(sc.buf)), end-sc.pos)
 	m, err := sc.seg.f.ReadAt(sc.buf[:want], sc.pos-sc.seg.base)
 	if err != nil && err != io.EOF {
-		m = 0
+		// Never taken for the end of the data: recovery would cut
+		// everything after it.
+		sc.bs, sc.bn = sc.pos, 0
+		sc.stop(stopRead, err)
+		return false
 	}
 	sc.bs, sc.bn = sc.pos, m
 	return int64(m) >= n
 }
 
 // next returns the entry at sc.pos and advances; ok is false at the end of
-// valid data (a zero, torn or corrupt entry, or the end of the segments).
-// Pads move the scan to the next segment.
+// valid data (a zero, torn or corrupt entry, a read error, or the end of
+// the segments; sc.err says which). Pads are returned, and move the scan
+// to the next segment.
 func (sc *scanner) next() (h entryHeader, b []byte, pos int64, ok bool) {
-	for {
-		if sc.seg == nil || sc.pos >= sc.seg.base+sc.seg.cap {
-			sc.s.segMu.RLock()
-			sc.seg = sc.s.segmentForLocked(sc.pos)
-			sc.s.segMu.RUnlock()
-			if sc.seg == nil {
-				return h, nil, sc.pos, false
-			}
-		}
-		if !sc.fill(entryHeaderSize) {
+	sc.err = nil
+	if sc.seg == nil || sc.pos >= sc.seg.base+sc.seg.cap {
+		sc.s.segMu.RLock()
+		sc.seg = sc.s.segmentForLocked(sc.pos)
+		sc.s.segMu.RUnlock()
+		if sc.seg == nil {
 			return h, nil, sc.pos, false
 		}
-		off := sc.pos - sc.bs
-		var err error
-		h, err = decodeEntryHeader(sc.buf[off:off+entryHeaderSize], sc.seg.base+sc.seg.cap-sc.pos)
-		if err != nil {
-			return h, nil, sc.pos, false
-		}
-		n := int64(h.length)
-		if h.typ == entryPad {
-			n = entryHeaderSize
-		}
-		if !sc.fill(n) {
-			return h, nil, sc.pos, false
-		}
-		off = sc.pos - sc.bs
-		b = sc.buf[off : off+n]
-		if !checkEntry(b, &h) {
-			return h, nil, sc.pos, false
-		}
-		pos = sc.pos
-		sc.pos += int64(h.length)
-		return h, b, pos, true
 	}
+	if !sc.fill(entryHeaderSize) {
+		if sc.err == nil {
+			sc.stop(stopNoEntry, nil)
+		}
+		return h, nil, sc.pos, false
+	}
+	off := sc.pos - sc.bs
+	hdr := sc.buf[off : off+entryHeaderSize]
+	h, err := decodeEntryHeader(hdr, sc.seg.base+sc.seg.cap-sc.pos)
+	switch {
+	case errors.Is(err, errUnknownEntryType):
+		sc.stop(stopUnknown, fmt.Errorf("type %d", h.typ))
+		return h, nil, sc.pos, false
+	case err != nil && allZero(hdr):
+		sc.stop(stopNoEntry, nil)
+		return h, nil, sc.pos, false
+	case err != nil:
+		sc.stop(stopCorrupt, errors.New("bad length or magic"))
+		return h, nil, sc.pos, false
+	}
+	n := int64(h.length)
+	if h.typ == entryPad {
+		n = entryHeaderSize
+	}
+	if !sc.fill(n) {
+		if sc.err == nil {
+			sc.stop(stopCorrupt, errors.New("torn: the entry runs past the file's data"))
+		}
+		return h, nil, sc.pos, false
+	}
+	off = sc.pos - sc.bs
+	b = sc.buf[off : off+n]
+	if !checkEntry(b, &h) {
+		sc.stop(stopCorrupt, errors.New("checksum mismatch"))
+		return h, nil, sc.pos, false
+	}
+	pos = sc.pos
+	sc.pos += int64(h.length)
+	return h, b, pos, true
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }

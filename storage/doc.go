@@ -13,6 +13,14 @@
 //	<Dir>/consumequeue/<topic id hex>-<partition>/<20-digit first entry>.cq
 //	<Dir>/checkpoint                                  derived state (atomic)
 //	<Dir>/LOCK                                        flock: one process per store
+//	<Dir>/FORMAT                                      "gregor storage format 1"
+//
+// FORMAT (FROZEN: its name and the wording of its one line) is read before
+// anything else; a directory of another format is refused, touching
+// nothing: a later release's data is never misread or cut by an older
+// binary, and a newer binary never runs on a layout it must migrate first.
+// A directory without it (written before the file existed, or new) is
+// format 1 and is adopted: the file is written.
 //
 // # Commit-log entry (FROZEN)
 //
@@ -66,10 +74,31 @@
 //
 // Create, delete, log-start and pad entries have no payload.
 //
-// Recovery validates each entry's length, magic, type and CRCs; the first
-// entry that fails ends the log: it and everything after it are removed
-// (later segments deleted, the rest of the segment zeroed, so an old entry
-// beyond a torn one can never be mistaken for a new one).
+// Recovery first validates each entry from the checkpoint position
+// (length, magic, type and CRCs) without changing anything, and decides
+// (recovery.go):
+//
+//   - a read error: Open fails, naming the file, offset and commit-log
+//     position; nothing is changed (a transient EIO must never look like
+//     the end of the log);
+//   - an entry with the magic and a type this release does not know: Open
+//     fails, nothing changed (a later release wrote it; types are only
+//     ever added);
+//   - the first entry that fails (or is absent: zeros, the end of the
+//     file's data) with a valid entry after it in the same segment: Open
+//     fails, nothing changed: that is damage in the middle, not a torn
+//     tail;
+//   - otherwise it is the torn tail: it and everything after it are
+//     removed (later segments deleted, the rest of its segment zeroed, so
+//     an old entry beyond a torn one can never be mistaken for a new one).
+//     Later segments may hold valid entries then: segments are fsynced in
+//     order, so none of them was ever made durable while the torn one was
+//     not.
+//
+// A consume queue rebuilt from the commit log (unreadable or corrupt
+// queue) is checked the same way first; a read error or bad entry leaves
+// the old queue, and the partition's reads fail with the error rather than
+// serving a short queue.
 //
 // # Consume-queue entry (FROZEN)
 //

@@ -3,6 +3,7 @@ package storage
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"math"
 )
@@ -47,6 +48,14 @@ const (
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 var errBadEntry = errors.New("storage: invalid commit-log entry")
+
+// errUnknownEntryType is a header with the right magic and a type this
+// release does not know: a later release wrote it. It is never taken for a
+// torn entry (see recovery.go).
+var errUnknownEntryType = fmt.Errorf("%w: unknown entry type", errBadEntry)
+
+// maxEntryType is the highest entry type this release reads.
+const maxEntryType = entryLogStart
 
 // entryHeader is the decoded gregor header of a commit-log entry.
 type entryHeader struct {
@@ -106,8 +115,11 @@ func decodeEntryHeader(b []byte, maxLen int64) (entryHeader, error) {
 	}
 	h.typ = b[12]
 	h.flags = b[13]
-	if h.typ < entryBatch || h.typ > entryLogStart {
+	if h.typ == 0 {
 		return h, errBadEntry
+	}
+	if h.typ > maxEntryType {
+		return h, errUnknownEntryType
 	}
 	if int64(h.length) < entryHeaderSize || int64(h.length) > maxLen {
 		return h, errBadEntry

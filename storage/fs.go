@@ -73,6 +73,23 @@ func (f osFile) Sync() error {
 	}
 }
 
+// SeekData implements dataSeeker with lseek(SEEK_DATA): holes and
+// unwritten preallocated blocks are skipped. The file offset it moves is
+// not used (all I/O is pread/pwrite).
+func (f osFile) SeekData(off int64) (int64, error) {
+	d, err := unix.Seek(int(f.Fd()), off, unix.SEEK_DATA)
+	if err == unix.ENXIO {
+		return 0, io.EOF
+	}
+	if err == unix.EINVAL || err == unix.EOPNOTSUPP {
+		return off, nil // no SEEK_DATA here: read everything
+	}
+	if err != nil {
+		return 0, &os.PathError{Op: "lseek", Path: f.Name(), Err: err}
+	}
+	return d, nil
+}
+
 func (f osFile) Size() (int64, error) {
 	fi, err := f.Stat()
 	if err != nil {

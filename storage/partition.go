@@ -28,6 +28,9 @@ type Partition struct {
 	mu         sync.RWMutex
 	deleted    bool
 	tailLoaded bool
+	// cqErr is set when the consume queue could not be rebuilt from the
+	// commit log (rebuildCQ): reads and appends fail with it.
+	cqErr      error
 	repairs    atomic.Int64 // consume-queue rebuilds by Read
 	dirMade    bool
 	count      int64 // consume-queue entries
@@ -101,17 +104,44 @@ func (p *Partition) ensureTailLocked() {
 	if err != nil {
 		p.s.log.Error("storage: consume queue unreadable; rebuilding it from the commit log",
 			zap.String("dir", p.cqDir), zap.Error(err))
-		p.rebuildCQLocked(p.s.openCkptPos)
+		p.rebuildCQ(p.s.openCkptPos)
 		return
 	}
 	p.tail = es
+}
+
+// rebuildCQ is rebuildCQLocked for callers that cannot return its error:
+// a consume queue that could not be rebuilt is never served short. The
+// partition keeps the error (cqErr): its reads and appends fail with it,
+// and a batch dispatched to it (replay, a slave) breaks the store. Under
+// p.mu (write).
+func (p *Partition) rebuildCQ(limit int64) {
+	if err := p.rebuildCQLocked(limit); err != nil {
+		p.cqErr = fmt.Errorf("storage: consume queue of %x-%d cannot be rebuilt: %w", p.key.topic[:], p.key.part, err)
+		p.s.log.Error("storage: rebuilding a consume queue failed", zap.String("dir", p.cqDir), zap.Error(err))
+	}
 }
 
 // rebuildCQLocked rewrites the partition's consume queue from its batches
 // in the commit log below limit (the position of the checkpoint the
 // partition was loaded from; later batches are dispatched normally). Log
 // start, epochs and producer state are kept. Under p.mu (write).
-func (p *Partition) rebuildCQLocked(limit int64) {
+//
+// The commit log up to limit is read and checked once before anything is
+// removed: a read error or a bad entry below limit leaves the old queue as
+// it was and returns an error naming the file and position. An error in
+// the second pass (the disk failed in between) leaves a partial queue and
+// returns the error too; it is never silently short.
+func (p *Partition) rebuildCQLocked(limit int64) error {
+	p.s.segMu.RLock()
+	first := p.s.segs[0].base
+	p.s.segMu.RUnlock()
+	check := p.s.newScanner(first)
+	for check.pos < limit {
+		if _, _, _, ok := check.next(); !ok {
+			return rebuildStopped(check, limit)
+		}
+	}
 	p.s.cache.dropDir(p.cqDir)
 	p.s.fs.RemoveAll(p.cqDir)
 	p.dirMade = false
@@ -119,14 +149,11 @@ func (p *Partition) rebuildCQLocked(limit int64) {
 	p.count, p.tailStart, p.flushed, p.startIdx, p.startCum, p.totalBytes = 0, 0, 0, 0, 0, 0
 	p.tail, p.blocks = nil, nil
 	runMax := int64(-1)
-	p.s.segMu.RLock()
-	first := p.s.segs[0].base
-	p.s.segMu.RUnlock()
 	sc := p.s.newScanner(first)
-	for {
+	for sc.pos < limit {
 		h, b, pos, ok := sc.next()
-		if !ok || pos >= limit {
-			break
+		if !ok {
+			return rebuildStopped(sc, limit)
 		}
 		if h.typ != entryBatch || h.topic != p.key.topic || h.partition != p.key.part {
 			continue
@@ -144,6 +171,16 @@ func (p *Partition) rebuildCQLocked(limit int64) {
 			p.startCum += int64(e.size)
 		}
 	}
+	return nil
+}
+
+// rebuildStopped is the error of a consume-queue rebuild whose scan
+// stopped before limit.
+func rebuildStopped(sc *scanner, limit int64) error {
+	if sc.err == nil {
+		return fmt.Errorf("the commit log ends at %d, before %d", sc.pos, limit)
+	}
+	return fmt.Errorf("%v (needed up to %d)", sc.err, limit)
 }
 
 // newCQEntry builds the consume-queue entry of a batch stored at pos.
@@ -330,6 +367,12 @@ func (p *Partition) dispatchBatch(pos int64, h *entryHeader, batch []byte) {
 	}
 	p.mu.Lock()
 	p.ensureTailLocked()
+	if err := p.cqErr; err != nil {
+		// The batch is in the commit log but cannot be indexed.
+		p.mu.Unlock()
+		p.s.fail(err)
+		return
+	}
 	base := h.baseOffset
 	e := newCQEntry(pos, h, batch, &bi, p.maxTs)
 	if p.count == 0 && p.nextOffset == 0 {
@@ -423,6 +466,13 @@ func (p *Partition) AppendDeferred(batch []byte, leaderEpoch int32) (AppendResul
 	if p.deleted {
 		s.mu.Unlock()
 		return AppendResult{}, 0, ErrUnknownPartition
+	}
+	p.mu.RLock()
+	cqErr := p.cqErr
+	p.mu.RUnlock()
+	if cqErr != nil {
+		s.mu.Unlock()
+		return AppendResult{}, 0, cqErr
 	}
 	if bi.producerID >= 0 {
 		dupBase, dup, err := p.checkSequence(&bi)
@@ -621,7 +671,9 @@ func (p *Partition) repair(gen int64) {
 	p.repairs.Add(1)
 	s.log.Error("storage: corrupt consume queue; rebuilding it from the commit log", zap.String("dir", p.cqDir))
 	p.ensureTailLocked()
-	p.rebuildCQLocked(s.writePos.Load())
+	if p.cqErr == nil {
+		p.rebuildCQ(s.writePos.Load())
+	}
 }
 
 func (p *Partition) read(offset int64, maxBytes int32) (*ReadResult, error) {
@@ -630,6 +682,10 @@ func (p *Partition) read(offset int64, maxBytes int32) (*ReadResult, error) {
 	if p.deleted {
 		p.mu.RUnlock()
 		return nil, ErrUnknownPartition
+	}
+	if err := p.cqErr; err != nil {
+		p.mu.RUnlock()
+		return nil, err
 	}
 	res := &ReadResult{HighWatermark: p.hwm, LogStartOffset: p.logStart}
 	if offset < p.logStart || offset > p.hwm {

@@ -169,12 +169,7 @@ func Open(cfg Config) (*Store, error) {
 	s.flushCond = sync.NewCond(&s.flushMu)
 	s.limit.Store(noLimit)
 	s.cache = newFileCache(s.fs, cfg.MaxOpenFiles)
-	for _, d := range []string{cfg.Dir, s.clDir, s.cqDir} {
-		if err := s.fs.MkdirAll(d, 0o755); err != nil {
-			return nil, err
-		}
-	}
-	if err := s.fs.SyncDir(cfg.Dir); err != nil {
+	if err := s.fs.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, err
 	}
 	lock, err := s.fs.Lock(filepath.Join(cfg.Dir, "LOCK"))
@@ -182,6 +177,22 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s.lock = lock
+	// Before anything else is read or written (format.go in this package's
+	// doc: the FORMAT file).
+	if err := checkDirFormat(s.fs, cfg.Dir, s.log); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	for _, d := range []string{s.clDir, s.cqDir} {
+		if err := s.fs.MkdirAll(d, 0o755); err != nil {
+			lock.Close()
+			return nil, err
+		}
+	}
+	if err := s.fs.SyncDir(cfg.Dir); err != nil {
+		lock.Close()
+		return nil, err
+	}
 	if err := s.openSegments(); err != nil {
 		s.closeFiles()
 		return nil, err
@@ -274,6 +285,16 @@ func (s *Store) recover() error {
 			zap.Int64("firstSegment", s.segs[0].base))
 		s.autoCreate = true
 	}
+	// Where the log ends, decided before anything is changed (recovery.go).
+	end, err := s.checkLog(from)
+	if err != nil {
+		return err
+	}
+	if ck != nil && end < ck.pos {
+		// The commit log is shorter than the checkpoint claims: the disk
+		// lost synced data.
+		return fmt.Errorf("%w: the commit log ends at %d, before the checkpoint position %d", errRecoveryRefused, end, ck.pos)
+	}
 	if ck == nil {
 		// Full rebuild: consume queues are rewritten from scratch.
 		s.fs.RemoveAll(s.cqDir)
@@ -284,20 +305,17 @@ func (s *Store) recover() error {
 	s.replaying = true
 	sc := s.newScanner(from)
 	n := 0
-	for {
+	for sc.pos < end {
 		h, b, pos, ok := sc.next()
 		if !ok {
-			break
+			return fmt.Errorf("storage: the commit log became unreadable during recovery: %v", sc.err)
 		}
 		s.writePos.Store(pos + int64(h.length))
 		s.apply(pos, &h, b)
 		n++
 	}
-	end := sc.pos
-	if ck != nil && end < ck.pos {
-		// The commit log is shorter than the checkpoint claims: the disk
-		// lost synced data. Start over from what is there.
-		return fmt.Errorf("storage: commit log ends at %d before the checkpoint position %d", end, ck.pos)
+	if err := s.brokenErr(); err != nil {
+		return err // a consume queue could not be rebuilt (partition.go)
 	}
 	if err := s.truncateTail(end); err != nil {
 		return err
