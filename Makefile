@@ -1,4 +1,4 @@
-.PHONY: run test build image up down deploy-test
+.PHONY: run test fuzz build image up down deploy-test
 
 run:
 	go run ./cmd/gregor
@@ -10,11 +10,22 @@ build:
 
 # The whole test suite, installing what it needs first (README, .ci/run).
 # -count=1: the suite drives external processes, so a cached pass proves nothing.
+# Then every fuzzer runs with Go's fuzzing engine for FUZZTIME each (13 of them:
+# about 3 minutes), from the corpus in testdata/fuzz.
+FUZZTIME ?= 10s
 test:
 	bash scripts/install-deps.sh
 	go vet ./...
 	go test -count=1 -timeout 60m ./...
+	bash scripts/fuzz.sh $(FUZZTIME)
 	@cat compat_test/results.md
+
+# Longer fuzzing (FUZZ_LONG each, FUZZ_MATCH='pkg FuzzName' for a subset); the
+# inputs the engine finds interesting are copied into each package's
+# testdata/fuzz/<FuzzName>/: commit them, and `make test` replays them.
+FUZZ_LONG ?= 2m
+fuzz:
+	bash scripts/fuzz.sh -save $(FUZZ_LONG)
 
 # The FROM scratch image around the static binary (Dockerfile).
 image: build

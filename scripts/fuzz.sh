@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Runs every Fuzz* function of the module with Go's fuzzing engine, one after
+# the other, for a fixed time each. A crash fails the run; the engine writes
+# the failing input to <package>/testdata/fuzz/<FuzzName>/ (commit it with the
+# fix: `go test` replays it from then on).
+#
+#   fuzz.sh [-save] [DURATION]     DURATION per fuzzer (default 10s)
+#
+# -save copies the inputs the engine found interesting (new coverage), which
+# it keeps in $(go env GOCACHE)/fuzz, into <package>/testdata/fuzz/<FuzzName>/,
+# so the corpus grows in the repository and every later `go test` replays it.
+# `make test` runs without -save (a test run leaves the tree as it was);
+# `make fuzz` runs with it (commit what it found).
+#
+# FUZZ_MATCH (a grep -E pattern on "package FuzzName") picks a subset.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+save=0
+if [[ ${1:-} == -save ]]; then
+	save=1
+	shift
+fi
+fuzztime=${1:-10s}
+cache=$(go env GOCACHE)/fuzz
+module=$(go list -m)
+
+# "dir name" for every fuzz function of every test file.
+mapfile -t targets < <(grep -rE --include='*_test.go' -o '^func Fuzz[A-Za-z0-9_]+' . |
+	grep -v -e '/testdata/' -e '/node_modules/' |
+	sed -E 's#^\./(.*)/[^/]+_test\.go:func (Fuzz[A-Za-z0-9_]+)$#\1 \2#' | sort -u |
+	grep -E "${FUZZ_MATCH:-.}")
+if ((${#targets[@]} == 0)); then
+	echo "fuzz.sh: no fuzz function found" >&2
+	exit 1
+fi
+
+# count prints how many files folder $1 holds (0 when it does not exist).
+count() {
+	if [[ -d $1 ]]; then
+		find "$1" -type f | wc -l
+	else
+		echo 0
+	fi
+}
+
+start=$SECONDS
+failed=()
+for t in "${targets[@]}"; do
+	read -r dir name <<<"$t"
+	before=$(count "$dir/testdata/fuzz/$name")
+	echo "=== fuzz $dir $name ($fuzztime)"
+	t0=$SECONDS
+	log=$(mktemp)
+	if go test -run='^$' -fuzz="^${name}\$" -fuzztime="$fuzztime" "./$dir" >"$log" 2>&1; then
+		tail -n 3 "$log"
+	else
+		cat "$log"
+		failed+=("$dir $name")
+	fi
+	rm -f "$log"
+	added=0
+	if ((save)) && [[ -d "$cache/$module/$dir/$name" ]]; then
+		mkdir -p "$dir/testdata/fuzz/$name"
+		for f in "$cache/$module/$dir/$name"/*; do
+			[[ -f $f ]] || continue
+			dst="$dir/testdata/fuzz/$name/$(basename "$f")"
+			if [[ ! -e $dst ]]; then
+				cp "$f" "$dst"
+				added=$((added + 1))
+			fi
+		done
+	fi
+	after=$(count "$dir/testdata/fuzz/$name")
+	echo "--- $dir $name: $((SECONDS - t0))s, testdata corpus $before → $after files (+$added from the engine's cache)"
+done
+
+echo "fuzz.sh: ${#targets[@]} fuzzers, $fuzztime each, $((SECONDS - start))s in all"
+if ((${#failed[@]})); then
+	printf 'fuzz.sh: FAILED: %s\n' "${failed[@]}" >&2
+	exit 1
+fi
