@@ -23,6 +23,7 @@
 //	COMPAT_CAPTURE   a folder: record the clients' requests to gregor there as
 //	                 fuzz seeds (capture_test.go)
 //	COMPAT_KEEP      keep the run's folder (broker logs and data)
+//	CRASH_CYCLES     SIGKILLs per flush mode in TestCrashLoop (default 30)
 package compat
 
 import (
@@ -167,8 +168,9 @@ func startKafka() *target {
 // for the crash test.
 type gregorProc struct {
 	bin, dataDir string
-	port         int // the Kafka listener
-	advertised   int // the port told to clients (a capture proxy's, or port)
+	extra        []string // more command-line settings (the crash loop's flush mode)
+	port         int      // the Kafka listener
+	advertised   int      // the port told to clients (a capture proxy's, or port)
 	cmd          *exec.Cmd
 	logPath      string
 	done         chan struct{} // closed when cmd has exited
@@ -235,6 +237,7 @@ func (p *gregorProc) start() error {
 		"--group.initial.rebalance.delay.ms=0",
 		"--group.min.session.timeout.ms=1000",
 	)
+	p.cmd.Args = append(p.cmd.Args, p.extra...)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	if err := p.cmd.Start(); err != nil {
 		logf.Close()
