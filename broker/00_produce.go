@@ -3,9 +3,10 @@ package broker
 // Produce (key 0), versions 0–12; v0–v2 are rejected.
 //
 // Produce is advertised from v0 although v0–v2 (message formats 0 and 1)
-// are rejected with UNSUPPORTED_VERSION on every partition, as Kafka 4
-// does: librdkafka stops compressing when Produce's advertised minimum is
-// not 0 (KAFKA-18659).
+// are refused by closing the connection without an answer, as Kafka 4
+// does (observed on 4.1.1; compat_test's hostile case checks both):
+// librdkafka stops compressing when Produce's advertised minimum is not 0
+// (KAFKA-18659).
 //
 // v3+: each partition's records must be one v2 RecordBatch, validated as in
 // batch.go; acks must be -1, 0 or 1 (else INVALID_REQUIRED_ACKS). acks=0
@@ -46,14 +47,16 @@ import (
 
 func init() { register(kmsg.Produce, 0, 12, handleProduce) }
 
+var errProduceV0V2 = errors.New("produce v0-v2 (message formats 0 and 1) are not supported")
+
 func handleProduce(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.ProduceRequest)
 	resp := r.ResponseKind().(*kmsg.ProduceResponse)
+	if r.Version < 3 {
+		return nil, errProduceV0V2 // the connection closes, as in Kafka 4
+	}
 	code := int16(0)
-	switch {
-	case r.Version < 3:
-		code = kerr.UnsupportedVersion.Code
-	case r.Acks != 0 && r.Acks != 1 && r.Acks != -1:
+	if r.Acks != 0 && r.Acks != 1 && r.Acks != -1 {
 		code = kerr.InvalidRequiredAcks.Code
 	}
 	type job struct {

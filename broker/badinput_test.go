@@ -45,7 +45,6 @@ func TestCoreBadInputs(t *testing.T) {
 		code    int16
 	}{
 		{"valid batch", 9, -1, "bad", 0, good, 0},
-		{"produce v2 (removed in Kafka 4)", 2, 1, "bad", 0, good, kerr.UnsupportedVersion.Code},
 		{"acks=2", 9, 2, "bad", 0, good, kerr.InvalidRequiredAcks.Code},
 		{"unknown topic", 9, 1, "nope", 0, good, kerr.UnknownTopicOrPartition.Code},
 		{"unknown partition", 9, 1, "bad", 4, good, kerr.UnknownTopicOrPartition.Code},
@@ -101,6 +100,15 @@ func TestCoreBadInputs(t *testing.T) {
 		t.Fatalf("high watermark %d, want 6", hwm)
 	}
 
+	t.Run("produce v0-v2 close the connection (Kafka 4)", func(t *testing.T) {
+		for v := int16(0); v <= 2; v++ {
+			rc := cb.raw()
+			rc.send(produceReq(v, 1, "bad", 0, good))
+			if !rc.closed() {
+				t.Fatalf("produce v%d: connection still open", v)
+			}
+		}
+	})
 	t.Run("acks=0 with an error closes the connection", func(t *testing.T) {
 		rc := cb.raw()
 		rc.send(produceReq(9, 0, "nope", 0, good))
