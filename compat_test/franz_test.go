@@ -121,15 +121,19 @@ func TestFranz(t *testing.T) {
 
 	matrixGo(t, "franz-go", "static member restart (group.instance.id)", apisGroup, func(t *testing.T, tg *target) {
 		// A static member leaves no group on close; the same instance
-		// id coming back resumes from its commits without waiting for a
-		// session timeout.
+		// id coming back takes its place at once: no rebalance (same
+		// generation) and no wait for the old member's session timeout.
+		// The session timeout (60s) is far longer than the time the
+		// restarted member gets to read (15s), so a broker that waited it
+		// out fails here instead of passing slowly.
+		const session, within = 60 * time.Second, 15 * time.Second
 		topic := newTopic(t, tg, "franz-static", 2)
 		group := uniq("g-static")
 		first := producePartitioned(t, tg, topic, 0, 40, 2)
 		member := func() *kgo.Client {
 			return newClient(t, tg, kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic), kgo.InstanceID("static-1"),
 				kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-				kgo.SessionTimeout(20*time.Second), kgo.HeartbeatInterval(300*time.Millisecond),
+				kgo.SessionTimeout(session), kgo.HeartbeatInterval(300*time.Millisecond),
 				kgo.FetchMaxWait(200*time.Millisecond))
 		}
 		c1 := member()
@@ -137,16 +141,42 @@ func TestFranz(t *testing.T) {
 		if err := c1.CommitUncommittedOffsets(ctxT(t, 20*time.Second)); err != nil {
 			t.Fatalf("commit: %v", err)
 		}
+		id1, gen1 := c1.GroupMetadata()
 		c1.Close()
 		checkConsumed(t, got, first)
 		second := producePartitioned(t, tg, topic, 40, 20, 2)
 		start := time.Now()
 		c2 := member()
-		got = pollN(t, c2, len(second))
+		got = nil
+		ctx := ctxT(t, within)
+		for len(got) < len(second) {
+			fs := c2.PollFetches(ctx)
+			if ctx.Err() != nil {
+				t.Fatalf("%s: the restarted static member read %d of %d records within %v (session timeout %v): "+
+					"the broker did not let it take the old member's place", tg.name, len(got), len(second), within, session)
+			}
+			fs.EachError(func(tp string, p int32, err error) { t.Fatalf("fetch %s/%d: %v", tp, p, err) })
+			fs.EachRecord(func(r *kgo.Record) { got = append(got, toRec(r)) })
+		}
 		t.Logf("%s: the static member was back and read after %v", tg.name, time.Since(start).Round(time.Millisecond))
+		id2, gen2 := c2.GroupMetadata()
+		if gen2 != gen1 {
+			t.Errorf("%s: generation %d after the static restart, %d before: the broker rebalanced", tg.name, gen2, gen1)
+		}
+		if id2 == id1 {
+			t.Errorf("%s: the restarted member got the old member id %s; Kafka gives it a new one", tg.name, id1)
+		}
 		c2.CommitUncommittedOffsets(ctxT(t, 20*time.Second))
 		checkConsumed(t, got, second)
 		checkCommitted(t, tg, group, topic)
+		dg, err := newAdmin(t, tg).DescribeGroups(ctxT(t, 10*time.Second), group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := dg[group]; d.State != "Stable" || len(d.Members) != 1 || d.Members[0].MemberID != id2 ||
+			d.Members[0].InstanceID == nil || *d.Members[0].InstanceID != "static-1" {
+			t.Errorf("%s: group after the restart: state %s, members %+v; want Stable with the one new member", tg.name, d.State, d.Members)
+		}
 	})
 
 	matrixGo(t, "franz-go", "LogAppendTime topic", apisData, func(t *testing.T, tg *target) {
