@@ -121,7 +121,7 @@ func (r *resultTable) write() {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# gregor client matrix — results of one run\n\n")
-	fmt.Fprintf(&b, "Written by `go test ./compat_test/` at %s.\n\n", time.Now().UTC().Format(time.RFC3339))
+	fmt.Fprintf(&b, "Written by `go test ./compat_test/` at %s on commit %s.\n\n", time.Now().UTC().Format(time.RFC3339), gitCommit(repoRoot))
 	for _, tg := range targets {
 		state := "up"
 		if tg.down != "" {
@@ -174,6 +174,22 @@ func (r *resultTable) write() {
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, "compat: writing results:", err)
 	}
+}
+
+// gitCommit names the commit the tree at dir is on (git rev-parse HEAD),
+// marked "+ uncommitted changes" when tracked files (other than the table
+// itself) differ from it, so a results table says what it was measured on.
+func gitCommit(dir string) string {
+	out, err := exec.Command("git", "-C", dir, "rev-parse", "HEAD").Output()
+	if err != nil {
+		return "unknown (git rev-parse: " + err.Error() + ")"
+	}
+	c := strings.TrimSpace(string(out))
+	if st, err := exec.Command("git", "-C", dir, "status", "--porcelain", "--untracked-files=no",
+		"--", ".", ":(exclude)compat_test/results.md").Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
+		c += " + uncommitted changes"
+	}
+	return c
 }
 
 func firstLine(s string) string {
