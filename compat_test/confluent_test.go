@@ -47,6 +47,7 @@ func TestConfluentGo(t *testing.T) {
 			}
 		}
 		checkProduced(t, tg, topic, "ckg", n, acks)
+		checkBatches(t, tg, topic, 3, codecZstd, true)
 	})
 
 	matrixGo(t, "confluent-kafka-go", "consumer group", apisGroup, func(t *testing.T, tg *target) {

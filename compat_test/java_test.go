@@ -28,6 +28,7 @@ func TestJava(t *testing.T) {
 		topic := newTopic(t, tg, "java-prod", 3)
 		acks := recsOf(t, javaRun(t, "produce", "--bootstrap", tg.addr, "--topic", topic, "--count", "200", "--compression", "zstd"))
 		checkProduced(t, tg, topic, "java", 200, acks)
+		checkBatches(t, tg, topic, 3, codecZstd, true)
 	})
 	for _, assignor := range []string{"range", "cooperative-sticky"} {
 		matrix(t, "java kafka-clients", "classic group "+assignor, apisGroup, func(t *testing.T, tg *target) {

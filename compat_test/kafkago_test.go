@@ -33,6 +33,7 @@ func TestKafkaGo(t *testing.T) {
 			t.Fatalf("write: %v", err)
 		}
 		checkProduced(t, tg, topic, "kafkago", 100, nil)
+		checkBatches(t, tg, topic, 3, codecZstd, false) // kafka-go has no idempotent producer
 	})
 
 	matrixGo(t, "kafka-go", "Reader with GroupID", apisGroup, func(t *testing.T, tg *target) {

@@ -26,6 +26,7 @@ func TestKafkaJS(t *testing.T) {
 		got := kvOf(t, jsRun(t, "produce", "--bootstrap", tg.addr, "--topic", topic, "--count", "100"))
 		expectKV(t, got, map[string]string{"produced": "100"})
 		checkProduced(t, tg, topic, "kafkajs", 100, nil)
+		checkBatches(t, tg, topic, 3, codecGzip, true)
 	})
 	matrix(t, "kafkajs", "consumer group", apisGroup, func(t *testing.T, tg *target) {
 		topic := newTopic(t, tg, "js-grp", 3)

@@ -105,6 +105,7 @@ func TestKcat(t *testing.T) {
 		checkProducedH(t, tg, topic, "kcat", 100, nil, func(int) map[string]string {
 			return map[string]string{"client": "kcat", "run": "1"}
 		})
+		checkBatches(t, tg, topic, 3, codecSnappy, true)
 	})
 	matrix(t, "kcat", "-C -e", apisData, func(t *testing.T, tg *target) {
 		topic := newTopic(t, tg, "kcat-cons", 3)

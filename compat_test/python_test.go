@@ -24,14 +24,18 @@ func pyRun(t *testing.T, args ...string) [][]byte {
 
 // TestPython drives confluent-kafka (librdkafka) and kafka-python from PyPI.
 func TestPython(t *testing.T) {
-	for _, lib := range []struct{ name, label, codec string }{
-		{"confluent", "python confluent-kafka", "lz4"},
-		{"kafkapython", "python kafka-python", "gzip"},
+	for _, lib := range []struct {
+		name, label, codec string
+		codecBits          int8
+	}{
+		{"confluent", "python confluent-kafka", "lz4", codecLz4},
+		{"kafkapython", "python kafka-python", "gzip", codecGzip},
 	} {
 		matrix(t, lib.label, "idempotent produce ("+lib.codec+")", apisIdem, func(t *testing.T, tg *target) {
 			topic := newTopic(t, tg, "py-prod", 3)
 			acks := recsOf(t, pyRun(t, lib.name, "produce", "--bootstrap", tg.addr, "--topic", topic, "--count", "120", "--compression", lib.codec))
 			checkProduced(t, tg, topic, lib.name, 120, acks)
+			checkBatches(t, tg, topic, 3, lib.codecBits, true)
 		})
 		matrix(t, lib.label, "group consume with commit", apisGroup, func(t *testing.T, tg *target) {
 			topic := newTopic(t, tg, "py-grp", 3)

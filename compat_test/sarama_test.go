@@ -72,6 +72,7 @@ func TestSarama(t *testing.T) {
 		}
 		p.Close()
 		checkProduced(t, tg, topic, "sarama", 120, saramaAcks(ms))
+		checkBatches(t, tg, topic, 3, codecSnappy, true)
 	})
 
 	matrixGo(t, "sarama", "AsyncProducer (lz4)", apisData, func(t *testing.T, tg *target) {
@@ -102,6 +103,7 @@ func TestSarama(t *testing.T) {
 		}
 		p.Close()
 		checkProduced(t, tg, topic, "sarama", 150, saramaAcks(ms))
+		checkBatches(t, tg, topic, 3, codecLz4, false) // not idempotent
 	})
 
 	matrixGo(t, "sarama", "ConsumerGroup two members", apisGroup, func(t *testing.T, tg *target) {
