@@ -345,33 +345,42 @@ func (b *Broker) viewTopicMetadata(v *view, t *viewTopic) kmsg.MetadataResponseT
 }
 
 // groupReplicas returns a group's replicas (its live members and the
-// slaves its master's replication knows of), ISR (the master and the
-// slaves its replication lists as in sync) and offline replicas (known
-// slaves not live), as node ids. A slave known only by its member id is
-// listed by the node id it last registered with.
+// members its master's replication knows of), ISR (the master and the
+// slaves its replication lists as in sync, whether or not their own
+// registration is still live: the replication connection decides, never
+// the registry) and offline replicas (known members not live), as node ids.
+// A member not live is listed by the node id it last registered with.
 func (b *Broker) groupReplicas(v *view, group string, master *nameserver.Broker) (replicas, isr, offline []int32) {
 	c := b.cl()
-	live := map[int64]int32{}
+	live := map[int64]bool{}
 	for _, m := range v.members[group] {
-		live[m.BrokerID] = m.NodeID
+		live[m.BrokerID] = true
 		c.rememberNode(group, m.BrokerID, m.NodeID)
 		replicas = append(replicas, m.NodeID)
-		if inSync(master, m) {
-			isr = append(isr, m.NodeID)
+	}
+	isr = []int32{master.NodeID}
+	for _, id := range master.InSync {
+		if id == master.BrokerID {
+			continue
+		}
+		if node, ok := c.nodeOf(group, id); ok {
+			isr = append(isr, node)
 		}
 	}
 	offline = []int32{}
+	known := append([]int64(nil), master.InSync...)
 	for _, s := range master.Slaves {
-		if _, ok := live[s.Member]; ok {
+		known = append(known, s.Member)
+	}
+	for _, id := range known {
+		if live[id] {
 			continue
 		}
-		if node, ok := c.nodeOf(group, s.Member); ok {
+		live[id] = true // once
+		if node, ok := c.nodeOf(group, id); ok {
 			replicas = append(replicas, node)
 			offline = append(offline, node)
 		}
-	}
-	if isr == nil {
-		isr = []int32{}
 	}
 	return replicas, isr, offline
 }
