@@ -5,6 +5,12 @@
 #
 #   scripts/bench.sh [OUT]      results in OUT (default /tmp/gregor-bench-<time>)
 #
+# OUT/results.md is the whole report, written by this run, naming the commit
+# it ran on (git rev-parse HEAD; "+ uncommitted changes" when the tree
+# differs). With UPDATE_BENCHMARKS=1 the run also puts that report into
+# BENCHMARKS.md between its "bench.sh results" markers: the figures there are
+# only ever written by a run, never by hand.
+#
 # Every round runs each scenario against each target before the next
 # scenario, so the targets interleave and share the machine's noise:
 #
@@ -135,10 +141,15 @@ disk() {
 
 log "building gregor"
 mkdir -p "$OUT/bin"
+COMMIT=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+if [[ -n $(git status --porcelain --untracked-files=no -- . ':(exclude)BENCHMARKS.md' 2>/dev/null) ]]; then
+	COMMIT="$COMMIT + uncommitted changes"
+fi
 go build -o "$BIN" ./cmd/gregor
+STARTED_AT=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 {
 	echo "date: $(date -u)"
-	echo "commit: ${GREGOR_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}"
+	echo "commit: $COMMIT"
 	echo "cpus: $(nproc); $(grep -m1 'model name' /proc/cpuinfo || true)"
 	echo "load before: $(cat /proc/loadavg)"
 	echo "rounds $ROUNDS, duration $DURATION, warmup $WARMUP, big partitions $BIG_PARTITIONS, e2e rate $E2E_RATE, idempotent $IDEMPOTENT, producers $PRODUCERS, consumers $CONSUMERS"
@@ -195,9 +206,12 @@ echo "load after: $(cat /proc/loadavg)" >>"$OUT/env.txt"
 disk
 cleanup
 
-python3 - "$OUT" <<'EOF' | tee "$OUT/results.md"
+python3 - "$OUT" "$COMMIT" "$STARTED_AT" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" <<'EOF' | tee "$OUT/results.md"
 import json, glob, os, statistics, sys
-out = sys.argv[1]
+out, commit, started, ended = sys.argv[1:5]
+print(f"Written by `scripts/bench.sh` ({started} – {ended}) on commit {commit}. "
+      "Medians over the rounds; the settings, machine, load and disk are at the end.")
+print()
 runs = {}
 for f in glob.glob(os.path.join(out, "runs", "*.json")):
     name = os.path.basename(f)[:-5]
@@ -272,3 +286,18 @@ print()
 for line in open(os.path.join(out, "env.txt")):
     print("    " + line.rstrip())
 EOF
+
+if [[ ${UPDATE_BENCHMARKS:-} == 1 ]]; then
+	python3 - "$OUT/results.md" BENCHMARKS.md <<'EOF'
+import sys
+results, doc = sys.argv[1], sys.argv[2]
+begin, end = "<!-- bench.sh results: begin -->", "<!-- bench.sh results: end -->"
+text = open(doc).read()
+if begin not in text or end not in text:
+    sys.exit(f"bench.sh: {doc} has no {begin} … {end} markers")
+head, rest = text.split(begin, 1)
+_, tail = rest.split(end, 1)
+open(doc, "w").write(head + begin + "\n" + open(results).read().rstrip("\n") + "\n" + end + tail)
+print(f"bench.sh: wrote the report into {doc}", file=sys.stderr)
+EOF
+fi
