@@ -365,32 +365,38 @@ func (p *Partition) dispatchBatch(pos int64, h *entryHeader, batch []byte) {
 		p.s.log.Warn("storage: skipping an unparsable batch", zap.Int64("position", pos))
 		return
 	}
-	p.mu.Lock()
-	p.ensureTailLocked()
-	if err := p.cqErr; err != nil {
+	// p.mu is released by a defer, so a panic here (breakOnPanic) leaves
+	// the partition readable.
+	fns, err := func() ([]func(), error) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.ensureTailLocked()
+		if err := p.cqErr; err != nil {
+			return nil, err
+		}
+		base := h.baseOffset
+		e := newCQEntry(pos, h, batch, &bi, p.maxTs)
+		if p.count == 0 && p.nextOffset == 0 {
+			p.logStart = base
+		}
+		p.addEntryLocked(e)
+		p.nextOffset = e.lastOffset() + 1
+		if n := len(p.epochs); n == 0 || h.leaderEpoch > p.epochs[n-1].epoch {
+			p.epochs = append(p.epochs, epochStart{epoch: h.leaderEpoch, start: base})
+		}
+		if bi.maxTs > p.maxTs {
+			p.maxTs, p.maxTsOff = bi.maxTs, e.maxTsOffset
+		}
+		if bi.producerID >= 0 {
+			p.updateProducerLocked(&bi, base, h.storeTime)
+		}
+		return p.s.publishLocked(p, p.nextOffset, pos+int64(h.length)), nil
+	}()
+	if err != nil {
 		// The batch is in the commit log but cannot be indexed.
-		p.mu.Unlock()
 		p.s.fail(err)
 		return
 	}
-	base := h.baseOffset
-	e := newCQEntry(pos, h, batch, &bi, p.maxTs)
-	if p.count == 0 && p.nextOffset == 0 {
-		p.logStart = base
-	}
-	p.addEntryLocked(e)
-	p.nextOffset = e.lastOffset() + 1
-	if n := len(p.epochs); n == 0 || h.leaderEpoch > p.epochs[n-1].epoch {
-		p.epochs = append(p.epochs, epochStart{epoch: h.leaderEpoch, start: base})
-	}
-	if bi.maxTs > p.maxTs {
-		p.maxTs, p.maxTsOff = bi.maxTs, e.maxTsOffset
-	}
-	if bi.producerID >= 0 {
-		p.updateProducerLocked(&bi, base, h.storeTime)
-	}
-	fns := p.s.publishLocked(p, p.nextOffset, pos+int64(h.length))
-	p.mu.Unlock()
 	for _, fn := range fns {
 		fn()
 	}
@@ -501,12 +507,17 @@ func (p *Partition) AppendDeferred(batch []byte, leaderEpoch int32) (AppendResul
 		leaderEpoch: leaderEpoch,
 	}
 	putEntryHeader(b, &h)
-	pos, err := s.writeEntryLocked(b)
+	err = s.breakOnPanic(func() error {
+		pos, err := s.writeEntryLocked(b)
+		if err == nil {
+			p.dispatchBatch(pos, &h, b[entryHeaderSize:]) // what apply does, without the lookup
+		}
+		return err
+	})
 	if err != nil {
 		s.mu.Unlock()
 		return AppendResult{}, 0, err
 	}
-	p.dispatchBatch(pos, &h, b[entryHeaderSize:]) // what apply does, without the lookup
 	end := s.writePos.Load()
 	ls := p.logStart // changes only in the dispatcher, under s.mu
 	s.mu.Unlock()

@@ -123,45 +123,42 @@ func (s *Store) AppendRaw(pos int64, data []byte) error {
 		return fmt.Errorf("%w: got %d, end is %d", ErrPositionMismatch, pos, s.writePos.Load())
 	}
 	var applied []appliedEntry
-	var err error
-	for len(data) > 0 {
-		p := s.writePos.Load()
-		h, e := decodeEntryHeader(data, maxRawEntry)
-		if e != nil {
-			err = fmt.Errorf("%w at %d", errBadEntry, p)
-			break
-		}
-		n := int(h.length)
-		if h.typ == entryPad {
-			n = entryHeaderSize
-		}
-		if len(data) < n || !checkEntry(data[:n], &h) {
-			err = fmt.Errorf("%w at %d", errBadEntry, p)
-			break
-		}
-		seg, e := s.rawRoomLocked(p, int64(n))
-		if e != nil {
-			err = e
-			break
-		}
-		if e := s.writeAt(seg, data[:n], p); e != nil {
-			err = e
-			break
-		}
-		if h.typ == entryPad {
-			if e := s.rawEndSegmentLocked(seg, p+int64(h.length)); e != nil {
-				err = e
-				break
+	err := s.breakOnPanic(func() error {
+		for len(data) > 0 {
+			p := s.writePos.Load()
+			h, e := decodeEntryHeader(data, maxRawEntry)
+			if e != nil {
+				return fmt.Errorf("%w at %d", errBadEntry, p)
 			}
-		} else {
-			s.writePos.Store(p + int64(n))
-			s.apply(p, &h, data[:n])
-			if s.cfg.OnApply != nil {
-				applied = append(applied, entryKind(&h, data[:n]))
+			n := int(h.length)
+			if h.typ == entryPad {
+				n = entryHeaderSize
 			}
+			if len(data) < n || !checkEntry(data[:n], &h) {
+				return fmt.Errorf("%w at %d", errBadEntry, p)
+			}
+			seg, e := s.rawRoomLocked(p, int64(n))
+			if e != nil {
+				return e
+			}
+			if e := s.writeAt(seg, data[:n], p); e != nil {
+				return e
+			}
+			if h.typ == entryPad {
+				if e := s.rawEndSegmentLocked(seg, p+int64(h.length)); e != nil {
+					return e
+				}
+			} else {
+				s.writePos.Store(p + int64(n))
+				s.apply(p, &h, data[:n])
+				if s.cfg.OnApply != nil {
+					applied = append(applied, entryKind(&h, data[:n]))
+				}
+			}
+			data = data[n:]
 		}
-		data = data[n:]
-	}
+		return nil
+	})
 	end := s.writePos.Load()
 	s.mu.Unlock()
 	for _, a := range applied {

@@ -416,9 +416,9 @@ func (s *Store) apply(pos int64, h *entryHeader, b []byte) {
 	case entryLogStart:
 		if p := s.lookup(pkey{h.topic, h.partition}); p != nil {
 			p.mu.Lock()
+			defer p.mu.Unlock() // also on a panic (breakOnPanic)
 			p.ensureTailLocked()
 			p.moveLogStartLocked(h.baseOffset)
-			p.mu.Unlock()
 		}
 	}
 }
@@ -448,12 +448,17 @@ func (s *Store) appendEntry(h entryHeader, payload []byte) error {
 		s.mu.Unlock()
 		return err
 	}
-	pos, err := s.writeEntryLocked(b)
+	err := s.breakOnPanic(func() error {
+		pos, err := s.writeEntryLocked(b)
+		if err == nil {
+			s.apply(pos, &h, b)
+		}
+		return err
+	})
 	if err != nil {
 		s.mu.Unlock()
 		return err
 	}
-	s.apply(pos, &h, b)
 	end := s.writePos.Load()
 	s.mu.Unlock()
 	return s.WaitDurable(end)
