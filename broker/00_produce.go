@@ -245,6 +245,9 @@ func (b *Broker) waitReplicated(ctx context.Context, pos int64, timeout time.Dur
 	// compare the ISR with each topic's min.insync.replicas.
 	wctx, cancel := context.WithTimeout(ctx, max(timeout, time.Millisecond))
 	err := m.WaitReplicated(wctx, pos, 1)
+	if err == nil {
+		err = b.waitMustHold(wctx, m, pos) // fail-over's committed in-sync set (lease.go)
+	}
 	cancel()
 	isr := len(b.inSyncMembers())
 	each(func(t *Topic, sp *kmsg.ProduceResponseTopicPartition) {

@@ -33,6 +33,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/gregor-broker/gregor/nameserver"
 	"github.com/gregor-broker/gregor/nameserver/lease"
@@ -178,3 +179,44 @@ func (b *Broker) newerTerm(epoch int32, holder int64) {
 	}
 	b.cl().changed()
 }
+
+// waitMustHold returns once every member a candidate could take over from
+// has acknowledged pos (Keeper.MustHold): the ISR of package replication
+// may already have dropped a slow member that the NameServers still list
+// as in sync, and a write it lacks must not be acknowledged until a
+// majority of them took the smaller set. Without fail-over it returns at
+// once.
+func (b *Broker) waitMustHold(ctx context.Context, m replMaster, pos int64) error {
+	f := b.failover
+	if f == nil {
+		return nil
+	}
+	for {
+		missing := false
+		acked := map[int64]int64{}
+		for _, s := range m.Slaves() {
+			acked[s.Member] = s.Acked
+		}
+		for _, id := range f.k.MustHold() {
+			if id != b.memberID() && acked[id] < pos {
+				missing = true
+				break
+			}
+		}
+		if !missing {
+			return nil
+		}
+		t := time.NewTimer(mustHoldPoll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// mustHoldPoll is how often waitMustHold looks again; it waits only while
+// a member is dropped from the ISR but not yet from the committed set (up
+// to a lease renewal) or catching up.
+const mustHoldPoll = 2 * time.Millisecond

@@ -79,3 +79,139 @@ func TestProduceNeedsLease(t *testing.T) {
 		t.Fatalf("produce with the lease regained: %v", kerr.ErrorForCode(code))
 	}
 }
+
+// leaseGroup is one broker group of n members on a shared in-process
+// registry, each reaching 3 in-process lease tables through its own cut.
+type leaseGroup struct {
+	t       *testing.T
+	members []*coreBroker
+	cuts    []*atomic.Bool
+}
+
+func startLeaseGroup(t *testing.T, n int, d time.Duration) *leaseGroup {
+	ns := nameserver.NewLocal()
+	var tables []*nameserver.Leases
+	for range 3 {
+		tables = append(tables, nameserver.NewLeases(d, nil))
+	}
+	g := &leaseGroup{t: t}
+	for i := range n {
+		cut := &atomic.Bool{}
+		var gs []lease.Granter
+		for _, l := range tables {
+			gs = append(gs, cuttable{l, cut})
+		}
+		g.cuts = append(g.cuts, cut)
+		g.members = append(g.members, coreStart(t, "", func(c *Config) {
+			c.NodeID = int32(i + 1)
+			c.Cluster = ClusterConfig{Name: "test", BrokerName: "g", BrokerID: int64(i), Client: ns,
+				RegisterInterval: 50 * time.Millisecond, RouteRefreshInterval: 50 * time.Millisecond,
+				LeaseGranters: gs, LeaseInterval: d / 8}
+			c.Replication = ReplicationConfig{Listener: "127.0.0.1:0", Mode: ReplicationSync, LagTimeMax: 2 * time.Second}
+		}))
+	}
+	return g
+}
+
+// master returns the member that is master with a valid lease, checking
+// that there is at most one.
+func (g *leaseGroup) master() *coreBroker {
+	var m *coreBroker
+	for _, cb := range g.members {
+		if cb.b != nil && cb.b.isMaster() && cb.b.leaseValid() {
+			if m != nil {
+				g.t.Fatalf("members %d and %d both master with a valid lease", m.b.memberID(), cb.b.memberID())
+			}
+			m = cb
+		}
+	}
+	return m
+}
+
+func (g *leaseGroup) produce(cb *coreBroker, n int, prefix string) int16 {
+	return producePart(cb.raw().do(produceReq(9, -1, "fo", 0, coreBatch(time.Now().UnixMilli(), -1, -1, -1, coreRecs(n, prefix)...)))).ErrorCode
+}
+
+// A master cut off from the NameServers (still reachable by clients and
+// its slaves) steps down; an in-sync slave takes over with epoch 1 and
+// holds everything acknowledged before; the other slave follows it;
+// healed, the old master rejoins as a slave of the new term. Then the new
+// master shuts down: the lease is released and the next takes over.
+func TestFailoverInProcess(t *testing.T) {
+	const d = 400 * time.Millisecond
+	g := startLeaseGroup(t, 3, d)
+	old := g.members[0]
+	waitCond(t, "member 0 master with both slaves in sync", func() bool {
+		return g.master() == old && len(old.b.inSyncMembers()) == 3
+	})
+	old.topic("fo", 1, nil)
+	waitCond(t, "the topic on the slaves", func() bool {
+		_, ok1 := g.members[1].b.topics.Get("fo")
+		_, ok2 := g.members[2].b.topics.Get("fo")
+		return ok1 && ok2
+	})
+	if code := g.produce(old, 5, "before"); code != 0 {
+		t.Fatalf("produce before: %v", kerr.ErrorForCode(code))
+	}
+
+	g.cuts[0].Store(true)
+	var next *coreBroker
+	waitCond(t, "a slave to take over", func() bool {
+		next = g.master()
+		return next != nil && next != old
+	})
+	if e := next.b.leaderEpoch(); e != 1 {
+		t.Fatalf("new master's epoch %d, want 1", e)
+	}
+	if old.b.isMaster() {
+		t.Fatal("old master still master")
+	}
+	if code := g.produce(old, 1, "stale"); code != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("produce to the old master: %v", kerr.ErrorForCode(code))
+	}
+	var other *coreBroker
+	for _, cb := range g.members[1:] {
+		if cb != next {
+			other = cb
+		}
+	}
+	waitCond(t, "the new master to accept writes (the other slave following it)", func() bool {
+		g.master()
+		return g.produce(next, 5, "after") == 0
+	})
+	if end := next.b.store.Partition(mustTopic(t, next, "fo").ID, 0).HighWatermark(); end < 10 {
+		t.Fatalf("new master holds %d records, want at least 10", end)
+	}
+
+	g.cuts[0].Store(false)
+	waitCond(t, "the old master to rejoin as a slave of epoch 1", func() bool {
+		g.master()
+		return !old.b.isMaster() && old.b.leaderEpoch() == 1
+	})
+
+	// A clean shutdown releases the lease: a slave takes over at once.
+	next.stop()
+	waitCond(t, "a take-over after the master's shutdown", func() bool {
+		m := g.master()
+		return m != nil && (m == old || m == other)
+	})
+	last := g.master()
+	if e := last.b.leaderEpoch(); e != 2 {
+		t.Fatalf("epoch after the second fail-over %d, want 2", e)
+	}
+	// Nothing acknowledged is lost: the 5 records before the first
+	// fail-over, the 5 after it, and one more now.
+	waitCond(t, "writes on the third master", func() bool { return g.produce(last, 1, "third") == 0 })
+	if hw := last.b.store.Partition(mustTopic(t, last, "fo").ID, 0).HighWatermark(); hw != 11 {
+		t.Fatalf("third master holds %d records, want 11", hw)
+	}
+}
+
+func mustTopic(t *testing.T, cb *coreBroker, name string) *Topic {
+	t.Helper()
+	tp, ok := cb.b.topics.Get(name)
+	if !ok {
+		t.Fatalf("no topic %s", name)
+	}
+	return tp
+}

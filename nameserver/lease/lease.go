@@ -175,11 +175,12 @@ type Keeper struct {
 	wasValid   bool      // StepDown fires on the true → false edge
 	knownMax   int32     // largest epoch heard of
 	shortest   time.Duration
-	freeSince  time.Time             // slave: since when a majority reports no holder
-	ss         *nameserver.SyncState // in-sync set this member reports
-	seenSS     *nameserver.SyncState // newest in-sync set a NameServer reported
-	last       string                // what the last round did, for logs and tests
-	expiry     *time.Timer           // Run's step-down timer
+	freeSince  time.Time               // slave: since when a majority reports no holder
+	ss         *nameserver.SyncState   // in-sync set this member reports
+	seenSS     *nameserver.SyncState   // newest in-sync set a NameServer reported
+	reported   []*nameserver.SyncState // sets reported in this term, not yet superseded (MustHold)
+	last       string                  // what the last round did, for logs and tests
+	expiry     *time.Timer             // Run's step-down timer
 }
 
 // New returns a Keeper; cfg is validated.
@@ -233,6 +234,42 @@ func (k *Keeper) Interval() time.Duration {
 func (k *Keeper) CommittedSyncState() *nameserver.SyncState {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	return k.committedLocked()
+}
+
+// MustHold lists the members that must hold a write before a sync-mode
+// master acknowledges it, itself included: every member of the committed
+// in-sync set and of every set reported since (a candidate may see any of
+// them as the newest). A member the master's replication already dropped
+// stays here until a majority of NameServers took a set without it —
+// Kafka's rule that the controller commits an ISR shrink before the leader
+// acts on it.
+func (k *Keeper) MustHold() []int64 {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	c := k.committedLocked()
+	var keep []*nameserver.SyncState
+	var out []int64
+	for _, r := range k.reported {
+		if r.Epoch != k.epoch || (c != nil && c.Newer(r)) {
+			continue // an older term's, or superseded by a committed one
+		}
+		keep = append(keep, r)
+		out = append(out, r.Members...)
+	}
+	k.reported = keep
+	if c != nil {
+		out = append(out, c.Members...)
+	}
+	// A newer set a NameServer holds from before this broker restarted.
+	if r := k.seenSS; r != nil && r.Epoch == k.epoch && (c == nil || !c.Newer(r)) {
+		out = append(out, r.Members...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func (k *Keeper) committedLocked() *nameserver.SyncState {
 	var ss []*nameserver.SyncState
 	for _, g := range k.grants {
 		if g.ok && g.epoch == k.epoch && g.sync != nil {
@@ -485,6 +522,7 @@ func (k *Keeper) nextSyncState(epoch int32) *nameserver.SyncState {
 		v = max(v, k.seenSS.Version+1)
 	}
 	k.ss = &nameserver.SyncState{Members: set, Epoch: epoch, Version: v}
+	k.reported = append(k.reported, k.ss)
 	return k.ss
 }
 
@@ -583,6 +621,7 @@ func (k *Keeper) candidate(ctx context.Context, t Term) {
 			k.mu.Lock()
 			k.knownMax = max(k.knownMax, epoch)
 			k.ss = inSync
+			k.reported = []*nameserver.SyncState{inSync}
 			k.wasValid = true
 			k.last = fmt.Sprintf("took over as master with epoch %d (%d of %d NameServers)", epoch, granted, len(out))
 			k.mu.Unlock()
