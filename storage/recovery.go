@@ -75,7 +75,18 @@ func (s *Store) checkLog(pos int64) (int64, error) {
 	}
 	s.segMu.RUnlock()
 	if seg != nil {
-		at, err := s.validAfter(seg, end+1)
+		// After a missing entry (zeros, the end of the file's data) the
+		// search is bounded: every clean end is one, and reading the whole
+		// preallocated rest of a 1 GiB segment at each Open would cost
+		// seconds and fill the page cache with zeros. A hole in fsynced
+		// data (a lost page or extent) is followed by entries at once, so
+		// looking noEntryWindow past it finds them. After a corrupt entry
+		// (only ever seen after a crash) the whole segment is searched.
+		limit := seg.base + seg.cap
+		if se.kind == stopNoEntry {
+			limit = min(limit, end+noEntryWindow)
+		}
+		at, err := s.validAfter(seg, end+1, limit)
 		if err != nil {
 			return 0, fmt.Errorf("%w: looking past %v: reading %s: %v", errRecoveryRefused, se, seg.path, err)
 		}
@@ -106,21 +117,28 @@ type dataSeeker interface {
 	SeekData(off int64) (int64, error)
 }
 
-// validAfter returns the position of the first valid entry of seg at or
-// after pos (a header with the magic whose length, type and CRCs check, or
+// noEntryWindow bounds the search for a valid entry after a missing one:
+// a lost extent of a few MiB plus the largest batch a producer sends.
+const noEntryWindow = 8 << 20
+
+// validAfter returns the position of the first valid entry of seg in
+// [pos, limit) (a header with the magic whose length, type and CRCs check, or
 // whose type is unknown to this release), -1 if there is none, or a read
 // error. Entries may sit at any byte, so every occurrence of the magic is
 // tried.
-func (s *Store) validAfter(seg *segment, pos int64) (int64, error) {
+func (s *Store) validAfter(seg *segment, pos, limit int64) (int64, error) {
 	size, err := seg.f.Size()
 	if err != nil {
 		return 0, err
 	}
 	end := min(size, seg.cap) // file offsets
+	// Headers must start below limit; the entries themselves may end
+	// beyond it.
+	hdrEnd := min(end, limit-seg.base+entryHeaderSize)
 	var magic [4]byte
 	binary.BigEndian.PutUint32(magic[:], entryMagic)
-	buf := make([]byte, min(scanBuf, max(end-(pos-seg.base), 0))+entryHeaderSize)
-	for off := pos - seg.base; off+entryHeaderSize <= end; {
+	buf := make([]byte, min(scanBuf, max(hdrEnd-(pos-seg.base), 0))+entryHeaderSize)
+	for off := pos - seg.base; off+entryHeaderSize <= hdrEnd; {
 		if ds, ok := seg.f.(dataSeeker); ok {
 			d, err := ds.SeekData(off)
 			if err == io.EOF {
@@ -131,11 +149,11 @@ func (s *Store) validAfter(seg *segment, pos int64) (int64, error) {
 			}
 			// SEEK_DATA rounds down to a block: keep off if it is later.
 			off = max(off, d)
-			if off+entryHeaderSize > end {
+			if off+entryHeaderSize > hdrEnd {
 				return -1, nil
 			}
 		}
-		n := min(int64(len(buf)), end-off)
+		n := min(int64(len(buf)), hdrEnd-off)
 		m, err := seg.f.ReadAt(buf[:n], off)
 		if err != nil && err != io.EOF {
 			return 0, err
@@ -159,7 +177,7 @@ func (s *Store) validAfter(seg *segment, pos int64) (int64, error) {
 				return seg.base + c, nil
 			}
 		}
-		if int64(m) < n || off+n >= end {
+		if int64(m) < n || off+n >= hdrEnd {
 			return -1, nil
 		}
 		off += n - entryHeaderSize // overlap: a header may straddle chunks
@@ -197,4 +215,23 @@ func (s *Store) validAt(seg *segment, c, end int64) (bool, error) {
 		return false, err
 	}
 	return checkEntry(b, &h), nil
+}
+
+// adoptPrepared keeps seg, the segment right after the last one kept, as
+// the allocator's prepared segment when nothing was ever written to it (the
+// allocator made it before the store closed), rather than deleting and
+// preallocating it again. At Open, from truncateTail.
+func (s *Store) adoptPrepared(keep []*segment, seg *segment) bool {
+	if s.prepared != nil || len(keep) == 0 || seg.base != keep[len(keep)-1].base+keep[len(keep)-1].cap {
+		return false
+	}
+	var hdr [entryHeaderSize]byte
+	if _, err := seg.f.ReadAt(hdr[:], 0); err != nil && err != io.EOF {
+		return false
+	}
+	if !allZero(hdr[:]) {
+		return false
+	}
+	s.prepared = seg
+	return true
 }

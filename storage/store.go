@@ -345,6 +345,9 @@ func (s *Store) truncateTail(end int64) error {
 	removed := false
 	for _, seg := range s.segs {
 		if seg.base > end || (seg.base == end && len(keep) > 0 && keep[len(keep)-1].base+keep[len(keep)-1].cap > end) {
+			if s.adoptPrepared(keep, seg) {
+				continue
+			}
 			s.log.Warn("storage: removing commit-log segment past the valid end", zap.String("file", seg.path))
 			seg.f.Close()
 			if err := s.fs.Remove(seg.path); err != nil {
