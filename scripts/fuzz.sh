@@ -46,6 +46,7 @@ count() {
 
 start=$SECONDS
 failed=()
+flaked=()
 for t in "${targets[@]}"; do
 	read -r dir name <<<"$t"
 	before=$(count "$dir/testdata/fuzz/$name")
@@ -54,6 +55,15 @@ for t in "${targets[@]}"; do
 	log=$(mktemp)
 	if go test -run='^$' -fuzz="^${name}\$" -fuzztime="$fuzztime" "./$dir" >"$log" 2>&1; then
 		tail -n 3 "$log"
+	elif grep -q 'context deadline exceeded' "$log" &&
+		! grep -q -e 'Failing input written to' -e 'failure while testing seed corpus' -e '^panic:' "$log"; then
+		# Go 1.26's fuzz coordinator can report its own -fuzztime deadline
+		# as a failure when a worker is still mid-input on a busy machine
+		# (golang/go#75804, fixed in Go 1.27): no input failed, none was
+		# written. Anything else is a failure.
+		tail -n 4 "$log"
+		echo "fuzz.sh: $dir $name: the engine's deadline race (golang/go#75804), no failing input; not counted as a failure"
+		flaked+=("$dir $name")
 	else
 		cat "$log"
 		failed+=("$dir $name")
@@ -75,7 +85,7 @@ for t in "${targets[@]}"; do
 	echo "--- $dir $name: $((SECONDS - t0))s, testdata corpus $before → $after files (+$added from the engine's cache)"
 done
 
-echo "fuzz.sh: ${#targets[@]} fuzzers, $fuzztime each, $((SECONDS - start))s in all"
+echo "fuzz.sh: ${#targets[@]} fuzzers, $fuzztime each, $((SECONDS - start))s in all; ${#failed[@]} failed, ${#flaked[@]} hit the engine's deadline race"
 if ((${#failed[@]})); then
 	printf 'fuzz.sh: FAILED: %s\n' "${failed[@]}" >&2
 	exit 1
