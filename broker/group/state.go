@@ -611,11 +611,13 @@ func (g *group) prepareRebalance(reason string) {
 	g.setState(statePreparingRebalance)
 	g.c.log.Debug("group rebalancing", zap.String("group", g.id), zap.String("reason", reason))
 	timeout := g.maxRebalanceTimeout()
-	if wasEmpty && g.c.cfg.InitialRebalanceDelay > 0 {
-		delay := g.c.cfg.InitialRebalanceDelay
-		if delay > timeout {
-			delay = timeout
-		}
+	if wasEmpty {
+		// Kafka's initial delayed join, also when the delay is 0: the
+		// first generation of a new (or emptied) group completes from a
+		// timer, never inside the JoinGroup that started it, and it does
+		// not wait for member ids handed out with MEMBER_ID_REQUIRED
+		// (those join the next generation).
+		delay := min(g.initialRebalanceDelay(), timeout)
 		g.initialDelay = true
 		g.newMemberAdded = false
 		g.delayRemaining = timeout - delay
@@ -625,6 +627,12 @@ func (g *group) prepareRebalance(reason string) {
 	g.initialDelay = false
 	g.armRebalance(timeout)
 	g.tryCompleteJoin()
+}
+
+// initialRebalanceDelay is group.initial.rebalance.delay.ms (a negative
+// setting means 0).
+func (g *group) initialRebalanceDelay() time.Duration {
+	return max(g.c.cfg.InitialRebalanceDelay, 0)
 }
 
 func (g *group) maxRebalanceTimeout() time.Duration {
@@ -666,10 +674,7 @@ func (g *group) rebalanceTimerFired() {
 		// Kafka's InitialDelayedJoin: keep waiting while members keep
 		// arriving, within the rebalance timeout.
 		if g.newMemberAdded && g.delayRemaining > 0 {
-			delay := g.c.cfg.InitialRebalanceDelay
-			if delay > g.delayRemaining {
-				delay = g.delayRemaining
-			}
+			delay := min(g.initialRebalanceDelay(), g.delayRemaining)
 			g.delayRemaining -= delay
 			g.newMemberAdded = false
 			g.armRebalance(delay)
