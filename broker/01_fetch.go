@@ -21,6 +21,9 @@ package broker
 //   - Isolation: there are no transactions yet, so the last stable offset
 //     is the high watermark and the aborted list is empty (read_committed)
 //     or null (read_uncommitted).
+//   - Read from slave (KIP-392, v11+): a master may name an in-sync slave
+//     as preferred read replica (read_replica.go); the partition then
+//     answers at once without records.
 //   - Divergence (KIP-320, v12+): when the client's LastFetchedEpoch ends
 //     here before its fetch offset, the partition answers at once with no
 //     records and the DivergingEpoch tag (the epoch and its end offset).
@@ -66,6 +69,7 @@ func handleFetch(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Re
 	parts := make([]*fetchPart, len(plan.parts))
 	for i, sp := range plan.parts {
 		parts[i] = b.resolveFetchPart(sp, r.Version)
+		b.choosePreferred(r, parts[i]) // read from slave (read_replica.go)
 	}
 
 	// Watch before the first read: an append between the read and the
@@ -215,6 +219,13 @@ func (b *Broker) gatherFetch(parts []*fetchPart, maxBytes int32) (total int, fai
 		fp.reply.chunks = nil
 		fp.reply.diverging = false
 		if fp.code != 0 {
+			failed = true
+			continue
+		}
+		if fp.reply.preferredReplica >= 0 {
+			// Sent to a slave (read_replica.go): no records, at once.
+			hwm := fp.part.HighWatermark()
+			fp.reply.hwm, fp.reply.lso, fp.reply.lss = hwm, hwm, fp.part.LogStartOffset()
 			failed = true
 			continue
 		}

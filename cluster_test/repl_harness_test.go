@@ -292,7 +292,9 @@ func readRaw(addr, topic string, id [16]byte, p int32) (partitionRaw, error) {
 	for off := out.start; off < out.hwm; {
 		req := kmsg.NewPtrFetchRequest()
 		req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 100, 1, 1<<20
-		req.ReplicaID = -1
+		// A debugging consumer (-2) is served where it asks, never sent
+		// to a preferred read replica.
+		req.ReplicaID, req.ReplicaState.ID = -2, -2
 		rt := kmsg.NewFetchRequestTopic()
 		rt.Topic, rt.TopicID = topic, id
 		rp := kmsg.NewFetchRequestTopicPartition()
