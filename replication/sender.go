@@ -320,7 +320,9 @@ func (c *slaveConn) mark(next, end int64, at time.Time) {
 		return
 	}
 	if len(c.marks) == maxMarks {
-		c.marks = append(c.marks[:0], c.marks[1:]...) // conservative: the oldest mark is lost
+		// Conservative: losing the oldest marks can only make the slave
+		// look caught up later than it was.
+		c.marks = c.marks[:copy(c.marks, c.marks[maxMarks/2:])]
 	}
 	c.marks = append(c.marks, sentMark{end: end, at: at})
 }
