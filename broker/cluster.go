@@ -3,10 +3,13 @@ package broker
 // Cluster membership: registration with the NameServers and the route table
 // read back from them (DESIGN: Roles and processes).
 //
-// Every broker registers with every NameServer every RegisterInterval (30 s,
-// RocketMQ's default) and at once after any change of its topic table; it
-// reads the route table every RouteRefreshInterval (30 s, RocketMQ's
-// pollNameServerInterval) and at once after a change it made or forwarded.
+// Every broker registers with every NameServer every RegisterInterval (3 s;
+// RocketMQ's is 30 s) and at once after any change of its topic table or
+// role; it reads the route table every RouteRefreshInterval (2 s; RocketMQ's
+// pollNameServerInterval is 30 s) and at once after a change it made or
+// forwarded. The short defaults are fail-over's: a new master's clients
+// and the other brokers learn of it within 10 s of the old one's death
+// (docs/replication.md).
 // A single-node gregor is the same code: with no NameServer configured the
 // broker registers with an in-process Registry (nameserver.Local) through
 // the same interface, so the standalone default and a cluster member answer
@@ -73,9 +76,9 @@ type ClusterConfig struct {
 	// Client overrides NameServers (an in-process NameServer shared by
 	// several brokers of one process, or tests).
 	Client NameServers
-	// RegisterInterval is the heartbeat period (30 s).
+	// RegisterInterval is the heartbeat period (3 s).
 	RegisterInterval time.Duration
-	// RouteRefreshInterval is how often routes are read (30 s).
+	// RouteRefreshInterval is how often routes are read (2 s).
 	RouteRefreshInterval time.Duration
 	// Rack is reported with the registration (broker.rack).
 	Rack string
@@ -94,11 +97,11 @@ type ClusterConfig struct {
 	HTTPAddr string
 }
 
-// Cluster defaults, RocketMQ's.
+// Cluster defaults (RocketMQ's name, intervals for fail-over).
 const (
 	defaultClusterName     = "DefaultCluster"
-	defaultRegisterPeriod  = 30 * time.Second
-	defaultRefreshPeriod   = 30 * time.Second
+	defaultRegisterPeriod  = 3 * time.Second // fail-over: clients learn a new master within 10 s
+	defaultRefreshPeriod   = 2 * time.Second
 	nameServerCallTimeout  = 5 * time.Second
 	interBrokerCallTimeout = 30 * time.Second
 )

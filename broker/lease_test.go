@@ -215,3 +215,15 @@ func mustTopic(t *testing.T, cb *coreBroker, name string) *Topic {
 	}
 	return tp
 }
+
+// unclean.leader.election.enable is the broker's: a topic may only keep
+// the default false.
+func TestUncleanElectionTopicLevelRefused(t *testing.T) {
+	cb := coreStart(t, "", nil)
+	if _, err := cb.b.topics.Create("u1", 1, map[string]string{"unclean.leader.election.enable": "true"}); err == nil {
+		t.Fatal("topic-level unclean.leader.election.enable=true accepted")
+	}
+	if _, err := cb.b.topics.Create("u2", 1, map[string]string{"unclean.leader.election.enable": "false"}); err != nil {
+		t.Fatalf("topic-level false: %v", err)
+	}
+}

@@ -133,7 +133,8 @@ var topicConfigSpecs = func() map[string]*configSpec {
 		{name: "segment.ms", typ: kmsg.ConfigTypeLong, def: "604800000", synonym: "log.roll.ms",
 			check: checkAtLeast(1), nullSynonymDefault: true, doc: "Time after which a segment is rolled."},
 		{name: "unclean.leader.election.enable", typ: kmsg.ConfigTypeBoolean, def: "false", synonym: "unclean.leader.election.enable",
-			doc: "Allow an out-of-sync replica to become leader."},
+			check: checkPerTopicUnclean,
+			doc:   "Allow an out-of-sync replica to become leader. A broker group fails over as a whole, so this is the broker setting; a topic value other than false is refused."},
 	}
 	m := make(map[string]*configSpec, len(specs))
 	for _, s := range specs {
@@ -311,6 +312,16 @@ func checkPerTopicFlush(name string) func(string) error {
 		}
 		return nil
 	}
+}
+
+// checkPerTopicUnclean refuses unclean.leader.election.enable=true on a
+// topic: every topic of a broker group lives in one commit log and fails
+// over with it (broker/lease.go), so the choice is the broker's.
+func checkPerTopicUnclean(v string) error {
+	if !strings.EqualFold(strings.TrimSpace(v), "false") {
+		return fmt.Errorf("a broker group fails over as a whole (all its topics share one commit log), so unclean.leader.election.enable is a broker setting; a topic can only keep the default false")
+	}
+	return nil
 }
 
 // splitList splits a LIST value as Kafka does: comma separated, trimmed,

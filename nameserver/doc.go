@@ -11,14 +11,17 @@
 //	live       (broker name, broker id) → last heartbeat  [brokerLiveTable]
 //	topics     topic → id, partition → owning broker name [topicQueueTable]
 //
-// A broker registers with every NameServer every RegisterInterval (30 s by
+// A broker registers with every NameServer every RegisterInterval (3 s by
 // default) and at once on any change. The server scans every ScanInterval
-// (10 s) and drops a broker silent for longer than BrokerExpiry (120 s);
+// (3 s) and drops a broker silent for longer than BrokerExpiry (15 s);
 // when a group's master goes, its partitions stay in the table, reported
 // without a leader, so clients see them unavailable rather than deleted.
 // A group gone altogether (no member heartbeating) leaves the table with its
 // partitions; the brokers remember its placement from earlier route reads
 // and report those partitions without a leader (broker/routes.go).
+//
+// It also keeps each group's master lease (lease.go), the safety core of
+// fail-over: memory only, like the rest.
 //
 // The API is HTTP and JSON, easy to inspect with curl:
 //

@@ -19,9 +19,10 @@ import (
 type Config struct {
 	// Listen is host:port of the HTTP API (RocketMQ's port is 9876).
 	Listen string
-	// ScanInterval is how often silent brokers are looked for (10 s).
+	// ScanInterval is how often silent brokers are looked for (3 s).
 	ScanInterval time.Duration
-	// BrokerExpiry drops a broker silent for this long (120 s).
+	// BrokerExpiry drops a broker silent for this long (15 s: five missed
+	// registrations at the brokers' default 3 s).
 	BrokerExpiry time.Duration
 	// LeaseDuration is a master lease's length (lease.go; 4 s).
 	LeaseDuration time.Duration
@@ -34,10 +35,10 @@ func (c *Config) Validate() error {
 		c.Listen = "127.0.0.1:9876"
 	}
 	if c.ScanInterval == 0 {
-		c.ScanInterval = 10 * time.Second
+		c.ScanInterval = 3 * time.Second
 	}
 	if c.BrokerExpiry == 0 {
-		c.BrokerExpiry = 120 * time.Second
+		c.BrokerExpiry = 15 * time.Second
 	}
 	if c.LeaseDuration == 0 {
 		c.LeaseDuration = DefaultLeaseDuration

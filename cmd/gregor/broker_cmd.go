@@ -89,7 +89,7 @@ applies as well.`,
 	f.StringVar(&brokerName, "broker-name", "", "broker group name (same as --broker.name; default broker-<node id>)")
 	f.Int64Var(&brokerID, "broker-id", 0, "id in the broker group, 0 = master (same as --broker.member.id)")
 	f.Int32Var(&nodeID, "node-id", 1, "cluster-unique Kafka node id (same as --node.id)")
-	f.DurationVar(&register, "register-interval", 30*time.Second, "heartbeat period to the NameServers (same as --nameserver.register.interval.ms)")
-	f.DurationVar(&refresh, "route-refresh-interval", 30*time.Second, "how often routes are read from the NameServers (same as --nameserver.poll.interval.ms)")
+	f.DurationVar(&register, "register-interval", 3*time.Second, "heartbeat period to the NameServers (same as --nameserver.register.interval.ms)")
+	f.DurationVar(&refresh, "route-refresh-interval", 2*time.Second, "how often routes are read from the NameServers (same as --nameserver.poll.interval.ms)")
 	return cmd
 }

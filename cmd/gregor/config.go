@@ -325,6 +325,12 @@ func parseConfig(l *loaded) (Config, error) {
 	if n, ok := p.int("nameserver.poll.interval.ms", 1, math.MaxInt32); ok {
 		c.Cluster.RouteRefreshInterval = time.Duration(n) * time.Millisecond
 	}
+	if v, ok := p.bool("failover.enable"); ok {
+		c.Cluster.FailoverDisabled = !v
+	}
+	if v, ok := p.bool("unclean.leader.election.enable"); ok {
+		c.Cluster.UncleanElection = v
+	}
 
 	if v, ok := p.str("broker.rack"); ok {
 		c.Cluster.Rack = v

@@ -21,6 +21,7 @@ func newNameServerCommand() *cobra.Command {
 		listen    string
 		scan      time.Duration
 		expiry    time.Duration
+		lease     time.Duration
 		logLevel  string
 		logFormat string
 	)
@@ -42,14 +43,15 @@ and /healthz:
 			}
 			defer func() { _ = log.Sync() }()
 			return runNameServer(cmd.Context(), nameserver.Config{
-				Listen: listen, ScanInterval: scan, BrokerExpiry: expiry, Logger: log.Named("nameserver"),
+				Listen: listen, ScanInterval: scan, BrokerExpiry: expiry, LeaseDuration: lease, Logger: log.Named("nameserver"),
 			}, log)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&listen, "listen", ":9876", "host:port of the NameServer's HTTP API")
-	f.DurationVar(&scan, "scan-interval", 10*time.Second, "how often silent brokers are looked for")
-	f.DurationVar(&expiry, "expiry", 120*time.Second, "a broker silent this long is dropped")
+	f.DurationVar(&scan, "scan-interval", 3*time.Second, "how often silent brokers are looked for")
+	f.DurationVar(&expiry, "expiry", 15*time.Second, "a broker silent this long is dropped")
+	f.DurationVar(&lease, "lease-duration", nameserver.DefaultLeaseDuration, "a master lease's length (fail-over: a killed master's group gets a new master about this long after its last renewal); a started NameServer grants none for this long")
 	f.StringVar(&logLevel, "logger.level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "logger.format", "console", "console or json")
 	return cmd
@@ -69,7 +71,7 @@ func runNameServer(ctx context.Context, cfg nameserver.Config, log *zap.Logger) 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve() }()
 	log.Info("NameServer serving", zap.Stringer("addr", srv.Addr()),
-		zap.Duration("scan.interval", cfg.ScanInterval), zap.Duration("expiry", cfg.BrokerExpiry))
+		zap.Duration("scan.interval", cfg.ScanInterval), zap.Duration("expiry", cfg.BrokerExpiry), zap.Duration("lease", cfg.LeaseDuration))
 	select {
 	case err := <-errc:
 		return fmt.Errorf("nameserver: %w", err)
