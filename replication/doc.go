@@ -26,7 +26,12 @@
 // log was truncated or replaced by a bootstrap (reload derived state).
 // Status() for metrics and health; SetRate for
 // follower.replication.throttled.rate. While a Slave runs it is the only
-// writer of the store and owns its commit limit (the master's).
+// writer of the store and owns its commit limit (the master's, from the
+// first data frame after the handshake). Until then the store shows what
+// it showed before; a broker that starts as a slave, or a master stepping
+// down, should not serve reads above what it knows committed before the
+// Slave's first frame (a deposed master's unreplicated tail is truncated
+// in the handshake).
 //
 // # Connection
 //

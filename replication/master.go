@@ -326,6 +326,9 @@ func (m *Master) Slaves() []SlaveInfo {
 			si.LagBytes = max(end-c.acked, 0)
 			if si.LagBytes > 0 {
 				si.LagTime = now.Sub(c.lastCaughtUp)
+				if c.lastCaughtUp.IsZero() {
+					si.LagTime = now.Sub(c.since)
+				}
 			}
 		} else {
 			si.LagBytes = end

@@ -506,3 +506,19 @@ func TestDecide(t *testing.T) {
 		}
 	}
 }
+
+// TestPushOnNotify: with a heartbeat of an hour, only Notify can wake the
+// sender, so bytes reaching the slave show the push is not a poll.
+func TestPushOnNotify(t *testing.T) {
+	ml := newMemLog(testSeg)
+	ml.BeginTerm(0, 0)
+	m := startMaster(t, ml, 0, func(c *MasterConfig) { c.Heartbeat = time.Hour; c.ReplicaLagTime = 2 * time.Hour })
+	sl := newMemLog(testSeg)
+	startSlave(t, sl, 1, m.addr, nil)
+	waitFor(t, "connected", caughtUp(ml, sl))
+	for i := 0; i < 20; i++ {
+		ml.Append(100, 'n')
+		m.Notify()
+		waitFor(t, "pushed", caughtUp(ml, sl))
+	}
+}
