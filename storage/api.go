@@ -219,10 +219,15 @@ var (
 //
 //	func (s *Store) Partitions() []*Partition                    // (topic, partition) order
 //	func (s *Store) RunRetention() error                         // a retention pass now
-//	func (s *Store) ReadSnapshot() (pos int64, data []byte, err error)  // master: bootstrap a slave
-//	func (s *Store) InstallSnapshot(pos int64, data []byte) error       // slave below master's log start
+//	func (s *Store) ReadBootstrap() (pos int64, state []byte, err error)  // master: bootstrap a slave
+//	func (s *Store) InstallBootstrap(pos int64, state []byte) error       // slave: then AppendRaw from pos
+//	func (s *Store) Truncate(pos int64) error     // rebuild as of pos; ErrNeedBootstrap if it cannot
 //	func (p *Partition) Topic() (TopicID, int32)
 //	func (p *Partition) LogEndOffset() int64  // > HighWatermark while a sync-flush append waits
 //	func (p *Partition) ProducerState(id int64) (epoch int16, lastSeq int32, ok bool)
 //	Config.CheckpointInterval, RetentionInterval, MaxOpenFiles, Decompress, OnApply (see Config)
 //	ErrPositionMismatch (AppendRaw at a position that is not the end)
+//	ErrNeedBootstrap, ErrStaleEpoch (Truncate, BeginTerm)
+//
+// The replication methods are documented in full in doc.go ("Replication")
+// and on each method (go doc storage.Store).

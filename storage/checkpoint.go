@@ -102,37 +102,10 @@ func (s *Store) encodeCheckpointLocked(pos int64) ([]byte, []trimMark) {
 			e.i64(b.firstRunTs)
 			e.i64(b.firstCum)
 		}
-		e.u32(uint32(len(p.epochs)))
-		for _, ep := range p.epochs {
-			e.u32(uint32(ep.epoch))
-			e.i64(ep.start)
-		}
-		e.u32(uint32(len(p.producers)))
-		for id, st := range p.producers {
-			e.i64(id)
-			e.u16(uint16(st.epoch))
-			e.i64(st.lastSeen)
-			e.u8(uint8(len(st.batches)))
-			for _, b := range st.batches {
-				e.u32(uint32(b.firstSeq))
-				e.u32(uint32(b.lastSeq))
-				e.i64(b.base)
-				e.i64(b.last)
-			}
-		}
+		encodeEpochsProducers(e, p)
 		p.mu.RUnlock()
 	}
-	s.kvMu.RLock()
-	e.u32(uint32(len(s.kv)))
-	for ns, m := range s.kv {
-		e.bytes([]byte(ns))
-		e.u32(uint32(len(m)))
-		for k, v := range m {
-			e.bytes([]byte(k))
-			e.bytes(v)
-		}
-	}
-	s.kvMu.RUnlock()
+	encodeKVs(e, s)
 	e.u32(crc32.Checksum(e.b, castagnoli))
 	return e.b, marks
 }
@@ -158,7 +131,7 @@ func decodeCheckpoint(b []byte) (*checkpointData, error) {
 	if d.u32() != checkpointMagic || d.u32() != checkpointVersion {
 		return nil, errBadCheckpoint
 	}
-	ck := &checkpointData{pos: d.i64(), time: d.i64(), kv: make(map[string]map[string][]byte)}
+	ck := &checkpointData{pos: d.i64(), time: d.i64()}
 	if ck.pos < 0 {
 		return nil, errBadCheckpoint
 	}
@@ -181,25 +154,7 @@ func decodeCheckpoint(b []byte) (*checkpointData, error) {
 		for j := range p.blocks {
 			p.blocks[j] = blockInfo{firstBase: d.i64(), firstRunTs: d.i64(), firstCum: d.i64()}
 		}
-		ne := d.count(12)
-		p.epochs = make([]epochStart, ne)
-		for j := range p.epochs {
-			p.epochs[j] = epochStart{epoch: int32(d.u32()), start: d.i64()}
-		}
-		npr := d.count(19)
-		for j := 0; j < npr && !d.bad; j++ {
-			id := d.i64()
-			st := &producerState{epoch: int16(d.u16()), lastSeen: d.i64()}
-			n := int(d.u8())
-			if n > producerWindow {
-				d.bad = true
-				break
-			}
-			for k := 0; k < n; k++ {
-				st.batches = append(st.batches, seqBatch{firstSeq: int32(d.u32()), lastSeq: int32(d.u32()), base: d.i64(), last: d.i64()})
-			}
-			p.producers[id] = st
-		}
+		decodeEpochsProducers(d, p)
 		if p.key.part < 0 || p.count < 0 || p.startIdx < 0 || p.startIdx > p.count ||
 			p.logStart < 0 || p.logStart > p.nextOffset || p.startCum < 0 || p.startCum > p.totalBytes ||
 			p.blocksBase < 0 || p.blocksBase*cqBlock > p.startIdx ||
@@ -208,17 +163,7 @@ func decodeCheckpoint(b []byte) (*checkpointData, error) {
 		}
 		ck.parts = append(ck.parts, p)
 	}
-	nns := d.count(8)
-	for i := 0; i < nns && !d.bad; i++ {
-		ns := string(d.bytes())
-		nk := d.count(8)
-		m := make(map[string][]byte, nk)
-		for j := 0; j < nk && !d.bad; j++ {
-			k := string(d.bytes())
-			m[k] = d.bytes()
-		}
-		ck.kv[ns] = m
-	}
+	ck.kv = decodeKVs(d)
 	if d.bad || len(d.b) != 0 {
 		return nil, errBadCheckpoint
 	}
@@ -273,6 +218,12 @@ func (s *Store) applyCheckpoint(ck *checkpointData) {
 func (s *Store) checkpoint() error {
 	s.ckptMu.Lock()
 	defer s.ckptMu.Unlock()
+	return s.checkpointCk()
+}
+
+// checkpointCk is checkpoint under ckptMu. A checkpoint at or past the end
+// of a bootstrap's catch-up makes the bootstrap state unnecessary.
+func (s *Store) checkpointCk() error {
 	s.mu.Lock()
 	pos := s.writePos.Load()
 	data, marks := s.encodeCheckpointLocked(pos)
@@ -297,6 +248,14 @@ func (s *Store) checkpoint() error {
 		m.p.mu.Lock()
 		m.p.trimmable = max(m.p.trimmable, m.idx)
 		m.p.mu.Unlock()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.boot != nil && pos >= s.boot.end {
+		s.boot = nil
+		if err := s.fs.Remove(filepath.Join(s.cfg.Dir, bootstrapName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("storage: checkpoint: %w", err)
+		}
 	}
 	return nil
 }

@@ -61,9 +61,9 @@ func (s *Store) openSegments() error {
 }
 
 // segCap is the size of a new segment starting at base: segments end at
-// multiples of SegmentBytes, so a slave whose log starts mid-segment (see
-// InstallSnapshot) rolls exactly where its master does. A remainder too
-// small for a pad joins the next segment.
+// multiples of SegmentBytes (a slave's segments follow its master's pads
+// whatever their size, see AppendRaw). A remainder too small for a pad
+// joins the next segment.
 func (s *Store) segCap(base int64) int64 {
 	sb := s.cfg.SegmentBytes
 	c := (base/sb+1)*sb - base

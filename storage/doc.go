@@ -12,6 +12,8 @@
 //	<Dir>/commitlog/<20-digit start position>.log   segments, preallocated
 //	<Dir>/consumequeue/<topic id hex>-<partition>/<20-digit first entry>.cq
 //	<Dir>/checkpoint                                  derived state (atomic)
+//	<Dir>/checkpoint.<20-digit pos>-<20-digit first>  kept checkpoints (Truncate)
+//	<Dir>/bootstrap                                   a bootstrap's state until caught up
 //	<Dir>/LOCK                                        flock: one process per store
 //	<Dir>/FORMAT                                      "gregor storage format 1"
 //
@@ -201,19 +203,66 @@
 //
 // # Replication
 //
-// ReadRaw returns whole entries from a position; AppendRaw on a slave
-// validates and writes them at the same position and dispatches them, so
-// the slave's commit log, consume queues, offsets, producer state and
-// key/values are byte-identical to the master's. A slave must not write
-// through any other method.
+// A master's commit log is copied byte for byte: ReadRaw returns whole
+// entries from a position; AppendRaw on a slave validates and writes them
+// at the same position and dispatches them, so the slave's partitions,
+// offsets, producer state, leader epochs, key/values and terms are the
+// master's. A slave must not write through any other method. The two
+// stores' SegmentBytes may differ: where the master's pad says its segment
+// ends the slave writes the same pad and starts its next segment there;
+// where a master entry does not fit the slave's segment, the slave ends
+// that segment just before it (no pad, as when an entry fills a segment)
+// and makes the next one large enough. Positions, and the bytes ReadRaw
+// returns on either side, are the same. Config.OnApply tells the broker of
+// each replicated entry (kind, key/value namespace).
 //
-// A slave whose position is below the master's first segment (retention
-// deleted it) bootstraps with ReadSnapshot on the master and
-// InstallSnapshot on the slave: the master's derived state (offsets,
-// epochs, producer state, key/values) at the master's end position, from
-// where the slave's commit log continues. Segments end at multiples of
-// SegmentBytes, so a log that starts mid-segment rolls where the master's
-// does; master and slave must use the same SegmentBytes.
+// Visibility on both sides is fenced by SetCommitLimit (see "Visibility"):
+// the replication client sets a slave's limit to the master's
+// high-watermark position, so AppendRaw never shows a slave's readers more
+// than the master has committed.
+//
+// Terms: BeginTerm writes a term's first entry (a key/value entry in the
+// reserved namespace "__gregor.term"); Terms derives the list from the
+// log, so it replicates, survives restarts and retention (it is in every
+// checkpoint) and is undone by Truncate. Epochs only increase.
+//
+// Bootstrap. A new or wiped slave installs ReadBootstrap's state with
+// InstallBootstrap and streams from the position it returns: the start of
+// the master's oldest retained segment, at or below every partition's
+// first retained batch, so the slave receives every retained record. The
+// state is the master's derived state at its end E (partitions with next
+// offset, log start, leader epochs, producer state, max timestamp;
+// key/values and terms) plus, per partition, the position of its first
+// retained batch and the running max timestamp there. The entries in
+// [pos, E) would re-apply on top of that state what it already holds;
+// that is not idempotent (a producer's five-batch window would fill with
+// repeats; a topic created and deleted within the range would come back
+// for a while; key/values would step back through older values), so they
+// are not re-applied: below E an entry only adds a batch at or after its
+// partition's first retained batch to that partition's consume queue
+// (making it visible under the fence). From E on entries apply as usual.
+// The result is the master's state exactly: same partitions, offsets, log
+// starts, producer state, epochs, key/values and terms, and Read returns
+// byte-identical batches from each log start (consume-queue entry numbers
+// start at 0 on the slave; they are local). The state is kept in
+// <Dir>/bootstrap until a checkpoint covers E, so a restart during the
+// catch-up goes on with it; until E a store neither serves a bootstrap nor
+// begins a term. If retention deletes the master's segment at pos before
+// the slave read it, ReadRaw fails with ErrOffsetOutOfRange and the slave
+// bootstraps again.
+//
+// Truncate(pos) cuts the log at an entry boundary and rebuilds every
+// derived state as of pos: from the newest checkpoint at or below pos,
+// re-dispatching the log from there, as recovery does. Besides the latest
+// checkpoint the store keeps a copy of the checkpoint written just before
+// each term entry it writes (BeginTerm) or receives (AppendRaw) and at a
+// bootstrap (<Dir>/checkpoint.<position>-<first segment>, at most 8): a
+// divergence never reaches below the start of the last term both sides
+// share. ErrNeedBootstrap when it cannot be done locally (pos below the
+// first segment or inside a bootstrap's catch-up; no such checkpoint whose
+// segments and consume queues remain); the replication client then
+// bootstraps. Partitions that exist before and after keep their
+// *Partition and watchers.
 //
 // # Performance (measured on the 2-core development VM, shared disk)
 //

@@ -56,6 +56,9 @@ type Partition struct {
 	retention   RetentionPolicy
 	watchers    map[uint64]func()
 	nextWatch   uint64
+	// rebuild marks a partition decoded from a checkpoint whose consume
+	// queue must be rebuilt from the log (Truncate).
+	rebuild bool
 }
 
 // blockInfo indexes one consume-queue block in memory, so a search reads a

@@ -109,24 +109,58 @@ const maxRawEntry = 1<<31 - 1
 // fills a segment exactly) and starts the next one at the entry, made
 // large enough for it. ReadRaw on the slave returns the same bytes.
 func (s *Store) AppendRaw(pos int64, data []byte) error {
+	var end int64
+	var err error
+	termFirst := false
+	for {
+		var n int
+		var term bool
+		var applied []appliedEntry
+		n, term, end, applied, err = s.appendRawRound(pos, data, termFirst)
+		for _, a := range applied {
+			s.cfg.OnApply(a.kind, a.ns)
+		}
+		pos, data = pos+int64(n), data[n:]
+		if err != nil || !term {
+			break
+		}
+		// A term entry is next: keep a checkpoint from just before it, a
+		// base for truncating into the term (truncate.go).
+		if err = s.keepCheckpoint(); err != nil {
+			break
+		}
+		pos, termFirst = s.writePos.Load(), true
+	}
+	if werr := s.WaitDurable(end); err == nil {
+		err = werr
+	}
+	return err
+}
+
+// appendRawRound writes and dispatches the entries of data at pos, up to
+// the end or up to a term entry (term is then true), unless that is the
+// first entry and termFirst. It returns the bytes consumed, the commit-log
+// end and the entries for OnApply.
+func (s *Store) appendRawRound(pos int64, data []byte, termFirst bool) (consumed int, term bool, end int64, applied []appliedEntry, err error) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	end = s.writePos.Load()
 	if s.closed {
-		s.mu.Unlock()
-		return ErrClosed
+		return 0, false, end, nil, ErrClosed
 	}
 	if err := s.brokenErr(); err != nil {
-		s.mu.Unlock()
-		return err
+		return 0, false, end, nil, err
 	}
-	if pos != s.writePos.Load() {
-		s.mu.Unlock()
-		return fmt.Errorf("%w: got %d, end is %d", ErrPositionMismatch, pos, s.writePos.Load())
+	if pos != end {
+		return 0, false, end, nil, fmt.Errorf("%w: got %d, end is %d", ErrPositionMismatch, pos, end)
 	}
-	var applied []appliedEntry
-	err := s.breakOnPanic(func() error {
-		for len(data) > 0 {
+	// A panic in here breaks the store (panic.go) instead of leaving it
+	// half-updated and writable.
+	err = s.breakOnPanic(func() error {
+		for len(data) > consumed {
+			rest := data[consumed:]
 			p := s.writePos.Load()
-			h, e := decodeEntryHeader(data, maxRawEntry)
+			h, e := decodeEntryHeader(rest, maxRawEntry)
 			if e != nil {
 				return fmt.Errorf("%w at %d", errBadEntry, p)
 			}
@@ -134,14 +168,19 @@ func (s *Store) AppendRaw(pos int64, data []byte) error {
 			if h.typ == entryPad {
 				n = entryHeaderSize
 			}
-			if len(data) < n || !checkEntry(data[:n], &h) {
+			if len(rest) < n || !checkEntry(rest[:n], &h) {
 				return fmt.Errorf("%w at %d", errBadEntry, p)
+			}
+			a := entryKind(&h, rest[:n])
+			if a.kind == EntryTerm && !(termFirst && consumed == 0) && (s.boot == nil || p >= s.boot.end) {
+				term = true
+				return nil
 			}
 			seg, e := s.rawRoomLocked(p, int64(n))
 			if e != nil {
 				return e
 			}
-			if e := s.writeAt(seg, data[:n], p); e != nil {
+			if e := s.writeAt(seg, rest[:n], p); e != nil {
 				return e
 			}
 			if h.typ == entryPad {
@@ -150,30 +189,22 @@ func (s *Store) AppendRaw(pos int64, data []byte) error {
 				}
 			} else {
 				s.writePos.Store(p + int64(n))
-				s.apply(p, &h, data[:n])
+				s.apply(p, &h, rest[:n])
 				if s.cfg.OnApply != nil {
-					applied = append(applied, entryKind(&h, data[:n]))
+					applied = append(applied, a)
 				}
 			}
-			data = data[n:]
+			consumed += n
 		}
 		return nil
 	})
-	end := s.writePos.Load()
-	s.mu.Unlock()
-	for _, a := range applied {
-		s.cfg.OnApply(a.kind, a.ns)
-	}
-	if werr := s.WaitDurable(end); err == nil {
-		err = werr
-	}
-	return err
+	return consumed, term, s.writePos.Load(), applied, err
 }
 
 // entryKind names an entry for Config.OnApply.
 func entryKind(h *entryHeader, b []byte) appliedEntry {
 	a := appliedEntry{kind: EntryKind(h.typ)}
-	if h.typ == entryKV {
+	if h.typ == entryKV && h.length > entryHeaderSize {
 		if ns, _, ok := decodeKV(b[entryHeaderSize:h.length]); ok {
 			a.ns = ns
 			if ns == TermNamespace {
@@ -243,114 +274,5 @@ func (s *Store) rawEndSegmentLocked(seg *segment, end int64) error {
 	s.segs = append(s.segs, next)
 	s.segMu.Unlock()
 	s.writePos.Store(end)
-	return nil
-}
-
-// ReadSnapshot returns the master's derived state (partitions with their
-// offsets, log starts, leader epochs and producer state, and every internal
-// key/value) at the commit-log position pos it covers. A slave whose
-// position is below the master's first segment (retention deleted what it
-// would need) installs it with InstallSnapshot and then follows ReadRaw
-// from pos.
-func (s *Store) ReadSnapshot() (pos int64, data []byte, err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return 0, nil, ErrClosed
-	}
-	pos = s.writePos.Load()
-	data, _ = s.encodeCheckpointLocked(pos)
-	return pos, data, nil
-}
-
-// InstallSnapshot discards everything this store holds and makes it a
-// slave starting at the master's position pos with the master's derived
-// state: the partitions get the master's log-end offsets, leader epochs and
-// producer state, with log start = log end (the records before pos are
-// not copied), and the internal key/values. The commit log then continues
-// at pos through AppendRaw. No reads or writes may be in flight.
-func (s *Store) InstallSnapshot(pos int64, data []byte) error {
-	ck, err := decodeCheckpoint(data)
-	if err != nil {
-		return err
-	}
-	if ck.pos != pos {
-		return fmt.Errorf("%w: snapshot covers %d, not %d", errBadCheckpoint, ck.pos, pos)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return ErrClosed
-	}
-	if err := s.brokenErr(); err != nil {
-		return err
-	}
-	// Drop the old state and files.
-	s.segMu.Lock()
-	for _, seg := range s.segs {
-		seg.deleted = true
-		seg.f.Close()
-		if err := s.fs.Remove(seg.path); err != nil {
-			s.segMu.Unlock()
-			return s.fail(err)
-		}
-	}
-	s.segs = nil
-	s.diskBytes.Store(0)
-	s.segMu.Unlock()
-	s.partsMu.Lock()
-	old := s.parts
-	s.parts = make(map[pkey]*Partition)
-	s.partsMu.Unlock()
-	for _, p := range old {
-		p.mu.Lock()
-		p.deleted = true
-		ws := p.watchersLocked()
-		p.mu.Unlock()
-		for _, fn := range ws {
-			fn()
-		}
-	}
-	s.cache.closeAll()
-	if err := s.fs.RemoveAll(s.cqDir); err != nil {
-		return s.fail(err)
-	}
-	if err := s.fs.MkdirAll(s.cqDir, 0o755); err != nil {
-		return s.fail(err)
-	}
-	seg, err := s.createSegment(pos)
-	if err != nil {
-		return s.fail(err)
-	}
-	s.segMu.Lock()
-	s.segs = []*segment{seg}
-	s.diskBytes.Store(seg.cap)
-	s.segMu.Unlock()
-	s.writePos.Store(pos)
-	s.flushMu.Lock()
-	s.durable, s.published, s.pending = pos, pos, nil
-	s.flushMu.Unlock()
-
-	// The master's partitions, without the records before pos.
-	s.partsMu.Lock()
-	for _, cp := range ck.parts {
-		p := newPartition(s, cp.key)
-		p.tailLoaded = true
-		p.nextOffset, p.hwm, p.logStart = cp.nextOffset, cp.nextOffset, cp.nextOffset
-		p.epochs = cp.epochs
-		p.producers = cp.producers
-		s.parts[p.key] = p
-	}
-	s.partsMu.Unlock()
-	s.kvMu.Lock()
-	s.kv = ck.kv
-	s.kvMu.Unlock()
-	s.ckptPos.Store(0)
-	s.mu.Unlock()
-	err = s.checkpoint()
-	s.mu.Lock()
-	if err != nil {
-		return s.fail(err)
-	}
 	return nil
 }

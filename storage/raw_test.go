@@ -161,9 +161,10 @@ func TestAppendRawRejects(t *testing.T) {
 }
 
 // TestSlaveBootstrapAfterRetention: a new slave of a master whose first
-// segments are gone installs the master's snapshot and follows from there:
-// same offsets, log-end, epochs, producer state and key/values, and it
-// survives a restart.
+// segments are gone installs the master's bootstrap state and follows from
+// its first retained segment: same records from the log start, offsets,
+// log-end, epochs, producer state and key/values, and it survives a
+// restart.
 func TestSlaveBootstrapAfterRetention(t *testing.T) {
 	mcfg := testConfig(t, t.TempDir())
 	mcfg.SegmentBytes = 8 << 10
@@ -186,11 +187,11 @@ func TestSlaveBootstrapAfterRetention(t *testing.T) {
 		t.Fatalf("master still has position 0: %v", err)
 	}
 	sl := mustOpen(t, scfg)
-	pos, snap, err := m.ReadSnapshot()
+	pos, snap, err := m.ReadBootstrap()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := sl.InstallSnapshot(pos, snap); err != nil {
+	if err := sl.InstallBootstrap(pos, snap); err != nil {
 		t.Fatal(err)
 	}
 	// More traffic, across segment rolls, then catch up.

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"reflect"
 	"sort"
@@ -69,7 +70,7 @@ type partitionState struct {
 	MaxTs, MaxTsOff     int64
 	Epochs              []epochStart
 	Producers           map[int64]producerState
-	OffsetForTime       [3]int64
+	OffsetForTime       [][3]int64
 	EndOffsetForEpochs  [][2]int64
 	NumBatches, Deleted int
 }
@@ -81,8 +82,10 @@ func stateOf(t *testing.T, p *Partition) (partitionState, [][]byte) {
 	st := partitionState{Key: p.key, HWM: p.HighWatermark(), LEO: p.LogEndOffset(), LogStart: p.LogStartOffset(),
 		Size: p.Size(), Producers: map[int64]producerState{}, NumBatches: len(bs)}
 	st.MaxTs, st.MaxTsOff = p.MaxTimestamp()
-	off, ts, ok := p.OffsetForTime(1005)
-	st.OffsetForTime = [3]int64{off, ts, map[bool]int64{true: 1}[ok]}
+	for _, at := range []int64{0, 2, 1005, 1150, 1175, 1190, 1210, 1225, 5000} {
+		off, ts, ok := p.OffsetForTime(at)
+		st.OffsetForTime = append(st.OffsetForTime, [3]int64{off, ts, map[bool]int64{true: 1}[ok]})
+	}
 	p.mu.RLock()
 	st.Epochs = append([]epochStart(nil), p.epochs...)
 	for id, ps := range p.producers {
@@ -257,4 +260,209 @@ func containsAll(have []string, want ...string) bool {
 		}
 	}
 	return true
+}
+
+// replicateUntil copies the master's log to the slave in chunks until the
+// slave's end reaches at least until (or the master's end).
+func replicateUntil(t *testing.T, master, slave *Store, chunk int, until int64) {
+	t.Helper()
+	for slave.EndPosition() < until {
+		pos := slave.EndPosition()
+		data, err := master.ReadRaw(pos, chunk)
+		if err != nil {
+			t.Fatalf("ReadRaw(%d): %v", pos, err)
+		}
+		if len(data) == 0 {
+			return
+		}
+		if err := slave.AppendRaw(pos, data); err != nil {
+			t.Fatalf("AppendRaw(%d): %v", pos, err)
+		}
+	}
+}
+
+// TestBootstrapFromRetainedSegments: a slave holding unrelated data is
+// wiped and bootstrapped from a master whose first segments retention has
+// deleted. It streams from the master's first retained segment, restarts
+// in the middle of the catch-up, and ends with the master's partitions,
+// offsets, log starts, byte-identical batches from each log start,
+// producer state, leader epochs, key/values and terms; then it follows
+// new traffic, and a second slave can bootstrap from it.
+func TestBootstrapFromRetainedSegments(t *testing.T) {
+	mcfg := testConfig(t, t.TempDir())
+	mcfg.SegmentBytes = 8 << 10
+	scfg := testConfig(t, t.TempDir())
+	scfg.SegmentBytes = 5000
+	m, sl := mustOpen(t, mcfg), mustOpen(t, scfg)
+	defer func() { m.Close(); sl.Close() }()
+	// The slave's old life.
+	old, _ := sl.CreatePartition(tid(50), 0)
+	old.Append(writerBatch(0, 1), 0)
+	sl.PutKV("offsets", KV{Key: []byte("stale"), Value: []byte("x")})
+	sl.BeginTerm(9, 1)
+
+	workload(t, m, 0, 150)
+	for _, p := range m.Partitions() {
+		if topic, _ := p.Topic(); topic == tid(9) {
+			p.SetRetention(RetentionPolicy{Ms: -1, Bytes: 1500})
+		} else {
+			p.SetRetention(RetentionPolicy{Ms: -1, Bytes: 0})
+		}
+	}
+	// One partition with nothing retained at all.
+	empty, _ := m.CreatePartition(tid(60), 0)
+	empty.Append(writerBatch(0, 2), 2)
+	empty.DeleteRecordsBefore(-1)
+	if err := m.RunRetention(); err != nil {
+		t.Fatal(err)
+	}
+	workload(t, m, 150, 170)
+	for _, p := range m.Partitions() {
+		p.SetRetention(RetentionPolicy{Ms: -1, Bytes: -1})
+	}
+	if m.FirstPosition() == 0 {
+		t.Fatal("retention deleted no segment")
+	}
+	pos, state, err := m.ReadBootstrap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pos != m.FirstPosition() {
+		t.Fatalf("bootstrap position %d, first segment %d", pos, m.FirstPosition())
+	}
+	end := m.EndPosition()
+	if err := sl.InstallBootstrap(pos, state); err != nil {
+		t.Fatal(err)
+	}
+	if sl.Partition(tid(50), 0) != nil || old.HighWatermark() != 1+1%4 && !old.isDeleted() {
+		t.Fatal("the slave kept a partition of its old life")
+	}
+	// Part of the catch-up, then a restart in the middle of it.
+	replicateUntil(t, m, sl, 2000, pos+(end-pos)/2)
+	if sl.EndPosition() >= end {
+		t.Fatalf("caught up in one go (%d of %d)", sl.EndPosition(), end)
+	}
+	if _, _, err := sl.ReadBootstrap(); err == nil {
+		t.Fatal("a slave in the middle of its catch-up served a bootstrap")
+	}
+	sl.Close()
+	sl = mustOpen(t, scfg)
+	workload(t, m, 170, 200)
+	replicate(t, m, sl, 3000)
+	sameState(t, m, sl)
+	sl.Close()
+	sl = mustOpen(t, scfg)
+	sameState(t, m, sl)
+	workload(t, m, 200, 230)
+	replicate(t, m, sl, 1<<20)
+	sameState(t, m, sl)
+
+	// A second slave bootstraps from the first.
+	s2cfg := testConfig(t, t.TempDir())
+	s2 := mustOpen(t, s2cfg)
+	defer s2.Close()
+	pos2, state2, err := sl.ReadBootstrap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.InstallBootstrap(pos2, state2); err != nil {
+		t.Fatal(err)
+	}
+	replicate(t, sl, s2, 4000)
+	sameState(t, m, s2)
+}
+
+// TestTruncateDivergedSlave: the master of term 1 writes entries its slave
+// never gets (batches, idempotent batches, key/values, a topic created and
+// one deleted, a log-start move); the slave is promoted (term 2) and takes
+// traffic; the old master truncates to where term 2 starts, follows the new
+// master, and ends with its state — also after a restart.
+func TestTruncateDivergedSlave(t *testing.T) {
+	acfg := testConfig(t, t.TempDir())
+	acfg.SegmentBytes = 8 << 10
+	bcfg := testConfig(t, t.TempDir())
+	bcfg.SegmentBytes = 6000
+	a, b := mustOpen(t, acfg), mustOpen(t, bcfg)
+	defer func() { a.Close(); b.Close() }()
+	if _, err := a.BeginTerm(1, 0); err != nil {
+		t.Fatal(err)
+	}
+	x, _ := a.CreatePartition(tid(70), 0) // dropped by a's divergent tail
+	x.Append(writerBatch(0, 5), 1)
+	workload(t, a, 0, 100)
+	x.Append(writerBatch(0, 7), 1)
+	replicate(t, a, b, 1500)
+	sameState(t, a, b)
+	common := a.EndPosition()
+
+	// a's divergent tail (with terms of its own, from the workload).
+	workload(t, a, 100, 180)
+	a.DeleteTopic(tid(70))
+	y, _ := a.CreatePartition(tid(71), 0)
+	y.Append(writerBatch(0, 6), 1)
+	a.PutKV("offsets", KV{Key: []byte("g0"), Value: []byte("divergent")})
+	a.Partition(tid(9), 1).DeleteRecordsBefore(a.Partition(tid(9), 1).HighWatermark())
+	a.checkpoint()
+
+	// b is promoted and takes traffic.
+	t2, err := b.BeginTerm(b.Terms()[len(b.Terms())-1].Epoch+1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if t2.Start != common {
+		t.Fatalf("term 2 starts at %d, not at the common end %d", t2.Start, common)
+	}
+	workload(t, b, 100, 150)
+
+	if err := a.Truncate(common + 1); err == nil {
+		t.Fatal("truncated inside an entry")
+	}
+	if err := a.Truncate(t2.Start); err != nil {
+		t.Fatal(err)
+	}
+	if a.EndPosition() != t2.Start {
+		t.Fatalf("end %d after truncating to %d", a.EndPosition(), t2.Start)
+	}
+	replicate(t, b, a, 2000)
+	sameState(t, b, a)
+	a.Close()
+	a = mustOpen(t, acfg)
+	sameState(t, b, a)
+	workload(t, b, 150, 170)
+	replicate(t, b, a, 1<<20)
+	sameState(t, b, a)
+	if _, err := a.ReadRaw(a.FirstPosition(), 10); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTruncateNeedsBootstrap: below the first segment, or with no
+// checkpoint at or below the position, Truncate says ErrNeedBootstrap and
+// changes nothing.
+func TestTruncateNeedsBootstrap(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.SegmentBytes = 8 << 10
+	s := mustOpen(t, cfg)
+	defer s.Close()
+	workload(t, s, 0, 30)
+	mid := s.EndPosition()
+	workload(t, s, 30, 150)
+	s.checkpoint()
+	end := s.EndPosition()
+	if err := s.Truncate(mid); !errors.Is(err, ErrNeedBootstrap) {
+		t.Fatalf("no checkpoint below: %v", err)
+	}
+	if s.EndPosition() != end {
+		t.Fatal("a refused truncation changed the log")
+	}
+	for _, p := range s.Partitions() {
+		p.SetRetention(RetentionPolicy{Ms: -1, Bytes: 0})
+	}
+	s.RunRetention()
+	if s.FirstPosition() == 0 {
+		t.Fatal("retention deleted no segment")
+	}
+	if err := s.Truncate(s.FirstPosition() - 1); !errors.Is(err, ErrNeedBootstrap) {
+		t.Fatalf("below the first segment: %v", err)
+	}
 }

@@ -129,9 +129,14 @@ type Store struct {
 	// whose first segments retention already deleted: partitions whose
 	// creation entry is gone are recreated from their batches.
 	autoCreate bool
-	// openCkptPos is the position of the checkpoint loaded at Open.
+	// openCkptPos is the position of the checkpoint the partitions were
+	// loaded from (at Open, or by Truncate).
 	openCkptPos int64
-	retMu       sync.Mutex // one retention pass at a time
+	// boot is the state of a bootstrap whose catch-up a checkpoint has not
+	// covered yet: entries below boot.end only build consume queues
+	// (bootstrap.go). Under s.mu.
+	boot  *bootState
+	retMu sync.Mutex // one retention pass at a time
 	// kick asks the housekeeper for a retention pass now (disk cap).
 	kick chan struct{}
 
@@ -279,6 +284,11 @@ func (s *Store) recover() error {
 			s.openCkptPos = ck.pos
 		}
 	}
+	if ck != nil {
+		if s.boot, err = s.loadBootstrap(ck.pos); err != nil {
+			return err
+		}
+	}
 	if ck == nil && s.segs[0].base > 0 {
 		s.log.Error("storage: no usable checkpoint and the first segments are gone; "+
 			"rebuilding partitions from their batches (internal state older than the first segment is lost)",
@@ -400,6 +410,10 @@ func (s *Store) truncateTail(end int64) error {
 // live appends (under s.mu), for raw appends of a slave and during
 // recovery, so all three derive the same state.
 func (s *Store) apply(pos int64, h *entryHeader, b []byte) {
+	if s.boot != nil && pos < s.boot.end {
+		s.applyCatchUp(pos, h, b)
+		return
+	}
 	switch h.typ {
 	case entryBatch:
 		p := s.lookup(pkey{h.topic, h.partition})

@@ -46,6 +46,11 @@ func (s *Store) BeginTerm(epoch int32, master int64) (Term, error) {
 	if epoch < 0 {
 		return Term{}, fmt.Errorf("%w: %d is negative", ErrStaleEpoch, epoch)
 	}
+	// A checkpoint from just before the term: a base for truncating into
+	// it (truncate.go).
+	if err := s.keepCheckpoint(); err != nil {
+		return Term{}, err
+	}
 	var key [4]byte
 	var val [8]byte
 	binary.BigEndian.PutUint32(key[:], uint32(epoch))
@@ -64,6 +69,10 @@ func (s *Store) BeginTerm(epoch int32, master int64) (Term, error) {
 	if err := s.brokenErr(); err != nil {
 		s.mu.Unlock()
 		return Term{}, err
+	}
+	if s.boot != nil && s.writePos.Load() < s.boot.end {
+		s.mu.Unlock()
+		return Term{}, fmt.Errorf("storage: still catching up after a bootstrap (until %d)", s.boot.end)
 	}
 	if ts := s.Terms(); len(ts) > 0 && ts[len(ts)-1].Epoch >= epoch {
 		s.mu.Unlock()
