@@ -44,36 +44,9 @@ func hookOnApply(cfg *storage.Config, b *Broker) {
 	}
 }
 
-// replLog is the store as package replication's Log. Until the store has
-// ReadBootstrap, InstallBootstrap and Truncate (storage-repl, issue 10), it
-// falls back to ReadSnapshot/InstallSnapshot and ErrNeedBootstrap; once the
-// store has them they are used as they are.
+// replLog is the store as package replication's Log (the store has every
+// method, ReadBootstrap, InstallBootstrap and Truncate included).
 type replLog struct{ *storage.Store }
-
-func (l replLog) ReadBootstrap() (int64, []byte, error) {
-	if s, ok := any(l.Store).(interface {
-		ReadBootstrap() (int64, []byte, error)
-	}); ok {
-		return s.ReadBootstrap()
-	}
-	return l.Store.ReadSnapshot()
-}
-
-func (l replLog) InstallBootstrap(pos int64, state []byte) error {
-	if s, ok := any(l.Store).(interface {
-		InstallBootstrap(int64, []byte) error
-	}); ok {
-		return s.InstallBootstrap(pos, state)
-	}
-	return l.Store.InstallSnapshot(pos, state)
-}
-
-func (l replLog) Truncate(pos int64) error {
-	if s, ok := any(l.Store).(interface{ Truncate(int64) error }); ok {
-		return s.Truncate(pos)
-	}
-	return errNeedBootstrap
-}
 
 // packageReplication runs package replication for the broker.
 type packageReplication struct{}
