@@ -339,22 +339,30 @@ func (c *Coordinator) lookup(id string, create bool) *group {
 
 // withGroup runs fn under the lock of the live group id (created when create
 // is set). It reports false when there is no such group. A group that turned
-// Dead between lookup and lock is looked up again.
+// Dead between lookup and lock is looked up again. The lock is released by
+// a defer: a panic in fn (a bug) costs the request that met it (the
+// protocol layer recovers it), not every later request for the group.
 func (c *Coordinator) withGroup(id string, create bool, fn func(g *group)) bool {
 	for {
 		g := c.lookup(id, create)
 		if g == nil {
 			return false
 		}
-		g.mu.Lock()
-		if g.state == stateDead {
-			g.mu.Unlock()
-			continue
+		if c.lockedLive(g, fn) {
+			return true
 		}
-		fn(g)
-		g.mu.Unlock()
-		return true
 	}
+}
+
+// lockedLive runs fn under g.mu unless g is Dead; it reports whether it ran.
+func (c *Coordinator) lockedLive(g *group, fn func(g *group)) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.state == stateDead {
+		return false
+	}
+	fn(g)
+	return true
 }
 
 // forget drops g from the map; called with g.mu held once g is Dead.
