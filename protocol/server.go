@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -272,6 +274,9 @@ func (c *conn) read() {
 	// No more requests come: a parked handler (a long-polling fetch)
 	// answers now instead of holding the connection open until MaxWait.
 	defer c.cancel()
+	// A panic while framing or decoding (a bug met by hostile bytes)
+	// closes this connection, not the process.
+	defer c.recoverPanic("reading")
 	// Small buffers: an idle connection should cost little, and a large
 	// frame is read straight into its own slice, past the buffer.
 	br := bufio.NewReaderSize(c.nc, readBufSize)
@@ -389,8 +394,10 @@ func (s *Server) isClosing() bool {
 }
 
 // handle runs the handler, after the request before it when after is not
-// nil, and completes sl. A panic in a handler is a bug; it closes this
-// connection instead of the whole broker.
+// nil, and completes sl. A panic in a handler is a bug; it costs this
+// request (the connection is closed once the answers before it are
+// written, as for a handler error) instead of the whole broker; the
+// connection's other requests and every other connection go on.
 func (c *conn) handle(sl *slot, req *Request, after chan struct{}) {
 	defer close(sl.done)
 	if after != nil {
@@ -428,6 +435,9 @@ func (c *conn) write() {
 		c.s.mu.Unlock()
 		c.s.wg.Done()
 	}()
+	// A response that panics while encoding (a bug) closes this
+	// connection, not the process; the cleanup above still runs.
+	defer c.recoverPanic("writing")
 	bw := bufio.NewWriterSize(c.nc, writeBufSize)
 	w := &BodySink{conn: c.nc, bw: bw}
 	for sl := range c.queue {
@@ -454,8 +464,7 @@ func (c *conn) write() {
 		// A client that stops reading cannot hold the connection (and
 		// the segments its fetch refers to) forever.
 		c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
-		n, err := w.writeResponse(sl)
-		releaseResp(sl.resp)
+		n, err := w.writeReleased(sl)
 		if err == nil {
 			// Counted before the flush, so a client that has its answer
 			// always finds it in the metrics.
@@ -465,6 +474,14 @@ func (c *conn) write() {
 				err = bw.Flush()
 			}
 		}
+		var ep *errEncodePanic
+		if errors.As(err, &ep) {
+			// The answers before it are sent; this one cannot be.
+			c.log().Error("closing connection: a response could not be encoded", zap.Stringer("remote", c.info.Remote),
+				zap.Int16("key", sl.key), zap.Any("panic", ep.v), zap.ByteString("stack", ep.stack))
+			bw.Flush()
+			return
+		}
 		if err != nil {
 			if !errors.Is(err, net.ErrClosed) {
 				c.log().Debug("write failed", zap.Stringer("remote", c.info.Remote), zap.Error(err))
@@ -473,6 +490,41 @@ func (c *conn) write() {
 		}
 	}
 	bw.Flush()
+}
+
+// errEncodePanic reports a response whose encoding panicked (a bug).
+type errEncodePanic struct {
+	v     any
+	stack []byte
+}
+
+func (e *errEncodePanic) Error() string {
+	return fmt.Sprintf("protocol: encoding a response panicked: %v", e.v)
+}
+
+// writeReleased writes sl's response and releases it (the segments a fetch
+// answer refers to), also when encoding panics: the panic comes back as an
+// *errEncodePanic, and nothing of the response reached the buffer unless it
+// writes its body itself (BodyWriter).
+func (w *BodySink) writeReleased(sl *slot) (n int, err error) {
+	defer releaseResp(sl.resp)
+	defer func() {
+		if r := recover(); r != nil {
+			err = &errEncodePanic{v: r, stack: debug.Stack()}
+		}
+	}()
+	return w.writeResponse(sl)
+}
+
+// recoverPanic, deferred by the connection's reader and writer, turns a
+// panic into the end of this connection: it is logged with its stack and
+// the goroutine returns through its usual cleanup.
+func (c *conn) recoverPanic(where string) {
+	if r := recover(); r != nil {
+		c.log().Error("panic "+where+" a connection; closing it", zap.Stringer("remote", c.info.Remote),
+			zap.Any("panic", r), zap.Stack("stack"))
+		c.nc.Close()
+	}
 }
 
 func releaseResp(r kmsg.Response) {
