@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -308,7 +309,9 @@ type SlaveInfo struct {
 	// last acknowledged everything the master had (0 when it has it now).
 	LagBytes     int64
 	LagTime      time.Duration
+	LastCaughtUp time.Time // when it last held everything the master had (zero: never)
 	ConnectedFor time.Duration
+	BytesSent    int64 // commit-log and bootstrap bytes sent on this connection
 }
 
 // Slaves reports every connected slave, by member id.
@@ -320,7 +323,7 @@ func (m *Master) Slaves() []SlaveInfo {
 	out := make([]SlaveInfo, 0, len(m.conns))
 	for id, c := range m.conns {
 		si := SlaveInfo{Member: id, Addr: c.addr, HoldsAll: c.holdsAll, Acked: c.acked, Durable: c.durable,
-			ConnectedFor: now.Sub(c.since)}
+			ConnectedFor: now.Sub(c.since), LastCaughtUp: c.lastCaughtUp, BytesSent: c.bytesSent.Load()}
 		_, si.InSync = m.isr[id]
 		if c.hasAck {
 			si.LagBytes = max(end-c.acked, 0)
@@ -336,7 +339,7 @@ func (m *Master) Slaves() []SlaveInfo {
 		}
 		out = append(out, si)
 	}
-	slices.SortFunc(out, func(a, b SlaveInfo) int { return int(a.Member - b.Member) })
+	slices.SortFunc(out, func(a, b SlaveInfo) int { return cmp.Compare(a.Member, b.Member) })
 	return out
 }
 

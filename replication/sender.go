@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -27,6 +28,8 @@ type slaveConn struct {
 	once   sync.Once
 	err    error // why it closed, set once
 	peerHB time.Duration
+	// bytesSent counts commit-log and bootstrap bytes (metrics).
+	bytesSent atomic.Int64
 
 	// Guarded by Master.mu.
 	streaming    bool // handshake over, acks count
@@ -252,6 +255,7 @@ func (m *Master) sendBootstrap(c *slaveConn, w *welcome, readBoot func() (int64,
 		if err := c.fc.write(frameBootstrap, bc.encodeHeader(), chunk, 0); err != nil {
 			return 0, err
 		}
+		c.bytesSent.Add(int64(len(chunk)))
 	}
 	m.lg.Info("bootstrap sent", zap.Int64("member", c.member), zap.Int64("pos", pos), zap.Int("state_bytes", len(st)))
 	return pos, nil
@@ -307,6 +311,7 @@ func (c *slaveConn) sendLoop(pos int64) error {
 		if err := c.fc.write(frameData, f.encodeHeader(), f.Raw, 0); err != nil {
 			return err
 		}
+		c.bytesSent.Add(int64(len(f.Raw)))
 		pos, lastLimit, lastSend = f.Next, limit, now
 	}
 }

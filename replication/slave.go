@@ -89,8 +89,10 @@ type SlaveStatus struct {
 	LagBytes     int64 // MasterEnd - End
 	LastContact  time.Time
 	LastError    error
-	Truncations  int // times the log was truncated to a master's
-	Bootstraps   int // times the log was replaced by a bootstrap
+	Truncations  int   // times the log was truncated to a master's
+	Bootstraps   int   // times the log was replaced by a bootstrap
+	Connects     int   // handshakes completed
+	BytesApplied int64 // commit-log bytes appended from masters
 }
 
 // Slave follows its group's master: it connects, agrees where its log
@@ -211,6 +213,7 @@ func (s *Slave) session(ctx context.Context, addr string) (streamed bool, err er
 	}
 	s.mu.Lock()
 	s.st.Connected = true
+	s.st.Connects++
 	s.st.LastContact = time.Now()
 	s.mu.Unlock()
 
@@ -410,6 +413,7 @@ func (s *Slave) follow(ctx context.Context, fc *frameConn, pos int64, peerHB tim
 		}
 		s.mu.Lock()
 		s.st.MasterEnd, s.st.CommitLimit, s.st.LastContact = f.End, f.Limit, time.Now()
+		s.st.BytesApplied += int64(len(f.Raw))
 		s.mu.Unlock()
 		select {
 		case kick <- struct{}{}:
