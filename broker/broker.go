@@ -180,6 +180,8 @@ type Broker struct {
 	following string    // master replication address the slave side follows
 	failover  *failover // lease keeper (lease.go); nil without fail-over
 
+	replMetrics *replicaCollector // replica_metrics.go
+
 	// A slave's replicated state (slave_apply.go).
 	clusterID  atomic.Value // string; set when replication brings it
 	reloadKick chan struct{}
@@ -254,6 +256,10 @@ func New(cfg Config) (*Broker, error) {
 	b.topics.OnChange(b.topicsChanged)
 	b.sessions = newFetchSessions(cfg.FetchSessionCacheSlots)
 	b.metrics = newMetrics(cfg.Registerer, b)
+	if cfg.Registerer != nil {
+		b.replMetrics = newReplicaCollector(b)
+		_ = cfg.Registerer.Register(b.replMetrics) // a second broker in one process runs unexported
+	}
 	b.log.Info("role decided", zap.String("role", b.roleName()), zap.Int64("member", b.memberID()), zap.Int32("epoch", b.leaderEpoch()))
 	return b, nil
 }
@@ -415,6 +421,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	b.metrics.unregister()
+	if b.replMetrics != nil {
+		b.cfg.Registerer.Unregister(b.replMetrics)
+	}
 	return errors.Join(errs...)
 }
 

@@ -129,3 +129,22 @@ func fetchCount(t testing.TB, httpAddr string) float64 {
 	n, _ := strconv.ParseFloat(string(m[1]), 64)
 	return n
 }
+
+// metricValue reads one series (name with its labels, as /metrics prints
+// it) from a broker's /metrics; ok false when absent.
+func metricValue(t testing.TB, httpAddr, series string) (float64, bool) {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://%s/metrics", httpAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	re := regexp.MustCompile("(?m)^" + regexp.QuoteMeta(series) + " (\\S+)$")
+	m := re.FindSubmatch(b)
+	if m == nil {
+		return 0, false
+	}
+	n, err := strconv.ParseFloat(string(m[1]), 64)
+	return n, err == nil
+}

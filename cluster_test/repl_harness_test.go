@@ -90,6 +90,29 @@ func startReplGroup(t *testing.T, hostBase, n int, extra ...string) *rgroup {
 	return g
 }
 
+// pause stops p with SIGSTOP and waits until the kernel reports it stopped
+// (state T), so nothing it does races with what the test does next.
+func pause(t testing.TB, p *proc) {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGSTOP)
+	stat := fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, err := os.ReadFile(stat)
+		if err != nil {
+			return // not Linux: the signal alone
+		}
+		// pid (comm) state ...: the state follows the last ')'.
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't') {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not stop", p.name)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // wipe removes member i's data directory (it must be stopped).
 func (g *rgroup) wipe(i int) {
 	if err := os.RemoveAll(filepath.Join(g.dir, fmt.Sprintf("data%d", i))); err != nil {

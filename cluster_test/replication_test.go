@@ -9,6 +9,7 @@ package cluster_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -133,12 +134,24 @@ func TestReplicationSync(t *testing.T) {
 	produceN(t, g.addrs(0), tp, 1, 0, 50)
 	g.waitIdentical(m.addr, s.addr, tp, 1, 50)
 
-	s.cmd.Process.Signal(syscall.SIGSTOP)
+	before, _ := g.status(0)
+	pause(t, &s.proc)
 	// Still in the ISR (for replica.lag.time.max.ms): the wait runs out.
 	if code := rawProduce(t, m.addr, tp, -1, 300*time.Millisecond); code != kerr.RequestTimedOut.Code && code != kerr.NotEnoughReplicasAfterAppend.Code {
-		t.Fatalf("acks=all with the slave paused: %v, want REQUEST_TIMED_OUT", kerr.ErrorForCode(code))
+		after, _ := g.status(0)
+		t.Fatalf("acks=all with the slave paused: %v, want REQUEST_TIMED_OUT (master before %+v, after %+v)", kerr.ErrorForCode(code), before, after)
 	}
 	g.waitISR(m.addr, tp, 1)
+	// /metrics shows the same truth as Metadata.
+	if n, _ := metricValue(t, m.http, "gregor_under_replicated_partitions"); n < 1 {
+		t.Fatalf("under-replicated partitions %v with the slave out of the ISR, want >= 1", n)
+	}
+	if v, ok := metricValue(t, m.http, `gregor_replication_slave_in_sync{member="1"}`); ok && v != 0 {
+		t.Fatalf("slave 1 in sync = %v after it left the ISR", v)
+	}
+	if v, ok := metricValue(t, m.http, `gregor_replication_slave_lag_seconds{member="1"}`); ok && v < replLagTime.Seconds() {
+		t.Fatalf("slave 1 lag %vs after it left the ISR, want >= %v", v, replLagTime.Seconds())
+	}
 	if code := rawProduce(t, m.addr, tp, -1, 2*time.Second); code != kerr.NotEnoughReplicas.Code {
 		t.Fatalf("acks=all with ISR 1 < min.insync.replicas 2: %v, want NOT_ENOUGH_REPLICAS", kerr.ErrorForCode(code))
 	}
@@ -159,6 +172,15 @@ func TestReplicationSync(t *testing.T) {
 	}
 	// 50 + the timed-out one (appended) + acks=1 + this one.
 	g.waitIdentical(m.addr, s.addr, tp, 1, 53)
+	g.eventually(5*time.Second, func() error {
+		if n, ok := metricValue(t, m.http, "gregor_under_replicated_partitions"); !ok || n != 0 {
+			return fmt.Errorf("under-replicated partitions %v after the slave rejoined", n)
+		}
+		if v, _ := metricValue(t, m.http, `gregor_replication_slave_in_sync{member="1"}`); v != 1 {
+			return fmt.Errorf("slave 1 in sync = %v after it rejoined", v)
+		}
+		return nil
+	})
 
 	t.Run("acked-survives-master-loss", func(t *testing.T) {
 		// Every acks=all answer means the slave has the batch: kill the
@@ -208,7 +230,7 @@ func TestReplicationDivergence(t *testing.T) {
 	produceN(t, g.addrs(0), tp, 1, 0, 50)
 	g.waitIdentical(m.addr, s.addr, tp, 1, 50)
 
-	s.cmd.Process.Signal(syscall.SIGSTOP)
+	pause(t, &s.proc)
 	for i := 0; i < 20; i++ { // acknowledged by the master alone (async)
 		if code := rawProduce(t, m.addr, tp, 1, 2*time.Second); code != 0 {
 			t.Fatalf("produce on the master: %v", kerr.ErrorForCode(code))
