@@ -294,3 +294,75 @@ func BenchmarkAppendAcrossRolls(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkReplicate measures the storage side of a slave's catch-up:
+// ReadRaw of 1 MiB from a master holding 128 MiB of 16 KiB batches over 16
+// partitions, AppendRaw into a new slave (async flush, its own dispatcher
+// building consume queues), until it has the master's end; the rate is
+// master bytes per second. The slave's segments are the master's size, or
+// a different size (its segments then end where the master's pads say, or
+// before an entry that does not fit). raw-MB/s is a plain file written
+// with the same bytes in 1 MiB writes and fsynced, in the same run.
+//
+//	go test ./storage -run NONE -bench BenchmarkReplicate -benchtime 3x
+func BenchmarkReplicate(b *testing.B) {
+	mdir := b.TempDir()
+	m, err := Open(Config{Dir: mdir, Logger: zap.NewNop(), SegmentBytes: 64 << 20, CheckpointInterval: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	ps := make([]*Partition, 16)
+	for i := range ps {
+		ps[i], _ = m.CreatePartition(tid(1), int32(i))
+	}
+	batch := benchBatch(16 << 10)
+	for i := 0; m.EndPosition() < 128<<20; i++ {
+		if _, err := ps[i%16].Append(batch, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	end := m.EndPosition()
+	// The disk's own pace in this run: the same bytes to a plain file in
+	// 1 MiB writes, then fsync.
+	raw := newRawFile(b, b.TempDir(), 1<<20)
+	start := time.Now()
+	raw.write(b, int(end>>20))
+	raw.f.Sync()
+	rawRate := float64(end>>20<<20) / time.Since(start).Seconds() / 1e6
+	for _, seg := range []int64{64 << 20, 48 << 20} {
+		b.Run(fmt.Sprintf("slaveSegment=%dMiB", seg>>20), func(b *testing.B) {
+			b.SetBytes(end)
+			var took time.Duration
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				sl, err := Open(Config{Dir: b.TempDir(), Logger: zap.NewNop(), SegmentBytes: seg, CheckpointInterval: time.Hour})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				start := time.Now()
+				for pos := int64(0); pos < end; {
+					data, err := m.ReadRaw(pos, 1<<20)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if err := sl.AppendRaw(pos, data); err != nil {
+						b.Fatal(err)
+					}
+					pos = sl.EndPosition()
+				}
+				sl.syncTo(sl.EndPosition())
+				took += time.Since(start)
+				b.StopTimer()
+				if sl.EndPosition() != end {
+					b.Fatalf("slave end %d, master %d", sl.EndPosition(), end)
+				}
+				sl.Close()
+				b.StartTimer()
+			}
+			b.ReportMetric(rawRate, "raw-MB/s")
+			b.ReportMetric(float64(end)*float64(b.N)/took.Seconds()/1e6/rawRate, "store/raw")
+		})
+	}
+}

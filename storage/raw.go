@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"io"
 )
 
 // The raw API is what replication uses: a master reads its commit log as
@@ -41,31 +42,43 @@ func (s *Store) ReadRaw(pos int64, maxBytes int) ([]byte, error) {
 		return nil, ErrOffsetOutOfRange
 	}
 	defer seg.readers.Add(-1)
-	var out []byte
-	var hdr [entryHeaderSize]byte
-	for pos < end && pos < segEnd {
-		if _, err := seg.f.ReadAt(hdr[:], pos-seg.base); err != nil {
-			return nil, err
-		}
-		h, err := decodeEntryHeader(hdr[:], segEnd-pos)
+	// One read of up to maxBytes, then whole entries from it.
+	limit := min(end, segEnd)
+	if pos >= limit {
+		return nil, nil // an unmarked segment end: the next segment has pos
+	}
+	buf := make([]byte, min(int64(max(maxBytes, entryHeaderSize)), limit-pos))
+	n, err := seg.f.ReadAt(buf, pos-seg.base)
+	if n < len(buf) && err != nil && err != io.EOF {
+		return nil, err
+	}
+	buf = buf[:n]
+	off := 0
+	for off+entryHeaderSize <= len(buf) {
+		h, err := decodeEntryHeader(buf[off:], segEnd-pos-int64(off))
 		if err != nil {
-			return nil, fmt.Errorf("storage: raw read at %d: %w", pos, err)
+			return nil, fmt.Errorf("storage: raw read at %d: %w", pos+int64(off), err)
 		}
 		if h.typ == entryPad {
-			out = append(out, hdr[:]...)
-			break
+			return buf[:off+entryHeaderSize], nil
 		}
-		if len(out) > 0 && len(out)+int(h.length) > maxBytes {
-			break
+		if off+int(h.length) > len(buf) {
+			if off > 0 {
+				break
+			}
+			// One entry larger than maxBytes.
+			one := make([]byte, h.length)
+			if _, err := seg.f.ReadAt(one, pos-seg.base); err != nil && err != io.EOF {
+				return nil, err
+			}
+			return one, nil
 		}
-		n := len(out)
-		out = append(out, make([]byte, h.length)...)
-		if _, err := seg.f.ReadAt(out[n:], pos-seg.base); err != nil {
-			return nil, err
-		}
-		pos += int64(h.length)
+		off += int(h.length)
 	}
-	return out, nil
+	if off == 0 {
+		return nil, fmt.Errorf("storage: raw read at %d: %w", pos, errBadEntry)
+	}
+	return buf[:off], nil
 }
 
 // EntryKind is the type of a commit-log entry, as Config.OnApply reports
@@ -154,27 +167,73 @@ func (s *Store) appendRawRound(pos int64, data []byte, termFirst bool) (consumed
 	if pos != end {
 		return 0, false, end, nil, fmt.Errorf("%w: got %d, end is %d", ErrPositionMismatch, pos, end)
 	}
+	// Consecutive entries that fit in the active segment are written with
+	// one write, then dispatched one by one.
+	type rawEntry struct {
+		off, n int
+		pos    int64
+		h      entryHeader
+		a      appliedEntry
+	}
+	var run []rawEntry
+	var runSeg *segment
+	flush := func() error {
+		if len(run) == 0 {
+			return nil
+		}
+		first, last := run[0], run[len(run)-1]
+		if e := s.writeAt(runSeg, data[first.off:last.off+last.n], first.pos); e != nil {
+			return e
+		}
+		for i := range run {
+			r := &run[i]
+			s.writePos.Store(r.pos + int64(r.n))
+			s.apply(r.pos, &r.h, data[r.off:r.off+r.n])
+			if s.cfg.OnApply != nil {
+				applied = append(applied, r.a)
+			}
+		}
+		consumed = last.off + last.n
+		run = run[:0]
+		return nil
+	}
 	// A panic in here breaks the store (panic.go) instead of leaving it
 	// half-updated and writable.
 	err = s.breakOnPanic(func() error {
-		for len(data) > consumed {
-			rest := data[consumed:]
+		off := consumed
+		for len(data) > off {
+			rest := data[off:]
 			p := s.writePos.Load()
+			if len(run) > 0 {
+				last := run[len(run)-1]
+				p = last.pos + int64(last.n)
+			}
 			h, e := decodeEntryHeader(rest, maxRawEntry)
 			if e != nil {
-				return fmt.Errorf("%w at %d", errBadEntry, p)
+				return errors.Join(flush(), fmt.Errorf("%w at %d", errBadEntry, p))
 			}
 			n := int(h.length)
 			if h.typ == entryPad {
 				n = entryHeaderSize
 			}
 			if len(rest) < n || !checkEntry(rest[:n], &h) {
-				return fmt.Errorf("%w at %d", errBadEntry, p)
+				return errors.Join(flush(), fmt.Errorf("%w at %d", errBadEntry, p))
 			}
 			a := entryKind(&h, rest[:n])
-			if a.kind == EntryTerm && !(termFirst && consumed == 0) && (s.boot == nil || p >= s.boot.end) {
+			if a.kind == EntryTerm && !(termFirst && off == 0) && (s.boot == nil || p >= s.boot.end) {
 				term = true
-				return nil
+				return flush()
+			}
+			if seg := s.active(); h.typ != entryPad && p+int64(n) <= seg.base+seg.cap {
+				if len(run) == 0 {
+					runSeg = seg
+				}
+				run = append(run, rawEntry{off: off, n: n, pos: p, h: h, a: a})
+				off += n
+				continue
+			}
+			if e := flush(); e != nil {
+				return e
 			}
 			seg, e := s.rawRoomLocked(p, int64(n))
 			if e != nil {
@@ -194,9 +253,10 @@ func (s *Store) appendRawRound(pos int64, data []byte, termFirst bool) (consumed
 					applied = append(applied, a)
 				}
 			}
-			consumed += n
+			off += n
+			consumed = off
 		}
-		return nil
+		return flush()
 	})
 	return consumed, term, s.writePos.Load(), applied, err
 }
