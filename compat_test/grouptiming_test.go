@@ -24,6 +24,7 @@ type ckgMember struct {
 	c    *kafka.Consumer
 	stop chan struct{}
 	done chan struct{}
+	once sync.Once
 
 	mu     sync.Mutex
 	got    []rec
@@ -48,6 +49,7 @@ func startCkgMember(t *testing.T, tg *target, group, topic, name string, static 
 	}
 	m := &ckgMember{name: name, c: c, stop: make(chan struct{}), done: make(chan struct{})}
 	go m.run()
+	t.Cleanup(func() { m.closeWithin(30 * time.Second) })
 	return m
 }
 
@@ -93,7 +95,7 @@ func ckgHeaders(e *kafka.Message) map[string]string {
 
 // closeWithin stops m and reports whether Close returned within d.
 func (m *ckgMember) closeWithin(d time.Duration) bool {
-	close(m.stop)
+	m.once.Do(func() { close(m.stop) })
 	select {
 	case <-m.done:
 		return true
@@ -159,6 +161,16 @@ func TestGroupStartCloseTogether(t *testing.T) {
 		for i := 0; i < 4; i++ {
 			ms = append(ms, startCkgMember(t, tg, group, topic, fmt.Sprintf("ckg%d", i), i%2 == 0))
 		}
+		defer func() {
+			// What each client saw, for a failure's diagnosis.
+			for _, m := range ms {
+				m.mu.Lock()
+				if len(m.errs) > 0 || t.Failed() {
+					t.Logf("%s: %d records, errors %v", m.name, len(m.got), m.errs)
+				}
+				m.mu.Unlock()
+			}
+		}()
 		all := func(ms []*ckgMember) []rec {
 			var out []rec
 			for _, m := range ms {
@@ -193,13 +205,6 @@ func TestGroupStartCloseTogether(t *testing.T) {
 			if !m.closeWithin(20 * time.Second) {
 				t.Errorf("%s: Close did not return in 20s", m.name)
 			}
-		}
-		for _, m := range ms {
-			m.mu.Lock()
-			if len(m.errs) > 0 {
-				t.Logf("%s errors: %v", m.name, m.errs)
-			}
-			m.mu.Unlock()
 		}
 		checkCommitted(t, tg, group, topic)
 	})
