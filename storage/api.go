@@ -222,6 +222,7 @@ var (
 //	func (s *Store) ReadBootstrap() (pos int64, state []byte, err error)  // master: bootstrap a slave
 //	func (s *Store) InstallBootstrap(pos int64, state []byte) error       // slave: then AppendRaw from pos
 //	func (s *Store) Truncate(pos int64) error     // rebuild as of pos; ErrNeedBootstrap if it cannot
+//	func (s *Store) SetFollower(on bool)          // a slave: retention writes nothing of its own
 //	func (p *Partition) Topic() (TopicID, int32)
 //	func (p *Partition) LogEndOffset() int64  // > HighWatermark while a sync-flush append waits
 //	func (p *Partition) ProducerState(id int64) (epoch int16, lastSeq int32, ok bool)

@@ -236,6 +236,7 @@ func (s *Store) installBootstrapLocked(bs *bootState, raw []byte) ([]func(), err
 	s.kv = bs.kv
 	s.kvMu.Unlock()
 	s.boot = bs
+	s.following.Store(true)
 	s.ckptPos.Store(-1)
 	s.openCkptPos = bs.pos
 	return fns, nil
@@ -372,4 +373,34 @@ func decodeKVs(d *dec) map[string]map[string][]byte {
 		kv[ns] = m
 	}
 	return kv
+}
+
+// bootstrapBase installs at Open, when there is no usable checkpoint, the
+// state of a bootstrap not yet caught up, as the base the log is
+// re-dispatched from (consume queues rebuilt); it returns a stand-in
+// checkpoint at the bootstrap's position, or nil when there is none or
+// its position is gone.
+func (s *Store) bootstrapBase() (*checkpointData, error) {
+	bs, err := s.loadBootstrap(-1)
+	if err != nil || bs == nil || bs.pos < s.segs[0].base {
+		return nil, err
+	}
+	s.log.Error("storage: no usable checkpoint; starting again from the bootstrap state", zap.Int64("position", bs.pos))
+	s.fs.RemoveAll(s.cqDir)
+	if err := s.fs.MkdirAll(s.cqDir, 0o755); err != nil {
+		return nil, err
+	}
+	for _, bp := range bs.parts {
+		bp.hwm = bp.logStart
+		if bs.seeds[bp.key].indexFrom >= bs.end {
+			bp.hwm = bp.nextOffset
+		}
+		p := newPartition(s, bp.key)
+		p.resetLocked(bp, true)
+		s.parts[p.key] = p
+	}
+	s.kv = bs.kv
+	s.boot = bs
+	s.openCkptPos = bs.pos
+	return &checkpointData{pos: bs.pos}, nil
 }

@@ -246,8 +246,9 @@
 // byte-identical batches from each log start (consume-queue entry numbers
 // start at 0 on the slave; they are local). The state is kept in
 // <Dir>/bootstrap until a checkpoint covers E, so a restart during the
-// catch-up goes on with it; until E a store neither serves a bootstrap nor
-// begins a term. If retention deletes the master's segment at pos before
+// catch-up goes on with it (without a usable checkpoint, that state is the
+// base the log is re-dispatched from); until E a store neither serves a
+// bootstrap nor begins a term. If retention deletes the master's segment at pos before
 // the slave read it, ReadRaw fails with ErrOffsetOutOfRange and the slave
 // bootstraps again.
 //
@@ -263,6 +264,15 @@
 // segments and consume queues remain); the replication client then
 // bootstraps. Partitions that exist before and after keep their
 // *Partition and watchers.
+//
+// A slave's store is a follower (SetFollower; AppendRaw, InstallBootstrap
+// and Truncate set it, BeginTerm clears it): retention policies and the
+// disk cap write no log-start moves of their own there, since any entry
+// of its own would make its log differ from the master's. The master's
+// moves arrive in the log, and segments go once nothing retains them.
+// Producer-id expiry (ProducerIDExpiration) runs on each store's clock, so
+// an idle producer's state may leave a slave a retention pass before or
+// after it leaves the master.
 //
 // # Performance (measured on the 2-core development VM, shared disk)
 //

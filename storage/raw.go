@@ -122,6 +122,7 @@ const maxRawEntry = 1<<31 - 1
 // fills a segment exactly) and starts the next one at the entry, made
 // large enough for it. ReadRaw on the slave returns the same bytes.
 func (s *Store) AppendRaw(pos int64, data []byte) error {
+	s.following.Store(true)
 	var end int64
 	var err error
 	termFirst := false
@@ -336,3 +337,12 @@ func (s *Store) rawEndSegmentLocked(seg *segment, end int64) error {
 	s.writePos.Store(end)
 	return nil
 }
+
+// SetFollower says whether the store is a slave's: its log is then written
+// only by AppendRaw, and retention writes nothing of its own (retention.ms
+// and retention.bytes policies and the MaxDiskBytes cap move no log starts;
+// the master's moves arrive in its log, and segments are deleted once they
+// no longer hold retained data). AppendRaw, InstallBootstrap and Truncate
+// set it; BeginTerm (a promotion) clears it. A slave's broker may set it
+// right after Open, before its first AppendRaw.
+func (s *Store) SetFollower(on bool) { s.following.Store(on) }

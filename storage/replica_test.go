@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"testing"
@@ -347,6 +349,16 @@ func TestBootstrapFromRetainedSegments(t *testing.T) {
 	}
 	sl.Close()
 	sl = mustOpen(t, scfg)
+	// And again with the checkpoint lost: the bootstrap state is the base.
+	replicateUntil(t, m, sl, 2000, pos+3*(end-pos)/4)
+	if sl.EndPosition() >= end {
+		t.Fatalf("caught up too early (%d of %d)", sl.EndPosition(), end)
+	}
+	sl.Close()
+	if err := os.Remove(filepath.Join(scfg.Dir, checkpointName)); err != nil {
+		t.Fatal(err)
+	}
+	sl = mustOpen(t, scfg)
 	workload(t, m, 170, 200)
 	replicate(t, m, sl, 3000)
 	sameState(t, m, sl)
@@ -465,4 +477,45 @@ func TestTruncateNeedsBootstrap(t *testing.T) {
 	if err := s.Truncate(s.FirstPosition() - 1); !errors.Is(err, ErrNeedBootstrap) {
 		t.Fatalf("below the first segment: %v", err)
 	}
+}
+
+// TestFollowerRetentionWritesNothing: retention policies and the disk cap
+// on a slave write no log-start moves of its own (its log would stop being
+// the master's); it follows the master's moves and deletes the segments
+// they free.
+func TestFollowerRetentionWritesNothing(t *testing.T) {
+	mcfg := testConfig(t, t.TempDir())
+	mcfg.SegmentBytes = 8 << 10
+	scfg := testConfig(t, t.TempDir())
+	scfg.SegmentBytes = 8 << 10
+	scfg.MaxDiskBytes = 3 * scfg.SegmentBytes
+	m := mustOpen(t, mcfg)
+	defer m.Close()
+	sl := mustOpen(t, scfg)
+	defer sl.Close()
+	sl.SetFollower(true)
+	workload(t, m, 0, 120)
+	replicate(t, m, sl, 4000)
+	for _, p := range sl.Partitions() {
+		p.SetRetention(RetentionPolicy{Ms: 0, Bytes: 0})
+	}
+	end := sl.EndPosition()
+	if err := sl.RunRetention(); err != nil {
+		t.Fatal(err)
+	}
+	if sl.EndPosition() != end || sl.FirstPosition() != 0 {
+		t.Fatalf("slave retention wrote or deleted: end %d->%d, first %d", end, sl.EndPosition(), sl.FirstPosition())
+	}
+	workload(t, m, 120, 150)
+	replicate(t, m, sl, 4000)
+	for _, p := range m.Partitions() {
+		p.SetRetention(RetentionPolicy{Ms: -1, Bytes: 0})
+	}
+	m.RunRetention()
+	replicate(t, m, sl, 4000)
+	sl.RunRetention()
+	if sl.FirstPosition() == 0 {
+		t.Fatal("the slave kept segments its master's log starts freed")
+	}
+	sameState(t, m, sl)
 }

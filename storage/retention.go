@@ -85,6 +85,9 @@ func (p *Partition) applyRetention(now int64) {
 
 // moveLogStart records a new log start in the commit log.
 func (p *Partition) moveLogStart(offset int64) {
+	if p.s.following.Load() {
+		return // a slave's log starts move with its master's entries
+	}
 	err := p.s.appendEntry(entryHeader{typ: entryLogStart, topic: p.key.topic, partition: p.key.part, baseOffset: offset}, nil)
 	if err != nil {
 		p.s.log.Warn("storage: moving a log start", zap.Error(err))
@@ -137,7 +140,7 @@ func (s *Store) deleteSegments() error {
 			break
 		}
 		if end > low {
-			if s.cfg.MaxDiskBytes <= 0 || disk <= s.cfg.MaxDiskBytes {
+			if s.cfg.MaxDiskBytes <= 0 || disk <= s.cfg.MaxDiskBytes || s.following.Load() {
 				break
 			}
 			s.evictBefore(end)

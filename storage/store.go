@@ -136,6 +136,9 @@ type Store struct {
 	// covered yet: entries below boot.end only build consume queues
 	// (bootstrap.go). Under s.mu.
 	boot  *bootState
+	// following: the log is written by AppendRaw (a slave), so retention
+	// writes no log-start moves of its own (see SetFollower).
+	following atomic.Bool
 	retMu sync.Mutex // one retention pass at a time
 	// kick asks the housekeeper for a retention pass now (disk cap).
 	kick chan struct{}
@@ -288,6 +291,10 @@ func (s *Store) recover() error {
 		if s.boot, err = s.loadBootstrap(ck.pos); err != nil {
 			return err
 		}
+	} else if ck, err = s.bootstrapBase(); err != nil {
+		return err
+	} else if ck != nil {
+		from = ck.pos
 	}
 	if ck == nil && s.segs[0].base > 0 {
 		s.log.Error("storage: no usable checkpoint and the first segments are gone; "+

@@ -83,6 +83,7 @@ func (s *Store) BeginTerm(epoch int32, master int64) (Term, error) {
 		s.mu.Unlock()
 		return Term{}, err
 	}
+	s.following.Store(false)
 	s.apply(pos, &h, b)
 	end := s.writePos.Load()
 	s.mu.Unlock()

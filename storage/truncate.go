@@ -147,6 +147,7 @@ func (s *Store) Truncate(pos int64) error {
 		s.mu.Unlock()
 		return err
 	}
+	s.following.Store(true)
 	fns, err := s.truncateLocked(ck, pos)
 	s.mu.Unlock()
 	for _, fn := range fns {
