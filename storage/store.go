@@ -135,11 +135,11 @@ type Store struct {
 	// boot is the state of a bootstrap whose catch-up a checkpoint has not
 	// covered yet: entries below boot.end only build consume queues
 	// (bootstrap.go). Under s.mu.
-	boot  *bootState
+	boot *bootState
 	// following: the log is written by AppendRaw (a slave), so retention
 	// writes no log-start moves of its own (see SetFollower).
 	following atomic.Bool
-	retMu sync.Mutex // one retention pass at a time
+	retMu     sync.Mutex // one retention pass at a time
 	// kick asks the housekeeper for a retention pass now (disk cap).
 	kick chan struct{}
 
