@@ -458,6 +458,16 @@ func (s *Store) lookup(k pkey) *Partition {
 // waits until it is durable under the flush mode. Used for everything but
 // batches.
 func (s *Store) appendEntry(h entryHeader, payload []byte) error {
+	end, err := s.appendEntryDeferred(h, payload)
+	if err != nil {
+		return err
+	}
+	return s.WaitDurable(end)
+}
+
+// appendEntryDeferred is appendEntry without the wait: it returns the
+// commit-log end to pass to WaitDurable.
+func (s *Store) appendEntryDeferred(h entryHeader, payload []byte) (int64, error) {
 	b := make([]byte, entryHeaderSize+len(payload))
 	copy(b[entryHeaderSize:], payload)
 	h.length = uint32(len(b))
@@ -466,11 +476,11 @@ func (s *Store) appendEntry(h entryHeader, payload []byte) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return ErrClosed
+		return 0, ErrClosed
 	}
 	if err := s.brokenErr(); err != nil {
 		s.mu.Unlock()
-		return err
+		return 0, err
 	}
 	err := s.breakOnPanic(func() error {
 		pos, err := s.writeEntryLocked(b)
@@ -481,11 +491,11 @@ func (s *Store) appendEntry(h entryHeader, payload []byte) error {
 	})
 	if err != nil {
 		s.mu.Unlock()
-		return err
+		return 0, err
 	}
 	end := s.writePos.Load()
 	s.mu.Unlock()
-	return s.WaitDurable(end)
+	return end, nil
 }
 
 // CreatePartition is idempotent: it returns the existing partition when it
@@ -763,14 +773,27 @@ func (s *Store) housekeeper() {
 // Retention never loses it (it is part of every checkpoint). Namespaces
 // starting with ReservedNamespacePrefix are refused.
 func (s *Store) PutKV(ns string, kvs ...KV) error {
-	if reservedNamespace(ns) {
-		return fmt.Errorf("storage: namespace %q is reserved for the store", ns)
-	}
-	b, err := encodeKV(ns, kvs)
+	end, err := s.PutKVDeferred(ns, kvs...)
 	if err != nil {
 		return err
 	}
-	return s.appendEntry(entryHeader{typ: entryKV}, b)
+	return s.WaitDurable(end)
+}
+
+// PutKVDeferred is PutKV without the wait for durability, so a caller can
+// let go of its own locks first: it returns the commit-log position the
+// entry reaches, and the write must not be reported done (nor its effect
+// shown to others) before WaitDurable of that position returns nil. The
+// key/values are applied to GetKV and RangeKV at once.
+func (s *Store) PutKVDeferred(ns string, kvs ...KV) (int64, error) {
+	if reservedNamespace(ns) {
+		return 0, fmt.Errorf("storage: namespace %q is reserved for the store", ns)
+	}
+	b, err := encodeKV(ns, kvs)
+	if err != nil {
+		return 0, err
+	}
+	return s.appendEntryDeferred(entryHeader{typ: entryKV}, b)
 }
 
 // encodeKV encodes a KV entry payload (layout in doc.go).

@@ -153,6 +153,10 @@ func (c *Config) Validate() error {
 // give it an in-memory map.
 type kvStore interface {
 	PutKV(ns string, kvs ...storage.KV) error
+	// PutKVDeferred and WaitDurable are PutKV in two steps, so an offset
+	// commit waits for its fsync without holding the group's lock.
+	PutKVDeferred(ns string, kvs ...storage.KV) (int64, error)
+	WaitDurable(pos int64) error
 	RangeKV(ns string, fn func(key, value []byte) bool)
 }
 
@@ -188,6 +192,9 @@ type Coordinator struct {
 	// lock: taken under a group's mu, it never waits for one.
 	refMu sync.Mutex
 	refs  map[string]map[[16]byte]int
+
+	// writeSeq numbers offset writes (group.pendingSeq).
+	writeSeq atomic.Int64
 
 	mu     sync.Mutex
 	groups map[string]*group
@@ -393,6 +400,30 @@ func (c *Coordinator) persist(group string, kvs ...storage.KV) error {
 		return nil
 	}
 	err := c.kv.PutKV(c.namespace(group), kvs...)
+	if err != nil {
+		c.log.Warn("group state write failed", zap.String("group", group), zap.Error(err))
+	}
+	return err
+}
+
+// persistDeferred writes kvs without waiting for durability; the caller
+// passes the position to waitDurable, outside the group's lock.
+func (c *Coordinator) persistDeferred(group string, kvs ...storage.KV) (int64, error) {
+	if c.kv == nil || len(kvs) == 0 {
+		return 0, nil
+	}
+	pos, err := c.kv.PutKVDeferred(c.namespace(group), kvs...)
+	if err != nil {
+		c.log.Warn("group state write failed", zap.String("group", group), zap.Error(err))
+	}
+	return pos, err
+}
+
+func (c *Coordinator) waitDurable(group string, pos int64) error {
+	if c.kv == nil {
+		return nil
+	}
+	err := c.kv.WaitDurable(pos)
 	if err != nil {
 		c.log.Warn("group state write failed", zap.String("group", group), zap.Error(err))
 	}

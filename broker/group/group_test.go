@@ -111,6 +111,12 @@ func (m *memKV) PutKV(ns string, kvs ...storage.KV) error {
 	return nil
 }
 
+func (m *memKV) PutKVDeferred(ns string, kvs ...storage.KV) (int64, error) {
+	return 0, m.PutKV(ns, kvs...)
+}
+
+func (m *memKV) WaitDurable(int64) error { return nil }
+
 func (m *memKV) RangeKV(ns string, fn func(k, v []byte) bool) {
 	m.mu.Lock()
 	keys := make([]string, 0, len(m.data[ns]))

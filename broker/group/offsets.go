@@ -73,6 +73,7 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest, topics Topics)
 			}
 		}
 	}
+	var finish func()
 	found := c.withGroup(req.Group, req.Generation < 0, func(g *group) {
 		// The order of checks is Kafka's (ClassicGroup.validateOffsetCommit).
 		switch {
@@ -97,9 +98,12 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest, topics Topics)
 		if m, ok := g.members[req.MemberID]; ok && m.joinWait == nil && m.syncWait == nil {
 			g.resetSession(m)
 		}
-		g.commit(req, codes, ids)
+		finish = g.commit(req, codes, ids)
 		g.dropIfUnused()
 	})
+	if finish != nil {
+		finish() // the wait for durability, outside the group's lock
+	}
 	if !found {
 		switch {
 		case c.isClosed():
@@ -124,13 +128,23 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest, topics Topics)
 	return resp
 }
 
-// commit stores every partition whose code is still 0, durably first.
-func (g *group) commit(req *kmsg.OffsetCommitRequest, codes [][]int16, ids [][16]byte) {
+// commit writes every partition whose code is still 0 to the store, under
+// g.mu, and returns the rest to run once g.mu is released: the wait until
+// the write is durable (an fsync under sync flush), then the new offsets
+// become visible to OffsetFetch. The group's lock is never held across
+// the fsync, so its heartbeats, joins and fetches do not queue behind it.
+//
+// A commit or delete of the same partition written after this one, before
+// it became durable, wins: pendingSeq holds the sequence number of the
+// latest write per partition, and an older commit's offsets are not
+// applied over it.
+func (g *group) commit(req *kmsg.OffsetCommitRequest, codes [][]int16, ids [][16]byte) (finish func()) {
 	now := g.c.clock.Now()
 	type pending struct {
 		topic string
 		part  int32
 		o     offset
+		seq   int64
 	}
 	var kvs []storage.KV
 	var ps []pending
@@ -146,11 +160,11 @@ func (g *group) commit(req *kmsg.OffsetCommitRequest, codes [][]int16, ids [][16
 			if p.Metadata != nil {
 				o.metadata = *p.Metadata
 			}
-			ps = append(ps, pending{t.Topic, p.Partition, o})
+			ps = append(ps, pending{t.Topic, p.Partition, o, g.notePending(t.Topic, p.Partition)})
 			kvs = append(kvs, storage.KV{Key: offsetKey(g.id, t.Topic, p.Partition), Value: offsetValue(o)})
 		}
 	}
-	if err := g.c.persist(g.id, kvs...); err != nil {
+	failed := func() {
 		for i := range codes {
 			for j := range codes[i] {
 				if codes[i][j] == 0 {
@@ -158,12 +172,51 @@ func (g *group) commit(req *kmsg.OffsetCommitRequest, codes [][]int16, ids [][16
 				}
 			}
 		}
-		return
 	}
-	for _, p := range ps {
-		g.setOffset(p.topic, p.part, p.o)
+	pos, err := g.c.persistDeferred(g.id, kvs...)
+	if err != nil {
+		failed()
+		return nil
 	}
-	g.c.m.offsetCommits.Add(float64(len(ps)))
+	g.inflight++ // dropIfUnused keeps the group until finish has run
+	return func() {
+		err := g.c.waitDurable(g.id, pos)
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		g.inflight--
+		if err != nil {
+			failed()
+			g.dropIfUnused()
+			return
+		}
+		if g.state == stateDead {
+			return // deleted (DeleteGroups) after this commit was written
+		}
+		for _, p := range ps {
+			if g.pendingSeq[tpKey{p.topic, p.part}] == p.seq {
+				g.setOffset(p.topic, p.part, p.o)
+			}
+		}
+		g.dropIfUnused()
+		g.c.m.offsetCommits.Add(float64(len(ps)))
+	}
+}
+
+// tpKey names a partition in group.pendingSeq.
+type tpKey struct {
+	topic string
+	part  int32
+}
+
+// notePending records a write of the partition's offset and returns its
+// sequence number; under g.mu.
+func (g *group) notePending(topic string, part int32) int64 {
+	if g.pendingSeq == nil {
+		g.pendingSeq = make(map[tpKey]int64)
+	}
+	seq := g.c.writeSeq.Add(1)
+	g.pendingSeq[tpKey{topic, part}] = seq
+	return seq
 }
 
 func (g *group) setOffset(topic string, part int32, o offset) {
@@ -331,6 +384,7 @@ func (c *Coordinator) OffsetDelete(req *kmsg.OffsetDeleteRequest, topics Topics)
 }
 
 func (g *group) deleteOffset(topic string, part int32) {
+	g.notePending(topic, part) // a commit not yet durable does not bring it back
 	if o, ok := g.offsets[topic][part]; ok {
 		g.c.ref(topic, o.topicID, -1)
 	}

@@ -114,6 +114,11 @@ type group struct {
 	newMemberAdded bool
 
 	offsets map[string]map[int32]offset
+	// pendingSeq is the sequence number of the latest write (commit or
+	// delete) of each partition's offset (offsets.go, commit).
+	pendingSeq map[tpKey]int64
+	// inflight counts offset commits written but not yet durable.
+	inflight int
 
 	mu sync.Mutex
 }
@@ -836,7 +841,7 @@ func (g *group) shutdown() {
 // dropIfUnused forgets a group that a refused request created: nothing
 // joined, nothing committed, no generation ever ran.
 func (g *group) dropIfUnused() {
-	if g.state == stateEmpty && g.generation == 0 && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 {
+	if g.state == stateEmpty && g.generation == 0 && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && g.inflight == 0 {
 		g.setState(stateDead)
 		g.c.forget(g)
 	}
