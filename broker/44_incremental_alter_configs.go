@@ -17,7 +17,8 @@ package broker
 // INVALID_CONFIG "Config value append is not allowed…"); what may be set,
 // and Kafka's refusals, as broker_configs.go says. DELETE of a config with
 // no dynamic value changes nothing. GROUP: SET and DELETE on the group's
-// configs (group_configs.go). validate_only checks without applying.
+// configs (group_configs.go). BROKER_LOGGER: SET of the root logger's level
+// (broker_configs.go). validate_only checks without applying.
 
 import (
 	"context"
@@ -106,6 +107,8 @@ func (b *Broker) incrementalAlterConfigs(rr *kmsg.IncrementalAlterConfigsRequest
 		return b.topics.setBrokerConfigs(rr.ResourceName, configs, validateOnly)
 	case kmsg.ConfigResourceTypeGroupConfig:
 		return b.alterGroupConfigs(rr.ResourceName, rr.Configs, validateOnly)
+	case kmsg.ConfigResourceTypeBrokerLogger:
+		return b.alterBrokerLogger(rr.ResourceName, rr.Configs, validateOnly)
 	default:
 		return apiErrorf(kerr.InvalidRequest, "Unknown resource type %d", rr.ResourceType)
 	}

@@ -59,6 +59,9 @@ type Config struct {
 	Group                  group.Config  // owned by broker/group
 	Registerer             prometheus.Registerer
 	Logger                 *zap.Logger
+	// LogLevel, when set, is the level Logger filters by: IncrementalAlterConfigs
+	// on the BROKER_LOGGER resource changes it (broker_configs.go).
+	LogLevel *zap.AtomicLevel
 
 	// Cluster places the broker in a cluster registered with NameServers
 	// (cluster.go); its zero value is a single node with an in-process

@@ -35,6 +35,7 @@ import (
 	"github.com/gregor-broker/gregor/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
 
@@ -368,8 +369,10 @@ func brokerLoggerValues(b *Broker) []configValue {
 			level = "WARN"
 		case l == zapcore.ErrorLevel:
 			level = "ERROR"
-		default:
+		case l <= zapcore.FatalLevel:
 			level = "FATAL"
+		default:
+			level = "OFF" // a no-op logger logs nothing
 		}
 	}
 	return []configValue{{name: "root", value: &level, source: kmsg.ConfigSourceDynamicBrokerLoggerConfig, typ: kmsg.ConfigTypeUnknown}}
@@ -430,4 +433,49 @@ func validateBrokerAlter(resource string, set map[string]string) error {
 		return err
 	}
 	return validateBrokerConfigScope(resource, sortedKeys(set))
+}
+
+// kafkaLogLevels maps the log4j levels Kafka accepts for a logger to zap's.
+var kafkaLogLevels = map[string]zapcore.Level{
+	"TRACE": zapcore.DebugLevel, "DEBUG": zapcore.DebugLevel, "INFO": zapcore.InfoLevel,
+	"WARN": zapcore.WarnLevel, "ERROR": zapcore.ErrorLevel, "FATAL": zapcore.FatalLevel,
+}
+
+// alterBrokerLogger applies IncrementalAlterConfigs to the BROKER_LOGGER
+// resource, with Kafka's answers: only the "root" logger exists, SET takes
+// a log4j level, DELETE of root and APPEND/SUBTRACT are refused. The level
+// changes when the broker was given its logger's level (Config.LogLevel).
+func (b *Broker) alterBrokerLogger(resource string, ops []kmsg.IncrementalAlterConfigsRequestResourceConfig, validateOnly bool) error {
+	id, err := strconv.ParseInt(resource, 10, 32)
+	if err != nil {
+		return apiErrorf(kerr.InvalidRequest, "Node id must be an integer, but it is: %s", resource)
+	}
+	if int32(id) != b.cfg.NodeID {
+		return apiErrorf(kerr.InvalidRequest, "Unexpected node id. Expected %d, but received %d", b.cfg.NodeID, id)
+	}
+	var set *zapcore.Level
+	for _, c := range ops {
+		switch c.Op {
+		case kmsg.IncrementalAlterConfigOpSet, kmsg.IncrementalAlterConfigOpDelete:
+		default:
+			return apiErrorf(kerr.InvalidRequest, "%s operation is not allowed for the BROKER_LOGGER resource", c.Op)
+		}
+		if c.Name != "root" {
+			return apiErrorf(kerr.InvalidConfig, "Logger %s does not exist!", c.Name)
+		}
+		if c.Op == kmsg.IncrementalAlterConfigOpDelete {
+			return apiErrorf(kerr.InvalidRequest, "Removing the log level of the root logger is not allowed")
+		}
+		l, ok := kafkaLogLevels[*c.Value]
+		if !ok {
+			return apiErrorf(kerr.InvalidConfig, "Cannot set the log level of root to %s as it is not a supported log level. Valid log levels are DEBUG, ERROR, FATAL, INFO, TRACE, WARN", *c.Value)
+		}
+		set = &l
+	}
+	if validateOnly || set == nil || b.cfg.LogLevel == nil {
+		return nil
+	}
+	b.cfg.LogLevel.SetLevel(*set)
+	b.log.Info("log level altered", zap.Stringer("level", *set))
+	return nil
 }

@@ -1,9 +1,12 @@
 package broker
 
 import (
+	"io"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // Dynamic broker configs gregor only stores, custom ones and group configs
@@ -76,4 +79,49 @@ func TestBrokerAndGroupConfigsSurviveRestart(t *testing.T) {
 	check("before restart")
 	cb.restart()
 	check("after restart")
+}
+
+// IncrementalAlterConfigs on BROKER_LOGGER changes the level of the logger
+// the broker was given, and DescribeConfigs shows it.
+func TestBrokerLoggerLevelAlter(t *testing.T) {
+	level := zap.NewAtomicLevelAt(zapcore.InfoLevel)
+	cb := coreStart(t, "", func(c *Config) {
+		c.Logger = zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(io.Discard), level))
+		c.LogLevel = &level
+	})
+	cl := cb.client()
+	set := func(v string) int16 {
+		req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+		rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeBrokerLogger, "1"
+		c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+		c.Name, c.Value = "root", kmsg.StringPtr(v)
+		rr.Configs = append(rr.Configs, c)
+		req.Resources = append(req.Resources, rr)
+		resp, err := req.RequestWith(coreCtx(t), cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Resources[0].ErrorCode
+	}
+	described := func() string {
+		req := kmsg.NewPtrDescribeConfigsRequest()
+		rr := kmsg.NewDescribeConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeBrokerLogger, "1"
+		req.Resources = append(req.Resources, rr)
+		resp, err := req.RequestWith(coreCtx(t), cl)
+		if err != nil || len(resp.Resources[0].Configs) != 1 {
+			t.Fatalf("%v %+v", err, resp)
+		}
+		return admStr(resp.Resources[0].Configs[0].Value)
+	}
+	if code := set("DEBUG"); code != 0 || level.Level() != zapcore.DebugLevel || described() != "DEBUG" {
+		t.Fatalf("SET root=DEBUG: code %d, level %v, described %s", code, level.Level(), described())
+	}
+	if code := set("verbose"); code != 40 || level.Level() != zapcore.DebugLevel {
+		t.Fatalf("SET root=verbose: code %d, level %v; want INVALID_CONFIG and no change", code, level.Level())
+	}
+	if code := set("WARN"); code != 0 || described() != "WARN" {
+		t.Fatalf("SET root=WARN: code %d, described %s", code, described())
+	}
 }

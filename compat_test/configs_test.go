@@ -399,6 +399,7 @@ func TestBrokerConfigAlter(t *testing.T) {
 	const (
 		brokerT = kmsg.ConfigResourceTypeBroker
 		groupT  = kmsg.ConfigResourceTypeGroupConfig
+		loggerT = kmsg.ConfigResourceTypeBrokerLogger
 	)
 	refusals := []alterCase{
 		{typ: brokerT, resource: "", ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("sasl.kerberos.min.time.before.relogin", "61000")},
@@ -440,8 +441,17 @@ func TestBrokerConfigAlter(t *testing.T) {
 		{typ: groupT, resource: "g", legacy: true, ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("consumer.session.timeout.ms", "30000")},
 			code: 40, msg: "consumer.session.timeout.ms must be greater than or equal to group.consumer.min.session.timeout.ms"},
 		{typ: groupT, resource: "g", legacy: true, ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("consumer.session.timeout.ms", "50000")}},
+		{typ: loggerT, resource: "<id>", ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("root", "INFO")}},
+		{typ: loggerT, resource: "<id>", ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("root", "debug")},
+			code: 40, msg: "Cannot set the log level of root to debug as it is not a supported log level. Valid log levels are DEBUG, ERROR, FATAL, INFO, TRACE, WARN"},
+		{typ: loggerT, resource: "<id>", ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("no.such.logger", "DEBUG")},
+			code: 40, msg: "Logger no.such.logger does not exist!"},
+		{typ: loggerT, resource: "<id>", ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{delOp("root")},
+			code: 42, msg: "Removing the log level of the root logger is not allowed"},
+		{typ: loggerT, resource: "<id>", ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{appendOp("root", "DEBUG")},
+			code: 42, msg: "APPEND operation is not allowed for the BROKER_LOGGER resource"},
 	}
-	matrixGo(t, "kmsg", "Alter(Incremental)Configs BROKER and GROUP: Kafka's answers (validate_only)",
+	matrixGo(t, "kmsg", "Alter(Incremental)Configs BROKER, GROUP, BROKER_LOGGER: Kafka's answers (validate_only)",
 		[]kmsg.Key{kmsg.IncrementalAlterConfigs, kmsg.AlterConfigs, kmsg.DescribeCluster}, func(t *testing.T, tg *target) {
 			cl := newClient(t, tg)
 			id := brokerID(t, cl)
@@ -486,6 +496,16 @@ func TestBrokerConfigAlter(t *testing.T) {
 		describedAs(t, cl, groupT, group, "consumer.heartbeat.interval.ms", "5000", kmsg.ConfigSourceDefaultConfig, "DEFAULT_CONFIG=5000")
 		run(alterCase{typ: groupT, resource: group, ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{delOp("consumer.session.timeout.ms")}})
 		describedAs(t, cl, groupT, group, "consumer.session.timeout.ms", "45000", kmsg.ConfigSourceDefaultConfig, "DEFAULT_CONFIG=45000")
+		// The root logger's level, set to the one it has (the reference
+		// broker's log stays as it is).
+		var level string
+		for _, c := range describeRaw(t, cl, loggerT, id, "root").Configs {
+			level = deref(c.Value)
+		}
+		if level != "OFF" { // not a log4j level one can set
+			run(alterCase{typ: loggerT, resource: id, ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("root", level)}})
+			describedAs(t, cl, loggerT, id, "root", level, kmsg.ConfigSourceDynamicBrokerLoggerConfig)
+		}
 	})
 
 	matrixGo(t, "confluent-kafka-go", "IncrementalAlterConfigs BROKER and GROUP", []kmsg.Key{kmsg.IncrementalAlterConfigs, kmsg.DescribeConfigs, kmsg.DescribeCluster}, func(t *testing.T, tg *target) {

@@ -67,14 +67,19 @@ func configFromCommand(cmd *cobra.Command) (Config, *loaded, error) {
 	return cfg, l, nil
 }
 
+// processLevel is the level of the logger newLogger builds; the broker
+// changes it when a client alters the BROKER_LOGGER resource.
+var processLevel = zap.NewAtomicLevel()
+
 // newLogger builds the process logger: JSON or console on stderr.
 func newLogger(cfg Config) (*zap.Logger, error) {
-	level, err := zap.ParseAtomicLevel(cfg.LogLevel)
+	level, err := zapcore.ParseLevel(cfg.LogLevel)
 	if err != nil {
 		return nil, err
 	}
+	processLevel.SetLevel(level)
 	zc := zap.NewProductionConfig()
-	zc.Level = level
+	zc.Level = processLevel
 	zc.Sampling = nil
 	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
 	zc.Encoding = cfg.LogFormat
@@ -183,6 +188,7 @@ func startBroker(cfg Config, reg prometheus.Registerer, log *zap.Logger) (*broke
 	bc := cfg.brokerConfig()
 	bc.Registerer = reg
 	bc.Logger = log.Named("broker")
+	bc.LogLevel = &processLevel
 	b, err := broker.New(bc)
 	if err != nil {
 		return nil, err
