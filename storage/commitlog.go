@@ -170,6 +170,19 @@ func (s *Store) allocator() {
 	}
 }
 
+// discardPrepared removes the prepared segment (the log was cut: it was
+// made for an end that is gone; left on disk it would give the segment
+// before it the wrong size at the next Open). Under s.mu.
+func (s *Store) discardPrepared() {
+	s.allocMu.Lock()
+	defer s.allocMu.Unlock()
+	if s.prepared != nil {
+		s.discardSegment(s.prepared)
+		s.prepared = nil
+	}
+	s.kickAllocator()
+}
+
 func (s *Store) kickAllocator() {
 	select {
 	case s.allocKick <- struct{}{}:

@@ -318,6 +318,7 @@ func (s *Store) cutLogLocked(pos int64) error {
 			return err
 		}
 	}
+	s.discardPrepared() // made for the old end
 	if pos == last.base+last.cap {
 		// The cut is a segment end: the next segment starts empty.
 		seg, err := s.createSegment(pos)
