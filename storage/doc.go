@@ -279,6 +279,7 @@
 //	go test ./storage -run NONE -bench 'BenchmarkAppend$' -benchtime 20000x
 //	go test ./storage -run NONE -bench 'BenchmarkAppendSync|BenchmarkRead' -benchtime 2s
 //	go test ./storage -run NONE -bench BenchmarkRecovery -benchtime 3x
+//	go test ./storage -run NONE -bench BenchmarkAppendAcrossRolls -benchtime 10000x -count 4
 //
 // Async appends of 16 KiB batches run at 0.79-0.94 of a plain file written
 // with the same bytes in the same run, with 10,000 partitions as fast as 16
@@ -288,7 +289,13 @@
 // producer waits one fdatasync (~0.2-0.7 ms here); 64 producers share
 // them at about 23 µs per append. Sequential reads ~2.5 GB/s from the page
 // cache. Opening a 1 GiB log takes ~7 ms after a clean Close and ~0.5 s
-// for a full re-scan and rebuild without a checkpoint.
+// for a full re-scan and rebuild without a checkpoint (validation first,
+// then dispatch: 2.3 s before that order, 3.2 s after, on a loaded VM).
+// Across segment rolls (1 MiB segments, 4 producers of 4 KiB batches),
+// preparing segments ahead and fsyncing outside the writer lock took the
+// async p99.9 from 7.5-19.8 ms to 4.1-9.1 ms and p99 from 2.7-4.0 ms to
+// 1.0-1.2 ms; sync p99.9 from 50-75 ms to 22-74 ms (this disk's fsync
+// latency dominates).
 //
 // # Lock order
 //
