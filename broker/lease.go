@@ -33,6 +33,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/gregor-broker/gregor/nameserver"
@@ -51,6 +52,36 @@ type failover struct {
 	k      *lease.Keeper
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	// The members a take-over started its term with stay in the reported
+	// in-sync set until joinUntil, so the slaves have time to learn of the
+	// new master and connect before they are dropped (which would leave
+	// nobody eligible should this master fail too).
+	mu        sync.Mutex
+	joining   []int64
+	joinUntil time.Time
+}
+
+// joinGrace bounds how long the members of a new term's first in-sync set
+// stay in it without having caught up with the new master: long enough to
+// read the routes and connect (2 s route poll by default), short enough
+// that a dead one holds sync-mode writes (MustHold) only briefly.
+const joinGrace = 5 * time.Second
+
+// syncState is what the master reports as in sync: its replication's ISR
+// (itself included), plus the members its term started with while they
+// may still be joining.
+func (f *failover) syncState(b *Broker) []int64 {
+	out := b.inSyncMembers()
+	if out == nil {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if time.Now().Before(f.joinUntil) {
+		out = append(out, f.joining...)
+	}
+	return out
 }
 
 // leaseValid reports whether this broker may acknowledge writes as master
@@ -94,7 +125,7 @@ func (b *Broker) startLease() error {
 			}
 			return lease.Term{Epoch: 0, Master: 0} // member 0 begins term 0
 		},
-		SyncState: func() []int64 { return b.inSyncMembers() },
+		SyncState: func() []int64 { return b.failover.syncState(b) },
 		Elect:     b.takeOver,
 		StepDown: func(reason string) {
 			if b.isMaster() {
@@ -138,6 +169,12 @@ func (b *Broker) takeOver(epoch int32, inSync []int64) error {
 	defer b.roleMu.Unlock()
 	if b.isMaster() {
 		return errors.New("already master")
+	}
+	if f := b.failover; f != nil {
+		f.mu.Lock()
+		f.joining = inSync
+		f.joinUntil = time.Now().Add(min(joinGrace, b.cfg.Replication.LagTimeMax))
+		f.mu.Unlock()
 	}
 	t, err := b.becomeMasterLocked(epoch)
 	if err != nil {

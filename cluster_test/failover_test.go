@@ -62,6 +62,13 @@ func (ft foTimings) brokerArgs() []string {
 
 func startFailoverCluster(t *testing.T, ft foTimings) *foCluster {
 	dir := t.TempDir()
+	if os.Getenv("GREGOR_FAILOVER_LOGS") != "" { // kept after the test
+		d, err := os.MkdirTemp("", "gregor-failover")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir = d
+	}
 	c := &foCluster{t: t}
 	var nsAddrs []string
 	for i := range 3 {
@@ -124,6 +131,7 @@ func startFailoverCluster(t *testing.T, ft foTimings) *foCluster {
 			for _, p := range append(c.ns, nodesProcs(c.members)...) {
 				t.Logf("--- log of %s:\n%s", p.name, p.tail())
 			}
+			t.Logf("whole logs in %s", dir)
 		}
 	})
 	return c
@@ -161,6 +169,31 @@ func (c *foCluster) master() int {
 		}
 	}
 	return best
+}
+
+// waitInSync waits until the master lists every member in sync (a
+// nemesis heals before the next fault).
+func (c *foCluster) waitInSync() {
+	c.t.Helper()
+	hc := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := c.master(); m >= 0 {
+			resp, err := hc.Get("http://" + c.members[m].http + "/cluster/status")
+			if err == nil {
+				var st struct {
+					InSync []int64 `json:"in_sync"`
+				}
+				err = json.NewDecoder(resp.Body).Decode(&st)
+				resp.Body.Close()
+				if err == nil && len(st.InSync) == len(c.members) {
+					return
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.t.Fatal("the members did not all get in sync")
 }
 
 // roles describes every member as "member/role/epoch", failing when one
@@ -336,6 +369,7 @@ func runFailover(t *testing.T, ft foTimings) {
 		}
 	}
 	waitAcks(50, "start")
+	c.waitInSync()
 	var downtimes []time.Duration
 	measure := func(what string, at time.Time, old int) {
 		t.Helper()
@@ -369,6 +403,7 @@ func runFailover(t *testing.T, ft foTimings) {
 	measure("master killed", at, m)
 	c.members[m].start()
 	waitAcks(20, "old master restarted")
+	c.waitInSync()
 
 	// 2. SIGSTOP the master past its lease, then SIGCONT.
 	m = currentMaster(-1)
@@ -377,6 +412,7 @@ func runFailover(t *testing.T, ft foTimings) {
 	measure("master paused", at, m)
 	c.members[m].cmd.Process.Signal(syscall.SIGCONT)
 	waitAcks(20, "old master resumed")
+	c.waitInSync()
 
 	// 3. Cut the master off from the NameServers only.
 	m = currentMaster(-1)
