@@ -183,19 +183,23 @@ func (s *Store) InstallBootstrap(pos int64, state []byte) error {
 }
 
 func (s *Store) installBootstrapLocked(bs *bootState, raw []byte) ([]func(), error) {
-	// The old commit log and consume queues go.
+	// The old commit log and consume queues go. syncMu: no fsync of a
+	// segment is in flight while it is closed (the flusher runs apart).
+	s.syncMu.Lock()
 	s.segMu.Lock()
 	for _, seg := range s.segs {
 		seg.deleted = true
 		seg.f.Close()
 		if err := s.fs.Remove(seg.path); err != nil {
 			s.segMu.Unlock()
+			s.syncMu.Unlock()
 			return nil, s.fail(err)
 		}
 	}
 	s.segs = nil
 	s.diskBytes.Store(0)
 	s.segMu.Unlock()
+	s.syncMu.Unlock()
 	s.cache.closeAll()
 	if err := s.fs.RemoveAll(s.cqDir); err != nil {
 		return nil, s.fail(err)

@@ -312,8 +312,14 @@ func (s *Store) cutLogLocked(pos int64) error {
 	s.segs = keep
 	last := keep[len(keep)-1]
 	s.segMu.Unlock()
+	// The flusher may be fsyncing a segment that goes (syncTo took its
+	// list before the cut): wait for it (syncMu) before closing.
+	s.syncMu.Lock()
 	for _, seg := range gone {
 		seg.f.Close()
+	}
+	s.syncMu.Unlock()
+	for _, seg := range gone {
 		if err := s.fs.Remove(seg.path); err != nil {
 			return err
 		}
