@@ -49,8 +49,7 @@ type Log interface {
 // written is visible (a master whose ISR is only itself).
 const NoCommitLimit int64 = math.MaxInt64
 
-// TODO(replication): assert var _ Log = (*storage.Store)(nil) once the
-// store has ReadBootstrap, InstallBootstrap and Truncate (issue 10 seam).
+var _ Log = (*storage.Store)(nil)
 
 // rawNext returns the position after the entries in data, read with
 // ReadRaw at pos. Every commit-log entry starts with its length as a

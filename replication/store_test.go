@@ -3,7 +3,6 @@ package replication
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"testing"
@@ -28,45 +27,7 @@ func openStore(t testing.TB, dir string) *storage.Store {
 	return st
 }
 
-// storeLog adds to a *storage.Store what it lacks of Log while the seam is
-// being built (issue 10): a snapshot stands in for a bootstrap, and only a
-// no-op truncation works. Once the store has all of Log, asLog uses it
-// directly.
-type storeLog struct{ *storage.Store }
-
-// The old snapshot calls are reached through interfaces, so this file
-// builds before and after the store changes.
-func (s storeLog) ReadBootstrap() (int64, []byte, error) {
-	if x, ok := any(s.Store).(interface{ ReadSnapshot() (int64, []byte, error) }); ok {
-		return x.ReadSnapshot()
-	}
-	return 0, nil, errors.New("no bootstrap in this store")
-}
-
-func (s storeLog) InstallBootstrap(pos int64, state []byte) error {
-	if x, ok := any(s.Store).(interface{ InstallSnapshot(int64, []byte) error }); ok {
-		return x.InstallSnapshot(pos, state)
-	}
-	return errors.New("no bootstrap in this store")
-}
-
-func (s storeLog) Truncate(pos int64) error {
-	if pos == s.EndPosition() {
-		return nil
-	}
-	return storage.ErrNeedBootstrap
-}
-
-func asLog(st *storage.Store) Log {
-	if l, ok := any(st).(Log); ok {
-		return l
-	}
-	return storeLog{st}
-}
-
-// storeComplete: the store implements all of Log (tests needing real
-// truncation and bootstraps skip until then).
-func storeComplete() bool { _, ok := any((*storage.Store)(nil)).(Log); return ok }
+func asLog(st *storage.Store) Log { return st }
 
 // kbatch is a Kafka v2 RecordBatch of one record with an n-byte value.
 func kbatch(n int, fill byte) []byte {
@@ -245,18 +206,11 @@ func TestStoreCatchUpFromEmptyAndLive(t *testing.T) {
 	m2.stop(t)
 }
 
-func needCompleteStore(t *testing.T) {
-	if !storeComplete() {
-		t.Skip("the store lacks Truncate/ReadBootstrap/InstallBootstrap (issue 10 seam in progress)")
-	}
-}
-
 // TestStoreBootstrapAfterRetention: the master deleted its first segments;
 // a new slave and a slave left behind retention both get every record the
 // master retains (byte-identical from its first position and from the
 // partition's log start), then follow.
 func TestStoreBootstrapAfterRetention(t *testing.T) {
-	needCompleteStore(t)
 	ms := openStore(t, t.TempDir())
 	defer ms.Close()
 	if _, err := ms.BeginTerm(0, 0); err != nil {
@@ -312,7 +266,6 @@ func TestStoreBootstrapAfterRetention(t *testing.T) {
 // never gets; member 1 becomes master of term 1 by hand; member 0 rejoins
 // as its slave, truncates the tail and follows.
 func TestStoreDivergence(t *testing.T) {
-	needCompleteStore(t)
 	a := openStore(t, t.TempDir())
 	defer a.Close()
 	if _, err := a.BeginTerm(0, 0); err != nil {
