@@ -149,8 +149,9 @@ func storeCaughtUp(m, s *storage.Store) func() bool {
 		if m.EndPosition() != s.EndPosition() {
 			return false
 		}
+		// Everything committed on the master, and the slave told so.
 		mp, sp := m.Partition(topicA, 0), s.Partition(topicA, 0)
-		return mp == nil || (sp != nil && mp.HighWatermark() == sp.HighWatermark())
+		return mp == nil || (sp != nil && mp.HighWatermark() == mp.LogEndOffset() && mp.HighWatermark() == sp.HighWatermark())
 	}
 }
 
