@@ -290,3 +290,55 @@ func offsetForEpoch(t testing.TB, addr, topic string, epoch int32) (int32, int64
 	}
 	return sp.LeaderEpoch, sp.EndOffset
 }
+
+// TestReplicationAfterRetention: the master has deleted its early
+// segments; a new (empty) slave is bootstrapped and then serves, byte for
+// byte, every record the master still retains, from the log start.
+func TestReplicationAfterRetention(t *testing.T) {
+	g := startReplGroup(t, 80, 2, "--log.segment.bytes", "1048576", "--message.max.bytes", "262144", "--log.retention.check.interval.ms", "200")
+	m, s := g.members[0], g.members[1]
+	m.start()
+	g.waitRole(0, "master", 0)
+	const tp = "ret"
+	if code, msg := createTopic(t, m.addr, tp, 1, -1, map[string]string{"retention.ms": "2000"}); code != 0 {
+		t.Fatalf("create: %v %s", kerr.ErrorForCode(code), msg)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(m.addr), kgo.ProducerBatchMaxBytes(64<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	value := make([]byte, 1024)
+	for round := 0; round < 4; round++ {
+		if round == 3 {
+			time.Sleep(2500 * time.Millisecond) // rounds 0-2 expire
+		}
+		var recs []*kgo.Record
+		for i := 0; i < 1000; i++ {
+			recs = append(recs, &kgo.Record{Topic: tp, Value: value})
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := cl.ProduceSync(ctx, recs...).FirstErr()
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	id, err := topicIDOf(m.addr, tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.eventually(20*time.Second, func() error {
+		r, err := readRaw(m.addr, tp, id, 0)
+		if err != nil {
+			return err
+		}
+		if r.start == 0 {
+			return fmt.Errorf("the master still starts at 0 (retention has not run)")
+		}
+		return nil
+	})
+	s.start()
+	g.waitISR(m.addr, tp, 1, 2)
+	g.waitIdentical(m.addr, s.addr, tp, 1, -1)
+}
