@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"go.uber.org/zap"
@@ -23,6 +24,8 @@ type segment struct {
 	// the segment; retention does not delete it while > 0.
 	readers atomic.Int32
 	deleted bool // under Store.segMu
+	// syncMu serializes the file's fsyncs (syncSegment).
+	syncMu sync.Mutex
 }
 
 func segmentName(base int64) string { return fmt.Sprintf("%020d.log", base) }
@@ -319,14 +322,17 @@ func (s *Store) rollLocked(seg *segment, pos, rem int64) error {
 }
 
 // syncSegment fsyncs seg. A failure breaks the store. Success is not
-// enough either: were two fsyncs of one file to run at once (a roll used to
-// fsync the segment it closed while a group commit fsynced it too), Linux
+// enough either: when two fsyncs of one file run at once (a roll used to
+// fsync the segment it closed while a group commit fsynced it too; a
+// slave's early segment end or a Truncate may still meet a flush), Linux
 // reports a writeback error to only one of them, the other returning 0
-// although the dirty pages were dropped. Commit-log fsyncs of a running
-// master now all run in syncTo under syncMu, and the sticky state is still read again after
-// every fsync, so that whoever saw the error, no waiter is acknowledged on
-// the strength of an fsync that "succeeded".
+// although the dirty pages were dropped. So the fsyncs of a segment are
+// serialized (seg.syncMu, held until a failure is recorded), and the
+// sticky state is read again after every fsync: whoever saw the error, no
+// waiter is acknowledged on the strength of an fsync that "succeeded".
 func (s *Store) syncSegment(seg *segment) error {
+	seg.syncMu.Lock()
+	defer seg.syncMu.Unlock()
 	if err := seg.f.Sync(); err != nil {
 		return s.fail(fmt.Errorf("fsync %s: %w", seg.path, err))
 	}

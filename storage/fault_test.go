@@ -482,3 +482,52 @@ func TestRollDoesNoSlowIO(t *testing.T) {
 	fs.setFault(nil)
 	s.Close()
 }
+
+// TestConcurrentFsyncsOfASegment: when two fsyncs of one segment meet (a
+// flush and a slave's early segment end or a Truncate), the one that
+// returns 0 after the other's EIO (Linux reports it once) must not report
+// success: the fsyncs of a segment are serialized and the sticky state is
+// read after each.
+func TestConcurrentFsyncsOfASegment(t *testing.T) {
+	fs := newMemFS()
+	s, _ := memStore(t, fs, FlushSync)
+	defer s.Close()
+	p, _ := s.CreatePartition(tid(9), 0)
+	if _, err := p.Append(writerBatch(0, 0), 0); err != nil {
+		t.Fatal(err)
+	}
+	seg := s.active()
+	var calls atomic.Int32
+	in, proceed := make(chan struct{}), make(chan struct{})
+	fs.setFault(func(op, name string) error {
+		if op == "sync" && isSegment(name) && calls.Add(1) == 1 {
+			close(in)
+			<-proceed
+			return syscall.EIO
+		}
+		return nil
+	})
+	errA, errB := make(chan error, 1), make(chan error, 1)
+	go func() { errA <- s.syncSegment(seg) }()
+	<-in
+	go func() { errB <- s.syncSegment(seg) }()
+	select {
+	case err := <-errB:
+		if err == nil {
+			t.Fatal("an fsync reported success while another fsync of the segment was failing")
+		}
+	case <-time.After(200 * time.Millisecond): // B waits for A: as it should
+	}
+	close(proceed)
+	if err := <-errA; !errors.Is(err, ErrBroken) {
+		t.Fatalf("the failing fsync: %v, want ErrBroken", err)
+	}
+	select {
+	case err := <-errB:
+		if !errors.Is(err, ErrBroken) {
+			t.Fatalf("the fsync after the failure: %v, want ErrBroken", err)
+		}
+	default:
+		// B already failed above.
+	}
+}

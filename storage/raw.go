@@ -325,9 +325,9 @@ func (s *Store) rawEndSegmentLocked(seg *segment, end int64) error {
 			return s.fail(err)
 		}
 	}
-	if err := seg.f.Sync(); err != nil {
+	if err := s.syncSegment(seg); err != nil {
 		next.f.Close()
-		return s.fail(err)
+		return err
 	}
 	s.segMu.Lock()
 	s.diskBytes.Add(end - seg.base - seg.cap + next.cap)

@@ -343,7 +343,7 @@ func (s *Store) cutLogLocked(pos int64) error {
 			return err
 		}
 	}
-	if err := last.f.Sync(); err != nil {
+	if err := s.syncSegment(last); err != nil {
 		return err
 	}
 	return s.fs.SyncDir(s.clDir)
