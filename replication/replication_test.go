@@ -526,3 +526,26 @@ func TestPushOnNotify(t *testing.T) {
 		waitFor(t, "pushed", caughtUp(ml, sl))
 	}
 }
+
+// TestRetentionUnderLaggingSlave: retention deletes what a connected,
+// throttled slave still needs; the master's read fails, the connection
+// closes, and the slave comes back through a bootstrap with every record
+// the master retains.
+func TestRetentionUnderLaggingSlave(t *testing.T) {
+	ml := newMemLog(testSeg)
+	ml.BeginTerm(0, 0)
+	fill(ml, 300, 'a')
+	// Throttled on the master's side, so it reads as it sends.
+	m := startMaster(t, ml, 0, func(c *MasterConfig) { c.ChunkBytes = 4096; c.RateBytes = 64 << 10 })
+	sl := newMemLog(testSeg)
+	s := startSlave(t, sl, 1, m.addr, nil)
+	waitFor(t, "slave started", func() bool { return sl.EndPosition() > 0 })
+	ml.DeleteBefore(40 * testSeg) // far beyond the slave (about 2 s away)
+	m.SetRate(0)
+	waitFor(t, "catch-up", caughtUp(ml, sl))
+	sameLog(t, ml, sl)
+	if st := s.Status(); st.Bootstraps != 1 || st.Connects < 2 {
+		t.Fatalf("status %+v", st)
+	}
+	waitFor(t, "in sync", func() bool { return inSync(m.Master, 1) })
+}
