@@ -75,7 +75,7 @@ func (b *Broker) alterConfigs(rr *kmsg.AlterConfigsRequestResource, validateOnly
 		if err := b.checkBrokerConfigResource(rr.ResourceName); err != nil {
 			return err
 		}
-		if err := validateBrokerAlter(rr.ResourceName, configs); err != nil {
+		if err := b.validateBrokerAlter(rr.ResourceName, configs); err != nil {
 			return err
 		}
 		return b.topics.setBrokerConfigs(rr.ResourceName, configs, validateOnly)

@@ -101,7 +101,7 @@ func (b *Broker) incrementalAlterConfigs(rr *kmsg.IncrementalAlterConfigsRequest
 		for _, n := range changedNames(rr.Configs) {
 			set[n] = configs[n]
 		}
-		if err := validateBrokerAlter(rr.ResourceName, set); err != nil {
+		if err := b.validateBrokerAlter(rr.ResourceName, set); err != nil {
 			return err
 		}
 		return b.topics.setBrokerConfigs(rr.ResourceName, configs, validateOnly)

@@ -22,10 +22,13 @@ package broker
 // per-listener using the listener prefix"; a value of the wrong type or
 // out of range INVALID_REQUEST "Invalid value …" (KAFKA-13609); a name
 // Kafka does not know is stored as given (Kafka keeps custom configs) and
-// described as Kafka does, sensitive and without a value. Where gregor would
-// not do what a value says it refuses it (log.cleanup.policy=compact).
+// described as Kafka does, sensitive and without a value; a thread count
+// may at most halve or double at once, as in Kafka (gregor has no such
+// pools: the counts are stored only). Where gregor would not do what a
+// value says it refuses it (log.cleanup.policy=compact).
 
 import (
+	"fmt"
 	"math"
 	"sort"
 	"strconv"
@@ -427,12 +430,61 @@ func changedNames(ops []kmsg.IncrementalAlterConfigsRequestResourceConfig) []str
 
 // validateBrokerAlter checks the configs a request sets on a BROKER
 // resource before they are merged: read-only, type and range first, then
-// where they may be set.
-func validateBrokerAlter(resource string, set map[string]string) error {
+// where they may be set, then Kafka's rule for thread counts.
+func (b *Broker) validateBrokerAlter(resource string, set map[string]string) error {
 	if err := validateDynamicBrokerConfigs(set); err != nil {
 		return err
 	}
-	return validateBrokerConfigScope(resource, sortedKeys(set))
+	if err := validateBrokerConfigScope(resource, sortedKeys(set)); err != nil {
+		return err
+	}
+	var current map[string]*string
+	for _, n := range sortedKeys(set) {
+		if !threadCountConfigs[n] {
+			continue
+		}
+		if current == nil {
+			current = map[string]*string{}
+			for _, cv := range brokerConfigValues(b) {
+				current[cv.name] = cv.value
+			}
+		}
+		if cur := current[n]; cur != nil {
+			if err := checkThreadCount(n, set[n], parseLong(*cur)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// threadCountConfigs are the broker's thread counts, which Kafka lets a
+// dynamic update halve or double at most.
+var threadCountConfigs = map[string]bool{
+	"background.threads": true, "log.cleaner.threads": true, "num.io.threads": true, "num.network.threads": true,
+	"num.recovery.threads.per.data.dir": true, "num.replica.fetchers": true, "remote.log.reader.threads": true,
+	"remote.log.manager.copier.thread.pool.size": true, "remote.log.manager.expiration.thread.pool.size": true,
+}
+
+// checkThreadCount is Kafka's check of a thread count against the current
+// one, with its messages (the log cleaner words its own).
+func checkThreadCount(name, value string, current int64) error {
+	n := parseLong(value)
+	const pre, post = "Invalid value org.apache.kafka.common.config.ConfigException: ", " for configuration Invalid dynamic configuration"
+	var why string
+	switch {
+	case n < current/2 && name == "log.cleaner.threads":
+		why = fmt.Sprintf("Log cleaner threads cannot be reduced to less than half the current value %d", current)
+	case n > current*2 && name == "log.cleaner.threads":
+		why = fmt.Sprintf("Log cleaner threads cannot be increased to more than double the current value %d", current)
+	case n < current/2:
+		why = fmt.Sprintf("Dynamic thread count update validation failed for %s=%s, value should be at least half the current value %d", name, value, current)
+	case n > current*2:
+		why = fmt.Sprintf("Dynamic thread count update validation failed for %s=%s, value should not be greater than double the current value %d", name, value, current)
+	default:
+		return nil
+	}
+	return apiErrorf(kerr.InvalidRequest, "%s%s%s", pre, why, post)
 }
 
 // kafkaLogLevels maps the log4j levels Kafka accepts for a logger to zap's.
