@@ -29,13 +29,17 @@ const (
 // ErrFormat is returned by Open for a data directory of another format.
 var ErrFormat = errors.New("storage: data directory format")
 
-func checkDirFormat(fs FS, dir string, log *zap.Logger) error {
+// checkDirFormat reads dir's FORMAT file; adopt is true when there is
+// none (a new directory, or one written before the file existed): the
+// caller writes it with writeDirFormat once the store opened, so a refused
+// Open changes nothing.
+func checkDirFormat(fs FS, dir string, log *zap.Logger) (adopt bool, err error) {
 	name := filepath.Join(dir, formatFileName)
 	b, err := readWholeFile(fs, name)
 	if errors.Is(err, os.ErrNotExist) {
 		names, err := fs.ReadDir(dir)
 		if err != nil {
-			return err
+			return false, err
 		}
 		for _, n := range names {
 			if n == "commitlog" || n == checkpointName {
@@ -44,24 +48,28 @@ func checkDirFormat(fs FS, dir string, log *zap.Logger) error {
 				break
 			}
 		}
-		return writeFileAtomic(fs, name, []byte(fmt.Sprintf("%s%d\n", formatPrefix, formatVersion)))
+		return true, nil
 	}
 	if err != nil {
-		return fmt.Errorf("storage: reading %s: %w", name, err)
+		return false, fmt.Errorf("storage: reading %s: %w", name, err)
 	}
 	line := strings.TrimSpace(string(b))
 	v, err := strconv.Atoi(strings.TrimPrefix(line, formatPrefix))
 	if !strings.HasPrefix(line, formatPrefix) || err != nil {
-		return fmt.Errorf("%w: %s says %q, not %q<number>; refusing to open (nothing was changed)",
+		return false, fmt.Errorf("%w: %s says %q, not %q<number>; refusing to open (nothing was changed)",
 			ErrFormat, name, line, formatPrefix)
 	}
 	switch {
 	case v > formatVersion:
-		return fmt.Errorf("%w: %s is format %d, written by a later release; this binary reads format %d "+
+		return false, fmt.Errorf("%w: %s is format %d, written by a later release; this binary reads format %d "+
 			"(run the release that wrote it; nothing was changed)", ErrFormat, dir, v, formatVersion)
 	case v < formatVersion:
-		return fmt.Errorf("%w: %s is format %d; this binary reads format %d and does not migrate "+
+		return false, fmt.Errorf("%w: %s is format %d; this binary reads format %d and does not migrate "+
 			"(nothing was changed)", ErrFormat, dir, v, formatVersion)
 	}
-	return nil
+	return false, nil
+}
+
+func writeDirFormat(fs FS, dir string) error {
+	return writeFileAtomic(fs, filepath.Join(dir, formatFileName), []byte(fmt.Sprintf("%s%d\n", formatPrefix, formatVersion)))
 }

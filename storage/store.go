@@ -187,7 +187,8 @@ func Open(cfg Config) (*Store, error) {
 	s.lock = lock
 	// Before anything else is read or written (format.go in this package's
 	// doc: the FORMAT file).
-	if err := checkDirFormat(s.fs, cfg.Dir, s.log); err != nil {
+	adopt, err := checkDirFormat(s.fs, cfg.Dir, s.log)
+	if err != nil {
 		lock.Close()
 		return nil, err
 	}
@@ -208,6 +209,12 @@ func Open(cfg Config) (*Store, error) {
 	if err := s.recover(); err != nil {
 		s.closeFiles()
 		return nil, err
+	}
+	if adopt {
+		if err := writeDirFormat(s.fs, cfg.Dir); err != nil {
+			s.closeFiles()
+			return nil, err
+		}
 	}
 	s.wg.Add(3)
 	go s.flusher()
