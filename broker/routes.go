@@ -64,8 +64,15 @@ func (c *cluster) currentView() *view {
 	self := c.self()
 	brokers := make([]nameserver.Broker, 0, len(c.routes.Brokers)+1)
 	for _, br := range c.routes.Brokers {
-		if br.BrokerName == self.BrokerName && br.BrokerID == self.BrokerID {
-			continue
+		if br.BrokerName == self.BrokerName {
+			if br.BrokerID == self.BrokerID {
+				continue
+			}
+			// The members of one group share one replicated topic table,
+			// and this broker's own is fresher than a registration read a
+			// moment ago: a topic deleted through the master must not
+			// linger on its slave until the next route poll.
+			br.Topics = nil
 		}
 		brokers = append(brokers, br)
 	}

@@ -29,6 +29,9 @@ func (b *Broker) Handle(ctx context.Context, req *protocol.Request) (kmsg.Respon
 		return resp, nil // topic configs kept by other broker groups too
 	}
 	resp, err := a.fn(ctx, b, req)
+	if err == nil && forwardedBySlave[req.Header.Key] {
+		b.awaitInSync(ctx) // the slaves hold the change first (admin_replicated.go)
+	}
 	b.metrics.observe(req.Header.Key, time.Since(start), err)
 	return resp, err
 }

@@ -118,5 +118,5 @@ func (c *cluster) sendAs(ctx context.Context, to *nameserver.Broker, req kmsg.Re
 	if len(seeds) == 0 {
 		return nil, errors.New("no connection to " + addr)
 	}
-	return seeds[0].Request(ctx, req)
+	return seeds[0].Request(ctx, pinnedVersion{req})
 }

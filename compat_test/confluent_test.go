@@ -161,7 +161,7 @@ func TestConfluentGo(t *testing.T) {
 		}
 
 		dr, err := ad.DeleteTopics(ctx, []string{topic})
-		if err != nil || dr[0].Error.Code() != kafka.ErrNoError {
+		if err != nil || len(dr) != 1 || dr[0].Error.Code() != kafka.ErrNoError {
 			t.Fatalf("delete topics: %v %v", err, dr)
 		}
 		deadline := time.Now().Add(20 * time.Second)

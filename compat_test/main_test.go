@@ -15,9 +15,12 @@
 //
 // Environment:
 //
-//	COMPAT_TARGETS   comma-separated subset of "kafka,gregor,gregor-inproc"
-//	                 (default all three; gregor-inproc, a broker inside the
-//	                 test process, serves only the Go clients)
+//	COMPAT_TARGETS   comma-separated subset of
+//	                 "kafka,gregor,gregor-inproc,gregor-repl" (default all
+//	                 four; gregor-inproc, a broker inside the test process,
+//	                 serves only the Go clients; gregor-repl is a NameServer
+//	                 and a master + slave group in replication.mode=sync,
+//	                 replicated_test.go)
 //	GREGOR_CACHE     where scripts/install-deps.sh put the venv and Kafka jars
 //	GREGOR_BIN       a prebuilt gregor binary (default: go build ./cmd/gregor)
 //	COMPAT_CAPTURE   a folder: record the clients' requests to gregor there as
@@ -95,7 +98,7 @@ func run(m *testing.M) int {
 
 	want := os.Getenv("COMPAT_TARGETS")
 	if want == "" {
-		want = "kafka,gregor,gregor-inproc"
+		want = "kafka,gregor,gregor-inproc,gregor-repl"
 	}
 	for _, name := range strings.Split(want, ",") {
 		var tg *target
@@ -106,6 +109,8 @@ func run(m *testing.M) int {
 			tg = startGregor()
 		case "gregor-inproc":
 			tg = startInproc()
+		case "gregor-repl":
+			tg = startReplicated()
 		default:
 			fmt.Fprintf(os.Stderr, "compat: unknown target %q in COMPAT_TARGETS\n", name)
 			return 2
@@ -123,6 +128,15 @@ func run(m *testing.M) int {
 	}
 	code := m.Run()
 	for _, tg := range targets {
+		if tg.name == "gregor-repl" && tg.down == "" && code == 0 {
+			if err := checkSlaveIdentical(); err != nil {
+				fmt.Fprintln(os.Stderr, "compat: gregor-repl: the slave's copy differs:", err)
+				results.notes = append(results.notes, "gregor-repl: FAIL: the slave's copy differs: "+err.Error())
+				code = 1
+			}
+		}
+	}
+	for _, tg := range targets {
 		if tg.stop != nil {
 			tg.stop()
 		}
@@ -135,6 +149,14 @@ func run(m *testing.M) int {
 		results.notes = append(results.notes, "gregor process log: "+summary)
 		if crashed {
 			fmt.Fprintln(os.Stderr, "compat: the gregor process log shows a panic or fatal error:", summary)
+			code = 1
+		}
+	}
+	for _, p := range replTarget.procs {
+		summary, crashed := scanLog(p.log)
+		results.notes = append(results.notes, p.name+" log: "+summary)
+		if crashed {
+			fmt.Fprintf(os.Stderr, "compat: the %s log shows a panic or fatal error: %s\n", p.name, summary)
 			code = 1
 		}
 	}
