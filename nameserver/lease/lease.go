@@ -340,12 +340,16 @@ func (k *Keeper) Step(ctx context.Context) {
 	k.mu.Lock()
 	newer := k.knownMax > t.Epoch
 	k.mu.Unlock()
+	prev := k.Last()
 	if t.Master == k.cfg.Member && !newer {
 		k.renew(ctx, t)
 	} else {
 		k.candidate(ctx, t)
 	}
 	k.check()
+	if last := k.Last(); last != prev {
+		k.cfg.Logger.Info("lease: "+last, zap.Int32("last_epoch", t.Epoch), zap.Int64("last_master", t.Master))
+	}
 }
 
 // check calls StepDown when a lease that was valid no longer is.
