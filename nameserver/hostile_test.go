@@ -56,6 +56,11 @@ func TestRegistryRefusesHostileRegistrations(t *testing.T) {
 		{"declared partitions past the total", func(r *Registration) { r.Topics = manyTopics }},
 		{"too many topics", func(r *Registration) { r.Topics = make([]TopicRoute, MaxTopics+1) }},
 		{"negative log end", func(r *Registration) { r.LogEnd = -1 }},
+		{"huge http addr", func(r *Registration) { r.HTTPAddr = strings.Repeat("h", 1000) }},
+		{"too many in-sync members", func(r *Registration) { r.InSync = make([]int64, MaxBrokers+1) }},
+		{"negative in-sync member", func(r *Registration) { r.InSync = []int64{0, -2} }},
+		{"too many slaves", func(r *Registration) { r.Slaves = make([]SlaveState, MaxBrokers+1) }},
+		{"negative slave", func(r *Registration) { r.Slaves = []SlaveState{{Member: -1}} }},
 	} {
 		r := NewRegistry(nil)
 		reg := reg("broker-a", 0, 1, TopicRoute{Name: "t", ID: idT, Partitions: 4, Owned: []int32{0, 1, 2, 3}})

@@ -83,6 +83,22 @@ func (r *Registration) Validate() error {
 	if err := checkName("replication_addr", r.ReplicationAddr, maxHostLen+6, true); err != nil {
 		return err
 	}
+	if err := checkName("http_addr", r.HTTPAddr, maxHostLen+6, true); err != nil {
+		return err
+	}
+	if len(r.InSync) > MaxBrokers || len(r.Slaves) > MaxBrokers {
+		return invalid("%d in-sync members and %d slaves, at most %d each", len(r.InSync), len(r.Slaves), MaxBrokers)
+	}
+	for _, m := range r.InSync {
+		if m < 0 {
+			return invalid("in-sync member id %d is negative", m)
+		}
+	}
+	for _, sl := range r.Slaves {
+		if sl.Member < 0 {
+			return invalid("slave member id %d is negative", sl.Member)
+		}
+	}
 	for i, e := range r.Endpoints {
 		if err := checkName(fmt.Sprintf("endpoint %d listener", i), e.Listener, maxNameLen, false); err != nil {
 			return err
@@ -133,7 +149,8 @@ func (r *Registration) Validate() error {
 // as "partition":"broker_name"). JSON escapes can at most sextuple a
 // string (\u00XX), hence the factor on names.
 func (r *Registration) routesBytes() int {
-	n := 512 + 6*(len(r.Cluster)+len(r.BrokerName)+len(r.Rack)+len(r.ReplicationAddr))
+	n := 512 + 6*(len(r.Cluster)+len(r.BrokerName)+len(r.Rack)+len(r.ReplicationAddr)+len(r.HTTPAddr))
+	n += 21*len(r.InSync) + 128*len(r.Slaves)
 	for _, e := range r.Endpoints {
 		n += 64 + 6*(len(e.Listener)+len(e.Host))
 	}
