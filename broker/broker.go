@@ -1,16 +1,3 @@
-// Package broker is a gregor broker: it answers the Kafka APIs over the store,
-// one file per API named by its key (00_produce.go, 01_fetch.go, …).
-//
-// Wiring: New opens the store, the topic table and the group coordinator;
-// Start binds every listener and hands each accepted connection to a
-// protocol.Server, which calls Broker.Handle for each request (server.go).
-// Handlers find their API in the apis table (handlers.go).
-//
-// Advertised addresses: a listener with an empty Advertised address tells
-// clients its bound address; when that is a wildcard (0.0.0.0, ::) it tells
-// them the local address of the connection the request arrived on, i.e. the
-// address the client already reached, which is always reachable by that
-// client (Kafka uses the host's canonical name instead, which often is not).
 package broker
 
 import (

@@ -4,12 +4,37 @@
 // heartbeats. NameServers never talk to each other and keep nothing on disk;
 // a restarted NameServer is whole again after one heartbeat interval.
 //
-// Tables (RocketMQ names in brackets):
+// # Tables
 //
-//	clusters   cluster name → broker names                [clusterAddrTable]
-//	groups     broker name  → broker id → member          [brokerAddrTable]
-//	live       (broker name, broker id) → last heartbeat  [brokerLiveTable]
-//	topics     topic → id, partition → owning broker name [topicQueueTable]
+// RocketMQ's RouteInfoManager keeps four tables (clusterAddrTable,
+// brokerAddrTable, brokerLiveTable, topicQueueTable). gregor keeps one and
+// derives the rest when asked, so they can never disagree:
+//
+//	Registry.brokers   (broker name, broker id) → Broker: the member's last
+//	                   Registration whole (cluster, node id, role, endpoints,
+//	                   replication address, log end, master epoch, data
+//	                   version, and each topic it holds: name, id, partition
+//	                   count, the partitions its group owns) and the time
+//	                   of that heartbeat (registry.go)
+//	Leases.groups      broker name → the group's master lease: holder and
+//	                   epoch, when it ends, the largest epoch known, the last
+//	                   in-sync set (lease.go)
+//
+// Routes builds the rest from Registry.brokers on every read: the live
+// brokers sorted by (name, id) (a group's members, its master among them,
+// are the brokers of that name) and each topic with its largest reported
+// partition count and each partition mapped to the broker name whose
+// members claim it (a partition two groups claim, a misconfiguration, goes
+// to the master with the higher data version). Nothing is kept per cluster
+// name: every registered broker is in the one table.
+//
+// # What it accepts
+//
+// Anyone who reaches the port can register, so every registration is checked
+// (Registration.Validate, validate.go) before it enters the table, and a
+// broker checks what it reads back with the same rules: names, topic ids,
+// partition numbers and counts, sizes (a register body at most 4 MiB, at most
+// 1024 members, a routes answer at most 64 MiB).
 //
 // A broker registers with every NameServer every RegisterInterval (3 s by
 // default) and at once on any change. The server scans every ScanInterval

@@ -1,6 +1,8 @@
-package protocol
-
-// How a connection is served (server.go)
+// Package protocol is gregor's Kafka wire layer: size-prefixed frames, request
+// headers v0–v2, kmsg decoding and encoding, the ApiVersions table, and
+// strict per-connection response order. It knows no broker state.
+//
+// # How a connection is served (server.go)
 //
 // Each accepted connection gets two goroutines. The reader reads one
 // size-prefixed frame at a time (a size above socket.request.max.bytes, or a
@@ -36,3 +38,14 @@ package protocol
 //
 // Shutdown stops accepting and reading, cancels the handlers' context (a
 // parked fetch answers at once), writes every response owed and closes.
+//
+// # Panics
+//
+// A panic is a bug, and it costs the request that met it, never the
+// process: a handler's panic is answered like a handler error (the answers
+// owed before it are written, then the connection is closed); a response
+// whose encoding panics is dropped the same way (the answers before it are
+// flushed, the connection closed, the response still released); a panic in
+// a connection's reader or writer ends that connection. Other connections
+// never notice.
+package protocol

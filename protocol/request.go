@@ -1,6 +1,3 @@
-// Package protocol is gregor's Kafka wire layer: size-prefixed frames, request
-// headers v0–v2, kmsg decoding and encoding, the ApiVersions table, and
-// strict per-connection response order. It knows no broker state.
 package protocol
 
 // This file is the contract between protocol/ and broker/. The protocol owner
