@@ -19,11 +19,13 @@ import (
 type Client struct {
 	addrs []string
 	http  *http.Client
+	// maxRoutes bounds a routes answer: MaxRoutesBytes (tests lower it).
+	maxRoutes int64
 }
 
 // NewClient returns a client for the NameServers at addrs (host:port).
 func NewClient(addrs []string) *Client {
-	return &Client{addrs: addrs, http: &http.Client{Timeout: 5 * time.Second}}
+	return &Client{addrs: addrs, http: &http.Client{Timeout: 5 * time.Second}, maxRoutes: MaxRoutesBytes}
 }
 
 // Addrs returns the NameServer addresses.
@@ -125,7 +127,7 @@ func (c *Client) routesFrom(ctx context.Context, addr string) (Routes, error) {
 	var in struct {
 		Brokers []Broker `json:"brokers"`
 	}
-	if err := c.get(ctx, addr, "/v1/routes", MaxRoutesBytes, &in); err != nil {
+	if err := c.get(ctx, addr, "/v1/routes", c.maxRoutes, &in); err != nil {
 		return Routes{}, err
 	}
 	if len(in.Brokers) > MaxBrokers {
