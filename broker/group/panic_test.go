@@ -9,7 +9,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// panicKV panics in PutKV while armed: a bug met under a group's lock.
+// panicKV panics in PutKV and PutKVDeferred while armed: a bug met under a
+// group's lock.
 type panicKV struct {
 	*memKV
 	armed atomic.Bool
@@ -20,6 +21,13 @@ func (p *panicKV) PutKV(ns string, kvs ...storage.KV) error {
 		panic("injected: panic under the group lock")
 	}
 	return p.memKV.PutKV(ns, kvs...)
+}
+
+func (p *panicKV) PutKVDeferred(ns string, kvs ...storage.KV) (int64, error) {
+	if p.armed.Load() {
+		panic("injected: panic under the group lock")
+	}
+	return p.memKV.PutKVDeferred(ns, kvs...)
 }
 
 // A panic inside a group handler (here: while committing, under the
