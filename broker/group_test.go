@@ -343,8 +343,12 @@ func TestStaticMemberRestartKeepsAssignment(t *testing.T) {
 	grpProduce(t, addr, topic, 0, 40)
 	own := &ownership{owner: map[int32]string{}}
 	got := &consumed{count: map[string]int{}}
-	a := startMember(t, addr, "sg", topic, "a", kgo.RangeBalancer(), own, got, kgo.InstanceID("inst-a"))
-	bm := startMember(t, addr, "sg", topic, "b", kgo.RangeBalancer(), own, got, kgo.InstanceID("inst-b"))
+	// A session timeout far longer than the restarted member gets to take
+	// its partitions back (15s below): a broker that waited for the old
+	// member to expire fails instead of passing slowly.
+	long := kgo.SessionTimeout(60 * time.Second)
+	a := startMember(t, addr, "sg", topic, "a", kgo.RangeBalancer(), own, got, kgo.InstanceID("inst-a"), long)
+	bm := startMember(t, addr, "sg", topic, "b", kgo.RangeBalancer(), own, got, kgo.InstanceID("inst-b"), long)
 	defer bm.close()
 	waitFor(t, "both members to own partitions", func() bool {
 		own.mu.Lock()
@@ -372,13 +376,19 @@ func TestStaticMemberRestartKeepsAssignment(t *testing.T) {
 
 	// a restarts: kgo does not send LeaveGroup for a static member.
 	a.close()
-	a2 := startMember(t, addr, "sg", topic, "a2", kgo.RangeBalancer(), own, got, kgo.InstanceID("inst-a"))
+	a2 := startMember(t, addr, "sg", topic, "a2", kgo.RangeBalancer(), own, got, kgo.InstanceID("inst-a"), long)
 	defer a2.close()
-	waitFor(t, "restarted member to get partitions", func() bool {
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		own.mu.Lock()
-		defer own.mu.Unlock()
-		return len(partitionsOf(own.owner, "a2")) > 0
-	})
+		back := len(partitionsOf(own.owner, "a2")) > 0
+		own.mu.Unlock()
+		if back {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the restarted static member got no partitions within 15s (session timeout 60s): the broker did not let it replace the old member")
+		}
+	}
 	grpProduce(t, addr, topic, 40, 80)
 	waitFor(t, "all 80 records", func() bool { return got.n() >= 80 })
 
