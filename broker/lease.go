@@ -202,7 +202,7 @@ func (b *Broker) resumeMaster(epoch int32) {
 		b.log.Error("lease regained, but the master side did not start", zap.Error(err))
 		return
 	}
-	b.roleState.Store(roleMaster)
+	b.setRole(roleMaster)
 	b.log.Warn("lease regained: master again", zap.Int32("epoch", epoch))
 	b.cl().changed()
 }

@@ -142,7 +142,7 @@ func (b *Broker) stepDown() (stepDownAnswer, error) {
 		return stepDownAnswer{}, errors.New("not the master")
 	case roleMaster:
 		b.gate.Lock()
-		b.roleState.Store(roleSteppingDown)
+		b.setRole(roleSteppingDown)
 		b.gate.Unlock()
 		if g := b.groups; g != nil {
 			_ = g.Close() // coordination moves with the master
@@ -225,7 +225,7 @@ func (b *Broker) becomeMasterLocked(epoch int32) (term, error) {
 	if err := b.startMasterSide(); err != nil {
 		b.log.Error("master of a new term, but the master side did not start", zap.Error(err))
 	}
-	b.roleState.Store(roleMaster)
+	b.setRole(roleMaster)
 	b.cl().changed()
 	return t, nil
 }

@@ -64,6 +64,16 @@ type termLog interface {
 // isMaster reports whether this broker is its group's master now.
 func (b *Broker) isMaster() bool { return b.roleState.Load() == roleMaster }
 
+// setRole changes the role and tells the store whether it follows: a
+// slave's (or a stepping-down master's) store writes nothing of its own,
+// retention's log-start moves included (storage.Store.SetFollower).
+func (b *Broker) setRole(state int32) {
+	if b.store != nil {
+		b.store.SetFollower(state != roleMaster)
+	}
+	b.roleState.Store(state)
+}
+
 // memberID is broker.member.id.
 func (b *Broker) memberID() int64 { return b.cfg.Cluster.BrokerID }
 
@@ -110,17 +120,17 @@ func (b *Broker) initRole(live []nameserver.Broker) error {
 		b.becomeSlaveState(last.Epoch)
 	case ok && last.Master == me && other == nil:
 		b.epoch.Store(last.Epoch)
-		b.roleState.Store(roleMaster)
+		b.setRole(roleMaster)
 	case ok && last.Master == me && other != nil && other.MasterEpoch <= last.Epoch:
 		// Two claim the same or an older epoch: ours is durable, theirs
 		// is a registration; stay master, they step down on seeing us.
 		b.epoch.Store(last.Epoch)
-		b.roleState.Store(roleMaster)
+		b.setRole(roleMaster)
 	case ok:
 		b.becomeSlaveState(last.Epoch)
 	case me == 0 && other == nil:
 		if b.terms == nil {
-			b.roleState.Store(roleMaster)
+			b.setRole(roleMaster)
 			return nil
 		}
 		t, err := b.terms.BeginTerm(0, me)
@@ -128,7 +138,7 @@ func (b *Broker) initRole(live []nameserver.Broker) error {
 			return fmt.Errorf("broker: beginning term 0: %w", err)
 		}
 		b.epoch.Store(t.Epoch)
-		b.roleState.Store(roleMaster)
+		b.setRole(roleMaster)
 	default:
 		b.becomeSlaveState(0)
 	}
@@ -137,7 +147,7 @@ func (b *Broker) initRole(live []nameserver.Broker) error {
 
 func (b *Broker) becomeSlaveState(epoch int32) {
 	b.epoch.Store(max(epoch, 0))
-	b.roleState.Store(roleSlave)
+	b.setRole(roleSlave)
 }
 
 // writeGate orders appends against a step-down: Produce holds it shared
@@ -204,14 +214,14 @@ func (b *Broker) checkRole() {
 		b.log.Warn("a later term has another master: stepping down to follow it",
 			zap.Int64("master", master.BrokerID), zap.Int32("its_epoch", master.MasterEpoch), zap.Int32("our_epoch", b.epoch.Load()))
 		b.gate.Lock()
-		b.roleState.Store(roleSlave)
+		b.setRole(roleSlave)
 		b.gate.Unlock()
 		b.stopMasterSide()
 	case roleSteppingDown:
 		if master == nil || master.MasterEpoch <= b.epoch.Load() {
 			return // the new term is not there yet
 		}
-		b.roleState.Store(roleSlave)
+		b.setRole(roleSlave)
 		b.stopMasterSide()
 	}
 	b.follow(master)

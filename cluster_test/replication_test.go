@@ -9,7 +9,10 @@ package cluster_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os/exec"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -142,7 +145,10 @@ func TestReplicationSync(t *testing.T) {
 		t.Fatalf("acks=all with the slave paused: %v, want REQUEST_TIMED_OUT (master before %+v, after %+v)", kerr.ErrorForCode(code), before, after)
 	}
 	g.waitISR(m.addr, tp, 1)
-	// /metrics shows the same truth as Metadata.
+	// gregor topic describe and /metrics show the same truth as Metadata.
+	if isrs := describeISR(t, m.addr, tp); len(isrs) != 1 || !sameSet(isrs[0], []int32{1}) {
+		t.Fatalf("gregor topic describe: ISR %v, want [[1]]", isrs)
+	}
 	if n, _ := metricValue(t, m.http, "gregor_under_replicated_partitions"); n < 1 {
 		t.Fatalf("under-replicated partitions %v with the slave out of the ISR, want >= 1", n)
 	}
@@ -341,4 +347,30 @@ func TestReplicationAfterRetention(t *testing.T) {
 	s.start()
 	g.waitISR(m.addr, tp, 1, 2)
 	g.waitIdentical(m.addr, s.addr, tp, 1, -1)
+}
+
+// describeISR runs `gregor topic describe --json` against addr and returns
+// each partition's ISR.
+func describeISR(t testing.TB, addr, topic string) [][]int32 {
+	t.Helper()
+	cmd := exec.Command(gregorBin, "topic", "describe", "-b", addr, "--json", "--timeout", "5s", topic)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("gregor topic describe: %v\n%s%s", err, out, stderr.String())
+	}
+	var ds []struct {
+		Partitions []struct {
+			ISR []int32 `json:"isr"`
+		} `json:"partitions"`
+	}
+	if err := json.Unmarshal(out, &ds); err != nil || len(ds) != 1 {
+		t.Fatalf("gregor topic describe: %v\n%s", err, out)
+	}
+	var isrs [][]int32
+	for _, p := range ds[0].Partitions {
+		isrs = append(isrs, p.ISR)
+	}
+	return isrs
 }

@@ -176,6 +176,7 @@ type describedPart struct {
 	LeaderEpoch int32   `json:"leader_epoch"`
 	Replicas    []int32 `json:"replicas"`
 	ISR         []int32 `json:"isr"`
+	Offline     []int32 `json:"offline_replicas,omitempty"`
 	StartOffset int64   `json:"start_offset"`
 	EndOffset   int64   `json:"end_offset"`
 	Error       string  `json:"error,omitempty"`
@@ -247,7 +248,7 @@ func topicDescribe(f *clientFlags) *cobra.Command {
 					failed++
 				}
 				for _, p := range td.Partitions.Sorted() {
-					dp := describedPart{Partition: p.Partition, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, Replicas: p.Replicas, ISR: p.ISR, StartOffset: -1, EndOffset: -1}
+					dp := describedPart{Partition: p.Partition, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, Replicas: p.Replicas, ISR: p.ISR, Offline: p.OfflineReplicas, StartOffset: -1, EndOffset: -1}
 					if p.Err != nil {
 						dp.Error = p.Err.Error()
 					}
@@ -277,9 +278,9 @@ func topicDescribe(f *clientFlags) *cobra.Command {
 					continue
 				}
 				fmt.Fprintf(w, "Topic: %s  ID: %s  Partitions: %d\n", dt.Topic, dt.ID, len(dt.Partitions))
-				rows := [][]string{{"PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "START", "END", "ERROR"}}
+				rows := [][]string{{"PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "OFFLINE", "START", "END", "ERROR"}}
 				for _, p := range dt.Partitions {
-					rows = append(rows, []string{fmt.Sprint(p.Partition), fmt.Sprint(p.Leader), fmt.Sprint(p.LeaderEpoch), joinInts(p.Replicas), joinInts(p.ISR), fmt.Sprint(p.StartOffset), fmt.Sprint(p.EndOffset), p.Error})
+					rows = append(rows, []string{fmt.Sprint(p.Partition), fmt.Sprint(p.Leader), fmt.Sprint(p.LeaderEpoch), joinInts(p.Replicas), joinInts(p.ISR), joinInts(p.Offline), fmt.Sprint(p.StartOffset), fmt.Sprint(p.EndOffset), p.Error})
 				}
 				if err := table(w, rows); err != nil {
 					return err
