@@ -272,6 +272,7 @@ func (c *slaveConn) sendLoop(pos int64) error {
 	defer t.Stop()
 	lastLimit := int64(-1)
 	lastSend := time.Time{}
+	empty := 0 // reads that gave nothing below the end, in a row
 	for {
 		end := m.log.EndPosition()
 		limit := m.limitSeen.Load()
@@ -286,8 +287,19 @@ func (c *slaveConn) sendLoop(pos int64) error {
 				return fmt.Errorf("reading the commit log at %d for the slave: %w", pos, err)
 			}
 			if len(raw) == 0 {
-				return fmt.Errorf("the commit log gave no bytes at %d below its end %d", pos, end)
+				// A segment being rolled can show its end before the
+				// next one exists: try again shortly, not for ever.
+				if empty++; empty > 100 {
+					return fmt.Errorf("the commit log gave no bytes at %d below its end %d", pos, end)
+				}
+				select {
+				case <-c.done:
+					return ErrClosed
+				case <-time.After(time.Millisecond):
+				}
+				continue
 			}
+			empty = 0
 			next, err := rawNext(pos, raw)
 			if err != nil {
 				return err
