@@ -500,10 +500,16 @@ func openCodec(codec uint16, src []byte, max int) (io.Reader, func(), error) {
 	}
 }
 
-// decompressRecords is storage.Config.Decompress: a fresh slice the store
-// may keep, capped like a produced batch.
+// decompressRecords is storage.Config.Decompress (ListOffsets by time looks
+// into stored compressed batches): a fresh slice the store may keep. A
+// stored batch inflated to at most socket.request.max.bytes when it was
+// produced; the whole output is needed here, so these share the
+// decompression slots with validation, bounding how many such outputs
+// exist at once however many ListOffsets arrive together.
 func decompressRecords(codec int8, records []byte) ([]byte, error) {
 	const max = 256 << 20
+	decompressSlots <- struct{}{}
+	defer func() { <-decompressSlots }()
 	r, release, err := openCodec(uint16(codec), records, max)
 	if err != nil {
 		return nil, err
