@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -301,6 +302,11 @@ func crashLoop(t *testing.T, bin, mode string, cycles int) {
 	t.Logf("%s: %d SIGKILLs in %v; at each kill, Produce requests open in the client %v, of them answered by the broker and held back %v, "+
 		"never answered %v; %d records acknowledged, %d consumed by the group member",
 		mode, len(inFlight), time.Since(start).Round(time.Millisecond), inFlight, withheld, unanswered, ackedNow(), consumed.Load())
+	results.mu.Lock()
+	results.notes = append(results.notes, fmt.Sprintf("crash loop, log.flush.mode=%s: %d SIGKILLs; Produce requests open in the client at the kills %d–%d, "+
+		"answered by the broker but held back %d–%d (every answer the producer never got is a retry the restarted broker had to recognise)",
+		mode, len(inFlight), slices.Min(inFlight), slices.Max(inFlight), slices.Min(withheld), slices.Max(withheld)))
+	results.mu.Unlock()
 
 	close(stop)
 	<-producing
