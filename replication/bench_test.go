@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -79,5 +80,36 @@ func BenchmarkStoreCatchUp(b *testing.B) {
 		s.stop()
 		ss.Close()
 		b.StartTimer()
+	}
+}
+
+// BenchmarkWaitReplicated: one writer appends 1 KiB, notifies and waits
+// until the in-sync slave acknowledged it (the sync-mode round trip over
+// loopback: wake, read, frame, append, ack), with 1 and 2 slaves.
+//
+//	go test ./replication -run NONE -bench WaitReplicated -benchtime 2s
+func BenchmarkWaitReplicated(b *testing.B) {
+	for _, slaves := range []int{1, 2} {
+		b.Run(fmt.Sprintf("slaves=%d", slaves), func(b *testing.B) {
+			ml := newMemLog(1 << 30)
+			ml.BeginTerm(0, 0)
+			m := startMaster(b, ml, 0, func(c *MasterConfig) { c.Heartbeat = time.Second; c.ReplicaLagTime = time.Minute })
+			for i := 1; i <= slaves; i++ {
+				startSlave(b, newMemLog(1<<30), int64(i), m.addr, func(c *SlaveConfig) { c.Heartbeat = time.Second })
+			}
+			for len(m.InSync()) < slaves {
+				time.Sleep(time.Millisecond)
+			}
+			ctx := context.Background()
+			b.SetBytes(1 << 10)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				pos := ml.Append(1<<10-memHdr, 'w')
+				m.Notify()
+				if err := m.WaitReplicated(ctx, pos, slaves+1); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

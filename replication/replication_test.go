@@ -249,9 +249,9 @@ func TestISRShrinkAndGrow(t *testing.T) {
 	var p pauser
 	sl := newMemLog(testSeg)
 	// The slave's heartbeat sets how long the master waits for a frame
-	// before dropping the connection (5 heartbeats + 1s, here 2.5s), so
+	// before dropping the connection (5 heartbeats + 1s, here 1.25s), so
 	// the lag rule (300ms) acts first.
-	startSlave(t, sl, 1, m.addr, func(c *SlaveConfig) { c.Dial = p.dial; c.Heartbeat = 300 * time.Millisecond })
+	startSlave(t, sl, 1, m.addr, func(c *SlaveConfig) { c.Dial = p.dial; c.Heartbeat = 50 * time.Millisecond })
 	waitFor(t, "in sync", func() bool { return inSync(m.Master, 1) })
 	waitFor(t, "ISR callback", func() bool { return changes.Load() >= 1 })
 

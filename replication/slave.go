@@ -415,9 +415,13 @@ func (s *Slave) follow(ctx context.Context, fc *frameConn, pos int64, peerHB tim
 		s.st.MasterEnd, s.st.CommitLimit, s.st.LastContact = f.End, f.Limit, time.Now()
 		s.st.BytesApplied += int64(len(f.Raw))
 		s.mu.Unlock()
-		select {
-		case kick <- struct{}{}:
-		default:
+		if len(f.Raw) > 0 {
+			// Acks follow appends; an empty frame (the master's heartbeat
+			// or a new limit) is answered by the periodic ack.
+			select {
+			case kick <- struct{}{}:
+			default:
+			}
 		}
 	}
 }
