@@ -111,6 +111,7 @@ func startFailoverCluster(t *testing.T, ft foTimings) *foCluster {
 			"--replication.listener", net.JoinHostPort(host, "0"),
 			"--replication.mode", "sync",
 			"--replica.lag.time.max.ms", "2000",
+			"--log.segment.bytes", "16777216", // not 1 GiB preallocated per member
 			"--group.initial.rebalance.delay.ms", "0",
 			"--logger.level", "info",
 		}, ft.brokerArgs()...)}
@@ -425,6 +426,34 @@ func runFailover(t *testing.T, ft foTimings) {
 		p.Set(faultproxy.Pass)
 	}
 	waitAcks(20, "healed")
+	c.waitInSync()
+
+	// 4. A NameServer dies (a minority): nothing changes; it restarts and
+	// grants nothing for a lease, which changes nothing either.
+	m = currentMaster(-1)
+	c.ns[0].kill()
+	waitAcks(50, "a NameServer killed")
+	c.ns[0].start()
+	time.Sleep(2 * max(ft.lease, time.Second))
+	waitAcks(50, "a NameServer restarted")
+	if now := c.master(); now != m {
+		t.Fatalf("master moved from %d to %d when a NameServer died and restarted", m, now)
+	}
+
+	// 5. A slave dies: sync-mode writes go on once it left the in-sync
+	// set (replica.lag.time.max.ms, then a renewal commits the smaller
+	// set); it restarts and catches up.
+	slave := (m + 1) % len(c.members)
+	at = time.Now()
+	c.members[slave].kill()
+	waitAcks(50, "a slave killed")
+	t.Logf("a slave killed: writes stood still for %v", ack.gapAfter(at).Round(time.Millisecond))
+	c.members[slave].start()
+	waitAcks(20, "the slave restarted")
+	c.waitInSync()
+	if now := c.master(); now != m {
+		t.Fatalf("master moved from %d to %d when a slave died", m, now)
+	}
 
 	cancel()
 	<-prodDone
