@@ -68,6 +68,9 @@ func startReplGroup(t *testing.T, hostBase, n int, extra ...string) *rgroup {
 			"--http.listener", m.http,
 			"--replication.listener", net.JoinHostPort(host, "0"),
 			"--replica.lag.time.max.ms", strconv.Itoa(int(replLagTime.Milliseconds())),
+			// Segments are preallocated: 1 GiB each would fill a shared
+			// test machine's disk.
+			"--log.segment.bytes", strconv.Itoa(16 << 20),
 			"--group.initial.rebalance.delay.ms", "0",
 			"--logger.level", "info",
 		}, extra...)}
