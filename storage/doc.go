@@ -87,7 +87,9 @@
 //     fails, nothing changed (a later release wrote it; types are only
 //     ever added);
 //   - the first entry that fails (or is absent: zeros, the end of the
-//     file's data) with a valid entry after it in the same segment: Open
+//     file's data) with a valid entry after it in the same segment
+//     (searched for in the whole segment after a corrupt entry, within
+//     8 MiB after an absent one, since every clean end is one): Open
 //     fails, nothing changed: that is damage in the middle, not a torn
 //     tail;
 //   - otherwise it is the torn tail: it and everything after it are
