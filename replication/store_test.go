@@ -261,6 +261,18 @@ func TestStoreBootstrapAfterRetention(t *testing.T) {
 		}
 	}
 	waitFor(t, "both in sync", func() bool { return len(m.InSync()) == 2 })
+
+	// A bootstrapped slave that reconnects holds every retained record:
+	// it follows without another bootstrap and is in sync again.
+	sf.stop()
+	produce(t, ms, m.Master, 20, 'd')
+	sf = startSlave(t, asLog(fresh), 1, m.addr, nil)
+	waitFor(t, "reconnected slave catches up", storeCaughtUp(ms, fresh))
+	sameStores(t, ms, fresh)
+	if st := sf.Status(); st.Bootstraps != 0 || st.Truncations != 0 {
+		t.Fatalf("reconnected slave: %+v", st)
+	}
+	waitFor(t, "reconnected slave in sync", func() bool { return inSync(m.Master, 1) })
 }
 
 // TestStoreDivergence: member 0, master of term 0, writes a tail its slave
