@@ -3,6 +3,7 @@ package group
 import (
 	"strings"
 
+	"github.com/gregor-broker/gregor/broker/internal/kafkaerr"
 	"github.com/gregor-broker/gregor/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -114,7 +115,7 @@ func (c *Coordinator) DeleteGroups(req *kmsg.DeleteGroupsRequest) *kmsg.DeleteGr
 				}
 			}
 			if err := c.persist(g.id, kvs...); err != nil {
-				rg.ErrorCode = kerr.CoordinatorNotAvailable.Code
+				rg.ErrorCode = kafkaerr.Coordinator(err)
 				return
 			}
 			rg.ErrorCode = 0

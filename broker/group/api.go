@@ -3,6 +3,7 @@ package group
 import (
 	"context"
 
+	"github.com/gregor-broker/gregor/broker/internal/kafkaerr"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
@@ -126,7 +127,7 @@ func (g *group) sync(req *kmsg.SyncGroupRequest, respond func(*kmsg.SyncGroupRes
 			for _, o := range g.members {
 				o.assignment = nil
 			}
-			g.failSyncs(kerr.CoordinatorNotAvailable)
+			g.failSyncs(kerr.ErrorForCode(kafkaerr.Coordinator(err)).(*kerr.Error))
 			g.prepareRebalance("group metadata write failed")
 			return
 		}

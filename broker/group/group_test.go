@@ -793,10 +793,15 @@ func TestPendingMemberExpires(t *testing.T) {
 	}
 }
 
+// A commit the store refuses gets the code Kafka 4's coordinator gives for
+// the store's error (kafkaerr.Coordinator): a failed or closed log is
+// NOT_COORDINATOR.
 func TestCommitFailsWhenStoreFails(t *testing.T) {
 	h := newHarness(t, testConfig())
-	h.kv.fail = storage.ErrDiskFull
-	wantCode(t, h.commit("s", "", -1, "t", 0, 1, ""), kerr.CoordinatorNotAvailable)
+	for _, err := range []error{storage.ErrDiskFull, storage.ErrBroken, storage.ErrClosed} {
+		h.kv.fail = err
+		wantCode(t, h.commit("s", "", -1, "t", 0, 1, ""), kerr.NotCoordinator)
+	}
 	h.kv.fail = nil
 	if off, _, _ := h.fetch("s", "t", 0); off != -1 {
 		t.Fatal("offset visible though it was never stored")

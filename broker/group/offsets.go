@@ -5,6 +5,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/gregor-broker/gregor/broker/internal/kafkaerr"
 	"github.com/gregor-broker/gregor/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -164,18 +165,18 @@ func (g *group) commit(req *kmsg.OffsetCommitRequest, codes [][]int16, ids [][16
 			kvs = append(kvs, storage.KV{Key: offsetKey(g.id, t.Topic, p.Partition), Value: offsetValue(o)})
 		}
 	}
-	failed := func() {
+	failed := func(err error) {
 		for i := range codes {
 			for j := range codes[i] {
 				if codes[i][j] == 0 {
-					codes[i][j] = kerr.CoordinatorNotAvailable.Code
+					codes[i][j] = kafkaerr.Coordinator(err)
 				}
 			}
 		}
 	}
 	pos, err := g.c.persistDeferred(g.id, kvs...)
 	if err != nil {
-		failed()
+		failed(err)
 		return nil
 	}
 	g.inflight++ // dropIfUnused keeps the group until finish has run
@@ -185,7 +186,7 @@ func (g *group) commit(req *kmsg.OffsetCommitRequest, codes [][]int16, ids [][16
 		defer g.mu.Unlock()
 		g.inflight--
 		if err != nil {
-			failed()
+			failed(err)
 			g.dropIfUnused()
 			return
 		}
@@ -369,7 +370,7 @@ func (c *Coordinator) OffsetDelete(req *kmsg.OffsetDeleteRequest, topics Topics)
 			resp.Topics = append(resp.Topics, rt)
 		}
 		if err := g.c.persist(g.id, kvs...); err != nil {
-			resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			resp.ErrorCode = kafkaerr.Coordinator(err)
 			resp.Topics = nil
 			return
 		}

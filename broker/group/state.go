@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/gregor-broker/gregor/broker/internal/kafkaerr"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
@@ -553,7 +554,7 @@ func (g *group) replaceStatic(oldID, newID string, req *kmsg.JoinGroupRequest, i
 			if err := g.persistMetadata(); err != nil {
 				// Undo is not worth it: the member simply rejoins.
 				resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
-				resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+				resp.ErrorCode = kafkaerr.Coordinator(err)
 				resp.MemberID = newID
 				resp.Generation = -1
 				respond(resp)
