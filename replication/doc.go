@@ -150,6 +150,19 @@
 // position, or fails when the ISR (counting the master) falls below
 // min.insync.replicas while waiting.
 //
+// # Performance
+//
+//	go test ./replication -run NONE -bench 'CatchUp|WaitReplicated' -benchtime 5x
+//
+// Measured on the 2-core development VM while other test suites ran
+// (load average 20-26), so read them as floors: an empty slave store
+// copies a master store's 64 MiB log of 16 KiB batches over loopback at
+// 170-270 MB/s (ReadRaw, framing with CRC-32C, AppendRaw with validation
+// and dispatch into consume queues, acks), beside dd in the same run at
+// 668 MB/s into the page cache and 76 MB/s with fdatasync. The sync-mode
+// round trip (append 1 KiB, Notify, WaitReplicated returns once the
+// in-sync slave acknowledged it) takes 60-220 µs with one slave.
+//
 // # Lock order
 //
 // Master.limitMu → Master.mu → slaveConn.mu. Log methods are called

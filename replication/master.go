@@ -150,8 +150,8 @@ func NewMaster(cfg MasterConfig) (*Master, error) {
 }
 
 // Serve accepts slave connections on ln until Close (then it returns nil)
-// or ln fails. Each slave gets a goroutine pair. Serve may be called for
-// several listeners.
+// or ln is closed by someone else; other accept errors are retried. Each
+// slave gets a goroutine pair. Serve may be called for several listeners.
 func (m *Master) Serve(ln net.Listener) error {
 	m.mu.Lock()
 	if m.closed {
@@ -170,16 +170,29 @@ func (m *Master) Serve(ln net.Listener) error {
 				return nil
 			default:
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return err
 			}
-			return err
+			// Out of file descriptors and the like: wait and go on, as
+			// net/http does, rather than stop serving slaves.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			m.lg.Warn("accepting a slave", zap.Error(err), zap.Duration("retry_in", delay))
+			select {
+			case <-m.done:
+				return nil
+			case <-time.After(delay):
+			}
+			continue
 		}
 		delay = 0
+		m.mu.Lock() // Close sets closed under mu before it waits for wg
+		if m.closed {
+			m.mu.Unlock()
+			c.Close()
+			return nil
+		}
 		m.wg.Add(1)
+		m.mu.Unlock()
 		go m.serveConn(c)
 	}
 }
