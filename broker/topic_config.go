@@ -129,7 +129,7 @@ var topicConfigSpecs = func() map[string]*configSpec {
 		{name: "segment.index.bytes", typ: kmsg.ConfigTypeInt, def: "10485760", synonym: "log.index.size.max.bytes",
 			check: checkAtLeast(4), doc: "Size of the offset index per segment."},
 		{name: "segment.jitter.ms", typ: kmsg.ConfigTypeLong, def: "0", synonym: "log.roll.jitter.ms",
-			check: checkAtLeast(0), doc: "Random jitter subtracted from segment.ms."},
+			check: checkAtLeast(0), nullSynonymDefault: true, doc: "Random jitter subtracted from segment.ms."},
 		{name: "segment.ms", typ: kmsg.ConfigTypeLong, def: "604800000", synonym: "log.roll.ms",
 			check: checkAtLeast(1), nullSynonymDefault: true, doc: "Time after which a segment is rolled."},
 		{name: "unclean.leader.election.enable", typ: kmsg.ConfigTypeBoolean, def: "false", synonym: "unclean.leader.election.enable",
@@ -429,7 +429,9 @@ func resolveTopicConfig(spec *configSpec, explicit map[string]string, broker map
 		cv.synonyms = append(cv.synonyms, broker[spec.synonym]...)
 	}
 	def := spec.def
-	if !spec.nullSynonymDefault {
+	if !spec.nullSynonymDefault && spec.synonym != "" {
+		// Kafka lists the broker synonym's default; a config without
+		// one (or whose synonym has a null default) has no synonym.
 		cv.synonyms = append(cv.synonyms, configSynonym{synName, &def, kmsg.ConfigSourceDefaultConfig})
 	}
 	cv.value, cv.source = &def, kmsg.ConfigSourceDefaultConfig

@@ -110,11 +110,12 @@ func TestEffectiveTopicConfigsSources(t *testing.T) {
 		synonyms []string // name:source
 	}
 	for name, w := range map[string]want{
-		"max.message.bytes":                     {"5000", kmsg.ConfigSourceDynamicTopicConfig, []string{"max.message.bytes:DYNAMIC_TOPIC_CONFIG", "message.max.bytes:DEFAULT_CONFIG"}},
-		"retention.ms":                          {"3600000", kmsg.ConfigSourceStaticBrokerConfig, []string{"log.retention.ms:STATIC_BROKER_CONFIG"}},
-		"retention.bytes":                       {"-1", kmsg.ConfigSourceDefaultConfig, []string{"log.retention.bytes:DEFAULT_CONFIG"}},
-		"cleanup.policy":                        {"delete", kmsg.ConfigSourceDefaultConfig, []string{"log.cleanup.policy:DEFAULT_CONFIG"}},
-		"leader.replication.throttled.replicas": {"", kmsg.ConfigSourceDefaultConfig, []string{"leader.replication.throttled.replicas:DEFAULT_CONFIG"}},
+		"max.message.bytes": {"5000", kmsg.ConfigSourceDynamicTopicConfig, []string{"max.message.bytes:DYNAMIC_TOPIC_CONFIG", "message.max.bytes:DEFAULT_CONFIG"}},
+		"retention.ms":      {"3600000", kmsg.ConfigSourceStaticBrokerConfig, []string{"log.retention.ms:STATIC_BROKER_CONFIG"}},
+		"retention.bytes":   {"-1", kmsg.ConfigSourceDefaultConfig, []string{"log.retention.bytes:DEFAULT_CONFIG"}},
+		"cleanup.policy":    {"delete", kmsg.ConfigSourceDefaultConfig, []string{"log.cleanup.policy:DEFAULT_CONFIG"}},
+		// No broker synonym: Kafka 4.1.1 lists the value without synonyms.
+		"leader.replication.throttled.replicas": {"", kmsg.ConfigSourceDefaultConfig, nil},
 	} {
 		cv := by[name]
 		if cv.value == nil || *cv.value != w.value || cv.source != w.source {

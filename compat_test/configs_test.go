@@ -39,6 +39,7 @@ type kafkaConfigTable struct {
 	Kafka  string              `json:"kafka"`
 	Broker []kafkaConfigRecord `json:"broker"`
 	Group  []kafkaConfigRecord `json:"group"`
+	Topic  []kafkaConfigRecord `json:"topic"`
 }
 
 type kafkaConfigRecord struct {
@@ -51,7 +52,10 @@ type kafkaConfigRecord struct {
 	// when Kafka refuses it cluster-wide, "listener" when only a
 	// listener-prefixed name may be set.
 	Scope string `json:"scope,omitempty"`
-	Doc   string `json:"doc,omitempty"`
+	// Bare: at its default, Kafka lists the value without a synonym
+	// (topic configs whose broker synonym has no default, or none).
+	Bare bool   `json:"bare,omitempty"`
+	Doc  string `json:"doc,omitempty"`
 }
 
 func configsGolden(t *testing.T) *kafkaConfigTable {
@@ -125,9 +129,9 @@ func checkDescribed(t *testing.T, what string, got []kmsg.DescribeConfigsRespons
 			t.Errorf("%s %s: documentation %q, Kafka has %q", what, w.Name, deref(c.Documentation), w.Doc)
 		}
 		// A default config lists its default as its one synonym, none
-		// when the default is null.
+		// when the default is null or Kafka lists it bare.
 		if wantSyn := 0; c.Source == kmsg.ConfigSourceDefaultConfig {
-			if w.Default != nil {
+			if w.Default != nil && !w.Bare {
 				wantSyn = 1
 			}
 			if len(c.ConfigSynonyms) != wantSyn || (wantSyn == 1 && c.ConfigSynonyms[0].Source != kmsg.ConfigSourceDefaultConfig) {
@@ -160,6 +164,14 @@ func TestBrokerConfigs(t *testing.T) {
 			t.Fatalf("describe broker: error %d %s", res.ErrorCode, deref(res.ErrorMessage))
 		}
 		checkDescribed(t, "broker", res.Configs, golden.Broker)
+	})
+
+	matrixGo(t, "kmsg", "DescribeConfigs TOPIC: Kafka's full set, types, flags, defaults", []kmsg.Key{kmsg.DescribeConfigs, kmsg.CreateTopics}, func(t *testing.T, tg *target) {
+		res := describeRaw(t, newClient(t, tg), kmsg.ConfigResourceTypeTopic, newTopic(t, tg, "cfg-topic", 1))
+		if res.ErrorCode != 0 {
+			t.Fatalf("describe topic: error %d %s", res.ErrorCode, deref(res.ErrorMessage))
+		}
+		checkDescribed(t, "topic", res.Configs, golden.Topic)
 	})
 
 	matrixGo(t, "kmsg", "DescribeConfigs GROUP: the group configs with their defaults", []kmsg.Key{kmsg.DescribeConfigs}, func(t *testing.T, tg *target) {
@@ -255,6 +267,9 @@ func writeConfigTables(t *testing.T, tg *target) {
 				r.Default = s.Value
 			}
 		}
+		if r.Default == nil && c.Source == kmsg.ConfigSourceDefaultConfig && c.Value != nil {
+			r.Default, r.Bare = c.Value, true
+		}
 		return r
 	}
 	broker := describeRaw(t, cl, kmsg.ConfigResourceTypeBroker, id)
@@ -268,6 +283,10 @@ func writeConfigTables(t *testing.T, tg *target) {
 	for _, c := range describeRaw(t, cl, kmsg.ConfigResourceTypeGroupConfig, "any-group").Configs {
 		tab.Group = append(tab.Group, record(c))
 	}
+	for _, c := range describeRaw(t, cl, kmsg.ConfigResourceTypeTopic, newTopic(t, tg, "cfg-table", 1)).Configs {
+		tab.Topic = append(tab.Topic, record(c))
+	}
+	sort.Slice(tab.Topic, func(i, j int) bool { return tab.Topic[i].Name < tab.Topic[j].Name })
 	sort.Slice(tab.Broker, func(i, j int) bool { return tab.Broker[i].Name < tab.Broker[j].Name })
 	sort.Slice(tab.Group, func(i, j int) bool { return tab.Group[i].Name < tab.Group[j].Name })
 	b, err := json.MarshalIndent(tab, "", "\t")
