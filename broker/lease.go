@@ -257,3 +257,33 @@ func (b *Broker) waitMustHold(ctx context.Context, m replMaster, pos int64) erro
 // a member is dropped from the ISR but not yet from the committed set (up
 // to a lease renewal) or catching up.
 const mustHoldPoll = 2 * time.Millisecond
+
+// yieldLease gives the lease up after a step-down for a manual promotion:
+// the master stops renewing for a while and frees the lease, so the member
+// being promoted, which begins the next term, gets it at its next round
+// instead of after this lease runs out.
+func (b *Broker) yieldLease() {
+	if f := b.failover; f != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		f.k.Yield(ctx, yieldFor)
+	}
+}
+
+// yieldFor is how long a master that yielded stays away from the lease:
+// the promoted member has it long before; should the promotion fail, the
+// old master takes its own term back afterwards.
+const yieldFor = 30 * time.Second
+
+// promoteUnderLease ends a manual promotion under fail-over: the term
+// begins only with the lease, taken for the next epoch as a slave takes it
+// over (the master has stepped down and yielded it, or is gone), so a
+// promotion and a concurrent take-over never begin terms of one epoch.
+func (b *Broker) promoteUnderLease(ctx context.Context) (term, error) {
+	if err := b.failover.k.TakeOver(ctx); err != nil {
+		return term{}, err
+	}
+	t, _ := b.lastTerm()
+	b.log.Warn("promoted: master of a new term", zap.Int32("epoch", t.Epoch), zap.Int64("start", t.Start))
+	return t, nil
+}

@@ -227,3 +227,43 @@ func TestUncleanElectionTopicLevelRefused(t *testing.T) {
 		t.Fatalf("topic-level false: %v", err)
 	}
 }
+
+// A manual promotion under leases: the master steps down and yields the
+// lease (as POST /cluster/step-down does), the chosen slave takes it for
+// the next epoch and begins the term at once — not a lease later — and
+// the old master follows it.
+func TestPromoteUnderLease(t *testing.T) {
+	const d = 2 * time.Second // long: the hand-over must not wait for it
+	g := startLeaseGroup(t, 3, d)
+	old, next := g.members[0], g.members[1]
+	waitCond(t, "member 0 master with both slaves in sync", func() bool {
+		return g.master() == old && len(old.b.inSyncMembers()) == 3
+	})
+	old.topic("fo", 1, nil)
+	waitCond(t, "the topic on the slaves", func() bool {
+		_, ok := next.b.topics.Get("fo")
+		return ok
+	})
+	if code := g.produce(old, 5, "before"); code != 0 {
+		t.Fatalf("produce before: %v", kerr.ErrorForCode(code))
+	}
+	waitCond(t, "the slave caught up", func() bool { return next.b.store.EndPosition() == old.b.store.EndPosition() })
+	if _, err := old.b.stepDown(); err != nil {
+		t.Fatal(err)
+	}
+	old.b.yieldLease()
+	// TakeOver does not wait: it fails while the old lease is held, so
+	// success shows the lease was yielded.
+	tm, err := next.b.promote(context.Background(), true)
+	if err != nil {
+		t.Fatalf("promote: %v", err)
+	}
+	if tm.Epoch != 1 || !next.b.isMaster() || !next.b.leaseValid() {
+		t.Fatalf("promoted to %+v: master %v, lease %v", tm, next.b.isMaster(), next.b.leaseValid())
+	}
+	waitCond(t, "writes on the promoted master", func() bool { return g.produce(next, 1, "after") == 0 })
+	waitCond(t, "the old master following", func() bool {
+		g.master()
+		return !old.b.isMaster() && old.b.leaderEpoch() == 1
+	})
+}

@@ -78,6 +78,7 @@ func (b *Broker) AdminHandler() http.Handler {
 			http.Error(w, err.Error(), http.StatusConflict)
 			return
 		}
+		b.yieldLease() // the member being promoted takes the lease at once (lease.go)
 		writeJSON(w, http.StatusOK, ans)
 	})
 	mux.HandleFunc("POST /cluster/promote", func(w http.ResponseWriter, r *http.Request) {
@@ -189,6 +190,10 @@ func (b *Broker) promote(ctx context.Context, force bool) (term, error) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
+	}
+	if b.failover != nil {
+		// Under leases a term begins only with the lease (lease.go).
+		return b.promoteUnderLease(ctx)
 	}
 	b.roleMu.Lock()
 	defer b.roleMu.Unlock()

@@ -181,6 +181,7 @@ type Keeper struct {
 	reported   []*nameserver.SyncState // sets reported in this term, not yet superseded (MustHold)
 	last       string                  // what the last round did, for logs and tests
 	expiry     *time.Timer             // Run's step-down timer
+	yieldUntil time.Time               // Yield: no renewal or candidacy before
 }
 
 // New returns a Keeper; cfg is validated.
@@ -333,13 +334,28 @@ func (k *Keeper) Release(ctx context.Context) {
 	k.callAll(ctx, k.request(nameserver.LeaseRelease, epoch, k.cfg.LastTerm(), nil))
 }
 
+// Yield releases the lease (Release) and keeps this member from renewing
+// or taking it for d, or until a newer term is known: a manual handover to
+// another member, which then takes the lease at its next round.
+func (k *Keeper) Yield(ctx context.Context, d time.Duration) {
+	k.mu.Lock()
+	k.yieldUntil = k.cfg.Now().Add(d)
+	k.mu.Unlock()
+	k.Release(ctx)
+}
+
 // Step runs one round: a master renews, a slave looks at the lease and
 // takes it over when it may.
 func (k *Keeper) Step(ctx context.Context) {
 	t := k.cfg.LastTerm()
 	k.mu.Lock()
 	newer := k.knownMax > t.Epoch
+	yielded := k.cfg.Now().Before(k.yieldUntil) && !newer
 	k.mu.Unlock()
+	if yielded {
+		k.setLast("yielded the lease for a handover")
+		return
+	}
 	prev := k.Last()
 	if t.Master == k.cfg.Member && !newer {
 		k.renew(ctx, t)
@@ -530,6 +546,39 @@ func (k *Keeper) nextSyncState(epoch int32) *nameserver.SyncState {
 	return k.ss
 }
 
+// TakeOver takes the lease now for a new term and begins it (Elect): a
+// manual promotion, whose caller has made sure this member holds what the
+// master had. It needs the lease free at a majority (the master yielded it
+// or its lease ran out) but neither the in-sync set nor a turn.
+func (k *Keeper) TakeOver(ctx context.Context) error {
+	if k.cfg.Elect == nil {
+		return errors.New("lease: this member never takes over (no Elect)")
+	}
+	t := k.cfg.LastTerm()
+	out := k.callAll(ctx, k.request(nameserver.LeaseQuery, t.Epoch, t, nil))
+	free, maxEpoch := 0, t.Epoch
+	var ss *nameserver.SyncState
+	for _, a := range out {
+		if a.err != nil {
+			continue
+		}
+		maxEpoch = max(maxEpoch, a.resp.MaxEpoch)
+		if a.resp.SyncState.Newer(ss) {
+			ss = a.resp.SyncState
+		}
+		if a.resp.Grace == 0 && (a.resp.Holder < 0 || a.resp.Holder == k.cfg.Member) {
+			free++
+		}
+	}
+	if free < Majority(len(out)) {
+		return fmt.Errorf("lease: held at %d of %d NameServers: the master has not given it up", len(out)-free, len(out))
+	}
+	if !k.tryTerm(ctx, t, maxEpoch+1, ss) {
+		return fmt.Errorf("lease: not granted by a majority of NameServers: %s", k.Last())
+	}
+	return nil
+}
+
 // candidate is a slave's round.
 func (k *Keeper) candidate(ctx context.Context, t Term) {
 	k.mu.Lock()
@@ -598,7 +647,13 @@ func (k *Keeper) candidate(ctx context.Context, t Term) {
 			return
 		}
 	}
-	epoch := maxEpoch + 1
+	k.tryTerm(ctx, t, maxEpoch+1, ss)
+}
+
+// tryTerm asks every NameServer for the lease for a new term with epoch
+// and, granted by a majority, begins it (Elect); else it releases what
+// it got. ss is the newest in-sync set the NameServers reported.
+func (k *Keeper) tryTerm(ctx context.Context, t Term, epoch int32, ss *nameserver.SyncState) bool {
 	// The new term starts with the last reported in-sync set without the
 	// old master (as KRaft drops a fenced leader from the ISR): the others
 	// hold every write the old master acknowledged, so any of them is a
@@ -614,7 +669,7 @@ func (k *Keeper) candidate(ctx context.Context, t Term) {
 		inSync.Members = append(inSync.Members, k.cfg.Member)
 	}
 	slices.Sort(inSync.Members)
-	out = k.callAll(ctx, k.request(nameserver.LeaseAcquire, epoch, t, inSync))
+	out := k.callAll(ctx, k.request(nameserver.LeaseAcquire, epoch, t, inSync))
 	k.mu.Lock()
 	granted := k.record(epoch, inSync, out)
 	won := k.cfg.Now().Before(k.validUntil)
@@ -630,7 +685,7 @@ func (k *Keeper) candidate(ctx context.Context, t Term) {
 			k.last = fmt.Sprintf("took over as master with epoch %d (%d of %d NameServers)", epoch, granted, len(out))
 			k.mu.Unlock()
 			k.cfg.Logger.Info("took over as master", zap.Int32("epoch", epoch), zap.Int("grants", granted))
-			return
+			return true
 		}
 		k.cfg.Logger.Warn("lease won but the term could not begin; releasing", zap.Int32("epoch", epoch), zap.Error(err))
 	}
@@ -644,6 +699,7 @@ func (k *Keeper) candidate(ctx context.Context, t Term) {
 	if granted > 0 {
 		k.callAll(ctx, k.request(nameserver.LeaseRelease, epoch, t, nil))
 	}
+	return false
 }
 
 func (k *Keeper) setLast(s string) {
