@@ -111,6 +111,7 @@ type Master struct {
 	joinAt    int64
 	joinUntil time.Time
 	nextJoin  time.Time
+	joinFails int // failed joins of an empty ISR in a row (backoff)
 	changed   chan struct{} // closed and replaced when acks or the ISR move
 	lns       map[net.Listener]struct{}
 
@@ -437,10 +438,13 @@ func (m *Master) evaluate() {
 			}
 		}
 		if len(m.isr) > 0 {
-			m.joining = false
+			m.joining, m.joinFails = false, 0
 		} else if now.After(m.joinUntil) {
+			// Each try holds back visibility for up to a heartbeat:
+			// back off so a slave that cannot keep up costs little.
 			m.joining = false
-			m.nextJoin = now.Add(m.cfg.Heartbeat)
+			m.joinFails++
+			m.nextJoin = now.Add(m.cfg.Heartbeat << min(m.joinFails, 5))
 			m.limit = NoCommitLimit
 			setLimit = NoCommitLimit
 		}

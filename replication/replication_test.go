@@ -173,13 +173,22 @@ func TestDivergence(t *testing.T) {
 	b.BeginTerm(1, 1)
 	fill(b, 30, 'b')
 	mb := startMaster(t, b, 1, nil)
-	sa := startSlave(t, a, 0, mb.addr, nil)
+	var resets []int64
+	var resetMu sync.Mutex
+	sa := startSlave(t, a, 0, mb.addr, func(c *SlaveConfig) {
+		c.OnReset = func(pos int64) { resetMu.Lock(); resets = append(resets, pos); resetMu.Unlock() }
+	})
 	waitFor(t, "a follows b", caughtUp(b, a))
 	sameLog(t, b, a)
 	st := sa.Status()
 	if st.Truncations != 1 || st.Bootstraps != 0 || st.MasterEpoch != 1 {
 		t.Fatalf("status %+v", st)
 	}
+	resetMu.Lock()
+	if len(resets) != 1 || resets[0] != common {
+		t.Fatalf("OnReset calls %v, want [%d]", resets, common)
+	}
+	resetMu.Unlock()
 	if !bytes.Equal(a.Bytes(0)[:common], b.Bytes(0)[:common]) {
 		t.Fatal("common prefix changed")
 	}
@@ -548,4 +557,55 @@ func TestRetentionUnderLaggingSlave(t *testing.T) {
 		t.Fatalf("status %+v", st)
 	}
 	waitFor(t, "in sync", func() bool { return inSync(m.Master, 1) })
+}
+
+// TestJoinEmptyISR walks the join of an empty ISR (white box, no
+// sockets): the fence freezes at the end, a slave that does not reach it
+// within a heartbeat is not admitted and the fence is lifted again (with a
+// backoff), and one that reaches it joins with the fence at its ack.
+func TestJoinEmptyISR(t *testing.T) {
+	ml := newMemLog(1 << 20)
+	ml.BeginTerm(0, 0)
+	end := fill(ml, 10, 'j')
+	m, err := NewMaster(MasterConfig{Group: "g", Log: ml, Heartbeat: 20 * time.Millisecond, ReplicaLagTime: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &slaveConn{m: m, member: 1, wake: make(chan struct{}, 1), since: time.Now()}
+	defer func() {
+		m.mu.Lock()
+		delete(m.conns, 1) // not a real connection: Close must not close it
+		m.mu.Unlock()
+		m.Close()
+	}()
+	m.mu.Lock()
+	c.streaming, c.hasAck, c.holdsAll, c.acked, c.lastCaughtUp = true, true, true, end-100, time.Now()
+	m.conns[1] = c
+	m.mu.Unlock()
+
+	m.evaluate()
+	m.mu.Lock()
+	joining, limit := m.joining, m.limit
+	m.mu.Unlock()
+	if !joining || limit != end || ml.CommitLimit() != end || len(m.InSync()) != 0 {
+		t.Fatalf("freeze: joining %v limit %d (log %d), ISR %v", joining, limit, ml.CommitLimit(), m.InSync())
+	}
+	waitFor(t, "the try to run out", func() bool {
+		m.evaluate()
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return !m.joining
+	})
+	if ml.CommitLimit() != NoCommitLimit || len(m.InSync()) != 0 || m.joinFails != 1 {
+		t.Fatalf("after a failed join: log limit %d, ISR %v, fails %d", ml.CommitLimit(), m.InSync(), m.joinFails)
+	}
+
+	end = ml.Append(100, 'k')
+	m.mu.Lock()
+	c.acked, c.lastCaughtUp = end, time.Now()
+	m.mu.Unlock()
+	waitFor(t, "the join", func() bool { m.evaluate(); return inSync(m, 1) })
+	if got := ml.CommitLimit(); got != end {
+		t.Fatalf("fence %d after the join, slave acked %d", got, end)
+	}
 }
