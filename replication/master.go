@@ -111,7 +111,7 @@ type Master struct {
 	joinAt    int64
 	joinUntil time.Time
 	nextJoin  time.Time
-	joinFails int // failed joins of an empty ISR in a row (backoff)
+	joinFails int           // failed joins of an empty ISR in a row (backoff)
 	changed   chan struct{} // closed and replaced when acks or the ISR move
 	lns       map[net.Listener]struct{}
 
