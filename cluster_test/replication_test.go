@@ -110,6 +110,59 @@ func TestReplicationCatchUp(t *testing.T) {
 		g.waitISR(m.addr, tp, 1, 2)
 		g.waitIdentical(m.addr, s.addr, tp, parts, 250+acked.Load())
 	})
+	t.Run("slave-paused-under-load", func(t *testing.T) {
+		// Paused past replica.lag.time.max.ms while a producer runs: it
+		// leaves the ISR (acks keep coming: async mode), and after SIGCONT
+		// it catches up and rejoins.
+		before, err := readRaw(m.addr, tp, mustID(t, m.addr, tp), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var acked atomic.Int64
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cl, err := kgo.NewClient(kgo.SeedBrokers(m.addr), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+			if err != nil {
+				return
+			}
+			defer cl.Close()
+			for ctx.Err() == nil {
+				var recs []*kgo.Record
+				for p := 0; p < parts; p++ {
+					recs = append(recs, &kgo.Record{Topic: tp, Partition: int32(p), Value: []byte("paused")})
+				}
+				if err := cl.ProduceSync(ctx, recs...).FirstErr(); err == nil {
+					acked.Add(1)
+				} else if ctx.Err() == nil {
+					t.Logf("produce while paused: %v", err)
+				}
+			}
+		}()
+		// The producer is warmed up first: its producer id and metadata
+		// must not come from the slave about to be paused (a client's
+		// request to a paused broker waits for its timeout).
+		g.eventually(10*time.Second, func() error {
+			if acked.Load() == 0 {
+				return fmt.Errorf("the producer has not started")
+			}
+			return nil
+		})
+		pause(t, &s.proc)
+		a0 := acked.Load()
+		g.waitISR(m.addr, tp, 1)
+		a1 := acked.Load()
+		s.cmd.Process.Signal(syscall.SIGCONT)
+		g.waitISR(m.addr, tp, 1, 2)
+		cancel()
+		wg.Wait()
+		if a1 == a0 {
+			t.Fatal("nothing acknowledged while the slave was paused")
+		}
+		g.waitIdentical(m.addr, s.addr, tp, parts, before.hwm-before.start+acked.Load())
+	})
 	t.Run("wiped-slave", func(t *testing.T) {
 		s.stop()
 		g.wipe(1)
@@ -373,4 +426,13 @@ func describeISR(t testing.TB, addr, topic string) [][]int32 {
 		isrs = append(isrs, p.ISR)
 	}
 	return isrs
+}
+
+func mustID(t testing.TB, addr, topic string) [16]byte {
+	t.Helper()
+	id, err := topicIDOf(addr, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
