@@ -143,8 +143,8 @@
 // empty ISR freezes the limit at the master's end, reads the end again
 // (what was appended in between may already be visible) and admits the
 // slave once it acknowledged that; failing that within a heartbeat the
-// limit is lifted again. A slave mirrors the master's commit limit from
-// every data frame.
+// limit is lifted again and the next try waits 2, 4 … 32 heartbeats. A
+// slave mirrors the master's commit limit from every data frame.
 //
 // WaitReplicated returns once every in-sync slave acknowledged a
 // position, or fails when the ISR (counting the master) falls below
