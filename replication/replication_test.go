@@ -609,3 +609,35 @@ func TestJoinEmptyISR(t *testing.T) {
 		t.Fatalf("fence %d after the join, slave acked %d", got, end)
 	}
 }
+
+// TestCloseWakesWaiters: a master closing (stepping down) answers every
+// waiting sync-mode write with ErrClosed, and leaves the fence alone.
+func TestCloseWakesWaiters(t *testing.T) {
+	ml := newMemLog(testSeg)
+	ml.BeginTerm(0, 0)
+	m := startMaster(t, ml, 0, func(c *MasterConfig) { c.ReplicaLagTime = time.Minute })
+	var p pauser
+	sl := newMemLog(testSeg)
+	startSlave(t, sl, 1, m.addr, func(c *SlaveConfig) { c.Dial = p.dial })
+	waitFor(t, "in sync", func() bool { return inSync(m.Master, 1) })
+	p.set(true)
+	pos := ml.Append(100, 'c')
+	m.Notify()
+	errc := make(chan error, 4)
+	for i := 0; i < 4; i++ {
+		go func() { errc <- m.WaitReplicated(context.Background(), pos, 1) }()
+	}
+	time.Sleep(20 * time.Millisecond) // let them wait (not an assertion)
+	fence := ml.CommitLimit()
+	m.stop(t)
+	for i := 0; i < 4; i++ {
+		// The slave never acknowledged pos: no waiter may succeed.
+		if err := <-errc; !errors.Is(err, ErrClosed) {
+			t.Fatalf("waiter: %v", err)
+		}
+	}
+	if got := ml.CommitLimit(); got != fence || got >= pos {
+		t.Fatalf("fence moved from %d to %d on Close (append ends %d)", fence, got, pos)
+	}
+	p.set(false)
+}
