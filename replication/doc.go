@@ -51,7 +51,10 @@
 //	                                        ◀─── data{pos, next, limit, end, raw} ...
 //	ack{written, durable, first} ───▶ after each append and every heartbeat
 //
-// The master refuses a slave of another group, a slave claiming the
+// The listener has no authentication or encryption (neither has
+// RocketMQ's HA port): anyone who reaches it can read the whole commit
+// log, so bind it to a private network. The master refuses a slave of
+// another group, a slave claiming the
 // master's own member id, and a slave holding a newer term than the
 // master's last (the master is stale: it must not truncate a slave that
 // followed a newer one; the slave also checks this itself). A second
