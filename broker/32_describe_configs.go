@@ -34,10 +34,24 @@ import (
 
 func init() { register(kmsg.DescribeConfigs, 1, 4, handleDescribeConfigs) }
 
-func handleDescribeConfigs(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
+func handleDescribeConfigs(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.DescribeConfigsRequest)
 	resp := r.ResponseKind().(*kmsg.DescribeConfigsResponse)
-	for _, rr := range r.Resources {
+	for i, rr := range r.Resources {
+		if rr.ResourceType == kmsg.ConfigResourceTypeGroupConfig {
+			if home := b.groupConfigHome(ctx, req, rr.ResourceName); home != nil {
+				sub := *r
+				sub.Resources = r.Resources[i : i+1]
+				res := kmsg.NewDescribeConfigsResponseResource()
+				res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
+				res.ErrorCode = kerr.CoordinatorNotAvailable.Code
+				if out, err := b.forwardGroupConfig(ctx, home, &sub); err == nil && len(out.(*kmsg.DescribeConfigsResponse).Resources) == 1 {
+					res = out.(*kmsg.DescribeConfigsResponse).Resources[0]
+				}
+				resp.Resources = append(resp.Resources, res)
+				continue
+			}
+		}
 		res := kmsg.NewDescribeConfigsResponseResource()
 		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
 		values, err := b.describeConfigResource(rr.ResourceType, rr.ResourceName)

@@ -20,6 +20,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/gregor-broker/gregor/nameserver"
 	"github.com/gregor-broker/gregor/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -27,7 +28,7 @@ import (
 
 func init() { register(kmsg.AlterConfigs, 0, 2, handleAlterConfigs) }
 
-func handleAlterConfigs(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
+func handleAlterConfigs(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.AlterConfigsRequest)
 	resp := r.ResponseKind().(*kmsg.AlterConfigsResponse)
 	dup := duplicateResources(len(r.Resources), func(i int) (kmsg.ConfigResourceType, string) {
@@ -37,9 +38,24 @@ func handleAlterConfigs(_ context.Context, b *Broker, req *protocol.Request) (km
 		res := kmsg.NewAlterConfigsResponseResource()
 		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
 		var err error
-		if dup[i] {
+		home := (*nameserver.Broker)(nil)
+		if rr.ResourceType == kmsg.ConfigResourceTypeGroupConfig && !dup[i] {
+			home = b.groupConfigHome(ctx, req, rr.ResourceName)
+		}
+		switch {
+		case dup[i]:
 			err = apiErrorf(kerr.InvalidRequest, "Duplicate resource.")
-		} else {
+		case home != nil:
+			// The group's configs live with its coordinator.
+			sub := *r
+			sub.Resources = r.Resources[i : i+1]
+			res.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			if out, err := b.forwardGroupConfig(ctx, home, &sub); err == nil && len(out.(*kmsg.AlterConfigsResponse).Resources) == 1 {
+				res = out.(*kmsg.AlterConfigsResponse).Resources[0]
+			}
+			resp.Resources = append(resp.Resources, res)
+			continue
+		default:
 			err = b.alterConfigs(&rr, r.ValidateOnly)
 		}
 		res.ErrorCode, res.ErrorMessage = errorCode(err), errorMessage(err)

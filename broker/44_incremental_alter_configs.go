@@ -26,6 +26,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gregor-broker/gregor/nameserver"
 	"github.com/gregor-broker/gregor/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -33,7 +34,7 @@ import (
 
 func init() { register(kmsg.IncrementalAlterConfigs, 0, 1, handleIncrementalAlterConfigs) }
 
-func handleIncrementalAlterConfigs(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
+func handleIncrementalAlterConfigs(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.IncrementalAlterConfigsRequest)
 	resp := r.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
 	dup := duplicateResources(len(r.Resources), func(i int) (kmsg.ConfigResourceType, string) {
@@ -43,9 +44,24 @@ func handleIncrementalAlterConfigs(_ context.Context, b *Broker, req *protocol.R
 		res := kmsg.NewIncrementalAlterConfigsResponseResource()
 		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
 		var err error
-		if dup[i] {
+		home := (*nameserver.Broker)(nil)
+		if rr.ResourceType == kmsg.ConfigResourceTypeGroupConfig && !dup[i] {
+			home = b.groupConfigHome(ctx, req, rr.ResourceName)
+		}
+		switch {
+		case dup[i]:
 			err = apiErrorf(kerr.InvalidRequest, "Duplicate resource.")
-		} else {
+		case home != nil:
+			// The group's configs live with its coordinator.
+			sub := *r
+			sub.Resources = r.Resources[i : i+1]
+			res.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			if out, err := b.forwardGroupConfig(ctx, home, &sub); err == nil && len(out.(*kmsg.IncrementalAlterConfigsResponse).Resources) == 1 {
+				res = out.(*kmsg.IncrementalAlterConfigsResponse).Resources[0]
+			}
+			resp.Resources = append(resp.Resources, res)
+			continue
+		default:
 			err = b.incrementalAlterConfigs(&rr, r.ValidateOnly)
 		}
 		res.ErrorCode, res.ErrorMessage = errorCode(err), errorMessage(err)

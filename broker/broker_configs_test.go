@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"fmt"
 	"io"
 	"testing"
 
@@ -123,5 +124,54 @@ func TestBrokerLoggerLevelAlter(t *testing.T) {
 	}
 	if code := set("WARN"); code != 0 || described() != "WARN" {
 		t.Fatalf("SET root=WARN: code %d, described %s", code, described())
+	}
+}
+
+// In a cluster of several broker groups a group's configs live with its
+// coordinator: set through one broker, every broker describes them.
+func TestClusterGroupConfigsAtTheCoordinator(t *testing.T) {
+	bs, _ := clusterStart(t, 3)
+	ctx := coreCtx(t)
+	// __consumer_offsets is placed at the first FindCoordinator.
+	if _, code := bs[0].b.coordinator(ctx, "any", true); code != 0 {
+		t.Fatalf("coordinator: %d", code)
+	}
+	for _, cb := range bs {
+		cb.b.cl().refreshNow()
+	}
+	// A group coordinated by broker-b, altered through broker-a.
+	var group string
+	for i := 0; group == ""; i++ {
+		g := fmt.Sprintf("cfg-group-%d", i)
+		if m, _ := bs[0].b.coordinator(ctx, g, false); m != nil && m.NodeID == bs[1].b.cfg.NodeID {
+			group = g
+		}
+	}
+	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeGroupConfig, group
+	c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+	c.Name, c.Value = "consumer.session.timeout.ms", kmsg.StringPtr("50000")
+	rr.Configs = append(rr.Configs, c)
+	req.Resources = append(req.Resources, rr)
+	resp, err := req.RequestWith(ctx, bs[0].client())
+	if err != nil || resp.Resources[0].ErrorCode != 0 {
+		t.Fatalf("alter through broker-a: %v %+v", err, resp)
+	}
+	for _, cb := range bs {
+		d := kmsg.NewPtrDescribeConfigsRequest()
+		dr := kmsg.NewDescribeConfigsRequestResource()
+		dr.ResourceType, dr.ResourceName, dr.ConfigNames = kmsg.ConfigResourceTypeGroupConfig, group, []string{"consumer.session.timeout.ms"}
+		d.Resources = append(d.Resources, dr)
+		out, err := d.RequestWith(ctx, cb.client())
+		if err != nil || len(out.Resources) != 1 || len(out.Resources[0].Configs) != 1 {
+			t.Fatalf("describe through %s: %v %+v", cb.b.cl().cfg.BrokerName, err, out)
+		}
+		if got := out.Resources[0].Configs[0]; admStr(got.Value) != "50000" || got.Source != kmsg.ConfigSourceGroupConfig {
+			t.Errorf("through %s: %s (%v), want 50000 (GROUP_CONFIG)", cb.b.cl().cfg.BrokerName, admStr(got.Value), got.Source)
+		}
+	}
+	if _, ok := bs[0].b.store.GetKV(groupConfigsNamespace, []byte(group)); ok {
+		t.Errorf("broker-a kept the configs of a group broker-b coordinates")
 	}
 }

@@ -15,11 +15,16 @@ package broker
 // id, value the JSON of a name → value map). The resource "" gets
 // INVALID_REQUEST "Default group resources are not allowed.".
 //
+// In a cluster of several broker groups a group's configs live with its
+// coordinator (the master FindCoordinator names): a request that reaches
+// another broker is forwarded there, one resource at a time.
+//
 // gregor stores and describes them and does not apply them: they configure
 // the consumer (KIP-848), share and streams group protocols, none of which
 // gregor serves; classic groups take their timeouts from JoinGroup.
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -27,6 +32,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gregor-broker/gregor/nameserver"
+	"github.com/gregor-broker/gregor/protocol"
 	"github.com/gregor-broker/gregor/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -199,4 +206,27 @@ func (b *Broker) groupConfigValues(group string) []configValue {
 		out = append(out, cv)
 	}
 	return out
+}
+
+// groupConfigHome returns the master that keeps group's configs when it is
+// another broker group's (the group's coordinator, as FindCoordinator names
+// it), nil when this broker keeps them: on a single master, for a request
+// another broker forwarded, or when no coordinator is known yet (no
+// __consumer_offsets, which is created by the first FindCoordinator).
+func (b *Broker) groupConfigHome(ctx context.Context, req *protocol.Request, group string) *nameserver.Broker {
+	if group == "" || forwardedRequest(req) {
+		return nil
+	}
+	m, code := b.coordinator(ctx, group, false)
+	if code != 0 || m == nil || b.cl().isSelf(m) {
+		return nil
+	}
+	return m
+}
+
+// forwardGroupConfig sends a request narrowed to one GROUP resource to the
+// master keeping that group's configs and returns its answer (nil when the
+// send failed: the caller answers with its error).
+func (b *Broker) forwardGroupConfig(ctx context.Context, home *nameserver.Broker, sub kmsg.Request) (kmsg.Response, error) {
+	return b.cl().send(ctx, home, sub)
 }
