@@ -15,6 +15,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 // IntendedDifferences are the cases where gregor answers differently
@@ -240,6 +241,95 @@ func AdminCases(t testing.TB, cl *kgo.Client, prefix string) []string {
 	dt("unknown id", 5000, kmsg.DeleteTopicsRequestTopic{TopicID: [16]byte{1, 2, 3}})
 	dt("both", 5000, kmsg.DeleteTopicsRequestTopic{Topic: kmsg.StringPtr(name("d-ok")), TopicID: [16]byte{1}})
 	dt("ok", 5000, kmsg.DeleteTopicsRequestTopic{Topic: kmsg.StringPtr(name("d-ok"))}, kmsg.DeleteTopicsRequestTopic{Topic: kmsg.StringPtr(name("d-assign"))})
+
+	// Groups: "d-g" has a committed offset and no members, "d-nog" never
+	// existed. These go through cl, which finds the coordinator.
+	create("group topic", false, 5000, topic("d-grp", 2, 1))
+	g, nog := name("d-g"), name("d-nog")
+	commit := func(label, group, tp string, part int32) {
+		r := kmsg.NewPtrOffsetCommitRequest()
+		r.Group, r.Generation = group, -1
+		r.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: name(tp),
+			Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: part, Offset: 1, LeaderEpoch: -1}}}}
+		resp, err := r.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatalf("%s: %v", label, err)
+		}
+		line("commit "+label, resp.Topics[0].Partitions[0].ErrorCode)
+	}
+	commit("ok", g, "d-grp", 0)
+	commit("unknown topic", g, "d-nope", 0)
+	commit("bad partition", g, "d-grp", 9)
+	fetch := func(label, group string) {
+		r := kmsg.NewPtrOffsetFetchRequest()
+		r.Group = group
+		r.Topics = []kmsg.OffsetFetchRequestTopic{{Topic: name("d-grp"), Partitions: []int32{0, 1}}}
+		resp, err := r.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatalf("%s: %v", label, err)
+		}
+		for _, rt := range resp.Topics {
+			for _, rp := range rt.Partitions {
+				line(fmt.Sprintf("fetch %s/%d at=%d", label, rp.Partition, rp.Offset), rp.ErrorCode)
+			}
+		}
+		line("fetch "+label, resp.ErrorCode)
+	}
+	fetch("committed", g)
+	fetch("unknown group", nog)
+	// DescribeGroups at v5, the highest both serve: v6 (KIP-1043, Kafka
+	// 4.0) answers GROUP_ID_NOT_FOUND for a group that does not exist, v5
+	// and before a Dead group without an error; gregor serves up to v5.
+	seeds, _ := cl.OptValue(kgo.SeedBrokers).([]string)
+	v5 := kversion.Stable()
+	v5.SetMaxKeyVersion(int16(kmsg.DescribeGroups), 5)
+	pcl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.MaxVersions(v5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pcl.Close()
+	dg := kmsg.NewPtrDescribeGroupsRequest()
+	dg.Groups = []string{g, nog}
+	if resp, err := dg.RequestWith(ctx, pcl); err != nil {
+		t.Fatalf("describe groups: %v", err)
+	} else {
+		for _, d := range resp.Groups {
+			label := "committed"
+			if d.Group == nog {
+				label = "unknown"
+			}
+			line(fmt.Sprintf("describe group (v5) %s state=%s members=%d", label, d.State, len(d.Members)), d.ErrorCode)
+		}
+	}
+	od := func(label, group string) {
+		r := kmsg.NewPtrOffsetDeleteRequest()
+		r.Group = group
+		r.Topics = []kmsg.OffsetDeleteRequestTopic{{Topic: name("d-grp"), Partitions: []kmsg.OffsetDeleteRequestTopicPartition{{Partition: 0}}}}
+		resp, err := r.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatalf("%s: %v", label, err)
+		}
+		code := resp.ErrorCode
+		if code == 0 && len(resp.Topics) == 1 && len(resp.Topics[0].Partitions) == 1 {
+			code = resp.Topics[0].Partitions[0].ErrorCode
+		}
+		line("offset delete "+label, code)
+	}
+	od("committed", g)
+	od("unknown group", nog)
+	del := func(label, group string) {
+		r := kmsg.NewPtrDeleteGroupsRequest()
+		r.Groups = []string{group}
+		resp, err := r.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatalf("%s: %v", label, err)
+		}
+		line("delete group "+label, resp.Groups[0].ErrorCode)
+	}
+	del("unknown", nog)
+	commit("again", g, "d-grp", 1)
+	del("empty with offsets", g)
+	del("deleted", g)
 
 	dcl := kmsg.NewPtrDescribeClusterRequest()
 	for _, et := range []int8{1, 2, 7} {
