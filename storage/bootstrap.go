@@ -183,6 +183,18 @@ func (s *Store) InstallBootstrap(pos int64, state []byte) error {
 }
 
 func (s *Store) installBootstrapLocked(bs *bootState, raw []byte) ([]func(), error) {
+	// The old checkpoints go first: a crash before the new one is written
+	// must not find one describing the old log (it could fall inside the
+	// new one's positions).
+	if err := s.fs.Remove(filepath.Join(s.cfg.Dir, checkpointName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, s.fail(err)
+	}
+	if err := s.removeKeptCheckpoints(-1); err != nil {
+		return nil, s.fail(err)
+	}
+	if err := s.fs.SyncDir(s.cfg.Dir); err != nil {
+		return nil, s.fail(err)
+	}
 	// The old commit log and consume queues go. syncMu: no fsync of a
 	// segment is in flight while it is closed (the flusher runs apart).
 	s.syncMu.Lock()
@@ -205,9 +217,6 @@ func (s *Store) installBootstrapLocked(bs *bootState, raw []byte) ([]func(), err
 		return nil, s.fail(err)
 	}
 	if err := s.fs.MkdirAll(s.cqDir, 0o755); err != nil {
-		return nil, s.fail(err)
-	}
-	if err := s.removeKeptCheckpoints(-1); err != nil {
 		return nil, s.fail(err)
 	}
 	if err := writeFileAtomic(s.fs, filepath.Join(s.cfg.Dir, bootstrapName), raw); err != nil {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"sync/atomic"
 	"testing"
 )
 
@@ -518,4 +519,96 @@ func TestFollowerRetentionWritesNothing(t *testing.T) {
 		t.Fatal("the slave kept segments its master's log starts freed")
 	}
 	sameState(t, m, sl)
+}
+
+// TestTruncateCrash: a power loss at any point of a truncation leaves a
+// store that opens, and that, truncated again (what the replication
+// client does after reconnecting) and fed the new master's log, holds the
+// new master's state.
+func TestTruncateCrash(t *testing.T) {
+	fs := newMemFS()
+	acfg := testConfig(t, "/a")
+	acfg.FS = fs
+	acfg.SegmentBytes = 4096
+	bcfg := testConfig(t, t.TempDir())
+	bcfg.SegmentBytes = 6000
+	a, b := mustOpen(t, acfg), mustOpen(t, bcfg)
+	defer b.Close()
+	if _, err := a.BeginTerm(1, 0); err != nil {
+		t.Fatal(err)
+	}
+	// Early segments deleted, so a lost checkpoint cannot be made up for
+	// by re-reading the whole log.
+	workload(t, a, 0, 30)
+	replicate(t, a, b, 1500)
+	for _, p := range a.Partitions() {
+		p.SetRetention(RetentionPolicy{Ms: -1, Bytes: 0})
+	}
+	a.RunRetention()
+	for _, p := range a.Partitions() {
+		p.SetRetention(RetentionPolicy{Ms: -1, Bytes: -1})
+	}
+	if a.FirstPosition() == 0 {
+		t.Fatal("retention deleted no segment")
+	}
+	workload(t, a, 30, 60)
+	replicate(t, a, b, 1500)
+	workload(t, a, 60, 100) // a's divergent tail
+	a.checkpoint()
+	tb, err := b.BeginTerm(b.Terms()[len(b.Terms())-1].Epoch+1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	workload(t, b, 60, 80)
+
+	a.Close()
+	base := fs.crash(nil) // a closed store: everything is durable
+
+	// Count the mutating operations of the truncation, then, for each k,
+	// fail the k-th (nothing after it reaches the disk: the store breaks)
+	// and lose power.
+	count := func(k int) (n int, after *memFS) {
+		fsk := base.crash(nil)
+		cfg := acfg
+		cfg.FS = fsk
+		x := mustOpen(t, cfg)
+		var ops atomic.Int32
+		fsk.setFault(func(op, name string) error {
+			if op == "read" {
+				return nil
+			}
+			if int(ops.Add(1)) == k {
+				return errors.New("injected")
+			}
+			return nil
+		})
+		err := x.Truncate(tb.Start)
+		if k == 0 && err != nil {
+			t.Fatal(err)
+		}
+		after = fsk.crash(nil)
+		fsk.setFault(nil)
+		x.Close()
+		return int(ops.Load()), after
+	}
+	n, _ := count(0)
+	t.Logf("%d operations in a truncation", n)
+	if n < 5 {
+		t.Fatalf("only %d operations in a truncation", n)
+	}
+	for k := 1; k <= n; k++ {
+		_, snap := count(k)
+		cfg := acfg
+		cfg.FS = snap
+		x, err := Open(cfg)
+		if err != nil {
+			t.Fatalf("crash at operation %d of %d: open: %v", k, n, err)
+		}
+		if err := x.Truncate(tb.Start); err != nil {
+			t.Fatalf("crash at operation %d of %d: truncate again: %v", k, n, err)
+		}
+		replicate(t, b, x, 3000)
+		sameState(t, b, x)
+		x.Close()
+	}
 }

@@ -139,9 +139,25 @@ func (s *Store) Truncate(pos int64) error {
 		s.mu.Unlock()
 		return fmt.Errorf("%w: truncate to %d, end is %d", ErrOffsetOutOfRange, pos, end)
 	}
-	ck, err := s.truncateBaseLocked(pos)
+	ck, raw, err := s.truncateBaseLocked(pos)
 	if err == nil {
 		err = s.checkBoundaryLocked(ck.pos, pos)
+	}
+	if err == nil {
+		// Crash safety: before the log is cut, no checkpoint may describe
+		// anything past the cut (Open would refuse a log shorter than its
+		// checkpoint; a kept one would describe the divergent log once the
+		// log grows past it again). A crash in between leaves the base
+		// checkpoint and the uncut log: the truncation did not happen.
+		if s.ckptPos.Load() != ck.pos {
+			err = writeFileAtomic(s.fs, filepath.Join(s.cfg.Dir, checkpointName), raw)
+		}
+		if err == nil {
+			err = s.removeKeptCheckpoints(pos)
+		}
+		if err != nil {
+			err = s.fail(err)
+		}
 	}
 	if err != nil {
 		s.mu.Unlock()
@@ -156,21 +172,18 @@ func (s *Store) Truncate(pos int64) error {
 	if err != nil {
 		return err
 	}
-	if err := s.removeKeptCheckpoints(pos); err != nil {
-		return s.fail(err)
-	}
 	s.log.Warn("storage: truncated the commit log", zap.Int64("from", end), zap.Int64("to", pos), zap.Int64("checkpoint", ck.pos))
 	return s.checkpointCk()
 }
 
 // truncateBaseLocked picks the newest usable checkpoint at or below pos.
-func (s *Store) truncateBaseLocked(pos int64) (*checkpointData, error) {
+func (s *Store) truncateBaseLocked(pos int64) (*checkpointData, []byte, error) {
 	first := s.FirstPosition()
 	if pos < first {
-		return nil, fmt.Errorf("%w: %d is below the first segment %d", ErrNeedBootstrap, pos, first)
+		return nil, nil, fmt.Errorf("%w: %d is below the first segment %d", ErrNeedBootstrap, pos, first)
 	}
 	if s.boot != nil && pos < s.boot.end {
-		return nil, fmt.Errorf("%w: %d is inside the catch-up of a bootstrap (until %d)", ErrNeedBootstrap, pos, s.boot.end)
+		return nil, nil, fmt.Errorf("%w: %d is inside the catch-up of a bootstrap (until %d)", ErrNeedBootstrap, pos, s.boot.end)
 	}
 	// The latest checkpoint (the oldest segment when it was written is not
 	// known), then the kept ones, newest first.
@@ -180,6 +193,7 @@ func (s *Store) truncateBaseLocked(pos int64) (*checkpointData, error) {
 		cands = append(cands, kept[i])
 	}
 	var best *checkpointData
+	var bestRaw []byte
 	for _, c := range cands {
 		name := checkpointName
 		if c.pos >= 0 {
@@ -197,13 +211,13 @@ func (s *Store) truncateBaseLocked(pos int64) (*checkpointData, error) {
 			continue // holds the bootstrap's state at its end, not at ck.pos
 		}
 		if s.usableLocked(ck, first, c.first == first) {
-			best = ck
+			best, bestRaw = ck, b
 		}
 	}
 	if best == nil {
-		return nil, fmt.Errorf("%w: no usable checkpoint at or below %d", ErrNeedBootstrap, pos)
+		return nil, nil, fmt.Errorf("%w: no usable checkpoint at or below %d", ErrNeedBootstrap, pos)
 	}
-	return best, nil
+	return best, bestRaw, nil
 }
 
 // usableLocked reports whether every partition of ck still has its
