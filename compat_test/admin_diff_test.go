@@ -10,9 +10,8 @@ import (
 
 // TestAdminMatchesKafka sends the admin requests of internal/kafkadiff
 // (CreateTopics, CreatePartitions, DescribeConfigs, IncrementalAlterConfigs,
-// AlterConfigs, DeleteRecords, DeleteTopics, DescribeCluster, and the group
-// admin requests OffsetCommit, OffsetFetch, DescribeGroups, OffsetDelete,
-// DeleteGroups: valid ones and
+// AlterConfigs, DeleteRecords, DeleteTopics, DescribeCluster, OffsetCommit,
+// OffsetFetch, DescribeGroups, OffsetDelete, DeleteGroups: valid ones and
 // ones a broker must refuse) to the reference Kafka of this run and to each
 // gregor target, and compares the error codes answer by answer; a
 // difference fails unless kafkadiff.IntendedDifferences names it.

@@ -21,8 +21,7 @@ import (
 // IntendedDifferences are the cases where gregor answers differently
 // from Kafka on purpose.
 var IntendedDifferences = map[string]string{
-	"iac compact":        "compaction is not implemented: refused rather than accepted silently",
-	"iac broker unknown": "gregor refuses broker configs it does not know instead of storing them unused",
+	"iac compact": "compaction is not implemented: refused rather than accepted silently",
 }
 
 // AdminCases sends every case to node 1 of the broker behind cl and returns
