@@ -265,7 +265,11 @@
 // first segment or inside a bootstrap's catch-up; no such checkpoint whose
 // segments and consume queues remain); the replication client then
 // bootstraps. Partitions that exist before and after keep their
-// *Partition and watchers.
+// *Partition and watchers. Before the log is cut, the base checkpoint
+// replaces the latest one and later kept ones are removed, so a crash
+// leaves either the uncut log or the cut one with a checkpoint below the
+// cut (TestTruncateCrash, TestInstallBootstrapCrash fail each write in turn
+// and lose power).
 //
 // A slave's store is a follower (SetFollower; AppendRaw, InstallBootstrap
 // and Truncate set it, BeginTerm clears it): retention policies and the

@@ -612,3 +612,84 @@ func TestTruncateCrash(t *testing.T) {
 		x.Close()
 	}
 }
+
+// TestInstallBootstrapCrash: a power loss at any point of an
+// InstallBootstrap leaves a store that opens; one that looks bootstrapped
+// (its log starts at the bootstrap position) follows the master to its
+// state without installing again, any other installs again and does.
+func TestInstallBootstrapCrash(t *testing.T) {
+	mcfg := testConfig(t, t.TempDir())
+	mcfg.SegmentBytes = 4096
+	m := mustOpen(t, mcfg)
+	defer m.Close()
+	workload(t, m, 0, 80)
+	for _, p := range m.Partitions() {
+		if topic, _ := p.Topic(); topic == tid(9) {
+			p.SetRetention(RetentionPolicy{Ms: -1, Bytes: 600})
+		} else {
+			p.SetRetention(RetentionPolicy{Ms: -1, Bytes: 0})
+		}
+	}
+	m.RunRetention()
+	for _, p := range m.Partitions() {
+		p.SetRetention(RetentionPolicy{Ms: -1, Bytes: -1})
+	}
+	workload(t, m, 80, 100)
+	pos, state, err := m.ReadBootstrap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pos == 0 {
+		t.Fatal("retention deleted no segment")
+	}
+
+	fs := newMemFS()
+	scfg := testConfig(t, "/s")
+	scfg.FS = fs
+	scfg.SegmentBytes = 5000
+	sl := mustOpen(t, scfg)
+	workload(t, sl, 0, 40) // its old life
+	sl.Close()
+	base := fs.crash(nil)
+
+	install := func(k int) (n int, after *memFS) {
+		fsk := base.crash(nil)
+		cfg := scfg
+		cfg.FS = fsk
+		x := mustOpen(t, cfg)
+		var ops atomic.Int32
+		fsk.setFault(func(op, name string) error {
+			if op != "read" && int(ops.Add(1)) == k {
+				return errors.New("injected")
+			}
+			return nil
+		})
+		err := x.InstallBootstrap(pos, state)
+		if k == 0 && err != nil {
+			t.Fatal(err)
+		}
+		after = fsk.crash(nil)
+		fsk.setFault(nil)
+		x.Close()
+		return int(ops.Load()), after
+	}
+	n, _ := install(0)
+	t.Logf("%d operations in an install", n)
+	for k := 1; k <= n; k++ {
+		_, snap := install(k)
+		cfg := scfg
+		cfg.FS = snap
+		x, err := Open(cfg)
+		if err != nil {
+			t.Fatalf("crash at operation %d of %d: open: %v", k, n, err)
+		}
+		if x.FirstPosition() != pos {
+			if err := x.InstallBootstrap(pos, state); err != nil {
+				t.Fatalf("crash at operation %d of %d: install again: %v", k, n, err)
+			}
+		}
+		replicate(t, m, x, 3000)
+		sameState(t, m, x)
+		x.Close()
+	}
+}
