@@ -72,7 +72,7 @@ func startFailoverCluster(t *testing.T, ft foTimings) *foCluster {
 	c := &foCluster{t: t}
 	var nsAddrs []string
 	for i := range 3 {
-		host := fmt.Sprintf("127.0.0.%d", 40+i)
+		host := fmt.Sprintf("127.0.0.%d", 110+i) // other tests use .2-.11 and .40-.92
 		addr := net.JoinHostPort(host, freePort(t, host))
 		p := &proc{t: t, name: fmt.Sprintf("ns%d", i+1), log: filepath.Join(dir, fmt.Sprintf("ns%d.log", i+1)),
 			args: append([]string{"nameserver", "--listen", addr, "--logger.level", "warn"}, ft.nsArgs()...)}
@@ -96,7 +96,7 @@ func startFailoverCluster(t *testing.T, ft foTimings) *foCluster {
 			via = append(via, p.Addr())
 		}
 		c.proxies = append(c.proxies, ps)
-		host := fmt.Sprintf("127.0.0.%d", 50+m)
+		host := fmt.Sprintf("127.0.0.%d", 115+m)
 		n := &node{group: "fo", nodeID: int32(10 + m)}
 		n.addr = net.JoinHostPort(host, freePort(t, host))
 		n.http = net.JoinHostPort(host, freePort(t, host))
