@@ -334,6 +334,7 @@ func (s *Store) rawEndSegmentLocked(seg *segment, end int64) error {
 	seg.cap = end - seg.base
 	s.segs = append(s.segs, next)
 	s.segMu.Unlock()
+	s.kickAllocator()
 	s.writePos.Store(end)
 	return nil
 }
