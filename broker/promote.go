@@ -57,6 +57,10 @@ type clusterStatus struct {
 	Replication string          `json:"replication_addr,omitempty"`
 	InSync      []int64         `json:"in_sync,omitempty"`
 	Slaves      []slaveProgress `json:"slaves,omitempty"`
+	// Replica is a slave's own view of its replication: connected, the
+	// master's end and commit limit as last heard, its lag, truncations
+	// and bootstraps.
+	Replica any `json:"replica,omitempty"`
 }
 
 // stepDownAnswer is POST /cluster/step-down's answer.
@@ -125,6 +129,9 @@ func (b *Broker) status() clusterStatus {
 	}
 	b.replMu.Lock()
 	st.Following = b.following
+	if r, ok := b.rslave.(interface{ Status() any }); ok {
+		st.Replica = r.Status()
+	}
 	b.replMu.Unlock()
 	if b.isMaster() {
 		st.Replication = b.replicationAdvertised()

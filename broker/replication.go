@@ -161,7 +161,29 @@ func (s *slaveSide) Close() error {
 	return nil
 }
 
-func (s *slaveSide) Status() any { return s.s.Status() }
+// Status is the slave's replication state as /cluster/status shows it.
+func (s *slaveSide) Status() any {
+	st := s.s.Status()
+	out := struct {
+		Connected    bool      `json:"connected"`
+		Master       string    `json:"master"`
+		MasterMember int64     `json:"master_member"`
+		MasterEpoch  int32     `json:"master_epoch"`
+		End          int64     `json:"end"`
+		MasterEnd    int64     `json:"master_end"`
+		CommitLimit  int64     `json:"commit_limit"`
+		LagBytes     int64     `json:"lag_bytes"`
+		LastContact  time.Time `json:"last_contact"`
+		LastError    string    `json:"last_error,omitempty"`
+		Truncations  int       `json:"truncations"`
+		Bootstraps   int       `json:"bootstraps"`
+	}{st.Connected, st.Master, st.MasterMember, st.MasterEpoch, st.End, st.MasterEnd, st.CommitLimit,
+		st.LagBytes, st.LastContact, "", st.Truncations, st.Bootstraps}
+	if st.LastError != nil {
+		out.LastError = st.LastError.Error()
+	}
+	return out
+}
 
 // replicationAdvertised is the replication address slaves are told: the
 // configured advertised one, else the bound address with the host of the
