@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -401,4 +403,23 @@ func BenchmarkGregorProduce(b *testing.B) {
 		b.Fatalf("records %d errors %d (%s)", sum.Records, sum.Errors, sum.FirstError)
 	}
 	b.ReportMetric(sum.RecordsPerSec, "records/s")
+}
+
+// TestReplicaPIDCPU: the CPU of --replica-pid processes counts as broker CPU
+// (scripts/bench.sh adds a replicated group's slaves to its master). kfake
+// runs inside the test process, so naming this process as the only
+// "replica" must report broker CPU; without it there is none.
+func TestReplicaPIDCPU(t *testing.T) {
+	addr := startKfake(t)
+	none := runBench(t, "produce", "--brokers", addr, "--topic", "cpu-none", "--partitions", "2",
+		"--duration", "1s", "--record-size", "256")
+	if none.BrokerCPUSeconds != 0 {
+		t.Fatalf("broker CPU %v s with no broker or replica pid", none.BrokerCPUSeconds)
+	}
+	self := strconv.Itoa(os.Getpid())
+	sum := runBench(t, "produce", "--brokers", addr, "--topic", "cpu-replica", "--partitions", "2",
+		"--duration", "1s", "--record-size", "256", "--replica-pid", self)
+	if sum.Records <= 0 || sum.BrokerCPUSeconds <= 0 || sum.BrokerCPUMicrosPerRec <= 0 {
+		t.Fatalf("records %d, broker CPU %v s (%v µs/record); want the replica's CPU counted", sum.Records, sum.BrokerCPUSeconds, sum.BrokerCPUMicrosPerRec)
+	}
 }

@@ -108,6 +108,7 @@ func newModeCommand(mode Mode, short, example string) *cobra.Command {
 	f.Int32Var(&cfg.FetchMaxBytes, "fetch-max-bytes", 50<<20, "largest fetch response a consumer asks for")
 	f.StringVar(&cfg.ClientID, "client-id", "gregor-bench", "client.id of every client")
 	f.IntVar(&cfg.BrokerPID, "broker-pid", 0, "a local broker process whose resident memory (VmRSS) to sample and report")
+	f.IntSliceVar(&cfg.ReplicaPIDs, "replica-pid", nil, "more local broker processes (a group's slaves) whose CPU time counts as broker CPU with --broker-pid's; repeat or comma-separate")
 	f.BoolVar(&jsonOut, "json", false, "print the summary as JSON")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress lines")
 	f.StringVar(&logLevel, "log-level", "warn", "client log level: debug, info, warn, error")

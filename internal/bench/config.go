@@ -97,6 +97,10 @@ type Config struct {
 	// BrokerPID, when set, is a local broker process whose resident memory
 	// is sampled once a second and reported.
 	BrokerPID int
+	// ReplicaPIDs are more local broker processes (the slaves of a
+	// replicated group) whose CPU time counts as broker CPU with
+	// BrokerPID's: the cost of a record is what the whole group spends.
+	ReplicaPIDs []int
 }
 
 // Validate fills the defaults and rejects values a run cannot use.

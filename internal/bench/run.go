@@ -80,6 +80,9 @@ func (r *runner) sampleCPU() *cpuSample {
 	if r.cfg.BrokerPID > 0 {
 		c.broker = procCPUSeconds(r.cfg.BrokerPID)
 	}
+	for _, pid := range r.cfg.ReplicaPIDs {
+		c.broker += procCPUSeconds(pid)
+	}
 	return c
 }
 
@@ -94,7 +97,7 @@ func (r *runner) setCPU(s *Summary) {
 	}
 	end := r.sampleCPU()
 	s.ClientCPUSeconds = end.client - start.client
-	if r.cfg.BrokerPID > 0 {
+	if r.cfg.BrokerPID > 0 || len(r.cfg.ReplicaPIDs) > 0 {
 		s.BrokerCPUSeconds = end.broker - start.broker
 	}
 	if s.Records > 0 {
