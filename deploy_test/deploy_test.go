@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -64,6 +65,34 @@ func (h *harness) try(stdin string, name string, args ...string) (string, error)
 func (h *harness) compose(args ...string) string {
 	h.t.Helper()
 	return h.run("", "docker-compose", args...)
+}
+
+var (
+	imageOnce sync.Once
+	imageErr  string
+)
+
+// buildImage installs and starts Docker (scripts/install-docker.sh) and
+// builds gregor:deploytest once per test binary: the static binary first,
+// then the FROM scratch image around it. Every test of the package runs
+// that image.
+func buildImage(h *harness) {
+	h.t.Helper()
+	imageOnce.Do(func() {
+		for _, c := range [][]string{
+			{"bash", "scripts/install-docker.sh"},
+			{"go", "build", "-o", "bin/gregor", "./cmd/gregor"},
+			{"docker", "build", "-q", "-t", "gregor:deploytest", "."},
+		} {
+			if out, err := h.try("", c[0], c[1:]...); err != nil {
+				imageErr = fmt.Sprintf("%s: %v\n%s", strings.Join(c, " "), err, out)
+				return
+			}
+		}
+	})
+	if imageErr != "" {
+		h.t.Fatal(imageErr)
+	}
 }
 
 // freePort asks the kernel for a free TCP port on the host.
@@ -129,17 +158,13 @@ func TestDockerCompose(t *testing.T) {
 	)}
 
 	// Tools: Docker (engine + docker-compose 1.29) and kcat.
-	h.run("", "bash", "scripts/install-docker.sh")
+	buildImage(h)
 	if _, err := exec.LookPath("kcat"); err != nil {
 		if _, err := h.try("", "apt-get", "install", "-y", "kcat"); err != nil {
 			h.run("", "apt-get", "update", "-qq")
 			h.run("", "apt-get", "install", "-y", "kcat")
 		}
 	}
-
-	// The image: static binary first, then FROM scratch around it.
-	h.run("", "go", "build", "-o", "bin/gregor", "./cmd/gregor")
-	h.run("", "docker", "build", "-q", "-t", "gregor:deploytest", ".")
 
 	t.Cleanup(func() {
 		if t.Failed() {
