@@ -4,6 +4,9 @@
 # the OpenMessaging Benchmark shape; BENCHMARKS.md quotes what it prints.
 #
 #   scripts/bench.sh [OUT]      results in OUT (default /tmp/gregor-bench-<time>)
+#   SUITE=replication scripts/bench.sh [OUT]
+#                               what replication costs instead (master + slave
+#                               against a group of one; see "SUITE=replication")
 #
 # OUT/results.md is the whole report, written by this run, naming the commit
 # it ran on (git rev-parse HEAD; "+ uncommitted changes" when the tree
@@ -44,6 +47,7 @@ SCENARIOS=${SCENARIOS:-"produce16 consume16 produce10k e2e ackfloor"}
 IDEMPOTENT=${IDEMPOTENT:-true}
 PRODUCERS=${PRODUCERS:-1}
 CONSUMERS=${CONSUMERS:-1}
+SUITE=${SUITE:-compare}
 KAFKA_JVM_OPTS=${KAFKA_JVM_OPTS:-"-Xmx1G -Xms1G -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent"}
 OUT=${1:-/tmp/gregor-bench-$(date -u +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT/runs"
@@ -139,6 +143,280 @@ disk() {
 	rm -f "$OUT/dd.tmp"
 }
 
+# ---------------------------------------------------------------------------
+# SUITE=replication: what replication costs (issue 10 item 9). Targets, each
+# a NameServer and broker processes on this machine with fresh data dirs:
+#   solo    a group of one (master only): the unreplicated reference
+#   async   master + slave, replication.mode=async
+#   sync    master + slave, replication.mode=sync (acks=all waits for the slave)
+# Every round runs, per target: e2e at E2E_RATE (16 partitions, 1 KiB, acks=all,
+# replication factor = group size) with broker CPU = master + slave
+# (/proc/<pid>/stat utime+stime over the measured part: bench --broker-pid
+# master --replica-pid slave), then produce16 unthrottled. Then once: the
+# catch-up of a wiped slave — a master alone is filled with CATCHUP_MB of
+# records, a slave with an empty data dir starts, and the time until the
+# master's GET /cluster/status lists it in sync with the end it had at the
+# start gives MB/s; dd of the same disk (1 GiB, conv=fdatasync) runs right
+# before and after. REPL_TARGETS (solo async sync), CATCHUP_MB (1024).
+# Results: OUT/results.md; with UPDATE_BENCHMARKS=1 also BENCHMARKS.md between
+# the "bench.sh replication" markers.
+REPL_TARGETS=${REPL_TARGETS:-"solo async sync"}
+CATCHUP_MB=${CATCHUP_MB:-1024}
+
+declare -A HTTP SLAVEPID
+
+# cluster_status HTTPADDR: the member's /cluster/status (empty when it does not answer).
+cluster_status() { curl -fsS --max-time 2 "http://$1/cluster/status" 2>/dev/null || true; }
+
+# start_member TARGET INDEX MODE: a `gregor broker` of group g; sets PORT_/HTTP_/PID_ vars.
+start_member() {
+	local target=$1 i=$2 mode=$3 port hport rport
+	port=$(free_port)
+	hport=$(free_port)
+	rport=$(free_port)
+	mkdir -p "$OUT/$target"
+	"$BIN" broker --cluster bench --broker-name g --broker-id "$i" --node-id $((i + 1)) \
+		--nameservers "${ADDR[$target-ns]}" --register-interval 1s --route-refresh-interval 1s \
+		--listeners "PLAINTEXT://127.0.0.1:$port" --data-dir "$OUT/$target/data$i" \
+		--http.listener "127.0.0.1:$hport" --replication.listener "127.0.0.1:$rport" \
+		--replication.mode "$mode" --group.initial.rebalance.delay.ms 0 \
+		--logger.level warn >>"$OUT/$target-member$i.log" 2>&1 &
+	MEMBER_PID=$!
+	MEMBER_ADDR=127.0.0.1:$port
+	MEMBER_HTTP=127.0.0.1:$hport
+	wait_port "$port"
+}
+
+# wait_in_sync TARGET N: until the master lists N members in sync.
+wait_in_sync() {
+	local target=$1 n=$2
+	for _ in $(seq 1 600); do
+		if [[ $(cluster_status "${HTTP[$target]}" | jq '(.in_sync // []) | length' 2>/dev/null) == "$n" ]]; then return 0; fi
+		sleep 0.1
+	done
+	log "$target: the master never listed $n members in sync: $(cluster_status "${HTTP[$target]}")"
+	return 1
+}
+
+start_repl_target() {
+	local target=$1 nsport mode=async
+	[[ $target == sync ]] && mode=sync
+	rm -rf "${OUT:?}/$target"
+	mkdir -p "$OUT/$target"
+	nsport=$(free_port)
+	"$BIN" nameserver --listen "127.0.0.1:$nsport" --logger.level warn >>"$OUT/$target-ns.log" 2>&1 &
+	PID[$target-ns]=$!
+	ADDR[$target-ns]=127.0.0.1:$nsport
+	wait_port "$nsport"
+	start_member "$target" 0 "$mode"
+	PID[$target]=$MEMBER_PID
+	ADDR[$target]=$MEMBER_ADDR
+	HTTP[$target]=$MEMBER_HTTP
+	SLAVEPID[$target]=
+	if [[ $target != solo ]]; then
+		start_member "$target" 1 "$mode"
+		SLAVEPID[$target]=$MEMBER_PID
+		wait_in_sync "$target" 2
+	else
+		wait_in_sync "$target" 1
+	fi
+	log "started $target: master ${ADDR[$target]} (pid ${PID[$target]}), slave pid ${SLAVEPID[$target]:-none}"
+}
+
+stop_repl_target() {
+	local target=$1
+	for p in "${SLAVEPID[$target]:-}" "${PID[$target]:-}" "${PID[$target-ns]:-}"; do
+		[[ -n $p ]] || continue
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	PID[$target]= PID[$target-ns]= SLAVEPID[$target]=
+	rm -rf "${OUT:?}/$target"
+}
+
+# rbench NAME TARGET ARGS…: one run with master + slave CPU, JSON in runs/NAME.json.
+rbench() {
+	local name=$1 target=$2
+	shift 2
+	local cmd=("$BIN" bench "$@" --brokers "${ADDR[$target]}" --broker-pid "${PID[$target]}" --json -q)
+	[[ -n ${SLAVEPID[$target]:-} ]] && cmd+=(--replica-pid "${SLAVEPID[$target]}")
+	echo "${cmd[*]}" >>"$OUT/commands.log"
+	log "$name"
+	"${cmd[@]}" >"$OUT/runs/$name.json" 2>>"$OUT/runs/$name.err" || log "$name: exit $? ($(tail -n 1 "$OUT/runs/$name.err"))"
+}
+
+# catchup: a master holding CATCHUP_MB, then a wiped slave; writes catchup.json.
+catchup() {
+	local target=catchup nsport records end t0 t1 st
+	rm -rf "${OUT:?}/$target"
+	mkdir -p "$OUT/$target"
+	nsport=$(free_port)
+	"$BIN" nameserver --listen "127.0.0.1:$nsport" --logger.level warn >>"$OUT/$target-ns.log" 2>&1 &
+	PID[$target-ns]=$!
+	ADDR[$target-ns]=127.0.0.1:$nsport
+	wait_port "$nsport"
+	start_member "$target" 0 async
+	PID[$target]=$MEMBER_PID
+	ADDR[$target]=$MEMBER_ADDR
+	HTTP[$target]=$MEMBER_HTTP
+	SLAVEPID[$target]=
+	wait_in_sync "$target" 1
+	records=$((CATCHUP_MB * 1024))
+	rbench "catchup-fill" "$target" produce --topic catchup --partitions 16 --record-size 1024 \
+		--records "$records" --acks 1 --idempotent=false --linger 5ms
+	end=$(cluster_status "${HTTP[$target]}" | jq .end)
+	sync
+	disk
+	log "catch-up: a wiped slave joins a master whose commit log ends at $end"
+	t0=$(date +%s.%N)
+	start_member "$target" 1 async
+	SLAVEPID[$target]=$MEMBER_PID
+	t1=
+	for _ in $(seq 1 36000); do
+		st=$(cluster_status "${HTTP[$target]}")
+		if [[ -n $st ]] && jq -e --argjson e "$end" '[.slaves[]? | select(.member == 1 and .in_sync and .acked >= $e)] | length == 1' <<<"$st" >/dev/null 2>&1; then
+			t1=$(date +%s.%N)
+			break
+		fi
+		sleep 0.05
+	done
+	disk
+	printf '{"bytes": %s, "seconds": %s, "slave_cpu_seconds": %s}\n' "$end" \
+		"$( [[ -n $t1 ]] && echo "$t1 - $t0" | bc -l || echo null)" \
+		"$(awk '{i=index($0,")"); split(substr($0,i+2),f," "); print (f[12]+f[13])/'"$(getconf CLK_TCK)"'}' "/proc/${SLAVEPID[$target]}/stat")" \
+		>"$OUT/catchup.json"
+	log "catch-up: $(cat "$OUT/catchup.json")"
+	stop_repl_target "$target"
+}
+
+replication_suite() {
+	trap 'for t in $REPL_TARGETS catchup; do stop_repl_target "$t"; done' EXIT
+	{
+		echo "date: $(date -u)"
+		echo "commit: $COMMIT"
+		echo "cpus: $(nproc); $(grep -m1 'model name' /proc/cpuinfo || true)"
+		echo "load before: $(cat /proc/loadavg)"
+		echo "suite replication: rounds $ROUNDS, duration $DURATION, warmup $WARMUP, e2e rate $E2E_RATE, idempotent $IDEMPOTENT, catch-up $CATCHUP_MB MiB"
+	} >"$OUT/env.txt"
+	local common=(--record-size 1024 --acks all --linger 1ms --idempotent="$IDEMPOTENT" --producers "$PRODUCERS" --consumers "$CONSUMERS")
+	for round in $(seq 1 "$ROUNDS"); do
+		for t in $REPL_TARGETS; do
+			local rf=2
+			[[ $t == solo ]] && rf=1
+			start_repl_target "$t"
+			rbench "r$round-e2e-$t" "$t" e2e --topic "e2e-r$round" --partitions 16 --replication-factor "$rf" \
+				--rate "$E2E_RATE" --duration "$DURATION" --warmup "$WARMUP" "${common[@]}"
+			rbench "r$round-produce16-$t" "$t" produce --topic "p16-r$round" --partitions 16 --replication-factor "$rf" \
+				--duration "$DURATION" --warmup "$WARMUP" "${common[@]}"
+			stop_repl_target "$t"
+		done
+	done
+	catchup
+	echo "load after: $(cat /proc/loadavg)" >>"$OUT/env.txt"
+
+	python3 - "$OUT" "$COMMIT" "$STARTED_AT" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" <<'PYEOF' | tee "$OUT/results.md"
+import json, glob, os, re, statistics, sys
+out, commit, started, ended, argv = sys.argv[1:6]
+env = {}
+for line in open(os.path.join(out, "env.txt")):
+    k, _, v = line.partition(": ")
+    env[k] = v.strip()
+print(f"Written by `SUITE=replication scripts/bench.sh` ({started} – {ended}) on commit {commit}, "
+      f"{env.get('cpus', '?').split(';')[0]} CPUs shared by the client, the master and the slave. "
+      "Medians over the rounds; settings, load and disk at the end.")
+print()
+runs = {}
+for f in glob.glob(os.path.join(out, "runs", "r*-*.json")):
+    rnd, scen, target = os.path.basename(f)[:-5].split("-", 2)
+    try:
+        runs.setdefault((scen, target), []).append(json.load(open(f)))
+    except Exception:
+        pass
+def med(scen, t, fn):
+    vals = [fn(s) for s in runs.get((scen, t), []) if fn(s) is not None]
+    return statistics.median(vals) if vals else None
+lat = lambda k: (lambda s: (s.get("latency") or {}).get(k))
+fmt = lambda v, nd=0: "–" if v is None else f"{v:,.{nd}f}"
+names = {"solo": "solo (master only, unreplicated)", "async": "master + slave, replication.mode=async",
+         "sync": "master + slave, replication.mode=sync"}
+print("| scenario | target | runs | records/s | MB/s | p50 ms | p99 ms | p99.9 ms | max ms | errors + lost | broker CPU µs/rec (master + slave) | client CPU µs/rec |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+for scen in ["e2e", "produce16"]:
+    for t in ["solo", "async", "sync"]:
+        rs = runs.get((scen, t))
+        if not rs: continue
+        errs = sum(s.get("errors", 0) + s.get("lost", 0) for s in rs)
+        print(f"| {scen} | {names[t]} | {len(rs)} | {fmt(med(scen,t,lambda s: s['records_per_sec']))} | "
+              f"{fmt(med(scen,t,lambda s: s['mb_per_sec']),1)} | {fmt(med(scen,t,lat('p50_ms')),2)} | "
+              f"{fmt(med(scen,t,lat('p99_ms')),2)} | {fmt(med(scen,t,lat('p99_9_ms')),2)} | "
+              f"{fmt(med(scen,t,lat('max_ms')),2)} | {errs} | "
+              f"{fmt(med(scen,t,lambda s: s.get('broker_cpu_us_per_record')),2)} | "
+              f"{fmt(med(scen,t,lambda s: s.get('client_cpu_us_per_record')),2)} |")
+print()
+def ratio(label, a, b):
+    print(f"| {label} | {'–' if a is None or not b else f'{a/b:.2f}'} |")
+cpu = lambda scen, t: med(scen, t, lambda s: s.get("broker_cpu_us_per_record"))
+p99 = lambda t: med("e2e", t, lat("p99_ms"))
+rps = lambda t: med("produce16", t, lambda s: s["records_per_sec"])
+print("| ratio (medians) | value |")
+print("|---|---|")
+for t in ["async", "sync"]:
+    ratio(f"broker CPU per record at {env.get('suite replication','').split('e2e rate ')[-1].split(',')[0]} rec/s (e2e), {t} / solo", cpu("e2e", t), cpu("e2e", "solo"))
+for t in ["async", "sync"]:
+    ratio(f"broker CPU per record unthrottled (produce16), {t} / solo", cpu("produce16", t), cpu("produce16", "solo"))
+for t in ["async", "sync"]:
+    ratio(f"e2e p99, {t} / solo", p99(t), p99("solo"))
+for t in ["async", "sync"]:
+    ratio(f"produce16 records/s, {t} / solo", rps(t), rps("solo"))
+print()
+def dd_rates():
+    rates = []
+    for line in open(os.path.join(out, "disk.txt")):
+        m = re.match(r"(\d+) bytes .* copied, ([\d.,]+) s", line.strip())
+        if m:
+            rates.append(int(m.group(1)) / float(m.group(2).replace(",", ".")) / 2**20)
+    return rates
+try:
+    c = json.load(open(os.path.join(out, "catchup.json")))
+except Exception:
+    c = None
+dd = dd_rates()
+if c and c.get("seconds"):
+    mb = c["bytes"] / 2**20
+    print(f"Catch-up of a wiped slave: {mb:,.0f} MiB of commit log in {c['seconds']:.1f} s = "
+          f"**{mb / c['seconds']:,.0f} MiB/s** (slave CPU {c['slave_cpu_seconds']:.1f} s, from process start "
+          "until the master's /cluster/status lists it in sync at the end it had when it started); "
+          f"`dd bs=1M count=1024 conv=fdatasync` of the same disk right before / after: "
+          + " / ".join(f"{r:,.0f} MiB/s" for r in dd[-2:]) + ".")
+else:
+    print(f"Catch-up of a wiped slave: did not complete ({c}).")
+print()
+print("disk (dd bs=1M count=1024 conv=fdatasync):")
+for line in open(os.path.join(out, "disk.txt")):
+    print("    " + line.strip())
+print()
+for line in open(os.path.join(out, "env.txt")):
+    print("    " + line.rstrip())
+print()
+print("Commands: " + os.path.join(out, "commands.log") + " (every bench run with its flags).")
+PYEOF
+
+	if [[ ${UPDATE_BENCHMARKS:-} == 1 ]]; then
+		python3 - "$OUT/results.md" BENCHMARKS.md <<'PYEOF'
+import sys
+results, doc = sys.argv[1], sys.argv[2]
+begin, end = "<!-- bench.sh replication: begin -->", "<!-- bench.sh replication: end -->"
+text = open(doc).read()
+if begin not in text or end not in text:
+    sys.exit(f"bench.sh: {doc} has no {begin} … {end} markers")
+head, rest = text.split(begin, 1)
+_, tail = rest.split(end, 1)
+open(doc, "w").write(head + begin + "\n" + open(results).read().rstrip("\n") + "\n" + end + tail)
+print(f"bench.sh: wrote the replication report into {doc}", file=sys.stderr)
+PYEOF
+	fi
+}
+
 log "building gregor"
 mkdir -p "$OUT/bin"
 COMMIT=$(git rev-parse HEAD 2>/dev/null || echo unknown)
@@ -147,6 +425,10 @@ if [[ -n $(git status --porcelain --untracked-files=no -- . ':(exclude)BENCHMARK
 fi
 go build -o "$BIN" ./cmd/gregor
 STARTED_AT=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+if [[ $SUITE == replication ]]; then
+	replication_suite
+	exit 0
+fi
 {
 	echo "date: $(date -u)"
 	echo "commit: $COMMIT"
