@@ -39,6 +39,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -237,6 +238,24 @@ func (c *cluster) nodeOf(group string, member int64) (int32, bool) {
 	defer c.nodesMu.Unlock()
 	n, ok := c.nodes[fmt.Sprintf("%s/%d", group, member)]
 	return n, ok
+}
+
+// membersSeen lists the member ids of group this broker has seen, sorted.
+func (c *cluster) membersSeen(group string) []int64 {
+	c.nodesMu.Lock()
+	defer c.nodesMu.Unlock()
+	var out []int64
+	for k := range c.nodes {
+		g, m, ok := strings.Cut(k, "/")
+		if !ok || g != group {
+			continue
+		}
+		if id, err := strconv.ParseInt(m, 10, 64); err == nil {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // cl returns the broker's cluster membership. A Broker built without New

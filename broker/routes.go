@@ -351,8 +351,9 @@ func (b *Broker) viewTopicMetadata(v *view, t *viewTopic) kmsg.MetadataResponseT
 	return mt
 }
 
-// groupReplicas returns a group's replicas (its live members and the
-// members its master's replication knows of), ISR (the master and the
+// groupReplicas returns a group's replicas (its live members, the
+// members its master's replication knows of and those this broker saw
+// live before), ISR (the master and the
 // slaves its replication lists as in sync, whether or not their own
 // registration is still live: the replication connection decides, never
 // the registry) and offline replicas (known members not live), as node ids.
@@ -379,6 +380,9 @@ func (b *Broker) groupReplicas(v *view, group string, master *nameserver.Broker)
 	for _, s := range master.Slaves {
 		known = append(known, s.Member)
 	}
+	// Members seen live before (by this broker) stay replicas, offline
+	// while they are down, as Kafka lists a dead broker's replicas.
+	known = append(known, c.membersSeen(group)...)
 	for _, id := range known {
 		if live[id] {
 			continue

@@ -63,6 +63,20 @@ func TestReplicationCatchUp(t *testing.T) {
 		s.stop()
 		produceN(t, g.addrs(0), tp, parts, 100, 100)
 		g.waitISR(m.addr, tp, 1) // the slave is gone: out of the ISR
+		g.eventually(10*time.Second, func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			md, err := metadata(ctx, m.addr, tp)
+			if err != nil {
+				return err
+			}
+			for _, p := range md.Topics[0].Partitions {
+				if !sameSet(p.Replicas, []int32{1, 2}) || !sameSet(p.OfflineReplicas, []int32{2}) {
+					return fmt.Errorf("%s/%d replicas %v offline %v, want [1 2] and [2]", tp, p.Partition, p.Replicas, p.OfflineReplicas)
+				}
+			}
+			return nil
+		})
 		s.start()
 		g.waitISR(m.addr, tp, 1, 2)
 		g.waitIdentical(m.addr, s.addr, tp, parts, 200)
