@@ -99,7 +99,9 @@
 //
 //	hello (1)      uint32 magic 0x4752504c ("GRPL"), uint16 version (1),
 //	               string group, int64 member, int64 end, int64 first,
-//	               int64 heartbeat ms, uint32 n, n × {int32 epoch,
+//	               int64 heartbeat ms, int64 last frame pos, int64 last
+//	               frame next (= end, or both 0: none), uint32 CRC-32C of
+//	               that frame's raw bytes, uint32 n, n × {int32 epoch,
 //	               int64 start, int64 master member}
 //	welcome (2)    int64 master member, int32 epoch (-1: no term),
 //	               uint8 mode (1 follow, 2 bootstrap), int64 pos,

@@ -164,7 +164,12 @@ type hello struct {
 	End       int64
 	First     int64
 	Heartbeat time.Duration // the slave's ack interval
-	Terms     []storage.Term
+	// The last data frame this slave process appended, when its log still
+	// ends with it (else zeros): [LastPos, LastNext) and the CRC-32C of
+	// its raw bytes, so the master can check it still has those bytes.
+	LastPos, LastNext int64
+	LastCRC           uint32
+	Terms             []storage.Term
 }
 
 type welcome struct {
@@ -256,6 +261,9 @@ func (h *hello) encode() []byte {
 	e.i64(h.End)
 	e.i64(h.First)
 	e.i64(ms(h.Heartbeat))
+	e.i64(h.LastPos)
+	e.i64(h.LastNext)
+	e.u32(h.LastCRC)
 	e.u32(uint32(len(h.Terms)))
 	for _, t := range h.Terms {
 		e.i32(t.Epoch)
@@ -280,6 +288,7 @@ func decodeHello(b []byte) (hello, error) {
 	h.End = d.pos()
 	h.First = d.pos()
 	h.Heartbeat = time.Duration(d.i64()) * time.Millisecond
+	h.LastPos, h.LastNext, h.LastCRC = d.pos(), d.pos(), d.u32()
 	n := int(d.u32())
 	if d.err == nil && n*20 != len(d.b) {
 		return h, badFrame("hello with %d terms in %d bytes", n, len(d.b))
@@ -294,8 +303,8 @@ func decodeHello(b []byte) (hello, error) {
 	if err := d.done(); err != nil {
 		return h, err
 	}
-	if h.First > h.End || h.Heartbeat <= 0 {
-		return h, badFrame("hello with first %d, end %d, heartbeat %v", h.First, h.End, h.Heartbeat)
+	if h.First > h.End || h.Heartbeat <= 0 || (h.LastNext != 0 && (h.LastPos >= h.LastNext || h.LastNext != h.End)) {
+		return h, badFrame("hello with first %d, end %d, heartbeat %v, last frame [%d,%d)", h.First, h.End, h.Heartbeat, h.LastPos, h.LastNext)
 	}
 	return h, nil
 }

@@ -462,7 +462,10 @@ func TestCommonPoint(t *testing.T) {
 		{nil, 100, nil, 0, 0},
 		{nil, 100, nil, 50, 50},
 		{[]storage.Term{T(0, 0, 0)}, 100, []storage.Term{T(0, 0, 0)}, 50, 50},
-		{[]storage.Term{T(0, 0, 0)}, 100, []storage.Term{T(0, 0, 0)}, 150, 100},
+		// The slave has more of the master's current term than the master
+		// (it lost a tail): only the term's start is known common.
+		{[]storage.Term{T(0, 0, 0)}, 100, []storage.Term{T(0, 0, 0)}, 150, 0},
+		{[]storage.Term{T(0, 0, 0), T(1, 80, 1)}, 100, []storage.Term{T(0, 0, 0), T(1, 80, 1)}, 150, 80},
 		// Kafka KIP-101 example: slave wrote more in term 0 than the new master had.
 		{[]storage.Term{T(0, 0, 0), T(1, 80, 1)}, 200, []storage.Term{T(0, 0, 0)}, 120, 80},
 		// KIP-279: the slave missed term 1 and wrote term 2 that the master never saw.
@@ -640,4 +643,44 @@ func TestCloseWakesWaiters(t *testing.T) {
 		t.Fatalf("fence moved from %d to %d on Close (append ends %d)", fence, got, pos)
 	}
 	p.set(false)
+}
+
+// TestMasterLostTail: the master loses a tail it had streamed (a power
+// loss under async flush) and restarts in the same term. Whether it then
+// wrote less than the slave has (the slave is ahead in the master's own
+// term) or more (the slave's last frame is not in the master's log), the
+// slave truncates to the term's start instead of keeping bytes the master
+// no longer has.
+func TestMasterLostTail(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		after int // entries the restarted master writes before the slave returns
+	}{{"master behind", 2}, {"master ahead", 40}} {
+		t.Run(c.name, func(t *testing.T) {
+			ml := newMemLog(testSeg)
+			ml.BeginTerm(0, 0)
+			fill(ml, 30, 'a')
+			lost := ml.EndPosition()
+			m := startMaster(t, ml, 0, nil)
+			sl := newMemLog(testSeg)
+			s := startSlave(t, sl, 1, m.addr, nil)
+			fill(ml, 10, 'b')
+			m.Notify()
+			waitFor(t, "slave has the tail", caughtUp(ml, sl))
+			m.stop(t)
+			if err := ml.Truncate(lost); err != nil { // the tail is lost
+				t.Fatal(err)
+			}
+			for i := 0; i < c.after; i++ {
+				ml.Append(333, 'z')
+			}
+			m2 := startMaster(t, ml, 0, nil)
+			s.setMaster(m2.addr)
+			waitFor(t, "slave follows the restarted master", caughtUp(ml, sl))
+			sameLog(t, ml, sl)
+			if st := s.Status(); st.Truncations != 1 {
+				t.Fatalf("status %+v", st)
+			}
+		})
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"net"
 	"sync"
@@ -160,6 +161,19 @@ func (m *Master) runConn(c *slaveConn, lg *zap.Logger) error {
 	if err != nil {
 		return err
 	}
+	if !pl.bootstrap && h.LastNext > 0 && pl.pos >= h.LastNext && !m.hasFrame(h.LastPos, h.LastNext, h.LastCRC) {
+		// The slave keeps a frame this log no longer has: this master
+		// lost a tail it had sent and wrote other bytes there since.
+		// Only the start of the last term both hold is known common.
+		p := commonTermStart(terms, h.Terms)
+		lg.Warn("the slave's last frame is not in this log (a lost tail, restarted in the same term?): it truncates to the term's start",
+			zap.Int64("member", h.Member), zap.Int64("frame", h.LastPos), zap.Int64("frame_end", h.LastNext), zap.Int64("pos", p))
+		if p < first || p < h.First {
+			pl = plan{bootstrap: true}
+		} else {
+			pl.pos = p
+		}
+	}
 	c.member = h.Member
 	m.mu.Lock()
 	if m.closed {
@@ -233,6 +247,20 @@ func (m *Master) runConn(c *slaveConn, lg *zap.Logger) error {
 	c.close(c.recvLoop())
 	<-sent
 	return c.err // whichever side failed first
+}
+
+// hasFrame reports whether this log holds, at [pos, next), the bytes of a
+// data frame whose raw bytes had the CRC-32C crc.
+func (m *Master) hasFrame(pos, next int64, crc uint32) bool {
+	if next > m.log.EndPosition() || pos < m.log.FirstPosition() {
+		return false
+	}
+	raw, err := m.log.ReadRaw(pos, int(next-pos))
+	if err != nil {
+		return false // not even an entry boundary here
+	}
+	n, err := rawNext(pos, raw)
+	return err == nil && n == next && crc32.Checksum(raw, crcTable) == crc
 }
 
 func (m *Master) sendBootstrap(c *slaveConn, w *welcome, readBoot func() (int64, error), state *[]byte) (int64, error) {

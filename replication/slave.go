@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"net"
 	"sync"
@@ -104,8 +105,17 @@ type Slave struct {
 	lg  *zap.Logger
 	thr throttle
 
-	mu sync.Mutex
-	st SlaveStatus
+	mu   sync.Mutex
+	st   SlaveStatus
+	last lastFrame // the last data frame appended (this process)
+}
+
+// lastFrame is the last data frame a slave appended: [pos, next) and the
+// CRC-32C of its raw bytes. Reported in the next hello while the log
+// still ends there, it lets the master see that it lost bytes it had sent.
+type lastFrame struct {
+	pos, next int64
+	crc       uint32
 }
 
 // NewSlave returns a slave; Run makes it follow.
@@ -257,6 +267,11 @@ func (s *Slave) handshake(ctx context.Context, fc *frameConn) (int64, time.Durat
 	h := hello{Version: protocolVersion, Group: s.cfg.Group, Member: s.cfg.Member, End: s.log.EndPosition(),
 		First: s.log.FirstPosition(), Heartbeat: s.cfg.Heartbeat, Terms: terms}
 	h.First = min(h.First, h.End)
+	s.mu.Lock()
+	if lf := s.last; lf.next == h.End && lf.pos < lf.next {
+		h.LastPos, h.LastNext, h.LastCRC = lf.pos, lf.next, lf.crc
+	}
+	s.mu.Unlock()
 	if err := fc.write(frameHello, h.encode(), nil, s.cfg.DialTimeout); err != nil {
 		return 0, 0, err
 	}
@@ -297,6 +312,7 @@ func (s *Slave) handshake(ctx context.Context, fc *frameConn) (int64, time.Durat
 				zap.Int64("master", w.Master), zap.Int32("epoch", w.Epoch))
 			s.mu.Lock()
 			s.st.Truncations++
+			s.last = lastFrame{}
 			s.mu.Unlock()
 			if s.cfg.OnReset != nil {
 				s.cfg.OnReset(w.Pos)
@@ -366,6 +382,7 @@ func (s *Slave) installBootstrap(ctx context.Context, fc *frameConn, w *welcome)
 		zap.Int64("master", w.Master), zap.Int32("epoch", w.Epoch))
 	s.mu.Lock()
 	s.st.Bootstraps++
+	s.last = lastFrame{}
 	s.mu.Unlock()
 	if s.cfg.OnReset != nil {
 		s.cfg.OnReset(w.Pos)
@@ -406,6 +423,9 @@ func (s *Slave) follow(ctx context.Context, fc *frameConn, pos int64, peerHB tim
 				return fmt.Errorf("appended at %d up to %d, the master's next is %d", f.Pos, end, f.Next)
 			}
 			pos = f.Next
+			s.mu.Lock()
+			s.last = lastFrame{pos: f.Pos, next: f.Next, crc: crc32.Checksum(f.Raw, crcTable)}
+			s.mu.Unlock()
 		}
 		if f.Limit != limit {
 			s.log.SetCommitLimit(f.Limit)

@@ -37,6 +37,14 @@ func commonPoint(master []storage.Term, masterEnd int64, slave []storage.Term, s
 		if i+1 < len(slave) {
 			sEnd = slave[i+1].Start
 		}
+		if j+1 == len(master) && sEnd > mEnd {
+			// The slave holds more of the master's current term than
+			// the master: the master lost a tail it had streamed (a
+			// crash losing unsynced bytes, restarted in the same term)
+			// and may since have written other bytes there. Only the
+			// term's start is known to be common.
+			return t.Start
+		}
 		return max(min(mEnd, sEnd), t.Start)
 	}
 	p := min(masterEnd, slaveEnd)
@@ -47,6 +55,17 @@ func commonPoint(master []storage.Term, masterEnd int64, slave []storage.Term, s
 		p = min(p, slave[0].Start)
 	}
 	return p
+}
+
+// commonTermStart is the start of the latest term both lists hold (0 when
+// none).
+func commonTermStart(master, slave []storage.Term) int64 {
+	for i := len(slave) - 1; i >= 0; i-- {
+		if j := findTerm(master, slave[i].Epoch); j >= 0 && master[j] == slave[i] {
+			return slave[i].Start
+		}
+	}
+	return 0
 }
 
 func findTerm(ts []storage.Term, epoch int32) int {
