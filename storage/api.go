@@ -139,9 +139,10 @@ var (
 	ErrOutOfOrderSequence   = errors.New("storage: out of order sequence number")
 	ErrInvalidProducerEpoch = errors.New("storage: invalid producer epoch")
 	ErrDiskFull             = errors.New("storage: disk full")
-	// ErrBroken wraps the first failed write or fsync; once returned, every
-	// later append fails with it until the store is reopened.
-	ErrBroken = errors.New("storage: store refuses writes after an I/O error")
+	// ErrBroken wraps the first failed write or fsync, or a panic while
+	// writing (breakOnPanic); once returned, every later append fails with
+	// it until the store is reopened.
+	ErrBroken = errors.New("storage: store refuses writes after a failed write")
 )
 
 // The Store and Partition methods below are the API the broker uses. Their
