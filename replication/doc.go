@@ -65,8 +65,15 @@
 // recorded in the commit log itself) and answers the largest term both
 // hold, ended at the earlier of its two ends — Kafka's KIP-101 with
 // KIP-279's fix (largest master epoch <= the slave's, and where it ends
-// on each side) in one round, as RocketMQ's controller mode does. The
-// slave bootstraps instead when it is empty and the master deleted early
+// on each side) in one round, as RocketMQ's controller mode does. One
+// more case: a master that lost a tail it had streamed (a power loss
+// under async flush) and restarted in the same term. A slave holding
+// more of the master's current term than the master, or whose last
+// appended frame (position, end and CRC-32C, sent in the hello) is not in
+// the master's log, keeps only what precedes that term's start. (A
+// master that begins a new term whenever it starts needs neither rule,
+// as Kafka bumps the leader epoch at every election.) The slave
+// bootstraps instead when it is empty and the master deleted early
 // segments, when that point is below the master's FirstPosition or below
 // the slave's own, when the slave lacks records the master still retains,
 // or when Truncate returns storage.ErrNeedBootstrap. A bootstrap is
