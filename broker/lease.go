@@ -287,3 +287,31 @@ func (b *Broker) promoteUnderLease(ctx context.Context) (term, error) {
 	b.log.Warn("promoted: master of a new term", zap.Int32("epoch", t.Epoch), zap.Int64("start", t.Start))
 	return t, nil
 }
+
+// leaseStatus is the lease as GET /cluster/status shows it.
+type leaseStatus struct {
+	Valid bool   `json:"valid"`
+	Epoch int32  `json:"epoch"`
+	Until string `json:"until,omitempty"` // RFC 3339, this broker's clock
+	// State is what the Keeper's last round did.
+	State string `json:"state"`
+	// MustHold are the members a sync-mode write waits for (master).
+	MustHold []int64 `json:"must_hold,omitempty"`
+}
+
+// leaseStatus reports the lease, nil without fail-over.
+func (b *Broker) leaseStatus() *leaseStatus {
+	f := b.failover
+	if f == nil {
+		return nil
+	}
+	until, epoch := f.k.ValidUntil()
+	st := &leaseStatus{Valid: f.k.Valid(), Epoch: epoch, State: f.k.Last()}
+	if !until.IsZero() {
+		st.Until = until.UTC().Format(time.RFC3339Nano)
+	}
+	if b.isMaster() {
+		st.MustHold = f.k.MustHold()
+	}
+	return st
+}

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -60,8 +61,14 @@ func TestProduceNeedsLease(t *testing.T) {
 	if code := produce(); code != kerr.NotLeaderForPartition.Code {
 		t.Fatalf("produce without a lease: %v", kerr.ErrorForCode(code))
 	}
+	if st := cb.b.status().Lease; st == nil || st.Valid {
+		t.Fatalf("status without a lease: %+v", st)
+	}
 	cut.Store(false)
 	waitCond(t, "the lease", cb.b.leaseValid)
+	if st := cb.b.status().Lease; st == nil || !st.Valid || st.Until == "" || !strings.Contains(st.State, "renewed epoch 0") {
+		t.Fatalf("status with the lease: %+v", st)
+	}
 	if code := produce(); code != 0 {
 		t.Fatalf("produce with the lease: %v", kerr.ErrorForCode(code))
 	}

@@ -61,6 +61,8 @@ type clusterStatus struct {
 	// master's end and commit limit as last heard, its lag, truncations
 	// and bootstraps.
 	Replica any `json:"replica,omitempty"`
+	// Lease is the fail-over lease (lease.go), nil without fail-over.
+	Lease *leaseStatus `json:"lease,omitempty"`
 }
 
 // stepDownAnswer is POST /cluster/step-down's answer.
@@ -127,6 +129,7 @@ func (b *Broker) status() clusterStatus {
 	if b.terms != nil {
 		st.Terms = b.terms.Terms()
 	}
+	st.Lease = b.leaseStatus()
 	b.replMu.Lock()
 	st.Following = b.following
 	if r, ok := b.rslave.(interface{ Status() any }); ok {
