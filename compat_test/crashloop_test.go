@@ -153,7 +153,12 @@ func crashLoop(t *testing.T, bin, mode string, cycles int) {
 		records []*kgo.Record
 		wg      sync.WaitGroup
 	)
+	// stopNow ends the producer and the group member, also when the test
+	// stops early (a producer left running on a closed client would spin).
 	stop := make(chan struct{})
+	var stopOnce sync.Once
+	stopNow := func() { stopOnce.Do(func() { close(stop) }) }
+	defer stopNow()
 	producing := make(chan struct{})
 	go func() {
 		defer close(producing)
@@ -308,7 +313,7 @@ func crashLoop(t *testing.T, bin, mode string, cycles int) {
 		mode, len(inFlight), slices.Min(inFlight), slices.Max(inFlight), slices.Min(withheld), slices.Max(withheld)))
 	results.mu.Unlock()
 
-	close(stop)
+	stopNow()
 	<-producing
 	<-consuming
 	done := make(chan struct{})
