@@ -336,11 +336,13 @@ def med(scen, t, fn):
     vals = [fn(s) for s in runs.get((scen, t), []) if fn(s) is not None]
     return statistics.median(vals) if vals else None
 lat = lambda k: (lambda s: (s.get("latency") or {}).get(k))
+# e2e: the producers' acknowledgement latency (produce16's latency is that already).
+ack = lambda k: (lambda s: (s.get("ack_latency") or {}).get(k))
 fmt = lambda v, nd=0: "–" if v is None else f"{v:,.{nd}f}"
 names = {"solo": "solo (master only, unreplicated)", "async": "master + slave, replication.mode=async",
          "sync": "master + slave, replication.mode=sync"}
-print("| scenario | target | runs | records/s | MB/s | p50 ms | p99 ms | p99.9 ms | max ms | errors + lost | broker CPU µs/rec (master + slave) | client CPU µs/rec |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("| scenario | target | runs | records/s | MB/s | p50 ms | p99 ms | p99.9 ms | max ms | producer ack p99 ms | errors + lost | broker CPU µs/rec (master + slave) | client CPU µs/rec |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for scen in ["e2e", "produce16"]:
     for t in ["solo", "async", "sync"]:
         rs = runs.get((scen, t))
@@ -349,7 +351,7 @@ for scen in ["e2e", "produce16"]:
         print(f"| {scen} | {names[t]} | {len(rs)} | {fmt(med(scen,t,lambda s: s['records_per_sec']))} | "
               f"{fmt(med(scen,t,lambda s: s['mb_per_sec']),1)} | {fmt(med(scen,t,lat('p50_ms')),2)} | "
               f"{fmt(med(scen,t,lat('p99_ms')),2)} | {fmt(med(scen,t,lat('p99_9_ms')),2)} | "
-              f"{fmt(med(scen,t,lat('max_ms')),2)} | {errs} | "
+              f"{fmt(med(scen,t,lat('max_ms')),2)} | {fmt(med(scen,t,ack('p99_ms')),2)} | {errs} | "
               f"{fmt(med(scen,t,lambda s: s.get('broker_cpu_us_per_record')),2)} | "
               f"{fmt(med(scen,t,lambda s: s.get('client_cpu_us_per_record')),2)} |")
 print()
@@ -366,6 +368,8 @@ for t in ["async", "sync"]:
     ratio(f"broker CPU per record unthrottled (produce16), {t} / solo", cpu("produce16", t), cpu("produce16", "solo"))
 for t in ["async", "sync"]:
     ratio(f"e2e p99, {t} / solo", p99(t), p99("solo"))
+for t in ["async", "sync"]:
+    ratio(f"e2e producer ack p99, {t} / solo", med("e2e", t, ack("p99_ms")), med("e2e", "solo", ack("p99_ms")))
 for t in ["async", "sync"]:
     ratio(f"produce16 records/s, {t} / solo", rps(t), rps("solo"))
 print()
