@@ -168,6 +168,14 @@ type grant struct {
 type Keeper struct {
 	cfg Config
 
+	// round serialises what talks to the NameServers and changes the held
+	// lease: Run's rounds (Step), TakeOver and Release/Yield. Without it a
+	// round that read the last term before a concurrent TakeOver began the
+	// new one would run as a slave's and clear the lease just won (and
+	// StepDown the new master), and a renewal in flight could re-take a
+	// lease that Yield had just freed.
+	round sync.Mutex
+
 	mu         sync.Mutex
 	grants     []grant
 	epoch      int32     // epoch of the lease held or sought
@@ -320,6 +328,8 @@ func (k *Keeper) armLocked() {
 // Release gives the lease up: the broker steps down first, then every
 // NameServer frees the lease so a slave may take over without waiting.
 func (k *Keeper) Release(ctx context.Context) {
+	k.round.Lock()
+	defer k.round.Unlock()
 	k.mu.Lock()
 	epoch, held := k.epoch, !k.validUntil.IsZero()
 	k.validUntil = time.Time{}
@@ -347,6 +357,8 @@ func (k *Keeper) Yield(ctx context.Context, d time.Duration) {
 // Step runs one round: a master renews, a slave looks at the lease and
 // takes it over when it may.
 func (k *Keeper) Step(ctx context.Context) {
+	k.round.Lock()
+	defer k.round.Unlock()
 	t := k.cfg.LastTerm()
 	k.mu.Lock()
 	newer := k.knownMax > t.Epoch
@@ -554,6 +566,8 @@ func (k *Keeper) TakeOver(ctx context.Context) error {
 	if k.cfg.Elect == nil {
 		return errors.New("lease: this member never takes over (no Elect)")
 	}
+	k.round.Lock()
+	defer k.round.Unlock()
 	t := k.cfg.LastTerm()
 	out := k.callAll(ctx, k.request(nameserver.LeaseQuery, t.Epoch, t, nil))
 	free, maxEpoch := 0, t.Epoch

@@ -7,6 +7,7 @@ import (
 	"math/rand"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -515,4 +516,73 @@ func TestNeverTwoHolders(t *testing.T) {
 		t.Fatalf("only %d fail-overs in %d runs: the schedules test too little", failovers, seeds)
 	}
 	t.Logf("%d fail-overs in %d runs", failovers, seeds)
+}
+
+// A TakeOver (manual promotion) while a round of the Keeper's own loop is
+// under way: the round read the last term before the new one began, and
+// must not then run as a slave's round — clearing the lease just won,
+// taking a second term, stepping the new master down.
+func TestTakeOverDuringRound(t *testing.T) {
+	origin := time.Unix(1e6, 0)
+	now := origin
+	clock := func() time.Time { return now } // stopped: the lease cannot run out
+	var gs []Granter
+	for range 3 {
+		gs = append(gs, nameserver.NewLeases(d, clock))
+	}
+	now = origin.Add(2 * d) // past the tables' start grace
+	var mu sync.Mutex
+	term := Term{Epoch: 0, Master: 0}
+	var elected []int32
+	stepDowns := 0
+	reads := 0
+	inRound := make(chan struct{})
+	k, err := New(Config{
+		Cluster: "c", BrokerName: "g", Member: 1, Granters: gs, Now: clock,
+		LastTerm: func() Term {
+			mu.Lock()
+			tm := term
+			reads++
+			first := reads == 1
+			mu.Unlock()
+			if first { // the round's read of the term
+				close(inRound)
+				time.Sleep(100 * time.Millisecond) // the promotion runs meanwhile
+			}
+			return tm
+		},
+		Elect: func(epoch int32, _ []int64) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if term.Master == 1 {
+				return errors.New("already master") // as the broker answers
+			}
+			term = Term{Epoch: epoch, Master: 1}
+			elected = append(elected, epoch)
+			return nil
+		},
+		StepDown: func(string) {
+			mu.Lock()
+			stepDowns++
+			mu.Unlock()
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		k.Step(context.Background())
+	}()
+	<-inRound
+	if err := k.TakeOver(context.Background()); err != nil {
+		t.Fatalf("take-over: %v", err)
+	}
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	if !k.Valid() || stepDowns != 0 || !slices.Equal(elected, []int32{1}) {
+		t.Fatalf("after a take-over during a round: valid %v, step-downs %d, terms begun %v (%s)", k.Valid(), stepDowns, elected, k.Last())
+	}
 }
