@@ -41,6 +41,8 @@ func startReplProc(bin, name string, args ...string) (*replProc, error) {
 	}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	// A test binary that panics never runs tg.stop: its processes go with it.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := p.cmd.Start(); err != nil {
 		logf.Close()
 		return nil, err
@@ -63,7 +65,7 @@ func (p *replProc) stop() {
 // replTarget holds what checkSlaveIdentical needs.
 var replTarget struct {
 	master string // the master's Kafka address
-	procs         []*replProc
+	procs  []*replProc
 }
 
 // startReplicated starts the NameServer, the master (member 0) and the slave
