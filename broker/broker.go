@@ -167,8 +167,9 @@ type Broker struct {
 	replMu    sync.Mutex
 	rmaster   replMaster
 	rslave    replSlave
-	following string    // master replication address the slave side follows
-	failover  *failover // lease keeper (lease.go); nil without fail-over
+	following string                   // master replication address the slave side follows
+	failover  *failover                // lease keeper (lease.go); nil without fail-over
+	failoverP atomic.Pointer[failover] // the same, for the replication goroutines
 
 	replMetrics *replicaCollector // replica_metrics.go
 

@@ -143,6 +143,7 @@ func (b *Broker) startLease() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &failover{k: k, cancel: cancel, done: make(chan struct{})}
 	b.failover = f
+	b.failoverP.Store(f)
 	go func() {
 		defer close(f.done)
 		k.Run(ctx)
@@ -251,6 +252,18 @@ func (b *Broker) waitMustHold(ctx context.Context, m replMaster, pos int64) erro
 		case <-t.C:
 		}
 	}
+}
+
+// mustHold is replication.MasterConfig.MustHold: the members of the
+// committed in-sync set and of those reported since (Keeper.MustHold),
+// which the commit limit (high watermark) must not pass until each has
+// acknowledged it — any of them may still be promoted. Nil without
+// fail-over (and before the lease keeper started).
+func (b *Broker) mustHold() []int64 {
+	if f := b.failoverP.Load(); f != nil {
+		return f.k.MustHold()
+	}
+	return nil
 }
 
 // mustHoldPoll is how often waitMustHold looks again; it waits only while

@@ -82,6 +82,9 @@ func (packageReplication) startMaster(b *Broker) (replMaster, error) {
 		// A changed ISR is registered at once, so Metadata everywhere
 		// shows it.
 		OnISRChange: func([]int64) { b.cl().changed() },
+		// Fail-over: the high watermark waits also for the members a
+		// candidate could still be promoted from (lease.go, mustHold).
+		MustHold: b.mustHold,
 	})
 	if err != nil {
 		return nil, err

@@ -53,6 +53,17 @@ type MasterConfig struct {
 	// OnISRChange is called, from one goroutine and in order, with the
 	// in-sync slaves' member ids whenever the set changes.
 	OnISRChange func(inSync []int64)
+	// MustHold, when set, returns members that must have acknowledged a
+	// position before the commit limit passes it, whether or not they are
+	// in the replication ISR: fail-over's committed in-sync set and the
+	// sets reported since (lease.Keeper.MustHold). The ISR drops a slow
+	// slave at once, but until a majority of NameServers hold the smaller
+	// set that slave may still be promoted, and a record it lacks must not
+	// become visible (Kafka: the high watermark advances only over the ISR
+	// the controller committed). While it names another member the fence
+	// is never lifted, even with an empty ISR. The master's own id is
+	// ignored. Called from the housekeeping, without locks held.
+	MustHold func() []int64
 }
 
 // Validate fills defaults and rejects impossible values.
@@ -143,7 +154,14 @@ func NewMaster(cfg MasterConfig) (*Master, error) {
 	m.thr.set(cfg.RateBytes)
 	// The store may hold a fence from an earlier life (a slave promoted):
 	// with no slave in sync yet, everything written is committed.
-	m.log.SetCommitLimit(NoCommitLimit)
+	// Unless fail-over still names members that must hold what becomes
+	// visible: then the fence starts at the end (what is visible stays
+	// so) and moves with their acknowledgements.
+	if len(m.mustHold()) > 0 {
+		m.limit = m.log.EndPosition()
+	}
+	m.limitSeen.Store(m.limit)
+	m.log.SetCommitLimit(m.limit)
 	m.wg.Add(2)
 	go m.housekeeper()
 	go m.isrNotifier()
@@ -392,6 +410,7 @@ func (m *Master) eligibleLocked(c *slaveConn, now time.Time) bool {
 func (m *Master) evaluate() {
 	m.limitMu.Lock()
 	defer m.limitMu.Unlock()
+	hold := m.mustHold()
 	now := time.Now()
 	m.mu.Lock()
 	if m.closed {
@@ -408,7 +427,33 @@ func (m *Master) evaluate() {
 		}
 	}
 	setLimit := int64(-1)
-	if len(m.isr) == 0 && !m.joining && m.limit != NoCommitLimit {
+	// holdAcked is the least position every MustHold member acknowledged
+	// (0 for one not connected): the fence never passes it.
+	holdAcked := NoCommitLimit
+	for _, id := range hold {
+		a := int64(0)
+		if c := m.conns[id]; c != nil && c.hasAck {
+			a = c.acked
+		}
+		holdAcked = min(holdAcked, a)
+	}
+	holding := len(hold) > 0
+	if holding && !m.joining {
+		if m.limit == NoCommitLimit {
+			// Freeze at the end: what is visible stays visible, nothing
+			// appended from now on until the members hold it.
+			m.mu.Unlock()
+			e := m.log.EndPosition()
+			m.log.SetCommitLimit(e)
+			m.mu.Lock()
+			m.limit = e
+			m.limitSeen.Store(e)
+		} else if len(m.isr) == 0 && holdAcked > m.limit {
+			m.limit = holdAcked
+			setLimit = holdAcked
+		}
+	}
+	if len(m.isr) == 0 && !m.joining && m.limit != NoCommitLimit && !holding {
 		m.limit = NoCommitLimit // the ISR emptied: the master alone commits
 		setLimit = NoCommitLimit
 	}
@@ -416,6 +461,10 @@ func (m *Master) evaluate() {
 		end := m.log.EndPosition()
 		for _, c := range m.conns {
 			if m.eligibleLocked(c, now) && end-c.acked <= int64(m.cfg.ChunkBytes) {
+				if holding { // the fence is in place already and stays
+					m.joining, m.joinAt, m.joinUntil = true, end, now.Add(m.cfg.Heartbeat)
+					break
+				}
 				// Freeze, then read what may have become visible.
 				m.mu.Unlock()
 				e1 := m.log.EndPosition()
@@ -445,8 +494,10 @@ func (m *Master) evaluate() {
 			m.joining = false
 			m.joinFails++
 			m.nextJoin = now.Add(m.cfg.Heartbeat << min(m.joinFails, 5))
-			m.limit = NoCommitLimit
-			setLimit = NoCommitLimit
+			if !holding {
+				m.limit = NoCommitLimit
+				setLimit = NoCommitLimit
+			}
 		}
 	} else if len(m.isr) > 0 {
 		for id, c := range m.conns {
@@ -458,11 +509,11 @@ func (m *Master) evaluate() {
 		}
 	}
 	if len(m.isr) > 0 {
-		fence := NoCommitLimit
+		fence := holdAcked
 		for _, c := range m.isr {
 			fence = min(fence, c.acked)
 		}
-		if fence > m.limit || m.limit == NoCommitLimit {
+		if fence > m.limit || (m.limit == NoCommitLimit && !holding) {
 			m.limit = fence
 			setLimit = fence
 		}
@@ -482,6 +533,20 @@ func (m *Master) evaluate() {
 		default:
 		}
 	}
+}
+
+// mustHold returns the MustHold members other than this master.
+func (m *Master) mustHold() []int64 {
+	if m.cfg.MustHold == nil {
+		return nil
+	}
+	var out []int64
+	for _, id := range m.cfg.MustHold() {
+		if id != m.cfg.Member {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 func (m *Master) housekeeper() {

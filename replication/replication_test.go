@@ -684,3 +684,54 @@ func TestMasterLostTail(t *testing.T) {
 		})
 	}
 }
+
+// TestMustHoldCapsCommitLimit: the commit limit never passes what a
+// MustHold member (fail-over's committed in-sync set) acknowledged, though
+// the replication ISR dropped it — with another slave in sync and with
+// none — and moves on once MustHold no longer names it.
+func TestMustHoldCapsCommitLimit(t *testing.T) {
+	ml := newMemLog(testSeg)
+	ml.BeginTerm(0, 0)
+	fill(ml, 20, 'a')
+	var mu sync.Mutex
+	hold := []int64{0, 1, 2}
+	m := startMaster(t, ml, 0, func(c *MasterConfig) {
+		c.MustHold = func() []int64 {
+			mu.Lock()
+			defer mu.Unlock()
+			return hold
+		}
+	})
+	var p1, p2 pauser
+	s1, s2 := newMemLog(testSeg), newMemLog(testSeg)
+	startSlave(t, s1, 1, m.addr, func(c *SlaveConfig) { c.Dial = p1.dial; c.Heartbeat = 50 * time.Millisecond })
+	startSlave(t, s2, 2, m.addr, func(c *SlaveConfig) { c.Dial = p2.dial; c.Heartbeat = 50 * time.Millisecond })
+	waitFor(t, "both in sync", func() bool { return inSync(m.Master, 1) && inSync(m.Master, 2) })
+	waitFor(t, "caught up", func() bool { return ml.CommitLimit() == ml.EndPosition() })
+
+	p1.set(true) // slave 1 stops acknowledging
+	held := s1.EndPosition()
+	fill(ml, 10, 'b')
+	m.Notify()
+	waitFor(t, "slave 1 leaves the ISR", func() bool { return !inSync(m.Master, 1) })
+	waitFor(t, "slave 2 has it", caughtUp(ml, s2))
+	time.Sleep(5 * testHB)
+	if l := ml.CommitLimit(); l > held {
+		t.Fatalf("commit limit %d passed %d, all slave 1 (still in the committed set) holds", l, held)
+	}
+
+	p2.set(true) // the ISR empties: the fence must not be lifted
+	waitFor(t, "slave 2 leaves the ISR", func() bool { return !inSync(m.Master, 2) })
+	fill(ml, 5, 'c')
+	time.Sleep(5 * testHB)
+	if l := ml.CommitLimit(); l > held {
+		t.Fatalf("commit limit %d passed %d with an empty ISR", l, held)
+	}
+
+	mu.Lock()
+	hold = []int64{0} // the shrink is committed
+	mu.Unlock()
+	waitFor(t, "fence lifted", func() bool { return ml.CommitLimit() == NoCommitLimit })
+	p1.set(false)
+	p2.set(false)
+}
