@@ -86,9 +86,22 @@ func (b *Broker) slaveGate(ctx context.Context, req *protocol.Request) (resp kms
 	}
 	master := b.cl().currentView().masters[b.cfg.Cluster.BrokerName]
 	if master == nil || b.cl().isSelf(master) {
-		return nil, errors.New("broker: group " + b.cfg.Cluster.BrokerName + " has no live master to forward to"), true
+		err = errors.New("broker: group " + b.cfg.Cluster.BrokerName + " has no live master to forward to")
+	} else {
+		resp, err = b.cl().sendAs(ctx, master, req.Body, slaveForwardClientID)
 	}
-	resp, err = b.cl().sendAs(ctx, master, req.Body, slaveForwardClientID)
+	if err != nil {
+		if r, ok := req.Body.(*kmsg.InitProducerIDRequest); ok {
+			// While the master restarts or a new one is being chosen: a
+			// retriable code, as Kafka answers while it cannot allocate
+			// ids. A closed connection on a client's first request is
+			// fatal to franz-go's producer (it takes it for missing SASL).
+			out := r.ResponseKind().(*kmsg.InitProducerIDResponse)
+			out.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			out.ProducerID, out.ProducerEpoch = -1, -1
+			return out, nil, true
+		}
+	}
 	return resp, err, true
 }
 
