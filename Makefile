@@ -1,4 +1,4 @@
-.PHONY: run test fuzz build image up down deploy-test
+.PHONY: run test fuzz build image up down deploy-test jepsen
 
 run:
 	go run ./cmd/gregor
@@ -41,3 +41,10 @@ down:
 # Only the container test (needs root; installs Docker when absent).
 deploy-test:
 	go test -count=1 -v ./deploy_test/
+
+# The Jepsen-style fault test (cluster_test/jepsen_test.go) run long, strict,
+# writing its results table to cluster_test/jepsen-results.md.
+JEPSEN_DURATION ?= 10m
+jepsen:
+	JEPSEN_DURATION=$(JEPSEN_DURATION) JEPSEN_STRICT_CONSUMED=1 JEPSEN_RESULTS=$(CURDIR)/cluster_test/jepsen-results.md \
+		go test -count=1 -v -timeout 60m -run 'TestJepsen$$' ./cluster_test/
