@@ -310,6 +310,9 @@ type leaseStatus struct {
 	State string `json:"state"`
 	// MustHold are the members a sync-mode write waits for (master).
 	MustHold []int64 `json:"must_hold,omitempty"`
+	// CommittedInSync is the in-sync set a majority of NameServers took
+	// (master): the members that may take over should it fail.
+	CommittedInSync []int64 `json:"committed_in_sync,omitempty"`
 }
 
 // leaseStatus reports the lease, nil without fail-over.
@@ -325,6 +328,9 @@ func (b *Broker) leaseStatus() *leaseStatus {
 	}
 	if b.isMaster() {
 		st.MustHold = f.k.MustHold()
+		if c := f.k.CommittedSyncState(); c != nil {
+			st.CommittedInSync = c.Members
+		}
 	}
 	return st
 }

@@ -172,8 +172,10 @@ func (c *foCluster) master() int {
 	return best
 }
 
-// waitInSync waits until the master lists every member in sync (a
-// nemesis heals before the next fault).
+// waitInSync waits until the master lists every member in sync and a
+// majority of NameServers took that set (a nemesis heals before the next
+// fault): only a member of the committed set may take over, and the
+// master reports a grown set at its next renewal, after its ISR grew.
 func (c *foCluster) waitInSync() {
 	c.t.Helper()
 	hc := &http.Client{Timeout: time.Second}
@@ -184,10 +186,13 @@ func (c *foCluster) waitInSync() {
 			if err == nil {
 				var st struct {
 					InSync []int64 `json:"in_sync"`
+					Lease  *struct {
+						CommittedInSync []int64 `json:"committed_in_sync"`
+					} `json:"lease"`
 				}
 				err = json.NewDecoder(resp.Body).Decode(&st)
 				resp.Body.Close()
-				if err == nil && len(st.InSync) == len(c.members) {
+				if err == nil && len(st.InSync) == len(c.members) && st.Lease != nil && len(st.Lease.CommittedInSync) == len(c.members) {
 					return
 				}
 			}
