@@ -167,8 +167,12 @@ func TestFailoverInProcess(t *testing.T) {
 		next = g.master()
 		return next != nil && next != old
 	})
-	if e := next.b.leaderEpoch(); e != 1 {
-		t.Fatalf("new master's epoch %d, want 1", e)
+	// Epoch 1 unless a candidate took the lease from a minority first
+	// and released it (under load the turns, a round apart, overlap):
+	// that epoch is spent, the next attempt takes a later one.
+	firstEpoch := next.b.leaderEpoch()
+	if firstEpoch < 1 {
+		t.Fatalf("new master's epoch %d, want a new term (>= 1)", firstEpoch)
 	}
 	if old.b.isMaster() {
 		t.Fatal("old master still master")
@@ -186,30 +190,41 @@ func TestFailoverInProcess(t *testing.T) {
 		g.master()
 		return g.produce(next, 5, "after") == 0
 	})
-	if end := next.b.store.Partition(mustTopic(t, next, "fo").ID, 0).HighWatermark(); end < 10 {
+	np := next.b.store.Partition(mustTopic(t, next, "fo").ID, 0)
+	for deadline := time.Now().Add(10 * time.Second); np.HighWatermark() < 10 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond) // the high watermark follows the ack
+	}
+	if end := np.HighWatermark(); end < 10 {
 		t.Fatalf("new master holds %d records, want at least 10", end)
 	}
 
 	g.cuts[0].Store(false)
 	waitCond(t, "the old master to rejoin as a slave of epoch 1", func() bool {
 		g.master()
-		return !old.b.isMaster() && old.b.leaderEpoch() == 1
+		return !old.b.isMaster() && old.b.leaderEpoch() == firstEpoch
 	})
 
 	// A clean shutdown releases the lease: a slave takes over at once.
 	next.stop()
+	var last *coreBroker
 	waitCond(t, "a take-over after the master's shutdown", func() bool {
-		m := g.master()
-		return m != nil && (m == old || m == other)
+		last = g.master()
+		return last != nil && (last == old || last == other)
 	})
-	last := g.master()
-	if e := last.b.leaderEpoch(); e != 2 {
-		t.Fatalf("epoch after the second fail-over %d, want 2", e)
+	if e := last.b.leaderEpoch(); e <= firstEpoch {
+		t.Fatalf("epoch after the second fail-over %d, want more than %d", e, firstEpoch)
 	}
 	// Nothing acknowledged is lost: the 5 records before the first
 	// fail-over, the 5 after it, and one more now.
 	waitCond(t, "writes on the third master", func() bool { return g.produce(last, 1, "third") == 0 })
-	if hw := last.b.store.Partition(mustTopic(t, last, "fo").ID, 0).HighWatermark(); hw != 11 {
+	// The acknowledgement can precede the high watermark's move by a
+	// moment (the commit limit follows the acks asynchronously).
+	p := last.b.store.Partition(mustTopic(t, last, "fo").ID, 0)
+	deadline := time.Now().Add(10 * time.Second)
+	for p.HighWatermark() < 11 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if hw := p.HighWatermark(); hw != 11 {
 		t.Fatalf("third master holds %d records, want 11", hw)
 	}
 }
