@@ -170,6 +170,9 @@ type Broker struct {
 	following string                   // master replication address the slave side follows
 	failover  *failover                // lease keeper (lease.go); nil without fail-over
 	failoverP atomic.Pointer[failover] // the same, for the replication goroutines
+	// restartTerm: restarted as master under leases, the new term is not
+	// begun yet (role.go, restartMaster).
+	restartTerm atomic.Bool
 
 	replMetrics *replicaCollector // replica_metrics.go
 

@@ -181,6 +181,7 @@ func (b *Broker) takeOver(epoch int32, inSync []int64) error {
 	if err != nil {
 		return err
 	}
+	b.restartTerm.Store(false)
 	b.log.Warn("took over as master: the old master's lease ran out",
 		zap.Int32("epoch", t.Epoch), zap.Int64("start", t.Start), zap.Int64s("in_sync", inSync))
 	return nil
@@ -189,6 +190,12 @@ func (b *Broker) takeOver(epoch int32, inSync []int64) error {
 // resumeMaster makes a master that stepped down because its lease lapsed
 // master again when it regains the lease for its own, still newest, term.
 func (b *Broker) resumeMaster(epoch int32) {
+	if b.restartTerm.Load() {
+		// Restarted as master: the lease of its old term is only the
+		// step to a new one (role.go, restartMaster).
+		go b.beginNewTermAfterRestart(epoch)
+		return
+	}
 	b.roleMu.Lock()
 	defer b.roleMu.Unlock()
 	t, ok := b.lastTerm()
@@ -206,6 +213,37 @@ func (b *Broker) resumeMaster(epoch int32) {
 	b.setRole(roleMaster)
 	b.log.Warn("lease regained: master again", zap.Int32("epoch", epoch))
 	b.cl().changed()
+}
+
+// beginNewTermAfterRestart: a member restarted as master holds the lease
+// of its old term (epoch); it takes the lease for a new term, with an
+// epoch above every one the NameServers know, and begins it (Elect →
+// takeOver). A holder may move its own lease to a new term, so no other
+// member can take over meanwhile. Given up when a newer term appears or
+// the role changed (checkRole followed another master).
+func (b *Broker) beginNewTermAfterRestart(epoch int32) {
+	f := b.failoverP.Load()
+	if f == nil {
+		return
+	}
+	for try := 0; try < 50 && b.restartTerm.Load(); try++ {
+		if b.roleState.Load() != roleSteppingDown {
+			break
+		}
+		if t, ok := b.lastTerm(); !ok || t.Master != b.memberID() || t.Epoch != epoch {
+			break
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := f.k.TakeOver(ctx)
+		cancel()
+		if err == nil {
+			b.restartTerm.Store(false)
+			return
+		}
+		b.log.Info("restarted as master: the new term is not granted yet", zap.Error(err))
+		time.Sleep(f.k.Interval())
+	}
+	b.restartTerm.Store(false)
 }
 
 // newerTerm: a NameServer knows a later term than this master's; it steps

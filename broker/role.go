@@ -118,14 +118,15 @@ func (b *Broker) initRole(live []nameserver.Broker) error {
 	switch {
 	case ok && other != nil && other.MasterEpoch > last.Epoch:
 		b.becomeSlaveState(last.Epoch)
-	case ok && last.Master == me && other == nil:
-		b.epoch.Store(last.Epoch)
-		b.setRole(roleMaster)
-	case ok && last.Master == me && other != nil && other.MasterEpoch <= last.Epoch:
-		// Two claim the same or an older epoch: ours is durable, theirs
-		// is a registration; stay master, they step down on seeing us.
-		b.epoch.Store(last.Epoch)
-		b.setRole(roleMaster)
+	case ok && last.Master == me && (other == nil || other.MasterEpoch <= last.Epoch):
+		// Restarted as master (when another claims the same or an older
+		// epoch: ours is durable, theirs is a registration; they step
+		// down on seeing us). Kafka bumps the leader epoch at every
+		// election, and so does gregor: the writes of this life go to a
+		// new term, so a slave that holds a tail this master lost (async
+		// flush, power loss) truncates it by terms (replication's common
+		// point), not only by the last-frame check.
+		return b.restartMaster(last)
 	case ok:
 		b.becomeSlaveState(last.Epoch)
 	case me == 0 && other == nil:
@@ -142,6 +143,34 @@ func (b *Broker) initRole(live []nameserver.Broker) error {
 	default:
 		b.becomeSlaveState(0)
 	}
+	return nil
+}
+
+// restartMaster makes a member whose own term is the last one master
+// again in a new term. Without leases it begins term last.Epoch+1 at once.
+// Under leases the epoch must come from the NameServers (two terms of one
+// epoch must never exist): it starts stepping down (no writes), the Keeper
+// regains the lease for its old term, and beginNewTermAfterRestart then
+// takes the lease for a new term and begins it (lease.go). A lone master
+// (no replication listener: nobody follows it) keeps its term.
+func (b *Broker) restartMaster(last term) error {
+	b.epoch.Store(last.Epoch)
+	if b.terms == nil || b.repl == nil || b.cfg.Replication.Listener == "" {
+		b.setRole(roleMaster)
+		return nil
+	}
+	if b.leaseGranters() != nil {
+		b.restartTerm.Store(true)
+		b.setRole(roleSteppingDown)
+		return nil
+	}
+	t, err := b.terms.BeginTerm(last.Epoch+1, b.memberID())
+	if err != nil {
+		return fmt.Errorf("broker: beginning term %d after a restart: %w", last.Epoch+1, err)
+	}
+	b.log.Info("restarted as master: new term", zap.Int32("epoch", t.Epoch), zap.Int64("start", t.Start))
+	b.epoch.Store(t.Epoch)
+	b.setRole(roleMaster)
 	return nil
 }
 
