@@ -32,6 +32,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -162,6 +163,7 @@ func (b *Broker) restartMaster(last term) error {
 	if b.leaseGranters() != nil {
 		b.restartTerm.Store(true)
 		b.setRole(roleSteppingDown)
+		b.fenceUncommitted() // until it is master of the new term
 		return nil
 	}
 	t, err := b.terms.BeginTerm(last.Epoch+1, b.memberID())
@@ -177,6 +179,20 @@ func (b *Broker) restartMaster(last term) error {
 func (b *Broker) becomeSlaveState(epoch int32) {
 	b.epoch.Store(max(epoch, 0))
 	b.setRole(roleSlave)
+	b.fenceUncommitted()
+}
+
+// fenceUncommitted hides, at start, everything this member cannot know is
+// committed: a restarted old master (now a slave) may hold a tail no
+// other member has, which a fail-over truncates, and a slave may hold
+// records its master never committed. The commit limit is not durable, so
+// it starts at the log start (nothing visible) until the first frame from
+// the master brings the master's high-watermark position (replication
+// mirrors it). setRole has already made the store a follower.
+func (b *Broker) fenceUncommitted() {
+	if b.store != nil && b.repl != nil {
+		b.store.SetCommitLimit(b.store.FirstPosition())
+	}
 }
 
 // writeGate orders appends against a step-down: Produce holds it shared
@@ -211,6 +227,11 @@ func (b *Broker) startMasterSide() error {
 	m, err := b.repl.startMaster(b)
 	if err != nil {
 		return fmt.Errorf("broker: replication listener: %w", err)
+	}
+	if m == nil && b.store != nil {
+		// A master nobody can follow (no replication listener): what it
+		// wrote is committed; lift a fence left from its slave days.
+		b.store.SetCommitLimit(math.MaxInt64)
 	}
 	b.rmaster = m
 	return nil
