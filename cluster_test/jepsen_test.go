@@ -17,6 +17,7 @@ import (
 	"github.com/gregor-broker/gregor/internal/faultproxy"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // The Jepsen-style checker (issue 11, item 5): idempotent acks=all
@@ -93,7 +94,39 @@ func TestJepsen(t *testing.T) {
 	}
 	defer admCl.Close()
 	adm := kadm.NewClient(admCl)
+	// Both groups must be known before the topic is created, or every
+	// partition lands on the first group.
+	if err := c.waitSettled(60 * time.Second); err != nil {
+		t.Fatalf("cluster did not settle: %v", err)
+	}
 	deadline := time.Now().Add(60 * time.Second)
+	for {
+		// Every member's view: CreateTopic may be served by any of them.
+		seenGroups := map[int32]bool{0: true, 1: true}
+		var err error
+		for _, addr := range c.seeds() {
+			mctx, mcancel := context.WithTimeout(ctx, 2*time.Second)
+			var md *kmsg.MetadataResponse
+			md, err = metadata(mctx, addr)
+			mcancel()
+			has := map[int32]bool{}
+			if err == nil {
+				for _, b := range md.Brokers {
+					has[(b.NodeID-20)/10] = true
+				}
+			}
+			seenGroups[0] = seenGroups[0] && has[0]
+			seenGroups[1] = seenGroups[1] && has[1]
+		}
+		if seenGroups[0] && seenGroups[1] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metadata does not list both groups: %v %v", seenGroups, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	deadline = time.Now().Add(60 * time.Second)
 	for {
 		r, err := adm.CreateTopic(ctx, jPartitions, 3, nil, jTopic)
 		if err == nil && (r.Err == nil || strings.Contains(r.Err.Error(), "TOPIC_ALREADY_EXISTS")) {
@@ -121,6 +154,9 @@ func TestJepsen(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Logf("partition → group: %v", groupOf)
+	if slices.Index(slices.Collect(maps.Values(groupOf)), 1) < 0 || slices.Index(slices.Collect(maps.Values(groupOf)), 0) < 0 {
+		t.Fatalf("the topic's partitions are not spread over both groups: %v", groupOf)
+	}
 
 	// Writers: jWriters idempotent acks=all clients, each writing every
 	// partition with jInFlight records outstanding, values unique.
