@@ -26,9 +26,24 @@ import (
 
 func init() { register(kmsg.OffsetCommit, 2, 9, handleOffsetCommit) }
 
-func handleOffsetCommit(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
+func handleOffsetCommit(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.OffsetCommitRequest)
-	return b.groups.OffsetCommit(r, b.groupTopics), nil
+	g, code := b.validateGroup(ctx, r.Group)
+	if code == 0 {
+		return g.OffsetCommit(r, b.groupTopics), nil
+	}
+	resp := r.ResponseKind().(*kmsg.OffsetCommitResponse)
+	for _, rt := range r.Topics {
+		st := kmsg.NewOffsetCommitResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewOffsetCommitResponseTopicPartition()
+			sp.Partition, sp.ErrorCode = rp.Partition, code
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
 }
 
 // groupTopics is the topic table as the group coordinator needs it.

@@ -20,16 +20,25 @@ import (
 
 func init() { register(kmsg.OffsetFetch, 1, 9, handleOffsetFetch) }
 
-func handleOffsetFetch(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
+func handleOffsetFetch(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.OffsetFetchRequest)
 	resp := r.ResponseKind().(*kmsg.OffsetFetchResponse)
 	if r.Version >= 8 {
-		for _, g := range r.Groups {
-			rg := kmsg.NewOffsetFetchResponseGroup()
-			rg.Group = g.Group
-			rg.Topics = b.groups.FetchOffsets(g.Group, g.Topics, b.groupTopics) // nil (null): all topics
-			resp.Groups = append(resp.Groups, rg)
+		for _, rg := range r.Groups {
+			out := kmsg.NewOffsetFetchResponseGroup()
+			out.Group = rg.Group
+			if g, code := b.validateGroup(ctx, rg.Group); code != 0 {
+				out.ErrorCode = code
+			} else {
+				out.Topics = g.FetchOffsets(rg.Group, rg.Topics, b.groupTopics) // nil (null): all topics
+			}
+			resp.Groups = append(resp.Groups, out)
 		}
+		return resp, nil
+	}
+	g, code := b.validateGroup(ctx, r.Group)
+	if code != 0 {
+		resp.ErrorCode = code
 		return resp, nil
 	}
 	var topics []kmsg.OffsetFetchRequestGroupTopic
@@ -39,7 +48,7 @@ func handleOffsetFetch(_ context.Context, b *Broker, req *protocol.Request) (kms
 			topics = append(topics, kmsg.OffsetFetchRequestGroupTopic{Topic: t.Topic, Partitions: t.Partitions})
 		}
 	}
-	for _, t := range b.groups.FetchOffsets(r.Group, topics, b.groupTopics) {
+	for _, t := range g.FetchOffsets(r.Group, topics, b.groupTopics) {
 		rt := kmsg.NewOffsetFetchResponseTopic()
 		rt.Topic = t.Topic
 		for _, p := range t.Partitions {

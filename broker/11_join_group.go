@@ -24,11 +24,17 @@ func init() { register(kmsg.JoinGroup, 0, 9, handleJoinGroup) }
 
 func handleJoinGroup(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.JoinGroupRequest)
+	g, code := b.validateGroup(ctx, r.Group)
+	if code != 0 {
+		resp := r.ResponseKind().(*kmsg.JoinGroupResponse)
+		resp.ErrorCode, resp.Generation = code, -1
+		return resp, nil
+	}
 	info := group.JoinInfo{ClientHost: clientHost(req.Conn)}
 	if req.Header.ClientID != nil {
 		info.ClientID = *req.Header.ClientID
 	}
-	return b.groups.JoinGroup(ctx, r, info), nil
+	return g.JoinGroup(ctx, r, info), nil
 }
 
 // clientHost is the member's host as Kafka reports it: "/" + IP.

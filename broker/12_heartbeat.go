@@ -13,6 +13,13 @@ import (
 
 func init() { register(kmsg.Heartbeat, 0, 4, handleHeartbeat) }
 
-func handleHeartbeat(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
-	return b.groups.Heartbeat(req.Body.(*kmsg.HeartbeatRequest)), nil
+func handleHeartbeat(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
+	r := req.Body.(*kmsg.HeartbeatRequest)
+	g, code := b.validateGroup(ctx, r.Group)
+	if code != 0 {
+		resp := r.ResponseKind().(*kmsg.HeartbeatResponse)
+		resp.ErrorCode = code
+		return resp, nil
+	}
+	return g.Heartbeat(r), nil
 }

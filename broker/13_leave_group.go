@@ -13,6 +13,13 @@ import (
 
 func init() { register(kmsg.LeaveGroup, 0, 5, handleLeaveGroup) }
 
-func handleLeaveGroup(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
-	return b.groups.LeaveGroup(req.Body.(*kmsg.LeaveGroupRequest)), nil
+func handleLeaveGroup(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
+	r := req.Body.(*kmsg.LeaveGroupRequest)
+	g, code := b.validateGroup(ctx, r.Group)
+	if code != 0 {
+		resp := r.ResponseKind().(*kmsg.LeaveGroupResponse)
+		resp.ErrorCode = code
+		return resp, nil
+	}
+	return g.LeaveGroup(r), nil
 }

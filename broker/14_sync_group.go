@@ -14,5 +14,12 @@ import (
 func init() { register(kmsg.SyncGroup, 0, 5, handleSyncGroup) }
 
 func handleSyncGroup(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
-	return b.groups.SyncGroup(ctx, req.Body.(*kmsg.SyncGroupRequest)), nil
+	r := req.Body.(*kmsg.SyncGroupRequest)
+	g, code := b.validateGroup(ctx, r.Group)
+	if code != 0 {
+		resp := r.ResponseKind().(*kmsg.SyncGroupResponse)
+		resp.ErrorCode = code
+		return resp, nil
+	}
+	return g.SyncGroup(ctx, r), nil
 }

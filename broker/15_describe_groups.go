@@ -13,6 +13,20 @@ import (
 
 func init() { register(kmsg.DescribeGroups, 0, 5, handleDescribeGroups) }
 
-func handleDescribeGroups(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
-	return b.groups.DescribeGroups(req.Body.(*kmsg.DescribeGroupsRequest)), nil
+func handleDescribeGroups(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
+	r := req.Body.(*kmsg.DescribeGroupsRequest)
+	resp := r.ResponseKind().(*kmsg.DescribeGroupsResponse)
+	for _, id := range r.Groups {
+		g, code := b.validateGroup(ctx, id)
+		if code != 0 {
+			rg := kmsg.NewDescribeGroupsResponseGroup()
+			rg.Group, rg.ErrorCode = id, code
+			resp.Groups = append(resp.Groups, rg)
+			continue
+		}
+		one := *r
+		one.Groups = []string{id}
+		resp.Groups = append(resp.Groups, g.DescribeGroups(&one).Groups...)
+	}
+	return resp, nil
 }

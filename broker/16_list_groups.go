@@ -14,5 +14,10 @@ import (
 func init() { register(kmsg.ListGroups, 0, 5, handleListGroups) }
 
 func handleListGroups(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
-	return b.groups.ListGroups(req.Body.(*kmsg.ListGroupsRequest)), nil
+	r := req.Body.(*kmsg.ListGroupsRequest)
+	g := b.localGroups()
+	if g == nil {
+		return r.ResponseKind(), nil // a slave coordinates none
+	}
+	return g.ListGroups(r), nil
 }

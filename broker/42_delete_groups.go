@@ -13,6 +13,20 @@ import (
 
 func init() { register(kmsg.DeleteGroups, 0, 2, handleDeleteGroups) }
 
-func handleDeleteGroups(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
-	return b.groups.DeleteGroups(req.Body.(*kmsg.DeleteGroupsRequest)), nil
+func handleDeleteGroups(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
+	r := req.Body.(*kmsg.DeleteGroupsRequest)
+	resp := r.ResponseKind().(*kmsg.DeleteGroupsResponse)
+	for _, id := range r.Groups {
+		g, code := b.validateGroup(ctx, id)
+		if code != 0 {
+			rg := kmsg.NewDeleteGroupsResponseGroup()
+			rg.Group, rg.ErrorCode = id, code
+			resp.Groups = append(resp.Groups, rg)
+			continue
+		}
+		one := *r
+		one.Groups = []string{id}
+		resp.Groups = append(resp.Groups, g.DeleteGroups(&one).Groups...)
+	}
+	return resp, nil
 }

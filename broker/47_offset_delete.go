@@ -15,6 +15,13 @@ import (
 
 func init() { register(kmsg.OffsetDelete, 0, 0, handleOffsetDelete) }
 
-func handleOffsetDelete(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
-	return b.groups.OffsetDelete(req.Body.(*kmsg.OffsetDeleteRequest), b.groupTopics), nil
+func handleOffsetDelete(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
+	r := req.Body.(*kmsg.OffsetDeleteRequest)
+	g, code := b.validateGroup(ctx, r.Group)
+	if code != 0 {
+		resp := r.ResponseKind().(*kmsg.OffsetDeleteResponse)
+		resp.ErrorCode = code
+		return resp, nil
+	}
+	return g.OffsetDelete(r, b.groupTopics), nil
 }

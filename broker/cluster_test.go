@@ -275,8 +275,8 @@ func TestClusterCoordinator(t *testing.T) {
 			} else if *first != m.NodeID {
 				t.Fatalf("%s: coordinators %d and %d", group, *first, m.NodeID)
 			}
-			if cb.b.notCoordinator(ctx, group) == (m.NodeID == cb.b.cfg.NodeID) {
-				t.Fatalf("%s on node %d: notCoordinator disagrees with coordinator %d", group, cb.b.cfg.NodeID, m.NodeID)
+			if _, code := cb.b.validateGroup(ctx, group); (code == 0) != (m.NodeID == cb.b.cfg.NodeID) {
+				t.Fatalf("%s on node %d: validateGroup code %d disagrees with coordinator %d", group, cb.b.cfg.NodeID, code, m.NodeID)
 			}
 		}
 		owners[*first] = true

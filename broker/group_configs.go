@@ -217,11 +217,7 @@ func (b *Broker) groupConfigHome(ctx context.Context, req *protocol.Request, gro
 	if group == "" || forwardedRequest(req) {
 		return nil
 	}
-	m, code := b.coordinator(ctx, group, false)
-	if code != 0 || m == nil || b.cl().isSelf(m) {
-		return nil
-	}
-	return m
+	return b.coordinatorElsewhere(ctx, group)
 }
 
 // forwardGroupConfig sends a request narrowed to one GROUP resource to the

@@ -12,18 +12,26 @@ import (
 
 // Handle answers one decoded request (it implements protocol.Handler). The
 // protocol layer only passes keys and versions apiVersionRange accepts.
+// Every request is counted in the request metrics, whoever answers it.
 func (b *Broker) Handle(ctx context.Context, req *protocol.Request) (kmsg.Response, error) {
 	a, ok := apis[req.Header.Key]
 	if !ok {
 		return nil, fmt.Errorf("broker: no handler for api key %d", req.Header.Key)
 	}
 	start := time.Now()
+	resp, err := b.handle(ctx, a, req)
+	b.metrics.observe(req.Header.Key, time.Since(start), err)
+	return resp, err
+}
+
+// handle answers req: a slave forwards or refuses writes, configs of topics
+// other broker groups keep are answered across the cluster, everything else
+// by the API's handler (group handlers check coordination themselves,
+// coordination.go).
+func (b *Broker) handle(ctx context.Context, a api, req *protocol.Request) (kmsg.Response, error) {
 	ctx = markForwarded(ctx, req)
 	if resp, err, ok := b.slaveGate(ctx, req); ok {
 		return resp, err // a slave writes nothing (slave_gate.go)
-	}
-	if resp := b.notCoordinatorAnswer(ctx, req.Body); resp != nil {
-		return resp, nil // another broker group coordinates this group
 	}
 	if resp := b.clusterConfigs(ctx, req); resp != nil {
 		return resp, nil // topic configs kept by other broker groups too
@@ -32,7 +40,6 @@ func (b *Broker) Handle(ctx context.Context, req *protocol.Request) (kmsg.Respon
 	if err == nil && forwardedBySlave[req.Header.Key] {
 		b.awaitInSync(ctx) // the slaves hold the change first (admin_replicated.go)
 	}
-	b.metrics.observe(req.Header.Key, time.Since(start), err)
 	return resp, err
 }
 

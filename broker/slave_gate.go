@@ -1,13 +1,12 @@
 package broker
 
 // What a slave does with requests that would write (role.go: a slave
-// writes nothing except through replication). Group requests get
-// NOT_COORDINATOR, as on a Kafka broker that does not coordinate the group
-// (a slave never does; FindCoordinator never names one); admin writes
-// (topics, configs, DeleteRecords, InitProducerId) are forwarded to the
-// group's master and its answer is returned, so a client that reached a
-// slave gets the answer it would have had from the master. Produce is
-// answered NOT_LEADER_OR_FOLLOWER by its handler.
+// writes nothing except through replication): admin writes (topics,
+// configs, DeleteRecords, InitProducerId) are forwarded to the group's
+// master and its answer is returned, so a client that reached a slave gets
+// the answer it would have had from the master. Produce is answered
+// NOT_LEADER_OR_FOLLOWER by its handler, group requests NOT_COORDINATOR by
+// theirs (a slave coordinates no group; validateGroup, coordination.go).
 
 import (
 	"context"
@@ -42,39 +41,6 @@ var forwardedBySlave = map[int16]bool{
 func (b *Broker) slaveGate(ctx context.Context, req *protocol.Request) (resp kmsg.Response, err error, ok bool) {
 	if b.isMaster() {
 		return nil, nil, false
-	}
-	if r := notCoordinatorResponse(req.Body); r != nil {
-		if of, isOF := req.Body.(*kmsg.OffsetFetchRequest); !isOF || of.Version < 8 {
-			return r, nil, true
-		}
-	}
-	switch r := req.Body.(type) {
-	case *kmsg.OffsetFetchRequest: // v8+: one answer per group
-		out := r.ResponseKind().(*kmsg.OffsetFetchResponse)
-		for _, g := range r.Groups {
-			rg := kmsg.NewOffsetFetchResponseGroup()
-			rg.Group, rg.ErrorCode = g.Group, kerr.NotCoordinator.Code
-			out.Groups = append(out.Groups, rg)
-		}
-		return out, nil, true
-	case *kmsg.DescribeGroupsRequest:
-		out := r.ResponseKind().(*kmsg.DescribeGroupsResponse)
-		for _, g := range r.Groups {
-			rg := kmsg.NewDescribeGroupsResponseGroup()
-			rg.Group, rg.ErrorCode = g, kerr.NotCoordinator.Code
-			out.Groups = append(out.Groups, rg)
-		}
-		return out, nil, true
-	case *kmsg.ListGroupsRequest:
-		return r.ResponseKind(), nil, true // it coordinates none
-	case *kmsg.DeleteGroupsRequest:
-		out := r.ResponseKind().(*kmsg.DeleteGroupsResponse)
-		for _, g := range r.Groups {
-			rg := kmsg.NewDeleteGroupsResponseGroup()
-			rg.Group, rg.ErrorCode = g, kerr.NotCoordinator.Code
-			out.Groups = append(out.Groups, rg)
-		}
-		return out, nil, true
 	}
 	if !forwardedBySlave[req.Header.Key] {
 		return nil, nil, false

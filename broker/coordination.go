@@ -1,0 +1,103 @@
+package broker
+
+// Group coordination: which broker coordinates a group, as every group
+// handler checks it.
+//
+// A group is coordinated by the live master of the broker group owning its
+// __consumer_offsets partition (coordinator); a slave coordinates none
+// (role.go). Each group handler asks validateGroup for every group it
+// names before touching it, as kfake's group handlers call validateGroup:
+// a group another broker coordinates gets NOT_COORDINATOR in its own
+// answer, so the client looks the coordinator up again (Kafka's answer
+// after a coordinator moved), while the groups coordinated here in the same
+// request (DescribeGroups, DeleteGroups, OffsetFetch v8+) get their real
+// answers.
+
+import (
+	"context"
+
+	"github.com/gregor-broker/gregor/broker/group"
+	"github.com/gregor-broker/gregor/nameserver"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"go.uber.org/zap"
+)
+
+// coordinator returns the live master coordinating groupID: the master of
+// the broker group owning its __consumer_offsets partition
+// (group.PartitionFor, the formula the coordinator files it under). When
+// the topic does not exist yet and create is set, it is created, as Kafka
+// creates it at the first FindCoordinator, and placed across the live master
+// groups like any topic; the mapping then never changes, so a group's
+// offsets stay with its coordinator when groups join later (they get no
+// offsets partitions). Without create, a lone master coordinates every
+// group. code is COORDINATOR_NOT_AVAILABLE when the owning group has no live
+// master.
+func (b *Broker) coordinator(ctx context.Context, groupID string, create bool) (*nameserver.Broker, int16) {
+	v := b.cl().currentView()
+	vt, ok := v.byName[offsetsTopic]
+	if !ok {
+		if !create {
+			if masters := v.liveMasters(); len(masters) <= 1 {
+				return v.masters[b.cl().cfg.BrokerName], 0 // nil: a slave alone
+			}
+			return nil, kerr.CoordinatorNotAvailable.Code
+		}
+		if err := b.autoCreateTopic(ctx, offsetsTopic, offsetsPartitions); err != nil {
+			b.log.Warn("creating __consumer_offsets", zap.Error(err))
+			return nil, kerr.CoordinatorNotAvailable.Code
+		}
+		v = b.cl().currentView()
+		if vt, ok = v.byName[offsetsTopic]; !ok {
+			return nil, kerr.CoordinatorNotAvailable.Code
+		}
+	}
+	p := group.PartitionFor(groupID, vt.Partitions)
+	owner, master := v.owner(vt, p)
+	if owner == "" {
+		// Only part of the placement is known yet (this broker's own
+		// share came first): read the routes for the rest.
+		b.cl().refreshNow()
+		v = b.cl().currentView()
+		if vt, ok = v.byName[offsetsTopic]; !ok {
+			return nil, kerr.CoordinatorNotAvailable.Code
+		}
+		_, master = v.owner(vt, group.PartitionFor(groupID, vt.Partitions))
+	}
+	if master == nil {
+		return nil, kerr.CoordinatorNotAvailable.Code
+	}
+	return master, 0
+}
+
+// coordinatorElsewhere returns the live master of another broker group
+// when it coordinates groupID, nil when this broker does: on a single master,
+// or when no coordinator is known yet (no __consumer_offsets, which the
+// first FindCoordinator creates, or its owning group has no live master).
+func (b *Broker) coordinatorElsewhere(ctx context.Context, groupID string) *nameserver.Broker {
+	m, code := b.coordinator(ctx, groupID, false)
+	if code != 0 || m == nil || b.cl().isSelf(m) {
+		return nil
+	}
+	return m
+}
+
+// localGroups is the group coordinator running here: nil on a slave (or a
+// master stepping down), which coordinates no group.
+func (b *Broker) localGroups() *group.Coordinator {
+	if !b.isMaster() {
+		return nil
+	}
+	return b.groups
+}
+
+// validateGroup is the check each group handler makes for each group it
+// names before touching it: the coordinator to answer with, or
+// NOT_COORDINATOR when this broker does not coordinate the group (a slave,
+// or another broker group's master does).
+func (b *Broker) validateGroup(ctx context.Context, groupID string) (*group.Coordinator, int16) {
+	g := b.localGroups()
+	if g == nil || b.coordinatorElsewhere(ctx, groupID) != nil {
+		return nil, kerr.NotCoordinator.Code
+	}
+	return g, 0
+}
