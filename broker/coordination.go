@@ -22,6 +22,13 @@ import (
 	"go.uber.org/zap"
 )
 
+// offsetsTopic is Kafka's group offsets topic; offsetsPartitions its fixed
+// partition count (offsets.topic.num.partitions, never changed).
+const (
+	offsetsTopic      = "__consumer_offsets"
+	offsetsPartitions = 50
+)
+
 // coordinator returns the live master coordinating groupID: the master of
 // the broker group owning its __consumer_offsets partition
 // (group.PartitionFor, the formula the coordinator files it under). When

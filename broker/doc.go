@@ -43,11 +43,13 @@
 //   - Groups: a group is coordinated by the master of the group owning its
 //     __consumer_offsets partition (group.PartitionFor, Kafka's formula);
 //     __consumer_offsets is created and placed like any topic at the first
-//     FindCoordinator. Group requests that reach another broker get
+//     FindCoordinator. Each group handler checks every group it names
+//     (validateGroup, coordination.go): one another broker coordinates gets
 //     NOT_COORDINATOR; a slave coordinates nothing.
-//   - Topic configs and admin writes that span groups are sent to each
-//     owning group's master (placement.go); a slave forwards admin writes to
-//     its own master (slave_gate.go).
+//   - Topic configs and deletions that span groups are sent to each owning
+//     group's master (cluster_configs.go, topic_deletion.go, over
+//     forwarding.go); a slave forwards admin writes to its own master
+//     (slave_gate.go).
 //   - Roles and replication (role.go, replica.go, replication.go, lease.go,
 //     promote.go; docs/replication.md): which member is master is decided by
 //     the group's current term, kept in the commit log itself; the master

@@ -11,13 +11,9 @@ package broker
 import (
 	"context"
 	"errors"
-	"net"
-	"strconv"
 
-	"github.com/gregor-broker/gregor/nameserver"
 	"github.com/gregor-broker/gregor/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -69,33 +65,4 @@ func (b *Broker) slaveGate(ctx context.Context, req *protocol.Request) (resp kms
 		}
 	}
 	return resp, err, true
-}
-
-// sendAs is send with another client id (one client per address and id).
-func (c *cluster) sendAs(ctx context.Context, to *nameserver.Broker, req kmsg.Request, clientID string) (kmsg.Response, error) {
-	host, port, ok := endpoint(to, c.b.cfg.Listeners[0].Name)
-	if !ok {
-		return nil, errors.New("broker " + to.BrokerName + " advertises no listener")
-	}
-	addr := net.JoinHostPort(host, strconv.Itoa(int(port)))
-	key := clientID + "@" + addr
-	c.peersMu.Lock()
-	cl := c.peers[key]
-	if cl == nil {
-		var err error
-		cl, err = kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID(clientID))
-		if err != nil {
-			c.peersMu.Unlock()
-			return nil, err
-		}
-		c.peers[key] = cl
-	}
-	c.peersMu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, interBrokerCallTimeout)
-	defer cancel()
-	seeds := cl.SeedBrokers()
-	if len(seeds) == 0 {
-		return nil, errors.New("no connection to " + addr)
-	}
-	return seeds[0].Request(ctx, pinnedVersion{req})
 }
