@@ -1,8 +1,9 @@
 package storage
 
-// This file is the contract between the store and its users (broker, groups,
-// replication). The storage owner may add to it; changing a signature means
-// updating every caller in the same commit.
+// This file holds the types shared between the store and its users (broker,
+// groups, replication); the methods are documented where they are defined
+// (`go doc -all ./storage`). Changing a signature means updating every
+// caller in the same commit.
 
 import (
 	"errors"
@@ -145,91 +146,8 @@ var (
 	ErrBroken = errors.New("storage: store refuses writes after a failed write")
 )
 
-// The Store and Partition methods below are the API the broker uses. Their
-// documentation is the contract:
-//
-//	func Open(cfg Config) (*Store, error)
-//	    Opens or creates the store in cfg.Dir, recovering after a crash.
-//	func (s *Store) Close() error
-//	    Flushes, writes checkpoints, closes files. Reopening after Close does
-//	    not re-scan the commit log.
-//	func (s *Store) CreatePartition(topic TopicID, partition int32) (*Partition, error)
-//	    Idempotent: returns the existing partition when it exists.
-//	func (s *Store) Partition(topic TopicID, partition int32) *Partition
-//	    nil when the partition does not exist.
-//	func (s *Store) DeleteTopic(topic TopicID) error
-//	    Drops every partition of topic (durably: a restart does not bring
-//	    them back) and frees their consume queues; space is reclaimed when
-//	    the segments holding their data are deleted.
-//	func (s *Store) PutKV(ns string, kvs ...KV) error
-//	    Appends internal state (committed offsets, topic metadata, producer
-//	    id blocks) to the commit log as one entry and applies it; returns
-//	    after it is durable under the flush mode. Retention never loses it.
-//	func (s *Store) GetKV(ns string, key []byte) ([]byte, bool)
-//	func (s *Store) RangeKV(ns string, fn func(key, value []byte) bool)
-//	func (s *Store) DiskUsage() int64
-//	func (s *Store) EndPosition() int64                          // commit-log end (replication)
-//	func (s *Store) ReadRaw(pos int64, max int) ([]byte, error)  // master side of replication
-//	func (s *Store) AppendRaw(pos int64, data []byte) error      // slave side of replication
-//	    Any SegmentBytes on either side: entries land at the master's
-//	    positions; Config.OnApply is called for each dispatched entry.
-//	func (s *Store) SetCommitLimit(pos int64)
-//	    The visibility fence: no HighWatermark covers a batch ending beyond
-//	    pos; Watch callbacks fire when it moves; never called = no limit.
-//	func (s *Store) CommitLimit() int64                           // math.MaxInt64 = none
-//	func (s *Store) DurablePosition() int64                       // fsynced up to here
-//	func (s *Store) FirstPosition() int64                         // oldest retained segment's start
-//	func (s *Store) BeginTerm(epoch int32, master int64) (Term, error)
-//	    Appends the term's first entry; ErrStaleEpoch unless epoch is above
-//	    every earlier term's.
-//	func (s *Store) Terms() []Term                                // ascending epoch, from the log
-//
-//	func (p *Partition) Append(batch []byte, leaderEpoch int32) (AppendResult, error)
-//	    batch is one Kafka v2 RecordBatch, already validated by the caller;
-//	    the store copies it, assigns offsets, writes base offset and leader
-//	    epoch into its copy, and applies idempotence (producer id, epoch,
-//	    base sequence read from the batch header). When Append returns nil
-//	    the batch is durable under the flush mode and visible to Read.
-//	func (p *Partition) AppendDeferred(batch []byte, leaderEpoch int32) (AppendResult, int64, error)
-//	func (s *Store) WaitDurable(pos int64) error
-//	    Append in two halves: append many partitions, then wait once for the
-//	    largest returned position (one fsync under sync flush) before
-//	    acknowledging any of them.
-//	func (p *Partition) Read(offset int64, maxBytes int32) (*ReadResult, error)
-//	    Whole batches from the one containing offset, at least one batch
-//	    even if larger than maxBytes. offset == HighWatermark gives no
-//	    chunks; offset < LogStartOffset or > HighWatermark gives
-//	    ErrOffsetOutOfRange.
-//	func (p *Partition) Watch(fn func()) (cancel func())
-//	    fn is called (it must not block) each time the high watermark moves,
-//	    until cancel.
-//	func (p *Partition) HighWatermark() int64
-//	func (p *Partition) LogStartOffset() int64
-//	func (p *Partition) OffsetForTime(ts int64) (offset, timestamp int64, ok bool)
-//	    The first offset whose record timestamp is >= ts.
-//	func (p *Partition) MaxTimestamp() (timestamp, offset int64)  // -1,-1 when empty
-//	func (p *Partition) EndOffsetForEpoch(epoch int32) (leaderEpoch int32, endOffset int64)
-//	    KIP-101 semantics: the largest epoch <= epoch and the offset where the
-//	    next epoch starts (or the log end); -1,-1 when unknown.
-//	func (p *Partition) LeaderEpoch() int32
-//	func (p *Partition) DeleteRecordsBefore(offset int64) (logStart int64, err error)
-//	func (p *Partition) SetRetention(RetentionPolicy)
-//	func (p *Partition) Size() int64
-//
-// Added by the store (storage owner):
-//
-//	func (s *Store) Partitions() []*Partition                    // (topic, partition) order
-//	func (s *Store) RunRetention() error                         // a retention pass now
-//	func (s *Store) ReadBootstrap() (pos int64, state []byte, err error)  // master: bootstrap a slave
-//	func (s *Store) InstallBootstrap(pos int64, state []byte) error       // slave: then AppendRaw from pos
-//	func (s *Store) Truncate(pos int64) error     // rebuild as of pos; ErrNeedBootstrap if it cannot
-//	func (s *Store) SetFollower(on bool)          // a slave: retention writes nothing of its own
-//	func (p *Partition) Topic() (TopicID, int32)
-//	func (p *Partition) LogEndOffset() int64  // > HighWatermark while a sync-flush append waits
-//	func (p *Partition) ProducerState(id int64) (epoch int16, lastSeq int32, ok bool)
-//	Config.CheckpointInterval, RetentionInterval, MaxOpenFiles, Decompress, OnApply (see Config)
-//	ErrPositionMismatch (AppendRaw at a position that is not the end)
-//	ErrNeedBootstrap, ErrStaleEpoch (Truncate, BeginTerm)
-//
-// The replication methods are documented in full in doc.go ("Replication")
-// and on each method (go doc storage.Store).
+// The Store and Partition methods are the API the broker, the group
+// coordinator and replication use; each method's doc comment is its
+// contract (ranges, who owns returned slices, which sentinel error comes
+// back when). Read them with `go doc -all ./storage` rather than from a
+// list here: a hand-written copy of the signatures drifts.
