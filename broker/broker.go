@@ -62,21 +62,57 @@ type Config struct {
 
 // Defaults Kafka uses for the settings gregor shares with it.
 const (
-	defaultListener        = "PLAINTEXT://127.0.0.1:9092"
+	// DefaultListener is listeners' default.
+	DefaultListener        = "PLAINTEXT://localhost:9092"
 	defaultRequestMaxBytes = 100 << 20 // socket.request.max.bytes
 	defaultSessionSlots    = 1000      // max.incremental.fetch.session.cache.slots
 )
 
-// Validate fills defaults and rejects values that cannot work.
-func (c *Config) Validate() error {
+// EnsureDefaults fills every zero field that has a default, its parts'
+// included (Store, Topics, Group, Cluster, Replication). It is the one
+// place the broker's defaults live (cmd/gregor's settings table reads them
+// from here). Store.Dir has none.
+func (c *Config) EnsureDefaults() {
 	if c.NodeID == 0 {
 		c.NodeID = 1
 	}
+	if len(c.Listeners) == 0 {
+		c.Listeners = []Listener{{Name: "PLAINTEXT", Address: strings.TrimPrefix(DefaultListener, "PLAINTEXT://")}}
+	}
+	if c.SocketRequestMaxBytes == 0 {
+		c.SocketRequestMaxBytes = defaultRequestMaxBytes
+	}
+	if c.ConnectionsMaxIdle == 0 {
+		c.ConnectionsMaxIdle = 10 * time.Minute
+	}
+	if c.FetchSessionCacheSlots == 0 {
+		c.FetchSessionCacheSlots = defaultSessionSlots
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	if c.Store.Logger == nil {
+		c.Store.Logger = c.Logger.Named("storage")
+	}
+	if c.Store.Decompress == nil {
+		// The store knows no codecs; with the broker's it finds the exact
+		// record inside compressed batches for ListOffsets by time and
+		// max timestamp.
+		c.Store.Decompress = decompressRecords
+	}
+	c.Store.EnsureDefaults()
+	c.Topics.EnsureDefaults()
+	c.Group.EnsureDefaults()
+	c.Cluster.EnsureDefaults(c.NodeID)
+	c.Replication.EnsureDefaults()
+}
+
+// Validate fills defaults (EnsureDefaults) and rejects values that cannot
+// work.
+func (c *Config) Validate() error {
+	c.EnsureDefaults()
 	if c.NodeID < 0 {
 		return fmt.Errorf("broker: node.id must not be negative, got %d", c.NodeID)
-	}
-	if len(c.Listeners) == 0 {
-		c.Listeners = []Listener{{Name: "PLAINTEXT", Address: strings.TrimPrefix(defaultListener, "PLAINTEXT://")}}
 	}
 	seen := map[string]bool{}
 	for i := range c.Listeners {
@@ -97,20 +133,11 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	if c.SocketRequestMaxBytes == 0 {
-		c.SocketRequestMaxBytes = defaultRequestMaxBytes
-	}
 	if c.SocketRequestMaxBytes < 1024 {
 		return fmt.Errorf("broker: socket.request.max.bytes must be at least 1024, got %d", c.SocketRequestMaxBytes)
 	}
-	if c.ConnectionsMaxIdle == 0 {
-		c.ConnectionsMaxIdle = 10 * time.Minute
-	}
 	if c.ConnectionsMaxIdle < 0 {
 		return fmt.Errorf("broker: connections.max.idle.ms must not be negative, got %v", c.ConnectionsMaxIdle)
-	}
-	if c.FetchSessionCacheSlots == 0 {
-		c.FetchSessionCacheSlots = defaultSessionSlots
 	}
 	if c.FetchSessionCacheSlots < 0 {
 		return fmt.Errorf("broker: fetch session cache slots must not be negative, got %d", c.FetchSessionCacheSlots)
@@ -123,18 +150,6 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Replication.Validate(); err != nil {
 		return fmt.Errorf("broker: %w", err)
-	}
-	if c.Logger == nil {
-		c.Logger = zap.NewNop()
-	}
-	if c.Store.Logger == nil {
-		c.Store.Logger = c.Logger.Named("storage")
-	}
-	if c.Store.Decompress == nil {
-		// The store knows no codecs; with the broker's it finds the exact
-		// record inside compressed batches for ListOffsets by time and
-		// max timestamp.
-		c.Store.Decompress = decompressRecords
 	}
 	return nil
 }

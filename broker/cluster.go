@@ -98,6 +98,10 @@ type ClusterConfig struct {
 	HTTPAddr string
 }
 
+// DefaultNameServer is where `gregor broker` registers when no NameServer
+// is named (RocketMQ's port on this host).
+const DefaultNameServer = "127.0.0.1:9876"
+
 // Cluster defaults (RocketMQ's name, intervals for fail-over).
 const (
 	defaultClusterName     = "DefaultCluster"
@@ -107,22 +111,32 @@ const (
 	interBrokerCallTimeout = 30 * time.Second
 )
 
-// Validate fills defaults; nodeID names the default broker group.
-func (c *ClusterConfig) Validate(nodeID int32) error {
+// EnsureDefaults fills every zero field that has a default; nodeID names
+// the default broker group. It is the one place the cluster defaults live
+// (cmd/gregor's settings table reads them from here). NameServers stays
+// empty (an in-process registry); `gregor broker` defaults it to
+// DefaultNameServer.
+func (c *ClusterConfig) EnsureDefaults(nodeID int32) {
 	if c.Name == "" {
 		c.Name = defaultClusterName
 	}
 	if c.BrokerName == "" {
 		c.BrokerName = fmt.Sprintf("broker-%d", nodeID)
 	}
-	if c.BrokerID < 0 {
-		return fmt.Errorf("broker id must be 0 (master) or positive (slave), got %d", c.BrokerID)
-	}
 	if c.RegisterInterval == 0 {
 		c.RegisterInterval = defaultRegisterPeriod
 	}
 	if c.RouteRefreshInterval == 0 {
 		c.RouteRefreshInterval = defaultRefreshPeriod
+	}
+}
+
+// Validate fills defaults (EnsureDefaults) and rejects values that cannot
+// work; nodeID names the default broker group.
+func (c *ClusterConfig) Validate(nodeID int32) error {
+	c.EnsureDefaults(nodeID)
+	if c.BrokerID < 0 {
+		return fmt.Errorf("broker id must be 0 (master) or positive (slave), got %d", c.BrokerID)
 	}
 	if c.RegisterInterval < 0 || c.RouteRefreshInterval < 0 {
 		return errors.New("register and route refresh intervals must be positive")

@@ -84,8 +84,24 @@ const (
 	defaultReplicaLagTimeMax   = 30 * time.Second
 )
 
-// Validate fills defaults and rejects values that cannot work.
+// EnsureDefaults fills every zero field that has a default. It is the one
+// place the replication defaults live (cmd/gregor's settings table reads
+// them from here). Listener stays empty (no replication listener, as
+// standalone runs); `gregor broker` defaults it to
+// DefaultReplicationListener.
+func (c *ReplicationConfig) EnsureDefaults() {
+	if c.LagTimeMax == 0 {
+		c.LagTimeMax = defaultReplicaLagTimeMax
+	}
+	if c.MinInsyncReplicas == 0 {
+		c.MinInsyncReplicas = 1
+	}
+}
+
+// Validate fills defaults (EnsureDefaults) and rejects values that cannot
+// work.
 func (c *ReplicationConfig) Validate() error {
+	c.EnsureDefaults()
 	if c.Listener != "" {
 		if _, _, err := splitHostPort(c.Listener); err != nil {
 			return fmt.Errorf("replication.listener %q: %v", c.Listener, err)
@@ -103,14 +119,8 @@ func (c *ReplicationConfig) Validate() error {
 	if c.Mode != ReplicationAsync && c.Mode != ReplicationSync {
 		return fmt.Errorf("replication.mode %d is neither async nor sync", c.Mode)
 	}
-	if c.LagTimeMax == 0 {
-		c.LagTimeMax = defaultReplicaLagTimeMax
-	}
 	if c.LagTimeMax < 0 {
 		return errors.New("replica.lag.time.max.ms must be positive")
-	}
-	if c.MinInsyncReplicas == 0 {
-		c.MinInsyncReplicas = 1
 	}
 	if c.MinInsyncReplicas < 0 {
 		return fmt.Errorf("min.insync.replicas must be at least 1, got %d", c.MinInsyncReplicas)

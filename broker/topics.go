@@ -65,38 +65,50 @@ type TopicDefaults struct {
 	MessageTimestampType string
 }
 
-// Validate fills defaults and rejects bad values.
-func (d *TopicDefaults) Validate() error {
+// DefaultAutoCreateTopics is auto.create.topics.enable's default (Kafka's).
+// EnsureDefaults cannot fill it (false is a value), so the command sets it.
+const DefaultAutoCreateTopics = true
+
+// EnsureDefaults fills every zero field with Kafka's default (AutoCreate
+// aside: see DefaultAutoCreateTopics). It is the one place these defaults
+// live (cmd/gregor's settings table reads them from here).
+func (d *TopicDefaults) EnsureDefaults() {
 	if d.NumPartitions == 0 {
 		d.NumPartitions = 1
-	}
-	if d.NumPartitions < 0 || d.NumPartitions > maxPartitionsPerTopic {
-		return fmt.Errorf("num.partitions must be between 1 and %d, got %d", maxPartitionsPerTopic, d.NumPartitions)
 	}
 	if d.DefaultReplicationFactor == 0 {
 		d.DefaultReplicationFactor = 1
 	}
-	if d.DefaultReplicationFactor < 0 {
-		return fmt.Errorf("default.replication.factor must be at least 1, got %d", d.DefaultReplicationFactor)
-	}
 	if d.MaxMessageBytes == 0 {
 		d.MaxMessageBytes = defaultMaxMessageBytes
-	}
-	if d.MaxMessageBytes < 0 {
-		return fmt.Errorf("message.max.bytes must be at least 0, got %d", d.MaxMessageBytes)
 	}
 	if d.RetentionMs == 0 {
 		d.RetentionMs = defaultRetentionMs
 	}
-	if d.RetentionMs < -1 {
-		return fmt.Errorf("log.retention.ms must be -1 or positive, got %d", d.RetentionMs)
-	}
 	if d.RetentionBytes == 0 {
 		d.RetentionBytes = defaultRetentionBytes
 	}
-	switch d.MessageTimestampType {
-	case "":
+	if d.MessageTimestampType == "" {
 		d.MessageTimestampType = "CreateTime"
+	}
+}
+
+// Validate fills defaults (EnsureDefaults) and rejects bad values.
+func (d *TopicDefaults) Validate() error {
+	d.EnsureDefaults()
+	if d.NumPartitions < 0 || d.NumPartitions > maxPartitionsPerTopic {
+		return fmt.Errorf("num.partitions must be between 1 and %d, got %d", maxPartitionsPerTopic, d.NumPartitions)
+	}
+	if d.DefaultReplicationFactor < 0 {
+		return fmt.Errorf("default.replication.factor must be at least 1, got %d", d.DefaultReplicationFactor)
+	}
+	if d.MaxMessageBytes < 0 {
+		return fmt.Errorf("message.max.bytes must be at least 0, got %d", d.MaxMessageBytes)
+	}
+	if d.RetentionMs < -1 {
+		return fmt.Errorf("log.retention.ms must be -1 or positive, got %d", d.RetentionMs)
+	}
+	switch d.MessageTimestampType {
 	case "CreateTime", "LogAppendTime":
 	default:
 		return fmt.Errorf("log.message.timestamp.type must be CreateTime or LogAppendTime, got %q", d.MessageTimestampType)

@@ -29,8 +29,10 @@ type Config struct {
 	Logger        *zap.Logger
 }
 
-// Validate fills defaults and rejects impossible values.
-func (c *Config) Validate() error {
+// EnsureDefaults fills every zero field that has a default. It is the one
+// place the NameServer's defaults live (`gregor nameserver` reads them from
+// here).
+func (c *Config) EnsureDefaults() {
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:9876"
 	}
@@ -43,11 +45,16 @@ func (c *Config) Validate() error {
 	if c.LeaseDuration == 0 {
 		c.LeaseDuration = DefaultLeaseDuration
 	}
-	if c.ScanInterval < 0 || c.BrokerExpiry < 0 || c.LeaseDuration < 0 {
-		return errors.New("nameserver: scan interval, broker expiry and lease duration must be positive")
-	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
+	}
+}
+
+// Validate fills defaults (EnsureDefaults) and rejects impossible values.
+func (c *Config) Validate() error {
+	c.EnsureDefaults()
+	if c.ScanInterval < 0 || c.BrokerExpiry < 0 || c.LeaseDuration < 0 {
+		return errors.New("nameserver: scan interval, broker expiry and lease duration must be positive")
 	}
 	return nil
 }

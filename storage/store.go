@@ -16,31 +16,15 @@ import (
 
 // Lock order: see "Lock order" in doc.go.
 
-// Validate fills defaults and rejects impossible values.
-func (c *Config) Validate() error {
-	if c.Dir == "" {
-		return errors.New("storage: Dir is required")
-	}
+// EnsureDefaults fills every zero field that has a default. It is the one
+// place the store's defaults live (cmd/gregor's settings table reads them
+// from here).
+func (c *Config) EnsureDefaults() {
 	if c.SegmentBytes == 0 {
 		c.SegmentBytes = 1 << 30
 	}
-	if c.SegmentBytes < 4096 {
-		return fmt.Errorf("storage: SegmentBytes %d is below the minimum of 4096", c.SegmentBytes)
-	}
-	if c.FlushMode != FlushAsync && c.FlushMode != FlushSync {
-		return fmt.Errorf("storage: unknown FlushMode %d", c.FlushMode)
-	}
 	if c.FlushInterval == 0 {
 		c.FlushInterval = 500 * time.Millisecond
-	}
-	if c.FlushInterval < 0 {
-		return errors.New("storage: FlushInterval must be positive")
-	}
-	if c.MaxDiskBytes < 0 {
-		return errors.New("storage: MaxDiskBytes must be 0 (no cap) or positive")
-	}
-	if c.MaxDiskBytes > 0 && c.MaxDiskBytes < 2*c.SegmentBytes {
-		return fmt.Errorf("storage: MaxDiskBytes %d must hold at least two segments of %d bytes", c.MaxDiskBytes, c.SegmentBytes)
 	}
 	if c.ProducerIDExpiration == 0 {
 		c.ProducerIDExpiration = 24 * time.Hour
@@ -54,14 +38,37 @@ func (c *Config) Validate() error {
 	if c.MaxOpenFiles == 0 {
 		c.MaxOpenFiles = 512
 	}
-	if c.ProducerIDExpiration < 0 || c.CheckpointInterval < 0 || c.RetentionInterval < 0 || c.MaxOpenFiles < 0 {
-		return errors.New("storage: intervals and MaxOpenFiles must be positive")
-	}
 	if c.FS == nil {
 		c.FS = OSFS{}
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
+	}
+}
+
+// Validate fills defaults (EnsureDefaults) and rejects impossible values.
+func (c *Config) Validate() error {
+	c.EnsureDefaults()
+	if c.Dir == "" {
+		return errors.New("storage: Dir is required")
+	}
+	if c.SegmentBytes < 4096 {
+		return fmt.Errorf("storage: SegmentBytes %d is below the minimum of 4096", c.SegmentBytes)
+	}
+	if c.FlushMode != FlushAsync && c.FlushMode != FlushSync {
+		return fmt.Errorf("storage: unknown FlushMode %d", c.FlushMode)
+	}
+	if c.FlushInterval < 0 {
+		return errors.New("storage: FlushInterval must be positive")
+	}
+	if c.MaxDiskBytes < 0 {
+		return errors.New("storage: MaxDiskBytes must be 0 (no cap) or positive")
+	}
+	if c.MaxDiskBytes > 0 && c.MaxDiskBytes < 2*c.SegmentBytes {
+		return fmt.Errorf("storage: MaxDiskBytes %d must hold at least two segments of %d bytes", c.MaxDiskBytes, c.SegmentBytes)
+	}
+	if c.ProducerIDExpiration < 0 || c.CheckpointInterval < 0 || c.RetentionInterval < 0 || c.MaxOpenFiles < 0 {
+		return errors.New("storage: intervals and MaxOpenFiles must be positive")
 	}
 	return nil
 }

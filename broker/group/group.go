@@ -102,12 +102,13 @@ type Config struct {
 	Registerer prometheus.Registerer
 }
 
-// Validate fills defaults and rejects impossible values.
-func (c *Config) Validate() error {
+// EnsureDefaults fills every zero field with Kafka's default. It is the one
+// place the coordinator's defaults live (cmd/gregor's settings table reads
+// them from here). A negative InitialRebalanceDelay (no delay) is left for
+// Validate to turn into zero.
+func (c *Config) EnsureDefaults() {
 	if c.InitialRebalanceDelay == 0 {
 		c.InitialRebalanceDelay = 3 * time.Second
-	} else if c.InitialRebalanceDelay < 0 {
-		c.InitialRebalanceDelay = 0
 	}
 	if c.MinSessionTimeout == 0 {
 		c.MinSessionTimeout = 6 * time.Second
@@ -129,6 +130,14 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxSize == 0 {
 		c.MaxSize = math.MaxInt32
+	}
+}
+
+// Validate fills defaults (EnsureDefaults) and rejects impossible values.
+func (c *Config) Validate() error {
+	c.EnsureDefaults()
+	if c.InitialRebalanceDelay < 0 {
+		c.InitialRebalanceDelay = 0
 	}
 	switch {
 	case c.MinSessionTimeout < 0 || c.MaxSessionTimeout < 0:
