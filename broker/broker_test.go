@@ -239,7 +239,7 @@ func TestCoreConfigValidate(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if c.NodeID != 1 || c.Listeners[0].Address != "127.0.0.1:9092" || c.Listeners[0].Name != "PLAINTEXT" ||
+	if c.NodeID != 1 || c.Listeners[0].Address != "localhost:9092" || c.Listeners[0].Name != "PLAINTEXT" ||
 		c.SocketRequestMaxBytes != 100<<20 || c.FetchSessionCacheSlots != 1000 {
 		t.Fatalf("defaults %+v", c)
 	}

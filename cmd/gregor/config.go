@@ -78,47 +78,80 @@ type GroupSettings struct {
 	MaxSize                       int // group.max.size
 }
 
-// Defaults, Kafka's where Kafka has one.
+// Defaults only the command has; every other default is the packages'
+// (EnsureDefaults), read by defaultConfig.
 const (
-	defaultListeners       = "PLAINTEXT://localhost:9092"
-	defaultHTTPListener    = "127.0.0.1:8080"
-	defaultDataDir         = "./data"
-	defaultRetentionHours  = 168
-	defaultMessageMaxBytes = 1048588
-	defaultSocketMaxBytes  = 104857600
-	defaultSegmentBytes    = 1 << 30
+	defaultHTTPListener = "127.0.0.1:8080"
+	defaultDataDir      = "./data"
+	defaultLogLevel     = "info"
+	defaultLogFormat    = "console"
 )
 
-// defaultConfig is the configuration before any source is read.
+// packageDefaults is the broker's configuration as its packages' own
+// EnsureDefaults fill it (storage, topics, groups, cluster, replication).
+func packageDefaults() broker.Config {
+	bc := broker.Config{Topics: broker.TopicDefaults{AutoCreate: broker.DefaultAutoCreateTopics}}
+	bc.EnsureDefaults()
+	return bc
+}
+
+// defaultConfig is the configuration before any source is read: the
+// packages' defaults (packageDefaults) and the command's own. Cluster holds
+// only what does not depend on other settings (the broker group's default
+// name follows node.id, so the broker fills it).
 func defaultConfig() Config {
+	d := packageDefaults()
 	return Config{
-		NodeID:                   1,
+		NodeID:                   d.NodeID,
 		DataDir:                  defaultDataDir,
-		SegmentBytes:             defaultSegmentBytes,
-		FlushMode:                storage.FlushAsync,
-		FlushInterval:            500 * time.Millisecond,
-		ProducerIDExpir:          24 * time.Hour,
-		NumPartitions:            1,
-		DefaultReplicationFactor: 1,
-		AutoCreateTopics:         true,
-		RetentionMs:              defaultRetentionHours * time.Hour.Milliseconds(),
-		RetentionBytes:           -1,
-		MessageTimestampType:     "CreateTime",
-		MessageMaxBytes:          defaultMessageMaxBytes,
-		SocketRequestMaxBytes:    defaultSocketMaxBytes,
+		SegmentBytes:             d.Store.SegmentBytes,
+		FlushMode:                d.Store.FlushMode,
+		FlushInterval:            d.Store.FlushInterval,
+		ProducerIDExpir:          d.Store.ProducerIDExpiration,
+		RetentionCheckInterval:   d.Store.RetentionInterval,
+		CheckpointInterval:       d.Store.CheckpointInterval,
+		MaxDiskBytes:             d.Store.MaxDiskBytes,
+		FetchSessionCacheSlots:   d.FetchSessionCacheSlots,
+		NumPartitions:            d.Topics.NumPartitions,
+		DefaultReplicationFactor: d.Topics.DefaultReplicationFactor,
+		AutoCreateTopics:         d.Topics.AutoCreate,
+		RetentionMs:              d.Topics.RetentionMs,
+		RetentionBytes:           d.Topics.RetentionBytes,
+		MessageTimestampType:     d.Topics.MessageTimestampType,
+		MessageMaxBytes:          d.Topics.MaxMessageBytes,
+		SocketRequestMaxBytes:    d.SocketRequestMaxBytes,
 		Group: GroupSettings{
-			InitialRebalanceDelay:         3 * time.Second,
-			MinSessionTimeout:             6 * time.Second,
-			MaxSessionTimeout:             30 * time.Minute,
-			OffsetsRetention:              7 * 24 * time.Hour,
-			OffsetsRetentionCheckInterval: 10 * time.Minute,
-			OffsetMetadataMaxBytes:        4096,
-			MaxSize:                       math.MaxInt32,
+			InitialRebalanceDelay:         d.Group.InitialRebalanceDelay,
+			MinSessionTimeout:             d.Group.MinSessionTimeout,
+			MaxSessionTimeout:             d.Group.MaxSessionTimeout,
+			OffsetsRetention:              d.Group.OffsetsRetention,
+			OffsetsRetentionCheckInterval: d.Group.OffsetsRetentionCheckInterval,
+			OffsetMetadataMaxBytes:        d.Group.OffsetMetadataMaxBytes,
+			MaxSize:                       d.Group.MaxSize,
 		},
+		Cluster: broker.ClusterConfig{
+			Name:                 d.Cluster.Name,
+			BrokerID:             d.Cluster.BrokerID,
+			RegisterInterval:     d.Cluster.RegisterInterval,
+			RouteRefreshInterval: d.Cluster.RouteRefreshInterval,
+			FailoverDisabled:     d.Cluster.FailoverDisabled,
+			UncleanElection:      d.Cluster.UncleanElection,
+		},
+		Replication:  d.Replication,
 		HTTPListener: defaultHTTPListener,
-		LogLevel:     "info",
-		LogFormat:    "console",
+		LogLevel:     defaultLogLevel,
+		LogFormat:    defaultLogFormat,
 	}
+}
+
+// brokerDefaultConfig is defaultConfig under `gregor broker`: a broker of a
+// cluster registers with a NameServer on this host and listens for its
+// slaves on RocketMQ's HA port unless told otherwise.
+func brokerDefaultConfig() Config {
+	c := defaultConfig()
+	c.Cluster.NameServers = []string{broker.DefaultNameServer}
+	c.Replication.Listener = broker.DefaultReplicationListener
+	return c
 }
 
 // parser turns setting texts into typed values and collects every problem,
@@ -154,6 +187,29 @@ func (p *parser) int(key string, min, max int64) (int64, bool) {
 	return n, true
 }
 
+// ms reads a *.ms setting: a whole number of milliseconds, or a Go
+// duration (3s), as the interval flags of `gregor broker` have always taken.
+func (p *parser) ms(key string, min, max int64) (time.Duration, bool) {
+	v, ok := p.l.values[key]
+	if !ok {
+		return 0, false
+	}
+	if _, err := strconv.ParseInt(v, 10, 64); err == nil {
+		n, ok := p.int(key, min, max)
+		return time.Duration(n) * time.Millisecond, ok
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		p.fail(key, "%q is neither a whole number of milliseconds nor a duration such as 3s", v)
+		return 0, false
+	}
+	if n := d.Milliseconds(); n < min || n > max || d%time.Millisecond != 0 {
+		p.fail(key, "%v is out of range: it must be a whole number of milliseconds between %d and %d", d, min, max)
+		return 0, false
+	}
+	return d, true
+}
+
 func (p *parser) bool(key string) (bool, bool) {
 	v, ok := p.l.values[key]
 	if !ok {
@@ -183,9 +239,13 @@ func (p *parser) list(key string) ([]string, bool) {
 	return out, true
 }
 
-// parseConfig builds a validated Config from what load read.
-func parseConfig(l *loaded) (Config, error) {
-	c := defaultConfig()
+// parseConfig builds a validated Config from what load read, over
+// standalone's defaults.
+func parseConfig(l *loaded) (Config, error) { return parseConfigOver(defaultConfig(), l) }
+
+// parseConfigOver builds a validated Config from what load read, over the
+// defaults c (defaultConfig or brokerDefaultConfig).
+func parseConfigOver(c Config, l *loaded) (Config, error) {
 	p := &parser{l: l}
 
 	if n, ok := p.int("broker.id", 0, math.MaxInt32); ok {
@@ -319,11 +379,11 @@ func parseConfig(l *loaded) (Config, error) {
 	if n, ok := p.int("broker.member.id", 0, math.MaxInt32); ok {
 		c.Cluster.BrokerID = n
 	}
-	if n, ok := p.int("nameserver.register.interval.ms", 1, math.MaxInt32); ok {
-		c.Cluster.RegisterInterval = time.Duration(n) * time.Millisecond
+	if d, ok := p.ms("nameserver.register.interval.ms", 1, math.MaxInt32); ok {
+		c.Cluster.RegisterInterval = d
 	}
-	if n, ok := p.int("nameserver.poll.interval.ms", 1, math.MaxInt32); ok {
-		c.Cluster.RouteRefreshInterval = time.Duration(n) * time.Millisecond
+	if d, ok := p.ms("nameserver.poll.interval.ms", 1, math.MaxInt32); ok {
+		c.Cluster.RouteRefreshInterval = d
 	}
 	if v, ok := p.bool("failover.enable"); ok {
 		c.Cluster.FailoverDisabled = !v
@@ -441,7 +501,7 @@ var securityProtocols = map[string]bool{"PLAINTEXT": true, "SSL": true, "SASL_PL
 func (p *parser) listeners(c *Config) {
 	entries, ok := p.list("listeners")
 	if !ok {
-		entries = []string{defaultListeners}
+		entries = []string{broker.DefaultListener}
 	}
 	ls, err := parseListeners(entries)
 	if err != nil {

@@ -68,7 +68,7 @@ func TestBrokerCommandValidates(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"broker", "--broker-id", "-1", "--data-dir", t.TempDir()}, "broker id must be 0"},
+		{[]string{"broker", "--broker-id", "-1", "--data-dir", t.TempDir()}, "broker.member.id (from flag --broker-id)"},
 		{[]string{"broker", "--nameservers", "nohost", "--data-dir", t.TempDir()}, "NameServer address"},
 	} {
 		cmd := newRootCommand()

@@ -19,8 +19,12 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
+	"github.com/gregor-broker/gregor/broker"
+	"github.com/gregor-broker/gregor/storage"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 )
@@ -43,68 +47,77 @@ type setting struct {
 	// env lists extra environment variables read for the key, after
 	// GREGOR_* and KAFKA_* (CLUSTER_ID, as the apache/kafka image has it).
 	env []string
+	// def renders the default as the setting's text, read from the
+	// packages' EnsureDefaults (defaultConfig); nil when the default
+	// depends on other settings or the subcommand (the usage says which).
+	// TestSettingDefaults holds every def to what EnsureDefaults gives.
+	def func(d *Config) string
+	// brokerDef is the default under `gregor broker` when it differs from
+	// standalone's, read from brokerDefaultConfig.
+	brokerDef func(d *Config) string
 }
 
-// settings is every property gregor honours. Defaults live in
-// defaultConfig, not here, so that "was it set?" stays answerable (the
-// log.retention.{ms,minutes,hours} precedence needs it).
+// settings is every property gregor honours. The defaults are read from
+// the packages (defaultConfig), never written here; viper is given none,
+// so that "was it set?" stays answerable (the log.retention.{ms,minutes,hours}
+// precedence needs it).
 var settings = []setting{
-	{key: "node.id", kind: kindInt, usage: "this broker's Kafka node id (default 1)"},
+	{key: "node.id", kind: kindInt, usage: "this broker's Kafka node id", def: func(d *Config) string { return itoa(d.NodeID) }},
 	{key: "broker.id", kind: kindInt, usage: "older name of node.id"},
 	{key: "cluster.id", kind: kindString, usage: "cluster id; made at first start and kept when empty", env: []string{"CLUSTER_ID"}},
-	{key: "listeners", kind: kindList, usage: "Kafka listeners, NAME://host:port,… (default PLAINTEXT://localhost:9092)"},
+	{key: "listeners", kind: kindList, usage: "Kafka listeners, NAME://host:port,…", def: func(*Config) string { return broker.DefaultListener }},
 	{key: "advertised.listeners", kind: kindList, usage: "addresses told to clients, NAME://host:port,… (default: from listeners)"},
 	{key: "advertised.host.name", kind: kindString, usage: "host advertised for a listener on the any-address that advertised.listeners does not name (default: the machine's host name)"},
 	{key: "listener.security.protocol.map", kind: kindList, usage: "NAME:PROTOCOL,…; gregor speaks PLAINTEXT only"},
 	{key: "controller.listener.names", kind: kindList, usage: "listeners that belong to a KRaft controller; gregor skips them"},
-	{key: "num.partitions", kind: kindInt, usage: "partitions of an auto-created topic (default 1)"},
-	{key: "default.replication.factor", kind: kindInt, usage: "replication factor of an auto-created topic (default 1)"},
-	{key: "auto.create.topics.enable", kind: kindBool, usage: "create a topic when a client asks for an unknown one (default true)"},
-	{key: "log.retention.ms", kind: kindInt, usage: "how long records are kept, -1 = forever; outranks minutes and hours"},
+	{key: "num.partitions", kind: kindInt, usage: "partitions of an auto-created topic", def: func(d *Config) string { return itoa(d.NumPartitions) }},
+	{key: "default.replication.factor", kind: kindInt, usage: "replication factor of an auto-created topic", def: func(d *Config) string { return itoa(d.DefaultReplicationFactor) }},
+	{key: "auto.create.topics.enable", kind: kindBool, usage: "create a topic when a client asks for an unknown one", def: func(d *Config) string { return strconv.FormatBool(d.AutoCreateTopics) }},
+	{key: "log.retention.ms", kind: kindInt, usage: "how long records are kept, -1 = forever; outranks minutes and hours", def: func(d *Config) string { return itoa(d.RetentionMs) }},
 	{key: "log.retention.minutes", kind: kindInt, usage: "log.retention.ms in minutes; outranks hours"},
-	{key: "log.retention.hours", kind: kindInt, usage: "log.retention.ms in hours (default 168)"},
-	{key: "log.retention.bytes", kind: kindInt, usage: "bytes kept per partition, -1 = no limit (default -1)"},
-	{key: "log.message.timestamp.type", kind: kindString, usage: "CreateTime (the producer's timestamps) or LogAppendTime (the broker's) (default CreateTime)"},
-	{key: "message.max.bytes", kind: kindInt, usage: "largest record batch accepted (default 1048588)"},
-	{key: "socket.request.max.bytes", kind: kindInt, usage: "largest request frame accepted (default 104857600)"},
-	{key: "log.dirs", kind: kindList, usage: "data directory (one; default ./data)"},
+	{key: "log.retention.hours", kind: kindInt, usage: "log.retention.ms in hours"},
+	{key: "log.retention.bytes", kind: kindInt, usage: "bytes kept per partition, -1 = no limit", def: func(d *Config) string { return itoa(d.RetentionBytes) }},
+	{key: "log.message.timestamp.type", kind: kindString, usage: "CreateTime (the producer's timestamps) or LogAppendTime (the broker's)", def: func(d *Config) string { return d.MessageTimestampType }},
+	{key: "message.max.bytes", kind: kindInt, usage: "largest record batch accepted", def: func(d *Config) string { return itoa(d.MessageMaxBytes) }},
+	{key: "socket.request.max.bytes", kind: kindInt, usage: "largest request frame accepted", def: func(d *Config) string { return itoa(d.SocketRequestMaxBytes) }},
+	{key: "log.dirs", kind: kindList, usage: "data directory (one)", def: func(d *Config) string { return d.DataDir }},
 	{key: "log.dir", kind: kindString, usage: "data directory when log.dirs is unset"},
-	{key: "log.segment.bytes", kind: kindInt, usage: "commit-log segment file size (default 1073741824)"},
-	{key: "log.flush.mode", kind: kindString, usage: "async (page cache, periodic fsync) or sync (fsync before the ack) (default async)"},
-	{key: "log.flush.interval.ms", kind: kindInt, usage: "async flush period (default 500)"},
-	{key: "log.retention.check.interval.ms", kind: kindInt, usage: "how often retention deletes old data (default 30000)"},
-	{key: "log.flush.offset.checkpoint.interval.ms", kind: kindInt, usage: "how often consume queues and derived state are checkpointed, bounding the commit log replayed after a crash (default 10000)"},
-	{key: "log.max.disk.bytes", kind: kindInt, usage: "gregor's broker-wide cap on commit-log bytes; the oldest segments go first; 0 = none (default 0)"},
-	{key: "max.incremental.fetch.session.cache.slots", kind: kindInt, usage: "fetch sessions (KIP-227) kept at once (default 1000)"},
-	{key: "producer.id.expiration.ms", kind: kindInt, usage: "idle producer state is dropped after this (default 86400000)"},
-	{key: "group.initial.rebalance.delay.ms", kind: kindInt, usage: "wait for more members before the first rebalance of an empty group (default 3000)"},
-	{key: "group.min.session.timeout.ms", kind: kindInt, usage: "smallest session timeout a member may ask for (default 6000)"},
-	{key: "group.max.session.timeout.ms", kind: kindInt, usage: "largest session timeout a member may ask for (default 1800000)"},
-	{key: "offsets.retention.minutes", kind: kindInt, usage: "committed offsets of an empty group are kept this long (default 10080)"},
-	{key: "offsets.retention.check.interval.ms", kind: kindInt, usage: "how often expired offsets are removed (default 600000)"},
-	{key: "offset.metadata.max.bytes", kind: kindInt, usage: "largest metadata string of a committed offset (default 4096)"},
-	{key: "group.max.size", kind: kindInt, usage: "most members a consumer group may have; more get GROUP_MAX_SIZE_REACHED (default 2147483647)"},
-	{key: "nameservers", kind: kindList, usage: "NameServers host:port,… to register with (gregor broker: default 127.0.0.1:9876; standalone: an in-process one)"},
-	{key: "broker.cluster.name", kind: kindString, usage: "cluster the broker registers under (default DefaultCluster)"},
+	{key: "log.segment.bytes", kind: kindInt, usage: "commit-log segment file size", def: func(d *Config) string { return itoa(d.SegmentBytes) }},
+	{key: "log.flush.mode", kind: kindString, usage: "async (page cache, periodic fsync) or sync (fsync before the ack)", def: func(d *Config) string { return flushModeName(d.FlushMode) }},
+	{key: "log.flush.interval.ms", kind: kindInt, usage: "async flush period", def: func(d *Config) string { return ms(d.FlushInterval) }},
+	{key: "log.retention.check.interval.ms", kind: kindInt, usage: "how often retention deletes old data", def: func(d *Config) string { return ms(d.RetentionCheckInterval) }},
+	{key: "log.flush.offset.checkpoint.interval.ms", kind: kindInt, usage: "how often consume queues and derived state are checkpointed, bounding the commit log replayed after a crash", def: func(d *Config) string { return ms(d.CheckpointInterval) }},
+	{key: "log.max.disk.bytes", kind: kindInt, usage: "gregor's broker-wide cap on commit-log bytes; the oldest segments go first; 0 = none", def: func(d *Config) string { return itoa(d.MaxDiskBytes) }},
+	{key: "max.incremental.fetch.session.cache.slots", kind: kindInt, usage: "fetch sessions (KIP-227) kept at once", def: func(d *Config) string { return itoa(d.FetchSessionCacheSlots) }},
+	{key: "producer.id.expiration.ms", kind: kindInt, usage: "idle producer state is dropped after this", def: func(d *Config) string { return ms(d.ProducerIDExpir) }},
+	{key: "group.initial.rebalance.delay.ms", kind: kindInt, usage: "wait for more members before the first rebalance of an empty group", def: func(d *Config) string { return ms(d.Group.InitialRebalanceDelay) }},
+	{key: "group.min.session.timeout.ms", kind: kindInt, usage: "smallest session timeout a member may ask for", def: func(d *Config) string { return ms(d.Group.MinSessionTimeout) }},
+	{key: "group.max.session.timeout.ms", kind: kindInt, usage: "largest session timeout a member may ask for", def: func(d *Config) string { return ms(d.Group.MaxSessionTimeout) }},
+	{key: "offsets.retention.minutes", kind: kindInt, usage: "committed offsets of an empty group are kept this long", def: func(d *Config) string { return itoa(int64(d.Group.OffsetsRetention / time.Minute)) }},
+	{key: "offsets.retention.check.interval.ms", kind: kindInt, usage: "how often expired offsets are removed", def: func(d *Config) string { return ms(d.Group.OffsetsRetentionCheckInterval) }},
+	{key: "offset.metadata.max.bytes", kind: kindInt, usage: "largest metadata string of a committed offset", def: func(d *Config) string { return itoa(d.Group.OffsetMetadataMaxBytes) }},
+	{key: "group.max.size", kind: kindInt, usage: "most members a consumer group may have; more get GROUP_MAX_SIZE_REACHED", def: func(d *Config) string { return itoa(d.Group.MaxSize) }},
+	{key: "nameservers", kind: kindList, usage: "NameServers host:port,… to register with (standalone: an in-process one)", brokerDef: func(d *Config) string { return strings.Join(d.Cluster.NameServers, ",") }},
+	{key: "broker.cluster.name", kind: kindString, usage: "cluster the broker registers under", def: func(d *Config) string { return d.Cluster.Name }},
 	{key: "broker.name", kind: kindString, usage: "broker group (RocketMQ brokerName) (default broker-<node.id>)"},
-	{key: "broker.member.id", kind: kindInt, usage: "identity in the broker group (RocketMQ brokerId); the group's current term decides who is master, member 0 begins term 0 of a fresh group (default 0)"},
-	{key: "nameserver.register.interval.ms", kind: kindInt, usage: "heartbeat period to every NameServer; changes register at once (default 3000)"},
-	{key: "nameserver.poll.interval.ms", kind: kindInt, usage: "how often the route table is read from the NameServers (default 2000)"},
-	{key: "failover.enable", kind: kindBool, usage: "with 3 or more NameServers, a master holds a lease with a majority of them and an in-sync slave takes over when it runs out (docs/replication.md); false: no lease, fail-over only by hand (default true)"},
-	{key: "unclean.leader.election.enable", kind: kindBool, usage: "a slave outside the last in-sync set may take over when no in-sync one can, losing acknowledged writes (default false)"},
+	{key: "broker.member.id", kind: kindInt, usage: "identity in the broker group (RocketMQ brokerId); the group's current term decides who is master, member 0 begins term 0 of a fresh group", def: func(d *Config) string { return itoa(d.Cluster.BrokerID) }},
+	{key: "nameserver.register.interval.ms", kind: kindInt, usage: "heartbeat period to every NameServer; changes register at once", def: func(d *Config) string { return ms(d.Cluster.RegisterInterval) }},
+	{key: "nameserver.poll.interval.ms", kind: kindInt, usage: "how often the route table is read from the NameServers", def: func(d *Config) string { return ms(d.Cluster.RouteRefreshInterval) }},
+	{key: "failover.enable", kind: kindBool, usage: "with 3 or more NameServers, a master holds a lease with a majority of them and an in-sync slave takes over when it runs out (docs/replication.md); false: no lease, fail-over only by hand", def: func(d *Config) string { return strconv.FormatBool(!d.Cluster.FailoverDisabled) }},
+	{key: "unclean.leader.election.enable", kind: kindBool, usage: "a slave outside the last in-sync set may take over when no in-sync one can, losing acknowledged writes", def: func(d *Config) string { return strconv.FormatBool(d.Cluster.UncleanElection) }},
 	{key: "broker.rack", kind: kindString, usage: "rack of this broker; a consumer whose client.rack matches a slave's is sent to read there (KIP-392)"},
-	{key: "replication.listener", kind: kindString, usage: "host:port a master listens on for its slaves (gregor broker: default :10912, RocketMQ's HA port; standalone: none unless set)"},
+	{key: "replication.listener", kind: kindString, usage: "host:port a master listens on for its slaves (standalone: none unless set; gregor broker: RocketMQ's HA port)", brokerDef: func(d *Config) string { return d.Replication.Listener }},
 	{key: "replication.advertised.listener", kind: kindString, usage: "host:port slaves are told to connect to (default: replication.listener, with the advertised Kafka host for the any-address)"},
-	{key: "replication.mode", kind: kindString, usage: "async (ack once the master has it) or sync (acks=all waits for every in-sync slave) (default async)"},
-	{key: "replica.lag.time.max.ms", kind: kindInt, usage: "a slave that has not reached the master's end within this leaves the ISR (default 30000)"},
-	{key: "min.insync.replicas", kind: kindInt, usage: "in-sync members (master included) acks=all needs in replication.mode=sync; fewer get NOT_ENOUGH_REPLICAS (default 1)"},
-	{key: "leader.replication.throttled.rate", kind: kindInt, usage: "bytes/s a master streams to all its slaves, 0 = unlimited (default 0)"},
-	{key: "follower.replication.throttled.rate", kind: kindInt, usage: "bytes/s a slave takes from its master, 0 = unlimited (default 0)"},
-	{key: "replica.read.far.behind.bytes", kind: kindInt, usage: "a consumer reading more than this many commit-log bytes behind the end is sent to a slave (RocketMQ's cold-read rule), 0 = off (default 0)"},
-	{key: "http.listener", kind: kindString, usage: "host:port of /metrics, /healthz, /readyz; empty disables (default 127.0.0.1:8080)"},
-	{key: "http.pprof.enable", kind: kindBool, usage: "serve net/http/pprof under /debug/pprof/ on http.listener"},
-	{key: "logger.level", kind: kindString, usage: "debug, info, warn or error (default info)"},
-	{key: "logger.format", kind: kindString, usage: "console or json (default console)"},
+	{key: "replication.mode", kind: kindString, usage: "async (ack once the master has it) or sync (acks=all waits for every in-sync slave)", def: func(d *Config) string { return d.Replication.Mode.String() }},
+	{key: "replica.lag.time.max.ms", kind: kindInt, usage: "a slave that has not reached the master's end within this leaves the ISR", def: func(d *Config) string { return ms(d.Replication.LagTimeMax) }},
+	{key: "min.insync.replicas", kind: kindInt, usage: "in-sync members (master included) acks=all needs in replication.mode=sync; fewer get NOT_ENOUGH_REPLICAS", def: func(d *Config) string { return itoa(d.Replication.MinInsyncReplicas) }},
+	{key: "leader.replication.throttled.rate", kind: kindInt, usage: "bytes/s a master streams to all its slaves, 0 = unlimited", def: func(d *Config) string { return itoa(d.Replication.LeaderThrottle) }},
+	{key: "follower.replication.throttled.rate", kind: kindInt, usage: "bytes/s a slave takes from its master, 0 = unlimited", def: func(d *Config) string { return itoa(d.Replication.FollowerThrottle) }},
+	{key: "replica.read.far.behind.bytes", kind: kindInt, usage: "a consumer reading more than this many commit-log bytes behind the end is sent to a slave (RocketMQ's cold-read rule), 0 = off", def: func(d *Config) string { return itoa(d.Replication.FarBehindBytes) }},
+	{key: "http.listener", kind: kindString, usage: "host:port of /metrics, /healthz, /readyz; empty disables", def: func(d *Config) string { return d.HTTPListener }},
+	{key: "http.pprof.enable", kind: kindBool, usage: "serve net/http/pprof under /debug/pprof/ on http.listener", def: func(d *Config) string { return strconv.FormatBool(d.PProf) }},
+	{key: "logger.level", kind: kindString, usage: "debug, info, warn or error", def: func(d *Config) string { return d.LogLevel }},
+	{key: "logger.format", kind: kindString, usage: "console or json", def: func(d *Config) string { return d.LogFormat }},
 }
 
 // ignored are Kafka properties that mean nothing to gregor. Compose files
@@ -146,10 +159,25 @@ var ignored = map[string]string{
 	"log4j.root.loglevel":  "logging goes through zap (logger.level)",
 }
 
-// flagAliases are friendlier flag names for a few settings.
-var flagAliases = map[string]string{
-	"data-dir": "log.dirs",
-	"pprof":    "http.pprof.enable",
+// flagAlias is a friendlier flag name for a setting: the same row, the same
+// parsing and default. brokerOnly ones exist under `gregor broker` (the
+// names RocketMQ users know); an interval alias also takes a Go duration
+// (3s), as those flags always have.
+type flagAlias struct {
+	name, key  string
+	brokerOnly bool
+}
+
+// flagAliases are the friendlier flag names.
+var flagAliases = []flagAlias{
+	{name: "data-dir", key: "log.dirs"},
+	{name: "pprof", key: "http.pprof.enable"},
+	{name: "node-id", key: "node.id", brokerOnly: true},
+	{name: "cluster", key: "broker.cluster.name", brokerOnly: true},
+	{name: "broker-name", key: "broker.name", brokerOnly: true},
+	{name: "broker-id", key: "broker.member.id", brokerOnly: true},
+	{name: "register-interval", key: "nameserver.register.interval.ms", brokerOnly: true},
+	{name: "route-refresh-interval", key: "nameserver.poll.interval.ms", brokerOnly: true},
 }
 
 // envName is the environment variable name of key after prefix, the
@@ -181,17 +209,50 @@ func lookupSetting(key string) (setting, bool) {
 
 // addSettingFlags defines one flag per setting, named as the property
 // (--num.partitions 3), plus the aliases. Every flag is text; parsing and
-// its error messages happen in one place, parseConfig.
-func addSettingFlags(fs *pflag.FlagSet) {
+// its error messages happen in one place, parseConfig. Each usage ends with
+// the setting's default as the packages give it (def, brokerDef).
+func addSettingFlags(fs *pflag.FlagSet, brokerCmd bool) {
 	fs.StringP("config", "c", "", "YAML file of settings (also GREGOR_CONFIG)")
+	d := defaultConfig()
+	if brokerCmd {
+		d = brokerDefaultConfig()
+	}
 	for _, s := range settings {
-		fs.String(s.key, "", s.usage)
+		usage := s.usage
+		switch {
+		case brokerCmd && s.brokerDef != nil:
+			usage += fmt.Sprintf(" (default %s)", s.brokerDef(&d))
+		case s.def != nil:
+			usage += fmt.Sprintf(" (default %s)", s.def(&d))
+		}
+		fs.String(s.key, "", usage)
 		if s.kind == kindBool {
 			fs.Lookup(s.key).NoOptDefVal = "true"
 		}
 	}
-	fs.String("data-dir", "", "data directory (same as --log.dirs)")
-	fs.Bool("pprof", false, "serve net/http/pprof on http.listener (same as --http.pprof.enable)")
+	for _, a := range flagAliases {
+		if a.brokerOnly && !brokerCmd {
+			continue
+		}
+		fs.String(a.name, "", fmt.Sprintf("same as --%s", a.key))
+		if s, _ := lookupSetting(a.key); s.kind == kindBool {
+			fs.Lookup(a.name).NoOptDefVal = "true"
+		}
+	}
+}
+
+// itoa renders a whole number as a setting's text.
+func itoa[T ~int | ~int16 | ~int32 | ~int64](n T) string { return strconv.FormatInt(int64(n), 10) }
+
+// ms renders a duration as a *.ms setting's text.
+func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
+
+// flushModeName is log.flush.mode's text of m.
+func flushModeName(m storage.FlushMode) string {
+	if m == storage.FlushSync {
+		return "sync"
+	}
+	return "async"
 }
 
 // sources says where each setting was supplied, for error messages.
@@ -206,12 +267,8 @@ func (s *sources) of(key string) string {
 		if f := s.fs.Lookup(key); f != nil && f.Changed {
 			return "flag --" + key
 		}
-		for alias, k := range flagAliases {
-			if k == key {
-				if f := s.fs.Lookup(alias); f != nil && f.Changed {
-					return "flag --" + alias
-				}
-			}
+		if f := aliasOf(s.fs, key); f != nil {
+			return "flag --" + f.Name
 		}
 	}
 	if v, ok := s.inEnv[key]; ok {
@@ -349,9 +406,9 @@ func aliasOf(fs *pflag.FlagSet, key string) *pflag.Flag {
 	if fs == nil {
 		return nil
 	}
-	for alias, k := range flagAliases {
-		if k == key {
-			if f := fs.Lookup(alias); f != nil && f.Changed {
+	for _, a := range flagAliases {
+		if a.key == key {
+			if f := fs.Lookup(a.name); f != nil && f.Changed {
 				return f
 			}
 		}

@@ -37,7 +37,7 @@ apache/kafka image's names) and a key in the YAML file given by --config.
 Precedence: flag, GREGOR_*, KAFKA_*, file, default.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, l, err := configFromCommand(cmd)
+			cfg, l, err := configFromCommand(cmd, defaultConfig())
 			if err != nil {
 				return err
 			}
@@ -50,17 +50,18 @@ Precedence: flag, GREGOR_*, KAFKA_*, file, default.`,
 			return runStandalone(cmd.Context(), cfg, log, nil)
 		},
 	}
-	addSettingFlags(cmd.Flags())
+	addSettingFlags(cmd.Flags(), false)
 	return cmd
 }
 
-// configFromCommand reads every configuration source of cmd.
-func configFromCommand(cmd *cobra.Command) (Config, *loaded, error) {
+// configFromCommand reads every configuration source of cmd over the
+// defaults base (defaultConfig, or brokerDefaultConfig for `gregor broker`).
+func configFromCommand(cmd *cobra.Command, base Config) (Config, *loaded, error) {
 	l, err := load(cmd.Flags(), os.Environ())
 	if err != nil {
 		return Config{}, nil, err
 	}
-	cfg, err := parseConfig(l)
+	cfg, err := parseConfigOver(base, l)
 	if err != nil {
 		return Config{}, nil, fmt.Errorf("configuration:\n  %s", strings.ReplaceAll(err.Error(), "\n", "\n  "))
 	}
