@@ -1,6 +1,6 @@
 package broker
 
-// CreateTopics, versions 2–7 (Kafka 4 removed 0–1).
+// CreateTopics (key 19), versions 2–7 (Kafka 4 removed 0–1).
 //
 // Behaviour follows Kafka 4's controller, check by check and in its order:
 // topic name (INVALID_TOPIC_EXCEPTION), existence (TOPIC_ALREADY_EXISTS),

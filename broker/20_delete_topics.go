@@ -1,17 +1,23 @@
 package broker
 
-// DeleteTopics, versions 1–6 (Kafka 4 removed 0). v6 names topics by name or
-// by id.
+// DeleteTopics (key 20), versions 1–6 (Kafka 4 removed 0).
 //
-// As Kafka 4's ControllerApis: a v6 entry with neither a name nor an id, or
-// with both, gets INVALID_REQUEST; a name or id given twice gets
-// INVALID_REQUEST once ("Duplicate topic name." / "Duplicate topic id."); a
-// name whose topic's id is also given gets INVALID_REQUEST. An unknown name
-// gets UNKNOWN_TOPIC_OR_PARTITION, an unknown id UNKNOWN_TOPIC_ID. Deleting
-// removes the topic's durable record first, then its partitions from the
-// store. A timeout of 0 or less gets REQUEST_TIMED_OUT for every entry and
-// deletes nothing, as in Kafka 4. In a cluster the topic is deleted from
-// every live group owning part of it (placement.go).
+// Behaviour (as Kafka 4's ControllerApis):
+//   - A name or id given twice gets INVALID_REQUEST once ("Duplicate topic
+//     name." / "Duplicate topic id."); a name whose topic's id is also given
+//     gets INVALID_REQUEST.
+//   - An unknown name gets UNKNOWN_TOPIC_OR_PARTITION, an unknown id
+//     UNKNOWN_TOPIC_ID.
+//   - Deleting removes the topic's durable record first, then its
+//     partitions from the store.
+//   - A timeout of 0 or less gets REQUEST_TIMED_OUT for every entry and
+//     deletes nothing, as in Kafka 4.
+//   - In a cluster the topic is deleted from every live group owning part of
+//     it (placement.go).
+//
+// Versions:
+//   - v6: topics are named by name or by id; an entry with neither, or with
+//     both, gets INVALID_REQUEST.
 
 import (
 	"context"

@@ -1,15 +1,22 @@
 package broker
 
-// DeleteRecords, versions 0–2.
+// DeleteRecords (key 21), versions 0–2.
 //
 // Moves each partition's log start offset forward, as Kafka's
-// Partition.deleteRecordsOnLeader: offset -1 means the high watermark; any
-// other negative offset, or one past the high watermark, gets
-// OFFSET_OUT_OF_RANGE; an offset below the current log start changes
-// nothing. The response carries the new low watermark (-1 with an error).
-// Unknown topics and partitions get UNKNOWN_TOPIC_OR_PARTITION, a partition
-// another broker group owns NOT_LEADER_OR_FOLLOWER. A partition
-// named twice is answered once, with the last offset given, as in Kafka.
+// Partition.deleteRecordsOnLeader.
+//
+// Behaviour:
+//   - Offset -1 means the high watermark; any other negative offset, or one
+//     past the high watermark, gets OFFSET_OUT_OF_RANGE; an offset below the
+//     current log start changes nothing.
+//   - The response carries the new low watermark (-1 with an error).
+//   - Unknown topics and partitions get UNKNOWN_TOPIC_OR_PARTITION, a
+//     partition another broker group owns NOT_LEADER_OR_FOLLOWER.
+//   - A partition named twice is answered once, with the last offset given,
+//     as in Kafka.
+//
+// Versions: the handler has no version-specific behaviour (later versions
+// change the encoding only).
 
 import (
 	"context"

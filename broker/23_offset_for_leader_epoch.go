@@ -3,15 +3,24 @@ package broker
 // OffsetForLeaderEpoch (key 23), versions 2–4.
 //
 // Consumers use it to validate their position after a leader change
-// (KIP-320): for the epoch they last saw, the end offset of that epoch on
-// this leader (KIP-101: the largest epoch <= the requested one and the
-// offset where the next epoch starts, or the log end). An epoch the log
-// does not know gives -1/-1 without an error, as Kafka does.
-// CurrentLeaderEpoch is checked (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH);
-// unknown partitions get UNKNOWN_TOPIC_OR_PARTITION. Masters and slaves
-// answer alike from their own log (the epochs replicate with the batches),
-// a slave with its last replicated term as the current epoch, so a client
-// reading from a slave detects truncation as well.
+// (KIP-320).
+//
+// Behaviour:
+//   - For the epoch they last saw: the end offset of that epoch on this
+//     leader (KIP-101: the largest epoch <= the requested one and the offset
+//     where the next epoch starts, or the log end).
+//   - An epoch the log does not know gives -1/-1 without an error, as Kafka
+//     does.
+//   - CurrentLeaderEpoch is checked (FENCED_LEADER_EPOCH /
+//     UNKNOWN_LEADER_EPOCH); unknown partitions get
+//     UNKNOWN_TOPIC_OR_PARTITION.
+//   - Masters and slaves answer alike from their own log (the epochs
+//     replicate with the batches), a slave with its last replicated term as
+//     the current epoch, so a client reading from a slave detects
+//     truncation as well.
+//
+// Versions: v3+ carry the requester's replica id, which the handler does
+// not read (a consumer sends -1); v4 changes the encoding only.
 
 import (
 	"context"

@@ -1,6 +1,6 @@
 package broker
 
-// DescribeConfigs, versions 1–4 (Kafka 4 removed 0).
+// DescribeConfigs (key 32), versions 1–4 (Kafka 4 removed 0).
 //
 // TOPIC resources list every topic config with its effective value and
 // source: TOPIC_CONFIG when set on the topic, STATIC_BROKER_CONFIG when the

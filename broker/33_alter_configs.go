@@ -1,6 +1,6 @@
 package broker
 
-// AlterConfigs, versions 0–2: the legacy, non-incremental form, which
+// AlterConfigs (key 33), versions 0–2: the legacy, non-incremental form, which
 // replaces every explicit config of the resource with the ones given.
 //
 // TOPIC: the new set is validated as a whole (INVALID_CONFIG for unknown

@@ -1,13 +1,17 @@
 package broker
 
-// DescribeLogDirs, versions 1–4 (Kafka 4 removed 0).
+// DescribeLogDirs (key 35), versions 1–4 (Kafka 4 removed 0).
 //
-// gregor has one data directory per broker (the commit log and the consume
-// queues of every partition), so the answer is one log dir: its absolute
-// path, each requested partition with its size in the store (Partition.Size)
-// and an offset lag of 0 (no future replicas), and from v4 the file
-// system's total and usable bytes. A null topic list means every topic;
-// unknown topics and partitions are left out, as Kafka does.
+// Behaviour:
+//   - gregor has one data directory per broker (the commit log and the
+//     consume queues of every partition), so the answer is one log dir: its
+//     absolute path, and each requested partition with its size in the
+//     store (Partition.Size) and an offset lag of 0 (no future replicas).
+//   - A null topic list means every topic; unknown topics and partitions
+//     are left out, as Kafka does.
+//
+// Versions:
+//   - v4: the file system's total and usable bytes.
 
 import (
 	"context"

@@ -1,19 +1,25 @@
 package broker
 
-// CreatePartitions, versions 0–3.
+// CreatePartitions (key 37), versions 0–3.
 //
-// Every requested topic is echoed in the response (clients match results by
-// name and some wait for each). As Kafka 4: a name given twice gets
-// INVALID_REQUEST once; an unknown topic UNKNOWN_TOPIC_OR_PARTITION; a count
-// equal to or below the current one INVALID_PARTITIONS with Kafka's
-// messages; an assignment list whose length is not the number of new
-// partitions, or naming unknown brokers, INVALID_REPLICA_ASSIGNMENT.
-// validate_only checks without creating. A timeout of 0 or less gets
-// REQUEST_TIMED_OUT and changes nothing, as in Kafka 4. More than 10000 new
-// partitions in one request get POLICY_VIOLATION for every topic (see
-// CreateTopics). In a cluster the topic's deciding broker places the new
-// partitions over the live master groups; the others forward to it
-// (placement.go).
+// Behaviour:
+//   - Every requested topic is echoed in the response (clients match
+//     results by name and some wait for each).
+//   - As Kafka 4: a name given twice gets INVALID_REQUEST once; an unknown
+//     topic UNKNOWN_TOPIC_OR_PARTITION; a count equal to or below the
+//     current one INVALID_PARTITIONS with Kafka's messages; an assignment
+//     list whose length is not the number of new partitions, or naming
+//     unknown brokers, INVALID_REPLICA_ASSIGNMENT.
+//   - validate_only checks without creating.
+//   - A timeout of 0 or less gets REQUEST_TIMED_OUT and changes nothing, as
+//     in Kafka 4.
+//   - More than 10000 new partitions in one request get POLICY_VIOLATION for
+//     every topic (see CreateTopics).
+//   - In a cluster the topic's deciding broker places the new partitions
+//     over the live master groups; the others forward to it (placement.go).
+//
+// Versions: the handler has no version-specific behaviour (later versions
+// change the encoding only).
 
 import (
 	"context"

@@ -1,6 +1,6 @@
 package broker
 
-// IncrementalAlterConfigs, versions 0–1.
+// IncrementalAlterConfigs (key 44), versions 0–1.
 //
 // TOPIC: the operations are applied in order to the topic's explicit
 // configs: SET sets a value, DELETE removes it (back to the broker default),

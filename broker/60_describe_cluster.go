@@ -1,15 +1,19 @@
 package broker
 
-// DescribeCluster, versions 0–2.
+// DescribeCluster (key 60), versions 0–2.
 //
-// Answers with the cluster id, this broker as the controller (gregor has no
-// KRaft quorum; a Kafka broker likewise names a live broker rather than the
-// real controller), and the brokers of the cluster with the advertised
-// address of the listener the request arrived on: every live broker of the
-// cluster, from the route table kept fresh from the NameServers. v1+:
-// endpoint type 1 (brokers) is answered; any other gets
-// UNSUPPORTED_ENDPOINT_TYPE, as a Kafka broker does. v2: no broker is
-// fenced, so include_fenced_brokers changes nothing.
+// Behaviour:
+//   - Answers with the cluster id and this broker as the controller (gregor
+//     has no KRaft quorum; a Kafka broker likewise names a live broker
+//     rather than the real controller).
+//   - The brokers are every live broker of the cluster, from the route
+//     table kept fresh from the NameServers, each at the advertised address
+//     of the listener the request arrived on.
+//
+// Versions:
+//   - v1+: endpoint type 1 (brokers) is answered; any other gets
+//     UNSUPPORTED_ENDPOINT_TYPE, as a Kafka broker does.
+//   - v2: no broker is fenced, so include_fenced_brokers changes nothing.
 
 import (
 	"context"
