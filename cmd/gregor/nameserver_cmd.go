@@ -13,6 +13,10 @@ import (
 	"go.uber.org/zap"
 )
 
+// nameServerListen is `gregor nameserver`'s address: every interface, on
+// RocketMQ's port.
+const nameServerListen = ":9876"
+
 // newNameServerCommand is `gregor nameserver`: the route registry alone
 // (RocketMQ's mqnamesrv). Brokers register with every NameServer; the
 // NameServers never talk to each other and keep nothing on disk.
@@ -47,13 +51,18 @@ and /healthz:
 			}, log)
 		},
 	}
+	// The defaults are the package's (nameserver.Config.EnsureDefaults),
+	// except the address: the command serves every interface on RocketMQ's
+	// port, where the package's default is loopback.
+	var d nameserver.Config
+	d.EnsureDefaults()
 	f := cmd.Flags()
-	f.StringVar(&listen, "listen", ":9876", "host:port of the NameServer's HTTP API")
-	f.DurationVar(&scan, "scan-interval", 3*time.Second, "how often silent brokers are looked for")
-	f.DurationVar(&expiry, "expiry", 15*time.Second, "a broker silent this long is dropped")
-	f.DurationVar(&lease, "lease-duration", nameserver.DefaultLeaseDuration, "a master lease's length (fail-over: a killed master's group gets a new master about this long after its last renewal); a started NameServer grants none for this long")
-	f.StringVar(&logLevel, "logger.level", "info", "debug, info, warn or error")
-	f.StringVar(&logFormat, "logger.format", "console", "console or json")
+	f.StringVar(&listen, "listen", nameServerListen, "host:port of the NameServer's HTTP API")
+	f.DurationVar(&scan, "scan-interval", d.ScanInterval, "how often silent brokers are looked for")
+	f.DurationVar(&expiry, "expiry", d.BrokerExpiry, "a broker silent this long is dropped")
+	f.DurationVar(&lease, "lease-duration", d.LeaseDuration, "a master lease's length (fail-over: a killed master's group gets a new master about this long after its last renewal); a started NameServer grants none for this long")
+	f.StringVar(&logLevel, "logger.level", defaultLogLevel, "debug, info, warn or error")
+	f.StringVar(&logFormat, "logger.format", defaultLogFormat, "console or json")
 	return cmd
 }
 

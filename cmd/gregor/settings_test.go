@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gregor-broker/gregor/broker"
+	"github.com/gregor-broker/gregor/nameserver"
 )
 
 // noDefault are the rows without a def, each with its reason: their default
@@ -149,5 +150,17 @@ func TestBrokerFlagAliases(t *testing.T) {
 	}
 	if newStandaloneCommand().Flags().Lookup("broker-id") != nil {
 		t.Error("standalone has gregor broker's --broker-id")
+	}
+}
+
+// `gregor nameserver`'s flag defaults are nameserver.Config's EnsureDefaults.
+func TestNameServerFlagDefaults(t *testing.T) {
+	var d nameserver.Config
+	d.EnsureDefaults()
+	f := newNameServerCommand().Flags()
+	for name, want := range map[string]time.Duration{"scan-interval": d.ScanInterval, "expiry": d.BrokerExpiry, "lease-duration": d.LeaseDuration} {
+		if got, err := f.GetDuration(name); err != nil || got != want {
+			t.Errorf("--%s default %v (%v), want %v", name, got, err, want)
+		}
 	}
 }
