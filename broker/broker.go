@@ -163,8 +163,7 @@ type Broker struct {
 	groups   *group.Coordinator
 	metrics  *metrics
 	sessions *fetchSessions
-	cluster  *cluster // see cl
-	clOnce   sync.Once
+	cluster  *cluster // built by New
 
 	// epoch is the master epoch of this broker group, which is every
 	// partition's leader epoch (DESIGN: leader epoch = the group's master

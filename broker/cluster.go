@@ -173,7 +173,7 @@ type cluster struct {
 	routes   nameserver.Routes
 	routesAt int64 // bumped on every route read
 	readAt   time.Time
-	uncached bool // rebuild the view on every call (see cl)
+	uncached bool // rebuild the view on every call (a Broker without New, in tests)
 	known    map[string]*knownTopic
 	view     *view
 	viewKey  [2]int64
@@ -272,26 +272,8 @@ func (c *cluster) membersSeen(group string) []int64 {
 	return out
 }
 
-// cl returns the broker's cluster membership. A Broker built without New
-// (a struct literal in a test) gets one on first use: a single node with an
-// in-process registry, never started, whose view is rebuilt on every call
-// (no OnChange hook tells it of topic changes).
-func (b *Broker) cl() *cluster {
-	b.clOnce.Do(func() {
-		if b.cluster != nil {
-			return
-		}
-		cfg := b.cfg.Cluster
-		_ = cfg.Validate(b.cfg.NodeID)
-		log := b.log
-		if log == nil {
-			log = zap.NewNop()
-		}
-		b.cluster = newCluster(b, cfg, log)
-		b.cluster.uncached = true // no OnChange hook tells it of changes
-	})
-	return b.cluster
-}
+// cl returns the broker's cluster membership, built by New.
+func (b *Broker) cl() *cluster { return b.cluster }
 
 // isMaster reports whether this broker is its group's master (by term,
 // role.go).

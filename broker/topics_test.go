@@ -51,6 +51,12 @@ func admOpen(t testing.TB, dir string, def TopicDefaults) *admBroker {
 		store:  st,
 		topics: tp,
 	}
+	// A single node with an in-process registry, never started, whose view
+	// is rebuilt on every call (no OnChange hook tells it of topic changes).
+	cfg := b.cfg.Cluster
+	_ = cfg.Validate(b.cfg.NodeID)
+	b.cluster = newCluster(b, cfg, b.log)
+	b.cluster.uncached = true
 	return &admBroker{Broker: b, t: t}
 }
 
