@@ -425,10 +425,19 @@ func TestReplicationAfterRetention(t *testing.T) {
 // each partition's ISR.
 func describeISR(t testing.TB, addr, topic string) [][]int32 {
 	t.Helper()
-	cmd := exec.Command(gregorBin, "topic", "describe", "-b", addr, "--json", "--timeout", "5s", topic)
+	// The admin client may pick a paused member for DescribeConfigs (its
+	// connection times out); a user retries, so the test does too.
+	var out []byte
+	var err error
 	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	for try := 0; try < 3; try++ {
+		stderr.Reset()
+		cmd := exec.Command(gregorBin, "topic", "describe", "-b", addr, "--json", "--timeout", "5s", topic)
+		cmd.Stderr = &stderr
+		if out, err = cmd.Output(); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatalf("gregor topic describe: %v\n%s%s", err, out, stderr.String())
 	}
