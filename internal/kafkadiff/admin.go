@@ -9,6 +9,7 @@ package kafkadiff
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -292,6 +293,11 @@ func AdminCases(t testing.TB, cl *kgo.Client, prefix string) []string {
 	if resp, err := dg.RequestWith(ctx, pcl); err != nil {
 		t.Fatalf("describe groups: %v", err)
 	} else {
+		// Kafka 4 answers in its coordinator's order, not the request's
+		// (clients match answers by group id): compare in one order.
+		sort.Slice(resp.Groups, func(i, j int) bool {
+			return (resp.Groups[i].Group == nog) != (resp.Groups[j].Group == nog) && resp.Groups[j].Group == nog
+		})
 		for _, d := range resp.Groups {
 			label := "committed"
 			if d.Group == nog {
