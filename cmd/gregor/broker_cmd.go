@@ -30,7 +30,7 @@ such as 3s), which GREGOR_* / KAFKA_* variables and the YAML file set as
 well; every standalone setting applies.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, l, err := configFromCommand(cmd, brokerDefaultConfig())
+			cfg, l, err := configFromCommand(cmd, cmdBroker)
 			if err != nil {
 				return err
 			}
@@ -43,6 +43,6 @@ well; every standalone setting applies.`,
 			return runStandalone(cmd.Context(), cfg, log, nil)
 		},
 	}
-	addSettingFlags(cmd.Flags(), true)
+	addSettingFlags(cmd.Flags(), cmdBroker)
 	return cmd
 }

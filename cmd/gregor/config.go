@@ -11,13 +11,14 @@ import (
 	"time"
 
 	"github.com/gregor-broker/gregor/broker"
+	"github.com/gregor-broker/gregor/nameserver"
 	"github.com/gregor-broker/gregor/storage"
 	"go.uber.org/zap"
 )
 
 // Config is the gregor process's configuration as plain values, after every
-// source has been read (settings.go). Validate fills what is left empty and
-// rejects what cannot work, in plain words.
+// source has been read (settings.go). EnsureDefaults fills what is left
+// empty; Validate does that and rejects what cannot work, in plain words.
 type Config struct {
 	NodeID    int32
 	ClusterID string
@@ -63,6 +64,10 @@ type Config struct {
 	// Replication is the master→slave replication (broker/replica_config.go
 	// holds its defaults and validation).
 	Replication broker.ReplicationConfig
+
+	// NameServer is `gregor nameserver`'s configuration
+	// (nameServerDefaultConfig); the broker commands leave it zero.
+	NameServer nameserver.Config
 }
 
 // GroupSettings are the group coordinator's settings (Kafka names); see
@@ -85,6 +90,9 @@ const (
 	defaultDataDir      = "./data"
 	defaultLogLevel     = "info"
 	defaultLogFormat    = "console"
+	// nameServerListen is `gregor nameserver`'s address: every interface,
+	// on RocketMQ's port (the package's default is loopback).
+	nameServerListen = ":9876"
 )
 
 // packageDefaults is the broker's configuration as its packages' own
@@ -152,6 +160,27 @@ func brokerDefaultConfig() Config {
 	c.Cluster.NameServers = []string{broker.DefaultNameServer}
 	c.Replication.Listener = broker.DefaultReplicationListener
 	return c
+}
+
+// nameServerDefaultConfig is defaultConfig under `gregor nameserver`: the
+// nameserver package's defaults, served on every interface.
+func nameServerDefaultConfig() Config {
+	c := defaultConfig()
+	c.NameServer.Listen = nameServerListen
+	c.NameServer.EnsureDefaults()
+	c.NameServer.Logger = nil // the command names its own
+	return c
+}
+
+// defaultsFor is the default configuration of the command c.
+func defaultsFor(c command) Config {
+	switch c {
+	case cmdBroker:
+		return brokerDefaultConfig()
+	case cmdNameServer:
+		return nameServerDefaultConfig()
+	}
+	return defaultConfig()
 }
 
 // parser turns setting texts into typed values and collects every problem,
@@ -244,7 +273,7 @@ func (p *parser) list(key string) ([]string, bool) {
 func parseConfig(l *loaded) (Config, error) { return parseConfigOver(defaultConfig(), l) }
 
 // parseConfigOver builds a validated Config from what load read, over the
-// defaults c (defaultConfig or brokerDefaultConfig).
+// defaults c (defaultsFor the command that loaded).
 func parseConfigOver(c Config, l *loaded) (Config, error) {
 	p := &parser{l: l}
 
@@ -436,6 +465,19 @@ func parseConfigOver(c Config, l *loaded) (Config, error) {
 		c.LogFormat = strings.ToLower(v)
 	}
 
+	if v, ok := p.str("nameserver.listener"); ok {
+		c.NameServer.Listen = v
+	}
+	if d, ok := p.ms("nameserver.scan.interval.ms", 1, math.MaxInt32); ok {
+		c.NameServer.ScanInterval = d
+	}
+	if d, ok := p.ms("nameserver.broker.expiry.ms", 1, math.MaxInt32); ok {
+		c.NameServer.BrokerExpiry = d
+	}
+	if d, ok := p.ms("nameserver.lease.duration.ms", 1, math.MaxInt32); ok {
+		c.NameServer.LeaseDuration = d
+	}
+
 	if len(p.errs) > 0 {
 		return Config{}, errors.Join(p.errs...)
 	}
@@ -616,9 +658,10 @@ func advertisedDefault(l listener, advHost string) string {
 	return net.JoinHostPort(host, l.port)
 }
 
-// Validate fills empty values with defaults and rejects combinations that
-// cannot work, in plain words.
-func (c *Config) Validate() error {
+// EnsureDefaults fills the empty values Validate's checks read with
+// defaultConfig's; the rest the packages' EnsureDefaults fill when the
+// broker starts.
+func (c *Config) EnsureDefaults() {
 	d := defaultConfig()
 	if c.DataDir == "" {
 		c.DataDir = d.DataDir
@@ -635,6 +678,12 @@ func (c *Config) Validate() error {
 	if c.LogFormat == "" {
 		c.LogFormat = d.LogFormat
 	}
+}
+
+// Validate fills empty values with defaults (EnsureDefaults) and rejects
+// combinations that cannot work, in plain words.
+func (c *Config) Validate() error {
+	c.EnsureDefaults()
 	var errs []error
 	if len(c.Listeners) == 0 {
 		errs = append(errs, errors.New("listeners: gregor needs at least one PLAINTEXT listener"))
@@ -655,6 +704,11 @@ func (c *Config) Validate() error {
 	rc := c.Replication // a copy, as above
 	if err := rc.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.NameServer.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.NameServer.Listen); err != nil {
+			errs = append(errs, fmt.Errorf("nameserver.listener: %q is not host:port (use :9876 for every interface)", c.NameServer.Listen))
+		}
 	}
 	if c.HTTPListener != "" {
 		if _, _, err := net.SplitHostPort(c.HTTPListener); err != nil {

@@ -45,7 +45,7 @@ func configFrom(t *testing.T, yaml string, env map[string]string, args []string)
 	if err := cmd.Flags().Parse(args); err != nil {
 		t.Fatalf("flags %v: %v", args, err)
 	}
-	l, err := load(cmd.Flags(), os.Environ())
+	l, err := load(cmd.Flags(), os.Environ(), cmdStandalone)
 	if err != nil {
 		return Config{}, nil, err
 	}

@@ -31,7 +31,7 @@ Reads the same configuration as gregor standalone; --bootstrap-server overrides
 the Kafka address.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, _, err := configFromCommand(cmd, defaultConfig())
+			cfg, _, err := configFromCommand(cmd, cmdStandalone)
 			if err != nil {
 				return err
 			}
@@ -54,7 +54,7 @@ the Kafka address.`,
 			return err
 		},
 	}
-	addSettingFlags(cmd.Flags(), false)
+	addSettingFlags(cmd.Flags(), cmdStandalone)
 	cmd.Flags().StringVarP(&bootstrap, "bootstrap-server", "b", "", "Kafka address to check (default: the first listener)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "give up after this long")
 	return cmd

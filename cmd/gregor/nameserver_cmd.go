@@ -13,22 +13,12 @@ import (
 	"go.uber.org/zap"
 )
 
-// nameServerListen is `gregor nameserver`'s address: every interface, on
-// RocketMQ's port.
-const nameServerListen = ":9876"
-
 // newNameServerCommand is `gregor nameserver`: the route registry alone
 // (RocketMQ's mqnamesrv). Brokers register with every NameServer; the
-// NameServers never talk to each other and keep nothing on disk.
+// NameServers never talk to each other and keep nothing on disk. Its flags
+// are rows of the settings table (cmdNameServer), with the names the
+// command has always had as aliases (flagAliases).
 func newNameServerCommand() *cobra.Command {
-	var (
-		listen    string
-		scan      time.Duration
-		expiry    time.Duration
-		lease     time.Duration
-		logLevel  string
-		logFormat string
-	)
 	cmd := &cobra.Command{
 		Use:   "nameserver",
 		Short: "Run a NameServer: the registry brokers register with and read routes from",
@@ -38,31 +28,32 @@ heartbeats. It scans every --scan-interval and drops a broker silent for longer
 than --expiry. The HTTP API (see the nameserver package) also serves /metrics
 and /healthz:
 
-  curl http://127.0.0.1:9876/v1/routes`,
+  curl http://127.0.0.1:9876/v1/routes
+
+--listen, --scan-interval, --expiry and --lease-duration are other names of
+the settings nameserver.listener, nameserver.scan.interval.ms,
+nameserver.broker.expiry.ms and nameserver.lease.duration.ms (the intervals
+take milliseconds or a duration such as 3s), which GREGOR_* / KAFKA_*
+variables and the YAML file (--config) set as well, with the precedence of
+gregor standalone. A file key that is a broker setting is ignored here.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := newLogger(Config{LogLevel: logLevel, LogFormat: logFormat})
+			cfg, l, err := configFromCommand(cmd, cmdNameServer)
+			if err != nil {
+				return err
+			}
+			log, err := newLogger(cfg)
 			if err != nil {
 				return err
 			}
 			defer func() { _ = log.Sync() }()
-			return runNameServer(cmd.Context(), nameserver.Config{
-				Listen: listen, ScanInterval: scan, BrokerExpiry: expiry, LeaseDuration: lease, Logger: log.Named("nameserver"),
-			}, log)
+			logLoadNotes(log, cfg, l)
+			ns := cfg.NameServer
+			ns.Logger = log.Named("nameserver")
+			return runNameServer(cmd.Context(), ns, log)
 		},
 	}
-	// The defaults are the package's (nameserver.Config.EnsureDefaults),
-	// except the address: the command serves every interface on RocketMQ's
-	// port, where the package's default is loopback.
-	var d nameserver.Config
-	d.EnsureDefaults()
-	f := cmd.Flags()
-	f.StringVar(&listen, "listen", nameServerListen, "host:port of the NameServer's HTTP API")
-	f.DurationVar(&scan, "scan-interval", d.ScanInterval, "how often silent brokers are looked for")
-	f.DurationVar(&expiry, "expiry", d.BrokerExpiry, "a broker silent this long is dropped")
-	f.DurationVar(&lease, "lease-duration", d.LeaseDuration, "a master lease's length (fail-over: a killed master's group gets a new master about this long after its last renewal); a started NameServer grants none for this long")
-	f.StringVar(&logLevel, "logger.level", defaultLogLevel, "debug, info, warn or error")
-	f.StringVar(&logFormat, "logger.format", defaultLogFormat, "console or json")
+	addSettingFlags(cmd.Flags(), cmdNameServer)
 	return cmd
 }
 

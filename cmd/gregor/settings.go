@@ -39,22 +39,46 @@ const (
 	kindList // comma-separated (a YAML list is accepted too)
 )
 
+// command is a subcommand that reads the settings table; each row says
+// which ones have it.
+type command uint8
+
+const (
+	cmdStandalone command = 1 << iota // gregor, gregor standalone, gregor healthcheck
+	cmdBroker                         // gregor broker
+	cmdNameServer                     // gregor nameserver
+
+	// brokerProcess are the commands that run (or check) a broker; a row
+	// with no cmds belongs to them.
+	brokerProcess = cmdStandalone | cmdBroker
+)
+
 // setting is one property gregor honours.
 type setting struct {
 	key   string
 	kind  kind
 	usage string
+	// cmds are the commands that read the setting; zero: brokerProcess.
+	cmds command
 	// env lists extra environment variables read for the key, after
 	// GREGOR_* and KAFKA_* (CLUSTER_ID, as the apache/kafka image has it).
 	env []string
 	// def renders the default as the setting's text, read from the
-	// packages' EnsureDefaults (defaultConfig); nil when the default
-	// depends on other settings or the subcommand (the usage says which).
-	// TestSettingDefaults holds every def to what EnsureDefaults gives.
+	// command's default Config (defaultsFor), which holds the packages'
+	// EnsureDefaults and the command's own constants; nil, or "" under a
+	// command, when the default depends on other settings or there is none
+	// (the usage says which). TestSettingDefaults holds every def to what
+	// EnsureDefaults gives.
 	def func(d *Config) string
-	// brokerDef is the default under `gregor broker` when it differs from
-	// standalone's, read from brokerDefaultConfig.
-	brokerDef func(d *Config) string
+}
+
+// has reports whether the command c reads s.
+func (s setting) has(c command) bool {
+	cmds := s.cmds
+	if cmds == 0 {
+		cmds = brokerProcess
+	}
+	return cmds&c != 0
 }
 
 // settings is every property gregor honours. The defaults are read from
@@ -97,7 +121,7 @@ var settings = []setting{
 	{key: "offsets.retention.check.interval.ms", kind: kindInt, usage: "how often expired offsets are removed", def: func(d *Config) string { return ms(d.Group.OffsetsRetentionCheckInterval) }},
 	{key: "offset.metadata.max.bytes", kind: kindInt, usage: "largest metadata string of a committed offset", def: func(d *Config) string { return itoa(d.Group.OffsetMetadataMaxBytes) }},
 	{key: "group.max.size", kind: kindInt, usage: "most members a consumer group may have; more get GROUP_MAX_SIZE_REACHED", def: func(d *Config) string { return itoa(d.Group.MaxSize) }},
-	{key: "nameservers", kind: kindList, usage: "NameServers host:port,… to register with (standalone: an in-process one)", brokerDef: func(d *Config) string { return strings.Join(d.Cluster.NameServers, ",") }},
+	{key: "nameservers", kind: kindList, usage: "NameServers host:port,… to register with (standalone: an in-process one)", def: func(d *Config) string { return strings.Join(d.Cluster.NameServers, ",") }},
 	{key: "broker.cluster.name", kind: kindString, usage: "cluster the broker registers under", def: func(d *Config) string { return d.Cluster.Name }},
 	{key: "broker.name", kind: kindString, usage: "broker group (RocketMQ brokerName) (default broker-<node.id>)"},
 	{key: "broker.member.id", kind: kindInt, usage: "identity in the broker group (RocketMQ brokerId); the group's current term decides who is master, member 0 begins term 0 of a fresh group", def: func(d *Config) string { return itoa(d.Cluster.BrokerID) }},
@@ -106,7 +130,7 @@ var settings = []setting{
 	{key: "failover.enable", kind: kindBool, usage: "with 3 or more NameServers, a master holds a lease with a majority of them and an in-sync slave takes over when it runs out (docs/replication.md); false: no lease, fail-over only by hand", def: func(d *Config) string { return strconv.FormatBool(!d.Cluster.FailoverDisabled) }},
 	{key: "unclean.leader.election.enable", kind: kindBool, usage: "a slave outside the last in-sync set may take over when no in-sync one can, losing acknowledged writes", def: func(d *Config) string { return strconv.FormatBool(d.Cluster.UncleanElection) }},
 	{key: "broker.rack", kind: kindString, usage: "rack of this broker; a consumer whose client.rack matches a slave's is sent to read there (KIP-392)"},
-	{key: "replication.listener", kind: kindString, usage: "host:port a master listens on for its slaves (standalone: none unless set; gregor broker: RocketMQ's HA port)", brokerDef: func(d *Config) string { return d.Replication.Listener }},
+	{key: "replication.listener", kind: kindString, usage: "host:port a master listens on for its slaves (standalone: none unless set; gregor broker: RocketMQ's HA port)", def: func(d *Config) string { return d.Replication.Listener }},
 	{key: "replication.advertised.listener", kind: kindString, usage: "host:port slaves are told to connect to (default: replication.listener, with the advertised Kafka host for the any-address)"},
 	{key: "replication.mode", kind: kindString, usage: "async (ack once the master has it) or sync (acks=all waits for every in-sync slave)", def: func(d *Config) string { return d.Replication.Mode.String() }},
 	{key: "replica.lag.time.max.ms", kind: kindInt, usage: "a slave that has not reached the master's end within this leaves the ISR", def: func(d *Config) string { return ms(d.Replication.LagTimeMax) }},
@@ -116,8 +140,14 @@ var settings = []setting{
 	{key: "replica.read.far.behind.bytes", kind: kindInt, usage: "a consumer reading more than this many commit-log bytes behind the end is sent to a slave (RocketMQ's cold-read rule), 0 = off", def: func(d *Config) string { return itoa(d.Replication.FarBehindBytes) }},
 	{key: "http.listener", kind: kindString, usage: "host:port of /metrics, /healthz, /readyz; empty disables", def: func(d *Config) string { return d.HTTPListener }},
 	{key: "http.pprof.enable", kind: kindBool, usage: "serve net/http/pprof under /debug/pprof/ on http.listener", def: func(d *Config) string { return strconv.FormatBool(d.PProf) }},
-	{key: "logger.level", kind: kindString, usage: "debug, info, warn or error", def: func(d *Config) string { return d.LogLevel }},
-	{key: "logger.format", kind: kindString, usage: "console or json", def: func(d *Config) string { return d.LogFormat }},
+	{key: "logger.level", kind: kindString, cmds: brokerProcess | cmdNameServer, usage: "debug, info, warn or error", def: func(d *Config) string { return d.LogLevel }},
+	{key: "logger.format", kind: kindString, cmds: brokerProcess | cmdNameServer, usage: "console or json", def: func(d *Config) string { return d.LogFormat }},
+
+	// gregor nameserver's own (nameserver.Config).
+	{key: "nameserver.listener", kind: kindString, cmds: cmdNameServer, usage: "host:port of the NameServer's HTTP API (routes, /metrics, /healthz)", def: func(d *Config) string { return d.NameServer.Listen }},
+	{key: "nameserver.scan.interval.ms", kind: kindInt, cmds: cmdNameServer, usage: "how often silent brokers are looked for", def: func(d *Config) string { return ms(d.NameServer.ScanInterval) }},
+	{key: "nameserver.broker.expiry.ms", kind: kindInt, cmds: cmdNameServer, usage: "a broker silent this long is dropped", def: func(d *Config) string { return ms(d.NameServer.BrokerExpiry) }},
+	{key: "nameserver.lease.duration.ms", kind: kindInt, cmds: cmdNameServer, usage: "a master lease's length (fail-over: a killed master's group gets a new master about this long after its last renewal); a started NameServer grants none for this long", def: func(d *Config) string { return ms(d.NameServer.LeaseDuration) }},
 }
 
 // ignored are Kafka properties that mean nothing to gregor. Compose files
@@ -160,24 +190,38 @@ var ignored = map[string]string{
 }
 
 // flagAlias is a friendlier flag name for a setting: the same row, the same
-// parsing and default. brokerOnly ones exist under `gregor broker` (the
-// names RocketMQ users know); an interval alias also takes a Go duration
-// (3s), as those flags always have.
+// parsing and default, under the commands cmds (zero: brokerProcess). The
+// `gregor broker` and `gregor nameserver` ones are the names RocketMQ users
+// know and these commands have always had; an interval alias also takes a
+// Go duration (3s), as those flags always have.
 type flagAlias struct {
-	name, key  string
-	brokerOnly bool
+	name, key string
+	cmds      command
+}
+
+// has reports whether the command c has the alias.
+func (a flagAlias) has(c command) bool {
+	cmds := a.cmds
+	if cmds == 0 {
+		cmds = brokerProcess
+	}
+	return cmds&c != 0
 }
 
 // flagAliases are the friendlier flag names.
 var flagAliases = []flagAlias{
 	{name: "data-dir", key: "log.dirs"},
 	{name: "pprof", key: "http.pprof.enable"},
-	{name: "node-id", key: "node.id", brokerOnly: true},
-	{name: "cluster", key: "broker.cluster.name", brokerOnly: true},
-	{name: "broker-name", key: "broker.name", brokerOnly: true},
-	{name: "broker-id", key: "broker.member.id", brokerOnly: true},
-	{name: "register-interval", key: "nameserver.register.interval.ms", brokerOnly: true},
-	{name: "route-refresh-interval", key: "nameserver.poll.interval.ms", brokerOnly: true},
+	{name: "node-id", key: "node.id", cmds: cmdBroker},
+	{name: "cluster", key: "broker.cluster.name", cmds: cmdBroker},
+	{name: "broker-name", key: "broker.name", cmds: cmdBroker},
+	{name: "broker-id", key: "broker.member.id", cmds: cmdBroker},
+	{name: "register-interval", key: "nameserver.register.interval.ms", cmds: cmdBroker},
+	{name: "route-refresh-interval", key: "nameserver.poll.interval.ms", cmds: cmdBroker},
+	{name: "listen", key: "nameserver.listener", cmds: cmdNameServer},
+	{name: "scan-interval", key: "nameserver.scan.interval.ms", cmds: cmdNameServer},
+	{name: "expiry", key: "nameserver.broker.expiry.ms", cmds: cmdNameServer},
+	{name: "lease-duration", key: "nameserver.lease.duration.ms", cmds: cmdNameServer},
 }
 
 // envName is the environment variable name of key after prefix, the
@@ -207,23 +251,24 @@ func lookupSetting(key string) (setting, bool) {
 	return setting{}, false
 }
 
-// addSettingFlags defines one flag per setting, named as the property
-// (--num.partitions 3), plus the aliases. Every flag is text; parsing and
-// its error messages happen in one place, parseConfig. Each usage ends with
-// the setting's default as the packages give it (def, brokerDef).
-func addSettingFlags(fs *pflag.FlagSet, brokerCmd bool) {
+// addSettingFlags defines the flags of the command c: one per setting it
+// reads, named as the property (--num.partitions 3), plus its aliases. They
+// are the command's only configuration flags. Every flag is text without a
+// default of its own; parsing and its error messages happen in one place,
+// parseConfigOver, and each usage ends with the setting's default as the
+// packages give it (def over defaultsFor(c)).
+func addSettingFlags(fs *pflag.FlagSet, c command) {
 	fs.StringP("config", "c", "", "YAML file of settings (also GREGOR_CONFIG)")
-	d := defaultConfig()
-	if brokerCmd {
-		d = brokerDefaultConfig()
-	}
+	d := defaultsFor(c)
 	for _, s := range settings {
+		if !s.has(c) {
+			continue
+		}
 		usage := s.usage
-		switch {
-		case brokerCmd && s.brokerDef != nil:
-			usage += fmt.Sprintf(" (default %s)", s.brokerDef(&d))
-		case s.def != nil:
-			usage += fmt.Sprintf(" (default %s)", s.def(&d))
+		if s.def != nil {
+			if def := s.def(&d); def != "" {
+				usage += fmt.Sprintf(" (default %s)", def)
+			}
 		}
 		fs.String(s.key, "", usage)
 		if s.kind == kindBool {
@@ -231,10 +276,14 @@ func addSettingFlags(fs *pflag.FlagSet, brokerCmd bool) {
 		}
 	}
 	for _, a := range flagAliases {
-		if a.brokerOnly && !brokerCmd {
+		if !a.has(c) {
 			continue
 		}
-		fs.String(a.name, "", fmt.Sprintf("same as --%s", a.key))
+		usage := fmt.Sprintf("same as --%s", a.key)
+		if strings.HasSuffix(a.key, ".ms") {
+			usage += " (milliseconds, or a duration such as 3s)"
+		}
+		fs.String(a.name, "", usage)
 		if s, _ := lookupSetting(a.key); s.kind == kindBool {
 			fs.Lookup(a.name).NoOptDefVal = "true"
 		}
@@ -286,13 +335,19 @@ type loaded struct {
 	values  map[string]string
 	src     *sources
 	ignored []string // "property (from …): why"
-	unknown []string // KAFKA_* and GREGOR_* variables that name no setting
+	// elsewhere are file keys of settings another command reads (the
+	// image's file serves gregor nameserver too).
+	elsewhere []string
+	unknown   []string // KAFKA_* and GREGOR_* variables that name no setting
 }
 
-// load reads the settings through viper. fs holds the parsed flags; environ
-// is os.Environ(), scanned for KAFKA_* and GREGOR_* variables that name no
-// setting (viper itself reads the bound variables).
-func load(fs *pflag.FlagSet, environ []string) (*loaded, error) {
+// load reads the settings of the command c through viper. fs holds the
+// parsed flags; environ is os.Environ(), scanned for KAFKA_* and GREGOR_*
+// variables that name no setting (viper itself reads the bound variables).
+// Settings of other commands are not read: a file key of another command is
+// noted as ignored (one file may serve a broker and a NameServer), a
+// variable of another command passes in silence.
+func load(fs *pflag.FlagSet, environ []string, c command) (*loaded, error) {
 	env := map[string]string{}
 	for _, kv := range environ {
 		if k, v, ok := strings.Cut(kv, "="); ok {
@@ -317,7 +372,11 @@ func load(fs *pflag.FlagSet, environ []string) (*loaded, error) {
 		}
 		var problems []string
 		for k := range fileValues {
-			if _, ok := lookupSetting(k); ok {
+			if s, ok := lookupSetting(k); ok {
+				if !s.has(c) {
+					out.elsewhere = append(out.elsewhere, fmt.Sprintf("%s (config file %s): a setting of %s", k, file, commandNames(s.cmds)))
+					delete(fileValues, k)
+				}
 				continue
 			}
 			if why, ok := ignored[k]; ok {
@@ -329,7 +388,11 @@ func load(fs *pflag.FlagSet, environ []string) (*loaded, error) {
 		}
 		if len(problems) > 0 {
 			sort.Strings(problems)
-			return nil, fmt.Errorf("config file %s: unknown setting(s) %s (see `gregor standalone --help` for the names gregor knows)", file, strings.Join(problems, ", "))
+			help := "gregor standalone"
+			if c == cmdNameServer {
+				help = "gregor nameserver"
+			}
+			return nil, fmt.Errorf("config file %s: unknown setting(s) %s (see `%s --help` for the names gregor knows)", file, strings.Join(problems, ", "), help)
 		}
 		if err := v.MergeConfigMap(fileValues); err != nil {
 			return nil, fmt.Errorf("config file %s: %w", file, err)
@@ -340,6 +403,9 @@ func load(fs *pflag.FlagSet, environ []string) (*loaded, error) {
 	// Environment: GREGOR_* first, then KAFKA_*, then the extra names.
 	// viper takes the first variable that is set.
 	for _, s := range settings {
+		if !s.has(c) {
+			continue
+		}
 		names := append([]string{envName("GREGOR_", s.key), envName("KAFKA_", s.key)}, s.env...)
 		if err := v.BindEnv(append([]string{s.key}, names...)...); err != nil {
 			return nil, err
@@ -379,6 +445,9 @@ func load(fs *pflag.FlagSet, environ []string) (*loaded, error) {
 	// key's flag when only the alias was given.
 	if fs != nil {
 		for _, s := range settings {
+			if !s.has(c) {
+				continue
+			}
 			f := fs.Lookup(s.key)
 			if a := aliasOf(fs, s.key); a != nil && (f == nil || !f.Changed) {
 				f = a
@@ -394,11 +463,28 @@ func load(fs *pflag.FlagSet, environ []string) (*loaded, error) {
 
 	// No viper defaults are set, so IsSet means "given somewhere".
 	for _, s := range settings {
-		if v.IsSet(s.key) {
+		if s.has(c) && v.IsSet(s.key) {
 			out.values[s.key] = text(v.Get(s.key))
 		}
 	}
 	return out, nil
+}
+
+// commandNames names the commands cmds (zero: brokerProcess), for messages.
+func commandNames(cmds command) string {
+	if cmds == 0 {
+		cmds = brokerProcess
+	}
+	var names []string
+	for _, n := range []struct {
+		c    command
+		name string
+	}{{cmdStandalone, "gregor standalone"}, {cmdBroker, "gregor broker"}, {cmdNameServer, "gregor nameserver"}} {
+		if cmds&n.c != 0 {
+			names = append(names, n.name)
+		}
+	}
+	return strings.Join(names, " and ")
 }
 
 // aliasOf returns the changed alias flag of key, or nil.

@@ -37,7 +37,7 @@ apache/kafka image's names) and a key in the YAML file given by --config.
 Precedence: flag, GREGOR_*, KAFKA_*, file, default.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, l, err := configFromCommand(cmd, defaultConfig())
+			cfg, l, err := configFromCommand(cmd, cmdStandalone)
 			if err != nil {
 				return err
 			}
@@ -50,18 +50,18 @@ Precedence: flag, GREGOR_*, KAFKA_*, file, default.`,
 			return runStandalone(cmd.Context(), cfg, log, nil)
 		},
 	}
-	addSettingFlags(cmd.Flags(), false)
+	addSettingFlags(cmd.Flags(), cmdStandalone)
 	return cmd
 }
 
-// configFromCommand reads every configuration source of cmd over the
-// defaults base (defaultConfig, or brokerDefaultConfig for `gregor broker`).
-func configFromCommand(cmd *cobra.Command, base Config) (Config, *loaded, error) {
-	l, err := load(cmd.Flags(), os.Environ())
+// configFromCommand reads every configuration source of cmd, which is the
+// command c, over c's defaults (defaultsFor).
+func configFromCommand(cmd *cobra.Command, c command) (Config, *loaded, error) {
+	l, err := load(cmd.Flags(), os.Environ(), c)
 	if err != nil {
 		return Config{}, nil, err
 	}
-	cfg, err := parseConfigOver(base, l)
+	cfg, err := parseConfigOver(defaultsFor(c), l)
 	if err != nil {
 		return Config{}, nil, fmt.Errorf("configuration:\n  %s", strings.ReplaceAll(err.Error(), "\n", "\n  "))
 	}
@@ -99,6 +99,9 @@ func logLoadNotes(log *zap.Logger, cfg Config, l *loaded) {
 	log.Info("settings given (everything else is the default)", zap.Strings("settings", given))
 	for _, s := range l.ignored {
 		log.Info("ignoring a Kafka setting that means nothing to gregor", zap.String("setting", s))
+	}
+	if len(l.elsewhere) > 0 {
+		log.Info("ignoring settings of other gregor commands", zap.Strings("settings", l.elsewhere))
 	}
 	for _, s := range l.unknown {
 		log.Warn("ignoring an environment variable that names no gregor setting", zap.String("variable", s))
