@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -186,6 +187,9 @@ func (b *Broker) promote(ctx context.Context, force bool) (term, error) {
 	if !force {
 		if master == nil || b.cl().isSelf(master) {
 			return term{}, errors.New("no live master to hand over from; use force=true if it is gone for good (what it alone had is lost)")
+		}
+		if !slices.Contains(master.InSync, b.memberID()) {
+			return term{}, fmt.Errorf("member %d is not in the master's in-sync set %v: wait until it has caught up (gregor cluster members), or use force=true (what it lacks is lost)", b.memberID(), master.InSync)
 		}
 		ans, err := b.askStepDown(ctx, master)
 		if err != nil {

@@ -361,11 +361,16 @@ func (b *Broker) viewTopicMetadata(v *view, t *viewTopic) kmsg.MetadataResponseT
 func (b *Broker) groupReplicas(v *view, group string, master *nameserver.Broker) (replicas, isr, offline []int32) {
 	c := b.cl()
 	live := map[int64]bool{}
+	var ids []int64 // member id of each replica, to order them
 	for _, m := range v.members[group] {
 		live[m.BrokerID] = true
 		c.rememberNode(group, m.BrokerID, m.NodeID)
 		replicas = append(replicas, m.NodeID)
+		ids = append(ids, m.BrokerID)
 	}
+	// Replicas by member id: the first is the preferred master
+	// (ElectLeaders PREFERRED, 43_elect_leaders.go), whoever leads now.
+	defer func() { replicas = sortedMemberNodes(ids, replicas) }()
 	isr = []int32{master.NodeID}
 	for _, id := range master.InSync {
 		if id == master.BrokerID {
@@ -390,6 +395,7 @@ func (b *Broker) groupReplicas(v *view, group string, master *nameserver.Broker)
 		live[id] = true // once
 		if node, ok := c.nodeOf(group, id); ok {
 			replicas = append(replicas, node)
+			ids = append(ids, id)
 			offline = append(offline, node)
 		}
 	}

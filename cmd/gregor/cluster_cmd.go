@@ -1,7 +1,8 @@
 package main
 
-// `gregor cluster`: a broker group's state and a manual change of term,
-// through a broker's HTTP port (broker/promote.go).
+// `gregor cluster`: every group's members, roles, epochs and lags (from
+// the NameServers), one member's replication state and a planned change of
+// term, through a broker's HTTP port (broker/promote.go).
 
 import (
 	"context"
@@ -9,9 +10,14 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
+	"text/tabwriter"
 	"time"
 
+	"github.com/gregor-broker/gregor/broker"
+	"github.com/gregor-broker/gregor/nameserver"
 	"github.com/spf13/cobra"
 )
 
@@ -22,7 +28,7 @@ func newClusterCommand() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "cluster",
-		Short: "Show a broker group member's replication state; hand mastership to a slave",
+		Short: "Show the broker groups' members and replication state; hand mastership to an in-sync slave",
 	}
 	cmd.PersistentFlags().StringVar(&httpAddr, "http", "127.0.0.1:8080", "HTTP address (http.listener) of a member of the broker group")
 	cmd.PersistentFlags().DurationVar(&timeout, "timeout", 60*time.Second, "give up after this long")
@@ -41,12 +47,19 @@ func newClusterCommand() *cobra.Command {
 	)
 	promote := &cobra.Command{
 		Use:   "promote --member N",
-		Short: "Make member N of the group master of a new term",
+		Short: "Hand mastership of the group to its in-sync member N (planned maintenance)",
 		Long: `Make member N (broker.member.id) of the broker group that --http belongs to the
-master of a new term. The master steps down first (it stops acknowledging
-writes), member N catches up to the master's end, begins term epoch+1, and the
-old master follows it. --force skips the hand-over, for a master that is gone:
-what it alone had is lost and is truncated on it when it returns.`,
+master of a new term, with no acknowledged write lost. N must be in the
+master's in-sync set (see gregor cluster members). The master steps down first
+(it stops acknowledging writes: Produce gets NOT_LEADER_OR_FOLLOWER and
+clients retry on the new master, idempotent producers without duplicates) and
+yields its fail-over lease; member N catches up to the master's end, takes the
+lease for the next epoch and begins term epoch+1; the old master follows it.
+Kafka's ElectLeaders (kafka-leader-election --election-type PREFERRED) does
+the same towards each group's member 0.
+
+--force skips the hand-over, for a master that is gone: what it alone had is
+lost and is truncated on it when it returns.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if member < 0 {
@@ -61,8 +74,94 @@ what it alone had is lost and is truncated on it when it returns.`,
 	}
 	promote.Flags().Int64Var(&member, "member", -1, "broker.member.id of the slave to promote")
 	promote.Flags().BoolVar(&force, "force", false, "do not ask the master to step down (it is gone)")
-	cmd.AddCommand(status, promote)
+	var (
+		nameservers string
+		clusterName string
+	)
+	members := &cobra.Command{
+		Use:   "members",
+		Short: "Print every broker group's members: role, epoch, log end, in-sync set and each slave's lag",
+		Long: `Read the routes from the NameServers (every member registers there) and print
+one line per member of every broker group: its Kafka node id, role, the
+group's epoch as the member registered it, its commit-log end, and, from its
+master's registration, whether it is in sync and how far it lags (bytes and
+milliseconds). A group whose master is missing is marked "no master".`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			routes, err := nameserver.NewClient(splitList(nameservers)).Routes(ctx)
+			if err != nil {
+				return err
+			}
+			return printMembers(cmd.OutOrStdout(), routes, clusterName)
+		},
+	}
+	members.Flags().StringVar(&nameservers, "nameservers", broker.DefaultNameServer, "NameServer addresses (host:port, comma separated)")
+	members.Flags().StringVar(&clusterName, "cluster", "", "only the brokers of this cluster (broker.cluster.name)")
+	cmd.AddCommand(status, promote, members)
 	return cmd
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// printMembers writes the member table of `gregor cluster members`.
+func printMembers(w io.Writer, routes nameserver.Routes, clusterName string) error {
+	groups := map[string][]nameserver.Broker{}
+	var names []string
+	for _, b := range routes.Brokers {
+		if clusterName != "" && b.Cluster != clusterName {
+			continue
+		}
+		if _, ok := groups[b.BrokerName]; !ok {
+			names = append(names, b.BrokerName)
+		}
+		groups[b.BrokerName] = append(groups[b.BrokerName], b)
+	}
+	slices.Sort(names)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "GROUP\tMEMBER\tNODE\tROLE\tEPOCH\tLOG END\tIN SYNC\tLAG BYTES\tLAG MS\tHTTP")
+	for _, name := range names {
+		ms := groups[name]
+		slices.SortFunc(ms, func(a, b nameserver.Broker) int { return int(a.BrokerID - b.BrokerID) })
+		var master *nameserver.Broker
+		for i := range ms {
+			if ms[i].Role == nameserver.RoleMaster && (master == nil || ms[i].MasterEpoch > master.MasterEpoch) {
+				master = &ms[i]
+			}
+		}
+		for _, m := range ms {
+			inSync, lagB, lagMs := "-", "-", "-"
+			switch {
+			case master == nil:
+				inSync = "no master"
+			case m.BrokerID == master.BrokerID:
+				inSync = "yes"
+				lagB, lagMs = "0", "0"
+			default:
+				inSync = "no"
+				if slices.Contains(master.InSync, m.BrokerID) {
+					inSync = "yes"
+				}
+				for _, s := range master.Slaves {
+					if s.Member == m.BrokerID {
+						lagB, lagMs = strconv.FormatInt(s.LagBytes, 10), strconv.FormatInt(s.LagMs, 10)
+					}
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", name, m.BrokerID, m.NodeID, m.Role,
+				m.MasterEpoch, m.LogEnd, inSync, lagB, lagMs, m.HTTPAddr)
+		}
+	}
+	return tw.Flush()
 }
 
 // httpCall sends one request and prints the answer; a non-2xx answer is an
