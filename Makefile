@@ -1,4 +1,4 @@
-.PHONY: run test fuzz build image up down deploy-test jepsen
+.PHONY: run test fuzz build image up down deploy-test jepsen compaction-1g
 
 run:
 	go run ./cmd/gregor
@@ -48,3 +48,8 @@ JEPSEN_DURATION ?= 10m
 jepsen:
 	JEPSEN_DURATION=$(JEPSEN_DURATION) JEPSEN_STRICT_CONSUMED=1 JEPSEN_RESULTS=$(CURDIR)/cluster_test/jepsen-results.md \
 		go test -count=1 -v -timeout 60m -run 'TestJepsen$$' ./cluster_test/
+
+# Compaction reclaiming disk at full size: 1 GiB of records over 1,000 keys
+# beside a short-retention topic (make test runs the 48 MiB version).
+compaction-1g:
+	GREGOR_COMPACT_BYTES=1073741824 go test -count=1 -v -timeout 30m -run 'TestCompactionReclaimsDisk$$' ./storage/

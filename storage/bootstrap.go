@@ -73,10 +73,14 @@ func (s *Store) ReadBootstrap() (pos int64, state []byte, err error) {
 	parts := s.Partitions()
 	e.u32(uint32(len(parts)))
 	for _, p := range parts {
+		cseed, clow, compacted := p.bootSeedCompacted(end)
 		p.mu.Lock()
 		p.ensureTailLocked()
 		seed := bootSeed{indexFrom: end, runMax: -1}
-		if p.startIdx < p.count {
+		if compacted {
+			seed = cseed
+			pos = min(pos, clow)
+		} else if p.startIdx < p.count {
 			ce, err := p.viewLocked().entry(p.startIdx)
 			if err != nil {
 				p.mu.Unlock()

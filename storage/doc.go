@@ -50,16 +50,20 @@
 //	                    checked too); for a pad, of bytes 12..56 only (the
 //	                    rest of the segment is not written)
 //	typ         uint8   1 batch, 2 create partition, 3 delete topic,
-//	                    4 key/values, 5 pad, 6 move log start
-//	flg         uint8   0 (reserved)
+//	                    4 key/values, 5 pad, 6 move log start,
+//	                    7 compacted copy (see "Compaction")
+//	flg         uint8   0 (reserved); for a compacted copy, bit 0 set
+//	                    when it holds a tombstone
 //	rsv         2 bytes 0
-//	topic id    [16]    Kafka topic UUID (batch, create, delete, log start)
-//	part        int32   partition (batch, create, log start)
-//	base offset int64   batch: offset of its first record; log start: the
-//	                    new log-start offset
-//	store time  int64   broker clock, ms (producer-id expiry); never used
+//	topic id    [16]    Kafka topic UUID (batch, copy, create, delete,
+//	                    log start)
+//	part        int32   partition (batch, copy, create, log start)
+//	base offset int64   batch, copy: offset of its first record; log
+//	                    start: the new log-start offset
+//	store time  int64   broker clock, ms (producer-id expiry; a copy keeps
+//	                    its original's: the tombstone clock); never used
 //	                    for ListOffsets, which reads record timestamps
-//	epoch       int32   partition leader epoch of a batch
+//	epoch       int32   partition leader epoch of a batch or copy
 //
 // Payloads: a batch entry carries the Kafka v2 RecordBatch exactly as the
 // producer sent it, except for its base offset (bytes 0..8) and partition
@@ -279,6 +283,81 @@
 // Producer-id expiry (ProducerIDExpiration) runs on each store's clock, so
 // an idle producer's state may leave a slave a retention pass before or
 // after it leaves the master.
+//
+// # Compaction
+//
+// cleanup.policy=compact (SetCompaction; Kafka's min.cleanable.dirty.ratio,
+// min.compaction.lag.ms, max.compaction.lag.ms, delete.retention.ms and
+// segment.ms in CompactionPolicy) keeps the latest record of each key. On
+// a shared commit log the old segments hold every topic's data, so a
+// compacted partition must not keep them: compaction copies forward. A
+// round (RunCompaction, run by the master before each retention pass)
+// reads the partition's clean section (the copies of the last round) and
+// its dirty section (the consume-queue batches from the clean end on),
+// builds the latest offset of each key (a 128-bit FNV digest per key), and
+// appends each batch's surviving records at the head of the log as a
+// compacted copy (entry type 7): the same base offset, last offset delta,
+// timestamps, producer fields and leader epoch, only the kept records,
+// uncompressed, a new batch CRC. Then one key/value entry in the store's
+// namespace "__gregor.compact" commits the round:
+//
+//	key   [16] topic id, int32 partition
+//	value int64 clean end, int64 first copy position, int64 end of the
+//	      last copy, int64 copies
+//
+// From the commit on, offsets below the clean end are read from the
+// copies in [first, end) (listed by scanning that range once per committed
+// value and cached, compact.go); offsets from it on from the consume queue
+// as before. The superseded originals stay listed in the consume queue
+// (64 bytes per batch) but pin nothing: the partition retains from the
+// lower of its first copy and its first batch at or past the clean end,
+// so retention deletes the old segments as soon as the other topics let
+// go of them, and the previous round's copies too. Offsets are never
+// renumbered; a consumer from the start reads every key's latest value
+// (and the tombstones younger than delete.retention.ms).
+//
+// What a round cleans: whole visible batches from the clean end whose max
+// timestamp is older than min.compaction.lag.ms, which are not in the
+// active segment unless older than segment.ms (Kafka never cleans the
+// active segment), stopping at the first that is not, and never the
+// partition's last batch (so a read in a gap past the last copy always
+// finds a batch). It runs when dirty / (clean + dirty) bytes reach
+// min.cleanable.dirty.ratio, when a dirty batch is older than
+// max.compaction.lag.ms, or when a copy holds a tombstone appended more
+// than delete.retention.ms ago (that tombstone is then dropped; Kafka
+// counts the horizon from the tombstone's first cleaning, gregor from its
+// append, which is never later). Keyless records are dropped as Kafka's
+// cleaner drops them (the broker refuses them on compacted topics);
+// control batches and batches whose records cannot be decompressed are
+// copied whole. With compact,delete, retention.ms and retention.bytes
+// count the copies and the dirty batches.
+//
+// Costs. Each round rewrites the live data once (Kafka's cleaner rewrites
+// its clean segments too) through the ordinary write path, one entry per
+// surviving batch under Store.mu; the disk holds the live data at most
+// twice (the last round's copies and the new ones, until the commit) plus
+// the dirty data and the segments other topics retain. Memory: 16 bytes
+// of digest plus map overhead per key during a round, and 56 bytes per
+// copy while its view is cached. Reads below the clean end cost a binary
+// search over the cached copies.
+//
+// Crash safety. Nothing changes until the commit entry is in the log, and
+// the log is recovered as a prefix, so a commit that survives has its
+// copies; a round cut short (SIGKILL, a failed write, power loss) leaves
+// copies no commit names, ignored by the dispatcher and reclaimed with
+// their segments (TestCompactionCrash fails each write of a round in turn
+// and loses power). The previous round's copies stay pinned until the
+// next commit.
+//
+// Replication. Copies and commits are commit-log entries, so a slave gets
+// them byte for byte and derives the same view; slaves never clean. A
+// slave bootstrapped from a master that has compacted streams from the
+// lower of the master's first segment and each compacted partition's pin
+// (ReadBootstrap), so it receives the copies; the committed state comes
+// with the bootstrap's key/values, and its consume queue is indexed from
+// the first batch at or past the clean end. Until the copies have arrived
+// a read below the clean end returns no batches. Truncate and restarts
+// restore the committed value with every other key/value.
 //
 // # Performance (measured on the 2-core development VM, shared disk)
 //

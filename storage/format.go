@@ -55,7 +55,7 @@ var errBadEntry = errors.New("storage: invalid commit-log entry")
 var errUnknownEntryType = fmt.Errorf("%w: unknown entry type", errBadEntry)
 
 // maxEntryType is the highest entry type this release reads.
-const maxEntryType = entryLogStart
+const maxEntryType = entryCompacted
 
 // entryHeader is the decoded gregor header of a commit-log entry.
 type entryHeader struct {

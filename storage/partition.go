@@ -59,6 +59,10 @@ type Partition struct {
 	// rebuild marks a partition decoded from a checkpoint whose consume
 	// queue must be rebuilt from the log (Truncate).
 	rebuild bool
+	// compaction is the cleanup.policy=compact settings (nil: none);
+	// cview caches the committed compaction's copies (compact.go).
+	compaction atomic.Pointer[CompactionPolicy]
+	cview      atomic.Pointer[compactView]
 }
 
 // blockInfo indexes one consume-queue block in memory, so a search reads a
@@ -656,8 +660,14 @@ func (v *cqView) find(offset int64) (int64, error) {
 // offset < LogStartOffset or > HighWatermark gives ErrOffsetOutOfRange. The
 // caller must Release the result.
 func (p *Partition) Read(offset int64, maxBytes int32) (*ReadResult, error) {
+	// Below a compacted partition's clean end the copies serve the read.
+	res, next, handled, err := p.readCompacted(offset, maxBytes)
+	if handled {
+		return res, err
+	}
+	offset = next
 	gen := p.repairs.Load()
-	res, err := p.read(offset, maxBytes)
+	res, err = p.read(offset, maxBytes)
 	if errors.Is(err, errBadCQEntry) && offset < p.LogStartOffset() {
 		// Retention moved on and trimmed the file under this read.
 		return res, ErrOffsetOutOfRange

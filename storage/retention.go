@@ -13,6 +13,9 @@ import (
 func (s *Store) RunRetention() error {
 	s.retMu.Lock()
 	defer s.retMu.Unlock()
+	if err := s.RunCompaction(); err != nil {
+		return err
+	}
 	now := time.Now().UnixMilli()
 	for _, p := range s.Partitions() {
 		p.applyRetention(now)
@@ -61,6 +64,11 @@ func (p *Partition) applyRetention(now int64) {
 		p.mu.RUnlock()
 		return
 	}
+	p.mu.RUnlock()
+	if p.applyRetentionCompacted(now, r) {
+		return
+	}
+	p.mu.RLock()
 	v := p.viewLocked()
 	p.mu.RUnlock()
 	target := v.logStart
@@ -99,6 +107,10 @@ func (p *Partition) moveLogStart(offset int64) {
 func (s *Store) minRetainedPos() int64 {
 	low := s.writePos.Load()
 	for _, p := range s.Partitions() {
+		if pin, _, ok := p.compactPin(); ok {
+			low = min(low, pin)
+			continue
+		}
 		p.ensureTail()
 		p.mu.RLock()
 		idx, has, tailStart := p.startIdx, p.startIdx < p.count, p.tailStart
@@ -178,6 +190,12 @@ func (s *Store) deleteSegments() error {
 // cap).
 func (s *Store) evictBefore(pos int64) {
 	for _, p := range s.Partitions() {
+		if target, ok := p.evictCompacted(pos); ok {
+			if target > p.LogStartOffset() {
+				p.moveLogStart(target)
+			}
+			continue
+		}
 		p.ensureTail()
 		p.mu.RLock()
 		v := p.viewLocked()
