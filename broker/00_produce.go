@@ -2,34 +2,56 @@ package broker
 
 // Produce (key 0), versions 0–12; v0–v2 are rejected.
 //
-// Produce is advertised from v0 although v0–v2 (message formats 0 and 1)
-// are refused by closing the connection without an answer, as Kafka 4
-// does (observed on 4.1.1; compat_test's hostile case checks both):
-// librdkafka stops compressing when Produce's advertised minimum is not 0
-// (KAFKA-18659).
+// Appends each partition's record batch to the commit log (storage) and
+// answers once it is durable under the flush mode and, for acks=all in
+// replication.mode=sync, replicated (docs/replication.md).
 //
-// v3+: each partition's records must be one v2 RecordBatch, validated as in
-// batch.go; acks must be -1, 0 or 1 (else INVALID_REQUIRED_ACKS). acks=0
-// writes no response (the protocol layer keeps the order of the requests
-// around it), and a failed partition closes the connection, as in Kafka,
-// so the client notices; acks=1 and acks=all answer once the store has the batch
-// under the flush mode. replication.mode=sync (docs/replication.md):
-// acks=all first checks min.insync.replicas (topic, else broker) against the
-// ISR (NOT_ENOUGH_REPLICAS, nothing appended), then waits until every
-// in-sync slave has the bytes, bounded by the request's timeout
-// (REQUEST_TIMED_OUT; an idempotent retry dedupes), and answers
-// NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrank below the minimum
-// meanwhile. In async mode acks=1 and acks=all are answered alike. A slave
-// (or a master stepping down) answers NOT_LEADER_OR_FOLLOWER.
-// CreateTime topics refuse records whose timestamps lie outside
-// message.timestamp.before.max.ms / .after.max.ms (Kafka 4 defaults:
-// unlimited / 1 hour) with INVALID_TIMESTAMP.
-// LogAppendTime topics get the timestamp-type bit and the broker's time as
-// max timestamp, with the CRC recomputed. A retried duplicate batch of an
-// idempotent producer gets success with the offset it had; storage errors
-// map to Kafka codes in errors.go. Internal topics refuse client writes
-// (INVALID_TOPIC_EXCEPTION); unknown topics and partitions get
-// UNKNOWN_TOPIC_OR_PARTITION (Produce never auto-creates, as in Kafka).
+// Behaviour:
+//   - acks must be -1, 0 or 1; anything else gets INVALID_REQUIRED_ACKS on
+//     every partition.
+//   - Per partition, in this order: a partition another broker group leads,
+//     or any partition on a slave or a master stepping down, gets
+//     NOT_LEADER_OR_FOLLOWER; so does every partition while the master holds
+//     no fail-over lease (lease.go); an unknown topic or partition gets
+//     UNKNOWN_TOPIC_OR_PARTITION (Produce never auto-creates, as in Kafka);
+//     an internal topic INVALID_TOPIC_EXCEPTION; acks=all in sync mode with
+//     fewer in-sync members than min.insync.replicas (topic, else broker)
+//     NOT_ENOUGH_REPLICAS, nothing appended.
+//   - The records must be one v2 RecordBatch, validated as in batch.go
+//     (CRC, counts, codec, every record decoded, compressed ones with a
+//     bounded buffer; Kafka's codes). CreateTime topics refuse records whose
+//     timestamps lie outside message.timestamp.before.max.ms /
+//     .after.max.ms (Kafka 4 defaults: unlimited / 1 hour) with
+//     INVALID_TIMESTAMP. LogAppendTime topics get the timestamp-type bit and
+//     the broker's time as max timestamp, with the CRC recomputed.
+//   - An idempotent producer's batches are checked by the store (sequence,
+//     epoch); a retried duplicate of one of its last five batches gets
+//     success with the offset it had. Storage errors map to Kafka codes in
+//     errors.go.
+//   - Partitions are appended one after the other, then the request waits
+//     once for the furthest commit-log position to be durable (one group
+//     commit fsync under log.flush.mode=sync); if that fails no partition of
+//     the request is acknowledged.
+//   - replication.mode=sync and acks=all: the answer waits until every
+//     in-sync slave has the bytes, bounded by the request's timeout
+//     (REQUEST_TIMED_OUT; an idempotent retry dedupes), and gets
+//     NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrank below the minimum
+//     meanwhile. In async mode acks=1 and acks=all are answered alike.
+//   - A lease that ran out while the request waited turns its successes into
+//     NOT_LEADER_OR_FOLLOWER: a slave may already lead a new term.
+//   - acks=0 writes no response (the protocol layer keeps the order of the
+//     requests around it); a failed partition closes the connection instead,
+//     as in Kafka, so the client notices.
+//
+// Versions:
+//   - v0–v2 (message formats 0 and 1): the connection is closed without an
+//     answer, as Kafka 4 does (observed on 4.1.1; compat_test's hostile case
+//     checks both). Produce is still advertised from v0: librdkafka stops
+//     compressing when Produce's advertised minimum is not 0 (KAFKA-18659).
+//   - v3+: a transactional batch gets INVALID_TXN_STATE (no transactions
+//     yet).
+//   - v7+: zstd; before v7 a zstd batch gets UNSUPPORTED_COMPRESSION_TYPE.
+//   - v13 (topic ids) is not advertised.
 
 import (
 	"context"

@@ -2,18 +2,25 @@ package broker
 
 // Fetch (key 1), versions 4–16.
 //
+// Serves record batches from the commit log, up to the high watermark, on
+// masters and slaves alike (a slave up to its own high watermark).
+//
 // Behaviour:
-//   - Sessions (KIP-227, v7+) are handled in fetch_session.go; an
-//     incremental response lists only partitions with news.
+//   - Sessions (KIP-227) are handled in fetch_session.go; an incremental
+//     response lists only partitions with news. An unknown session gets
+//     FETCH_SESSION_ID_NOT_FOUND, a wrong session epoch
+//     INVALID_FETCH_SESSION_EPOCH, and nothing else is answered.
 //   - Long poll: when fewer than MinBytes are ready the fetch parks until
 //     an append moves the high watermark of one of its partitions (storage
-//     Watch), MaxWait passes, or the broker shuts down. It never polls.
-//     An empty (incremental) fetch waits MaxWait too.
+//     Watch), MaxWait passes, or the request's context ends. It never
+//     polls. A fetch without partitions (an empty incremental one) waits
+//     MaxWait when MinBytes > 0.
 //   - Sizes: each partition returns whole batches up to its
 //     PartitionMaxBytes and the whole response up to MaxBytes, except that
 //     the first batch of the first partition with data is always returned
 //     whole even when larger (KIP-74), so a big record never stalls a
-//     consumer. An offset inside a batch returns that whole batch.
+//     consumer. An offset inside a batch returns that whole batch. Once the
+//     response is full the remaining partitions report their offsets only.
 //   - Fairness: in a session, partitions that returned records move to the
 //     end of the session's order, so a busy partition cannot starve the
 //     others when MaxBytes fills up (as Kafka does).
@@ -21,17 +28,24 @@ package broker
 //   - Isolation: there are no transactions yet, so the last stable offset
 //     is the high watermark and the aborted list is empty (read_committed)
 //     or null (read_uncommitted).
-//   - Read from slave (KIP-392, v11+): a master may name an in-sync slave
-//     as preferred read replica (read_replica.go); the partition then
-//     answers at once without records.
-//   - Divergence (KIP-320, v12+): when the client's LastFetchedEpoch ends
+//   - Errors per partition: NOT_LEADER_OR_FOLLOWER for a partition another
+//     broker group owns; UNKNOWN_TOPIC_OR_PARTITION for an unknown one;
+//     OFFSET_OUT_OF_RANGE below the log start or past the high watermark. A
+//     partition in error makes the fetch answer at once.
+//
+// Versions:
+//   - v7+: fetch sessions.
+//   - v9+: CurrentLeaderEpoch is checked: FENCED_LEADER_EPOCH when older
+//     than the group's master epoch, UNKNOWN_LEADER_EPOCH when newer.
+//   - v11+: read from slave (KIP-392): a master may name an in-sync slave
+//     as preferred read replica for an ordinary consumer (replica id -1),
+//     by rack or for a consumer far behind (read_replica.go); the partition
+//     then answers at once without records.
+//   - v12+: divergence (KIP-320): when the client's LastFetchedEpoch ends
 //     here before its fetch offset, the partition answers at once with no
 //     records and the DivergingEpoch tag (the epoch and its end offset).
-//   - Errors per partition: UNKNOWN_TOPIC_OR_PARTITION (v≤12) or
-//     UNKNOWN_TOPIC_ID (v13+); OFFSET_OUT_OF_RANGE below the log start or
-//     past the high watermark; FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH
-//     when CurrentLeaderEpoch (v9+) is older / newer than ours. A partition
-//     in error makes the fetch answer at once.
+//   - v13+: topics by id; an unknown id gets UNKNOWN_TOPIC_ID.
+//   - v15+: the replica id comes from ReplicaState (KIP-903).
 
 import (
 	"context"

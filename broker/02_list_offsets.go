@@ -2,22 +2,37 @@ package broker
 
 // ListOffsets (key 2), versions 1–10.
 //
-// Timestamps with a meaning (the offset returned; timestamp -1 unless
-// noted):
+// Answers offsets by timestamp from each partition's consume queue. Every
+// member of the owning group answers, slaves up to their own high watermark
+// (docs/replication.md, read from slave).
 //
-//	-1 latest          the high watermark (= last stable offset: no transactions yet)
-//	-2 earliest, -4 earliest local   the log start offset
-//	-3 max timestamp   the exact offset of the record with the largest
-//	                   timestamp, and that timestamp (-1/-1 when empty)
-//	-5 latest tiered   -1 (gregor has no tiered storage, as Kafka without it)
-//	other              the first offset whose record timestamp is >= the
-//	                   target, with that record's timestamp; -1/-1 when none
+// Behaviour:
+//   - Timestamps with a meaning (the offset returned; timestamp -1 unless
+//     noted):
+//       -1 latest         the high watermark (= last stable offset: no
+//                         transactions yet)
+//       -2 earliest, -4 earliest local   the log start offset
+//       -3 max timestamp  the exact offset of the record with the largest
+//                         timestamp, and that timestamp (-1/-1 when empty)
+//       -5 latest tiered  -1, leader epoch -1 (gregor has no tiered
+//                         storage, as Kafka without it)
+//       other             the first offset whose record timestamp is >= the
+//                         target, with that record's timestamp; -1/-1 and
+//                         leader epoch -1 when none
+//   - The leader epoch returned is the partition's current epoch: the
+//     group's master epoch.
+//   - A partition asked for twice gets INVALID_REQUEST (each time), a
+//     partition another broker group owns NOT_LEADER_OR_FOLLOWER, unknown
+//     ones UNKNOWN_TOPIC_OR_PARTITION.
 //
-// The leader epoch returned is the partition's current epoch: the group's
-// master epoch. Every member of the owning group answers, slaves up to
-// their own high watermark (docs/replication.md, read from slave). CurrentLeaderEpoch (v4+) is checked as
-// in Fetch; a partition asked for twice gets INVALID_REQUEST, unknown ones
-// UNKNOWN_TOPIC_OR_PARTITION.
+// Versions:
+//   - v2+: the isolation level is read_committed or read_uncommitted; both
+//     answer alike (no transactions).
+//   - v4+: CurrentLeaderEpoch is checked as in Fetch (FENCED_LEADER_EPOCH /
+//     UNKNOWN_LEADER_EPOCH).
+//   - v7+, v8+, v9+: clients send -3, -4 and -5 from these versions; the
+//     handler answers each at any version.
+//   - v10: the timeout is not read (no tiered reads to wait for).
 
 import (
 	"context"

@@ -2,25 +2,46 @@ package broker
 
 // Metadata (key 3), versions 0–12.
 //
-// Lists this broker (at the advertised address of the listener the request
-// arrived on), the stable cluster id, this node as controller, and the
-// requested topics (all of them for a v0 empty list or a v1+ null list).
-// A topic that does not exist is created when auto.create.topics.enable is
-// on and the request allows it (v4+ AllowAutoTopicCreation; always before
-// v4); creation is synchronous, so the answer already describes the new
-// topic instead of LEADER_NOT_AVAILABLE. Otherwise UNKNOWN_TOPIC_OR_PARTITION,
-// or UNKNOWN_TOPIC_ID for a v10+ lookup by id. A name Kafka would not allow
-// (empty, ".", "..", longer than 249, characters outside [a-zA-Z0-9._-])
-// gets INVALID_TOPIC_EXCEPTION.
+// Describes the whole cluster from the broker's view of it (routes.go, kept
+// fresh from the NameServers); a single node is the same code with one
+// group.
 //
-// The answer covers the whole cluster, from the broker's view of it
-// (routes.go): every live broker at the address it advertises on the
-// listener the request arrived on; each partition's leader is the live
-// master of the group owning it, replicas and ISR the group's live members,
-// the leader epoch the group's master epoch. A partition whose group has no
-// live master gets LEADER_NOT_AVAILABLE with leader -1. Auto-creation goes
-// through the deciding broker (placement.go). A single node is the same
-// code with one group. Authorized operations (v8+) as authorized_ops.go.
+// Behaviour:
+//   - Brokers: every live broker, at the address it advertises on the
+//     listener the request arrived on. This broker is named controller
+//     (gregor has no KRaft quorum).
+//   - Partitions: the leader is the live master of the group owning the
+//     partition, with the group's master epoch; replicas are the group's
+//     members (a member seen before but not live now is listed and also
+//     offline); the ISR is the master and the slaves its replication
+//     connection reports in sync. A partition whose group has no live
+//     master gets LEADER_NOT_AVAILABLE with leader -1; one this broker
+//     leads but has not opened yet gets LEADER_NOT_AVAILABLE with itself as
+//     leader.
+//   - Topics asked for: all of them for a null list; an unknown name is
+//     looked up once more after a route refresh (it may have been created
+//     through another broker); a name Kafka would not allow (empty, ".",
+//     "..", longer than 249, characters outside [a-zA-Z0-9._-]) gets
+//     INVALID_TOPIC_EXCEPTION, any other unknown one
+//     UNKNOWN_TOPIC_OR_PARTITION.
+//   - Auto-creation: an unknown, valid name is created when
+//     auto.create.topics.enable is on and the request allows it, through
+//     the deciding broker (placement.go); creation is synchronous, so the
+//     answer already describes the new topic instead of
+//     LEADER_NOT_AVAILABLE. A failed creation is logged and the topic
+//     answered UNKNOWN_TOPIC_OR_PARTITION.
+//
+// Versions:
+//   - v0: an empty topic list means every topic.
+//   - v0–v3: an unknown topic is always auto-created (when the broker
+//     allows it); v4+ only with AllowAutoTopicCreation.
+//   - v1+: a null topic list means every topic; the controller id.
+//   - v2+: the stable cluster id.
+//   - v8+: authorized operations when asked (authorized_ops.go): the
+//     topic set, and the cluster set up to v10 (Kafka moved it to
+//     DescribeCluster).
+//   - v10+: topic ids; a topic asked for by id (null name) is found by it,
+//     else UNKNOWN_TOPIC_ID.
 
 import (
 	"context"

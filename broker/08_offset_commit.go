@@ -2,20 +2,43 @@ package broker
 
 // OffsetCommit (key 8), versions 2–9.
 //
-// The group coordinator (broker/group) checks member id, generation and
-// instance id with Kafka's codes (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION,
-// FENCED_INSTANCE_ID, REBALANCE_IN_PROGRESS while a generation awaits its
-// assignment) and stores the offsets durably before answering. Generation -1
-// with an empty member id is a simple-consumer commit, accepted while the
-// group has no members. Partitions of unknown topics get
-// UNKNOWN_TOPIC_OR_PARTITION, metadata over offset.metadata.max.bytes gets
-// OFFSET_METADATA_TOO_LARGE; the retention time of v2–v4 is ignored, as in
-// Kafka 4 (offsets.retention.minutes decides). Each offset remembers its
-// topic's id, so a deleted and re-created topic does not inherit them. v10
-// (topic ids on the wire) is not advertised yet.
+// Stores a group's offsets in the store (broker/group, offsets.go), durably
+// before answering.
 //
-// Deleting a topic removes its offsets from every group durably, as Kafka
-// does: broker.New hooks topicsChanged to the topic table's OnChange.
+// Behaviour:
+//   - A group this broker does not coordinate (another group's master owns
+//     its __consumer_offsets partition, or this broker is a slave) gets
+//     NOT_COORDINATOR on every partition (validateGroup, coordination.go).
+//   - Per partition first: an unknown topic or partition gets
+//     UNKNOWN_TOPIC_OR_PARTITION, metadata longer than
+//     offset.metadata.max.bytes OFFSET_METADATA_TOO_LARGE; the other
+//     partitions are still committed.
+//   - Then the group, in Kafka's order (ClassicGroup.validateOffsetCommit):
+//     generation -1 with no member id and no instance id is a
+//     simple-consumer commit, accepted (creating the group) while the group
+//     is Empty, UNKNOWN_MEMBER_ID once it has members; any other commit
+//     checks the member: FENCED_INSTANCE_ID, UNKNOWN_MEMBER_ID,
+//     ILLEGAL_GENERATION. A member whose generation awaits its assignment
+//     (CompletingRebalance) gets REBALANCE_IN_PROGRESS. A member's commit
+//     resets its session timer.
+//   - A group that does not exist, for a commit with a generation, gets
+//     ILLEGAL_GENERATION (GROUP_ID_NOT_FOUND from v9).
+//   - The offsets are written to the commit log under the group's lock and
+//     the answer waits, outside it, until they are durable (an fsync under
+//     log.flush.mode=sync); only then does OffsetFetch see them. A store
+//     error becomes the coordinator's code (errors.go).
+//   - Each offset remembers its topic's id, so a deleted and re-created
+//     topic does not inherit them; deleting a topic removes its offsets from
+//     every group durably (topicsChanged below, hooked to the topic table's
+//     OnChange by broker.New).
+//
+// Versions:
+//   - v2–v4: the retention time is read and ignored, as in Kafka 4
+//     (offsets.retention.minutes decides).
+//   - v6+: the committed leader epoch is kept (-1 before).
+//   - v7+: the group instance id (static members).
+//   - v9: an unknown group gets GROUP_ID_NOT_FOUND.
+//   - v10 (topic ids on the wire) is not advertised yet.
 
 import (
 	"context"

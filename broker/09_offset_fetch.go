@@ -2,14 +2,32 @@ package broker
 
 // OffsetFetch (key 9), versions 1–9.
 //
-// v1–v7 ask for one group, v8+ for several. A null topic list (v2+) returns
-// every committed offset of the group, sorted by topic and partition; a
-// partition without a commit (or an unknown group) gets offset -1, leader
-// epoch -1 and empty metadata, with no error, as in Kafka. RequireStable (v7+)
-// needs no wait: gregor has no transactional offset commits that could be
-// pending. Offsets committed to an earlier topic of the same name (deleted
-// since) read as absent. The member id and epoch of v9 belong to the KIP-848 protocol and
-// are ignored for classic groups, as Kafka does.
+// Reads a group's committed offsets (broker/group, offsets.go).
+//
+// Behaviour:
+//   - A partition without a commit, or a group that does not exist, gets
+//     offset -1, leader epoch -1 and empty metadata, with no error, as in
+//     Kafka.
+//   - Only durable commits are read: an OffsetCommit becomes visible once
+//     it has been synced (see 08_offset_commit.go).
+//   - Offsets committed to an earlier topic of the same name (deleted since)
+//     read as absent.
+//   - A group this broker does not coordinate gets NOT_COORDINATOR
+//     (validateGroup, coordination.go): the whole answer before v8, that
+//     group's entry from v8.
+//
+// Versions:
+//   - v1: the topics are always listed, and the answer has no group-level
+//     error code, so a NOT_COORDINATOR answer reaches a v1 client as an
+//     empty answer.
+//   - v2+: a null topic list returns every committed offset of the group,
+//     sorted by topic and partition.
+//   - v5+: the committed leader epoch.
+//   - v7+: RequireStable needs no wait: gregor has no transactional offset
+//     commits that could be pending.
+//   - v8+: several groups per request, each checked and answered on its own.
+//   - v9: the member id and epoch belong to the KIP-848 protocol and are
+//     ignored for classic groups, as Kafka does.
 
 import (
 	"context"

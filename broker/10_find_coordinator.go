@@ -1,22 +1,33 @@
 package broker
 
-// FindCoordinator (key 10), versions 0–6; v4+ batch keys.
+// FindCoordinator (key 10), versions 0–6.
 //
-// Group keys (type 0): the coordinator is the live master of the group
-// owning the group's __consumer_offsets partition (group.PartitionFor:
-// Kafka's partitionFor, Utils.abs(hashCode) % 50), at the address it advertises on the listener the request
-// arrived on. A single live master coordinates every group. In a cluster
-// the topic is created at the first FindCoordinator, placed over the live
-// groups like any topic (placement.go); a group whose owning group has no
-// live master gets COORDINATOR_NOT_AVAILABLE (retriable).
+// Names the broker that coordinates a group (coordinator, coordination.go).
 //
-// Transaction keys (type 1): gregor has no transaction coordinator yet, so it
-// answers UNSUPPORTED_VERSION with a message saying so. That code is not
-// retriable: franz-go and the Java client (initTransactions: "Could not find
-// a coordinator with type TRANSACTION ... unexpected error") fail at once with
-// the message, where COORDINATOR_NOT_AVAILABLE would make them retry until
-// their timeout, and TRANSACTIONAL_ID_AUTHORIZATION_FAILED would blame ACLs.
-// Other key types get INVALID_REQUEST, as in Kafka.
+// Behaviour:
+//   - Group keys (type 0): the coordinator is the live master of the broker
+//     group owning the group's __consumer_offsets partition
+//     (group.PartitionFor: Kafka's partitionFor, Utils.abs(hashCode) % 50),
+//     at the address it advertises on the listener the request arrived on.
+//     Any broker answers, slaves included.
+//   - The first FindCoordinator creates __consumer_offsets (50 partitions),
+//     placed over the live master groups like any topic (placement.go), as
+//     Kafka creates it; on a single node every partition is this broker's.
+//     A failed creation, or an owning group with no live master, gets
+//     COORDINATOR_NOT_AVAILABLE (retriable).
+//   - Transaction keys (type 1): gregor has no transaction coordinator yet,
+//     so it answers UNSUPPORTED_VERSION with a message saying so. That code
+//     is not retriable: franz-go and the Java client (initTransactions:
+//     "Could not find a coordinator with type TRANSACTION ... unexpected
+//     error") fail at once with the message, where
+//     COORDINATOR_NOT_AVAILABLE would make them retry until their timeout,
+//     and TRANSACTIONAL_ID_AUTHORIZATION_FAILED would blame ACLs.
+//   - Other key types get INVALID_REQUEST, as in Kafka.
+//   - A key in error is answered with node id -1, an empty host and port -1.
+//
+// Versions:
+//   - v1+: the key type (transactions) and an error message.
+//   - v4+: a batch of keys, each answered on its own.
 
 import (
 	"context"

@@ -1,8 +1,29 @@
 package broker
 
-// SyncGroup (key 14), versions 0–5. Followers wait for the leader's
-// assignment; assignments pass through unchanged. v5 checks the protocol
-// type and name (INCONSISTENT_GROUP_PROTOCOL).
+// SyncGroup (key 14), versions 0–5.
+//
+// The classic protocol's assignment phase, answered by broker/group (api.go).
+//
+// Behaviour:
+//   - A group this broker does not coordinate gets NOT_COORDINATOR
+//     (validateGroup, coordination.go); an empty group id INVALID_GROUP_ID; a
+//     group that does not exist UNKNOWN_MEMBER_ID.
+//   - The member is checked as for Heartbeat: FENCED_INSTANCE_ID,
+//     UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION. While the group prepares a
+//     rebalance the answer is REBALANCE_IN_PROGRESS.
+//   - Followers wait for the leader's assignment; the leader's completes the
+//     generation: it is written to the commit log (group metadata) and every
+//     waiting member gets its share, unchanged (members the leader left out
+//     get an empty assignment, unknown ids are ignored). If the write fails,
+//     every waiter gets the store error's code and the group rebalances.
+//   - In a Stable group a member gets its current assignment at once.
+//   - Members that send no SyncGroup within the rebalance timeout are
+//     removed and the group rebalances.
+//
+// Versions:
+//   - v3+: the group instance id (static members).
+//   - v5: the protocol type and name, when given, must be the group's
+//     (INCONSISTENT_GROUP_PROTOCOL), and the answer carries both.
 
 import (
 	"context"

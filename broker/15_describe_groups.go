@@ -1,8 +1,24 @@
 package broker
 
-// DescribeGroups (key 15), versions 0–5. An unknown group is reported with
-// state Dead and no error (Kafka's behaviour before v6). Member metadata and
-// assignments are included while the group is Stable.
+// DescribeGroups (key 15), versions 0–5.
+//
+// Describes groups (broker/group, admin.go), each checked on its own.
+//
+// Behaviour:
+//   - A group this broker does not coordinate gets NOT_COORDINATOR in its
+//     own entry (validateGroup, coordination.go); the others are answered.
+//   - A group that does not exist is reported with state Dead and no error
+//     (Kafka's behaviour before v6).
+//   - Every member is listed with its member id, instance id, client id
+//     and client host; the protocol, the member metadata (for the chosen
+//     protocol) and the assignments only while the group is Stable, as in
+//     Kafka, passed through unchanged.
+//
+// Versions:
+//   - v3+: authorized operations when asked: the group set Kafka returns
+//     without an authorizer (READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS,
+//     ALTER_CONFIGS).
+//   - v4+: the members' group instance ids.
 
 import (
 	"context"

@@ -1,8 +1,20 @@
 package broker
 
-// ListGroups (key 16), versions 0–5: every group, including groups that only
-// hold simple-consumer offsets (state Empty, no protocol type); states filter
-// (v4+) and types filter (v5+, every gregor group is "classic").
+// ListGroups (key 16), versions 0–5.
+//
+// Lists the groups this broker coordinates (broker/group, admin.go); admin
+// clients ask every broker and merge, as with Kafka.
+//
+// Behaviour:
+//   - Every group that is not Dead, including groups that only hold
+//     simple-consumer offsets (state Empty, no protocol type).
+//   - A slave, or a master stepping down, coordinates none and answers an
+//     empty list.
+//
+// Versions:
+//   - v3+: tagged fields only.
+//   - v4+: the states filter, matched without regard to case.
+//   - v5+: the types filter; every gregor group is "classic".
 
 import (
 	"context"

@@ -2,14 +2,25 @@ package broker
 
 // ApiVersions (key 18), versions 0–4.
 //
-// The answer is built from the apis table, so it lists exactly the APIs
-// that have a handler, with the versions they accept. Produce is listed
-// from v0 although v0–v2 are rejected (see 00_produce.go). A version newer
-// than 4 is answered before decoding, in the v0 shape, with
-// UNSUPPORTED_VERSION (protocol.ServerConfig.ApiVersionsUnsupported).
-// v3+ requests carry the client's software name and version; Kafka rejects
-// names outside [a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])? with
-// INVALID_REQUEST and so does gregor.
+// Lists the APIs this broker serves, from the apis table (handlers.go).
+//
+// Behaviour:
+//   - Exactly the APIs that have a handler, each with the versions it
+//     accepts, in key order; the same table on masters and slaves.
+//   - Produce is listed from v0 although v0–v2 are rejected (see
+//     00_produce.go).
+//   - A request version newer than 4 is answered before decoding, in the v0
+//     shape, with UNSUPPORTED_VERSION and the table
+//     (protocol.ServerConfig.ApiVersionsUnsupported), so the client can
+//     retry with a version listed.
+//   - ApiVersions is a concurrent API (server.go): it never waits behind
+//     other requests of its connection.
+//
+// Versions:
+//   - v3+: the request carries the client's software name and version;
+//     Kafka rejects names outside [a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?
+//     with INVALID_REQUEST and so does gregor (the table is still sent).
+//     No supported or finalized features are listed.
 
 import (
 	"context"

@@ -2,31 +2,40 @@ package broker
 
 // CreateTopics (key 19), versions 2–7 (Kafka 4 removed 0–1).
 //
-// Behaviour follows Kafka 4's controller, check by check and in its order:
-// topic name (INVALID_TOPIC_EXCEPTION), existence (TOPIC_ALREADY_EXISTS),
-// null config values and config validation (INVALID_CONFIG; gregor also
-// refuses cleanup.policy=compact and remote.storage.enable=true), manual
-// assignments (INVALID_REQUEST unless both counts are -1, then
-// INVALID_REPLICA_ASSIGNMENT for bad ones), replication factor
-// (INVALID_REPLICATION_FACTOR for 0, < -1, or more than the members of the
-// smallest broker group with a live master, which the message names: a
-// partition's replicas are its group's members), partition count (INVALID_PARTITIONS). -1 takes num.partitions /
-// default.replication.factor. A name given twice gets INVALID_REQUEST once.
-//
-// A timeout of 0 or less gets REQUEST_TIMED_OUT for every topic and creates
-// nothing, validate_only or not: Kafka 4's controller treats it as a
-// deadline already passed. A request that would create more than 10000
-// partitions in all gets POLICY_VIOLATION for every topic, as Kafka answers
-// a request that exceeds its 10000 records per operation.
-//
-// validate_only runs every check and creates nothing; its result carries a
-// fresh topic id as Kafka's does. v5+ results carry the partition count,
-// replication factor and every effective config; v7 the topic id.
-//
-// In a cluster the deciding broker of each topic runs these checks and
-// places the partitions over the live master groups; the others forward the
-// topic to it (placement.go).
+// Creates topics, placed over the live master groups (placement.go).
 // admin_kafka_test.go checks these answers against a real Kafka.
+//
+// Behaviour:
+//   - Request-wide first: a timeout of 0 or less gets REQUEST_TIMED_OUT for
+//     every topic and creates nothing, validate_only or not (Kafka 4's
+//     controller treats it as a deadline already passed); a request that
+//     would create more than 10000 partitions in all gets POLICY_VIOLATION
+//     for every topic, as Kafka answers a request that exceeds its 10000
+//     records per operation. A name given twice gets INVALID_REQUEST once;
+//     __cluster_metadata INVALID_REQUEST.
+//   - Then per topic, Kafka 4's controller's checks in its order: topic name
+//     (INVALID_TOPIC_EXCEPTION), existence (TOPIC_ALREADY_EXISTS), null
+//     config values and config validation (INVALID_CONFIG; gregor also
+//     refuses cleanup.policy=compact and remote.storage.enable=true, see
+//     topic_config.go), manual assignments (INVALID_REQUEST unless both
+//     counts are -1, then INVALID_REPLICA_ASSIGNMENT for bad ones, checked
+//     against this broker group's live members), replication factor
+//     (INVALID_REPLICATION_FACTOR for 0, < -1, or more than the members of
+//     the smallest broker group with a live master, which the message names:
+//     a partition's replicas are its group's members), partition count
+//     (INVALID_PARTITIONS). -1 takes num.partitions /
+//     default.replication.factor.
+//   - validate_only runs every check and creates nothing; its result
+//     carries a fresh topic id as Kafka's does.
+//   - In a cluster the deciding broker of each topic (by a hash of its name)
+//     runs these checks and places the partitions over the live master
+//     groups; the others forward the topic to it. A slave forwards the
+//     request to its master (slave_gate.go).
+//
+// Versions:
+//   - v5+: results carry the partition count, replication factor and every
+//     effective config (sensitive values null).
+//   - v7: the topic id.
 
 import (
 	"context"

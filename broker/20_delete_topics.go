@@ -2,7 +2,9 @@ package broker
 
 // DeleteTopics (key 20), versions 1–6 (Kafka 4 removed 0).
 //
-// Behaviour (as Kafka 4's ControllerApis):
+// Deletes topics; the checks and codes are Kafka 4's ControllerApis'.
+//
+// Behaviour:
 //   - A name or id given twice gets INVALID_REQUEST once ("Duplicate topic
 //     name." / "Duplicate topic id."); a name whose topic's id is also given
 //     gets INVALID_REQUEST.
@@ -16,6 +18,7 @@ package broker
 //     it (placement.go).
 //
 // Versions:
+//   - v5+: each entry carries an error message.
 //   - v6: topics are named by name or by id; an entry with neither, or with
 //     both, gets INVALID_REQUEST.
 

@@ -1,24 +1,40 @@
 package broker
 
-// InitProducerId (key 22), versions 0–5, for idempotent producers.
+// InitProducerId (key 22), versions 0–5.
 //
-// Without a producer id the caller gets a new cluster-unique one
-// (producer_ids.go) with epoch 0. With its producer id and epoch (v3+,
-// KIP-360: after OUT_OF_ORDER_SEQUENCE_NUMBER or a timed-out batch) the
-// holder of the id's current epoch gets the same id with the epoch bumped,
-// and the store's idempotence state starts that producer's sequences afresh
-// at the new epoch; a retry of a bump (the epoch before the current one)
-// gets the current epoch again; any other epoch is fenced: PRODUCER_FENCED
-// from v4, INVALID_PRODUCER_EPOCH before (Kafka's KafkaApis maps it so for
-// clients that predate the code). That is Kafka's check for transactional
-// ids (TransactionMetadata.prepareIncrementProducerEpoch). An id this
-// broker did not hand out, or whose epoch is exhausted, gets a fresh id at
-// epoch 0, which is what Kafka 4 answers every non-transactional re-init;
-// clients accept both, since both restart the sequences at 0. Only one of
-// id and epoch set is INVALID_REQUEST.
+// Hands idempotent producers their id and epoch (producer_ids.go). Kafka's
+// checks for transactional ids (TransactionMetadata.prepareIncrementProducerEpoch)
+// are applied to these ids.
 //
-// A transactional id gets UNSUPPORTED_VERSION with a message: gregor has no
-// transactions yet (see 10_find_coordinator.go for why this code).
+// Behaviour:
+//   - Without a producer id the caller gets a new cluster-unique one (this
+//     node's id in the high bits, blocks of ids reserved durably) with
+//     epoch 0.
+//   - With its producer id and epoch (after OUT_OF_ORDER_SEQUENCE_NUMBER or
+//     a timed-out batch): the holder of the id's current epoch gets the same
+//     id with the epoch bumped, stored durably, and its sequences start
+//     afresh at 0 in the new epoch (the store's idempotence rule); a retry
+//     of a bump (the epoch before the current one) gets the current epoch
+//     again; any other epoch is fenced.
+//   - An id this broker did not hand out, or whose epoch is exhausted, gets
+//     a fresh id at epoch 0, which is what Kafka 4 answers every
+//     non-transactional re-init; clients accept both, since both restart the
+//     sequences at 0.
+//   - Only one of id and epoch set (the other -1) is INVALID_REQUEST.
+//   - A transactional id gets UNSUPPORTED_VERSION (the response has no
+//     message field): gregor has no transactions yet (see
+//     10_find_coordinator.go for why this code).
+//   - A store error while allocating gets COORDINATOR_NOT_AVAILABLE
+//     (retriable). A slave forwards the request to its group's master
+//     (slave_gate.go), answering COORDINATOR_NOT_AVAILABLE while there is
+//     none.
+//
+// Versions:
+//   - v0–v2: no producer id or epoch in the request: always a new id.
+//   - v3+: producer id and epoch (KIP-360), the bump above.
+//   - v4+: a fenced epoch gets PRODUCER_FENCED; before v4
+//     INVALID_PRODUCER_EPOCH (Kafka's KafkaApis maps it so for clients
+//     that predate the code).
 
 import (
 	"context"

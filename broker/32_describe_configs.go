@@ -2,26 +2,38 @@ package broker
 
 // DescribeConfigs (key 32), versions 1–4 (Kafka 4 removed 0).
 //
-// TOPIC resources list every topic config with its effective value and
-// source: TOPIC_CONFIG when set on the topic, STATIC_BROKER_CONFIG when the
-// broker's synonym (e.g. log.retention.ms for retention.ms) differs from
-// Kafka's default, DEFAULT_CONFIG otherwise; a dynamic broker value that
-// gregor applies (DYNAMIC_BROKER_CONFIG / DYNAMIC_DEFAULT_BROKER_CONFIG)
-// overrides the static one. BROKER resources named by this broker's id list
-// every config Kafka 4.1 lists, with Kafka's flags (broker_configs.go); the
-// empty name lists the cluster-wide dynamic values that are set, as Kafka
-// does. GROUP resources list the group configs (group_configs.go).
-// Synonyms come only when asked, most specific first; documentation only
-// when asked (v3+); the config type always (v3+). Configs are sorted by
-// name. A named config filter keeps only those names.
+// Describes topic, broker, broker-logger and group configs, each resource
+// answered on its own.
 //
-// BROKER_LOGGER lists one "root" logger with the zap logger's level,
-// flagged as Kafka flags its loggers.
+// Behaviour:
+//   - TOPIC: every topic config with its effective value and source:
+//     TOPIC_CONFIG when set on the topic, STATIC_BROKER_CONFIG when the
+//     broker's synonym (e.g. log.retention.ms for retention.ms) differs from
+//     Kafka's default, DEFAULT_CONFIG otherwise; a dynamic broker value that
+//     gregor applies (DYNAMIC_BROKER_CONFIG / DYNAMIC_DEFAULT_BROKER_CONFIG)
+//     overrides the static one. A topic this broker's group owns none of is
+//     described by an owning group's master (cluster_configs.go, before the
+//     handler).
+//   - BROKER named by this broker's id: every config Kafka 4.1 lists, with
+//     Kafka's flags (broker_configs.go); the empty name lists the
+//     cluster-wide dynamic values that are set, as Kafka does.
+//   - BROKER_LOGGER: one "root" logger with the zap logger's level, flagged
+//     as Kafka flags its loggers.
+//   - GROUP: the group configs (group_configs.go), read from the group's
+//     coordinator when another broker group's master coordinates it
+//     (COORDINATOR_NOT_AVAILABLE when it cannot be reached).
+//   - Configs are sorted by name; a named config filter keeps only those
+//     names (null or empty: all). Sensitive values are null. Synonyms come
+//     only when asked, most specific first.
+//   - Errors as Kafka 4's ConfigHelper: a bad topic name
+//     INVALID_TOPIC_EXCEPTION, an unknown topic UNKNOWN_TOPIC_OR_PARTITION
+//     (with no message, as Kafka), another broker's id or a non-integer one
+//     INVALID_REQUEST, an empty group name INVALID_REQUEST, other resource
+//     types INVALID_REQUEST.
 //
-// Errors as Kafka 4's ConfigHelper: a bad topic name INVALID_TOPIC_EXCEPTION,
-// an unknown topic UNKNOWN_TOPIC_OR_PARTITION, another broker's id or a
-// non-integer one INVALID_REQUEST, an empty group name INVALID_REQUEST,
-// other resource types INVALID_REQUEST.
+// Versions:
+//   - v3+: the config type always, documentation when asked.
+//   - v4: tagged fields only.
 
 import (
 	"context"

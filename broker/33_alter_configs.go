@@ -1,20 +1,36 @@
 package broker
 
-// AlterConfigs (key 33), versions 0–2: the legacy, non-incremental form, which
-// replaces every explicit config of the resource with the ones given.
+// AlterConfigs (key 33), versions 0–2.
 //
-// TOPIC: the new set is validated as a whole (INVALID_CONFIG for unknown
-// names and bad values, gregor's refusals included), then stored and applied
-// live: retention is pushed to the store's partitions, and the topic
-// snapshot the data path reads (max.message.bytes, message.timestamp.type)
-// is replaced. A null value or a name given twice gets INVALID_REQUEST, as
-// in Kafka 4; an unknown topic UNKNOWN_TOPIC_OR_PARTITION.
-// BROKER ("" for cluster-wide, or this broker's id): the new set replaces
-// the resource's dynamic configs; what Kafka accepts as a dynamic broker
-// config is accepted, applied where gregor uses it and stored where not,
-// and what Kafka refuses is refused with Kafka's error and message
-// (broker_configs.go). GROUP: the new set replaces the group's configs
-// (group_configs.go). validate_only checks without applying.
+// The legacy, non-incremental form: replaces every explicit config of a
+// resource with the ones given. Each resource is answered on its own.
+//
+// Behaviour:
+//   - A resource named twice gets INVALID_REQUEST ("Duplicate resource.")
+//     for each entry; a null value or a config name given twice
+//     INVALID_REQUEST, as in Kafka 4.
+//   - TOPIC: the new set is validated as a whole (INVALID_CONFIG for unknown
+//     names and bad values, gregor's refusals included, topic_config.go),
+//     then stored and applied live: retention is pushed to the store's
+//     partitions, and the topic snapshot the data path reads
+//     (max.message.bytes, message.timestamp.type) is replaced. A bad name
+//     gets INVALID_TOPIC_EXCEPTION, an unknown topic
+//     UNKNOWN_TOPIC_OR_PARTITION. A topic spread over several broker groups
+//     is altered on every live one owning part of it (cluster_configs.go).
+//   - BROKER ("" for cluster-wide, or this broker's id): the new set
+//     replaces the resource's dynamic configs; what Kafka accepts as a
+//     dynamic broker config is accepted, applied where gregor uses it and
+//     stored where not, and what Kafka refuses is refused with Kafka's error
+//     and message (broker_configs.go).
+//   - GROUP: the new set replaces the group's configs (group_configs.go),
+//     at the group's coordinator when another broker group's master
+//     coordinates it.
+//   - Other resource types (BROKER_LOGGER included) get INVALID_REQUEST.
+//   - validate_only checks without applying. A slave forwards the request
+//     to its master (slave_gate.go).
+//
+// Versions: the handler has no version-specific behaviour (v2 changes the
+// encoding only).
 
 import (
 	"context"

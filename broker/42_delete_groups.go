@@ -1,8 +1,20 @@
 package broker
 
-// DeleteGroups (key 42), versions 0–2: a group with members gets
-// NON_EMPTY_GROUP, an unknown one GROUP_ID_NOT_FOUND; otherwise its offsets
-// and metadata are removed durably.
+// DeleteGroups (key 42), versions 0–2.
+//
+// Deletes groups (broker/group, admin.go), each checked on its own.
+//
+// Behaviour:
+//   - A group this broker does not coordinate gets NOT_COORDINATOR in its
+//     own entry (validateGroup, coordination.go); the others are answered.
+//   - A group that does not exist gets GROUP_ID_NOT_FOUND, a group that is
+//     not Empty NON_EMPTY_GROUP.
+//   - Otherwise tombstones for its metadata and every committed offset are
+//     written to the commit log before the answer; a store error becomes
+//     the coordinator's code and the group stays.
+//
+// Versions: the handler has no version-specific behaviour (later versions
+// change the encoding only).
 
 import (
 	"context"

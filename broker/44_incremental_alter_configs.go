@@ -2,23 +2,39 @@ package broker
 
 // IncrementalAlterConfigs (key 44), versions 0–1.
 //
-// TOPIC: the operations are applied in order to the topic's explicit
-// configs: SET sets a value, DELETE removes it (back to the broker default),
-// APPEND and SUBTRACT add or remove items of a LIST config (only
-// cleanup.policy and the throttled-replica lists), starting from the
-// default when the topic does not set it. The result is validated as a
-// whole (INVALID_CONFIG) and applied live as in AlterConfigs. As Kafka 4: a
-// name given twice gets INVALID_REQUEST; APPEND/SUBTRACT on a non-list
-// config INVALID_CONFIG; SET with a null value INVALID_REQUEST; an unknown
-// operation UNKNOWN_SERVER_ERROR (Kafka 4 fails internally on it); an
-// unknown topic UNKNOWN_TOPIC_OR_PARTITION.
-// BROKER ("" for cluster-wide, or this broker's id): SET and DELETE change
-// the dynamic broker configs, APPEND and SUBTRACT the LIST ones (others get
-// INVALID_CONFIG "Config value append is not allowed…"); what may be set,
-// and Kafka's refusals, as broker_configs.go says. DELETE of a config with
-// no dynamic value changes nothing. GROUP: SET and DELETE on the group's
-// configs (group_configs.go). BROKER_LOGGER: SET of the root logger's level
-// (broker_configs.go). validate_only checks without applying.
+// Changes configs one operation at a time (SET, DELETE, APPEND, SUBTRACT).
+// Each resource is answered on its own.
+//
+// Behaviour:
+//   - As Kafka 4, before any change: a resource named twice gets
+//     INVALID_REQUEST for each entry; a config name given twice
+//     INVALID_REQUEST; an unknown operation UNKNOWN_SERVER_ERROR (Kafka 4
+//     fails internally on it); SET with a null value INVALID_REQUEST.
+//   - TOPIC: the operations are applied in order to the topic's explicit
+//     configs: SET sets a value, DELETE removes it (back to the broker
+//     default), APPEND and SUBTRACT add or remove items of a LIST config
+//     (only cleanup.policy and the throttled-replica lists; INVALID_CONFIG
+//     on others), starting from the default when the topic does not set it.
+//     The result is validated as a whole (INVALID_CONFIG) and applied live
+//     as in AlterConfigs. A bad name gets INVALID_TOPIC_EXCEPTION, an
+//     unknown topic UNKNOWN_TOPIC_OR_PARTITION. A topic spread over several
+//     broker groups is altered on every live one owning part of it
+//     (cluster_configs.go).
+//   - BROKER ("" for cluster-wide, or this broker's id): SET and DELETE
+//     change the dynamic broker configs, APPEND and SUBTRACT the LIST ones
+//     (others get INVALID_CONFIG "Config value append is not allowed…");
+//     what may be set, and Kafka's refusals, as broker_configs.go says.
+//     DELETE of a config with no dynamic value changes nothing.
+//   - GROUP: SET and DELETE on the group's configs (group_configs.go), at
+//     the group's coordinator when another broker group's master
+//     coordinates it.
+//   - BROKER_LOGGER: SET of the root logger's level (broker_configs.go).
+//   - Other resource types get INVALID_REQUEST.
+//   - validate_only checks without applying. A slave forwards the request
+//     to its master (slave_gate.go).
+//
+// Versions: the handler has no version-specific behaviour (v1 changes the
+// encoding only).
 
 import (
 	"context"
