@@ -1,7 +1,9 @@
 // Package broker is a gregor broker: it answers the Kafka APIs over the
 // MetaQ store, as one member of a broker group in a cluster of groups. Each
 // API has a file named by its key (00_produce.go, 01_fetch.go, …) that
-// opens with the versions it serves and its behaviour.
+// opens with one form of header: the API, its key and the versions it
+// serves on the first line, then its behaviour as bullets and what changes
+// with each version (TestAPIFileHeaders holds every file to it).
 //
 // # Wiring
 //

@@ -7,18 +7,25 @@
 // # Tables
 //
 // RocketMQ's RouteInfoManager keeps four tables (clusterAddrTable,
-// brokerAddrTable, brokerLiveTable, topicQueueTable). gregor keeps one and
-// derives the rest when asked, so they can never disagree:
+// brokerAddrTable, brokerLiveTable, topicQueueTable). gregor keeps one
+// route table, Registry.brokers, and derives the rest when asked, so they
+// can never disagree; beside it, Leases.groups holds the fail-over leases
+// (RocketMQ 5 keeps those in its controller instead):
 //
 //	Registry.brokers   (broker name, broker id) → Broker: the member's last
-//	                   Registration whole (cluster, node id, role, endpoints,
-//	                   replication address, log end, master epoch, data
-//	                   version, and each topic it holds: name, id, partition
-//	                   count, the partitions its group owns) and the time
-//	                   of that heartbeat (registry.go)
+//	                   Registration whole (cluster, node id, role, rack,
+//	                   Kafka endpoints, replication and HTTP addresses, log
+//	                   end, master epoch, data version, a master's in-sync
+//	                   set and each slave's progress, and each topic it
+//	                   holds: name, id, partition count, the partitions its
+//	                   group owns) and the time of that heartbeat
+//	                   (registry.go)
 //	Leases.groups      broker name → the group's master lease: holder and
 //	                   epoch, when it ends, the largest epoch known, the last
 //	                   in-sync set (lease.go)
+//
+// Registry.bytes is no table: the running size of a routes answer, kept
+// under MaxRoutesBytes.
 //
 // Routes builds the rest from Registry.brokers on every read: the live
 // brokers sorted by (name, id) (a group's members, its master among them,
