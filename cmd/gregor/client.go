@@ -27,7 +27,7 @@ type clientFlags struct {
 func addClientFlags(cmd *cobra.Command, f *clientFlags) {
 	def := os.Getenv("GREGOR_BOOTSTRAP_SERVER")
 	if def == "" {
-		def = "localhost:9092"
+		def = defaultKafkaAddr()
 	}
 	cmd.PersistentFlags().StringVarP(&f.bootstrap, "bootstrap-server", "b", def, "Kafka address(es), comma-separated (also GREGOR_BOOTSTRAP_SERVER)")
 	cmd.PersistentFlags().DurationVar(&f.timeout, "timeout", 30*time.Second, "give up after this long")

@@ -30,7 +30,7 @@ func newClusterCommand() *cobra.Command {
 		Use:   "cluster",
 		Short: "Show the broker groups' members and replication state; hand mastership to an in-sync slave",
 	}
-	cmd.PersistentFlags().StringVar(&httpAddr, "http", "127.0.0.1:8080", "HTTP address (http.listener) of a member of the broker group")
+	cmd.PersistentFlags().StringVar(&httpAddr, "http", defaultHTTPListener, "HTTP address (http.listener) of a member of the broker group")
 	cmd.PersistentFlags().DurationVar(&timeout, "timeout", 60*time.Second, "give up after this long")
 
 	status := &cobra.Command{

@@ -162,6 +162,16 @@ func brokerDefaultConfig() Config {
 	return c
 }
 
+// defaultKafkaAddr is the Kafka address of the default listener
+// (broker.DefaultListener), where the client commands look by default.
+func defaultKafkaAddr() string {
+	ls, err := parseListeners([]string{broker.DefaultListener})
+	if err != nil || len(ls) == 0 {
+		panic("broker.DefaultListener is not NAME://host:port: " + broker.DefaultListener)
+	}
+	return ls[0].addr()
+}
+
 // nameServerDefaultConfig is defaultConfig under `gregor nameserver`: the
 // nameserver package's defaults, served on every interface.
 func nameServerDefaultConfig() Config {

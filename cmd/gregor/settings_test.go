@@ -377,3 +377,28 @@ func TestNameServerSettings(t *testing.T) {
 		}
 	}
 }
+
+// The client commands look where a default broker serves: gregor topic and
+// group at standalone's Kafka listener, gregor cluster at its HTTP
+// listener.
+func TestClientDefaultsFollowTheBroker(t *testing.T) {
+	clearEnv(t)
+	c, err := parseConfig(&loaded{values: map[string]string{}, src: &sources{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sub := range newRootCommand().Commands() {
+		var flag, want string
+		switch sub.Name() {
+		case "topic", "group":
+			flag, want = "bootstrap-server", c.Listeners[0].Address
+		case "cluster":
+			flag, want = "http", c.HTTPListener
+		default:
+			continue
+		}
+		if f := sub.PersistentFlags().Lookup(flag); f == nil || f.DefValue != want {
+			t.Errorf("gregor %s --%s: default %v, want %s", sub.Name(), flag, f, want)
+		}
+	}
+}
