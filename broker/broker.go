@@ -26,6 +26,9 @@ type Listener struct {
 	Name       string // e.g. PLAINTEXT
 	Address    string // host:port to bind
 	Advertised string // host:port told to clients that arrive on this listener
+	// Protocol is the listener's security protocol (PLAINTEXT, SSL,
+	// SASL_PLAINTEXT, SASL_SSL; empty means PLAINTEXT), sasl_config.go.
+	Protocol string
 }
 
 // Config is everything a broker needs; cmd/gregor builds it from viper.
@@ -58,6 +61,9 @@ type Config struct {
 	// Replication is the master→slave replication of the broker group
 	// (replica_config.go).
 	Replication ReplicationConfig
+
+	// Security is the listeners' TLS and SASL settings (sasl_config.go).
+	Security SecurityConfig
 }
 
 // Defaults Kafka uses for the settings gregor shares with it.
@@ -105,6 +111,7 @@ func (c *Config) EnsureDefaults() {
 	c.Group.EnsureDefaults()
 	c.Cluster.EnsureDefaults(c.NodeID)
 	c.Replication.EnsureDefaults()
+	c.Security.EnsureDefaults()
 }
 
 // Validate fills defaults (EnsureDefaults) and rejects values that cannot
@@ -132,6 +139,9 @@ func (c *Config) Validate() error {
 				return fmt.Errorf("broker: listener %s advertised address %q: %v", l.Name, l.Advertised, err)
 			}
 		}
+	}
+	if err := c.Security.validate(c.Listeners); err != nil {
+		return fmt.Errorf("broker: %w", err)
 	}
 	if c.SocketRequestMaxBytes < 1024 {
 		return fmt.Errorf("broker: socket.request.max.bytes must be at least 1024, got %d", c.SocketRequestMaxBytes)
@@ -319,6 +329,10 @@ func (b *Broker) Start() error {
 	if len(b.servers) > 0 {
 		return errors.New("broker: already started")
 	}
+	tlsCfg, err := b.tlsConfig()
+	if err != nil {
+		return err
+	}
 	var lns []net.Listener
 	for _, l := range b.cfg.Listeners {
 		ln, err := net.Listen("tcp", l.Address)
@@ -327,6 +341,9 @@ func (b *Broker) Start() error {
 				ln.Close()
 			}
 			return fmt.Errorf("broker: listener %s: %w", l.Name, err)
+		}
+		if isTLS(l.Protocol) {
+			ln = tlsListener{ln, tlsCfg}
 		}
 		lns = append(lns, ln)
 	}
@@ -342,6 +359,7 @@ func (b *Broker) Start() error {
 			ApiVersionsUnsupported: unsupportedApiVersions,
 			BytesIn:                b.metrics.bytesIn,
 			BytesOut:               b.metrics.bytesOut,
+			OnConnect:              onConnect(l.Protocol),
 			Logger:                 b.log.Named("conn").With(zap.String("listener", l.Name)),
 		})
 		if err != nil {

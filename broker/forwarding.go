@@ -27,7 +27,7 @@ const interBrokerClientID = "gregor.inter-broker"
 // send issues req to another broker over the Kafka protocol and returns its
 // response. One client is kept per address.
 func (c *cluster) send(ctx context.Context, to *nameserver.Broker, req kmsg.Request) (kmsg.Response, error) {
-	host, port, ok := endpoint(to, c.b.cfg.Listeners[0].Name)
+	host, port, ok := endpoint(to, c.b.interBrokerListener())
 	if !ok {
 		return nil, fmt.Errorf("broker %s/%d advertises no listener", to.BrokerName, to.BrokerID)
 	}
@@ -55,7 +55,7 @@ func (c *cluster) send(ctx context.Context, to *nameserver.Broker, req kmsg.Requ
 
 // sendAs is send with another client id (one client per address and id).
 func (c *cluster) sendAs(ctx context.Context, to *nameserver.Broker, req kmsg.Request, clientID string) (kmsg.Response, error) {
-	host, port, ok := endpoint(to, c.b.cfg.Listeners[0].Name)
+	host, port, ok := endpoint(to, c.b.interBrokerListener())
 	if !ok {
 		return nil, errors.New("broker " + to.BrokerName + " advertises no listener")
 	}

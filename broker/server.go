@@ -18,6 +18,9 @@ func (b *Broker) Handle(ctx context.Context, req *protocol.Request) (kmsg.Respon
 	if !ok {
 		return nil, fmt.Errorf("broker: no handler for api key %d", req.Header.Key)
 	}
+	if err := b.saslGate(req); err != nil {
+		return nil, err // closes the connection, as Kafka does (sasl.go)
+	}
 	start := time.Now()
 	resp, err := b.handle(ctx, a, req)
 	b.metrics.observe(req.Header.Key, time.Since(start), err)

@@ -24,6 +24,10 @@ type ConnInfo struct {
 	// connection was accepted on; Metadata and FindCoordinator answer with
 	// that listener's advertised address.
 	Listener string
+	// Session is the handler's per-connection state (the broker's SASL
+	// session and principal), set by ServerConfig.OnConnect before the
+	// first request is read; the protocol layer never reads it.
+	Session any
 }
 
 // Request is one decoded request.

@@ -68,7 +68,11 @@ type ServerConfig struct {
 	// BytesIn and BytesOut, when set, are told how many bytes each frame
 	// and each response took on the wire (metrics).
 	BytesIn, BytesOut func(n int)
-	Logger            *zap.Logger
+	// OnConnect, when set, is called with each accepted connection before
+	// its first request is read (the broker sets ConnInfo.Session there;
+	// nc is a *tls.Conn on a TLS listener).
+	OnConnect func(info *ConnInfo, nc net.Conn)
+	Logger    *zap.Logger
 }
 
 // Validate fills defaults and rejects configurations that cannot work.
@@ -172,6 +176,9 @@ func (s *Server) ServeConn(nc net.Conn) {
 		freed: make(chan struct{}, 1),
 	}
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
+	if s.cfg.OnConnect != nil {
+		s.cfg.OnConnect(c.info, nc)
+	}
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()

@@ -27,6 +27,8 @@ type Config struct {
 	Listeners []broker.Listener
 	// SkippedListeners names controller listeners found in listeners.
 	SkippedListeners []string
+	// Security is the listeners' TLS and SASL settings (security_settings.go).
+	Security broker.SecurityConfig
 
 	DataDir         string
 	SegmentBytes    int64
@@ -111,6 +113,7 @@ func defaultConfig() Config {
 	d := packageDefaults()
 	return Config{
 		NodeID:                   d.NodeID,
+		Security:                 d.Security,
 		DataDir:                  defaultDataDir,
 		SegmentBytes:             d.Store.SegmentBytes,
 		FlushMode:                d.Store.FlushMode,
@@ -297,6 +300,7 @@ func parseConfigOver(c Config, l *loaded) (Config, error) {
 		c.ClusterID = v
 	}
 	p.listeners(&c)
+	p.security(&c)
 
 	if dirs, ok := p.list("log.dirs"); ok {
 		switch len(dirs) {
@@ -544,7 +548,7 @@ func parseListeners(entries []string) ([]listener, error) {
 	return out, nil
 }
 
-// securityProtocols are the protocols Kafka knows; gregor serves PLAINTEXT.
+// securityProtocols are the protocols Kafka knows; gregor serves them all.
 var securityProtocols = map[string]bool{"PLAINTEXT": true, "SSL": true, "SASL_PLAINTEXT": true, "SASL_SSL": true}
 
 // listeners resolves listeners, advertised.listeners,
@@ -605,17 +609,13 @@ func (p *parser) listeners(c *Config) {
 			p.fail("listener.security.protocol.map", "has no entry for listener %s; add %s:PLAINTEXT", l.name, l.name)
 			continue
 		}
-		if proto != "PLAINTEXT" {
-			p.fail("listeners", "listener %s uses %s; gregor speaks PLAINTEXT only (no TLS or SASL yet)", l.name, proto)
-			continue
-		}
 		if other, dup := ports[l.port]; dup && l.port != "0" {
 			p.fail("listeners", "listeners %s and %s both use port %s", other, l.name, l.port)
 			continue
 		}
 		ports[l.port] = l.name
 		served[l.name] = len(c.Listeners)
-		c.Listeners = append(c.Listeners, broker.Listener{Name: l.name, Address: l.addr(), Advertised: advertisedDefault(l, advHost)})
+		c.Listeners = append(c.Listeners, broker.Listener{Name: l.name, Address: l.addr(), Advertised: advertisedDefault(l, advHost), Protocol: listenerProtocol(proto)})
 	}
 	if len(c.Listeners) == 0 && len(p.errs) == 0 {
 		p.fail("listeners", "names only controller listeners (%s); add a broker listener such as PLAINTEXT://:9092", strings.Join(c.SkippedListeners, ", "))
@@ -696,7 +696,7 @@ func (c *Config) Validate() error {
 	c.EnsureDefaults()
 	var errs []error
 	if len(c.Listeners) == 0 {
-		errs = append(errs, errors.New("listeners: gregor needs at least one PLAINTEXT listener"))
+		errs = append(errs, errors.New("listeners: gregor needs at least one listener"))
 	}
 	if c.MessageMaxBytes > c.SocketRequestMaxBytes {
 		errs = append(errs, fmt.Errorf("message.max.bytes (%d) is larger than socket.request.max.bytes (%d): no request could carry such a batch", c.MessageMaxBytes, c.SocketRequestMaxBytes))
@@ -740,6 +740,7 @@ func (c *Config) brokerConfig() broker.Config {
 		NodeID:                 c.NodeID,
 		ClusterID:              c.ClusterID,
 		Listeners:              c.Listeners,
+		Security:               c.Security,
 		SocketRequestMaxBytes:  c.SocketRequestMaxBytes,
 		FetchSessionCacheSlots: c.FetchSessionCacheSlots,
 		Store: storage.Config{

@@ -7,5 +7,5 @@ import (
 
 // addExtraCommands wires in commands other packages own: `gregor bench`.
 func addExtraCommands(root *cobra.Command) {
-	root.AddCommand(bench.NewCommand())
+	root.AddCommand(bench.NewCommand(), newUserCommand())
 }

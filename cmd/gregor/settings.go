@@ -92,7 +92,7 @@ var settings = []setting{
 	{key: "listeners", kind: kindList, usage: "Kafka listeners, NAME://host:port,…", def: func(*Config) string { return broker.DefaultListener }},
 	{key: "advertised.listeners", kind: kindList, usage: "addresses told to clients, NAME://host:port,… (default: from listeners)"},
 	{key: "advertised.host.name", kind: kindString, usage: "host advertised for a listener on the any-address that advertised.listeners does not name (default: the machine's host name)"},
-	{key: "listener.security.protocol.map", kind: kindList, usage: "NAME:PROTOCOL,…; gregor speaks PLAINTEXT only"},
+	{key: "listener.security.protocol.map", kind: kindList, usage: "NAME:PROTOCOL,… with PROTOCOL one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL (default: each listener's name is its protocol)"},
 	{key: "controller.listener.names", kind: kindList, usage: "listeners that belong to a KRaft controller; gregor skips them"},
 	{key: "num.partitions", kind: kindInt, usage: "partitions of an auto-created topic", def: func(d *Config) string { return itoa(d.NumPartitions) }},
 	{key: "default.replication.factor", kind: kindInt, usage: "replication factor of an auto-created topic", def: func(d *Config) string { return itoa(d.DefaultReplicationFactor) }},

@@ -1,0 +1,51 @@
+package broker
+
+// SaslHandshake (key 17), version 1.
+//
+// Picks the SASL mechanism of the exchange SaslAuthenticate carries next
+// (sasl.go keeps the connection's state).
+//
+// Behaviour:
+//   - On a SASL listener: the mechanism of the first exchange or of a
+//     KIP-368 re-authentication; an unknown or disabled one gets
+//     UNSUPPORTED_SASL_MECHANISM with the enabled list.
+//   - On a PLAINTEXT or SSL listener: ILLEGAL_SASL_STATE, as Kafka answers.
+//
+// Versions: v0 (raw SASL tokens outside Kafka framing) was removed by
+// Kafka 4 (KIP-896) and is not served; every client of the matrix sends v1
+// followed by SaslAuthenticate.
+
+import (
+	"context"
+
+	"github.com/gregor-broker/gregor/broker/security"
+	"github.com/gregor-broker/gregor/protocol"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(kmsg.SASLHandshake, 1, 1, handleSASLHandshake) }
+
+func handleSASLHandshake(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
+	r := req.Body.(*kmsg.SASLHandshakeRequest)
+	resp := r.ResponseKind().(*kmsg.SASLHandshakeResponse)
+	resp.SupportedMechanisms = append([]string(nil), b.cfg.Security.SASLMechanisms...)
+	s := sessionOf(req)
+	if s == nil || !isSASL(s.proto) {
+		resp.ErrorCode = kerr.IllegalSaslState.Code
+		return resp, nil
+	}
+	if !b.mechanismEnabled(r.Mechanism) {
+		resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
+		return resp, nil
+	}
+	conv, err := security.NewConversation(r.Mechanism, b.scramCredential, b.plainCheck)
+	if err != nil {
+		resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
+		return resp, nil
+	}
+	s.mu.Lock()
+	s.mech, s.conv = r.Mechanism, conv
+	s.mu.Unlock()
+	return resp, nil
+}

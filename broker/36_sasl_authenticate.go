@@ -1,0 +1,84 @@
+package broker
+
+// SaslAuthenticate (key 36), versions 0–2.
+//
+// Carries the SASL tokens of the mechanism SaslHandshake chose.
+//
+// Behaviour:
+//   - A failed login gets SASL_AUTHENTICATION_FAILED with Kafka's message
+//     for the case, after connection.failed.authentication.delay.ms; the
+//     connection then accepts no further request (Kafka closes it).
+//   - Success sets the connection's principal to User:<name>; a
+//     re-authentication must keep the principal, as Kafka requires.
+//   - Without a preceding SaslHandshake, or on a listener without SASL:
+//     ILLEGAL_SASL_STATE.
+//
+// Versions: v1+ answers SessionLifetimeMillis = connections.max.reauth.ms
+// (KIP-368); v2 changes the encoding only.
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/gregor-broker/gregor/broker/security"
+	"github.com/gregor-broker/gregor/protocol"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(kmsg.SASLAuthenticate, 0, 2, handleSASLAuthenticate) }
+
+func handleSASLAuthenticate(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
+	r := req.Body.(*kmsg.SASLAuthenticateRequest)
+	resp := r.ResponseKind().(*kmsg.SASLAuthenticateResponse)
+	fail := func(code int16, msg string) (kmsg.Response, error) {
+		resp.ErrorCode = code
+		resp.ErrorMessage = &msg
+		return resp, nil
+	}
+	s := sessionOf(req)
+	if s == nil || !isSASL(s.proto) {
+		return fail(kerr.IllegalSaslState.Code, "SaslAuthenticate request received after successful authentication")
+	}
+	s.mu.Lock()
+	conv, mech := s.conv, s.mech
+	s.mu.Unlock()
+	if conv == nil || s.failed {
+		return fail(kerr.IllegalSaslState.Code, "Unexpected SaslAuthenticate request: no SaslHandshake chose a mechanism")
+	}
+	out, done, err := conv.Step(r.SASLAuthBytes)
+	if err != nil {
+		var ae *security.AuthError
+		msg := err.Error()
+		if !errors.As(err, &ae) {
+			msg = "Authentication failed during authentication due to invalid credentials with SASL mechanism " + mech
+		}
+		s.mu.Lock()
+		s.failed, s.conv = true, nil
+		s.mu.Unlock()
+		b.failedAuthDelay(ctx)
+		return fail(kerr.SaslAuthenticationFailed.Code, msg)
+	}
+	resp.SASLAuthBytes = out
+	if !done {
+		return resp, nil
+	}
+	principal := "User:" + conv.User()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.conv = nil
+	if s.authenticated && s.principal != principal {
+		s.failed = true
+		return fail(kerr.SaslAuthenticationFailed.Code, "Cannot change principals during re-authentication from "+s.principal+": "+principal)
+	}
+	s.authenticated, s.principal = true, principal
+	s.expires = time.Time{}
+	if d := b.cfg.Security.ReauthMax; d > 0 {
+		s.expires = time.Now().Add(d)
+		if r.Version >= 1 {
+			resp.SessionLifetimeMillis = d.Milliseconds()
+		}
+	}
+	return resp, nil
+}

@@ -1,0 +1,83 @@
+package main
+
+// The listeners' security settings, Kafka's names (rows appended to the
+// settings table at init, so settings.go stays untouched by them).
+
+import (
+	"math"
+	"strings"
+
+	"github.com/gregor-broker/gregor/broker"
+)
+
+var securitySettings = []setting{
+	{key: "ssl.keystore.type", kind: kindString, usage: "PEM (JKS and PKCS12 are refused: convert them to PEM)", def: func(d *Config) string { return d.Security.TLS.KeystoreType }},
+	{key: "ssl.keystore.location", kind: kindString, usage: "PEM file with the certificate chain and unencrypted private key of SSL and SASL_SSL listeners; re-read when it changes"},
+	{key: "ssl.keystore.certificate.chain", kind: kindString, usage: "the certificate chain in-line (PEM), instead of ssl.keystore.location"},
+	{key: "ssl.keystore.key", kind: kindString, usage: "the unencrypted private key in-line (PEM), with ssl.keystore.certificate.chain"},
+	{key: "ssl.key.password", kind: kindString, usage: "refused: encrypted private keys are not read"},
+	{key: "ssl.truststore.type", kind: kindString, usage: "PEM", def: func(d *Config) string { return d.Security.TLS.TruststoreType }},
+	{key: "ssl.truststore.location", kind: kindString, usage: "PEM file of the CAs client certificates are verified against; re-read when it changes"},
+	{key: "ssl.truststore.certificates", kind: kindString, usage: "the trusted CA certificates in-line (PEM), instead of ssl.truststore.location"},
+	{key: "ssl.client.auth", kind: kindString, usage: "none, requested or required: client certificates on SSL listeners (principal User:<subject DN>)", def: func(d *Config) string { return d.Security.TLS.ClientAuth }},
+	{key: "ssl.enabled.protocols", kind: kindList, usage: "TLS versions served: TLSv1.2, TLSv1.3", def: func(d *Config) string { return strings.Join(d.Security.TLS.EnabledProtocols, ",") }},
+	{key: "sasl.enabled.mechanisms", kind: kindList, usage: "SASL mechanisms of SASL_PLAINTEXT and SASL_SSL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (GSSAPI is out of scope)", def: func(d *Config) string { return strings.Join(d.Security.SASLMechanisms, ",") }},
+	{key: "sasl.jaas.config", kind: kindString, usage: "JAAS text with PLAIN logins, user_NAME=\"password\" (Kafka's listener.name.*.plain.sasl.jaas.config); PLAIN also accepts the stored SCRAM credentials"},
+	{key: "connections.max.reauth.ms", kind: kindInt, usage: "SASL session lifetime; clients re-authenticate before it ends (KIP-368), 0 = never expires", def: func(d *Config) string { return ms(d.Security.ReauthMax) }},
+	{key: "connection.failed.authentication.delay.ms", kind: kindInt, usage: "how long a failed SASL authentication's answer is held back", def: func(d *Config) string { return ms(d.Security.FailedAuthDelay) }},
+}
+
+func init() { settings = append(settings, securitySettings...) }
+
+// listenerProtocol is broker.Listener.Protocol for proto: empty for
+// PLAINTEXT, the broker's zero value.
+func listenerProtocol(proto string) string {
+	if proto == broker.ProtoPlaintext {
+		return ""
+	}
+	return proto
+}
+
+// security reads the listeners' security settings into c.Security.
+func (p *parser) security(c *Config) {
+	s := &c.Security
+	str := func(key string, to *string) {
+		if v, ok := p.str(key); ok {
+			*to = v
+		}
+	}
+	str("ssl.keystore.type", &s.TLS.KeystoreType)
+	str("ssl.keystore.location", &s.TLS.KeystoreLocation)
+	str("ssl.keystore.certificate.chain", &s.TLS.KeystoreCertificateChain)
+	str("ssl.keystore.key", &s.TLS.KeystoreKey)
+	str("ssl.key.password", &s.TLS.KeyPassword)
+	str("ssl.truststore.type", &s.TLS.TruststoreType)
+	str("ssl.truststore.location", &s.TLS.TruststoreLocation)
+	str("ssl.truststore.certificates", &s.TLS.TruststoreCertificates)
+	str("ssl.client.auth", &s.TLS.ClientAuth)
+	if v, ok := p.list("ssl.enabled.protocols"); ok {
+		s.TLS.EnabledProtocols = v
+	}
+	if v, ok := p.list("sasl.enabled.mechanisms"); ok {
+		s.SASLMechanisms = v
+	}
+	if v, ok := p.str("sasl.jaas.config"); ok && strings.TrimSpace(v) != "" {
+		users, err := broker.ParsePlainJAAS(v)
+		if err != nil {
+			p.fail("sasl.jaas.config", "%v", err)
+		}
+		s.PlainUsers = users
+	}
+	if d, ok := p.ms("connections.max.reauth.ms", 0, math.MaxInt64/1_000_000); ok {
+		s.ReauthMax = d
+	}
+	if d, ok := p.ms("connection.failed.authentication.delay.ms", 0, math.MaxInt32); ok {
+		s.FailedAuthDelay = d
+		if d == 0 {
+			s.FailedAuthDelay = -1 // none (the broker's zero means its default)
+		}
+	}
+	if err := s.Check(c.Listeners); err != nil {
+		p.fail("listeners", "%v", err)
+	}
+}
