@@ -10,7 +10,7 @@ package broker
 //   - acks must be -1, 0 or 1; anything else gets INVALID_REQUIRED_ACKS on
 //     every partition.
 //   - Per partition, in this order: a partition another broker group leads,
-//     or any partition on a slave or a master stepping down, gets
+//     or one the cluster knows on a slave (or a master stepping down), gets
 //     NOT_LEADER_OR_FOLLOWER; so does every partition while the master holds
 //     no fail-over lease (lease.go); an unknown topic or partition gets
 //     UNKNOWN_TOPIC_OR_PARTITION (Produce never auto-creates, as in Kafka);

@@ -20,20 +20,21 @@ package broker
 //     checks the member: FENCED_INSTANCE_ID, UNKNOWN_MEMBER_ID,
 //     ILLEGAL_GENERATION. A member whose generation awaits its assignment
 //     (CompletingRebalance) gets REBALANCE_IN_PROGRESS. A member's commit
-//     resets its session timer.
+//     resets its session timer, unless it is waiting in a JoinGroup or
+//     SyncGroup.
 //   - A group that does not exist, for a commit with a generation, gets
 //     ILLEGAL_GENERATION (GROUP_ID_NOT_FOUND from v9).
 //   - The offsets are written to the commit log under the group's lock and
 //     the answer waits, outside it, until they are durable (an fsync under
 //     log.flush.mode=sync); only then does OffsetFetch see them. A store
-//     error becomes the coordinator's code (errors.go).
+//     error becomes the coordinator's code (kafkaerr.Coordinator).
 //   - Each offset remembers its topic's id, so a deleted and re-created
 //     topic does not inherit them; deleting a topic removes its offsets from
 //     every group durably (topicsChanged below, hooked to the topic table's
 //     OnChange by broker.New).
 //
 // Versions:
-//   - v2–v4: the retention time is read and ignored, as in Kafka 4
+//   - v2–v4: the retention time is ignored, as in Kafka 4
 //     (offsets.retention.minutes decides).
 //   - v6+: the committed leader epoch is kept (-1 before).
 //   - v7+: the group instance id (static members).
