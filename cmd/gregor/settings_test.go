@@ -5,6 +5,7 @@ import (
 	"go/ast"
 	goparser "go/parser"
 	"go/token"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -407,5 +408,21 @@ func TestClientDefaultsFollowTheBroker(t *testing.T) {
 		if f := sub.PersistentFlags().Lookup(flag); f == nil || f.DefValue != want {
 			t.Errorf("gregor %s --%s: default %v, want %s", sub.Name(), flag, f, want)
 		}
+	}
+}
+
+// Where a broker looks for a NameServer by default is where one listens by
+// default: the two packages each hold one of these addresses, so this test
+// keeps them from drifting apart (and gregor nameserver on the same port).
+func TestNameServerAddressesAgree(t *testing.T) {
+	var ns nameserver.Config
+	ns.EnsureDefaults()
+	if broker.DefaultNameServer != ns.Listen {
+		t.Errorf("broker.DefaultNameServer %s, nameserver's default listener %s", broker.DefaultNameServer, ns.Listen)
+	}
+	_, p1, _ := net.SplitHostPort(ns.Listen)
+	_, p2, _ := net.SplitHostPort(nameServerListen)
+	if p1 == "" || p1 != p2 {
+		t.Errorf("gregor nameserver listens on %s, the package on %s", nameServerListen, ns.Listen)
 	}
 }
