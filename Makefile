@@ -1,4 +1,4 @@
-.PHONY: run test fuzz build image up down deploy-test jepsen compaction-1g
+.PHONY: run test fuzz build image up down deploy-test jepsen compaction-1g rolling failover-timing
 
 run:
 	go run ./cmd/gregor
@@ -53,3 +53,18 @@ jepsen:
 # beside a short-retention topic (make test runs the 48 MiB version).
 compaction-1g:
 	GREGOR_COMPACT_BYTES=1073741824 go test -count=1 -v -timeout 30m -run 'TestCompactionReclaimsDisk$$' ./storage/
+
+# The operations tests run long (cluster_test/rolling_test.go,
+# failover_timing_test.go; make test runs one round and 2 kills): a rolling
+# restart of the whole cluster ROLLING_ROUNDS times with gregor's default
+# intervals, and FAILOVER_KILLS master kills with default settings, printing
+# the median and worst time until writes resume and the brokers' Metadata
+# names the new leader (the figures in docs/replication.md).
+ROLLING_ROUNDS ?= 3
+rolling:
+	GREGOR_ROLLING_ROUNDS=$(ROLLING_ROUNDS) GREGOR_ROLLING_DEFAULTS=1 \
+		go test -count=1 -v -timeout 60m -run 'TestRollingRestart$$' ./cluster_test/
+
+FAILOVER_KILLS ?= 10
+failover-timing:
+	GREGOR_FAILOVER_KILLS=$(FAILOVER_KILLS) go test -count=1 -v -timeout 60m -run 'TestFailoverTiming$$' ./cluster_test/

@@ -10,6 +10,10 @@
 #                                  background (pid in DIR/kafka.pid, log in
 #                                  DIR/kafka.log) and wait until it serves
 #   kafka.sh stop DIR              stop the broker started in DIR
+#   kafka.sh tools-classpath       the classpath above plus kafka-tools (the
+#                                  admin commands' main classes, e.g.
+#                                  org.apache.kafka.tools.LeaderElectionCommand;
+#                                  its jar alone, fetched once)
 #
 # Environment: KAFKA_VERSION (default 4.1.1; 4.0.0 rejects the JoinGroup
 # versions kafka-go sends, so use 4.1 or later), GREGOR_CACHE (default
@@ -162,6 +166,17 @@ EOF
 	wait_port "$port" "$pid" "$dir/kafka.log"
 }
 
+tools_classpath() {
+	fetch
+	local jar="$HOME_DIR/tools/kafka-tools-$KAFKA_VERSION.jar"
+	if [[ ! -f "$jar" ]]; then
+		# Its dependencies are the broker's, already in libs/.
+		mvn -q -B dependency:copy -Dartifact="org.apache.kafka:kafka-tools:$KAFKA_VERSION" \
+			-DoutputDirectory="$HOME_DIR/tools" >&2
+	fi
+	echo "$LIBS/*:$jar"
+}
+
 stop() {
 	local dir=${1:?usage: kafka.sh stop DIR}
 	[[ -f "$dir/kafka.pid" ]] || return 0
@@ -179,10 +194,11 @@ stop() {
 case "${1:-}" in
 fetch) fetch ;;
 classpath) classpath ;;
+tools-classpath) tools_classpath ;;
 start) shift; start "$@" ;;
 stop) shift; stop "$@" ;;
 *)
-	echo "usage: kafka.sh fetch | classpath | start PORT DIR | stop DIR" >&2
+	echo "usage: kafka.sh fetch | classpath | tools-classpath | start PORT DIR | stop DIR" >&2
 	exit 2
 	;;
 esac
