@@ -15,7 +15,8 @@ package broker
 //   - A timeout of 0 or less gets REQUEST_TIMED_OUT for every entry and
 //     deletes nothing, as in Kafka 4.
 //   - In a cluster the topic is deleted from every live group owning part of
-//     it (placement.go).
+//     it (topic_deletion.go). A slave forwards the request to its master
+//     (slave_gate.go).
 //
 // Versions:
 //   - v5+: each entry carries an error message.

@@ -14,6 +14,7 @@ package broker
 //     partition another broker group owns NOT_LEADER_OR_FOLLOWER.
 //   - A partition named twice is answered once, with the last offset given,
 //     as in Kafka.
+//   - A slave forwards the request to its master (slave_gate.go).
 //
 // Versions: the handler has no version-specific behaviour (later versions
 // change the encoding only).

@@ -8,12 +8,14 @@ package broker
 // Behaviour:
 //   - For the epoch they last saw: the end offset of that epoch on this
 //     leader (KIP-101: the largest epoch <= the requested one and the offset
-//     where the next epoch starts, or the log end).
+//     where the next epoch starts, or the log end). The current epoch ends
+//     at the high watermark, even before this leader appended anything.
 //   - An epoch the log does not know gives -1/-1 without an error, as Kafka
 //     does.
 //   - CurrentLeaderEpoch is checked (FENCED_LEADER_EPOCH /
 //     UNKNOWN_LEADER_EPOCH); unknown partitions get
-//     UNKNOWN_TOPIC_OR_PARTITION.
+//     UNKNOWN_TOPIC_OR_PARTITION, a partition another broker group owns
+//     NOT_LEADER_OR_FOLLOWER.
 //   - Masters and slaves answer alike from their own log (the epochs
 //     replicate with the batches), a slave with its last replicated term as
 //     the current epoch, so a client reading from a slave detects

@@ -17,6 +17,7 @@ package broker
 //     every topic (see CreateTopics).
 //   - In a cluster the topic's deciding broker places the new partitions
 //     over the live master groups; the others forward to it (placement.go).
+//     A slave forwards the request to its master (slave_gate.go).
 //
 // Versions: the handler has no version-specific behaviour (later versions
 // change the encoding only).

@@ -8,11 +8,14 @@ package broker
 //     rather than the real controller).
 //   - The brokers are every live broker of the cluster, from the route
 //     table kept fresh from the NameServers, each at the advertised address
-//     of the listener the request arrived on.
+//     of the listener the request arrived on, with its rack.
+//   - Authorized operations when asked: the cluster set Kafka returns
+//     without an authorizer (authorized_ops.go).
 //
 // Versions:
-//   - v1+: endpoint type 1 (brokers) is answered; any other gets
-//     UNSUPPORTED_ENDPOINT_TYPE, as a Kafka broker does.
+//   - v1+: endpoint type 1 (brokers) is answered; type 2 (controllers) gets
+//     MISMATCHED_ENDPOINT_TYPE and any other UNSUPPORTED_ENDPOINT_TYPE, with
+//     Kafka's messages, as a Kafka broker does.
 //   - v2: no broker is fenced, so include_fenced_brokers changes nothing.
 
 import (
