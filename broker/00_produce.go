@@ -223,8 +223,8 @@ func (b *Broker) produceOne(t *Topic, partition int32, batch []byte, version int
 	if !t.LogAppendTime {
 		lim.timestamps = &timestampBounds{
 			now:       time.Now().UnixMilli(),
-			beforeMax: topicLong(t, "message.timestamp.before.max.ms", 1<<63-1),
-			afterMax:  topicLong(t, "message.timestamp.after.max.ms", 3600000),
+			beforeMax: topicLong(t, "message.timestamp.before.max.ms"),
+			afterMax:  topicLong(t, "message.timestamp.after.max.ms"),
 		}
 	}
 	if berr := validateBatch(batch, lim); berr != nil {
@@ -303,14 +303,15 @@ func (b *Broker) minInsync(t *Topic) int {
 	return max(b.cfg.Replication.MinInsyncReplicas, 1)
 }
 
-// topicLong reads a numeric topic config set on the topic, or def.
-func topicLong(t *Topic, name string, def int64) int64 {
+// topicLong is the topic's explicit value of a long config, or Kafka's
+// default from the topic config table.
+func topicLong(t *Topic, name string) int64 {
 	if v, ok := t.Configs[name]; ok {
 		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
 			return n
 		}
 	}
-	return def
+	return parseLong(topicConfigSpecs[name].def)
 }
 
 // setLogAppendTime marks a validated batch as LogAppendTime with max

@@ -226,7 +226,7 @@ func validateBatch(b []byte, lim batchLimits) *batchError {
 		defer func() { <-decompressSlots }()
 		limit := lim.maxDecompressed
 		if limit <= 0 {
-			limit = 100 << 20 // socket.request.max.bytes' default
+			limit = defaultRequestMaxBytes
 		}
 		src, release, err := openCodec(codec, b[batchHeaderLen:], limit)
 		if err != nil {
