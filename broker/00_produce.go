@@ -227,9 +227,20 @@ func (b *Broker) produceOne(t *Topic, partition int32, batch []byte, version int
 			afterMax:  topicLong(t, "message.timestamp.after.max.ms"),
 		}
 	}
+	if t.Compaction.Enabled {
+		lim.compactedTP = fmt.Sprintf("%s-%d", t.Name, partition)
+	}
 	if berr := validateBatch(batch, lim); berr != nil {
 		sp.ErrorCode = berr.code
 		sp.ErrorMessage = kmsg.StringPtr(berr.msg)
+		for _, i := range berr.records {
+			er := kmsg.NewProduceResponseTopicPartitionErrorRecord()
+			er.RelativeOffset, er.ErrorMessage = i, kmsg.StringPtr(berr.recordMsg)
+			sp.ErrorRecords = append(sp.ErrorRecords, er)
+		}
+		if berr.records != nil {
+			sp.LogStartOffset = p.LogStartOffset() // as Kafka answers a record error
+		}
 		return 0, false
 	}
 	if t.LogAppendTime {

@@ -15,12 +15,15 @@ package broker
 //   - A partition named twice is answered once, with the last offset given,
 //     as in Kafka.
 //   - A slave forwards the request to its master (slave_gate.go).
+//   - A topic compacted without delete (cleanup.policy=compact) gets
+//     POLICY_VIOLATION, as in Kafka.
 //
 // Versions: the handler has no version-specific behaviour (later versions
 // change the encoding only).
 
 import (
 	"context"
+	"slices"
 
 	"github.com/gregor-broker/gregor/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -70,6 +73,9 @@ func (b *Broker) deleteRecords(tp *Topic, partition int32, offset int64) (int64,
 	p := b.store.Partition(tp.ID, partition)
 	if p == nil {
 		return -1, apiErrorf(kerr.UnknownTopicOrPartition, "This server does not host this topic-partition.")
+	}
+	if tp.Compaction.Enabled && !slices.Contains(splitList(tp.Configs["cleanup.policy"]), "delete") {
+		return -1, apiErrorf(kerr.PolicyViolation, "Records of partition %s-%d can not be deleted due to the configured policy", tp.Name, partition)
 	}
 	hwm := p.HighWatermark()
 	if offset == -1 {

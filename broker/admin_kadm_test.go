@@ -64,9 +64,9 @@ func TestAdminWithKadm(t *testing.T) {
 	if err != nil || v["k-dry"].Err != nil || v["k-dry"].NumPartitions != 2 {
 		t.Fatalf("validate: %+v %v", v, err)
 	}
-	bad, err := adm.CreateTopics(ctx, 1, 1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, "k-compact")
+	bad, err := adm.CreateTopics(ctx, 1, 1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact,shred")}, "k-compact")
 	if err != nil || !errors.Is(bad["k-compact"].Err, kerr.InvalidConfig) {
-		t.Errorf("compact: %+v %v", bad, err)
+		t.Errorf("compact,shred: %+v %v", bad, err)
 	}
 	bad, err = adm.CreateTopics(ctx, 1, 3, nil, "k-rf3")
 	if err != nil || !errors.Is(bad["k-rf3"].Err, kerr.InvalidReplicationFactor) {
@@ -93,13 +93,21 @@ func TestAdminWithKadm(t *testing.T) {
 	if err != nil || alt[0].Err != nil {
 		t.Fatalf("alter: %+v %v", alt, err)
 	}
+	tp, _ := b.topics.Get("k-orders")
+	if tp.RetentionBytes != 1048576 || tp.RetentionMs != 604800000 || tp.Compaction.Enabled {
+		t.Errorf("registry after alter: %+v", tp)
+	}
+	// compact alone: no retention, the latest record per key.
 	alt, err = adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "cleanup.policy", Value: kadm.StringPtr("compact")}}, "k-orders")
-	if err != nil || !errors.Is(alt[0].Err, kerr.InvalidConfig) {
+	if err != nil || alt[0].Err != nil {
 		t.Errorf("alter to compact: %+v %v", alt, err)
 	}
-	tp, _ := b.topics.Get("k-orders")
-	if tp.RetentionBytes != 1048576 || tp.RetentionMs != 604800000 {
-		t.Errorf("registry after alter: %+v", tp)
+	if tp, _ := b.topics.Get("k-orders"); !tp.Compaction.Enabled || tp.RetentionMs != -1 || tp.RetentionBytes != -1 {
+		t.Errorf("registry after alter to compact: %+v", tp)
+	}
+	alt, err = adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: "cleanup.policy"}}, "k-orders")
+	if tp, _ := b.topics.Get("k-orders"); err != nil || alt[0].Err != nil || tp.Compaction.Enabled || tp.RetentionBytes != 1048576 {
+		t.Errorf("back to delete: %+v %v %+v", alt, err, tp)
 	}
 	bc, err := adm.DescribeBrokerConfigs(ctx, 1)
 	if err != nil || len(bc) != 1 || bc[0].Err != nil || len(bc[0].Configs) == 0 {

@@ -127,7 +127,7 @@ func TestCreateTopicsErrors(t *testing.T) {
 		{nullConfig, kerr.InvalidConfig, "Null value not supported for topic configs: retention.ms"},
 		{admTopic("unknownconf", 1, 1, "no.such", "1"), kerr.InvalidConfig, "Unknown topic config name: no.such"},
 		{admTopic("badvalue", 1, 1, "retention.ms", "soon"), kerr.InvalidConfig, "Not a number of type LONG"},
-		{admTopic("compact", 1, 1, "cleanup.policy", "compact"), kerr.InvalidConfig, "compaction not supported yet"},
+		{admTopic("lags", 1, 1, "min.compaction.lag.ms", "10", "max.compaction.lag.ms", "5"), kerr.InvalidConfig, "conflict topic config setting min.compaction.lag.ms (10) > max.compaction.lag.ms (5)"},
 		{admTopic("tiered", 1, 1, "remote.storage.enable", "true"), kerr.InvalidConfig, "Tiered Storage"},
 		{admTopic("zero", 0, 1), kerr.InvalidPartitions, "non-positive"},
 		{admTopic("neg", -2, 1), kerr.InvalidPartitions, "non-positive"},
@@ -554,7 +554,7 @@ func TestAlterConfigs(t *testing.T) {
 	for _, r := range []kmsg.AlterConfigsRequestResource{
 		topic("missing", "retention.ms", "1"),
 		topic("alt", "bogus", "1"),
-		topic("alt", "cleanup.policy", "compact"),
+		topic("alt", "cleanup.policy", "compact,shred"),
 		topic("alt", "retention.ms", "1", "retention.ms", "2"),
 		nullValue,
 		broker,
@@ -618,7 +618,7 @@ func TestIncrementalAlterConfigs(t *testing.T) {
 	got = nil
 	for _, r := range []kmsg.IncrementalAlterConfigsRequestResource{
 		res(topicT, "inc", op{Name: "retention.ms", Op: app, Value: kmsg.StringPtr("5")}),
-		res(topicT, "inc", op{Name: "cleanup.policy", Op: app, Value: kmsg.StringPtr("compact")}),
+		res(topicT, "inc", op{Name: "cleanup.policy", Op: app, Value: kmsg.StringPtr("shred")}),
 		res(topicT, "inc", op{Name: "retention.ms", Op: set, Value: kmsg.StringPtr("1")}, op{Name: "retention.ms", Op: del}),
 		res(topicT, "inc", op{Name: "retention.ms", Op: 9, Value: kmsg.StringPtr("1")}),
 		res(topicT, "nope", op{Name: "retention.ms", Op: set, Value: kmsg.StringPtr("1")}),
@@ -638,8 +638,8 @@ func TestIncrementalAlterConfigs(t *testing.T) {
 	if !slices.Equal(codes, want) {
 		t.Errorf("errors: got %v, want %v", codes, want)
 	}
-	if !strings.Contains(admStr(got[1].ErrorMessage), "compaction not supported yet") {
-		t.Errorf("compact message: %q", admStr(got[1].ErrorMessage))
+	if !strings.Contains(admStr(got[1].ErrorMessage), "String must be one of: compact, delete") {
+		t.Errorf("cleanup.policy message: %q", admStr(got[1].ErrorMessage))
 	}
 	// cleanup.policy APPEND/SUBTRACT round trip.
 	alter(false, res(topicT, "inc", op{Name: "cleanup.policy", Op: sub, Value: kmsg.StringPtr("delete")}))

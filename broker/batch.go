@@ -75,6 +75,7 @@ import (
 	"hash/crc32"
 	"io"
 	"runtime"
+	"strings"
 	"sync"
 
 	"github.com/klauspost/compress/gzip"
@@ -122,6 +123,10 @@ var crc32c = crc32.MakeTable(crc32.Castagnoli)
 type batchError struct {
 	code int16
 	msg  string
+	// records are the indexes of the records at fault, each with
+	// recordMsg (the response's per-record errors, v8+).
+	records   []int32
+	recordMsg string
 }
 
 func (e *batchError) Error() string { return e.msg }
@@ -142,6 +147,9 @@ type batchLimits struct {
 	// after.max.ms), checked against now for every record; zero
 	// timestamps means no check (LogAppendTime topics).
 	timestamps *timestampBounds
+	// compactedTP names the partition ("topic-N") of a compacted topic,
+	// whose records must have keys; "" for any other topic.
+	compactedTP string
 }
 
 // timestampBounds is the window a CreateTime record timestamp must lie in.
@@ -248,7 +256,28 @@ func validateBatch(b []byte, lim batchLimits) *batchError {
 		}
 		return reject(kerr.InvalidRecord.Code, "%v", err)
 	}
+	if lim.compactedTP != "" && len(rr.keyless) > 0 {
+		return keylessError(lim.compactedTP, rr.keyless)
+	}
 	return nil
+}
+
+// keylessError is Kafka 4's answer to records without a key on a
+// compacted topic (LogValidator.validateKey): INVALID_RECORD, one record
+// error per keyless record, and a message quoting the first three.
+func keylessError(tp string, idx []int32) *batchError {
+	msg := "Compacted topic cannot accept message without key in topic partition " + tp
+	quoted := make([]string, 0, 3)
+	for _, i := range idx[:min(len(idx), 3)] {
+		quoted = append(quoted, fmt.Sprintf("RecordError(batchIndex=%d, message='%s')", i, msg))
+	}
+	return &batchError{
+		code: kerr.InvalidRecord.Code,
+		msg: fmt.Sprintf("One or more records have been rejected due to %d record errors in total, and only showing the first three errors at most: [%s]",
+			len(idx), strings.Join(quoted, ", ")),
+		records:   idx,
+		recordMsg: msg,
+	}
 }
 
 // decompressError is the rejection of a batch whose compressed records
@@ -275,6 +304,8 @@ type recordReader struct {
 	taken int64 // bytes read from src
 	max   int64
 	err   error // why src gave no more: io.EOF, errTooBig, a codec error
+	// keyless lists the indexes of the records read without a key.
+	keyless []int32
 }
 
 // fill makes n bytes (n <= len(win)) available at buf[off:] if it can.
@@ -352,9 +383,12 @@ func walkRecords(r *recordReader, count int32, baseTS int64, tb *timestampBounds
 			return fmt.Errorf("record %d: incorrect declared size, premature end of batch", i)
 		}
 		end := r.pos() + size
-		delta, err := readRecord(r, end)
+		delta, keyless, err := readRecord(r, end)
 		if err != nil {
 			return fmt.Errorf("record %d: %v", i, err)
+		}
+		if keyless {
+			r.keyless = append(r.keyless, i)
 		}
 		if tb != nil {
 			ts := baseTS + delta
@@ -371,40 +405,41 @@ func walkRecords(r *recordReader, count int32, baseTS int64, tb *timestampBounds
 
 // readRecord reads one record body (attributes, timestamp delta, offset
 // delta, key, value, headers), which must end exactly at end, and returns
-// its timestamp delta.
-func readRecord(r *recordReader, end int64) (tsDelta int64, err error) {
+// its timestamp delta and whether its key is null.
+func readRecord(r *recordReader, end int64) (tsDelta int64, keyless bool, err error) {
 	if r.pos() >= end || !r.skip(1) { // attributes: unused, any value
-		return 0, errors.New("empty record")
+		return 0, false, errors.New("empty record")
 	}
 	tsDelta, ok := r.varint()
 	if !ok || r.pos() > end {
-		return 0, errors.New("bad timestamp delta")
+		return 0, false, errors.New("bad timestamp delta")
 	}
 	if v, ok := r.varint(); !ok || v > 1<<31-1 || v < -1<<31 || r.pos() > end {
-		return 0, errors.New("bad offset delta")
+		return 0, false, errors.New("bad offset delta")
+	}
+	kl, ok := r.varint()
+	if !ok || kl < -1 || kl > end-r.pos() || (kl > 0 && !r.skip(kl)) {
+		return 0, false, errors.New("bad key")
 	}
 	if !skipField(r, end, true) {
-		return 0, errors.New("bad key")
-	}
-	if !skipField(r, end, true) {
-		return 0, errors.New("bad value")
+		return 0, false, errors.New("bad value")
 	}
 	nh, ok := r.varint()
 	if !ok || nh < 0 || nh > 1<<31-1 || r.pos() > end {
-		return 0, errors.New("bad header count")
+		return 0, false, errors.New("bad header count")
 	}
 	for h := int64(0); h < nh; h++ {
 		if !skipField(r, end, false) {
-			return 0, fmt.Errorf("header %d: bad key", h)
+			return 0, false, fmt.Errorf("header %d: bad key", h)
 		}
 		if !skipField(r, end, true) {
-			return 0, fmt.Errorf("header %d: bad value", h)
+			return 0, false, fmt.Errorf("header %d: bad value", h)
 		}
 	}
 	if left := end - r.pos(); left != 0 {
-		return 0, fmt.Errorf("%d bytes left over in record", left)
+		return 0, false, fmt.Errorf("%d bytes left over in record", left)
 	}
-	return tsDelta, nil
+	return tsDelta, kl < 0, nil
 }
 
 // skipField skips a varint-length-prefixed byte string that must end by

@@ -77,12 +77,29 @@ func brokerConfigCheck(name string) func(string) error {
 	case "background.threads", "num.io.threads", "num.network.threads", "num.replica.fetchers",
 		"log.cleaner.threads", "num.recovery.threads.per.data.dir":
 		return checkAtLeast(1)
+	case "log.cleanup.policy":
+		return checkBrokerCleanupPolicy
 	}
 	if spec := topicSpecBySynonym[name]; spec != nil && !spec.nullSynonymDefault {
 		// The topic config's rules (gregor's refusals included); the
 		// broker configs with a null default (log.retention.ms, …) are
 		// looser in Kafka (log.retention.ms=-7 means unlimited).
 		return spec.check
+	}
+	return nil
+}
+
+// checkBrokerCleanupPolicy refuses a broker-wide compact policy: topics
+// follow only appliedDynamicBrokerConfigs, so a topic without its own
+// cleanup.policy would not be compacted; compaction is set per topic.
+func checkBrokerCleanupPolicy(v string) error {
+	if err := checkCleanupPolicy(v); err != nil {
+		return err
+	}
+	for _, p := range splitList(v) {
+		if p == "compact" {
+			return fmt.Errorf("gregor compacts the topics whose own cleanup.policy says so; a broker-wide default of compact is not applied to topics, so it is refused")
+		}
 	}
 	return nil
 }

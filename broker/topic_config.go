@@ -8,10 +8,12 @@ package broker
 // stored with the topic and described, so that tools and scripts that set
 // e.g. min.insync.replicas or segment.bytes keep working. The ones gregor
 // applies are marked honoured; the documentation string of the others says
-// that gregor accepts them without effect. Two values change what a topic
-// means and are refused rather than accepted silently:
-// cleanup.policy=compact (no compaction yet) and remote.storage.enable=true
-// (no tiered storage).
+// that gregor accepts them without effect. remote.storage.enable=true (no
+// tiered storage) changes what a topic means and is refused rather than
+// accepted silently. cleanup.policy=compact and compact,delete are
+// compacted topics (storage/doc.go, "Compaction"), with
+// min.cleanable.dirty.ratio, min.compaction.lag.ms, max.compaction.lag.ms,
+// delete.retention.ms and segment.ms honoured (compactionPolicy).
 
 import (
 	"fmt"
@@ -20,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gregor-broker/gregor/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -60,7 +63,7 @@ var topicConfigSpecs = func() map[string]*configSpec {
 	specs := []*configSpec{
 		{name: "cleanup.policy", typ: kmsg.ConfigTypeList, def: "delete", synonym: "log.cleanup.policy",
 			check: checkCleanupPolicy, honoured: true,
-			doc: "The retention policy: delete drops old data by retention.ms and retention.bytes; an empty list keeps everything. compact is not supported by gregor yet and is refused."},
+			doc: "The retention policy: delete drops old data by retention.ms and retention.bytes; compact keeps the latest record of each key (records without a key are refused); compact,delete does both; an empty list keeps everything."},
 		{name: "compression.gzip.level", typ: kmsg.ConfigTypeInt, def: "-1", synonym: "compression.gzip.level",
 			check: checkGzipLevel, doc: "gzip level used when compression.type is gzip."},
 		{name: "compression.lz4.level", typ: kmsg.ConfigTypeInt, def: "9", synonym: "compression.lz4.level",
@@ -71,7 +74,7 @@ var topicConfigSpecs = func() map[string]*configSpec {
 		{name: "compression.zstd.level", typ: kmsg.ConfigTypeInt, def: "3", synonym: "compression.zstd.level",
 			check: checkRange(-131072, 22), doc: "zstd level used when compression.type is zstd."},
 		{name: "delete.retention.ms", typ: kmsg.ConfigTypeLong, def: "86400000", synonym: "log.cleaner.delete.retention.ms",
-			check: checkAtLeast(0), doc: "How long delete tombstones are kept on compacted topics."},
+			check: checkAtLeast(0), honoured: true, doc: "How long delete tombstones are kept on compacted topics (counted from the tombstone's append)."},
 		{name: "file.delete.delay.ms", typ: kmsg.ConfigTypeLong, def: "60000", synonym: "log.segment.delete.delay.ms",
 			check: checkAtLeast(0), doc: "Delay before a deleted segment file is removed."},
 		{name: "flush.messages", typ: kmsg.ConfigTypeLong, def: maxLong, synonym: "log.flush.interval.messages",
@@ -91,7 +94,7 @@ var topicConfigSpecs = func() map[string]*configSpec {
 		{name: "local.retention.ms", typ: kmsg.ConfigTypeLong, def: "-2", synonym: "log.local.retention.ms",
 			check: checkAtLeast(-2), doc: "Local retention by time for tiered topics."},
 		{name: "max.compaction.lag.ms", typ: kmsg.ConfigTypeLong, def: maxLong, synonym: "log.cleaner.max.compaction.lag.ms",
-			check: checkAtLeast(1), doc: "Longest time a record stays uncompacted."},
+			check: checkAtLeast(1), honoured: true, doc: "Longest time a record stays uncompacted: older dirty data is cleaned whatever the dirty ratio."},
 		{name: "max.message.bytes", typ: kmsg.ConfigTypeInt, def: strconv.Itoa(defaultMaxMessageBytes), synonym: "message.max.bytes",
 			check: checkAtLeast(0), honoured: true,
 			doc: "The largest record batch size allowed; larger produce batches get MESSAGE_TOO_LARGE."},
@@ -105,9 +108,9 @@ var topicConfigSpecs = func() map[string]*configSpec {
 			check: checkOneOf("CreateTime", "LogAppendTime"), honoured: true,
 			doc: "CreateTime keeps the producer's timestamps; LogAppendTime stamps batches with the broker's time."},
 		{name: "min.cleanable.dirty.ratio", typ: kmsg.ConfigTypeDouble, def: "0.5", synonym: "log.cleaner.min.cleanable.ratio",
-			check: checkRatio, doc: "Dirty ratio that triggers compaction."},
+			check: checkRatio, honoured: true, doc: "Dirty ratio (dirty bytes over clean plus dirty) that triggers compaction."},
 		{name: "min.compaction.lag.ms", typ: kmsg.ConfigTypeLong, def: "0", synonym: "log.cleaner.min.compaction.lag.ms",
-			check: checkAtLeast(0), doc: "Shortest time a record stays uncompacted."},
+			check: checkAtLeast(0), honoured: true, doc: "Shortest time a record stays uncompacted (by its batch's max timestamp)."},
 		{name: "min.insync.replicas", typ: kmsg.ConfigTypeInt, def: "1", synonym: "min.insync.replicas",
 			check: checkAtLeast(1), honoured: true,
 			doc: "Members of the broker group (master included) that must be in sync for acks=all to be accepted in replication.mode=sync; fewer get NOT_ENOUGH_REPLICAS."},
@@ -131,7 +134,8 @@ var topicConfigSpecs = func() map[string]*configSpec {
 		{name: "segment.jitter.ms", typ: kmsg.ConfigTypeLong, def: "0", synonym: "log.roll.jitter.ms",
 			check: checkAtLeast(0), nullSynonymDefault: true, doc: "Random jitter subtracted from segment.ms."},
 		{name: "segment.ms", typ: kmsg.ConfigTypeLong, def: "604800000", synonym: "log.roll.ms",
-			check: checkAtLeast(1), nullSynonymDefault: true, doc: "Time after which a segment is rolled."},
+			check: checkAtLeast(1), nullSynonymDefault: true, honoured: true,
+			doc: "Time after which a segment is rolled. gregor's segments belong to the shared commit log; on a compacted topic, data in the log's active segment becomes cleanable once its max timestamp is this old (Kafka never cleans the active segment)."},
 		{name: "unclean.leader.election.enable", typ: kmsg.ConfigTypeBoolean, def: "false", synonym: "unclean.leader.election.enable",
 			check: checkPerTopicUnclean,
 			doc:   "Allow an out-of-sync replica to become leader. A broker group fails over as a whole, so this is the broker setting; a topic value other than false is refused."},
@@ -187,7 +191,51 @@ func validateTopicConfigs(configs map[string]string) error {
 			return err
 		}
 	}
+	return checkCompactionLags(configs)
+}
+
+// checkCompactionLags is Kafka's LogConfig.validateValues rule that
+// min.compaction.lag.ms may not exceed max.compaction.lag.ms.
+func checkCompactionLags(configs map[string]string) error {
+	lo, hi := int64(0), int64(math.MaxInt64)
+	if v, ok := configs["min.compaction.lag.ms"]; ok {
+		lo = parseLong(v)
+	}
+	if v, ok := configs["max.compaction.lag.ms"]; ok {
+		hi = parseLong(v)
+	}
+	if lo > hi {
+		return apiErrorf(kerr.InvalidConfig, "conflict topic config setting min.compaction.lag.ms (%d) > max.compaction.lag.ms (%d)", lo, hi)
+	}
 	return nil
+}
+
+// compactionPolicy resolves a topic's compaction settings; Enabled only
+// under cleanup.policy=compact or compact,delete.
+func compactionPolicy(configs map[string]string) storage.CompactionPolicy {
+	long := func(name string) int64 {
+		if v, ok := configs[name]; ok {
+			return parseLong(v)
+		}
+		return parseLong(topicConfigSpecs[name].def)
+	}
+	ratio := 0.5
+	if v, ok := configs["min.cleanable.dirty.ratio"]; ok {
+		ratio, _ = strconv.ParseFloat(strings.TrimSpace(v), 64)
+	}
+	pol := storage.CompactionPolicy{
+		MinCleanableRatio: ratio,
+		MinLagMs:          long("min.compaction.lag.ms"),
+		MaxLagMs:          long("max.compaction.lag.ms"),
+		DeleteRetentionMs: long("delete.retention.ms"),
+		SegmentMs:         long("segment.ms"),
+	}
+	if v, ok := configs["cleanup.policy"]; ok {
+		for _, p := range splitList(v) {
+			pol.Enabled = pol.Enabled || p == "compact"
+		}
+	}
+	return pol
 }
 
 // checkType parses v as Kafka's ConfigDef would for typ. Values are trimmed
@@ -273,9 +321,8 @@ func checkOneOf(allowed ...string) func(string) error {
 	}
 }
 
-// checkCleanupPolicy accepts the list Kafka accepts and refuses compaction,
-// which gregor does not implement yet: a compacted topic that silently
-// deleted by time would lose the records its users rely on keeping.
+// checkCleanupPolicy accepts the list Kafka accepts: delete, compact or
+// both.
 func checkCleanupPolicy(v string) error {
 	if strings.TrimSpace(v) == "" {
 		return nil // an empty list: no cleanup at all, as Kafka allows
@@ -284,9 +331,7 @@ func checkCleanupPolicy(v string) error {
 	// in Kafka's ValidList ("delete," is refused).
 	for _, p := range strings.Split(v, ",") {
 		switch strings.TrimSpace(p) {
-		case "delete":
-		case "compact":
-			return fmt.Errorf("compaction not supported yet")
+		case "delete", "compact":
 		default:
 			return fmt.Errorf("String must be one of: compact, delete")
 		}

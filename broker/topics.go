@@ -134,6 +134,9 @@ type Topic struct {
 	LogAppendTime   bool  // message.timestamp.type=LogAppendTime
 	RetentionMs     int64 // retention.ms; -1 = unlimited
 	RetentionBytes  int64 // retention.bytes; -1 = unlimited
+	// Compaction is cleanup.policy=compact's settings (Enabled false
+	// otherwise).
+	Compaction storage.CompactionPolicy
 }
 
 // topicRecord is the durable form of a topic. Frozen: add fields, never
@@ -569,12 +572,14 @@ func (t *Topics) ensurePartitions(tp *Topic, from int32) error {
 	return nil
 }
 
-// applyRetention pushes tp's retention to its partitions in the store.
+// applyRetention pushes tp's retention and compaction to its partitions in
+// the store.
 func (t *Topics) applyRetention(tp *Topic) {
 	pol := storage.RetentionPolicy{Ms: tp.RetentionMs, Bytes: tp.RetentionBytes}
 	for p := int32(0); p < tp.Partitions; p++ {
 		if part := t.store.Partition(tp.ID, p); part != nil {
 			part.SetRetention(pol)
+			part.SetCompaction(tp.Compaction)
 		}
 	}
 }
@@ -649,6 +654,7 @@ func (t *Topics) snapshot(name string, id storage.TopicID, n int32, configs map[
 	if v, ok := configs["retention.bytes"]; ok {
 		tp.RetentionBytes = parseLong(v)
 	}
+	tp.Compaction = compactionPolicy(configs)
 	// Retention deletes only under cleanup.policy=delete; a topic whose
 	// policy is the empty list keeps everything, as in Kafka.
 	if v, ok := configs["cleanup.policy"]; ok && !slices.Contains(splitList(v), "delete") {

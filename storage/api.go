@@ -49,6 +49,10 @@ type Config struct {
 	CheckpointInterval time.Duration
 	// RetentionInterval is how often retention runs; default 30s.
 	RetentionInterval time.Duration
+	// CompactionInterval is how often compacted partitions are checked
+	// for a cleaning round (Kafka's log.cleaner.backoff.ms); default 15s.
+	// Retention runs after a round that cleaned something.
+	CompactionInterval time.Duration
 	// MaxOpenFiles bounds the consume-queue file handles kept open; default 512.
 	MaxOpenFiles int
 	// Decompress, when set, decompresses a batch's records section (codec

@@ -16,26 +16,53 @@ import (
 
 // RunCompaction runs one cleaning round on every partition whose policy
 // makes it due. Only a master cleans (a slave receives the copies and the
-// commit through its log). It runs before each retention pass; tests may
-// call it directly.
+// commit through its log). It runs every CompactionInterval and before
+// each retention pass; tests may call it directly.
 func (s *Store) RunCompaction() error {
+	s.retMu.Lock()
+	defer s.retMu.Unlock()
+	_, err := s.runCompaction()
+	return err
+}
+
+// compactThenRetain is the housekeeper's compaction tick: a round, and
+// retention at once when it cleaned something, so the disk it frees is
+// reclaimed without waiting for RetentionInterval.
+func (s *Store) compactThenRetain() error {
+	s.retMu.Lock()
+	defer s.retMu.Unlock()
+	n, err := s.runCompaction()
+	if err != nil || n == 0 {
+		return err
+	}
+	return s.runRetentionLocked()
+}
+
+// runCompaction is RunCompaction under retMu (one round at a time, and
+// never beside retention's deletions); it returns the partitions cleaned.
+func (s *Store) runCompaction() (int, error) {
 	if s.following.Load() {
-		return nil
+		return 0, nil
 	}
 	now := time.Now().UnixMilli()
+	n := 0
 	for _, p := range s.Partitions() {
 		pol := p.compaction.Load()
 		if pol == nil {
 			continue
 		}
-		if err := p.compactOnce(*pol, now); err != nil {
+		cleaned, err := p.compactOnce(*pol, now)
+		if err != nil {
 			if errors.Is(err, ErrClosed) {
-				return err
+				return n, err
 			}
 			s.log.Warn("storage: compaction round failed", zap.String("dir", p.cqDir), zap.Error(err))
 		}
+		if cleaned {
+			n++
+		}
 	}
-	return nil
+	return n, nil
 }
 
 // cleanSource is one batch the round reads: a copy of the last round or a
@@ -51,18 +78,19 @@ type cleanSource struct {
 // errCleanAborted stops a round whose store became a slave.
 var errCleanAborted = errors.New("storage: compaction round abandoned (the store follows a master now)")
 
-// compactOnce cleans the partition if it is due under pol.
-func (p *Partition) compactOnce(pol CompactionPolicy, now int64) error {
+// compactOnce cleans the partition if it is due under pol; true when a
+// round was committed.
+func (p *Partition) compactOnce(pol CompactionPolicy, now int64) (bool, error) {
 	s := p.s
 	cv, err := p.compactedView()
 	if err != nil {
-		return err
+		return false, err
 	}
 	p.ensureTail()
 	p.mu.RLock()
 	if p.deleted {
 		p.mu.RUnlock()
-		return nil
+		return false, nil
 	}
 	v := p.viewLocked()
 	hwm, logStart := p.hwm, p.logStart
@@ -90,13 +118,13 @@ func (p *Partition) compactOnce(pol CompactionPolicy, now int64) error {
 	if cleanStart < hwm && v.count > v.startIdx {
 		idx, err := v.find(cleanStart)
 		if err != nil {
-			return err
+			return false, err
 		}
 		active := s.active().base
 		for ; idx < v.count; idx++ {
 			e, err := v.entry(idx)
 			if err != nil {
-				return err
+				return false, err
 			}
 			if e.lastOffset() < cleanStart {
 				continue
@@ -131,7 +159,7 @@ func (p *Partition) compactOnce(pol CompactionPolicy, now int64) error {
 	due := len(dirty) > 0 && (float64(dirtyBytes) >= pol.MinCleanableRatio*float64(dirtyBytes+cleanBytes) ||
 		oldestDirty < now-pol.MaxLagMs)
 	if !due && !tombstonesDue {
-		return nil
+		return false, nil
 	}
 
 	srcs := make([]cleanSource, 0, len(old)+len(dirty))
@@ -148,7 +176,7 @@ func (p *Partition) compactOnce(pol CompactionPolicy, now int64) error {
 	for i := range srcs {
 		b, h, err := p.readSource(&srcs[i], buf)
 		if err != nil {
-			return err
+			return false, err
 		}
 		buf = b[:0]
 		recs, bi, ok := p.batchRecords(b)
@@ -168,11 +196,11 @@ func (p *Partition) compactOnce(pol CompactionPolicy, now int64) error {
 	st := compactState{cleanEnd: cleanEnd, from: -1}
 	for i := range srcs {
 		if s.following.Load() {
-			return errCleanAborted
+			return false, errCleanAborted
 		}
 		b, _, err := p.readSource(&srcs[i], buf)
 		if err != nil {
-			return err
+			return false, err
 		}
 		buf = b[:0]
 		out, tomb := p.cleanBatch(b, srcs[i].storeTime, latest, pol, now)
@@ -189,7 +217,7 @@ func (p *Partition) compactOnce(pol CompactionPolicy, now int64) error {
 		}
 		pos, end, err := s.appendCopy(h, out)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if st.from < 0 {
 			st.from = pos
@@ -201,19 +229,19 @@ func (p *Partition) compactOnce(pol CompactionPolicy, now int64) error {
 		st.from, st.to = 0, 0
 	}
 	if s.following.Load() {
-		return errCleanAborted
+		return false, errCleanAborted
 	}
 	payload, err := encodeKV(CompactNamespace, []KV{{Key: compactKey(p.key), Value: st.encode()}})
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := s.appendEntry(entryHeader{typ: entryKV}, payload); err != nil {
-		return err
+		return false, err
 	}
 	s.log.Debug("storage: compacted a partition", zap.String("dir", p.cqDir),
 		zap.Int64("clean end", cleanEnd), zap.Int64("copies", st.copies),
 		zap.Int64("dirty bytes", dirtyBytes), zap.Int64("clean bytes before", cleanBytes))
-	return nil
+	return true, nil
 }
 
 // readSource reads a source batch (into buf when it fits) and fills in

@@ -291,7 +291,9 @@
 // segment.ms in CompactionPolicy) keeps the latest record of each key. On
 // a shared commit log the old segments hold every topic's data, so a
 // compacted partition must not keep them: compaction copies forward. A
-// round (RunCompaction, run by the master before each retention pass)
+// round (RunCompaction: on a master, every CompactionInterval, 15 s
+// like Kafka's log.cleaner.backoff.ms, and before each retention pass;
+// rounds and retention take turns under Store.retMu)
 // reads the partition's clean section (the copies of the last round) and
 // its dirty section (the consume-queue batches from the clean end on),
 // builds the latest offset of each key (a 128-bit FNV digest per key), and

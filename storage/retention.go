@@ -13,9 +13,14 @@ import (
 func (s *Store) RunRetention() error {
 	s.retMu.Lock()
 	defer s.retMu.Unlock()
-	if err := s.RunCompaction(); err != nil {
+	if _, err := s.runCompaction(); err != nil {
 		return err
 	}
+	return s.runRetentionLocked()
+}
+
+// runRetentionLocked is RunRetention after its compaction; under retMu.
+func (s *Store) runRetentionLocked() error {
 	now := time.Now().UnixMilli()
 	for _, p := range s.Partitions() {
 		p.applyRetention(now)

@@ -35,6 +35,9 @@ func (c *Config) EnsureDefaults() {
 	if c.RetentionInterval == 0 {
 		c.RetentionInterval = 30 * time.Second
 	}
+	if c.CompactionInterval == 0 {
+		c.CompactionInterval = 15 * time.Second
+	}
 	if c.MaxOpenFiles == 0 {
 		c.MaxOpenFiles = 512
 	}
@@ -67,7 +70,7 @@ func (c *Config) Validate() error {
 	if c.MaxDiskBytes > 0 && c.MaxDiskBytes < 2*c.SegmentBytes {
 		return fmt.Errorf("storage: MaxDiskBytes %d must hold at least two segments of %d bytes", c.MaxDiskBytes, c.SegmentBytes)
 	}
-	if c.ProducerIDExpiration < 0 || c.CheckpointInterval < 0 || c.RetentionInterval < 0 || c.MaxOpenFiles < 0 {
+	if c.ProducerIDExpiration < 0 || c.CheckpointInterval < 0 || c.RetentionInterval < 0 || c.CompactionInterval < 0 || c.MaxOpenFiles < 0 {
 		return errors.New("storage: intervals and MaxOpenFiles must be positive")
 	}
 	return nil
@@ -758,10 +761,16 @@ func (s *Store) housekeeper() {
 	defer ck.Stop()
 	rt := time.NewTicker(s.cfg.RetentionInterval)
 	defer rt.Stop()
+	ct := time.NewTicker(s.cfg.CompactionInterval)
+	defer ct.Stop()
 	for {
 		select {
 		case <-s.stop:
 			return
+		case <-ct.C:
+			if err := s.compactThenRetain(); err != nil {
+				s.log.Warn("storage: compaction failed", zap.Error(err))
+			}
 		case <-ck.C:
 			if s.ckptPos.Load() != s.writePos.Load() && s.brokenErr() == nil {
 				if err := s.checkpoint(); err != nil {

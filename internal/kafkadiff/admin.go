@@ -21,9 +21,7 @@ import (
 
 // IntendedDifferences are the cases where gregor answers differently
 // from Kafka on purpose.
-var IntendedDifferences = map[string]string{
-	"iac compact": "compaction is not implemented: refused rather than accepted silently",
-}
+var IntendedDifferences = map[string]string{}
 
 // AdminCases sends every case to node 1 of the broker behind cl and returns
 // one line per answer, "case[/entity] code", in a fixed order. Topic names
