@@ -18,8 +18,8 @@ package broker
 //
 // Versions:
 //   - v1: the topics are always listed, and the answer has no group-level
-//     error code, so a NOT_COORDINATOR answer reaches a v1 client as an
-//     empty answer.
+//     error code: a group error (NOT_COORDINATOR) is put on every requested
+//     partition with offset -1, as Kafka's getErrorResponse does.
 //   - v2+: a null topic list returns every committed offset of the group,
 //     sorted by topic and partition.
 //   - v5+: the committed leader epoch.
@@ -57,6 +57,22 @@ func handleOffsetFetch(ctx context.Context, b *Broker, req *protocol.Request) (k
 	g, code := b.validateGroup(ctx, r.Group)
 	if code != 0 {
 		resp.ErrorCode = code
+		if r.Version < 2 {
+			// No group-level error code before v2: Kafka puts the error on
+			// every requested partition, with offset -1.
+			for _, t := range r.Topics {
+				rt := kmsg.NewOffsetFetchResponseTopic()
+				rt.Topic = t.Topic
+				for _, p := range t.Partitions {
+					rp := kmsg.NewOffsetFetchResponseTopicPartition()
+					rp.Partition = p
+					rp.Offset = -1
+					rp.ErrorCode = code
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				resp.Topics = append(resp.Topics, rt)
+			}
+		}
 		return resp, nil
 	}
 	var topics []kmsg.OffsetFetchRequestGroupTopic

@@ -113,6 +113,25 @@ func TestClusterGroupsOfTwoCoordinators(t *testing.T) {
 		t.Fatalf("OffsetFetch v8 %s (coordinated by node 2) on node 1: %v topics %+v, want NOT_COORDINATOR", g.Group, kerr.ErrorForCode(g.ErrorCode), g.Topics)
 	}
 
+	// Before v2 there is no group-level error code: the error is on every
+	// requested partition, as Kafka answers.
+	of1 := kmsg.NewPtrOffsetFetchRequest()
+	of1.Version = 1
+	of1.Group = there
+	ot := kmsg.NewOffsetFetchRequestTopic()
+	ot.Topic = "t"
+	ot.Partitions = []int32{0, 1}
+	of1.Topics = append(of1.Topics, ot)
+	o1 := bs[0].raw().do(of1).(*kmsg.OffsetFetchResponse)
+	if len(o1.Topics) != 1 || len(o1.Topics[0].Partitions) != 2 {
+		t.Fatalf("OffsetFetch v1 %s on node 1: %+v, want both partitions answered", there, o1.Topics)
+	}
+	for _, p := range o1.Topics[0].Partitions {
+		if p.ErrorCode != kerr.NotCoordinator.Code || p.Offset != -1 {
+			t.Fatalf("OffsetFetch v1 %s on node 1: partition %d %v offset %d, want NOT_COORDINATOR and -1", there, p.Partition, kerr.ErrorForCode(p.ErrorCode), p.Offset)
+		}
+	}
+
 	del := kmsg.NewPtrDeleteGroupsRequest()
 	del.Version = 2
 	del.Groups = []string{there, here}
