@@ -16,7 +16,7 @@ package broker
 //   - Then per topic, Kafka 4's controller's checks in its order: topic name
 //     (INVALID_TOPIC_EXCEPTION), existence (TOPIC_ALREADY_EXISTS), null
 //     config values and config validation (INVALID_CONFIG; gregor also
-//     refuses remote.storage.enable=true and a broker-wide compact policy, see
+//     refuses remote.storage.enable=true, see
 //     topic_config.go), manual assignments (INVALID_REQUEST unless both
 //     counts are -1, then INVALID_REPLICA_ASSIGNMENT for bad ones, checked
 //     against this broker group's live members), replication factor
