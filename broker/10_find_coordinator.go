@@ -15,6 +15,9 @@ package broker
 //     Kafka creates it; on a single node every partition is this broker's.
 //     A failed creation, or an owning group with no live master, gets
 //     COORDINATOR_NOT_AVAILABLE (retriable).
+//   - Partitions of __consumer_offsets that no live group claims any more
+//     (a share lost in a fail-over) are placed again first
+//     (coordination.go, placeLostOffsets).
 //   - Transaction keys (type 1): gregor has no transaction coordinator yet,
 //     so it answers UNSUPPORTED_VERSION with a message saying so. That code
 //     is not retriable: franz-go and the Java client (initTransactions:

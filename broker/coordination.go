@@ -18,6 +18,7 @@ import (
 
 	"github.com/gregor-broker/gregor/broker/group"
 	"github.com/gregor-broker/gregor/nameserver"
+	"github.com/gregor-broker/gregor/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"go.uber.org/zap"
 )
@@ -36,9 +37,10 @@ const (
 // creates it at the first FindCoordinator, and placed across the live master
 // groups like any topic; the mapping then never changes, so a group's
 // offsets stay with its coordinator when groups join later (they get no
-// offsets partitions). Without create, a lone master coordinates every
-// group. code is COORDINATOR_NOT_AVAILABLE when the owning group has no live
-// master.
+// offsets partitions). With create, a partition no live group claims (its
+// share was lost in a fail-over, placeLostOffsets) is placed again. Without
+// create, a lone master coordinates every group. code is
+// COORDINATOR_NOT_AVAILABLE when the owning group has no live master.
 func (b *Broker) coordinator(ctx context.Context, groupID string, create bool) (*nameserver.Broker, int16) {
 	v := b.cl().currentView()
 	vt, ok := v.byName[offsetsTopic]
@@ -68,7 +70,20 @@ func (b *Broker) coordinator(ctx context.Context, groupID string, create bool) (
 		if vt, ok = v.byName[offsetsTopic]; !ok {
 			return nil, kerr.CoordinatorNotAvailable.Code
 		}
-		_, master = v.owner(vt, group.PartitionFor(groupID, vt.Partitions))
+		owner, master = v.owner(vt, group.PartitionFor(groupID, vt.Partitions))
+		if owner == "" && create {
+			// No live group claims the partition: its share was lost
+			// (placeLostOffsets). The decider places it again.
+			if err := b.autoCreateTopic(ctx, offsetsTopic, offsetsPartitions); err != nil {
+				b.log.Warn("placing the unowned partitions of __consumer_offsets", zap.Error(err))
+				return nil, kerr.CoordinatorNotAvailable.Code
+			}
+			v = b.cl().currentView()
+			if vt, ok = v.byName[offsetsTopic]; !ok {
+				return nil, kerr.CoordinatorNotAvailable.Code
+			}
+			_, master = v.owner(vt, group.PartitionFor(groupID, vt.Partitions))
+		}
 	}
 	if master == nil {
 		return nil, kerr.CoordinatorNotAvailable.Code
@@ -107,4 +122,60 @@ func (b *Broker) validateGroup(ctx context.Context, groupID string) (*group.Coor
 		return nil, kerr.NotCoordinator.Code
 	}
 	return g, 0
+}
+
+// placeLostOffsets places again, on the decider (createTopicInCluster,
+// under placeMu), the partitions of __consumer_offsets that no live broker
+// group claims after a fresh route read. A group loses its share when its
+// master wrote the share (FindCoordinator's creation) and died before a
+// slave had it: the promoted slave never had it and the old master
+// truncates it on return, while the group stays live, so the other brokers
+// forget it as the owner (routes.go, remember) and nothing else would ever
+// place those partitions again: their groups got COORDINATOR_NOT_AVAILABLE
+// for good. No committed offset is lost by placing them again, anywhere:
+// every offset committed under a lost share was written after the share in
+// the same commit log and was truncated with it. Each goes to the live group
+// with the fewest partitions, as placement does, which is normally the
+// group that lost them. A topic that merely is not fully known yet (its
+// creation in progress) is complete after the decider's own creation
+// returned, which placeMu orders before this.
+func (b *Broker) placeLostOffsets() error {
+	if vt, ok := b.cl().currentView().byName[offsetsTopic]; !ok || vt.complete() {
+		return nil
+	}
+	b.cl().refreshNow()
+	v := b.cl().currentView()
+	vt, ok := v.byName[offsetsTopic]
+	if !ok || vt.complete() {
+		return nil
+	}
+	counts := v.partitionCounts()
+	names := v.liveMasters()
+	shares := map[string][]int32{}
+	for p, o := range vt.Owners {
+		if o != "" {
+			continue
+		}
+		best := ""
+		for _, n := range names {
+			if best == "" || counts[n] < counts[best] {
+				best = n
+			}
+		}
+		if best == "" {
+			return apiErrorf(kerr.BrokerNotAvailable, "No live master group to place the partitions of %s on.", offsetsTopic)
+		}
+		shares[best] = append(shares[best], int32(p))
+		counts[best]++
+	}
+	var configs map[string]string
+	if local, ok := b.topics.Get(offsetsTopic); ok {
+		configs = local.Configs
+	}
+	if _, err := b.applyShares(offsetsTopic, storage.TopicID(vt.ID), vt.Partitions, shares, configs); err != nil {
+		return err
+	}
+	b.log.Warn("placed the partitions of __consumer_offsets that no live broker group claimed (a group lost its share in a fail-over)",
+		zap.Any("groups", shares))
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/gregor-broker/gregor/storage"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -188,5 +189,61 @@ func TestSlaveCoordinatesNoGroup(t *testing.T) {
 	lg.Version = 4
 	if r := cb.raw().do(lg).(*kmsg.ListGroupsResponse); r.ErrorCode != 0 || len(r.Groups) != 0 {
 		t.Fatalf("slave ListGroups: %+v", r)
+	}
+}
+
+// A live broker group that lost its share of __consumer_offsets (a master
+// killed right after creating it, before its slaves had it: the promoted
+// slave never had the share, the old master truncates it on return) owns
+// those partitions no more, and no other group claims them. FindCoordinator
+// for a group filed there must place them again (Jepsen run on 2603a07: the
+// committing group got COORDINATOR_NOT_AVAILABLE to the end of the run).
+func TestCoordinatorAfterLostOffsetsShare(t *testing.T) {
+	bs, _ := clusterStart(t, 2)
+	ctx := coreCtx(t)
+	if _, code := bs[0].b.coordinator(ctx, "first", true); code != 0 {
+		t.Fatalf("creating __consumer_offsets: code %d", code)
+	}
+	for _, cb := range bs {
+		cb.b.cl().refreshNow()
+	}
+	// A group filed under a partition broker-b (node 2) owns.
+	var lostGroup string
+	for i := 0; i < 200 && lostGroup == ""; i++ {
+		g := fmt.Sprintf("g-%d", i)
+		if m, code := bs[0].b.coordinator(ctx, g, false); code == 0 && m != nil && m.NodeID == 2 {
+			lostGroup = g
+		}
+	}
+	if lostGroup == "" {
+		t.Fatal("no group coordinated by node 2")
+	}
+	// broker-b loses its share, as a slave promoted without it has none.
+	if _, err := bs[1].b.topics.delete(offsetsTopic, storage.TopicID{}); err != nil {
+		t.Fatal(err)
+	}
+	bs[1].b.cl().version.Add(1)
+	bs[1].b.cl().registerNow()
+	for _, cb := range bs {
+		cb.b.cl().refreshNow()
+	}
+	for _, cb := range bs {
+		m, code := cb.b.coordinator(ctx, lostGroup, true)
+		if code != 0 || m == nil {
+			t.Fatalf("FindCoordinator %s on node %d after the share was lost: %v", lostGroup, cb.b.cfg.NodeID, kerr.ErrorForCode(code))
+		}
+		if _, code := cb.b.validateGroup(ctx, lostGroup); (code == 0) != (m.NodeID == cb.b.cfg.NodeID) {
+			t.Fatalf("%s on node %d: validateGroup code %d disagrees with coordinator %d", lostGroup, cb.b.cfg.NodeID, code, m.NodeID)
+		}
+	}
+	// Every partition is owned again, each by one group, and the groups
+	// coordinated by broker-a's share did not move.
+	bs[0].b.cl().refreshNow()
+	vt := bs[0].b.cl().currentView().byName[offsetsTopic]
+	if vt == nil || !vt.complete() {
+		t.Fatalf("__consumer_offsets after the repair: %+v", vt)
+	}
+	if m, code := bs[0].b.coordinator(ctx, "first", false); code != 0 || m == nil {
+		t.Fatalf("first: code %d", code)
 	}
 }

@@ -98,6 +98,11 @@ func (b *Broker) createTopicInCluster(ctx context.Context, rt *kmsg.CreateTopics
 	}
 	b.cl().placeMu.Lock()
 	defer b.cl().placeMu.Unlock()
+	if rt.Topic == offsetsTopic && !validateOnly {
+		if err := b.placeLostOffsets(); err != nil {
+			return err
+		}
+	}
 	return b.createTopic(rt, validateOnly, res)
 }
 

@@ -1,6 +1,7 @@
 package cluster_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/gregor-broker/gregor/internal/faultproxy"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // jCluster is the Jepsen test's cluster: 3 NameServers and 2 broker groups
@@ -224,4 +227,56 @@ func (c *jCluster) waitSettled(d time.Duration) error {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// waitBothGroupsListed waits until every member's Metadata lists a broker of
+// both groups: a topic created before that lands on the first group alone.
+func (c *jCluster) waitBothGroupsListed(ctx context.Context, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		both := true
+		var err error
+		for _, addr := range c.seeds() {
+			mctx, mcancel := context.WithTimeout(ctx, 2*time.Second)
+			var md *kmsg.MetadataResponse
+			md, err = metadata(mctx, addr)
+			mcancel()
+			has := map[int32]bool{}
+			if err == nil {
+				for _, b := range md.Brokers {
+					has[(b.NodeID-20)/10] = true
+				}
+			}
+			both = both && has[0] && has[1]
+		}
+		if both {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("metadata does not list both groups (last error %v)", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// findCoordinators asks the broker at addr for the coordinators of keys
+// (FindCoordinator v4, one request): key → node (-1 with the error code).
+func findCoordinators(ctx context.Context, addr string, keys []string) (map[string]int32, map[string]int16, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrFindCoordinatorRequest()
+	req.Version = 4
+	req.CoordinatorKeys = keys
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return nil, nil, err
+	}
+	nodes, codes := map[string]int32{}, map[string]int16{}
+	for _, c := range resp.Coordinators {
+		nodes[c.Key], codes[c.Key] = c.NodeID, c.ErrorCode
+	}
+	return nodes, codes, nil
 }
