@@ -1,6 +1,6 @@
 package broker
 
-// SaslHandshake (key 17), version 1.
+// SaslHandshake (key 17), versions 0–1.
 //
 // Picks the SASL mechanism of the exchange SaslAuthenticate carries next
 // (sasl.go keeps the connection's state).
@@ -11,9 +11,10 @@ package broker
 //     UNSUPPORTED_SASL_MECHANISM with the enabled list.
 //   - On a PLAINTEXT or SSL listener: ILLEGAL_SASL_STATE, as Kafka answers.
 //
-// Versions: v0 (raw SASL tokens outside Kafka framing) was removed by
-// Kafka 4 (KIP-896) and is not served; every client of the matrix sends v1
-// followed by SaslAuthenticate.
+// Versions: v0 is advertised, as Kafka 4.1 does, because librdkafka's
+// feature check needs SaslHandshake v0 in the range before it sends v1;
+// but a v0 exchange (raw SASL tokens outside Kafka framing, which no client
+// of the matrix uses) is not served: v0 gets UNSUPPORTED_VERSION.
 
 import (
 	"context"
@@ -24,12 +25,16 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(kmsg.SASLHandshake, 1, 1, handleSASLHandshake) }
+func init() { register(kmsg.SASLHandshake, 0, 1, handleSASLHandshake) }
 
 func handleSASLHandshake(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.SASLHandshakeRequest)
 	resp := r.ResponseKind().(*kmsg.SASLHandshakeResponse)
 	resp.SupportedMechanisms = append([]string(nil), b.cfg.Security.SASLMechanisms...)
+	if r.Version == 0 {
+		resp.ErrorCode = kerr.UnsupportedVersion.Code
+		return resp, nil
+	}
 	s := sessionOf(req)
 	if s == nil || !isSASL(s.proto) {
 		resp.ErrorCode = kerr.IllegalSaslState.Code

@@ -174,9 +174,9 @@ func TestSecurityProtocols(t *testing.T) {
 		{"SCRAM-SHA-256 wrong password", sb.saslPlain, []kgo.Opt{kgo.SASL(scram256("bob", "nope"))},
 			"Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-256"},
 		{"SCRAM-SHA-512 unknown user", sb.saslSSL, []kgo.Opt{kgo.SASL(scram512("mallory", "x")), kgo.DialTLSConfig(sb.tlsConfig(false))},
-			"Authentication failed: Invalid user credentials"},
+			"Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512"},
 		{"SCRAM-SHA-256 against a SHA-512 credential", sb.saslPlain, []kgo.Opt{kgo.SASL(scram256("carol", "carol-secret"))},
-			"Authentication failed: Invalid user credentials"},
+			"Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-256"},
 	}
 	for _, c := range bad {
 		t.Run(c.name, func(t *testing.T) {

@@ -127,6 +127,7 @@ func run(m *testing.M) int {
 		targets = append(targets, tg)
 	}
 	code := m.Run()
+	stopSecure() // the secure twins of security_test.go
 	for _, tg := range targets {
 		if tg.name == "gregor-repl" && tg.down == "" && code == 0 {
 			if err := checkSlaveIdentical(); err != nil {
@@ -175,6 +176,7 @@ func startKafka() *target {
 	dir := filepath.Join(workDir, "kafka")
 	cmd := exec.Command("bash", filepath.Join(repoRoot, "scripts", "kafka.sh"), "start", fmt.Sprint(port), dir)
 	cmd.Env = append(os.Environ(), "GREGOR_CACHE="+cacheDir)
+	cmd.Env = append(cmd.Env, securityKafkaEnv()...) // the SSL/SASL listeners (security_test.go)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		tg.down = fmt.Sprintf("scripts/kafka.sh start: %v: %s", err, out)
 		return tg

@@ -18,7 +18,12 @@
 # Environment: KAFKA_VERSION (default 4.1.1; 4.0.0 rejects the JoinGroup
 # versions kafka-go sends, so use 4.1 or later), GREGOR_CACHE (default
 # $HOME/.cache/gregor), KAFKA_HEAP (default 768m), KAFKA_EXTRA_PROPS (extra
-# server.properties lines, newline separated).
+# server.properties lines, newline separated), KAFKA_EXTRA_LISTENERS (more
+# NAME:PROTOCOL@host:port listeners, comma separated, e.g.
+# SASL_PLAINTEXT:SASL_PLAINTEXT@127.0.0.1:9093; each is added to listeners,
+# advertised.listeners and listener.security.protocol.map, and its ssl.* /
+# sasl.* settings come through KAFKA_EXTRA_PROPS; the PLAINTEXT listener
+# stays as it is).
 set -euo pipefail
 
 KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
@@ -107,17 +112,31 @@ start() {
 	dir=$(cd "$dir" && pwd)
 	local cport
 	cport=$(free_port)
+	local xl="" xa="" xm=""
+	if [[ -n "${KAFKA_EXTRA_LISTENERS:-}" ]]; then
+		local e name proto addr
+		IFS=',' read -r -a extra <<<"$KAFKA_EXTRA_LISTENERS"
+		for e in "${extra[@]}"; do
+			name=${e%%:*}
+			proto=${e#*:}
+			proto=${proto%%@*}
+			addr=${e#*@}
+			xl+=",$name://$addr"
+			xa+=",$name://$addr"
+			xm+=",$name:$proto"
+		done
+	fi
 	# Short group timings so the client matrix runs fast; the rest is Kafka's
 	# single-node quick-start.
 	cat >"$dir/server.properties" <<EOF
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport$xl
+advertised.listeners=PLAINTEXT://127.0.0.1:$port$xa
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT$xm
 log.dirs=$dir/data
 num.partitions=1
 auto.create.topics.enable=true

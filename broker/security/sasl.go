@@ -168,7 +168,6 @@ func NewConversation(mech string, lookup Lookup, plain PlainCheck) (Conversation
 		srv, err := gen.NewServer(func(user string) (scram.StoredCredentials, error) {
 			cred, ok := lookup(user, mech)
 			if !ok {
-				c.unknown = true
 				return scram.StoredCredentials{}, fmt.Errorf("unknown user")
 			}
 			return scram.StoredCredentials{
@@ -216,10 +215,9 @@ func (p *plainConv) Step(in []byte) ([]byte, bool, error) {
 // scramConv runs RFC 5802 through xdg-go/scram: client-first →
 // server-first, client-final → server-final.
 type scramConv struct {
-	mech    string
-	conv    *scram.ServerConversation
-	unknown bool
-	step    int
+	mech string
+	conv *scram.ServerConversation
+	step int
 }
 
 func (s *scramConv) User() string { return s.conv.Username() }
@@ -228,9 +226,8 @@ func (s *scramConv) Step(in []byte) ([]byte, bool, error) {
 	s.step++
 	out, err := s.conv.Step(string(in))
 	if err != nil {
-		if s.unknown {
-			return nil, false, &AuthError{"Authentication failed: Invalid user credentials"}
-		}
+		// An unknown user and a wrong proof get the same answer, as from
+		// Kafka (a SaslException of ScramSaslServer either way).
 		return nil, false, invalidCredentials(s.mech)
 	}
 	if s.step == 2 {
