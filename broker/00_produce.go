@@ -126,6 +126,7 @@ func handleProduce(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.
 			case t.Internal:
 				sp.ErrorCode = kerr.InvalidTopicException.Code
 				sp.ErrorMessage = kmsg.StringPtr("cannot append to internal topic " + t.Name)
+			case b.txnProduceRejected(ctx, r.TransactionID, rt.Topic, rp.Partition, rp.Records, &sp):
 			case syncAll && isr < b.minInsync(t):
 				sp.ErrorCode = kerr.NotEnoughReplicas.Code
 				sp.ErrorMessage = kmsg.StringPtr(fmt.Sprintf("%d in-sync replica(s), min.insync.replicas is %d", isr, b.minInsync(t)))

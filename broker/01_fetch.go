@@ -25,9 +25,10 @@ package broker
 //     end of the session's order, so a busy partition cannot starve the
 //     others when MaxBytes fills up (as Kafka does).
 //   - Records go from the segment files to the socket (fetch_encode.go).
-//   - Isolation: there are no transactions yet, so the last stable offset
-//     is the high watermark and the aborted list is empty (read_committed)
-//     or null (read_uncommitted).
+//   - Isolation (txn_fetch.go): read_committed stops at the last stable
+//     offset and lists the aborted transactions among the records returned
+//     (an empty list when none); read_uncommitted reads to the high
+//     watermark with a null list. Both report the last stable offset.
 //   - Errors per partition: NOT_LEADER_OR_FOLLOWER for a partition another
 //     broker group owns; UNKNOWN_TOPIC_OR_PARTITION for an unknown one;
 //     OFFSET_OUT_OF_RANGE below the log start or past the high watermark. A
@@ -67,6 +68,9 @@ type fetchPart struct {
 	code  int16 // fixed error found before reading
 	res   *storage.ReadResult
 	reply replyPart
+	// readCommitted stops the records at the last stable offset and lists
+	// the aborted transactions among them (txn_fetch.go).
+	readCommitted bool
 }
 
 func handleFetch(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
@@ -83,6 +87,7 @@ func handleFetch(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Re
 	parts := make([]*fetchPart, len(plan.parts))
 	for i, sp := range plan.parts {
 		parts[i] = b.resolveFetchPart(sp, r.Version)
+		parts[i].readCommitted = readCommitted
 		b.choosePreferred(r, parts[i]) // read from slave (read_replica.go)
 	}
 
@@ -132,6 +137,9 @@ func handleFetch(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Re
 	for _, fp := range parts {
 		p := fp.reply
 		p.abortedEmpty = readCommitted
+		if fp.part != nil && p.errCode == 0 {
+			p.lso = min(p.lso, fp.part.LastStableOffset()) // reported at both isolation levels, as Kafka does
+		}
 		hasRecords := len(p.chunks) > 0
 		if hasRecords {
 			served = append(served, fp.req.key)
@@ -280,17 +288,18 @@ func (b *Broker) gatherFetch(parts []*fetchPart, maxBytes int32) (total int, fai
 		}
 		fp.res = res
 		n := 0
-		kept := res.Chunks
-		for i, c := range res.Chunks {
+		kept := stableChunks(fp, res.Chunks)
+		for i, c := range kept {
 			// Whole batches within the limit; the first batch of the
 			// response is kept even when larger (KIP-74).
 			if n+int(c.Len) > limit && !(total == 0 && i == 0) {
-				kept = res.Chunks[:i]
+				kept = kept[:i]
 				break
 			}
 			n += int(c.Len)
 		}
 		fp.reply.chunks = kept
+		fp.reply.aborted = abortedIn(fp, kept)
 		total += n
 	}
 	return total, failed

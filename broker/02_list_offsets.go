@@ -9,8 +9,8 @@ package broker
 // Behaviour:
 //   - Timestamps with a meaning (the offset returned; timestamp -1 unless
 //     noted):
-//       -1 latest         the high watermark (= last stable offset: no
-//                         transactions yet)
+//       -1 latest         the high watermark; the last stable offset for
+//                         read_committed (storage/txn.go)
 //       -2 earliest, -4 earliest local   the log start offset
 //       -3 max timestamp  the exact offset of the record with the largest
 //                         timestamp, and that timestamp (-1/-1 when empty)
@@ -26,8 +26,8 @@ package broker
 //     ones UNKNOWN_TOPIC_OR_PARTITION.
 //
 // Versions:
-//   - v2+: the isolation level is read_committed or read_uncommitted; both
-//     answer alike (no transactions).
+//   - v2+: the isolation level: read_committed's latest offset is the last
+//     stable offset.
 //   - v4+: CurrentLeaderEpoch is checked as in Fetch (FENCED_LEADER_EPOCH /
 //     UNKNOWN_LEADER_EPOCH).
 //   - v7+, v8+, v9+: clients send -3, -4 and -5 from these versions; the
@@ -105,6 +105,9 @@ func handleListOffsets(_ context.Context, b *Broker, req *protocol.Request) (kms
 			switch rp.Timestamp {
 			case tsLatest:
 				sp.Offset = p.HighWatermark()
+				if r.IsolationLevel == 1 {
+					sp.Offset = p.LastStableOffset() // read_committed
+				}
 			case tsEarliest, tsEarliestLocal:
 				sp.Offset = p.LogStartOffset()
 			case tsMaxTimestamp:

@@ -2,7 +2,8 @@ package broker
 
 // FindCoordinator (key 10), versions 0–6.
 //
-// Names the broker that coordinates a group (coordinator, coordination.go).
+// Names the broker that coordinates a group (coordinator, coordination.go)
+// or a transactional id (txnCoordinatorFor, txn_coordination.go).
 //
 // Behaviour:
 //   - Group keys (type 0): the coordinator is the live master of the broker
@@ -18,13 +19,10 @@ package broker
 //   - Partitions of __consumer_offsets that no live group claims any more
 //     (a share lost in a fail-over) are placed again first
 //     (coordination.go, placeLostOffsets).
-//   - Transaction keys (type 1): gregor has no transaction coordinator yet,
-//     so it answers UNSUPPORTED_VERSION with a message saying so. That code
-//     is not retriable: franz-go and the Java client (initTransactions:
-//     "Could not find a coordinator with type TRANSACTION ... unexpected
-//     error") fail at once with the message, where
-//     COORDINATOR_NOT_AVAILABLE would make them retry until their timeout,
-//     and TRANSACTIONAL_ID_AUTHORIZATION_FAILED would blame ACLs.
+//   - Transaction keys (type 1): the live master owning the id's
+//     __transaction_state partition (txnCoordinatorFor,
+//     txn_coordination.go: the same formula and placement as groups); the
+//     first such lookup creates __transaction_state (50 partitions).
 //   - Other key types get INVALID_REQUEST, as in Kafka.
 //   - A key in error is answered with node id -1, an empty host and port -1.
 //
@@ -35,14 +33,13 @@ package broker
 import (
 	"context"
 
+	"github.com/gregor-broker/gregor/nameserver"
 	"github.com/gregor-broker/gregor/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func init() { register(kmsg.FindCoordinator, 0, 6, handleFindCoordinator) }
-
-const noTransactionsMessage = "gregor does not support transactions yet"
 
 func handleFindCoordinator(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.FindCoordinatorRequest)
@@ -53,8 +50,14 @@ func handleFindCoordinator(ctx context.Context, b *Broker, req *protocol.Request
 		c.Key = key
 		c.NodeID, c.Host, c.Port = -1, "", -1
 		switch r.CoordinatorType {
-		case 0:
-			m, code := b.coordinator(ctx, key, true)
+		case 0, 1:
+			var m *nameserver.Broker
+			var code int16
+			if r.CoordinatorType == 0 {
+				m, code = b.coordinator(ctx, key, true)
+			} else {
+				m, code = b.txnCoordinatorFor(ctx, key, true)
+			}
 			switch {
 			case code != 0:
 				c.ErrorCode = code
@@ -68,10 +71,6 @@ func handleFindCoordinator(ctx context.Context, b *Broker, req *protocol.Request
 				h, p, _ := endpoint(m, listener)
 				c.NodeID, c.Host, c.Port = m.NodeID, h, p
 			}
-		case 1:
-			c.ErrorCode = kerr.UnsupportedVersion.Code
-			msg := noTransactionsMessage
-			c.ErrorMessage = &msg
 		default:
 			c.ErrorCode = kerr.InvalidRequest.Code
 			msg := "unknown coordinator type"

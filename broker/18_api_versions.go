@@ -52,6 +52,7 @@ func apiVersionsTable(version int16) *kmsg.ApiVersionsResponse {
 		resp.ApiKeys = append(resp.ApiKeys, k)
 	}
 	sort.Slice(resp.ApiKeys, func(i, j int) bool { return resp.ApiKeys[i].ApiKey < resp.ApiKeys[j].ApiKey })
+	addFeatures(resp)
 	return resp
 }
 

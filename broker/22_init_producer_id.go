@@ -2,9 +2,10 @@ package broker
 
 // InitProducerId (key 22), versions 0–5.
 //
-// Hands idempotent producers their id and epoch (producer_ids.go). Kafka's
-// checks for transactional ids (TransactionMetadata.prepareIncrementProducerEpoch)
-// are applied to these ids.
+// Hands idempotent producers their id and epoch (producer_ids.go), and
+// transactional producers theirs through the transaction coordinator
+// (broker/txn). Kafka's checks for transactional ids
+// (TransactionMetadata.prepareIncrementProducerEpoch) are applied to both.
 //
 // Behaviour:
 //   - Without a producer id the caller gets a new cluster-unique one (this
@@ -21,9 +22,13 @@ package broker
 //     non-transactional re-init; clients accept both, since both restart the
 //     sequences at 0.
 //   - Only one of id and epoch set (the other -1) is INVALID_REQUEST.
-//   - A transactional id gets UNSUPPORTED_VERSION (the response has no
-//     message field): gregor has no transactions yet (see
-//     10_find_coordinator.go for why this code).
+//   - A transactional id goes to its coordinator (txn_coordination.go):
+//     NOT_COORDINATOR when another broker coordinates it; a new id at epoch
+//     0 the first time, else the epoch bumped after any transaction left
+//     open is aborted; INVALID_TRANSACTION_TIMEOUT above
+//     transaction.max.timeout.ms (15 min); PRODUCER_FENCED for a stale id
+//     or epoch; CONCURRENT_TRANSACTIONS while the previous transaction's
+//     markers are still being written.
 //   - A store error while allocating gets COORDINATOR_NOT_AVAILABLE
 //     (retriable). A slave forwards the request to its group's master
 //     (slave_gate.go), answering COORDINATOR_NOT_AVAILABLE while there is
@@ -48,12 +53,26 @@ import (
 
 func init() { register(kmsg.InitProducerID, 0, 5, handleInitProducerID) }
 
-func handleInitProducerID(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
+func handleInitProducerID(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.InitProducerIDRequest)
 	resp := r.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if r.TransactionalID != nil {
-		resp.ErrorCode = kerr.UnsupportedVersion.Code
+		c, code := b.validateTxn(ctx, *r.TransactionalID)
+		if code != 0 {
+			resp.ErrorCode = code
+			return resp, nil
+		}
+		if (r.ProducerID < 0) != (r.ProducerEpoch < 0) {
+			resp.ErrorCode = kerr.InvalidRequest.Code
+			return resp, nil
+		}
+		pid, epoch, kErr := c.InitProducerID(ctx, *r.TransactionalID, r.TransactionTimeoutMillis, r.ProducerID, r.ProducerEpoch)
+		if kErr != nil {
+			resp.ErrorCode = fencedCode(kErr, r.Version, 4)
+			return resp, nil
+		}
+		resp.ProducerID, resp.ProducerEpoch = pid, epoch
 		return resp, nil
 	}
 	if (r.ProducerID < 0) != (r.ProducerEpoch < 0) {

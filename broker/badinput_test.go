@@ -67,7 +67,7 @@ func TestCoreBadInputs(t *testing.T) {
 			mutate(good, true, func(b []byte) []byte { put32(bRecordCount, 0)(b); return put32(bLastOffsetDelta, 0xffffffff)(b) }), kerr.InvalidRecord.Code},
 		{"record length past the end", 9, 1, "bad", 0, mutate(good, true, func(b []byte) []byte { b[batchHeaderLen] = 0x7e; return b }), kerr.InvalidRecord.Code},
 		{"control batch", 9, 1, "bad", 0, mutate(good, true, func(b []byte) []byte { b[bAttributes+1] |= attrControl; return b }), kerr.InvalidRecord.Code},
-		{"transactional batch", 9, 1, "bad", 0, mutate(good, true, func(b []byte) []byte { b[bAttributes+1] |= attrTransactional; return b }), kerr.InvalidTxnState.Code},
+		{"transactional batch", 9, 1, "bad", 0, mutate(good, true, func(b []byte) []byte { b[bAttributes+1] |= attrTransactional; return b }), kerr.TransactionalIDAuthorizationFailed.Code},
 		{"codec 6", 9, 1, "bad", 0, mutate(good, true, func(b []byte) []byte { b[bAttributes+1] |= 6; return b }), kerr.InvalidRecord.Code},
 		{"gzip flag on plain records", 9, 1, "bad", 0, mutate(good, true, func(b []byte) []byte { b[bAttributes+1] |= codecGzip; return b }), kerr.InvalidRecord.Code},
 		{"zstd before produce v7", 6, 1, "bad", 0, mutate(good, true, func(b []byte) []byte { b[bAttributes+1] |= codecZstd; return b }), kerr.UnsupportedCompressionType.Code},

@@ -15,7 +15,6 @@ package broker
 //	shorter than the 61-byte v2 header, bad CRC   CORRUPT_MESSAGE
 //	control batch, unknown codec, count mismatch  INVALID_RECORD
 //	zstd in Produce before v7                     UNSUPPORTED_COMPRESSION_TYPE
-//	transactional batch (no transactions yet)     INVALID_TXN_STATE
 //	a record that does not parse, or bytes left   INVALID_RECORD
 //	compressed records that do not decode         INVALID_RECORD (Kafka 4.1:
 //	                                              UNKNOWN_SERVER_ERROR)
@@ -207,8 +206,6 @@ func validateBatch(b []byte, lim batchLimits) *batchError {
 		return reject(kerr.InvalidRecord.Code, "unknown compression type id %d", codec)
 	case codec == codecZstd && lim.produceVersion < 7:
 		return reject(kerr.UnsupportedCompressionType.Code, "produce requests before version 7 may not use zstd")
-	case attrs&attrTransactional != 0:
-		return reject(kerr.InvalidTxnState.Code, "transactional produce is not supported by gregor yet")
 	}
 	lastDelta := int32(binary.BigEndian.Uint32(b[bLastOffsetDelta:]))
 	count := int32(binary.BigEndian.Uint32(b[bRecordCount:]))

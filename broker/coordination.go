@@ -42,8 +42,17 @@ const (
 // create, a lone master coordinates every group. code is
 // COORDINATOR_NOT_AVAILABLE when the owning group has no live master.
 func (b *Broker) coordinator(ctx context.Context, groupID string, create bool) (*nameserver.Broker, int16) {
+	return b.internalCoordinator(ctx, offsetsTopic, offsetsPartitions, groupID, create)
+}
+
+// internalCoordinator is coordinator for any key filed under a partition
+// of an internal topic (group ids under __consumer_offsets, transactional
+// ids under __transaction_state, txn_coordination.go): the live master
+// owning partition group.PartitionFor(key), which is Kafka's partitionFor
+// for both (Utils.abs(key.hashCode) % partitions).
+func (b *Broker) internalCoordinator(ctx context.Context, topic string, partitions int32, key string, create bool) (*nameserver.Broker, int16) {
 	v := b.cl().currentView()
-	vt, ok := v.byName[offsetsTopic]
+	vt, ok := v.byName[topic]
 	if !ok {
 		if !create {
 			if masters := v.liveMasters(); len(masters) <= 1 {
@@ -51,38 +60,38 @@ func (b *Broker) coordinator(ctx context.Context, groupID string, create bool) (
 			}
 			return nil, kerr.CoordinatorNotAvailable.Code
 		}
-		if err := b.autoCreateTopic(ctx, offsetsTopic, offsetsPartitions); err != nil {
-			b.log.Warn("creating __consumer_offsets", zap.Error(err))
+		if err := b.autoCreateTopic(ctx, topic, partitions); err != nil {
+			b.log.Warn("creating "+topic, zap.Error(err))
 			return nil, kerr.CoordinatorNotAvailable.Code
 		}
 		v = b.cl().currentView()
-		if vt, ok = v.byName[offsetsTopic]; !ok {
+		if vt, ok = v.byName[topic]; !ok {
 			return nil, kerr.CoordinatorNotAvailable.Code
 		}
 	}
-	p := group.PartitionFor(groupID, vt.Partitions)
+	p := group.PartitionFor(key, vt.Partitions)
 	owner, master := v.owner(vt, p)
 	if owner == "" {
 		// Only part of the placement is known yet (this broker's own
 		// share came first): read the routes for the rest.
 		b.cl().refreshNow()
 		v = b.cl().currentView()
-		if vt, ok = v.byName[offsetsTopic]; !ok {
+		if vt, ok = v.byName[topic]; !ok {
 			return nil, kerr.CoordinatorNotAvailable.Code
 		}
-		owner, master = v.owner(vt, group.PartitionFor(groupID, vt.Partitions))
+		owner, master = v.owner(vt, group.PartitionFor(key, vt.Partitions))
 		if owner == "" && create {
 			// No live group claims the partition: its share was lost
 			// (placeLostOffsets). The decider places it again.
-			if err := b.autoCreateTopic(ctx, offsetsTopic, offsetsPartitions); err != nil {
-				b.log.Warn("placing the unowned partitions of __consumer_offsets", zap.Error(err))
+			if err := b.autoCreateTopic(ctx, topic, partitions); err != nil {
+				b.log.Warn("placing the unowned partitions of "+topic, zap.Error(err))
 				return nil, kerr.CoordinatorNotAvailable.Code
 			}
 			v = b.cl().currentView()
-			if vt, ok = v.byName[offsetsTopic]; !ok {
+			if vt, ok = v.byName[topic]; !ok {
 				return nil, kerr.CoordinatorNotAvailable.Code
 			}
-			_, master = v.owner(vt, group.PartitionFor(groupID, vt.Partitions))
+			_, master = v.owner(vt, group.PartitionFor(key, vt.Partitions))
 		}
 	}
 	if master == nil {

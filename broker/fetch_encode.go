@@ -54,6 +54,7 @@ type replyPart struct {
 	// abortedEmpty sends an empty aborted-transactions list instead of
 	// null (read_committed fetches; there are no aborted transactions).
 	abortedEmpty     bool
+	aborted          []storage.AbortedTxn // read_committed: the aborted transactions in the records (txn_fetch.go)
 	preferredReplica int32
 	chunks           []storage.Chunk
 	// diverging, in v12+, sends the DivergingEpoch tag (KIP-320): the
@@ -135,7 +136,7 @@ func (r *fetchReply) encode() {
 				e = binary.BigEndian.AppendUint64(e, uint64(p.lss))
 			}
 			if p.abortedEmpty {
-				e = appendArrayLen(e, 0, flex)
+				e = appendAborted(e, p.aborted, flex)
 			} else if flex {
 				e = append(e, 0) // null compact array
 			} else {

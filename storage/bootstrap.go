@@ -29,7 +29,7 @@ import (
 const (
 	bootstrapName    = "bootstrap"
 	bootstrapMagic   = 0x47524253 // "GRBS"
-	bootstrapVersion = 1
+	bootstrapVersion = 2          // 2 adds transaction state (txn.go); 1 is still read
 )
 
 var errBadBootstrap = errors.New("storage: corrupt bootstrap state")
@@ -115,7 +115,11 @@ func decodeBootstrap(b []byte) (*bootState, error) {
 		return nil, errBadBootstrap
 	}
 	d := &dec{b: body}
-	if d.u32() != bootstrapMagic || d.u32() != bootstrapVersion {
+	if d.u32() != bootstrapMagic {
+		return nil, errBadBootstrap
+	}
+	version := d.u32()
+	if version != 1 && version != bootstrapVersion {
 		return nil, errBadBootstrap
 	}
 	bs := &bootState{pos: d.i64(), end: d.i64(), seeds: map[pkey]bootSeed{}}
@@ -132,7 +136,7 @@ func decodeBootstrap(b []byte) (*bootState, error) {
 		p.maxTs = d.i64()
 		p.maxTsOff = d.i64()
 		seed := bootSeed{indexFrom: d.i64(), runMax: d.i64()}
-		decodeEpochsProducers(d, p)
+		decodeEpochsProducers(d, p, version >= 2)
 		if p.key.part < 0 || p.logStart < 0 || p.logStart > p.nextOffset || seed.indexFrom < bs.pos {
 			d.bad = true
 		}
@@ -338,9 +342,10 @@ func encodeEpochsProducers(e *enc, p *Partition) {
 			e.i64(b.last)
 		}
 	}
+	encodeTxnIndex(e, p)
 }
 
-func decodeEpochsProducers(d *dec, p *Partition) {
+func decodeEpochsProducers(d *dec, p *Partition, withTxn bool) {
 	ne := d.count(12)
 	p.epochs = make([]epochStart, ne)
 	for j := range p.epochs {
@@ -359,6 +364,9 @@ func decodeEpochsProducers(d *dec, p *Partition) {
 			st.batches = append(st.batches, seqBatch{firstSeq: int32(d.u32()), lastSeq: int32(d.u32()), base: d.i64(), last: d.i64()})
 		}
 		p.producers[id] = st
+	}
+	if withTxn {
+		decodeTxnIndex(d, p)
 	}
 }
 

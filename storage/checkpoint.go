@@ -21,7 +21,7 @@ import (
 const (
 	checkpointName    = "checkpoint"
 	checkpointMagic   = 0x47524350 // "GRCP"
-	checkpointVersion = 1
+	checkpointVersion = 2          // 2 adds transaction state (txn.go); 1 is still read
 )
 
 var errBadCheckpoint = errors.New("storage: corrupt checkpoint")
@@ -128,7 +128,11 @@ func decodeCheckpoint(b []byte) (*checkpointData, error) {
 		return nil, errBadCheckpoint
 	}
 	d := &dec{b: body}
-	if d.u32() != checkpointMagic || d.u32() != checkpointVersion {
+	if d.u32() != checkpointMagic {
+		return nil, errBadCheckpoint
+	}
+	version := d.u32()
+	if version != 1 && version != checkpointVersion {
 		return nil, errBadCheckpoint
 	}
 	ck := &checkpointData{pos: d.i64(), time: d.i64()}
@@ -154,7 +158,7 @@ func decodeCheckpoint(b []byte) (*checkpointData, error) {
 		for j := range p.blocks {
 			p.blocks[j] = blockInfo{firstBase: d.i64(), firstRunTs: d.i64(), firstCum: d.i64()}
 		}
-		decodeEpochsProducers(d, p)
+		decodeEpochsProducers(d, p, version >= 2)
 		if p.key.part < 0 || p.count < 0 || p.startIdx < 0 || p.startIdx > p.count ||
 			p.logStart < 0 || p.logStart > p.nextOffset || p.startCum < 0 || p.startCum > p.totalBytes ||
 			p.blocksBase < 0 || p.blocksBase*cqBlock > p.startIdx ||
@@ -206,6 +210,7 @@ func (s *Store) applyCheckpoint(ck *checkpointData) {
 		p.maxTs, p.maxTsOff = cp.maxTs, cp.maxTsOff
 		p.epochs = cp.epochs
 		p.producers = cp.producers
+		p.txn = cp.txn
 		s.parts[p.key] = p
 	}
 	s.kv = ck.kv

@@ -148,7 +148,8 @@
 // checkpoint covers without losing committed offsets, producer state,
 // leader epochs or log starts:
 //
-//	uint32 magic 0x47524350 ("GRCP"), uint32 version 1
+//	uint32 magic 0x47524350 ("GRCP"), uint32 version 2 (1 is still read:
+//	  it has no transaction state)
 //	int64 position covered, int64 time written (ms)
 //	uint32 partitions, each:
 //	  [16] topic id, int32 partition, int64 entries, int64 next offset,
@@ -162,6 +163,9 @@
 //	  uint32 producers, each int64 id, int16 epoch, int64 last seen (ms),
 //	    uint8 batches (<= 5), each int32 first seq, int32 last seq,
 //	    int64 base offset, int64 last offset
+//	  (version 2) uint32 open transactions, each int64 producer id, int64
+//	    first offset; uint32 aborted transactions, each int64 producer id,
+//	    int64 first offset, int64 marker offset (txn.go)
 //	uint32 namespaces, each uint32 len + name, uint32 keys, each
 //	  uint32 len + key, uint32 len + value
 //	uint32 CRC-32C of everything before

@@ -53,6 +53,7 @@ type Partition struct {
 	maxTsOff    int64
 	epochs      []epochStart
 	producers   map[int64]*producerState
+	txn         txnIndex // open and aborted transactions (txn.go)
 	retention   RetentionPolicy
 	watchers    map[uint64]func()
 	nextWatch   uint64
@@ -394,9 +395,10 @@ func (p *Partition) dispatchBatch(pos int64, h *entryHeader, batch []byte) {
 		if bi.maxTs > p.maxTs {
 			p.maxTs, p.maxTsOff = bi.maxTs, e.maxTsOffset
 		}
-		if bi.producerID >= 0 {
+		if bi.producerID >= 0 && bi.attributes&attrControl == 0 {
 			p.updateProducerLocked(&bi, base, h.storeTime)
 		}
+		p.dispatchTxnLocked(&bi, batch, base)
 		return p.s.publishLocked(p, p.nextOffset, pos+int64(h.length)), nil
 	}()
 	if err != nil {
@@ -487,7 +489,7 @@ func (p *Partition) AppendDeferred(batch []byte, leaderEpoch int32) (AppendResul
 		s.mu.Unlock()
 		return AppendResult{}, 0, cqErr
 	}
-	if bi.producerID >= 0 {
+	if bi.producerID >= 0 && bi.attributes&attrControl == 0 {
 		dupBase, dup, err := p.checkSequence(&bi)
 		if err != nil || dup {
 			end := s.writePos.Load()

@@ -431,7 +431,7 @@ func (p *Partition) resetLocked(cp *Partition, fresh bool) {
 	p.nextOffset, p.hwm, p.logStart = cp.nextOffset, cp.hwm, cp.logStart
 	p.startIdx, p.startCum, p.totalBytes = cp.startIdx, cp.startCum, cp.totalBytes
 	p.maxTs, p.maxTsOff = cp.maxTs, cp.maxTsOff
-	p.epochs, p.producers = cp.epochs, cp.producers
+	p.epochs, p.producers, p.txn = cp.epochs, cp.producers, cp.txn
 	if p.producers == nil {
 		p.producers = make(map[int64]*producerState)
 	}

@@ -1,0 +1,55 @@
+package broker
+
+// WriteTxnMarkers (key 27), version 1 (inter-broker).
+//
+//   - A transaction coordinator on another broker group asks this master
+//     to write commit or abort markers to the partitions it owns
+//     (txn_coordination.go, writeMarker), and, for a partition of
+//     __consumer_offsets, to commit or drop the producer's pending offsets
+//     of the groups filed under it (broker/group/txn.go).
+//   - Per partition: NOT_LEADER_OR_FOLLOWER when this broker is not its
+//     leader, UNKNOWN_TOPIC_OR_PARTITION when it does not exist.
+
+import (
+	"context"
+
+	"github.com/gregor-broker/gregor/broker/group"
+	"github.com/gregor-broker/gregor/protocol"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(kmsg.WriteTxnMarkers, 1, 1, handleWriteTxnMarkers) }
+
+func handleWriteTxnMarkers(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
+	r := req.Body.(*kmsg.WriteTxnMarkersRequest)
+	resp := r.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
+	for _, mk := range r.Markers {
+		rm := kmsg.NewWriteTxnMarkersResponseMarker()
+		rm.ProducerID = mk.ProducerID
+		for _, t := range mk.Topics {
+			rt := kmsg.NewWriteTxnMarkersResponseMarkerTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewWriteTxnMarkersResponseMarkerTopicPartition()
+				rp.Partition = p
+				switch {
+				case t.Topic == offsetsTopic:
+					if err := b.completeTxnOffsets(mk.ProducerID, mk.Committed, func(g string) bool {
+						return group.PartitionFor(g, offsetsPartitions) == p
+					}); err != nil {
+						rp.ErrorCode = kerr.NotCoordinator.Code
+					}
+				case b.notLeader(t.Topic, [16]byte{}, p):
+					rp.ErrorCode = kerr.NotLeaderForPartition.Code
+				default:
+					rp.ErrorCode = b.writeMarker(t.Topic, p, mk.ProducerID, mk.ProducerEpoch, mk.Committed)
+				}
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			rm.Topics = append(rm.Topics, rt)
+		}
+		resp.Markers = append(resp.Markers, rm)
+	}
+	return resp, nil
+}

@@ -1,0 +1,58 @@
+package broker
+
+// ListTransactions (key 66), versions 0–1.
+//
+//   - The transactional ids this broker coordinates (a slave coordinates
+//     none and lists none; the admin client asks every broker), filtered
+//     by state names, producer ids and, from v1, by having been open
+//     longer than DurationFilterMillis.
+//   - Unknown state names are echoed in UnknownStateFilters, as Kafka does.
+
+import (
+	"context"
+	"time"
+
+	"github.com/gregor-broker/gregor/broker/txn"
+	"github.com/gregor-broker/gregor/protocol"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(kmsg.ListTransactions, 0, 1, handleListTransactions) }
+
+func handleListTransactions(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
+	r := req.Body.(*kmsg.ListTransactionsRequest)
+	resp := r.ResponseKind().(*kmsg.ListTransactionsResponse)
+	states := map[string]bool{}
+	for _, s := range r.StateFilters {
+		known := false
+		for st := txn.Empty; st <= txn.CompleteAbort; st++ {
+			known = known || st.String() == s
+		}
+		if !known {
+			resp.UnknownStateFilters = append(resp.UnknownStateFilters, s)
+		}
+		states[s] = true
+	}
+	pids := map[int64]bool{}
+	for _, p := range r.ProducerIDFilters {
+		pids[p] = true
+	}
+	if !b.isMaster() {
+		return resp, nil
+	}
+	now := time.Now().UnixMilli()
+	for _, m := range b.txns().List() {
+		switch {
+		case len(states) > 0 && !states[m.State.String()]:
+			continue
+		case len(pids) > 0 && !pids[m.ProducerID]:
+			continue
+		case r.Version >= 1 && r.DurationFilterMillis >= 0 && (m.State != txn.Ongoing || now-m.StartMs < r.DurationFilterMillis):
+			continue
+		}
+		st := kmsg.NewListTransactionsResponseTransactionState()
+		st.TransactionalID, st.ProducerID, st.TransactionState = m.ID, m.ProducerID, m.State.String()
+		resp.TransactionStates = append(resp.TransactionStates, st)
+	}
+	return resp, nil
+}

@@ -1,0 +1,448 @@
+package txn
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/gregor-broker/gregor/storage"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"go.uber.org/zap"
+)
+
+// Namespace is the store namespace of transaction metadata.
+const Namespace = "txn_state"
+
+// State is Kafka's TransactionState.
+type State int8
+
+const (
+	Empty State = iota
+	Ongoing
+	PrepareCommit
+	PrepareAbort
+	CompleteCommit
+	CompleteAbort
+)
+
+var stateNames = [...]string{"Empty", "Ongoing", "PrepareCommit", "PrepareAbort", "CompleteCommit", "CompleteAbort"}
+
+func (s State) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return "Unknown"
+}
+
+// TopicPartition names a partition in a transaction.
+type TopicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+// Metadata is a transactional id's state as stored (JSON).
+type Metadata struct {
+	ID            string
+	ProducerID    int64
+	Epoch         int16
+	LastProducer  int64 // the id before the last bump (a retried InitProducerId)
+	LastEpoch     int16
+	TimeoutMs     int32
+	State         State
+	Partitions    []TopicPartition `json:",omitempty"`
+	Groups        []string         `json:",omitempty"`
+	StartMs       int64            // start of the open transaction
+	UpdateMs      int64
+	PendingCommit bool `json:",omitempty"` // Prepare*: whether it commits
+}
+
+// Env is what the coordinator needs from its broker.
+type Env interface {
+	// NextProducerID hands out a cluster-unique producer id.
+	NextProducerID() (int64, error)
+	// WriteMarkers writes a commit or abort marker of producerID at epoch
+	// to each partition and ends the transaction's pending offsets in each
+	// group; an error means some were not written (retried later).
+	WriteMarkers(ctx context.Context, producerID int64, epoch int16, commit bool, parts []TopicPartition, groups []string) error
+	// Active reports whether this broker coordinates now (a live master).
+	Active() bool
+}
+
+// KV is the part of the store the coordinator keeps its metadata in.
+type KV interface {
+	PutKV(ns string, kvs ...storage.KV) error
+	GetKV(ns string, key []byte) ([]byte, bool)
+	RangeKV(ns string, fn func(key, value []byte) bool)
+}
+
+// Config holds the coordinator's settings.
+type Config struct {
+	// MaxTimeoutMs is transaction.max.timeout.ms (default 900000).
+	MaxTimeoutMs int32
+	// CheckInterval is how often expired transactions are aborted and
+	// unfinished ones completed
+	// (transaction.abort.timed.out.transaction.cleanup.interval.ms;
+	// default 10 s).
+	CheckInterval time.Duration
+}
+
+// EnsureDefaults fills zero fields with Kafka's defaults.
+func (c *Config) EnsureDefaults() {
+	if c.MaxTimeoutMs <= 0 {
+		c.MaxTimeoutMs = 900000
+	}
+	if c.CheckInterval <= 0 {
+		c.CheckInterval = 10 * time.Second
+	}
+}
+
+// Coordinator is one broker's transaction coordinator.
+type Coordinator struct {
+	cfg Config
+	kv  KV
+	env Env
+	log *zap.Logger
+	now func() time.Time
+
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex // per transactional id, held across a whole request
+}
+
+// New returns a coordinator keeping its state in kv.
+func New(cfg Config, kv KV, env Env, log *zap.Logger) *Coordinator {
+	cfg.EnsureDefaults()
+	return &Coordinator{cfg: cfg, kv: kv, env: env, log: log, now: time.Now, locks: map[string]*sync.Mutex{}}
+}
+
+func (c *Coordinator) lock(id string) func() {
+	c.mu.Lock()
+	l := c.locks[id]
+	if l == nil {
+		l = new(sync.Mutex)
+		c.locks[id] = l
+	}
+	c.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+func (c *Coordinator) load(id string) (*Metadata, error) {
+	v, ok := c.kv.GetKV(Namespace, []byte(id))
+	if !ok || v == nil {
+		return nil, nil
+	}
+	var m Metadata
+	if err := json.Unmarshal(v, &m); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+func (c *Coordinator) save(m *Metadata) error {
+	m.UpdateMs = c.now().UnixMilli()
+	v, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return c.kv.PutKV(Namespace, storage.KV{Key: []byte(m.ID), Value: v})
+}
+
+// Describe returns id's metadata; nil when the id is unknown.
+func (c *Coordinator) Describe(id string) *Metadata {
+	m, _ := c.load(id)
+	return m
+}
+
+// List returns every transactional id's metadata, by id.
+func (c *Coordinator) List() []*Metadata {
+	var out []*Metadata
+	c.kv.RangeKV(Namespace, func(key, value []byte) bool {
+		var m Metadata
+		if value != nil && json.Unmarshal(value, &m) == nil {
+			out = append(out, &m)
+		}
+		return true
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// InitProducerID answers InitProducerId for a transactional id: a new
+// producer id at epoch 0 the first time, else the id's epoch bumped
+// (fencing the previous holder), after aborting the transaction that
+// holder left open. producerID and epoch are -1 unless the client sends
+// its current ones (KIP-360), which must be the id's current (or, for a
+// retried bump, previous) ones.
+func (c *Coordinator) InitProducerID(ctx context.Context, id string, timeoutMs int32, producerID int64, epoch int16) (int64, int16, *kerr.Error) {
+	if timeoutMs <= 0 || timeoutMs > c.cfg.MaxTimeoutMs {
+		return -1, -1, kerr.InvalidTransactionTimeout
+	}
+	defer c.lock(id)()
+	m, err := c.load(id)
+	if err != nil {
+		return -1, -1, kerr.CoordinatorNotAvailable
+	}
+	if m == nil {
+		pid, err := c.env.NextProducerID()
+		if err != nil {
+			return -1, -1, kerr.CoordinatorNotAvailable
+		}
+		m = &Metadata{ID: id, ProducerID: pid, Epoch: 0, LastProducer: -1, LastEpoch: -1, TimeoutMs: timeoutMs, State: Empty}
+		if err := c.save(m); err != nil {
+			return -1, -1, kerr.CoordinatorNotAvailable
+		}
+		return m.ProducerID, m.Epoch, nil
+	}
+	if producerID >= 0 {
+		switch {
+		case producerID == m.LastProducer && epoch == m.LastEpoch && m.State == Empty:
+			return m.ProducerID, m.Epoch, nil // a retried bump
+		case producerID != m.ProducerID:
+			return -1, -1, kerr.ProducerFenced
+		case epoch != m.Epoch:
+			return -1, -1, kerr.ProducerFenced
+		}
+	}
+	switch m.State {
+	case PrepareCommit, PrepareAbort:
+		if !c.complete(ctx, m) {
+			return -1, -1, kerr.ConcurrentTransactions
+		}
+	case Ongoing:
+		// The previous holder left a transaction open: fence it (its
+		// epoch is bumped for the markers) and abort.
+		if !c.abort(ctx, m) {
+			return -1, -1, kerr.ConcurrentTransactions
+		}
+	}
+	m.LastProducer, m.LastEpoch = m.ProducerID, m.Epoch
+	if m.Epoch >= math.MaxInt16-1 {
+		pid, err := c.env.NextProducerID()
+		if err != nil {
+			return -1, -1, kerr.CoordinatorNotAvailable
+		}
+		m.ProducerID, m.Epoch = pid, 0
+	} else {
+		m.Epoch++
+	}
+	m.TimeoutMs, m.State, m.Partitions, m.Groups = timeoutMs, Empty, nil, nil
+	if err := c.save(m); err != nil {
+		return -1, -1, kerr.CoordinatorNotAvailable
+	}
+	return m.ProducerID, m.Epoch, nil
+}
+
+// check is the producer check every request of a transaction makes.
+func check(m *Metadata, producerID int64, epoch int16) *kerr.Error {
+	switch {
+	case m == nil || m.ProducerID != producerID:
+		return kerr.InvalidProducerIDMapping
+	case epoch != m.Epoch:
+		return kerr.ProducerFenced
+	case m.State == PrepareCommit || m.State == PrepareAbort:
+		return kerr.ConcurrentTransactions
+	}
+	return nil
+}
+
+// begin moves m to Ongoing (a new transaction when it was not).
+func (c *Coordinator) begin(m *Metadata) {
+	if m.State != Ongoing {
+		m.State, m.Partitions, m.Groups = Ongoing, nil, nil
+		m.StartMs = c.now().UnixMilli()
+	}
+}
+
+// AddPartitions adds partitions to id's transaction.
+func (c *Coordinator) AddPartitions(id string, producerID int64, epoch int16, parts []TopicPartition) *kerr.Error {
+	defer c.lock(id)()
+	m, err := c.load(id)
+	if err != nil {
+		return kerr.CoordinatorNotAvailable
+	}
+	if e := check(m, producerID, epoch); e != nil {
+		return e
+	}
+	c.begin(m)
+	for _, p := range parts {
+		if !m.has(p) {
+			m.Partitions = append(m.Partitions, p)
+		}
+	}
+	if err := c.save(m); err != nil {
+		return kerr.CoordinatorNotAvailable
+	}
+	return nil
+}
+
+// Verify reports whether producerID at epoch may write transactional
+// batches to p: its transaction is open and has p. ok is false when this
+// coordinator has no metadata for id.
+func (c *Coordinator) Verify(id string, producerID int64, epoch int16, p TopicPartition) (e *kerr.Error, ok bool) {
+	m, err := c.load(id)
+	if err != nil || m == nil {
+		return nil, false
+	}
+	switch {
+	case m.ProducerID != producerID:
+		return kerr.InvalidProducerIDMapping, true
+	case epoch < m.Epoch:
+		return kerr.InvalidProducerEpoch, true
+	case m.State != Ongoing || !m.has(p):
+		return kerr.InvalidTxnState, true
+	}
+	return nil, true
+}
+
+func (m *Metadata) has(p TopicPartition) bool {
+	for _, q := range m.Partitions {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+// AddOffsets adds a group, whose offsets the transaction commits, to id's
+// transaction.
+func (c *Coordinator) AddOffsets(id string, producerID int64, epoch int16, group string) *kerr.Error {
+	defer c.lock(id)()
+	m, err := c.load(id)
+	if err != nil {
+		return kerr.CoordinatorNotAvailable
+	}
+	if e := check(m, producerID, epoch); e != nil {
+		return e
+	}
+	c.begin(m)
+	found := false
+	for _, g := range m.Groups {
+		found = found || g == group
+	}
+	if !found {
+		m.Groups = append(m.Groups, group)
+	}
+	if err := c.save(m); err != nil {
+		return kerr.CoordinatorNotAvailable
+	}
+	return nil
+}
+
+// EndTxn commits or aborts id's transaction. It answers once the decision
+// is durable; markers not written yet are retried by Run.
+func (c *Coordinator) EndTxn(ctx context.Context, id string, producerID int64, epoch int16, commit bool) *kerr.Error {
+	defer c.lock(id)()
+	m, err := c.load(id)
+	if err != nil {
+		return kerr.CoordinatorNotAvailable
+	}
+	if m == nil || m.ProducerID != producerID {
+		return kerr.InvalidProducerIDMapping
+	}
+	if epoch != m.Epoch {
+		return kerr.ProducerFenced
+	}
+	switch {
+	case m.State == CompleteCommit && commit, m.State == CompleteAbort && !commit:
+		return nil // a retry of an EndTxn already done
+	case m.State == PrepareCommit || m.State == PrepareAbort:
+		return kerr.ConcurrentTransactions
+	case m.State != Ongoing:
+		return kerr.InvalidTxnState
+	}
+	m.State, m.PendingCommit = PrepareAbort, commit
+	if commit {
+		m.State = PrepareCommit
+	}
+	if err := c.save(m); err != nil {
+		return kerr.CoordinatorNotAvailable
+	}
+	c.complete(ctx, m)
+	return nil
+}
+
+// abort fences and aborts m's open transaction (timeout, or a new
+// producer taking the id over); false when its markers are not all written
+// yet (m stays in PrepareAbort, Run retries).
+func (c *Coordinator) abort(ctx context.Context, m *Metadata) bool {
+	if m.Epoch < math.MaxInt16-1 {
+		m.LastProducer, m.LastEpoch = m.ProducerID, m.Epoch
+		m.Epoch++
+	}
+	m.State, m.PendingCommit = PrepareAbort, false
+	if err := c.save(m); err != nil {
+		return false
+	}
+	return c.complete(ctx, m)
+}
+
+// complete writes the markers of m's decided transaction and moves it to
+// Complete*; under id's lock.
+func (c *Coordinator) complete(ctx context.Context, m *Metadata) bool {
+	commit := m.State == PrepareCommit
+	if err := c.env.WriteMarkers(ctx, m.ProducerID, m.Epoch, commit, m.Partitions, m.Groups); err != nil {
+		c.log.Warn("transaction markers not all written; retrying later", zap.String("transactional.id", m.ID), zap.Error(err))
+		return false
+	}
+	m.State = CompleteAbort
+	if commit {
+		m.State = CompleteCommit
+	}
+	m.Partitions, m.Groups = nil, nil
+	if err := c.save(m); err != nil {
+		return false
+	}
+	return true
+}
+
+// Run aborts expired transactions and completes decided ones every
+// CheckInterval, while env.Active, until stop closes.
+func (c *Coordinator) Run(stop <-chan struct{}) {
+	t := time.NewTicker(c.cfg.CheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		if c.env.Active() {
+			c.Check(context.Background())
+		}
+	}
+}
+
+// Check is one pass of Run.
+func (c *Coordinator) Check(ctx context.Context) {
+	now := c.now().UnixMilli()
+	for _, m := range c.List() {
+		switch {
+		case m.State == PrepareCommit || m.State == PrepareAbort:
+		case m.State == Ongoing && now > m.StartMs+int64(m.TimeoutMs):
+		default:
+			continue
+		}
+		func() {
+			defer c.lock(m.ID)()
+			m, err := c.load(m.ID)
+			if err != nil || m == nil {
+				return
+			}
+			switch {
+			case m.State == PrepareCommit || m.State == PrepareAbort:
+				c.complete(ctx, m)
+			case m.State == Ongoing && now > m.StartMs+int64(m.TimeoutMs):
+				c.log.Info("aborting a transaction past its timeout", zap.String("transactional.id", m.ID), zap.Int32("timeout.ms", m.TimeoutMs))
+				c.abort(ctx, m)
+			}
+		}()
+	}
+}
+
+// ErrNotCoordinator is returned by the broker's Env when a marker's
+// partition has no leader reachable.
+var ErrNotCoordinator = errors.New("txn: partition leader not available")

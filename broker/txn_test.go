@@ -1,0 +1,399 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// txnProducer is a franz-go transactional producer for topic.
+func txnProducer(t *testing.T, addr, id, topic string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.TransactionalID(id), kgo.DefaultProduceTopic(topic),
+		kgo.ProducerLinger(0), kgo.TransactionTimeout(30 * time.Second), kgo.RecordPartitioner(kgo.RoundRobinPartitioner())}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl
+}
+
+// txnRun produces values in one transaction and commits or aborts it.
+func txnRun(t *testing.T, cl *kgo.Client, commit bool, values ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range values {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// txnConsume reads topic from the start at an isolation level until it
+// has want records (then a short while more, so extra ones are seen).
+func txnConsume(t *testing.T, addr, topic string, committed bool, want int) []string {
+	t.Helper()
+	iso := kgo.ReadUncommitted()
+	if committed {
+		iso = kgo.ReadCommitted()
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(iso),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var got []string
+	deadline := time.Now().Add(20 * time.Second)
+	extra := time.Time{}
+	for time.Now().Before(deadline) && (extra.IsZero() || time.Now().Before(extra)) {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+		if len(got) >= want && extra.IsZero() {
+			extra = time.Now().Add(time.Second)
+		}
+	}
+	return got
+}
+
+func listOffset(t *testing.T, addr, topic string, partition int32, isolation int8) int64 {
+	t.Helper()
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.Version = 5
+	req.ReplicaID = -1
+	req.IsolationLevel = isolation
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewListOffsetsRequestTopicPartition()
+	rp.Partition, rp.Timestamp = partition, -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	r := grpReq[*kmsg.ListOffsetsResponse](t, addr, req)
+	return r.Topics[0].Partitions[0].Offset
+}
+
+// TestTxnCommitAbort: committed transactions are read by read_committed
+// consumers, aborted ones only by read_uncommitted ones; while a
+// transaction is open the last stable offset holds read_committed back.
+func TestTxnCommitAbort(t *testing.T) {
+	b := grpBroker(t, t.TempDir(), "")
+	defer grpStop(t, b)
+	addr := grpAddr(b)
+	grpTopic(t, b, "tx", 1)
+	cl := txnProducer(t, addr, "txn-a", "tx")
+	defer cl.Close()
+
+	txnRun(t, cl, true, "c1", "c2", "c3")
+	txnRun(t, cl, false, "a1", "a2")
+	txnRun(t, cl, true, "c4")
+
+	// An open transaction: its records sit above the last stable offset.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("open")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	// 3 records + marker, 2 + marker, 1 + marker: the open one is at 9.
+	if lso, hwm := listOffset(t, addr, "tx", 0, 1), listOffset(t, addr, "tx", 0, 0); lso != 9 || hwm != 10 {
+		t.Fatalf("read_committed end %d, read_uncommitted end %d; want 9 and 10", lso, hwm)
+	}
+	if got := txnConsume(t, addr, "tx", true, 4); len(got) != 4 || got[0] != "c1" || got[3] != "c4" {
+		t.Fatalf("read_committed saw %v, want c1 c2 c3 c4", got)
+	}
+	if got := txnConsume(t, addr, "tx", false, 7); len(got) != 7 {
+		t.Fatalf("read_uncommitted saw %v, want all 7 data records", got)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	if lso := listOffset(t, addr, "tx", 0, 1); lso != 11 {
+		t.Fatalf("read_committed end %d after the commit, want 11", lso)
+	}
+	if got := txnConsume(t, addr, "tx", true, 5); len(got) != 5 || got[4] != "open" {
+		t.Fatalf("read_committed saw %v after the commit", got)
+	}
+}
+
+// TestTxnFencing: a second producer with the same transactional id fences
+// the first, whose open transaction is aborted.
+func TestTxnFencing(t *testing.T) {
+	b := grpBroker(t, t.TempDir(), "")
+	defer grpStop(t, b)
+	addr := grpAddr(b)
+	grpTopic(t, b, "tx", 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	zombie := txnProducer(t, addr, "txn-f", "tx")
+	defer zombie.Close()
+	if err := zombie.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zombie.ProduceSync(ctx, &kgo.Record{Value: []byte("zombie")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	fresh := txnProducer(t, addr, "txn-f", "tx")
+	defer fresh.Close()
+	txnRun(t, fresh, true, "fresh")
+
+	err := zombie.ProduceSync(ctx, &kgo.Record{Value: []byte("zombie2")}).FirstErr()
+	if err == nil {
+		err = zombie.EndTransaction(ctx, kgo.TryCommit)
+	}
+	if !errors.Is(err, kerr.ProducerFenced) && !errors.Is(err, kerr.InvalidProducerEpoch) {
+		t.Fatalf("zombie got %v, want fenced", err)
+	}
+	if got := txnConsume(t, addr, "tx", true, 1); len(got) != 1 || got[0] != "fresh" {
+		t.Fatalf("read_committed saw %v, want only fresh", got)
+	}
+}
+
+// TestTxnTimeout: the coordinator aborts a transaction left open past its
+// timeout; the producer is fenced.
+func TestTxnTimeout(t *testing.T) {
+	old := txnCheckInterval
+	txnCheckInterval = 100 * time.Millisecond
+	defer func() { txnCheckInterval = old }()
+	b := grpBroker(t, t.TempDir(), "")
+	defer grpStop(t, b)
+	addr := grpAddr(b)
+	grpTopic(t, b, "tx", 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := txnProducer(t, addr, "txn-t", "tx", kgo.TransactionTimeout(time.Second))
+	defer cl.Close()
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("late")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); listOffset(t, addr, "tx", 0, 1) != 2; {
+		if time.Now().After(deadline) {
+			t.Fatalf("last stable offset %d: the expired transaction was not aborted", listOffset(t, addr, "tx", 0, 1))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err == nil {
+		t.Fatal("commit of a transaction aborted by its timeout succeeded")
+	}
+	if got := txnConsume(t, addr, "tx", true, 0); len(got) != 0 {
+		t.Fatalf("read_committed saw %v", got)
+	}
+}
+
+// TestTxnETL: franz-go's GroupTransactSession consumes an input topic and
+// produces each record to an output topic with the consumed offsets in the
+// same transaction; a read_committed consumer sees every record once.
+func TestTxnETL(t *testing.T) {
+	b := grpBroker(t, t.TempDir(), "")
+	defer grpStop(t, b)
+	addr := grpAddr(b)
+	grpTopic(t, b, "in", 3)
+	grpTopic(t, b, "out", 2)
+	const n = 300
+	grpProduce(t, addr, "in", 0, n)
+
+	sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(addr), kgo.TransactionalID("etl"), kgo.ConsumerGroup("etl-g"),
+		kgo.ConsumeTopics("in"), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ProducerLinger(0),
+		kgo.DefaultProduceTopic("out"), kgo.TransactionTimeout(30*time.Second), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	moved := 0
+	for moved < n && ctx.Err() == nil {
+		pctx, pcancel := context.WithTimeout(ctx, time.Second)
+		fs := sess.PollFetches(pctx)
+		pcancel()
+		if err := sess.Begin(); err != nil {
+			t.Fatal(err)
+		}
+		var recs []*kgo.Record
+		fs.EachRecord(func(r *kgo.Record) { recs = append(recs, &kgo.Record{Value: append([]byte("x"), r.Value...)}) })
+		if len(recs) > 0 {
+			if err := sess.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		committed, err := sess.End(ctx, kgo.TryCommit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if committed {
+			moved += len(recs)
+		}
+	}
+	got := txnConsume(t, addr, "out", true, n)
+	seen := map[string]int{}
+	for _, v := range got {
+		seen[v]++
+	}
+	for i := 0; i < n; i++ {
+		if c := seen["x"+strconv.Itoa(i)]; c != 1 {
+			t.Fatalf("record %d seen %d times (%d records in all)", i, c, len(got))
+		}
+	}
+	if len(got) != n {
+		t.Fatalf("%d records, want %d", len(got), n)
+	}
+	// The group's committed offsets are the ends of the input partitions.
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Version = 5
+	req.Group = "etl-g"
+	r := grpReq[*kmsg.OffsetFetchResponse](t, addr, req)
+	var total int64
+	for _, rt := range r.Topics {
+		for _, p := range rt.Partitions {
+			total += p.Offset
+		}
+	}
+	// Each input partition holds its records plus no markers (the input
+	// was written without transactions).
+	if total != n {
+		t.Fatalf("committed offsets sum to %d, want %d (%+v)", total, n, r.Topics)
+	}
+}
+
+// TestTxnRestart: a broker restarted in the middle of a transaction keeps
+// it (the coordinator's state is in the commit log): the producer commits
+// after the restart and read_committed consumers see the records once;
+// an open transaction left by a producer that never returns is aborted
+// when its id is taken over.
+func TestTxnRestart(t *testing.T) {
+	dir := t.TempDir()
+	b := grpBroker(t, dir, "")
+	addr := grpAddr(b)
+	grpTopic(t, b, "tx", 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl := txnProducer(t, addr, "txn-r", "tx")
+	defer cl.Close()
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("before")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	gone := txnProducer(t, addr, "txn-gone", "tx")
+	defer gone.Close()
+	if err := gone.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := gone.ProduceSync(ctx, &kgo.Record{Value: []byte("gone")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	gone.Close()
+	grpStop(t, b)
+
+	b = grpBroker(t, dir, "")
+	defer grpStop(t, b)
+	addr = grpAddr(b)
+	if lso := listOffset(t, addr, "tx", 0, 1); lso != 0 {
+		t.Fatalf("last stable offset %d after the restart, want 0 (two transactions open)", lso)
+	}
+	// The producer's connection is gone with the old port: a client
+	// with the same id and epoch state stands in via raw requests.
+	c := b.txns()
+	m := c.Describe("txn-r")
+	if m == nil || m.State.String() != "Ongoing" || len(m.Partitions) != 1 {
+		t.Fatalf("after restart: %+v", m)
+	}
+	end := kmsg.NewPtrEndTxnRequest()
+	end.Version = 3
+	end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = "txn-r", m.ProducerID, m.Epoch, true
+	if r := grpReq[*kmsg.EndTxnResponse](t, addr, end); r.ErrorCode != 0 {
+		t.Fatalf("commit after restart: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	// Taking over the abandoned id aborts its transaction.
+	fresh := txnProducer(t, addr, "txn-gone", "tx")
+	defer fresh.Close()
+	txnRun(t, fresh, true, "after")
+	got := txnConsume(t, addr, "tx", true, 2)
+	if len(got) != 2 || got[0] != "before" || got[1] != "after" {
+		t.Fatalf("read_committed saw %v, want before, after", got)
+	}
+	if got := txnConsume(t, addr, "tx", false, 3); len(got) != 3 {
+		t.Fatalf("read_uncommitted saw %v, want before, gone, after", got)
+	}
+}
+
+// TestTxnAdmin: DescribeTransactions, ListTransactions and
+// DescribeProducers (kadm, as kafka-transactions uses them) show an open
+// transaction, then its completion.
+func TestTxnAdmin(t *testing.T) {
+	b := grpBroker(t, t.TempDir(), "")
+	defer grpStop(t, b)
+	addr := grpAddr(b)
+	grpTopic(t, b, "tx", 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := txnProducer(t, addr, "txn-adm", "tx")
+	defer cl.Close()
+	txnRun(t, cl, true, "x")
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("y")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	adm := kadm.NewClient(grpClient(t, addr))
+	defer adm.Close()
+	dts, err := adm.DescribeTransactions(ctx, "txn-adm", "nope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := dts["txn-adm"]
+	if d.Err != nil || d.State != "Ongoing" || d.StartTimestamp <= 0 || len(d.Topics["tx"]) != 1 || d.TimeoutMillis != 30000 {
+		t.Fatalf("described %+v", d)
+	}
+	if !errors.Is(dts["nope"].Err, kerr.TransactionalIDNotFound) {
+		t.Fatalf("unknown id: %v", dts["nope"].Err)
+	}
+	lts, err := adm.ListTransactions(ctx, nil, []string{"Ongoing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lts) != 1 || lts["txn-adm"].ProducerID != d.ProducerID {
+		t.Fatalf("listed %+v", lts)
+	}
+	dps, err := adm.DescribeProducers(ctx, kadm.TopicsSet{"tx": {0: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := dps.SortedProducers()
+	if len(ps) != 1 || ps[0].ProducerID != d.ProducerID || ps[0].CurrentTxnStartOffset != 2 {
+		t.Fatalf("producers %+v", ps)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryAbort); err != nil {
+		t.Fatal(err)
+	}
+	dts, err = adm.DescribeTransactions(ctx, "txn-adm")
+	if err != nil || dts["txn-adm"].State != "CompleteAbort" {
+		t.Fatalf("after abort: %+v %v", dts, err)
+	}
+	dps, _ = adm.DescribeProducers(ctx, kadm.TopicsSet{"tx": {0: {}}})
+	if ps := dps.SortedProducers(); len(ps) != 1 || ps[0].CurrentTxnStartOffset != -1 {
+		t.Fatalf("producers after abort %+v", ps)
+	}
+}
