@@ -1,18 +1,25 @@
 package broker
 
-// AddPartitionsToTxn (key 24), versions 0–3 (the client versions; v4+ are
-// Kafka's broker-to-broker verification, which gregor does inside Produce,
-// txn_produce.go).
+// AddPartitionsToTxn (key 24), versions 0–3.
 //
-//   - Adds the partitions to the transaction of the transactional id,
-//     which becomes Ongoing (broker/txn).
+// Adds partitions to the open transaction of a transactional id
+// (broker/txn).
+//
+// Behaviour:
+//   - The transaction becomes Ongoing and holds the partitions; each gets a
+//     marker when it ends.
 //   - NOT_COORDINATOR when another broker coordinates the id;
 //     INVALID_PRODUCER_ID_MAPPING for another producer id; PRODUCER_FENCED
-//     (INVALID_PRODUCER_EPOCH before v2, as Kafka maps it) for a stale
-//     epoch; CONCURRENT_TRANSACTIONS while the previous transaction is
-//     being completed.
+//     for a stale epoch; CONCURRENT_TRANSACTIONS while the previous
+//     transaction is being completed.
 //   - An unknown partition gets UNKNOWN_TOPIC_OR_PARTITION and the others
 //     OPERATION_NOT_ATTEMPTED, nothing added, as in Kafka.
+//
+// Versions:
+//   - v0–v1: PRODUCER_FENCED is sent as INVALID_PRODUCER_EPOCH, as Kafka's
+//     KafkaApis maps it for clients that predate the code.
+//   - v3: flexible encoding. v4+ (Kafka's broker-to-broker verification)
+//     are not offered: gregor verifies inside Produce (txn_produce.go).
 
 import (
 	"context"

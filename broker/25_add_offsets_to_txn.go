@@ -2,10 +2,17 @@ package broker
 
 // AddOffsetsToTxn (key 25), versions 0–4.
 //
-//   - Adds a group to the transaction of the transactional id (which
-//     becomes Ongoing): its offsets, sent with TxnOffsetCommit to the
-//     group's coordinator, are committed or dropped with the transaction.
+// Adds a consumer group to the open transaction of a transactional id: the
+// group's offsets, sent with TxnOffsetCommit to its coordinator, are
+// committed or dropped with the transaction.
+//
+// Behaviour:
+//   - The transaction becomes Ongoing and holds the group.
 //   - Errors as AddPartitionsToTxn (24_add_partitions_to_txn.go).
+//
+// Versions:
+//   - v0–v1: PRODUCER_FENCED is sent as INVALID_PRODUCER_EPOCH.
+//   - v3+: flexible encoding; v4 is v3 (KIP-890 bumped it for clients).
 
 import (
 	"context"

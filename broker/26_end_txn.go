@@ -2,13 +2,21 @@ package broker
 
 // EndTxn (key 26), versions 0–4.
 //
-//   - Commits or aborts the transaction of the transactional id: answered
-//     once the decision (PrepareCommit / PrepareAbort) is in the commit
-//     log; the markers and the groups' offsets are written before the
-//     answer when they can be, else by the coordinator's loop (broker/txn).
+// Commits or aborts the open transaction of a transactional id.
+//
+// Behaviour:
+//   - Answered once the decision (PrepareCommit / PrepareAbort) is in the
+//     commit log; the markers and the groups' offsets are written before
+//     the answer when they can be, else by the coordinator's loop
+//     (broker/txn).
 //   - A retry of an EndTxn already completed succeeds; committing an
 //     aborted transaction (or the reverse), or ending one never begun,
 //     gets INVALID_TXN_STATE; the other errors are AddPartitionsToTxn's.
+//
+// Versions:
+//   - v0–v1: PRODUCER_FENCED is sent as INVALID_PRODUCER_EPOCH.
+//   - v3+: flexible encoding; v4 is v3. v5 (transaction.version 2, the
+//     epoch bumped at every end) is not offered.
 
 import (
 	"context"

@@ -1,14 +1,20 @@
 package broker
 
-// WriteTxnMarkers (key 27), version 1 (inter-broker).
+// WriteTxnMarkers (key 27), version 1.
 //
-//   - A transaction coordinator on another broker group asks this master
-//     to write commit or abort markers to the partitions it owns
-//     (txn_coordination.go, writeMarker), and, for a partition of
-//     __consumer_offsets, to commit or drop the producer's pending offsets
-//     of the groups filed under it (broker/group/txn.go).
+// Inter-broker: a transaction coordinator on another broker group asks this
+// master to end a transaction on the partitions it owns.
+//
+// Behaviour:
+//   - Writes commit or abort markers (writeMarker, txn_coordination.go),
+//     and for a partition of __consumer_offsets commits or drops the
+//     producer's pending offsets of the groups filed under it
+//     (broker/group/txn.go).
 //   - Per partition: NOT_LEADER_OR_FOLLOWER when this broker is not its
 //     leader, UNKNOWN_TOPIC_OR_PARTITION when it does not exist.
+//
+// Versions:
+//   - v1: flexible encoding (v0 is gone from Kafka 4).
 
 import (
 	"context"

@@ -2,12 +2,21 @@ package broker
 
 // TxnOffsetCommit (key 28), versions 0–4.
 //
+// Commits a consumer group's offsets inside a transaction.
+//
+// Behaviour:
 //   - Sent to the group's coordinator: the offsets are kept as pending for
 //     the producer (broker/group/txn.go) and committed or dropped when the
-//     transaction's marker for the group arrives.
-//   - NOT_COORDINATOR when another broker coordinates the group; from v3 a
-//     member id and generation are checked as OffsetCommit checks them
-//     (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, FENCED_INSTANCE_ID).
+//     transaction's marker for the group arrives; OffsetFetch does not see
+//     them before.
+//   - NOT_COORDINATOR when another broker coordinates the group; unknown
+//     partitions get UNKNOWN_TOPIC_OR_PARTITION.
+//
+// Versions:
+//   - v3+: a member id and generation, when given, are checked as
+//     OffsetCommit checks them (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION,
+//     FENCED_INSTANCE_ID: KIP-447).
+//   - v4 is v3 (KIP-890 bumped it for clients).
 
 import (
 	"context"

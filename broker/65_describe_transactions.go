@@ -2,12 +2,17 @@ package broker
 
 // DescribeTransactions (key 65), version 0.
 //
-//   - Each transactional id's state as its coordinator holds it
-//     (broker/txn): state name as Kafka's, timeout, start time (-1 when
-//     no transaction is open), producer id and epoch, and the partitions
-//     of the open transaction.
+// Describes transactional ids as their coordinator holds them (broker/txn).
+//
+// Behaviour:
+//   - State name as Kafka's, timeout, start time (-1 when no transaction is
+//     open), producer id and epoch, and the partitions of the open
+//     transaction.
 //   - NOT_COORDINATOR for an id another broker coordinates;
 //     TRANSACTIONAL_ID_NOT_FOUND for an id never initialised.
+//
+// Versions:
+//   - v0 only, as in Kafka 4.
 
 import (
 	"context"

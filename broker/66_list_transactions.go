@@ -2,11 +2,17 @@ package broker
 
 // ListTransactions (key 66), versions 0–1.
 //
-//   - The transactional ids this broker coordinates (a slave coordinates
-//     none and lists none; the admin client asks every broker), filtered
-//     by state names, producer ids and, from v1, by having been open
-//     longer than DurationFilterMillis.
-//   - Unknown state names are echoed in UnknownStateFilters, as Kafka does.
+// Lists the transactional ids this broker coordinates.
+//
+// Behaviour:
+//   - A slave coordinates none and lists none (the admin client asks every
+//     broker).
+//   - Filtered by state names and producer ids; unknown state names are
+//     echoed in UnknownStateFilters, as Kafka does.
+//
+// Versions:
+//   - v1+: DurationFilterMillis keeps only transactions open longer.
+//     v2's id pattern is not offered.
 
 import (
 	"context"

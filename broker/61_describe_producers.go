@@ -1,13 +1,19 @@
 package broker
 
-// DescribeProducers (key 67), version 0.
+// DescribeProducers (key 61), version 0.
 //
-//   - Each partition's producer state as the store derived it
-//     (storage/txn.go): producer id, epoch, last sequence, the time of its
-//     last batch, and the first offset of its open transaction (-1 when
-//     none). CoordinatorEpoch is -1 (gregor's markers carry 0).
+// Describes the producers of partitions as the store derived them
+// (storage/txn.go).
+//
+// Behaviour:
+//   - Producer id, epoch, last sequence, the time of its last batch and the
+//     first offset of its open transaction (-1 when none); CoordinatorEpoch
+//     is -1 (gregor's markers carry 0).
 //   - Answered by the partition's leader: NOT_LEADER_OR_FOLLOWER elsewhere,
 //     UNKNOWN_TOPIC_OR_PARTITION when it does not exist.
+//
+// Versions:
+//   - v0 only, as in Kafka 4.
 
 import (
 	"context"

@@ -1,0 +1,215 @@
+package compat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// apisTxn is what a transactional producer with offsets in its
+// transactions needs.
+var apisTxn = join(apisGroup, []kmsg.Key{kmsg.InitProducerID, kmsg.AddPartitionsToTxn, kmsg.AddOffsetsToTxn,
+	kmsg.EndTxn, kmsg.TxnOffsetCommit})
+
+// TestTransactions drives franz-go's transactional producer and
+// GroupTransactSession (issue 13 item 2).
+func TestTransactions(t *testing.T) {
+	matrixGo(t, "franz-go", "transactions: committed seen by read_committed, aborted only by read_uncommitted", apisTxn, func(t *testing.T, tg *target) {
+		topic := newTopic(t, tg, "txn", 2)
+		cl := newClient(t, tg, kgo.TransactionalID(uniq("txn-ca")), kgo.DefaultProduceTopic(topic),
+			kgo.TransactionTimeout(30*time.Second), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+		ctx := ctxT(t, 60*time.Second)
+		n := 0
+		run := func(commit bool, count int) {
+			t.Helper()
+			if err := cl.BeginTransaction(); err != nil {
+				t.Fatal(err)
+			}
+			var rs []*kgo.Record
+			for i := 0; i < count; i++ {
+				tag := "c"
+				if !commit {
+					tag = "a"
+				}
+				rs = append(rs, &kgo.Record{Key: []byte("k"), Value: []byte(tag + "-" + strconv.Itoa(n))})
+				n++
+			}
+			if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		run(true, 20)
+		run(false, 10)
+		run(true, 20)
+		run(false, 5)
+		committed := readIsolated(t, tg, topic, true, 40)
+		for _, v := range committed {
+			if v[0] != 'c' {
+				t.Fatalf("read_committed saw the aborted record %s", v)
+			}
+		}
+		if len(committed) != 40 {
+			t.Fatalf("read_committed saw %d records, want 40", len(committed))
+		}
+		if all := readIsolated(t, tg, topic, false, 55); len(all) != 55 {
+			t.Fatalf("read_uncommitted saw %d records, want 55 (aborted ones included)", len(all))
+		}
+	})
+
+	matrixGo(t, "franz-go", "transactional ETL (GroupTransactSession, offsets in the transaction), exactly once", apisTxn, func(t *testing.T, tg *target) {
+		in := newTopic(t, tg, "etl-in", 3)
+		out := newTopic(t, tg, "etl-out", 2)
+		const n = 600
+		producePartitioned(t, tg, in, 0, n, 3)
+		etl(t, tg, in, out, n, nil)
+	})
+}
+
+// TestTransactionsRestart runs the ETL against the real gregor process and
+// restarts the process (SIGTERM, then again on the same data and port)
+// while a transaction is open (its records written, not yet committed): the read_committed output still holds every
+// input record exactly once. Kafka is not restarted; its column says n/a.
+func TestTransactionsRestart(t *testing.T) {
+	const client, scenario = "franz-go", "transactional ETL, gregor restarted mid-run, exactly once"
+	for _, tg := range targets {
+		if tg.name != "gregor" {
+			results.set(client, scenario, tg.name, "n/a")
+			continue
+		}
+		t.Run(tg.name, func(t *testing.T) {
+			defer func() {
+				if t.Failed() {
+					results.set(client, scenario, tg.name, "FAIL")
+				} else if !t.Skipped() {
+					results.set(client, scenario, tg.name, "pass")
+				}
+			}()
+			if tg.down != "" || tg.proc == nil {
+				t.Fatalf("gregor is not running: %s", tg.down)
+			}
+			for _, k := range apisTxn {
+				if _, ok := tg.apis[int16(k)]; !ok {
+					results.set(client, scenario, tg.name, "skip: no "+k.Name())
+					t.Skipf("gregor does not implement %s yet", k.Name())
+				}
+			}
+			in := newTopic(t, tg, "etl-rs-in", 3)
+			out := newTopic(t, tg, "etl-rs-out", 2)
+			const n = 900
+			producePartitioned(t, tg, in, 0, n, 3)
+			restarted := false
+			etl(t, tg, in, out, n, func(moved int) {
+				if restarted || moved < n/3 {
+					return
+				}
+				restarted = true
+				tg.proc.kill(syscall.SIGTERM)
+				if err := tg.proc.start(); err != nil {
+					t.Fatalf("restart: %v", err)
+				}
+			})
+			if !restarted {
+				t.Fatal("the broker was never restarted")
+			}
+		})
+	}
+}
+
+// etl moves n records from in to out in transactions with a
+// GroupTransactSession, the consumed offsets committed in each
+// transaction (a few records per fetch, so many transactions); inside each
+// transaction, after its records are produced and before it ends, it calls
+// mid (optional) with the count moved so far. It then checks that a read_committed consumer of out
+// sees every input value exactly once.
+func etl(t *testing.T, tg *target, in, out string, n int, mid func(moved int)) {
+	t.Helper()
+	group := uniq("g-etl")
+	sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(tg.addr), kgo.ClientID("compat-franz"),
+		kgo.TransactionalID(uniq("etl")), kgo.ConsumerGroup(group), kgo.ConsumeTopics(in),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.DefaultProduceTopic(out),
+		kgo.TransactionTimeout(20*time.Second), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(200*time.Millisecond), kgo.SessionTimeout(20*time.Second), kgo.FetchMaxPartitionBytes(4<<10),
+		kgo.RequestRetries(50), kgo.RetryTimeout(60*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	ctx := ctxT(t, 3*time.Minute)
+	moved := 0
+	for moved < n && ctx.Err() == nil {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		fs := sess.PollFetches(pctx)
+		cancel()
+		if err := sess.Begin(); err != nil {
+			t.Fatalf("begin: %v", err)
+		}
+		var rs []*kgo.Record
+		fs.EachRecord(func(r *kgo.Record) {
+			rs = append(rs, &kgo.Record{Key: r.Key, Value: append([]byte("etl:"), r.Value...)})
+		})
+		perr := error(nil)
+		if len(rs) > 0 {
+			perr = sess.ProduceSync(ctx, rs...).FirstErr()
+		}
+		if mid != nil {
+			mid(moved)
+		}
+		committed, err := sess.End(ctx, kgo.TransactionEndTry(perr == nil))
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			t.Logf("end of transaction: %v (retried)", err)
+		}
+		if committed {
+			moved += len(rs)
+		}
+	}
+	got := readIsolated(t, tg, out, true, n)
+	seen := map[string]int{}
+	for _, v := range got {
+		seen[v]++
+	}
+	var bad []string
+	for v, c := range seen {
+		if c != 1 {
+			bad = append(bad, fmt.Sprintf("%s×%d", v, c))
+		}
+	}
+	if len(bad) > 0 || len(got) != n {
+		t.Fatalf("read_committed saw %d records for %d inputs (%d distinct); repeated: %v", len(got), n, len(seen), bad)
+	}
+}
+
+// readIsolated reads topic from the start at an isolation level until it
+// has want values, then a second more so extra ones show; it returns the
+// values.
+func readIsolated(t *testing.T, tg *target, topic string, committed bool, want int) []string {
+	t.Helper()
+	iso := kgo.ReadUncommitted()
+	if committed {
+		iso = kgo.ReadCommitted()
+	}
+	cl := newClient(t, tg, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(iso),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
+	var got []string
+	deadline := time.Now().Add(60 * time.Second)
+	var extra time.Time
+	for time.Now().Before(deadline) && (extra.IsZero() || time.Now().Before(extra)) {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+		if len(got) >= want && extra.IsZero() {
+			extra = time.Now().Add(time.Second)
+		}
+	}
+	return got
+}
