@@ -7,7 +7,6 @@ package deploy_test
 // automatic fail-over of both masters under load.
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -18,12 +17,14 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/gregor-broker/gregor/internal/repltest"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -200,6 +201,27 @@ func (c *ccluster) waitGroupsInSync() (map[string]int32, map[string]clusterStatu
 	return masters, sts
 }
 
+// waitAllListed waits until every broker's Metadata lists all six: each
+// has read every registration from the NameServers, so whichever broker
+// decides a topic's placement knows every member of each group (a topic
+// created earlier can be refused INVALID_REPLICATION_FACTOR: a broker knew
+// only part of a group).
+func (c *ccluster) waitAllListed() {
+	c.t.Helper()
+	c.eventually(60*time.Second, func() error {
+		for _, b := range clusterBrokers {
+			m, err := metadataAt(c.kafka[b.node])
+			if err != nil {
+				return err
+			}
+			if len(m.Brokers) != len(clusterBrokers) {
+				return fmt.Errorf("node %d lists %d brokers, want %d", b.node, len(m.Brokers), len(clusterBrokers))
+			}
+		}
+		return nil
+	})
+}
+
 // describe runs `gregor topic describe topic --json` in a client container
 // on the compose network and returns partition → ISR, and the text form.
 func (c *ccluster) describe(topic string) (map[int32][]int32, string) {
@@ -327,29 +349,23 @@ func (c *ccluster) waitIdentical(topic string, want map[int32]int64) {
 			if len(replicas[p]) != 3 {
 				return fmt.Errorf("%s/%d: replicas %v, want 3", topic, p, replicas[p])
 			}
-			ra, err := readRaw(c.kafka[l], topic, id, p)
+			ra, err := repltest.Read(c.kafka[l], topic, id, p)
 			if err != nil {
 				return err
 			}
-			if n, ok := want[p]; ok && ra.hwm-ra.start != n {
-				return fmt.Errorf("%s/%d on node %d: %d..%d, want %d records", topic, p, l, ra.start, ra.hwm, n)
-			}
-			if ra.records != ra.hwm-ra.start {
-				return fmt.Errorf("%s/%d on node %d: read %d records of %d", topic, p, l, ra.records, ra.hwm-ra.start)
+			if n, ok := want[p]; ok && ra.HWM-ra.Start != n {
+				return fmt.Errorf("%s/%d on node %d: %d..%d, want %d records", topic, p, l, ra.Start, ra.HWM, n)
 			}
 			for _, r := range replicas[p] {
 				if r == l {
 					continue
 				}
-				rb, err := readRaw(c.kafka[r], topic, id, p)
+				rb, err := repltest.Read(c.kafka[r], topic, id, p)
 				if err != nil {
 					return err
 				}
-				switch {
-				case ra.start != rb.start || ra.hwm != rb.hwm:
-					return fmt.Errorf("%s/%d: node %d serves %d..%d, node %d %d..%d", topic, p, l, ra.start, ra.hwm, r, rb.start, rb.hwm)
-				case !bytes.Equal(ra.batches, rb.batches):
-					return fmt.Errorf("%s/%d: nodes %d and %d serve different bytes (%d and %d)", topic, p, l, r, len(ra.batches), len(rb.batches))
+				if err := repltest.Diff(ra, rb); err != nil {
+					return fmt.Errorf("%s/%d on nodes %d and %d: %w", topic, p, l, r, err)
 				}
 			}
 		}
@@ -375,13 +391,6 @@ func TestDockerComposeCluster(t *testing.T) {
 		"GREGOR_REPLICA_LAG_TIME_MAX_MS=3000",
 		fmt.Sprintf("GREGOR_LOG_SEGMENT_BYTES=%d", 16<<20),
 	)
-	for _, b := range clusterBrokers {
-		kp, hp := freePort(t), freePort(t)
-		c.kafka[b.node] = fmt.Sprintf("localhost:%d", kp)
-		c.http[b.node] = fmt.Sprintf("localhost:%d", hp)
-		up := strings.ToUpper(b.group) + fmt.Sprint(b.member)
-		env = append(env, fmt.Sprintf("GREGOR_%s_KAFKA_PORT=%d", up, kp), fmt.Sprintf("GREGOR_%s_HTTP_PORT=%d", up, hp))
-	}
 	c.harness = &harness{t: t, root: root, env: env}
 	buildImage(c.harness)
 
@@ -392,11 +401,12 @@ func TestDockerComposeCluster(t *testing.T) {
 		}
 		c.try("", "docker-compose", "-f", "docker-compose.cluster.yml", "down", "-v", "--remove-orphans")
 	})
-	c.compose("up", "-d")
+	c.up(env)
 	if masters, _ := c.waitGroupsInSync(); masters["a"] != 1 || masters["b"] != 4 {
 		t.Fatalf("masters %v, want member 0 of each group (nodes 1 and 4): it begins a fresh group's first term", masters)
 	}
 	seeds := c.seeds()
+	c.waitAllListed()
 
 	// The host (franz-go, through the published ports and host-advertised
 	// listeners) creates a topic over both groups, replication factor 3,
@@ -476,6 +486,33 @@ func TestDockerComposeCluster(t *testing.T) {
 	c.failover(topic, parts, groupParts, want)
 }
 
+// up starts the project with free host ports. A port found free can be
+// taken before Docker binds it (other tests run beside this one): the
+// project then goes down and up again on other ports, at most 3 times.
+func (c *ccluster) up(base []string) {
+	c.t.Helper()
+	for try := 1; ; try++ {
+		env := slices.Clone(base)
+		for _, b := range clusterBrokers {
+			kp, hp := freePort(c.t), freePort(c.t)
+			c.kafka[b.node] = fmt.Sprintf("localhost:%d", kp)
+			c.http[b.node] = fmt.Sprintf("localhost:%d", hp)
+			up := strings.ToUpper(b.group) + fmt.Sprint(b.member)
+			env = append(env, fmt.Sprintf("GREGOR_%s_KAFKA_PORT=%d", up, kp), fmt.Sprintf("GREGOR_%s_HTTP_PORT=%d", up, hp))
+		}
+		c.env = env
+		out, err := c.try("", "docker-compose", "-f", "docker-compose.cluster.yml", "up", "-d")
+		if err == nil {
+			return
+		}
+		if try == 3 || !strings.Contains(out, "address already in use") {
+			c.t.Fatalf("docker-compose up -d: %v\n%s", err, out)
+		}
+		c.t.Logf("docker-compose up -d: a host port was taken meanwhile; again on other ports")
+		c.try("", "docker-compose", "-f", "docker-compose.cluster.yml", "down", "-v", "--remove-orphans")
+	}
+}
+
 // failover: under an idempotent acks=all producer writing to every
 // partition of topic, group a's master container is killed (SIGKILL, a
 // crash: its lease runs out) and group b's is stopped (SIGTERM: it steps
@@ -493,7 +530,8 @@ func (c *ccluster) failover(topic string, parts int, groupParts map[string][]int
 	at := time.Now()
 	c.compose("kill", service(old["a"]))
 	c.compose("stop", service(old["b"]))
-	t.Logf("%s killed, %s stopped at %s", service(old["a"]), service(old["b"]), at.Format("15:04:05.000"))
+	t.Logf("%s killed, %s stopped at %s (the stop took %v)", service(old["a"]), service(old["b"]),
+		at.Format("15:04:05.000"), time.Since(at).Round(time.Millisecond))
 	promoted, promotedSt := map[string]int32{}, map[string]clusterStatus{}
 	for _, g := range []string{"a", "b"} {
 		c.eventually(60*time.Second, func() error {
@@ -864,97 +902,4 @@ func oneBatch(v []byte) []byte {
 	binary.BigEndian.PutUint32(raw[8:], uint32(len(raw)-12))
 	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crc32.MakeTable(crc32.Castagnoli)))
 	return raw
-}
-
-// partitionRaw is what one broker serves of one partition.
-type partitionRaw struct {
-	start, hwm int64
-	batches    []byte
-	records    int64
-}
-
-// readRaw fetches partition p of topic from the broker at addr itself (a
-// debugging consumer, replica id -2, is never redirected) from its log start
-// to its high watermark, and returns the raw record batches it served.
-func readRaw(addr, topic string, id [16]byte, p int32) (partitionRaw, error) {
-	var out partitionRaw
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		return out, err
-	}
-	defer cl.Close()
-	br := cl.SeedBrokers()[0]
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	list := func(ts int64) (int64, error) {
-		req := kmsg.NewPtrListOffsetsRequest()
-		rt := kmsg.NewListOffsetsRequestTopic()
-		rt.Topic = topic
-		rp := kmsg.NewListOffsetsRequestTopicPartition()
-		rp.Partition, rp.Timestamp, rp.CurrentLeaderEpoch = p, ts, -1
-		rt.Partitions = []kmsg.ListOffsetsRequestTopicPartition{rp}
-		req.Topics = []kmsg.ListOffsetsRequestTopic{rt}
-		resp, err := br.Request(ctx, req)
-		if err != nil {
-			return 0, err
-		}
-		sp := resp.(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]
-		if sp.ErrorCode != 0 {
-			return 0, kerr.ErrorForCode(sp.ErrorCode)
-		}
-		return sp.Offset, nil
-	}
-	if out.start, err = list(-2); err != nil {
-		return out, fmt.Errorf("%s earliest: %w", addr, err)
-	}
-	if out.hwm, err = list(-1); err != nil {
-		return out, fmt.Errorf("%s latest: %w", addr, err)
-	}
-	var buf bytes.Buffer
-	for off := out.start; off < out.hwm; {
-		req := kmsg.NewPtrFetchRequest()
-		req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 100, 1, 1<<20
-		req.ReplicaID, req.ReplicaState.ID = -2, -2
-		rt := kmsg.NewFetchRequestTopic()
-		rt.Topic, rt.TopicID = topic, id
-		rp := kmsg.NewFetchRequestTopicPartition()
-		rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch, rp.LastFetchedEpoch = p, off, 1<<20, -1, -1
-		rt.Partitions = []kmsg.FetchRequestTopicPartition{rp}
-		req.Topics = []kmsg.FetchRequestTopic{rt}
-		resp, err := br.Request(ctx, req)
-		if err != nil {
-			return out, err
-		}
-		fr := resp.(*kmsg.FetchResponse)
-		if fr.ErrorCode != 0 || len(fr.Topics) != 1 || len(fr.Topics[0].Partitions) != 1 {
-			return out, fmt.Errorf("%s fetch: code %d", addr, fr.ErrorCode)
-		}
-		sp := fr.Topics[0].Partitions[0]
-		if sp.ErrorCode != 0 {
-			return out, fmt.Errorf("%s fetch %s/%d@%d: %w", addr, topic, p, off, kerr.ErrorForCode(sp.ErrorCode))
-		}
-		data := sp.RecordBatches
-		if len(data) == 0 {
-			return out, fmt.Errorf("%s fetch %s/%d@%d below hwm %d: no data", addr, topic, p, off, out.hwm)
-		}
-		for len(data) >= 61 {
-			base := int64(binary.BigEndian.Uint64(data[0:]))
-			n := int(binary.BigEndian.Uint32(data[8:])) + 12
-			if n > len(data) {
-				break
-			}
-			last := base + int64(binary.BigEndian.Uint32(data[23:]))
-			if last >= out.hwm {
-				break
-			}
-			if last >= off {
-				buf.Write(data[:n])
-				out.records += last - max(base, off) + 1
-				off = last + 1
-			}
-			data = data[n:]
-		}
-	}
-	out.batches = buf.Bytes()
-	return out, nil
 }

@@ -95,10 +95,12 @@ func buildImage(h *harness) {
 	}
 }
 
-// freePort asks the kernel for a free TCP port on the host.
+// freePort asks the kernel for a TCP port free on every address of the
+// host, as Docker binds published ports (a port free on 127.0.0.1 may be
+// taken on another loopback address by a test running beside this one).
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", ":0")
 	if err != nil {
 		t.Fatal(err)
 	}
