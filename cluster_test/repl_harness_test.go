@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gregor-broker/gregor/internal/repltest"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -270,99 +271,12 @@ func produceN(t testing.TB, seeds []string, topic string, parts, from, n int) {
 	}
 }
 
-// partitionRaw is what one broker serves of one partition.
-type partitionRaw struct {
-	start, hwm int64
-	batches    []byte // every record batch from start to hwm, as served
-	records    int64
-}
-
 // readRaw fetches partition p of topic from the broker at addr itself
-// (never redirected) from its log start to its high watermark, and returns
-// the raw record batches it served.
-func readRaw(addr, topic string, id [16]byte, p int32) (partitionRaw, error) {
-	var out partitionRaw
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		return out, err
-	}
-	defer cl.Close()
-	br := cl.SeedBrokers()[0]
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	list := func(ts int64) (int64, error) {
-		req := kmsg.NewPtrListOffsetsRequest()
-		rt := kmsg.NewListOffsetsRequestTopic()
-		rt.Topic = topic
-		rp := kmsg.NewListOffsetsRequestTopicPartition()
-		rp.Partition, rp.Timestamp, rp.CurrentLeaderEpoch = p, ts, -1
-		rt.Partitions = []kmsg.ListOffsetsRequestTopicPartition{rp}
-		req.Topics = []kmsg.ListOffsetsRequestTopic{rt}
-		resp, err := br.Request(ctx, req)
-		if err != nil {
-			return 0, err
-		}
-		sp := resp.(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]
-		if sp.ErrorCode != 0 {
-			return 0, kerr.ErrorForCode(sp.ErrorCode)
-		}
-		return sp.Offset, nil
-	}
-	if out.start, err = list(-2); err != nil {
-		return out, fmt.Errorf("%s earliest: %w", addr, err)
-	}
-	if out.hwm, err = list(-1); err != nil {
-		return out, fmt.Errorf("%s latest: %w", addr, err)
-	}
-	var buf bytes.Buffer
-	for off := out.start; off < out.hwm; {
-		req := kmsg.NewPtrFetchRequest()
-		req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 100, 1, 1<<20
-		// A debugging consumer (-2) is served where it asks, never sent
-		// to a preferred read replica.
-		req.ReplicaID, req.ReplicaState.ID = -2, -2
-		rt := kmsg.NewFetchRequestTopic()
-		rt.Topic, rt.TopicID = topic, id
-		rp := kmsg.NewFetchRequestTopicPartition()
-		rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch, rp.LastFetchedEpoch = p, off, 1<<20, -1, -1
-		rt.Partitions = []kmsg.FetchRequestTopicPartition{rp}
-		req.Topics = []kmsg.FetchRequestTopic{rt}
-		resp, err := br.Request(ctx, req)
-		if err != nil {
-			return out, err
-		}
-		fr := resp.(*kmsg.FetchResponse)
-		if fr.ErrorCode != 0 || len(fr.Topics) != 1 || len(fr.Topics[0].Partitions) != 1 {
-			return out, fmt.Errorf("%s fetch: code %d", addr, fr.ErrorCode)
-		}
-		sp := fr.Topics[0].Partitions[0]
-		if sp.ErrorCode != 0 {
-			return out, fmt.Errorf("%s fetch %s/%d@%d: %w", addr, topic, p, off, kerr.ErrorForCode(sp.ErrorCode))
-		}
-		data := sp.RecordBatches
-		if len(data) == 0 {
-			return out, fmt.Errorf("%s fetch %s/%d@%d below hwm %d: no data", addr, topic, p, off, out.hwm)
-		}
-		for len(data) >= 61 {
-			base := int64(binary.BigEndian.Uint64(data[0:]))
-			n := int(binary.BigEndian.Uint32(data[8:])) + 12
-			if n > len(data) {
-				break
-			}
-			last := base + int64(binary.BigEndian.Uint32(data[23:]))
-			if last >= out.hwm {
-				break
-			}
-			if last >= off {
-				buf.Write(data[:n])
-				out.records += last - max(base, off) + 1
-				off = last + 1
-			}
-			data = data[n:]
-		}
-	}
-	out.batches = buf.Bytes()
-	return out, nil
+// (never redirected) from its log start to its high watermark: the raw
+// record batches it serves (internal/repltest, shared with deploy_test and
+// compat_test).
+func readRaw(addr, topic string, id [16]byte, p int32) (repltest.Partition, error) {
+	return repltest.Read(addr, topic, id, p)
 }
 
 // topicID returns topic's id as the broker at addr reports it.
@@ -399,15 +313,11 @@ func (g *rgroup) waitIdentical(a, b, topic string, parts int, want int64) {
 			if err != nil {
 				return err
 			}
-			switch {
-			case want >= 0 && ra.hwm-ra.start != want:
-				return fmt.Errorf("%s/%d on %s: %d..%d, want %d records", topic, p, a, ra.start, ra.hwm, want)
-			case ra.start != rb.start || ra.hwm != rb.hwm:
-				return fmt.Errorf("%s/%d: %s serves %d..%d, %s %d..%d", topic, p, a, ra.start, ra.hwm, b, rb.start, rb.hwm)
-			case !bytes.Equal(ra.batches, rb.batches):
-				return fmt.Errorf("%s/%d: %s and %s serve different bytes (%d and %d)", topic, p, a, b, len(ra.batches), len(rb.batches))
-			case ra.records != ra.hwm-ra.start:
-				return fmt.Errorf("%s/%d: read %d records of %d", topic, p, ra.records, ra.hwm-ra.start)
+			if want >= 0 && ra.HWM-ra.Start != want {
+				return fmt.Errorf("%s/%d on %s: %d..%d, want %d records", topic, p, a, ra.Start, ra.HWM, want)
+			}
+			if err := repltest.Diff(ra, rb); err != nil {
+				return fmt.Errorf("%s/%d on %s and %s: %w", topic, p, a, b, err)
 			}
 		}
 		return nil

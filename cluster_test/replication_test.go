@@ -180,7 +180,7 @@ func TestReplicationCatchUp(t *testing.T) {
 		if a1 == a0 {
 			t.Fatal("nothing acknowledged while the slave was paused")
 		}
-		g.waitIdentical(m.addr, s.addr, tp, parts, before.hwm-before.start+acked.Load())
+		g.waitIdentical(m.addr, s.addr, tp, parts, before.HWM-before.Start+acked.Load())
 	})
 	t.Run("wiped-slave", func(t *testing.T) {
 		s.stop()
@@ -277,8 +277,8 @@ func TestReplicationSync(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if r.hwm < 253 {
-				t.Fatalf("new master holds %d records, %d were acknowledged", r.hwm, 253)
+			if r.HWM < 253 {
+				t.Fatalf("new master holds %d records, %d were acknowledged", r.HWM, 253)
 			}
 			return nil
 		})
@@ -411,7 +411,7 @@ func TestReplicationAfterRetention(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if r.start == 0 {
+		if r.Start == 0 {
 			return fmt.Errorf("the master still starts at 0 (retention has not run)")
 		}
 		return nil

@@ -9,7 +9,6 @@ package compat
 // from the log start.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -21,7 +20,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/gregor-broker/gregor/internal/repltest"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -195,7 +194,7 @@ func checkSlaveIdentical() error {
 			continue
 		}
 		for _, p := range t.Partitions {
-			n, err := comparePartition(ctx, mc, *t.Topic, p.Partition)
+			n, err := comparePartition(ctx, mc, *t.Topic, t.TopicID, p.Partition)
 			if err != nil {
 				return fmt.Errorf("%s/%d: %w", *t.Topic, p.Partition, err)
 			}
@@ -212,121 +211,28 @@ func checkSlaveIdentical() error {
 }
 
 // comparePartition fetches topic/partition from both members until both
-// reach the same high watermark, then compares the batches.
-func comparePartition(ctx context.Context, cl *kgo.Client, topic string, part int32) (int, error) {
+// reach the same high watermark, then compares the batches
+// (internal/repltest).
+func comparePartition(ctx context.Context, cl *kgo.Client, topic string, id [16]byte, part int32) (int, error) {
 	for {
-		m, mStart, mHWM, err := fetchAll(ctx, cl.Broker(1), topic, part)
+		m, err := repltest.ReadBroker(ctx, cl.Broker(1), topic, id, part)
 		if err != nil {
 			return 0, fmt.Errorf("master: %w", err)
 		}
-		s, sStart, sHWM, err := fetchAll(ctx, cl.Broker(2), topic, part)
+		s, err := repltest.ReadBroker(ctx, cl.Broker(2), topic, id, part)
 		if err != nil {
 			return 0, fmt.Errorf("slave: %w", err)
 		}
-		if mHWM == sHWM {
-			if mStart != sStart {
-				return 0, fmt.Errorf("log start %d on the master, %d on the slave", mStart, sStart)
+		if m.HWM == s.HWM {
+			if err := repltest.Diff(m, s); err != nil {
+				return 0, fmt.Errorf("master and slave: %w", err)
 			}
-			if !bytes.Equal(m, s) {
-				return 0, fmt.Errorf("the batches differ (%d bytes on the master, %d on the slave, high watermark %d)", len(m), len(s), mHWM)
-			}
-			return countBatches(m), nil
+			return m.NumBatches, nil
 		}
 		select {
 		case <-ctx.Done():
-			return 0, fmt.Errorf("high watermark %d on the master, %d on the slave after waiting", mHWM, sHWM)
+			return 0, fmt.Errorf("high watermark %d on the master, %d on the slave after waiting", m.HWM, s.HWM)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
 }
-
-// fetchAll reads a partition from its log start to its high watermark with
-// raw ListOffsets and Fetch requests (a consumer's) sent to one member,
-// returning the concatenated batch bytes.
-func fetchAll(ctx context.Context, br *kgo.Broker, topic string, part int32) ([]byte, int64, int64, error) {
-	lo := kmsg.NewPtrListOffsetsRequest()
-	lt := kmsg.NewListOffsetsRequestTopic()
-	lt.Topic = topic
-	lp := kmsg.NewListOffsetsRequestTopicPartition()
-	lp.Partition, lp.Timestamp, lp.CurrentLeaderEpoch = part, -2, -1
-	lt.Partitions = append(lt.Partitions, lp)
-	lo.Topics = append(lo.Topics, lt)
-	lr, err := lo.RequestWith(ctx, br)
-	if err != nil {
-		return nil, 0, 0, err
-	}
-	if len(lr.Topics) != 1 || len(lr.Topics[0].Partitions) != 1 {
-		return nil, 0, 0, fmt.Errorf("ListOffsets answered %d topics", len(lr.Topics))
-	}
-	if code := lr.Topics[0].Partitions[0].ErrorCode; code != 0 {
-		return nil, 0, 0, fmt.Errorf("ListOffsets: %v", kerr.ErrorForCode(code))
-	}
-	start := lr.Topics[0].Partitions[0].Offset
-	var out []byte
-	offset := start
-	for {
-		f := kmsg.NewPtrFetchRequest()
-		f.Version = 12 // topics by name
-		f.MaxBytes, f.MaxWaitMillis, f.ReplicaID, f.SessionEpoch = 1<<20, 0, -1, -1
-		ft := kmsg.NewFetchRequestTopic()
-		ft.Topic = topic
-		fp := kmsg.NewFetchRequestTopicPartition()
-		fp.Partition, fp.FetchOffset, fp.PartitionMaxBytes, fp.CurrentLeaderEpoch = part, offset, 1<<20, -1
-		ft.Partitions = append(ft.Partitions, fp)
-		f.Topics = append(f.Topics, ft)
-		r, err := br.Request(ctx, pinned{f})
-		if err != nil {
-			return nil, 0, 0, err
-		}
-		fr := r.(*kmsg.FetchResponse)
-		if fr.ErrorCode != 0 || len(fr.Topics) != 1 || len(fr.Topics[0].Partitions) != 1 {
-			return nil, 0, 0, fmt.Errorf("Fetch: %v", kerr.ErrorForCode(fr.ErrorCode))
-		}
-		rp := fr.Topics[0].Partitions[0]
-		if rp.ErrorCode != 0 {
-			return nil, 0, 0, fmt.Errorf("Fetch at offset %d: %v", offset, kerr.ErrorForCode(rp.ErrorCode))
-		}
-		next, whole := lastWholeBatch(rp.RecordBatches)
-		out = append(out, rp.RecordBatches[:whole]...)
-		if whole == 0 || next >= rp.HighWatermark {
-			return out, start, rp.HighWatermark, nil
-		}
-		offset = next
-	}
-}
-
-// lastWholeBatch returns the offset after the last whole batch in b and the
-// length of the whole batches.
-func lastWholeBatch(b []byte) (next int64, n int) {
-	for len(b)-n >= 61 {
-		base := int64(beUint64(b[n:]))
-		length := int(int32(beUint32(b[n+8:])))
-		if len(b)-n < 12+length {
-			break
-		}
-		lastDelta := int64(int32(beUint32(b[n+23:])))
-		next = base + lastDelta + 1
-		n += 12 + length
-	}
-	return next, n
-}
-
-func countBatches(b []byte) int {
-	c := 0
-	for len(b) >= 12 {
-		b = b[12+int(int32(beUint32(b[8:]))):]
-		c++
-	}
-	return c
-}
-
-func beUint64(b []byte) uint64 { return uint64(beUint32(b))<<32 | uint64(beUint32(b[4:])) }
-func beUint32(b []byte) uint32 {
-	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-}
-
-// pinned sends a request at the version it carries (kgo would pick the
-// highest both sides know).
-type pinned struct{ kmsg.Request }
-
-func (p pinned) MaxVersion() int16 { return p.GetVersion() }
