@@ -20,7 +20,7 @@ import (
 )
 
 // jCluster is the Jepsen test's cluster: 3 NameServers and 2 broker groups
-// of a master and 2 slaves in sync mode. Every member reaches each
+// of a master and 2 slaves. Every member reaches each
 // NameServer through a faultproxy of its own, so the nemesis can cut one
 // member off from the NameServers while clients and the other members
 // still reach it. Hosts: NameServers on 127.0.0.150-152, group j0 on
@@ -33,7 +33,12 @@ type jCluster struct {
 	proxies [][][]*faultproxy.Proxy // [group][member][nameserver]
 }
 
-func startJepsenCluster(t *testing.T, ft foTimings) *jCluster {
+// jLagMax is the members' replica.lag.time.max.ms: how long a slave stays
+// in sync without catching up, and so the async loss window.
+const jLagMax = 2 * time.Second
+
+// startJepsenCluster starts the cluster with replication.mode mode.
+func startJepsenCluster(t *testing.T, ft foTimings, mode string) *jCluster {
 	dir := t.TempDir()
 	if os.Getenv("GREGOR_FAILOVER_LOGS") != "" { // kept after the test
 		d, err := os.MkdirTemp("", "gregor-jepsen")
@@ -86,8 +91,8 @@ func startJepsenCluster(t *testing.T, ft foTimings) *jCluster {
 				"--data-dir", filepath.Join(dir, name),
 				"--http.listener", n.http,
 				"--replication.listener", net.JoinHostPort(host, "0"),
-				"--replication.mode", "sync",
-				"--replica.lag.time.max.ms", "2000",
+				"--replication.mode", mode,
+				"--replica.lag.time.max.ms", strconv.Itoa(int(jLagMax.Milliseconds())),
 				"--log.segment.bytes", "16777216",
 				"--group.initial.rebalance.delay.ms", "0",
 				"--logger.level", "info",
