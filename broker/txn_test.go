@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -396,4 +397,150 @@ func TestTxnAdmin(t *testing.T) {
 	if ps := dps.SortedProducers(); len(ps) != 1 || ps[0].CurrentTxnStartOffset != -1 {
 		t.Fatalf("producers after abort %+v", ps)
 	}
+}
+
+// TestTxnCluster: on three broker groups, a transaction coordinated by one
+// group writes to partitions of every group and commits offsets of a group
+// another one coordinates: markers and offsets reach them (WriteTxnMarkers),
+// and a read_committed consumer sees every record once, nothing of an
+// aborted transaction.
+func TestTxnCluster(t *testing.T) {
+	bs, _ := clusterStart(t, 3)
+	ctx := coreCtx(t)
+	adm := kadm.NewClient(bs[0].client())
+	for _, tp := range []struct {
+		name string
+		n    int32
+	}{{"in", 3}, {"out", 6}} {
+		if res, err := adm.CreateTopic(ctx, tp.n, 1, nil, tp.name); err != nil || res.Err != nil {
+			t.Fatalf("create %s: %v %v", tp.name, err, res.Err)
+		}
+	}
+	for _, cb := range bs {
+		cb.b.cluster.refreshNow()
+	}
+	// A transactional id and a group coordinated by different groups.
+	var txnID, groupID string
+	for i := 0; i < 200 && txnID == ""; i++ {
+		id, g := fmt.Sprintf("tx-%d", i), fmt.Sprintf("g-%d", i)
+		tm, c1 := bs[0].b.txnCoordinatorFor(ctx, id, true)
+		gm, c2 := bs[0].b.coordinator(ctx, g, true)
+		if c1 == 0 && c2 == 0 && tm != nil && gm != nil && tm.NodeID != gm.NodeID {
+			txnID, groupID = id, g
+		}
+	}
+	if txnID == "" {
+		t.Fatal("no transactional id and group with different coordinators")
+	}
+	for _, cb := range bs {
+		cb.b.cluster.refreshNow()
+	}
+	seeds := clusterSeeds(bs)
+	const n = 300
+	grpProduce(t, seeds[0], "in", 0, n)
+
+	// An aborted transaction over every partition of out.
+	ab, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.TransactionalID(txnID+"-ab"), kgo.DefaultProduceTopic("out"),
+		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.ProducerLinger(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ab.Close()
+	var aborted []string
+	for i := 0; i < 12; i++ {
+		aborted = append(aborted, "aborted-"+strconv.Itoa(i))
+	}
+	txnRun(t, ab, false, aborted...)
+
+	sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(seeds...), kgo.TransactionalID(txnID), kgo.ConsumerGroup(groupID),
+		kgo.ConsumeTopics("in"), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ProducerLinger(0),
+		kgo.DefaultProduceTopic("out"), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
+		kgo.TransactionTimeout(30*time.Second), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	moved := 0
+	for moved < n && ctx.Err() == nil {
+		pctx, pcancel := context.WithTimeout(ctx, time.Second)
+		fs := sess.PollFetches(pctx)
+		pcancel()
+		if err := sess.Begin(); err != nil {
+			t.Fatal(err)
+		}
+		var recs []*kgo.Record
+		fs.EachRecord(func(r *kgo.Record) { recs = append(recs, &kgo.Record{Value: append([]byte("x"), r.Value...)}) })
+		if len(recs) > 0 {
+			if err := sess.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		committed, err := sess.End(ctx, kgo.TryCommit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if committed {
+			moved += len(recs)
+		}
+	}
+	got := txnConsumeSeeds(t, seeds, "out", true, n)
+	seen := map[string]int{}
+	for _, v := range got {
+		seen[v]++
+	}
+	for i := 0; i < n; i++ {
+		if c := seen["x"+strconv.Itoa(i)]; c != 1 {
+			t.Fatalf("record %d seen %d times (%d records in all)", i, c, len(got))
+		}
+	}
+	if len(got) != n {
+		t.Fatalf("read_committed saw %d records, want %d (aborted ones included?)", len(got), n)
+	}
+	if all := txnConsumeSeeds(t, seeds, "out", false, n+len(aborted)); len(all) != n+len(aborted) {
+		t.Fatalf("read_uncommitted saw %d records, want %d", len(all), n+len(aborted))
+	}
+	// The group's offsets, committed by markers on the group's
+	// coordinator, are the input's ends.
+	gm, _ := bs[0].b.coordinator(ctx, groupID, false)
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Version = 5
+	req.Group = groupID
+	r := bs[gm.NodeID-1].raw().do(req).(*kmsg.OffsetFetchResponse)
+	var total int64
+	for _, rt := range r.Topics {
+		for _, p := range rt.Partitions {
+			total += p.Offset
+		}
+	}
+	if total != n {
+		t.Fatalf("committed offsets sum to %d, want %d (%+v)", total, n, r.Topics)
+	}
+}
+
+// txnConsumeSeeds is txnConsume over several seed brokers.
+func txnConsumeSeeds(t *testing.T, seeds []string, topic string, committed bool, want int) []string {
+	t.Helper()
+	iso := kgo.ReadUncommitted()
+	if committed {
+		iso = kgo.ReadCommitted()
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(iso),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var got []string
+	deadline := time.Now().Add(20 * time.Second)
+	var extra time.Time
+	for time.Now().Before(deadline) && (extra.IsZero() || time.Now().Before(extra)) {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+		if len(got) >= want && extra.IsZero() {
+			extra = time.Now().Add(time.Second)
+		}
+	}
+	return got
 }
