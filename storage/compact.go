@@ -319,3 +319,58 @@ func (p *Partition) compactPin() (pin int64, first *cqEntry, ok bool) {
 	}
 	return pin, nil, true
 }
+
+// offsetForTimeCompacted is OffsetForTime for a compacted partition: the
+// first record with timestamp >= ts among the copies, then among the
+// batches from the clean end on (the superseded originals are not
+// searched: their records may be gone). handled is false for a partition
+// without committed compaction.
+func (p *Partition) offsetForTimeCompacted(ts int64) (offset, timestamp int64, ok, handled bool) {
+	cv, err := p.compactedView()
+	if err != nil || cv == nil {
+		return 0, 0, false, false
+	}
+	p.ensureTail()
+	p.mu.RLock()
+	if p.deleted || cv.st.cleanEnd <= p.logStart {
+		p.mu.RUnlock()
+		return 0, 0, false, false
+	}
+	v := p.viewLocked()
+	p.mu.RUnlock()
+	exact := func(pos int64, size int32, base, maxTs int64) (int64, int64, bool) {
+		buf := make([]byte, size)
+		if err := p.s.readAtPos(buf, pos); err == nil {
+			if bi, err := parseBatch(buf); err == nil {
+				if off, t, ok := firstOffsetAtOrAfter(buf, &bi, base, ts, p.s.cfg.Decompress); ok {
+					return max(off, v.logStart), t, true
+				}
+			}
+		}
+		return max(base, v.logStart), maxTs, true
+	}
+	for _, c := range cv.copies {
+		if c.last >= v.logStart && c.maxTs >= ts && c.base < v.hwm {
+			off, t, ok := exact(c.pos, c.size, c.base, c.maxTs)
+			return off, t, ok, true
+		}
+	}
+	if cv.st.cleanEnd >= v.hwm || v.count <= v.startIdx {
+		return 0, 0, false, true
+	}
+	idx, err := v.find(cv.st.cleanEnd)
+	if err != nil {
+		return 0, 0, false, true
+	}
+	for ; idx < v.count; idx++ {
+		e, err := v.entry(idx)
+		if err != nil || e.baseOffset >= v.hwm {
+			break
+		}
+		if e.baseOffset >= cv.st.cleanEnd && e.maxTs >= ts {
+			off, t, ok := exact(e.pos, e.size, e.baseOffset, e.maxTs)
+			return off, t, ok, true
+		}
+	}
+	return 0, 0, false, true
+}

@@ -31,6 +31,7 @@ type keyedWriter struct {
 	next   int64
 	latest map[string]string // key -> value; "" for a tombstone
 	pad    []byte
+	ts     int64 // first timestamp of the next batch (+10 each); 0: a minute ago
 }
 
 func newKeyedWriter(t testing.TB, p *Partition, valueBytes int) *keyedWriter {
@@ -53,7 +54,12 @@ func (w *keyedWriter) write(keys ...string) {
 		recs[i] = testRecord{key: []byte(k), value: append([]byte(v), w.pad...), tsDelta: int64(i)}
 		w.latest[k] = v
 	}
-	b := makeBatch(batchOpts{firstTs: time.Now().UnixMilli() - 60000, producerID: -1, epoch: -1, seq: -1}, recs...)
+	ts := time.Now().UnixMilli() - 60000
+	if w.ts != 0 {
+		ts = w.ts
+		w.ts += 10
+	}
+	b := makeBatch(batchOpts{firstTs: ts, producerID: -1, epoch: -1, seq: -1}, recs...)
 	res, err := w.p.Append(tombstoneNil(b, recs), 1)
 	if err != nil {
 		w.t.Fatal(err)
@@ -483,5 +489,34 @@ func TestCompactionReclaimsDisk(t *testing.T) {
 		float64(budget)/(1<<20), float64(peak)/(1<<20))
 	if use > budget {
 		t.Fatalf("disk use %d bytes > 2 x live %d + segment %d", use, live, cfg.SegmentBytes)
+	}
+}
+
+// TestCompactionOffsetForTime: ListOffsets by time on a compacted
+// partition finds the first retained record at or after the time, never a
+// cleaned one.
+func TestCompactionOffsetForTime(t *testing.T) {
+	s := mustOpen(t, testConfig(t, t.TempDir()))
+	defer s.Close()
+	p, _ := s.CreatePartition(tid(1), 0)
+	w := newKeyedWriter(t, p, 10)
+	w.ts = 1000
+	w.write("a", "b") // 1000: offsets 0, 1 (both overwritten below)
+	w.write("a")      // 1010: 2
+	w.write("b")      // 1020: 3
+	w.write("c")      // 1030: 4
+	w.write("z")      // 1040: 5, the last batch stays dirty
+	p.SetCompaction(compactPolicy(math.MaxInt64 / 2))
+	if err := s.RunCompaction(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ ts, off, at int64 }{{900, 2, 1010}, {1000, 2, 1010}, {1011, 3, 1020}, {1035, 5, 1040}} {
+		off, at, ok := p.OffsetForTime(c.ts)
+		if !ok || off != c.off || at != c.at {
+			t.Errorf("OffsetForTime(%d) = %d at %d (%v), want %d at %d", c.ts, off, at, ok, c.off, c.at)
+		}
+	}
+	if _, _, ok := p.OffsetForTime(2000); ok {
+		t.Errorf("OffsetForTime past the last record found one")
 	}
 }

@@ -876,6 +876,9 @@ func (p *Partition) MaxTimestamp() (timestamp, offset int64) {
 // batches are looked into with Config.Decompress; without it the batch's
 // first offset and max timestamp stand in.
 func (p *Partition) OffsetForTime(ts int64) (offset, timestamp int64, ok bool) {
+	if offset, timestamp, ok, handled := p.offsetForTimeCompacted(ts); handled {
+		return offset, timestamp, ok
+	}
 	p.ensureTail()
 	p.mu.RLock()
 	if p.startIdx >= p.count || p.deleted {
