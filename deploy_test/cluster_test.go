@@ -524,32 +524,43 @@ func (c *ccluster) up(base []string) {
 func (c *ccluster) failover(topic string, parts int, groupParts map[string][]int32, want map[int32]int64) {
 	t := c.t
 	old, oldSt := c.waitGroupsInSync()
-	l := startLoad(t, c.seeds(), topic, parts, int(want[0]))
+	l := startLoad(t, c.seeds(), topic, want)
 	l.wait(20, "before the fault")
 
-	at := time.Now()
+	at := map[string]time.Time{"a": time.Now()}
 	c.compose("kill", service(old["a"]))
+	at["b"] = time.Now()
 	c.compose("stop", service(old["b"]))
-	t.Logf("%s killed, %s stopped at %s (the stop took %v)", service(old["a"]), service(old["b"]),
-		at.Format("15:04:05.000"), time.Since(at).Round(time.Millisecond))
+	t.Logf("%s killed at %s, %s stopped at %s (the stop took %v)", service(old["a"]), at["a"].Format("15:04:05.000"),
+		service(old["b"]), at["b"].Format("15:04:05.000"), time.Since(at["b"]).Round(time.Millisecond))
 	promoted, promotedSt := map[string]int32{}, map[string]clusterStatus{}
-	for _, g := range []string{"a", "b"} {
-		c.eventually(60*time.Second, func() error {
+	c.eventually(60*time.Second, func() error {
+		var errs []error
+		for _, g := range []string{"a", "b"} {
+			if _, ok := promoted[g]; ok {
+				continue
+			}
 			m, st, err := c.masterOf(g, old[g])
-			if err != nil {
-				return err
+			switch {
+			case err != nil:
+				errs = append(errs, err)
+			case st.Epoch <= oldSt[g].Epoch:
+				errs = append(errs, fmt.Errorf("group %s: node %d master of epoch %d, not above %d", g, m, st.Epoch, oldSt[g].Epoch))
+			default:
+				promoted[g], promotedSt[g] = m, st
 			}
-			if st.Epoch <= oldSt[g].Epoch {
-				return fmt.Errorf("group %s: node %d master of epoch %d, not above %d", g, m, st.Epoch, oldSt[g].Epoch)
-			}
-			promoted[g], promotedSt[g] = m, st
-			return nil
-		})
-		t.Logf("group %s: node %d (%s) master of epoch %d (was node %d, epoch %d)",
-			g, promoted[g], service(promoted[g]), promotedSt[g].Epoch, old[g], oldSt[g].Epoch)
-	}
+		}
+		return errors.Join(errs...)
+	})
 	l.wait(20, "after the fail-over")
-	t.Logf("writes stood still for %v after the fault", l.gapAfter(at).Round(time.Millisecond))
+	for _, g := range []string{"a", "b"} {
+		// Each partition's writes wait only for their own group: the
+		// longest time without an acknowledgement is how long the
+		// group's fail-over held writes up.
+		t.Logf("group %s: node %d (%s) master of epoch %d (was node %d, epoch %d); its writes stood still for %v",
+			g, promoted[g], service(promoted[g]), promotedSt[g].Epoch, old[g], oldSt[g].Epoch,
+			l.gapAfter(at[g], groupParts[g]).Round(time.Millisecond))
+	}
 
 	// Metadata, from a promoted member, names the promoted members leaders
 	// of their groups' partitions, with the new epochs.
@@ -608,9 +619,9 @@ func (c *ccluster) failover(topic string, parts int, groupParts map[string][]int
 	l.wait(20, "with the old masters back")
 	n := l.stop()
 	for p := range want {
-		want[p] += int64(n)
+		want[p] += n[p]
 	}
-	t.Logf("%d records acknowledged per partition under load", n)
+	t.Logf("records acknowledged under load, by partition: %v", n)
 
 	// Nothing acknowledged is lost or doubled: each partition holds exactly
 	// the records produced, in order; and every member, the old masters
@@ -621,19 +632,22 @@ func (c *ccluster) failover(topic string, parts int, groupParts map[string][]int
 	c.waitIdentical(topic, want)
 }
 
-// load is an idempotent acks=all producer writing record i to every
-// partition of a topic, one round at a time, until stopped between rounds,
-// so the rounds it counts are exactly the rounds the cluster holds.
+// load is an idempotent acks=all producer (one client) writing to each
+// partition of a topic from its own goroutine, one record at a time, the
+// values numbered on from the records the partition holds, until stopped
+// between records: the records it counts are exactly the records the
+// partitions gain, and a partition's writes never wait for another's.
 type load struct {
 	t     *testing.T
 	mu    sync.Mutex
-	times []time.Time // when each round was acknowledged
+	parts []int32
+	times map[int32][]time.Time // when each record was acknowledged
 	err   error
 	stopc chan struct{}
-	done  chan struct{}
+	done  sync.WaitGroup
 }
 
-func startLoad(t *testing.T, seeds []string, topic string, parts, from int) *load {
+func startLoad(t *testing.T, seeds []string, topic string, from map[int32]int64) *load {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.RequiredAcks(kgo.AllISRAcks()), // idempotent: franz-go's default
@@ -643,36 +657,35 @@ func startLoad(t *testing.T, seeds []string, topic string, parts, from int) *loa
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &load{t: t, stopc: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(l.done)
-		defer cl.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-		defer cancel()
-		for i := from; ; i++ {
-			select {
-			case <-l.stopc:
-				return
-			default:
-			}
-			var recs []*kgo.Record
-			for p := 0; p < parts; p++ {
-				recs = append(recs, &kgo.Record{Topic: topic, Partition: int32(p), Key: []byte(fmt.Sprint(i)),
-					Value: []byte(fmt.Sprintf("%s-%d-%d", topic, p, i))})
-			}
-			if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+	l := &load{t: t, times: map[int32][]time.Time{}, stopc: make(chan struct{})}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	for p, n := range from {
+		l.parts = append(l.parts, p)
+		l.done.Add(1)
+		go func() {
+			defer l.done.Done()
+			for i := n; ; i++ {
+				select {
+				case <-l.stopc:
+					return
+				default:
+				}
+				r := &kgo.Record{Topic: topic, Partition: p, Key: []byte(fmt.Sprint(i)), Value: []byte(fmt.Sprintf("%s-%d-%d", topic, p, i))}
+				if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+					l.mu.Lock()
+					l.err = errors.Join(l.err, fmt.Errorf("%s/%d record %d: %w", topic, p, i, err))
+					l.mu.Unlock()
+					return
+				}
 				l.mu.Lock()
-				l.err = fmt.Errorf("round %d: %w", i, err)
+				l.times[p] = append(l.times[p], time.Now())
 				l.mu.Unlock()
-				return
+				time.Sleep(5 * time.Millisecond) // load, not all of two shared cores
 			}
-			l.mu.Lock()
-			l.times = append(l.times, time.Now())
-			l.mu.Unlock()
-			time.Sleep(5 * time.Millisecond) // load, not all of two shared cores
-		}
-	}()
-	t.Cleanup(func() { l.halt() })
+		}()
+	}
+	go func() { l.done.Wait(); cancel(); cl.Close() }()
+	t.Cleanup(l.halt)
 	return l
 }
 
@@ -682,56 +695,72 @@ func (l *load) halt() {
 	default:
 		close(l.stopc)
 	}
-	<-l.done
+	l.done.Wait()
 }
 
-// wait waits until n more rounds are acknowledged.
-func (l *load) wait(n int, what string) {
+// counts returns partition → records acknowledged, and the error that
+// stopped a writer.
+func (l *load) counts() (map[int32]int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[int32]int64{}
+	for p, ts := range l.times {
+		out[p] = int64(len(ts))
+	}
+	return out, l.err
+}
+
+// wait waits until every partition has n more records acknowledged.
+func (l *load) wait(n int64, what string) {
 	l.t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
-	start := l.rounds()
+	start, _ := l.counts()
 	for {
-		l.mu.Lock()
-		got, err := len(l.times), l.err
-		l.mu.Unlock()
-		switch {
-		case err != nil:
+		got, err := l.counts()
+		if err != nil {
 			l.t.Fatalf("%s: the producer failed: %v", what, err)
-		case got >= start+n:
+		}
+		var behind []string
+		for _, p := range l.parts {
+			if got[p] < start[p]+n {
+				behind = append(behind, fmt.Sprintf("partition %d: %d", p, got[p]-start[p]))
+			}
+		}
+		if len(behind) == 0 {
 			return
-		case time.Now().After(deadline):
-			l.t.Fatalf("%s: %d rounds acknowledged in %v, want %d", what, got-start, 90*time.Second, n)
+		}
+		if time.Now().After(deadline) {
+			l.t.Fatalf("%s: acknowledged in %v: %s; want %d each", what, 90*time.Second, strings.Join(behind, ", "), n)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-func (l *load) rounds() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.times)
-}
-
-// stop stops the producer between rounds and returns how many it wrote.
-func (l *load) stop() int {
+// stop stops the writers between records and returns partition → records
+// acknowledged.
+func (l *load) stop() map[int32]int64 {
 	l.t.Helper()
 	l.halt()
-	if l.err != nil {
-		l.t.Fatalf("the producer failed: %v", l.err)
+	n, err := l.counts()
+	if err != nil {
+		l.t.Fatalf("the producer failed: %v", err)
 	}
-	return len(l.times)
+	return n
 }
 
-// gapAfter is the longest time without an acknowledged round from at on.
-func (l *load) gapAfter(at time.Time) time.Duration {
+// gapAfter is the longest time from at on without an acknowledgement on
+// some partition of parts.
+func (l *load) gapAfter(at time.Time, parts []int32) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var gap time.Duration
-	prev := at
-	for _, x := range l.times {
-		if x.After(at) {
-			gap = max(gap, x.Sub(prev))
-			prev = x
+	for _, p := range parts {
+		prev := at
+		for _, x := range l.times[p] {
+			if x.After(at) {
+				gap = max(gap, x.Sub(prev))
+				prev = x
+			}
 		}
 	}
 	return gap
