@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -212,4 +213,44 @@ func readIsolated(t *testing.T, tg *target, topic string, committed bool, want i
 		}
 	}
 	return got
+}
+
+// TestTransactionsJava drives the Java client's read-process-write loop
+// (sendOffsetsToTransaction) and an aborted transaction.
+func TestTransactionsJava(t *testing.T) {
+	matrix(t, "java kafka-clients", "transactions: read-process-write with sendOffsetsToTransaction; aborted only read_uncommitted", apisTxn, func(t *testing.T, tg *target) {
+		in := newTopic(t, tg, "jtx-in", 3)
+		out := newTopic(t, tg, "jtx-out", 2)
+		const n, aborted = 150, 25
+		produceKnown(t, tg, in, "franz", n)
+		group := uniq("g-jtx")
+		kv := javaRun(t, "txn", "--bootstrap", tg.addr, "--topic", in, "--out", out, "--group", group,
+			"--txn-id", uniq("jtx"), "--count", strconv.Itoa(n), "--aborted", strconv.Itoa(aborted))
+		moved := 0
+		for _, l := range kv {
+			if strings.Contains(string(l), `"moved"`) {
+				moved++
+			}
+		}
+		if moved != n {
+			t.Fatalf("the Java loop moved %d records, want %d", moved, n)
+		}
+		got := readIsolated(t, tg, out, true, n)
+		seen := map[string]int{}
+		for _, v := range got {
+			seen[v]++
+		}
+		for i := 0; i < n; i++ {
+			if c := seen["java-txn:franz-"+strconv.Itoa(i)]; c != 1 {
+				t.Fatalf("java-txn:franz-%d seen %d times by read_committed (%d records)", i, c, len(got))
+			}
+		}
+		if len(got) != n {
+			t.Fatalf("read_committed saw %d records, want %d (none of the aborted)", len(got), n)
+		}
+		if all := readIsolated(t, tg, out, false, n+aborted); len(all) != n+aborted {
+			t.Fatalf("read_uncommitted saw %d records, want %d (the aborted ones too)", len(all), n+aborted)
+		}
+		checkCommitted(t, tg, group, in)
+	})
 }

@@ -51,6 +51,12 @@ import org.apache.kafka.common.serialization.StringSerializer;
  *       creates T (3 partitions, retention.ms=3600000), describes it and its
  *       configs, alters retention.ms incrementally, adds a partition, lists and
  *       describes group G and its offsets, deletes T; prints each observation.
+ *   txn --bootstrap B --topic IN --out OUT --group G --txn-id X --count N --aborted M
+ *       read-process-write: a read_committed group member of G reads IN, a
+ *       transactional producer (transactional.id X) writes java-txn:<value> to
+ *       OUT and sends the consumed offsets with sendOffsetsToTransaction, one
+ *       transaction per poll, until N records moved; then one transaction of M
+ *       records java-aborted-i to OUT, aborted. Prints each moved value.
  */
 public final class Main {
     private Main() {}
@@ -64,6 +70,7 @@ public final class Main {
             case "produce" -> produce(a);
             case "consume" -> consume(a);
             case "admin" -> admin(a);
+            case "txn" -> txn(a);
             default -> throw new IllegalArgumentException("unknown mode " + argv[0]);
         }
     }
@@ -199,6 +206,66 @@ public final class Main {
             ad.deleteTopics(List.of(topic)).all().get();
             Set<String> names = ad.listTopics().names().get();
             out("deleted", Boolean.toString(!names.contains(topic)));
+        }
+    }
+
+    private static void txn(Map<String, String> a) {
+        Properties cp = new Properties();
+        cp.put("bootstrap.servers", a.get("bootstrap"));
+        cp.put("client.id", "compat-java");
+        cp.put("group.id", a.get("group"));
+        cp.put("group.protocol", "classic");
+        cp.put("key.deserializer", StringDeserializer.class.getName());
+        cp.put("value.deserializer", StringDeserializer.class.getName());
+        cp.put("auto.offset.reset", "earliest");
+        cp.put("enable.auto.commit", "false");
+        cp.put("isolation.level", "read_committed");
+        cp.put("session.timeout.ms", "20000");
+        cp.put("heartbeat.interval.ms", "500");
+        Properties pp = new Properties();
+        pp.put("bootstrap.servers", a.get("bootstrap"));
+        pp.put("client.id", "compat-java-txn");
+        pp.put("key.serializer", StringSerializer.class.getName());
+        pp.put("value.serializer", StringSerializer.class.getName());
+        pp.put("transactional.id", a.get("txn-id"));
+        pp.put("transaction.timeout.ms", "30000");
+        pp.put("linger.ms", "5");
+        String out = a.get("out");
+        int n = Integer.parseInt(a.get("count"));
+        int aborted = Integer.parseInt(a.getOrDefault("aborted", "0"));
+        int moved = 0;
+        long deadline = System.currentTimeMillis() + 60_000;
+        try (KafkaConsumer<String, String> c = new KafkaConsumer<>(cp);
+                KafkaProducer<String, String> prod = new KafkaProducer<>(pp)) {
+            prod.initTransactions();
+            c.subscribe(List.of(a.get("topic")));
+            while (moved < n && System.currentTimeMillis() < deadline) {
+                ConsumerRecords<String, String> recs = c.poll(Duration.ofMillis(500));
+                if (recs.isEmpty()) {
+                    continue;
+                }
+                prod.beginTransaction();
+                Map<TopicPartition, OffsetAndMetadata> offs = new HashMap<>();
+                List<String> values = new ArrayList<>();
+                for (ConsumerRecord<String, String> r : recs) {
+                    prod.send(new ProducerRecord<>(out, r.key(), "java-txn:" + r.value()));
+                    offs.put(new TopicPartition(r.topic(), r.partition()), new OffsetAndMetadata(r.offset() + 1));
+                    values.add(r.value());
+                }
+                prod.sendOffsetsToTransaction(offs, c.groupMetadata());
+                prod.commitTransaction();
+                for (String v : values) {
+                    out("moved", v);
+                }
+                moved += values.size();
+            }
+            prod.beginTransaction();
+            for (int i = 0; i < aborted; i++) {
+                prod.send(new ProducerRecord<>(out, "k", "java-aborted-" + i));
+            }
+            prod.flush();
+            prod.abortTransaction();
+            out("aborted", Integer.toString(aborted));
         }
     }
 
