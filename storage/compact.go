@@ -59,22 +59,27 @@ func (p *Partition) SetCompaction(pol CompactionPolicy) {
 // compactState is a partition's committed compaction (the value in
 // CompactNamespace): offsets below cleanEnd are served from the copies in
 // commit-log positions [from, to); from == to when nothing survived.
+// round is a random id of the round, so two rounds never have the same
+// value (a view cached from one is never taken for another's, even after
+// Truncate rewrote the log at the same positions).
 type compactState struct {
 	cleanEnd int64
 	from, to int64
 	copies   int64
+	round    uint64
 }
 
 func (st compactState) encode() []byte {
-	b := make([]byte, 0, 32)
+	b := make([]byte, 0, 40)
 	b = binary.BigEndian.AppendUint64(b, uint64(st.cleanEnd))
 	b = binary.BigEndian.AppendUint64(b, uint64(st.from))
 	b = binary.BigEndian.AppendUint64(b, uint64(st.to))
-	return binary.BigEndian.AppendUint64(b, uint64(st.copies))
+	b = binary.BigEndian.AppendUint64(b, uint64(st.copies))
+	return binary.BigEndian.AppendUint64(b, st.round)
 }
 
 func decodeCompactState(b []byte) (compactState, bool) {
-	if len(b) != 32 {
+	if len(b) != 40 {
 		return compactState{}, false
 	}
 	st := compactState{
@@ -82,6 +87,7 @@ func decodeCompactState(b []byte) (compactState, bool) {
 		from:     int64(binary.BigEndian.Uint64(b[8:])),
 		to:       int64(binary.BigEndian.Uint64(b[16:])),
 		copies:   int64(binary.BigEndian.Uint64(b[24:])),
+		round:    binary.BigEndian.Uint64(b[32:]),
 	}
 	return st, st.cleanEnd >= 0 && st.from >= 0 && st.to >= st.from && st.copies >= 0
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"hash/crc32"
 	"hash/fnv"
+	"math/rand/v2"
 	"time"
 
 	"go.uber.org/zap"
@@ -62,7 +63,33 @@ func (s *Store) runCompaction() (int, error) {
 			n++
 		}
 	}
-	return n, nil
+	return n, s.dropDeletedCompactions()
+}
+
+// dropDeletedCompactions removes the committed state of partitions that
+// no longer exist (their topic was deleted), so it does not stay in every
+// checkpoint for ever.
+func (s *Store) dropDeletedCompactions() error {
+	var gone []KV
+	s.RangeKV(CompactNamespace, func(key, _ []byte) bool {
+		if len(key) == 20 {
+			var k pkey
+			copy(k.topic[:], key)
+			k.part = int32(binary.BigEndian.Uint32(key[16:]))
+			if s.lookup(k) == nil {
+				gone = append(gone, KV{Key: key})
+			}
+		}
+		return true
+	})
+	if len(gone) == 0 || s.following.Load() {
+		return nil
+	}
+	payload, err := encodeKV(CompactNamespace, gone)
+	if err != nil {
+		return err
+	}
+	return s.appendEntry(entryHeader{typ: entryKV}, payload)
 }
 
 // cleanSource is one batch the round reads: a copy of the last round or a
@@ -193,7 +220,7 @@ func (p *Partition) compactOnce(pol CompactionPolicy, now int64) (bool, error) {
 	}
 
 	// Pass 2: write the survivors forward, then commit.
-	st := compactState{cleanEnd: cleanEnd, from: -1}
+	st := compactState{cleanEnd: cleanEnd, from: -1, round: rand.Uint64()}
 	for i := range srcs {
 		if s.following.Load() {
 			return false, errCleanAborted

@@ -520,3 +520,32 @@ func TestCompactionOffsetForTime(t *testing.T) {
 		t.Errorf("OffsetForTime past the last record found one")
 	}
 }
+
+// TestCompactionStateDroppedWithTopic: a deleted topic's committed
+// compaction state leaves the store at the next round.
+func TestCompactionStateDroppedWithTopic(t *testing.T) {
+	s := mustOpen(t, testConfig(t, t.TempDir()))
+	defer s.Close()
+	p, _ := s.CreatePartition(tid(1), 0)
+	w := newKeyedWriter(t, p, 10)
+	w.write("a")
+	w.write("a")
+	w.write("b")
+	p.SetCompaction(compactPolicy(math.MaxInt64 / 2))
+	if err := s.RunCompaction(); err != nil {
+		t.Fatal(err)
+	}
+	key := compactKey(pkey{tid(1), 0})
+	if _, ok := s.GetKV(CompactNamespace, key); !ok {
+		t.Fatal("no committed state after a round")
+	}
+	if err := s.DeleteTopic(tid(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RunCompaction(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.GetKV(CompactNamespace, key); ok {
+		t.Fatal("the deleted topic's compaction state stayed")
+	}
+}
