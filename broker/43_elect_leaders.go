@@ -31,7 +31,9 @@ package broker
 //     code with the reason. On success the answer waits (within the
 //     timeout) until this broker's routes name the new master, so a
 //     Metadata request right after it shows the new leader.
-//   - No authorizer: CLUSTER ALTER is always granted.
+//   - Needs ALTER on the cluster (authorizeCluster): without it
+//     CLUSTER_AUTHORIZATION_FAILED, top level and per partition, as Kafka's
+//     controller answers.
 //
 // Versions:
 //   - v0: no election type (PREFERRED); no top-level error code.
@@ -107,19 +109,25 @@ func handleElectLeaders(ctx context.Context, b *Broker, req *protocol.Request) (
 		}
 	}
 
-	if how != electionPreferred && how != electionUnclean {
-		resp.ErrorCode = kerr.InvalidRequest.Code
-		msg := fmt.Sprintf("Unknown election type %d", how)
+	failAll := func(code int16, msg string) {
+		resp.ErrorCode = code
 		for _, t := range asked {
 			rt := kmsg.NewElectLeadersResponseTopic()
 			rt.Topic = t.topic
 			for _, p := range t.parts {
 				rp := kmsg.NewElectLeadersResponseTopicPartition()
-				rp.Partition, rp.ErrorCode, rp.ErrorMessage = p, kerr.InvalidRequest.Code, kmsg.StringPtr(msg)
+				rp.Partition, rp.ErrorCode, rp.ErrorMessage = p, code, kmsg.StringPtr(msg)
 				rt.Partitions = append(rt.Partitions, rp)
 			}
 			resp.Topics = append(resp.Topics, rt)
 		}
+	}
+	if code, msg := b.authorizeCluster(req, aclOpAlter); code != 0 {
+		failAll(code, msg)
+		return resp, nil
+	}
+	if how != electionPreferred && how != electionUnclean {
+		failAll(kerr.InvalidRequest.Code, fmt.Sprintf("Unknown election type %d", how))
 		return resp, nil
 	}
 
