@@ -180,9 +180,16 @@ func TestElectLeadersPreferred(t *testing.T) {
 	if code := produce(g[1], 1, "two"); code != 0 {
 		t.Fatalf("produce on member 1: %v", kerr.ErrorForCode(code))
 	}
-	waitCond(t, "member 2's routes naming member 1 master, member 0 in sync", func() bool {
-		m := g[2].b.cl().currentView().masters["g"]
-		return m != nil && m.BrokerID == 1 && len(m.InSync) == 3
+	// Member 2 answers the election and member 0 checks it is in sync,
+	// each from its own routes.
+	waitCond(t, "members 0's and 2's routes naming member 1 master, member 0 in sync", func() bool {
+		for _, cb := range []*coreBroker{g[0], g[2]} {
+			m := cb.b.cl().currentView().masters["g"]
+			if m == nil || m.BrokerID != 1 || len(m.InSync) != 3 {
+				return false
+			}
+		}
+		return true
 	})
 	if leader, replicas := leaderOf(t, g[2].addr, "el"); leader != 2 || len(replicas) != 3 || replicas[0] != 1 {
 		t.Fatalf("after the hand-over: leader %d replicas %v, want leader 2, first replica 1 (member 0)", leader, replicas)

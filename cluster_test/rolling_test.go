@@ -231,6 +231,28 @@ func gregorCLI(t *testing.T, args ...string) string {
 	return string(out)
 }
 
+// promoteCLI runs gregor cluster promote --http httpAddr --member member,
+// again while the member is refused as not in sync: the member checks the
+// master's in-sync set in its own routes, which can lag the master's status
+// by a registration and a route poll (3 s + 2 s with the defaults).
+func promoteCLI(t *testing.T, httpAddr string, member int) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		out, err := exec.CommandContext(ctx, gregorBin, "cluster", "promote", "--http", httpAddr, "--member", strconv.Itoa(member)).CombinedOutput()
+		cancel()
+		if err == nil {
+			return string(out)
+		}
+		if !strings.Contains(string(out), "not in the master's in-sync set") || time.Now().After(deadline) {
+			t.Fatalf("gregor cluster promote --member %d: %v\n%s", member, err, out)
+		}
+		t.Logf("promote refused, retrying: %s", strings.TrimSpace(string(out)))
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
 // leaderElection runs Kafka's kafka-leader-election
 // (org.apache.kafka.tools.LeaderElectionCommand from the jars
 // scripts/kafka.sh fetches) and returns its output; ok false when Java or
@@ -346,7 +368,7 @@ func TestRollingRestart(t *testing.T) {
 		// acknowledged write lost, clients move on NOT_LEADER_OR_FOLLOWER),
 		// then restart it; it rejoins as a slave.
 		next := (m + 1) % len(c.members)
-		out := gregorCLI(t, "cluster", "promote", "--http", c.members[m].http, "--member", strconv.Itoa(next))
+		out := promoteCLI(t, c.members[m].http, next)
 		t.Logf("round %d: gregor cluster promote --member %d: %s", round, next, strings.TrimSpace(out))
 		if now := c.master(); now != next {
 			t.Fatalf("after the promotion member %d is master, want %d", now, next)
@@ -468,8 +490,7 @@ func TestPlannedHandoverAsync(t *testing.T) {
 			}
 			return nil
 		})
-		time.Sleep(2 * registerInterval) // and registered so
-		out := gregorCLI(t, "cluster", "promote", "--http", g.members[via].http, "--member", strconv.Itoa(next))
+		out := promoteCLI(t, g.members[via].http, next)
 		t.Logf("hand-over %d, member %d → %d: %s", i+1, master, next, strings.TrimSpace(out))
 		g.waitRole(next, "master", int32(i+1))
 		master = next
