@@ -696,6 +696,9 @@ func (k *Keeper) tryTerm(ctx context.Context, t Term, epoch int32, ss *nameserve
 			k.ss = inSync
 			k.reported = []*nameserver.SyncState{inSync}
 			k.wasValid = true
+			// A yield was for another member's term; this one is ours
+			// to renew (a hand-over back within the yield lost it).
+			k.yieldUntil = time.Time{}
 			k.last = fmt.Sprintf("took over as master with epoch %d (%d of %d NameServers)", epoch, granted, len(out))
 			k.mu.Unlock()
 			k.cfg.Logger.Info("took over as master", zap.Int32("epoch", epoch), zap.Int("grants", granted))

@@ -586,3 +586,42 @@ func TestTakeOverDuringRound(t *testing.T) {
 		t.Fatalf("after a take-over during a round: valid %v, step-downs %d, terms begun %v (%s)", k.Valid(), stepDowns, elected, k.Last())
 	}
 }
+
+// A member that yielded its lease for a hand-over and is promoted back
+// (TakeOver) within the yield keeps renewing the term it began: the yield
+// was for the other member's term. (It used to stop renewing until the
+// yield ran out, so its new lease lapsed a lease later and a slave took
+// over: seen in the rolling-restart test when kafka-leader-election gave
+// mastership back to member 0 seconds after it had handed it over.)
+func TestTakeOverEndsYield(t *testing.T) {
+	w := newWorld(t, 3, 2)
+	for range 12 {
+		w.round()
+	}
+	m0, m1 := w.members[0], w.members[1]
+	if w.master() != m0 {
+		t.Fatal("member 0 is not master")
+	}
+	ctx := context.Background()
+	m0.k.Yield(ctx, 30*d)
+	m0.stepDowns, m0.events = 0, nil
+	if err := m1.k.TakeOver(ctx); err != nil {
+		t.Fatalf("member 1 takes over: %v", err)
+	}
+	for range 4 {
+		w.round()
+	}
+	m1.k.Yield(ctx, 30*d)
+	if err := m0.k.TakeOver(ctx); err != nil {
+		t.Fatalf("member 0 takes over again: %v", err)
+	}
+	for range 16 { // four leases
+		w.round()
+		if w.master() != m0 {
+			t.Fatalf("member 0 lost the lease it took back at %v: %s; events %v", w.real, m0.k.Last(), m0.events)
+		}
+	}
+	if m0.stepDowns != 0 {
+		t.Fatalf("member 0 stepped down %d times: %v", m0.stepDowns, m0.events)
+	}
+}
