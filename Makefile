@@ -63,9 +63,9 @@ compaction-1g:
 # names the new leader (the figures in docs/replication.md).
 ROLLING_ROUNDS ?= 3
 rolling:
-	GREGOR_ROLLING_ROUNDS=$(ROLLING_ROUNDS) GREGOR_ROLLING_DEFAULTS=1 \
+	ROLLING_ROUNDS=$(ROLLING_ROUNDS) ROLLING_DEFAULTS=1 \
 		go test -count=1 -v -timeout 60m -run 'TestRollingRestart$$' ./cluster_test/
 
 FAILOVER_KILLS ?= 10
 failover-timing:
-	GREGOR_FAILOVER_KILLS=$(FAILOVER_KILLS) go test -count=1 -v -timeout 60m -run 'TestFailoverTiming$$' ./cluster_test/
+	FAILOVER_KILLS=$(FAILOVER_KILLS) go test -count=1 -v -timeout 60m -run 'TestFailoverTiming$$' ./cluster_test/

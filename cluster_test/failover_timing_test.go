@@ -31,14 +31,14 @@ import (
 // then the old master restarts and rejoins before the next kill; at the end
 // the median and worst of each, and every acknowledged record is read back
 // once. Nothing asserts a time (2 shared cores); docs/replication.md
-// reports the figures. GREGOR_FAILOVER_KILLS sets the number of kills
+// reports the figures. FAILOVER_KILLS sets the number of kills
 // (2 by default; make failover-timing runs 10).
 func TestFailoverTiming(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real processes and fail-overs")
 	}
 	kills := 2
-	if n, err := strconv.Atoi(os.Getenv("GREGOR_FAILOVER_KILLS")); err == nil && n > 0 {
+	if n, err := strconv.Atoi(os.Getenv("FAILOVER_KILLS")); err == nil && n > 0 {
 		kills = n
 	}
 	c := startFailoverCluster(t, foTimings{})

@@ -42,8 +42,9 @@ func newClusterCommand() *cobra.Command {
 		},
 	}
 	var (
-		member int64
-		force  bool
+		member     int64
+		force      bool
+		waitInSync time.Duration
 	)
 	promote := &cobra.Command{
 		Use:   "promote --member N",
@@ -58,6 +59,11 @@ lease for the next epoch and begins term epoch+1; the old master follows it.
 Kafka's ElectLeaders (kafka-leader-election --election-type PREFERRED) does
 the same towards each group's member 0.
 
+Member N checks the in-sync set in the master's registration, which trails
+the master by up to a registration and a route poll (3 s + 2 s by default):
+right after N restarted or caught up it can still be refused as not in sync,
+and promote asks again for up to --wait-in-sync before giving up.
+
 --force skips the hand-over, for a master that is gone: what it alone had is
 lost and is truncated on it when it returns.`,
 		Args: cobra.NoArgs,
@@ -69,11 +75,21 @@ lost and is truncated on it when it returns.`,
 			if force {
 				q.Set("force", "true")
 			}
-			return httpCall(cmd, http.MethodPost, "http://"+httpAddr+"/cluster/promote?"+q.Encode(), timeout)
+			u := "http://" + httpAddr + "/cluster/promote?" + q.Encode()
+			deadline := time.Now().Add(waitInSync)
+			for {
+				err := httpCall(cmd, http.MethodPost, u, timeout)
+				if err == nil || !strings.Contains(err.Error(), notInSync) || time.Now().After(deadline) {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "member %d is not in sync yet; asking again (--wait-in-sync %v)\n", member, waitInSync)
+				time.Sleep(500 * time.Millisecond)
+			}
 		},
 	}
 	promote.Flags().Int64Var(&member, "member", -1, "broker.member.id of the slave to promote")
 	promote.Flags().BoolVar(&force, "force", false, "do not ask the master to step down (it is gone)")
+	promote.Flags().DurationVar(&waitInSync, "wait-in-sync", 15*time.Second, "ask again for this long while the member is refused as not in sync")
 	var (
 		nameservers string
 		clusterName string
@@ -102,6 +118,10 @@ milliseconds). A group whose master is missing is marked "no master".`,
 	cmd.AddCommand(status, promote, members)
 	return cmd
 }
+
+// notInSync is in the answer of a promotion refused because the member is
+// not in the master's in-sync set (broker/promote.go).
+const notInSync = "not in the master's in-sync set"
 
 func splitList(s string) []string {
 	var out []string
