@@ -249,11 +249,10 @@ func (b *Broker) electGroup(ctx context.Context, v *view, group string, how int8
 		case live[pref] == nil:
 			return electOutcome{kerr.PreferredLeaderNotAvailable.Code, fmt.Sprintf(
 				"the preferred master, member %d of broker group %s, is not live", pref, group)}
-		case !slices.Contains(master.InSync, pref):
-			return electOutcome{kerr.PreferredLeaderNotAvailable.Code, fmt.Sprintf(
-				"the preferred master, member %d of broker group %s, is not in sync (in sync: %v)", pref, group, master.InSync)}
 		}
 		target = live[pref]
+		// In sync: checked by the member itself (promote), from the
+		// master's registration or, when that trails, its status.
 	case electionUnclean:
 		if master != nil {
 			return electOutcome{code: kerr.ElectionNotNeeded.Code}

@@ -188,8 +188,8 @@ func (b *Broker) promote(ctx context.Context, force bool) (term, error) {
 		if master == nil || b.cl().isSelf(master) {
 			return term{}, errors.New("no live master to hand over from; use force=true if it is gone for good (what it alone had is lost)")
 		}
-		if !slices.Contains(master.InSync, b.memberID()) {
-			return term{}, fmt.Errorf("member %d is not in the master's in-sync set %v: wait until it has caught up (gregor cluster members), or use force=true (what it lacks is lost)", b.memberID(), master.InSync)
+		if inSync := b.masterInSync(ctx, master); !slices.Contains(inSync, b.memberID()) {
+			return term{}, fmt.Errorf("member %d is not in the master's in-sync set %v: wait until it has caught up (gregor cluster members), or use force=true (what it lacks is lost)", b.memberID(), inSync)
 		}
 		ans, err := b.askStepDown(ctx, master)
 		if err != nil {
@@ -247,6 +247,29 @@ func (b *Broker) becomeMasterLocked(epoch int32) (term, error) {
 	b.setRole(roleMaster)
 	b.cl().changed()
 	return t, nil
+}
+
+// masterInSync is the master's in-sync set: from its registration, or,
+// when that does not list this member (it trails the master by a
+// registration and a route poll), from the master's own /cluster/status.
+func (b *Broker) masterInSync(ctx context.Context, master *nameserver.Broker) []int64 {
+	if slices.Contains(master.InSync, b.memberID()) || master.HTTPAddr == "" {
+		return master.InSync
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+master.HTTPAddr+"/cluster/status", nil)
+	if err != nil {
+		return master.InSync
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return master.InSync
+	}
+	defer resp.Body.Close()
+	var st clusterStatus
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st) != nil || st.Role != "master" {
+		return master.InSync
+	}
+	return st.InSync
 }
 
 // askStepDown asks master, over its HTTP port, to stop acknowledging.

@@ -419,6 +419,7 @@ func TestRollingRestart(t *testing.T) {
 	if m := c.master(); m == 0 {
 		c.waitInSync()
 		t.Logf("member 0 leads: first to member 1: %s", strings.TrimSpace(promoteCLI(t, c.members[0].http, 1)))
+		c.waitInSync()
 	}
 	bootstrap := strings.Join(c.seeds(), ",")
 	if out, ok := leaderElection(t, "--bootstrap-server", bootstrap, "--election-type", "PREFERRED", "--all-topic-partitions"); ok {
