@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -252,5 +253,95 @@ func TestTransactionsJava(t *testing.T) {
 			t.Fatalf("read_uncommitted saw %d records, want %d (the aborted ones too)", len(all), n+aborted)
 		}
 		checkCommitted(t, tg, group, in)
+	})
+}
+
+// TestTransactionsConfluent drives librdkafka's transactional producer
+// (confluent-kafka-go) and its read_committed consumer.
+func TestTransactionsConfluent(t *testing.T) {
+	matrixGo(t, "confluent-kafka-go", "transactions: committed seen by read_committed, aborted only by read_uncommitted", apisTxn, func(t *testing.T, tg *target) {
+		topic := newTopic(t, tg, "ckg-txn", 2)
+		p, err := kafka.NewProducer(&kafka.ConfigMap{"bootstrap.servers": tg.addr, "client.id": "compat-ckg",
+			"transactional.id": uniq("ckg-txn"), "transaction.timeout.ms": 30000, "linger.ms": 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		ctx := ctxT(t, 90*time.Second)
+		if err := p.InitTransactions(ctx); err != nil {
+			t.Fatalf("init transactions: %v", err)
+		}
+		n := 0
+		run := func(commit bool, count int) {
+			t.Helper()
+			if err := p.BeginTransaction(); err != nil {
+				t.Fatal(err)
+			}
+			tag := "c"
+			if !commit {
+				tag = "a"
+			}
+			for i := 0; i < count; i++ {
+				err := p.Produce(&kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny},
+					Key: []byte(strconv.Itoa(n)), Value: []byte(tag + "-" + strconv.Itoa(n))}, nil)
+				if err != nil {
+					t.Fatalf("produce: %v", err)
+				}
+				n++
+			}
+			if commit {
+				err = p.CommitTransaction(ctx)
+			} else {
+				// librdkafka purges what it has not sent yet on abort:
+				// send it first, so read_uncommitted has it to see.
+				if left := p.Flush(20000); left > 0 {
+					t.Fatalf("%d messages not sent before the abort", left)
+				}
+				err = p.AbortTransaction(ctx)
+			}
+			if err != nil {
+				t.Fatalf("end transaction (commit %v): %v", commit, err)
+			}
+		}
+		go func() {
+			for range p.Events() { // delivery reports
+			}
+		}()
+		run(true, 30)
+		run(false, 10)
+		run(true, 20)
+		c, err := kafka.NewConsumer(&kafka.ConfigMap{"bootstrap.servers": tg.addr, "client.id": "compat-ckg",
+			"group.id": uniq("g-ckg-txn"), "auto.offset.reset": "earliest", "enable.auto.commit": false,
+			"isolation.level": "read_committed", "fetch.wait.max.ms": 200})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := c.Subscribe(topic, nil); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		deadline := time.Now().Add(40 * time.Second)
+		var extra time.Time
+		for time.Now().Before(deadline) && (extra.IsZero() || time.Now().Before(extra)) {
+			m, err := c.ReadMessage(200 * time.Millisecond)
+			if err == nil {
+				got = append(got, string(m.Value))
+			}
+			if len(got) >= 50 && extra.IsZero() {
+				extra = time.Now().Add(time.Second)
+			}
+		}
+		for _, v := range got {
+			if v[0] != 'c' {
+				t.Fatalf("librdkafka read_committed saw the aborted record %s", v)
+			}
+		}
+		if len(got) != 50 {
+			t.Fatalf("librdkafka read_committed saw %d records, want 50", len(got))
+		}
+		if all := readIsolated(t, tg, topic, false, 60); len(all) != 60 {
+			t.Fatalf("read_uncommitted saw %d records, want 60", len(all))
+		}
 	})
 }
