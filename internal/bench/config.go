@@ -83,6 +83,10 @@ type Config struct {
 	Consumers int
 	// Keys chooses the record keys.
 	Keys KeyMode
+	// KeySpace, when > 0, makes sequential keys wrap at it (key mod
+	// KeySpace), so the same keys are overwritten again and again (a
+	// compacted topic's workload).
+	KeySpace uint64
 
 	// Preload is how many records consume writes before it reads (0: none).
 	Preload int64

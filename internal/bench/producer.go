@@ -20,6 +20,7 @@ type producer struct {
 	keys    KeyMode
 	keyNext uint64 // sequential keys: next key of this producer
 	keyStep uint64 // sequential keys: number of producers
+	keyMod  uint64 // sequential keys wrap here; 0 = never
 	rng     *rand.Rand
 	errs    *firstError
 	pool    sync.Pool
@@ -45,6 +46,7 @@ func newProducer(cl *kgo.Client, sh *shard, cfg *Config, payload []byte, stamp b
 		keys:    cfg.Keys,
 		keyNext: uint64(index),
 		keyStep: uint64(cfg.Producers),
+		keyMod:  cfg.KeySpace,
 		rng:     rand.New(rand.NewPCG(uint64(index), uint64(time.Now().UnixNano()))),
 		errs:    errs,
 	}
@@ -91,7 +93,11 @@ func (p *producer) run(ctx context.Context, stop *atomic.Bool, quota int64, rate
 		case KeysRandom:
 			binary.BigEndian.PutUint64(r.Key, p.rng.Uint64())
 		case KeysSequential:
-			binary.BigEndian.PutUint64(r.Key, p.keyNext)
+			k := p.keyNext
+			if p.keyMod > 0 {
+				k %= p.keyMod
+			}
+			binary.BigEndian.PutUint64(r.Key, k)
 			p.keyNext += p.keyStep
 		}
 		p.cl.Produce(ctx, r, p.promise)
