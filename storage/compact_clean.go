@@ -120,7 +120,10 @@ func (p *Partition) compactOnce(pol CompactionPolicy, now int64) (bool, error) {
 		return false, nil
 	}
 	v := p.viewLocked()
-	hwm, logStart := p.hwm, p.logStart
+	// Only decided data is cleaned: up to the last stable offset, as
+	// Kafka's cleaner stops at the first unstable offset (an open
+	// transaction's records may still be aborted).
+	hwm, logStart := p.lsoLocked(), p.logStart
 	p.mu.RUnlock()
 
 	cleanStart := logStart
@@ -189,6 +192,9 @@ func (p *Partition) compactOnce(pol CompactionPolicy, now int64) (bool, error) {
 		return false, nil
 	}
 
+	// Records of aborted transactions go (the copies never hold any):
+	// they neither count as a key's latest nor survive.
+	aborted := p.AbortedTxns(cleanStart, cleanEnd)
 	srcs := make([]cleanSource, 0, len(old)+len(dirty))
 	for _, c := range old {
 		srcs = append(srcs, cleanSource{pos: c.pos, size: c.size, storeTime: c.storeTime, tombstones: c.tombstones})
@@ -207,7 +213,7 @@ func (p *Partition) compactOnce(pol CompactionPolicy, now int64) (bool, error) {
 		}
 		buf = b[:0]
 		recs, bi, ok := p.batchRecords(b)
-		if !ok {
+		if !ok || abortedBatch(b, &bi, aborted) {
 			continue // unreadable records: kept whole in pass 2, keys unknown
 		}
 		_ = h
@@ -230,6 +236,9 @@ func (p *Partition) compactOnce(pol CompactionPolicy, now int64) (bool, error) {
 			return false, err
 		}
 		buf = b[:0]
+		if bi, err := parseBatch(b); err == nil && abortedBatch(b, &bi, aborted) {
+			continue
+		}
 		out, tomb := p.cleanBatch(b, srcs[i].storeTime, latest, pol, now)
 		if out == nil {
 			continue
@@ -271,6 +280,20 @@ func (p *Partition) compactOnce(pol CompactionPolicy, now int64) (bool, error) {
 	return true, nil
 }
 
+// abortedBatch reports whether b is a data batch of an aborted transaction.
+func abortedBatch(b []byte, bi *batchInfo, aborted []AbortedTxn) bool {
+	if bi.attributes&attrTransactional == 0 || bi.attributes&attrControl != 0 {
+		return false
+	}
+	base := int64(binary.BigEndian.Uint64(b[bOffBaseOffset:]))
+	for _, a := range aborted {
+		if a.ProducerID == bi.producerID && a.FirstOffset <= base && base <= a.LastOffset {
+			return true
+		}
+	}
+	return false
+}
+
 // readSource reads a source batch (into buf when it fits) and fills in
 // its store time from the entry header when unknown (dirty batches).
 func (p *Partition) readSource(src *cleanSource, buf []byte) ([]byte, entryHeader, error) {
@@ -306,7 +329,7 @@ func (p *Partition) readSource(src *cleanSource, buf []byte) ([]byte, entryHeade
 // false for a control batch or records that cannot be read.
 func (p *Partition) batchRecords(b []byte) ([]byte, batchInfo, bool) {
 	bi, err := parseBatch(b)
-	if err != nil || bi.attributes&0x20 != 0 {
+	if err != nil || bi.attributes&attrControl != 0 {
 		return nil, bi, false
 	}
 	recs := records(b, &bi, p.s.cfg.Decompress)

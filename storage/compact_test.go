@@ -549,3 +549,49 @@ func TestCompactionStateDroppedWithTopic(t *testing.T) {
 		t.Fatal("the deleted topic's compaction state stayed")
 	}
 }
+
+// TestCompactionTransactions: a round cleans only below the last stable
+// offset, and the records of an aborted transaction neither survive nor
+// count as their key's latest (a committed older value stays).
+func TestCompactionTransactions(t *testing.T) {
+	s := mustOpen(t, testConfig(t, t.TempDir()))
+	defer s.Close()
+	p, _ := s.CreatePartition(tid(1), 0)
+	w := newKeyedWriter(t, p, 10)
+	app := func(b []byte) {
+		t.Helper()
+		if _, err := p.Append(b, 0); err != nil {
+			t.Fatal(err)
+		}
+		w.next = p.LogEndOffset()
+	}
+	txn := func(pid int64, key, value string) []byte {
+		return makeBatch(batchOpts{firstTs: 1, producerID: pid, epoch: 0, seq: 0, attributes: attrTransactional},
+			testRecord{key: []byte(key), value: []byte(value)})
+	}
+	w.write("a")                         // 0: a@0, committed outside transactions
+	app(txn(1, "a", "aborted"))          // 1: producer 1, to be aborted
+	app(txn(2, "b", "b@2:"))             // 2: producer 2, left open for now
+	app(markerBatch(1, 0, ControlAbort)) // 3
+	w.write("c")                         // 4
+	w.write("z")                         // 5
+	p.SetCompaction(compactPolicy(math.MaxInt64 / 2))
+	if err := s.RunCompaction(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(readAll(t, p, 0)); n != 6 {
+		t.Fatalf("%d records after a round below the open transaction at 2, want all 6", n)
+	}
+	app(markerBatch(2, 0, ControlCommit)) // 6
+	w.write("y")                          // 7
+	if err := s.RunCompaction(); err != nil {
+		t.Fatal(err)
+	}
+	got := map[int64]string{}
+	for _, r := range readAll(t, p, 0) {
+		got[r.offset] = r.key + "=" + r.value
+	}
+	if _, ok := got[1]; ok || !strings.HasPrefix(got[0], "a=a@0:") || got[2] != "b=b@2:" || len(got) != 7 {
+		t.Fatalf("after the transactions were decided: %v (want a@0, b@2, both markers, c, z, y; not the aborted a@1)", got)
+	}
+}

@@ -324,7 +324,9 @@
 // renumbered; a consumer from the start reads every key's latest value
 // (and the tombstones younger than delete.retention.ms).
 //
-// What a round cleans: whole visible batches from the clean end whose max
+// What a round cleans: whole batches from the clean end below the last
+// stable offset (an open transaction's records may still be aborted, so,
+// as Kafka's cleaner, a round stops there) whose max
 // timestamp is older than min.compaction.lag.ms, which are not in the
 // active segment unless older than segment.ms (Kafka never cleans the
 // active segment), stopping at the first that is not, and never the
@@ -336,8 +338,10 @@
 // counts the horizon from the tombstone's first cleaning, gregor from its
 // append, which is never later). Keyless records are dropped as Kafka's
 // cleaner drops them (the broker refuses them on compacted topics);
-// control batches and batches whose records cannot be decompressed are
-// copied whole. With compact,delete, retention.ms and retention.bytes
+// the data batches of aborted transactions (the aborted-transaction index)
+// are dropped and never count as a key's latest; control batches
+// (transaction markers) and batches whose records cannot be decompressed
+// are copied whole. With compact,delete, retention.ms and retention.bytes
 // count the copies and the dirty batches.
 //
 // Costs. Each round rewrites the live data once (Kafka's cleaner rewrites
