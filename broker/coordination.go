@@ -122,13 +122,20 @@ func (b *Broker) localGroups() *group.Coordinator {
 }
 
 // validateGroup is the check each group handler makes for each group it
-// names before touching it: the coordinator to answer with, or
+// names before touching it: the coordinator to answer with;
 // NOT_COORDINATOR when this broker does not coordinate the group (a slave,
-// or another broker group's master does).
+// a master stepping down, or another broker group's master does), so the
+// client looks the coordinator up again; COORDINATOR_LOAD_IN_PROGRESS when
+// it does but its coordinator is not running (it failed to start, which is
+// logged), so the client retries here, as Kafka answers while it loads a
+// partition's groups.
 func (b *Broker) validateGroup(ctx context.Context, groupID string) (*group.Coordinator, int16) {
-	g := b.localGroups()
-	if g == nil || b.coordinatorElsewhere(ctx, groupID) != nil {
+	if !b.isMaster() || b.coordinatorElsewhere(ctx, groupID) != nil {
 		return nil, kerr.NotCoordinator.Code
+	}
+	g := b.localGroups()
+	if g == nil {
+		return nil, kerr.CoordinatorLoadInProgress.Code
 	}
 	return g, 0
 }

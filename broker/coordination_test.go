@@ -247,3 +247,23 @@ func TestCoordinatorAfterLostOffsetsShare(t *testing.T) {
 		t.Fatalf("first: code %d", code)
 	}
 }
+
+// A master whose group coordinator is not running (it failed to start)
+// answers COORDINATOR_LOAD_IN_PROGRESS, which the client retries here, not
+// NOT_COORDINATOR, which says another broker coordinates the group.
+func TestMasterWithoutCoordinatorLoading(t *testing.T) {
+	cb := coreStart(t, "", nil)
+	saved := cb.b.groups
+	cb.b.groups = nil
+	defer func() { cb.b.groups = saved }()
+	hb := kmsg.NewPtrHeartbeatRequest()
+	hb.Version, hb.Group, hb.MemberID = 4, "a", "m"
+	if r := cb.raw().do(hb).(*kmsg.HeartbeatResponse); r.ErrorCode != kerr.CoordinatorLoadInProgress.Code {
+		t.Fatalf("Heartbeat on a master without a coordinator: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	cb.b.setRole(roleSteppingDown)
+	defer cb.b.setRole(roleMaster)
+	if r := cb.raw().do(hb).(*kmsg.HeartbeatResponse); r.ErrorCode != kerr.NotCoordinator.Code {
+		t.Fatalf("Heartbeat on a master stepping down: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+}
