@@ -137,3 +137,44 @@ func TestSlaveCommitLimit(t *testing.T) {
 		t.Fatalf("slave hwm %d want %d", sp.HighWatermark(), p.HighWatermark())
 	}
 }
+
+// TestCommitLimitLoweredOverInterleavedPartitions: the whole log of three
+// partitions written in turn is hidden at once (a restarted slave's
+// fenceUncommitted) and let through again position by position: each
+// partition's high watermark follows exactly the batches that end at or
+// below the limit, which needs the queue ordered by position across the
+// partitions after they were hidden one partition at a time.
+func TestCommitLimitLoweredOverInterleavedPartitions(t *testing.T) {
+	s := mustOpen(t, testConfig(t, t.TempDir()))
+	defer s.Close()
+	var ps []*Partition
+	for i := range 3 {
+		p, _ := s.CreatePartition(tid(9), int32(i))
+		ps = append(ps, p)
+	}
+	type batch struct {
+		p         int
+		end, next int64
+	}
+	var bs []batch
+	for b := range 60 {
+		e, n := appendAt(t, ps[b%3], b)
+		bs = append(bs, batch{b % 3, e, n})
+	}
+	s.SetCommitLimit(s.FirstPosition())
+	for i, p := range ps {
+		if p.HighWatermark() != 0 {
+			t.Fatalf("partition %d: hwm %d with the whole log hidden", i, p.HighWatermark())
+		}
+	}
+	want := make([]int64, 3)
+	for _, b := range bs {
+		s.SetCommitLimit(b.end)
+		want[b.p] = b.next
+		for i, p := range ps {
+			if p.HighWatermark() != want[i] {
+				t.Fatalf("limit %d: partition %d hwm %d, want %d", b.end, i, p.HighWatermark(), want[i])
+			}
+		}
+	}
+}
