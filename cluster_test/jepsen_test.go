@@ -99,6 +99,13 @@ func TestJepsen(t *testing.T) {
 	if s := os.Getenv("JEPSEN_MODES"); s != "" {
 		modes = strings.Split(s, ",")
 	}
+	// The commit the binaries were built from (TestMain builds gregor
+	// first): HEAD may move during a long run.
+	head, _ := exec.Command("git", "rev-parse", "HEAD").Output()
+	dirty := ""
+	if out, _ := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); len(out) > 0 {
+		dirty = " (with uncommitted changes)"
+	}
 	var tables []string
 	for _, mode := range modes {
 		if mode != "sync" && mode != "async" {
@@ -108,11 +115,6 @@ func TestJepsen(t *testing.T) {
 	}
 	if path := os.Getenv("JEPSEN_RESULTS"); path != "" && len(tables) > 0 {
 		var sb strings.Builder
-		head, _ := exec.Command("git", "rev-parse", "HEAD").Output()
-		dirty := ""
-		if out, _ := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); len(out) > 0 {
-			dirty = " (with uncommitted changes)"
-		}
 		cmd := "go test -count=1 -run 'TestJepsen$' ./cluster_test/"
 		for _, k := range []string{"JEPSEN_MODES", "JEPSEN_DURATION"} {
 			if v := os.Getenv(k); v != "" {
