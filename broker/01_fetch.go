@@ -88,7 +88,8 @@ func handleFetch(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Re
 	for i, sp := range plan.parts {
 		parts[i] = b.resolveFetchPart(sp, r.Version)
 		parts[i].readCommitted = readCommitted
-		b.choosePreferred(r, parts[i]) // read from slave (read_replica.go)
+		b.authorizeFetchPart(req, parts[i]) // READ on the topic (acl_enforce.go)
+		b.choosePreferred(r, parts[i])      // read from slave (read_replica.go)
 	}
 
 	// Watch before the first read: an append between the read and the

@@ -1,9 +1,11 @@
 package broker
 
 // Authorized operations (KIP-430): the bit sets Metadata, DescribeCluster
-// and DescribeGroups return when a client asks for them. gregor has no
-// authorizer yet, so every operation that applies to the resource is
-// allowed, as Kafka answers without one; a field not asked for holds
+// and DescribeGroups return when a client asks for them. These are the
+// sets without an authorizer (every operation that applies to the
+// resource, as Kafka answers without one); with authorizer.class.name the
+// ACL rules narrow them to what the principal may do (authorizedOps,
+// acl_enforce.go); a field not asked for holds
 // Kafka's "not requested" value, math.MinInt32. The group set lives in
 // broker/group (admin.go).
 //

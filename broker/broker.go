@@ -167,6 +167,7 @@ func (c *Config) Validate() error {
 // Broker is one running broker.
 type Broker struct {
 	cfg      Config
+	aclc     aclCache // the ACL bindings in force (acl.go)
 	log      *zap.Logger
 	store    *storage.Store
 	topics   *Topics

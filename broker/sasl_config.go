@@ -42,6 +42,13 @@ type SecurityConfig struct {
 	// lasts this long, then the client must authenticate again or its
 	// connection is closed at its next request. 0: sessions never expire.
 	ReauthMax time.Duration
+	// Authorizer is authorizer.class.name set: ACLs are enforced (acl.go).
+	Authorizer bool
+	// SuperUsers is super.users: principals (User:name) allowed
+	// everything.
+	SuperUsers []string
+	// AllowEveryoneIfNoACL is allow.everyone.if.no.acl.found.
+	AllowEveryoneIfNoACL bool
 	// FailedAuthDelay is connection.failed.authentication.delay.ms: how
 	// long a failed authentication's answer is held back (Kafka's 100 ms
 	// default; negative: none), which slows password guessing.

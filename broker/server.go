@@ -22,8 +22,24 @@ func (b *Broker) Handle(ctx context.Context, req *protocol.Request) (kmsg.Respon
 		return nil, err // closes the connection, as Kafka does (sasl.go)
 	}
 	start := time.Now()
-	resp, err := b.handle(ctx, a, req)
+	resp, err := b.authorizedHandle(ctx, a, req)
 	b.metrics.observe(req.Header.Key, time.Since(start), err)
+	return resp, err
+}
+
+// authorizedHandle applies the API's ACL rule around handle (acl_enforce.go).
+func (b *Broker) authorizedHandle(ctx context.Context, a api, req *protocol.Request) (kmsg.Response, error) {
+	deny, post := b.authorizeRequest(req)
+	if deny != nil {
+		if _, none := deny.(nilResponse); none {
+			return nil, nil
+		}
+		return deny, nil
+	}
+	resp, err := b.handle(ctx, a, req)
+	if post != nil && err == nil && resp != nil {
+		post(resp)
+	}
 	return resp, err
 }
 

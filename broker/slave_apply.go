@@ -17,6 +17,9 @@ func (b *Broker) onApply(kind storage.EntryKind, ns string) {
 	case storage.EntryTerm, storage.EntryCreatePartition, storage.EntryDeleteTopic:
 	case storage.EntryKV:
 		switch ns {
+		case aclNamespace:
+			b.aclc.p.Store(nil) // read again at the next check (acl.go)
+			return
 		case topicsNamespace, brokerConfigsNamespace, kvNamespace:
 		default:
 			return // group offsets, producer ids: read from the store on demand

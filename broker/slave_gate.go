@@ -32,6 +32,8 @@ var forwardedBySlave = map[int16]bool{
 	int16(kmsg.InitProducerID):          true,
 	// SCRAM credentials and ACLs (scram_store.go, acl.go).
 	int16(kmsg.AlterUserSCRAMCredentials): true,
+	int16(kmsg.CreateACLs):                true,
+	int16(kmsg.DeleteACLs):                true,
 }
 
 // slaveGate answers req when this broker is not its group's master and req

@@ -5,6 +5,7 @@ package main
 
 import (
 	"math"
+	"strconv"
 	"strings"
 
 	"github.com/gregor-broker/gregor/broker"
@@ -25,6 +26,9 @@ var securitySettings = []setting{
 	{key: "sasl.jaas.config", kind: kindString, usage: "JAAS text with PLAIN logins, user_NAME=\"password\" (Kafka's listener.name.*.plain.sasl.jaas.config); PLAIN also accepts the stored SCRAM credentials"},
 	{key: "connections.max.reauth.ms", kind: kindInt, usage: "SASL session lifetime; clients re-authenticate before it ends (KIP-368), 0 = never expires", def: func(d *Config) string { return ms(d.Security.ReauthMax) }},
 	{key: "connection.failed.authentication.delay.ms", kind: kindInt, usage: "how long a failed SASL authentication's answer is held back", def: func(d *Config) string { return ms(d.Security.FailedAuthDelay) }},
+	{key: "authorizer.class.name", kind: kindString, usage: "set (to Kafka's org.apache.kafka.metadata.authorizer.StandardAuthorizer, or any name) to enforce ACLs on every API; empty: everyone may do everything and the ACL APIs answer SECURITY_DISABLED"},
+	{key: "super.users", kind: kindString, usage: "principals allowed everything, User:name;User:other (Kafka's ';' list)"},
+	{key: "allow.everyone.if.no.acl.found", kind: kindBool, usage: "with an authorizer, allow what no ACL covers at all", def: func(d *Config) string { return strconv.FormatBool(d.Security.AllowEveryoneIfNoACL) }},
 }
 
 func init() { settings = append(settings, securitySettings...) }
@@ -76,6 +80,23 @@ func (p *parser) security(c *Config) {
 		if d == 0 {
 			s.FailedAuthDelay = -1 // none (the broker's zero means its default)
 		}
+	}
+	if v, ok := p.str("authorizer.class.name"); ok {
+		s.Authorizer = strings.TrimSpace(v) != ""
+	}
+	if v, ok := p.str("super.users"); ok {
+		s.SuperUsers = nil
+		for _, u := range strings.Split(v, ";") {
+			if u = strings.TrimSpace(u); u != "" {
+				if !strings.Contains(u, ":") {
+					p.fail("super.users", "%q is not a principal such as User:admin", u)
+				}
+				s.SuperUsers = append(s.SuperUsers, u)
+			}
+		}
+	}
+	if v, ok := p.bool("allow.everyone.if.no.acl.found"); ok {
+		s.AllowEveryoneIfNoACL = v
 	}
 	if err := s.Check(c.Listeners); err != nil {
 		p.fail("listeners", "%v", err)

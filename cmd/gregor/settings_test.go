@@ -35,6 +35,8 @@ var noDefault = map[string]string{
 	"ssl.truststore.location":         "none",
 	"ssl.truststore.certificates":     "none",
 	"sasl.jaas.config":                "none",
+	"authorizer.class.name":           "none (no authorizer)",
+	"super.users":                     "none",
 	"log.retention.minutes":           "log.retention.ms's default",
 	"log.retention.hours":             "log.retention.ms's default",
 	"log.dir":                         "log.dirs's default",
