@@ -223,7 +223,7 @@ func (c *ccluster) waitAllListed() {
 }
 
 // describe runs `gregor topic describe topic --json` in a client container
-// on the compose network and returns partition → ISR, and the text form.
+// on the compose network and returns partition → ISR, and the output.
 func (c *ccluster) describe(topic string) (map[int32][]int32, string) {
 	c.t.Helper()
 	out := c.compose("run", "--rm", "-T", "client", "topic", "describe", topic, "--json")
@@ -244,25 +244,24 @@ func (c *ccluster) describe(topic string) (map[int32][]int32, string) {
 		sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 		isr[p.Partition] = s
 	}
-	return isr, c.compose("run", "--rm", "-T", "client", "topic", "describe", topic)
+	return isr, out
 }
 
 // waitISR waits until `gregor topic describe` in a client container shows
-// want as the ISR of every partition led by leader, and returns its text.
+// want as the ISR of every partition led by leader, and returns its text
+// form.
 func (c *ccluster) waitISR(topic string, leader int32, parts []int32, want ...int32) string {
 	c.t.Helper()
-	var text string
 	c.eventually(90*time.Second, func() error {
-		isr, txt := c.describe(topic)
-		text = txt
+		isr, out := c.describe(topic)
 		for _, p := range parts {
 			if fmt.Sprint(isr[p]) != fmt.Sprint(want) {
-				return fmt.Errorf("%s/%d (leader %d): ISR %v, want %v\n%s", topic, p, leader, isr[p], want, txt)
+				return fmt.Errorf("%s/%d (leader %d): ISR %v, want %v\n%s", topic, p, leader, isr[p], want, out)
 			}
 		}
 		return nil
 	})
-	return text
+	return c.compose("run", "--rm", "-T", "client", "topic", "describe", topic)
 }
 
 // checkStoppedSlavesListed: with slaves stopped, Metadata keeps them among
