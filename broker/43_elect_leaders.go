@@ -52,6 +52,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -268,7 +269,23 @@ func (b *Broker) electGroup(ctx context.Context, v *view, group string, how int8
 		}
 		force = true
 	}
-	if err := b.promoteMember(ctx, group, target, force); err != nil {
+	err := b.promoteMember(ctx, group, target, force)
+	// A lease not granted in time (the NameServers' answers came back
+	// late on a starved machine) is worth another try within the
+	// request's timeout; the master stays stepped down meanwhile, and
+	// asking it again is harmless.
+	for err != nil && ctx.Err() == nil && strings.Contains(err.Error(), "lease: ") {
+		select {
+		case <-ctx.Done():
+		case <-time.After(250 * time.Millisecond):
+		}
+		if m := b.cl().currentView().masters[group]; m != nil && m.BrokerID == target.BrokerID {
+			err = nil // it got there after all
+			break
+		}
+		err = b.promoteMember(ctx, group, target, force)
+	}
+	if err != nil {
 		if ctx.Err() != nil {
 			return electOutcome{kerr.RequestTimedOut.Code, fmt.Sprintf("promoting member %d of broker group %s: %v", target.BrokerID, group, err)}
 		}

@@ -62,7 +62,8 @@ the same towards each group's member 0.
 Member N checks the in-sync set in the master's registration, which trails
 the master by up to a registration and a route poll (3 s + 2 s by default):
 right after N restarted or caught up it can still be refused as not in sync,
-and promote asks again for up to --wait-in-sync before giving up.
+and promote asks again for up to --wait-in-sync before giving up; so it does
+when N did not get the fail-over lease in time (a starved machine).
 
 --force skips the hand-over, for a master that is gone: what it alone had is
 lost and is truncated on it when it returns.`,
@@ -79,17 +80,17 @@ lost and is truncated on it when it returns.`,
 			deadline := time.Now().Add(waitInSync)
 			for {
 				err := httpCall(cmd, http.MethodPost, u, timeout)
-				if err == nil || !strings.Contains(err.Error(), notInSync) || time.Now().After(deadline) {
+				if err == nil || !(strings.Contains(err.Error(), notInSync) || strings.Contains(err.Error(), leaseNotYet)) || time.Now().After(deadline) {
 					return err
 				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "member %d is not in sync yet; asking again (--wait-in-sync %v)\n", member, waitInSync)
+				fmt.Fprintf(cmd.ErrOrStderr(), "member %d is not in sync yet or did not get the lease; asking again (--wait-in-sync %v): %v\n", member, waitInSync, err)
 				time.Sleep(500 * time.Millisecond)
 			}
 		},
 	}
 	promote.Flags().Int64Var(&member, "member", -1, "broker.member.id of the slave to promote")
 	promote.Flags().BoolVar(&force, "force", false, "do not ask the master to step down (it is gone)")
-	promote.Flags().DurationVar(&waitInSync, "wait-in-sync", 15*time.Second, "ask again for this long while the member is refused as not in sync")
+	promote.Flags().DurationVar(&waitInSync, "wait-in-sync", 15*time.Second, "ask again for this long while the member is refused as not in sync, or did not get the lease in time")
 	var (
 		nameservers string
 		clusterName string
@@ -122,6 +123,12 @@ milliseconds). A group whose master is missing is marked "no master".`,
 // notInSync is in the answer of a promotion refused because the member is
 // not in the master's in-sync set (broker/promote.go).
 const notInSync = "not in the master's in-sync set"
+
+// leaseNotYet is in the answer of a promotion whose member did not get the
+// fail-over lease (nameserver/lease: the master's not yet free, or the
+// grants came back too late); the master stays stepped down, asking again
+// is harmless.
+const leaseNotYet = "lease: "
 
 func splitList(s string) []string {
 	var out []string
