@@ -344,6 +344,18 @@
 // are copied whole. With compact,delete, retention.ms and retention.bytes
 // count the copies and the dirty batches.
 //
+// What it reclaims, and what it does not. Segments go as a prefix of the
+// shared log (see "Retention"): copy forward means a compacted partition
+// never holds that prefix back (its live keys move to the head), so the
+// log's oldest segments go as soon as the other topics' retention lets
+// them. It does not make a compacted topic's superseded records go sooner
+// than that: while another topic retains data older than them (a topic
+// with retention.ms of 7 days beside it), the segments they share stay,
+// and with them the garbage, where Kafka would shrink the compacted
+// partition's own files at once. A log class of its own for compacted
+// topics (a second commit log holding only them, replicated beside the
+// first) would reclaim it independently; it is not built.
+//
 // Costs. Each round rewrites the live data once (Kafka's cleaner rewrites
 // its clean segments too) through the ordinary write path, one entry per
 // surviving batch under Store.mu; the disk holds the live data at most
