@@ -324,25 +324,40 @@ func (s *Store) applyCatchUp(pos int64, h *entryHeader, b []byte) {
 // encodeEpochsProducers and decodeEpochsProducers share the checkpoint's
 // layout for a partition's leader epochs and producer state.
 func encodeEpochsProducers(e *enc, p *Partition) {
-	e.u32(uint32(len(p.epochs)))
-	for _, ep := range p.epochs {
+	encodeEpochs(e, p.epochs)
+	encodeProducers(e, p.producers)
+	encodeTxnIndex(e, p)
+}
+
+func encodeEpochs(e *enc, epochs []epochStart) {
+	e.u32(uint32(len(epochs)))
+	for _, ep := range epochs {
 		e.u32(uint32(ep.epoch))
 		e.i64(ep.start)
 	}
-	e.u32(uint32(len(p.producers)))
-	for id, st := range p.producers {
-		e.i64(id)
-		e.u16(uint16(st.epoch))
-		e.i64(st.lastSeen)
-		e.u8(uint8(len(st.batches)))
-		for _, b := range st.batches {
-			e.u32(uint32(b.firstSeq))
-			e.u32(uint32(b.lastSeq))
-			e.i64(b.base)
-			e.i64(b.last)
+}
+
+func encodeProducers(e *enc, prods map[int64]*producerState) {
+	e.u32(uint32(len(prods)))
+	for id, st := range prods {
+		// One append per producer, filled in place: this runs under the
+		// writer lock for every partition at each checkpoint.
+		n := len(e.b)
+		e.b = append(e.b, make([]byte, 19+24*len(st.batches))...)
+		b := e.b[n:]
+		binary.BigEndian.PutUint64(b, uint64(id))
+		binary.BigEndian.PutUint16(b[8:], uint16(st.epoch))
+		binary.BigEndian.PutUint64(b[10:], uint64(st.lastSeen))
+		b[18] = uint8(len(st.batches))
+		b = b[19:]
+		for _, sb := range st.batches {
+			binary.BigEndian.PutUint32(b, uint32(sb.firstSeq))
+			binary.BigEndian.PutUint32(b[4:], uint32(sb.lastSeq))
+			binary.BigEndian.PutUint64(b[8:], uint64(sb.base))
+			binary.BigEndian.PutUint64(b[16:], uint64(sb.last))
+			b = b[24:]
 		}
 	}
-	encodeTxnIndex(e, p)
 }
 
 func decodeEpochsProducers(d *dec, p *Partition, withTxn bool) {
@@ -370,16 +385,16 @@ func decodeEpochsProducers(d *dec, p *Partition, withTxn bool) {
 	}
 }
 
-func encodeKVs(e *enc, s *Store) {
-	s.kvMu.RLock()
-	defer s.kvMu.RUnlock()
-	e.u32(uint32(len(s.kv)))
-	for ns, m := range s.kv {
-		e.bytes([]byte(ns))
-		e.u32(uint32(len(m)))
-		for k, v := range m {
-			e.bytes([]byte(k))
-			e.bytes(v)
+func encodeKVs(e *enc, s *Store) { encodeKVSnap(e, s.snapshotKVs()) }
+
+func encodeKVSnap(e *enc, kvs []kvSnap) {
+	e.u32(uint32(len(kvs)))
+	for _, k := range kvs {
+		e.bytes([]byte(k.ns))
+		e.u32(uint32(len(k.keys)))
+		for i, key := range k.keys {
+			e.bytes([]byte(key))
+			e.bytes(k.vals[i])
 		}
 	}
 }

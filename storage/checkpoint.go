@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"sort"
 	"time"
 
 	"go.uber.org/zap"
@@ -72,42 +73,144 @@ func (d *dec) count(minSize int) int {
 }
 func (d *dec) bytes() []byte { return append([]byte{}, d.take(d.count(1))...) }
 
-// encodeCheckpointLocked snapshots the derived state at pos; under s.mu.
-func (s *Store) encodeCheckpointLocked(pos int64) ([]byte, []trimMark) {
-	var marks []trimMark
-	e := &enc{b: make([]byte, 0, 1<<16)}
+// ckptSnap is the derived state a checkpoint holds, taken under s.mu and
+// encoded after s.mu is released, so writers wait only for the copy
+// (O(partitions + producers + keys)), not for the encoding, the sort or
+// anything proportional to the consume queues' length.
+type ckptSnap struct {
+	pos   int64
+	parts []partSnap
+	prod  []byte // encoded producer state and transaction index of every partition
+	kvs   []kvSnap
+}
+
+// partSnap is one partition's checkpointed fields. blocks and epochs share
+// the partition's arrays: both only ever grow by append (elements below
+// their length never change) or are replaced by a new slice (trimLocked,
+// Truncate), so a capped view is a stable copy. Producer state is changed
+// in place (updateProducerLocked), so it is encoded at once, with the
+// transaction index, into ckptSnap.prod[prodLo:prodHi] (one buffer for
+// all partitions: no allocation per producer under the lock).
+type partSnap struct {
+	p                                     *Partition
+	count, nextOffset, logStart, startIdx int64
+	startCum, totalBytes, maxTs, maxTsOff int64
+	blocksBase                            int64
+	blocks                                []blockInfo
+	epochs                                []epochStart
+	prodLo, prodHi                        int
+}
+
+// kvSnap is one namespace's keys and values: values are never changed in
+// place (applyKV stores a new slice), so references are a stable copy.
+type kvSnap struct {
+	ns   string
+	keys []string
+	vals [][]byte
+}
+
+// snapshotLocked copies the derived state at pos; under s.mu (which every
+// dispatch holds, so the state is exactly that of the log up to pos).
+func (s *Store) snapshotLocked(pos int64) *ckptSnap {
+	s.partsMu.RLock()
+	ps := make([]*Partition, 0, len(s.parts))
+	for _, p := range s.parts {
+		ps = append(ps, p)
+	}
+	s.partsMu.RUnlock()
+	sn := &ckptSnap{pos: pos, parts: make([]partSnap, len(ps)), kvs: s.snapshotKVs()}
+	pe := &enc{b: make([]byte, 0, max(4*len(ps), int(s.ckptProdSize.Load())*9/8))}
+	for i, p := range ps {
+		p.mu.RLock()
+		lo := len(pe.b)
+		encodeProducers(pe, p.producers)
+		encodeTxnIndex(pe, p)
+		sn.parts[i] = partSnap{
+			p: p, count: p.count, nextOffset: p.nextOffset, logStart: p.logStart, startIdx: p.startIdx,
+			startCum: p.startCum, totalBytes: p.totalBytes, maxTs: p.maxTs, maxTsOff: p.maxTsOff,
+			blocksBase: p.blocksBase,
+			blocks:     p.blocks[:len(p.blocks):len(p.blocks)],
+			epochs:     p.epochs[:len(p.epochs):len(p.epochs)],
+			prodLo:     lo, prodHi: len(pe.b),
+		}
+		p.mu.RUnlock()
+	}
+	sn.prod = pe.b
+	s.ckptProdSize.Store(int64(len(pe.b)))
+	return sn
+}
+
+// snapshotKVs copies references to every key/value (see kvSnap).
+func (s *Store) snapshotKVs() []kvSnap {
+	s.kvMu.RLock()
+	defer s.kvMu.RUnlock()
+	out := make([]kvSnap, 0, len(s.kv))
+	for ns, m := range s.kv {
+		k := kvSnap{ns: ns, keys: make([]string, 0, len(m)), vals: make([][]byte, 0, len(m))}
+		for key, v := range m {
+			k.keys = append(k.keys, key)
+			k.vals = append(k.vals, v)
+		}
+		out = append(out, k)
+	}
+	return out
+}
+
+// encode writes the checkpoint file's bytes (layout in doc.go), partitions
+// in (topic, partition) order, and the trim marks to apply once it is
+// written.
+func (sn *ckptSnap) encode() ([]byte, []trimMark) {
+	sort.Slice(sn.parts, func(i, j int) bool {
+		a, b := sn.parts[i].p.key, sn.parts[j].p.key
+		if a.topic != b.topic {
+			return string(a.topic[:]) < string(b.topic[:])
+		}
+		return a.part < b.part
+	})
+	n := 32
+	for i := range sn.parts {
+		n += 128 + 24*len(sn.parts[i].blocks) + 12*len(sn.parts[i].epochs)
+	}
+	n += len(sn.prod)
+	marks := make([]trimMark, 0, len(sn.parts))
+	e := &enc{b: make([]byte, 0, n)}
 	e.u32(checkpointMagic)
 	e.u32(checkpointVersion)
-	e.i64(pos)
+	e.i64(sn.pos)
 	e.i64(time.Now().UnixMilli())
-	parts := s.Partitions()
-	e.u32(uint32(len(parts)))
-	for _, p := range parts {
-		p.mu.RLock()
-		e.b = append(e.b, p.key.topic[:]...)
-		e.u32(uint32(p.key.part))
-		e.i64(p.count)
-		e.i64(p.nextOffset)
-		e.i64(p.logStart)
-		e.i64(p.startIdx)
-		e.i64(p.startCum)
-		e.i64(p.totalBytes)
-		e.i64(p.maxTs)
-		e.i64(p.maxTsOff)
-		marks = append(marks, trimMark{p, p.startIdx})
-		e.i64(p.blocksBase)
-		e.u32(uint32(len(p.blocks)))
-		for _, b := range p.blocks {
+	e.u32(uint32(len(sn.parts)))
+	for i := range sn.parts {
+		ps := &sn.parts[i]
+		e.b = append(e.b, ps.p.key.topic[:]...)
+		e.u32(uint32(ps.p.key.part))
+		e.i64(ps.count)
+		e.i64(ps.nextOffset)
+		e.i64(ps.logStart)
+		e.i64(ps.startIdx)
+		e.i64(ps.startCum)
+		e.i64(ps.totalBytes)
+		e.i64(ps.maxTs)
+		e.i64(ps.maxTsOff)
+		marks = append(marks, trimMark{ps.p, ps.startIdx})
+		e.i64(ps.blocksBase)
+		e.u32(uint32(len(ps.blocks)))
+		for _, b := range ps.blocks {
 			e.i64(b.firstBase)
 			e.i64(b.firstRunTs)
 			e.i64(b.firstCum)
 		}
-		encodeEpochsProducers(e, p)
-		p.mu.RUnlock()
+		encodeEpochs(e, ps.epochs)
+		e.b = append(e.b, sn.prod[ps.prodLo:ps.prodHi]...)
 	}
-	encodeKVs(e, s)
+	encodeKVSnap(e, sn.kvs)
 	e.u32(crc32.Checksum(e.b, castagnoli))
 	return e.b, marks
+}
+
+// encodeCheckpointLocked snapshots and encodes the derived state at pos;
+// under s.mu.
+func (s *Store) encodeCheckpointLocked(pos int64) ([]byte, []trimMark) {
+	return s.snapshotLocked(pos).encode()
 }
 
 // trimMark is a partition's first retained entry in a checkpoint: once the
@@ -231,8 +334,9 @@ func (s *Store) checkpoint() error {
 func (s *Store) checkpointCk() error {
 	s.mu.Lock()
 	pos := s.writePos.Load()
-	data, marks := s.encodeCheckpointLocked(pos)
+	sn := s.snapshotLocked(pos)
 	s.mu.Unlock()
+	data, marks := sn.encode()
 
 	if err := s.syncCommitLog(pos); err != nil {
 		return err

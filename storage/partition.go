@@ -355,8 +355,23 @@ func (p *Partition) trimLocked() {
 	p.cqFirstFile = first
 }
 
-// flushTail writes every entry not yet in the file (checkpoint).
+// flushTail writes every entry not yet in the file (checkpoint). The
+// file is opened (through the cache) before p.mu is taken: a checkpoint
+// flushes every partition, 10,000 files do not fit the cache, and a writer
+// waiting for p.mu holds s.mu, so an open under p.mu stalled every writer.
+// Under p.mu only the write of the few tail entries remains (a copy into
+// the page cache); when the handle was dropped meanwhile, writeTailLocked
+// opens the file again under the lock.
 func (p *Partition) flushTail() error {
+	p.mu.RLock()
+	warm := !p.deleted && p.tailLoaded && p.flushed < p.count && p.dirMade
+	idx := max(p.flushed, p.tailStart)
+	p.mu.RUnlock()
+	if warm {
+		if cf, err := p.s.cache.get(p.cqFile(idx), true); err == nil {
+			p.s.cache.put(cf)
+		}
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.deleted || !p.tailLoaded || p.flushed >= p.count {

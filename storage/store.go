@@ -135,6 +135,10 @@ type Store struct {
 	ckptMu     sync.Mutex   // one checkpoint at a time
 	lastCkptAt int64
 
+	// ckptProdSize is the size of the last snapshot's encoded producer
+	// state, so the next one allocates its buffer once (snapshotLocked).
+	ckptProdSize atomic.Int64
+
 	// autoCreate is set while rebuilding without a checkpoint from a log
 	// whose first segments retention already deleted: partitions whose
 	// creation entry is gone are recreated from their batches.

@@ -1,0 +1,120 @@
+package storage
+
+import (
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+// TestCheckpointWhileWriting: checkpoints taken while writers append
+// (idempotent producers, so producer state changes with every batch) each
+// describe the state of the commit log exactly up to their position:
+// every partition's entry count, next offset and each producer's last
+// sequence equal what a scan of the log up to the position gives. A
+// snapshot taken outside the writer lock, or a copy that shares state the
+// writers change in place, shows entries or sequences past the position.
+func TestCheckpointWhileWriting(t *testing.T) {
+	cfg := testConfig(t, "/ck")
+	cfg.FS = newMemFS() // cheap checkpoints: many of them overlap the writes
+	s := mustOpen(t, cfg)
+	defer s.Close()
+	const parts, writers, per = 64, 4, 500
+	ps := make([]*Partition, parts)
+	for i := range ps {
+		ps[i], _ = s.CreatePartition(tid(3), int32(i))
+	}
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for b := 0; b < per; b++ {
+				// Producer w writes batch b of 2 records to every
+				// partition w+k*writers.
+				for i := w; i < parts; i += writers {
+					if _, err := ps[i].Append(idemBatch(int64(100+w), 0, int32(2*b), 2), 0); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		}(w)
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	checked := 0
+	for stop := false; !stop; {
+		select {
+		case <-done:
+			stop = true
+		default:
+		}
+		if err := s.checkpoint(); err != nil {
+			t.Fatal(err)
+		}
+		b, err := readWholeFile(s.fs, filepath.Join(cfg.Dir, checkpointName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ck, err := decodeCheckpoint(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkCheckpointAgainstLog(t, s, ck)
+		checked++
+	}
+	t.Logf("%d checkpoints checked against the log", checked)
+}
+
+// checkCheckpointAgainstLog scans the commit log up to ck.pos and compares
+// each partition's entries, next offset and producers' last sequences.
+func checkCheckpointAgainstLog(t *testing.T, s *Store, ck *checkpointData) {
+	t.Helper()
+	type want struct {
+		count, next int64
+		lastSeq     map[int64]int32
+	}
+	ws := map[pkey]*want{}
+	sc := s.newScanner(0)
+	for sc.pos < ck.pos {
+		h, b, _, ok := sc.next()
+		if !ok {
+			t.Fatalf("scan stopped at %d before the checkpoint's %d: %v", sc.pos, ck.pos, sc.err)
+		}
+		if h.typ != entryBatch {
+			continue
+		}
+		k := pkey{h.topic, h.partition}
+		w := ws[k]
+		if w == nil {
+			w = &want{lastSeq: map[int64]int32{}}
+			ws[k] = w
+		}
+		bi, err := parseBatch(b[entryHeaderSize:h.length])
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.count++
+		w.next = h.baseOffset + int64(bi.lastDelta) + 1
+		w.lastSeq[bi.producerID] = bi.baseSequence + bi.lastDelta
+	}
+	for _, cp := range ck.parts {
+		w := ws[cp.key]
+		if w == nil {
+			w = &want{lastSeq: map[int64]int32{}}
+		}
+		if cp.count != w.count || cp.nextOffset != w.next {
+			t.Fatalf("checkpoint at %d: partition %d has %d entries, next offset %d; the log up to there has %d, %d",
+				ck.pos, cp.key.part, cp.count, cp.nextOffset, w.count, w.next)
+		}
+		if len(cp.producers) != len(w.lastSeq) {
+			t.Fatalf("checkpoint at %d: partition %d has %d producers, the log %d", ck.pos, cp.key.part, len(cp.producers), len(w.lastSeq))
+		}
+		for id, st := range cp.producers {
+			if n := len(st.batches); n == 0 || st.batches[n-1].lastSeq != w.lastSeq[id] {
+				t.Fatalf("checkpoint at %d: partition %d producer %d state %+v; the log's last sequence is %d",
+					ck.pos, cp.key.part, id, st.batches, w.lastSeq[id])
+			}
+		}
+	}
+}
