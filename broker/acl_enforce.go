@@ -60,7 +60,7 @@ var aclRules = map[int16]aclRule{
 	int16(kmsg.DescribeConfigs):         authorizeDescribeConfigs,
 	int16(kmsg.AlterConfigs):            authorizeAlterConfigs,
 	int16(kmsg.IncrementalAlterConfigs): authorizeIncrementalAlterConfigs,
-	int16(kmsg.DescribeCluster):         clusterWhole(aclOpDescribe),
+	int16(kmsg.DescribeCluster):         authorizeDescribeCluster,
 	int16(kmsg.DescribeLogDirs):         clusterWhole(aclOpDescribe),
 	int16(kmsg.ElectLeaders):            clusterWhole(aclOpAlter),
 }
@@ -131,27 +131,28 @@ func (b *Broker) authorizeFetchPart(req *protocol.Request, fp *fetchPart) {
 func clusterWhole(op int8) aclRule {
 	return func(b *Broker, who requester, req *protocol.Request) (kmsg.Response, func(kmsg.Response)) {
 		if b.allowed(who, resCluster, clusterResourceName, op) {
-			return nil, func(resp kmsg.Response) {
-				// The cluster's authorized operations follow the ACLs.
-				if dr, ok := resp.(*kmsg.DescribeClusterResponse); ok && dr.ClusterAuthorizedOperations != opsNotRequested {
-					dr.ClusterAuthorizedOperations = b.authorizedOps(who, resCluster, clusterResourceName, dr.ClusterAuthorizedOperations)
-				}
-			}
+			return nil, nil
 		}
 		resp := req.Body.ResponseKind()
 		resp.SetVersion(req.Body.GetVersion())
 		code := kerr.ClusterAuthorizationFailed.Code
 		switch r := resp.(type) {
-		case *kmsg.DescribeClusterResponse:
-			r.ErrorCode = code
-			msg := kerr.ClusterAuthorizationFailed.Message
-			r.ErrorMessage = &msg
 		case *kmsg.DescribeLogDirsResponse:
 			r.ErrorCode = code
 		case *kmsg.ElectLeadersResponse:
 			r.ErrorCode = code
 		}
 		return resp, nil
+	}
+}
+
+// authorizeDescribeCluster: Kafka answers DescribeCluster to everyone, as
+// Metadata; only the cluster's authorized operations follow the ACLs.
+func authorizeDescribeCluster(b *Broker, who requester, req *protocol.Request) (kmsg.Response, func(kmsg.Response)) {
+	return nil, func(resp kmsg.Response) {
+		if dr, ok := resp.(*kmsg.DescribeClusterResponse); ok && dr.ClusterAuthorizedOperations != opsNotRequested {
+			dr.ClusterAuthorizedOperations = b.authorizedOps(who, resCluster, clusterResourceName, dr.ClusterAuthorizedOperations)
+		}
 	}
 }
 

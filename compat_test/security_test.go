@@ -56,7 +56,7 @@ const (
 
 const msgCarolBad = "Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512"
 
-const plainJAAS = `org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="alice-secret";`
+const plainJAAS = `org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="alice-secret" user_dana="dana-secret";`
 
 // secAddrs are the listeners of a target's secure twin.
 type secAddrs struct {
@@ -137,6 +137,10 @@ func securityKafkaEnv() []string {
 		"ssl.truststore.location=" + secMaterial.caFile,
 		"ssl.client.auth=requested",
 		"sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+		// ACLs are enforced; the PLAINTEXT listener (every other test,
+		// and the controller) is User:ANONYMOUS, a super user.
+		"authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+		"super.users=User:ANONYMOUS",
 	}
 	for _, l := range []string{"sasl_plaintext", "sasl_ssl"} {
 		props = append(props,
@@ -235,6 +239,8 @@ func startSecureGregor(sa *secAddrs) {
 		"--ssl.truststore.location="+secMaterial.caFile,
 		"--ssl.client.auth=requested",
 		"--sasl.jaas.config="+plainJAAS,
+		"--authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+		"--super.users=User:ANONYMOUS",
 		"--num.partitions=1",
 		"--log.segment.bytes=4194304",
 		"--group.initial.rebalance.delay.ms=0",
@@ -314,7 +320,9 @@ func startSecureInproc(sa *secAddrs) {
 		},
 		Security: broker.SecurityConfig{
 			TLS:        security.TLSConfig{KeystoreLocation: secMaterial.keystore, TruststoreLocation: secMaterial.caFile, ClientAuth: "requested"},
-			PlainUsers: map[string]string{"alice": "alice-secret"},
+			PlainUsers: map[string]string{"alice": "alice-secret", "dana": "dana-secret"},
+			Authorizer: true,
+			SuperUsers: []string{"User:ANONYMOUS"},
 		},
 		Store:  storage.Config{Dir: filepath.Join(workDir, "inproc-secure-data"), SegmentBytes: 4 << 20},
 		Topics: broker.TopicDefaults{AutoCreate: true, NumPartitions: 1},
@@ -340,8 +348,10 @@ func startSecureInproc(sa *secAddrs) {
 }
 
 // createSCRAMUsers makes bob (SCRAM-SHA-256) and carol (SCRAM-SHA-512)
-// through the PLAINTEXT listener and waits until both can log in (Kafka
-// applies the change through its metadata log, a moment later).
+// through the PLAINTEXT listener, lets alice, bob, carol and the client
+// certificate use every topic and group, and waits until both can log in
+// and write (Kafka applies changes through its metadata log, a moment
+// later).
 func createSCRAMUsers(sa *secAddrs) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(sa.plain))
 	if err != nil {
@@ -360,13 +370,25 @@ func createSCRAMUsers(sa *secAddrs) error {
 	if err := res.Error(); err != nil {
 		return err
 	}
+	// The logins of the other scenarios may use every topic and group.
+	acl := kadm.NewACLs().Allow("User:alice", "User:bob", "User:carol", "User:CN=alice").AllowHosts("*").
+		Topics("*").Groups("*").ResourcePatternType(kadm.ACLPatternLiteral).Operations(kadm.OpAll)
+	ares, err := kadm.NewClient(cl).CreateACLs(ctx, acl)
+	if err != nil {
+		return err
+	}
+	for _, r := range ares {
+		if r.Err != nil {
+			return fmt.Errorf("CreateACLs: %w", r.Err)
+		}
+	}
 	for _, m := range []sasl.Mechanism{scramSHA256("bob", "bob-secret"), scramSHA512("carol", "carol-secret")} {
 		for {
-			c, err := kgo.NewClient(kgo.SeedBrokers(sa.saslPlain), kgo.SASL(m))
+			c, err := kgo.NewClient(kgo.SeedBrokers(sa.saslPlain), kgo.SASL(m), kgo.AllowAutoTopicCreation(), kgo.RetryTimeout(2*time.Second))
 			if err != nil {
 				return err
 			}
-			err = c.Ping(ctx)
+			err = c.ProduceSync(ctx, &kgo.Record{Topic: "sec-ready", Value: []byte("x")}).FirstErr()
 			c.Close()
 			if err == nil {
 				break
@@ -428,6 +450,39 @@ func secRoundTrip(t *testing.T, cl *kgo.Client, topic string, n int) {
 			t.Fatalf("fetch: %v", e.Err)
 		}
 		got += fs.NumRecords()
+	}
+}
+
+var apisACL = []kmsg.Key{kmsg.SASLHandshake, kmsg.SASLAuthenticate, kmsg.CreateACLs, kmsg.DescribeACLs, kmsg.DeleteACLs}
+
+// grantACLs creates bindings through the PLAINTEXT listener (a super user).
+func grantACLs(t *testing.T, sa *secAddrs, b *kadm.ACLBuilder) {
+	t.Helper()
+	res, err := kadm.NewClient(secClient(t, sa.plain)).CreateACLs(ctxT(t, 30*time.Second), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			t.Fatalf("CreateACLs: %v (%s)", r.Err, r.ErrMessage)
+		}
+	}
+}
+
+// within retries check until it holds (Kafka applies ACLs through its
+// metadata log a moment after CreateAcls answers).
+func within(t *testing.T, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
@@ -591,6 +646,104 @@ func TestSecurity(t *testing.T) {
 		got := kcatRecs(t, kcatRun(t, "", append(sslArgs, "-C", "-t", topic, "-o", "beginning", "-c", "2", "-J", "-e")...))
 		if len(got) != 2 || got[0].V != "a" || got[1].V != "b" {
 			t.Fatalf("kcat read %v", got)
+		}
+	})
+
+	matrixGo(t, "franz-go", "ACLs: denied operations get *_AUTHORIZATION_FAILED, nothing written", apisACL, func(t *testing.T, tg *target) {
+		sa := secureOf(t, tg)
+		tw := sa.twin(tg)
+		prefix := uniq("acl") + "-"
+		topic := newTopic(t, tw, prefix+"t", 1)
+		other := newTopic(t, tw, uniq("noacl"), 1)
+		ctx := ctxT(t, 60*time.Second)
+		dana := func(opts ...kgo.Opt) *kgo.Client {
+			return secClient(t, sa.saslPlain, append([]kgo.Opt{kgo.SASL(plain.Auth{User: "dana", Pass: "dana-secret"}.AsMechanism()),
+				kgo.RetryTimeout(2 * time.Second), kgo.DisableIdempotentWrite()}, opts...)...)
+		}
+		cl := dana()
+		produce := func(tp string) error {
+			return cl.ProduceSync(ctx, &kgo.Record{Topic: tp, Value: []byte("x")}).FirstErr()
+		}
+		// Nothing granted to dana on these topics.
+		if err := produce(other); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+			t.Fatalf("produce without ACL: %v, want TOPIC_AUTHORIZATION_FAILED", err)
+		}
+		mreq := kmsg.NewPtrMetadataRequest()
+		mt := kmsg.NewMetadataRequestTopic()
+		mt.Topic = kmsg.StringPtr(other)
+		mreq.Topics = append(mreq.Topics, mt)
+		mresp, err := mreq.RequestWith(ctx, cl)
+		if err != nil || len(mresp.Topics) != 1 || mresp.Topics[0].ErrorCode != kerr.TopicAuthorizationFailed.Code {
+			t.Fatalf("Metadata of %s: %v %+v, want TOPIC_AUTHORIZATION_FAILED", other, err, mresp)
+		}
+		// DescribeCluster is answered to anyone; its authorized
+		// operations follow the ACLs (none here).
+		dcr := kmsg.NewPtrDescribeClusterRequest()
+		dcr.IncludeClusterAuthorizedOperations = true
+		dc, err := dcr.RequestWith(ctx, cl)
+		if err != nil || dc.ErrorCode != 0 || dc.ClusterAuthorizedOperations != 0 {
+			t.Fatalf("DescribeCluster: %v %+v, want no error and no authorized operations", err, dc)
+		}
+		ct, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, prefix+"new")
+		if err == nil {
+			err = ct.Err
+		}
+		if !errors.Is(err, kerr.TopicAuthorizationFailed) {
+			t.Fatalf("CreateTopics: %v, want TOPIC_AUTHORIZATION_FAILED", err)
+		}
+		own, err := kadm.NewClient(cl).CreateACLs(ctx, kadm.NewACLs().Allow("User:dana").AllowHosts("*").Topics(other).
+			ResourcePatternType(kadm.ACLPatternLiteral).Operations(kadm.OpAll))
+		if err == nil && len(own) == 1 {
+			err = own[0].Err
+		}
+		if !errors.Is(err, kerr.ClusterAuthorizationFailed) {
+			t.Fatalf("dana granting herself: %v, want CLUSTER_AUTHORIZATION_FAILED", err)
+		}
+
+		// WRITE and READ on the prefix, READ on one group.
+		group := uniq("g-acl")
+		grantACLs(t, sa, kadm.NewACLs().Allow("User:dana").AllowHosts("*").Topics(prefix).
+			ResourcePatternType(kadm.ACLPatternPrefixed).Operations(kadm.OpWrite, kadm.OpRead))
+		grantACLs(t, sa, kadm.NewACLs().Allow("User:dana").AllowHosts("*").Groups(group).
+			ResourcePatternType(kadm.ACLPatternLiteral).Operations(kadm.OpRead))
+		within(t, "produce under the granted prefix", func() error { return produce(topic) })
+		if err := produce(other); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+			t.Fatalf("produce outside the prefix: %v, want TOPIC_AUTHORIZATION_FAILED", err)
+		}
+		// Consuming in a group dana may not use.
+		gcl := dana(kgo.ConsumerGroup(uniq("g-denied")), kgo.ConsumeTopics(topic))
+		var gerr error
+		for gerr == nil && ctx.Err() == nil {
+			for _, e := range gcl.PollFetches(ctx).Errors() {
+				gerr = e.Err
+			}
+		}
+		if !errors.Is(gerr, kerr.GroupAuthorizationFailed) {
+			t.Fatalf("consume in an ungranted group: %v, want GROUP_AUTHORIZATION_FAILED", gerr)
+		}
+		// Nothing was written where dana was denied.
+		if got := endOffsets(t, tw, other); got[0] != 0 {
+			t.Fatalf("%s has %d records after denied produces", other, got[0])
+		}
+		// DescribeAcls shows the three bindings of dana.
+		d, err := kadm.NewClient(secClient(t, sa.plain)).DescribeACLs(ctx, kadm.NewACLs().Allow("User:dana").AllowHosts().
+			AnyResource().ResourcePatternType(kadm.ACLPatternAny).Operations(kadm.OpAny))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, r := range d {
+			if r.Err != nil {
+				t.Fatal(r.Err)
+			}
+			for _, a := range r.Described {
+				if strings.HasPrefix(a.Name, prefix) || a.Name == group {
+					n++
+				}
+			}
+		}
+		if n != 3 {
+			t.Fatalf("DescribeAcls: %d of dana's bindings for this run, want 3: %+v", n, d)
 		}
 	})
 }

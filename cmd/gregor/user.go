@@ -64,12 +64,16 @@ func userAdd(f *clientFlags) *cobra.Command {
 				return err
 			}
 			defer done()
-			res, err := adm.AlterUserSCRAMs(ctx, nil, ups)
-			if err != nil {
-				return err
-			}
-			if err := res.Error(); err != nil {
-				return fmt.Errorf("user %s: %w", args[0], err)
+			// One request per mechanism: Kafka refuses a user altered
+			// twice in one request (DUPLICATE_RESOURCE).
+			for _, up := range ups {
+				res, err := adm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{up})
+				if err != nil {
+					return err
+				}
+				if err := res.Error(); err != nil {
+					return fmt.Errorf("user %s: %w", args[0], err)
+				}
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "user %s: %s set\n", args[0], strings.Join(mechs, ", "))
 			return nil
@@ -162,12 +166,14 @@ func userDelete(f *clientFlags) *cobra.Command {
 				}
 				dels = append(dels, kadm.DeleteSCRAM{User: args[0], Mechanism: mech})
 			}
-			res, err := adm.AlterUserSCRAMs(ctx, dels, nil)
-			if err != nil {
-				return err
-			}
-			if err := res.Error(); err != nil {
-				return fmt.Errorf("user %s: %w", args[0], err)
+			for _, d := range dels {
+				res, err := adm.AlterUserSCRAMs(ctx, []kadm.DeleteSCRAM{d}, nil)
+				if err != nil {
+					return err
+				}
+				if err := res.Error(); err != nil {
+					return fmt.Errorf("user %s: %w", args[0], err)
+				}
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "user %s: %s deleted\n", args[0], strings.Join(mechs, ", "))
 			return nil
