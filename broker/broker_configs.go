@@ -49,6 +49,11 @@ var appliedDynamicBrokerConfigs = map[string]bool{
 	"log.retention.bytes":        true,
 	"log.retention.ms":           true,
 	"message.max.bytes":          true,
+	// The defaults of a compacted topic's settings (compactionPolicy).
+	"log.cleaner.min.cleanable.ratio":   true,
+	"log.cleaner.min.compaction.lag.ms": true,
+	"log.cleaner.max.compaction.lag.ms": true,
+	"log.cleaner.delete.retention.ms":   true,
 }
 
 // gregorBrokerConfigs are gregor's own broker configs, which Kafka does not

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestCompactedTopicRefusesKeylessRecords: a batch with keyless records on
@@ -167,4 +168,48 @@ func cmpOffsets(topic string, at int64) kadm.Offsets {
 	os := kadm.Offsets{}
 	os.Add(kadm.Offset{Topic: topic, Partition: 0, At: at})
 	return os
+}
+
+// TestCompactionBrokerDefaults: the dynamic log.cleaner.* broker configs
+// are the defaults of a compacted topic's settings, as in Kafka, and
+// DescribeConfigs says where each value comes from.
+func TestCompactionBrokerDefaults(t *testing.T) {
+	cb := coreStart(t, "", nil)
+	adm := kadm.NewClient(cb.client())
+	ctx := coreCtx(t)
+	r, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{
+		{Op: kadm.SetConfig, Name: "log.cleaner.min.cleanable.ratio", Value: kadm.StringPtr("0.9")},
+		{Op: kadm.SetConfig, Name: "log.cleaner.delete.retention.ms", Value: kadm.StringPtr("1234")},
+	})
+	if err != nil || len(r) == 0 || r[0].Err != nil {
+		t.Fatalf("alter broker configs: %+v %v", r, err)
+	}
+	cb.topic("cmp", 1, map[string]string{"cleanup.policy": "compact"})
+	cb.topic("own", 1, map[string]string{"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.2"})
+	if pol := cmpTopic(t, cb.b, "cmp").Compaction; pol.MinCleanableRatio != 0.9 || pol.DeleteRetentionMs != 1234 || pol.MaxLagMs != 1<<63-1 {
+		t.Errorf("topic following the broker defaults: %+v", pol)
+	}
+	if pol := cmpTopic(t, cb.b, "own").Compaction; pol.MinCleanableRatio != 0.2 || pol.DeleteRetentionMs != 1234 {
+		t.Errorf("topic with its own ratio: %+v", pol)
+	}
+	rc, err := adm.DescribeTopicConfigs(ctx, "cmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := rc.On("cmp", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range c.Configs {
+		if kv.Key == "min.cleanable.dirty.ratio" && (kv.MaybeValue() != "0.9" || kv.Source != kmsg.ConfigSourceDynamicDefaultBrokerConfig) {
+			t.Errorf("described: %s=%s from %v", kv.Key, kv.MaybeValue(), kv.Source)
+		}
+	}
+	// Back to Kafka's default when the broker config goes.
+	if _, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: "log.cleaner.min.cleanable.ratio"}}); err != nil {
+		t.Fatal(err)
+	}
+	if pol := cmpTopic(t, cb.b, "cmp").Compaction; pol.MinCleanableRatio != 0.5 {
+		t.Errorf("after the broker default was removed: %+v", pol)
+	}
 }

@@ -210,19 +210,25 @@ func checkCompactionLags(configs map[string]string) error {
 	return nil
 }
 
-// compactionPolicy resolves a topic's compaction settings; Enabled only
-// under cleanup.policy=compact or compact,delete.
-func compactionPolicy(configs map[string]string) storage.CompactionPolicy {
-	long := func(name string) int64 {
+// compactionPolicy resolves a topic's compaction settings: the topic's
+// own value, else the dynamic broker default (brokerDefault, by broker
+// config name, as Kafka's log.cleaner.* synonyms), else Kafka's default.
+// Enabled only under cleanup.policy=compact or compact,delete.
+func compactionPolicy(configs map[string]string, brokerDefault func(name string) (string, bool)) storage.CompactionPolicy {
+	value := func(name string) string {
 		if v, ok := configs[name]; ok {
-			return parseLong(v)
+			return v
 		}
-		return parseLong(topicConfigSpecs[name].def)
+		spec := topicConfigSpecs[name]
+		if spec.synonym != "" && brokerDefault != nil {
+			if v, ok := brokerDefault(spec.synonym); ok {
+				return v
+			}
+		}
+		return spec.def
 	}
-	ratio := 0.5
-	if v, ok := configs["min.cleanable.dirty.ratio"]; ok {
-		ratio, _ = strconv.ParseFloat(strings.TrimSpace(v), 64)
-	}
+	long := func(name string) int64 { return parseLong(value(name)) }
+	ratio, _ := strconv.ParseFloat(strings.TrimSpace(value("min.cleanable.dirty.ratio")), 64)
 	pol := storage.CompactionPolicy{
 		MinCleanableRatio: ratio,
 		MinLagMs:          long("min.compaction.lag.ms"),
@@ -319,6 +325,21 @@ func checkOneOf(allowed ...string) func(string) error {
 		}
 		return fmt.Errorf("String must be one of: %s", strings.Join(allowed, ", "))
 	}
+}
+
+// cleanerDefault is the dynamic broker value of a log.cleaner.* default
+// topics follow (this broker's, else the cluster's); ok false when unset.
+func (t *Topics) cleanerDefault(name string) (string, bool) {
+	if !appliedDynamicBrokerConfigs[name] {
+		return "", false
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if v, ok := t.nodeConfigsLocked()[name]; ok {
+		return v, true
+	}
+	v, ok := t.dyn[""][name]
+	return v, ok
 }
 
 // checkCleanupPolicy accepts the list Kafka accepts: delete, compact or

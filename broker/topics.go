@@ -654,7 +654,7 @@ func (t *Topics) snapshot(name string, id storage.TopicID, n int32, configs map[
 	if v, ok := configs["retention.bytes"]; ok {
 		tp.RetentionBytes = parseLong(v)
 	}
-	tp.Compaction = compactionPolicy(configs)
+	tp.Compaction = compactionPolicy(configs, t.cleanerDefault)
 	// Retention deletes only under cleanup.policy=delete; a topic whose
 	// policy is the empty list keeps everything, as in Kafka.
 	if v, ok := configs["cleanup.policy"]; ok && !slices.Contains(splitList(v), "delete") {
