@@ -644,6 +644,9 @@ type load struct {
 	err   error
 	stopc chan struct{}
 	done  sync.WaitGroup
+	// abort fails the records in flight and closes the client: a test
+	// that failed must not wait for a partition that has no leader.
+	abort func()
 }
 
 func startLoad(t *testing.T, seeds []string, topic string, from map[int32]int64) *load {
@@ -652,12 +655,15 @@ func startLoad(t *testing.T, seeds []string, topic string, from map[int32]int64)
 		kgo.RequiredAcks(kgo.AllISRAcks()), // idempotent: franz-go's default
 		kgo.MetadataMinAge(250*time.Millisecond),
 		kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }),
-		kgo.ProduceRequestTimeout(5*time.Second))
+		kgo.ProduceRequestTimeout(5*time.Second),
+		kgo.RecordDeliveryTimeout(2*time.Minute)) // longer than any wait of the test
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &load{t: t, times: map[int32][]time.Time{}, stopc: make(chan struct{})}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithCancel(context.Background())
+	var once sync.Once
+	l := &load{t: t, times: map[int32][]time.Time{}, stopc: make(chan struct{}),
+		abort: func() { once.Do(func() { cancel(); cl.Close() }) }}
 	for p, n := range from {
 		l.parts = append(l.parts, p)
 		l.done.Add(1)
@@ -683,11 +689,13 @@ func startLoad(t *testing.T, seeds []string, topic string, from map[int32]int64)
 			}
 		}()
 	}
-	go func() { l.done.Wait(); cancel(); cl.Close() }()
-	t.Cleanup(l.halt)
+	go func() { l.done.Wait(); l.abort() }()
+	// Before the project goes down (cleanups run last first).
+	t.Cleanup(func() { l.abort(); l.halt() })
 	return l
 }
 
+// halt stops the writers between records and waits for them.
 func (l *load) halt() {
 	select {
 	case <-l.stopc:
