@@ -434,7 +434,9 @@
 // # Lock order
 //
 // Store.retMu → Store.ckptMu → Store.mu (writers) → Partition.mu →
-// Store.flushMu. Store.syncMu (one fsync-and-publish at a time) is taken
+// Store.flushMu. A compaction round holds Store.retMu throughout and takes
+// Store.mu once per copy it writes; its reads of the log take no lock
+// but Store.segMu. Store.syncMu (one fsync-and-publish at a time) is taken
 // before Store.flushMu and before Partition.mu, never while holding
 // Store.flushMu or Partition.mu. Store.allocMu (the prepared next
 // segment) is taken under Store.mu (by a roll, and by the allocator to read
