@@ -395,6 +395,7 @@ func (b *Broker) Start() error {
 	}
 	if b.stopCh != nil {
 		go b.reloadLoop(b.stopCh)
+		b.txns() // its loop completes decided transactions and times out open ones (broker/txn)
 	}
 	b.mu.Lock()
 	b.ready.Store(true)

@@ -2,12 +2,15 @@ package broker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/gregor-broker/gregor/broker/txn"
+	"github.com/gregor-broker/gregor/storage"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -305,6 +308,25 @@ func TestTxnRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	gone.Close()
+	// A third transaction was decided (PrepareCommit in the log) when the
+	// broker stopped, its markers not written yet: as after a crash
+	// between the two. The restarted coordinator completes it unasked.
+	decided := txnProducer(t, addr, "txn-decided", "tx")
+	defer decided.Close()
+	if err := decided.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := decided.ProduceSync(ctx, &kgo.Record{Value: []byte("decided")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	decided.Close()
+	dm := b.txns().Describe("txn-decided")
+	dm.State = txn.PrepareCommit
+	if v, err := json.Marshal(dm); err != nil {
+		t.Fatal(err)
+	} else if err := b.store.PutKV(txn.Namespace, storage.KV{Key: []byte(dm.ID), Value: v}); err != nil {
+		t.Fatal(err)
+	}
 	grpStop(t, b)
 
 	b = grpBroker(t, dir, "")
@@ -312,6 +334,19 @@ func TestTxnRestart(t *testing.T) {
 	addr = grpAddr(b)
 	if lso := listOffset(t, addr, "tx", 0, 1); lso != 0 {
 		t.Fatalf("last stable offset %d after the restart, want 0 (two transactions open)", lso)
+	}
+	// Read from the store, not through b.txns(), which would start the
+	// coordinator if the broker had not.
+	stored := func() (m txn.Metadata) {
+		v, _ := b.store.GetKV(txn.Namespace, []byte("txn-decided"))
+		json.Unmarshal(v, &m)
+		return m
+	}
+	for deadline := time.Now().Add(20 * time.Second); stored().State != txn.CompleteCommit; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the decided transaction was not completed after the restart: %+v", stored())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	// The producer's connection is gone with the old port: a client
 	// with the same id and epoch state stands in via raw requests.
@@ -330,12 +365,12 @@ func TestTxnRestart(t *testing.T) {
 	fresh := txnProducer(t, addr, "txn-gone", "tx")
 	defer fresh.Close()
 	txnRun(t, fresh, true, "after")
-	got := txnConsume(t, addr, "tx", true, 2)
-	if len(got) != 2 || got[0] != "before" || got[1] != "after" {
-		t.Fatalf("read_committed saw %v, want before, after", got)
+	got := txnConsume(t, addr, "tx", true, 3)
+	if len(got) != 3 || got[0] != "before" || got[1] != "decided" || got[2] != "after" {
+		t.Fatalf("read_committed saw %v, want before, decided, after", got)
 	}
-	if got := txnConsume(t, addr, "tx", false, 3); len(got) != 3 {
-		t.Fatalf("read_uncommitted saw %v, want before, gone, after", got)
+	if got := txnConsume(t, addr, "tx", false, 4); len(got) != 4 {
+		t.Fatalf("read_uncommitted saw %v, want before, gone, decided, after", got)
 	}
 }
 

@@ -399,19 +399,20 @@ func (c *Coordinator) complete(ctx context.Context, m *Metadata) bool {
 	return true
 }
 
-// Run aborts expired transactions and completes decided ones every
-// CheckInterval, while env.Active, until stop closes.
+// Run aborts expired transactions and completes decided ones at once (a
+// restart or fail-over left them) and then every CheckInterval, while
+// env.Active, until stop closes.
 func (c *Coordinator) Run(stop <-chan struct{}) {
 	t := time.NewTicker(c.cfg.CheckInterval)
 	defer t.Stop()
 	for {
+		if c.env.Active() {
+			c.Check(context.Background())
+		}
 		select {
 		case <-stop:
 			return
 		case <-t.C:
-		}
-		if c.env.Active() {
-			c.Check(context.Background())
 		}
 	}
 }

@@ -124,6 +124,7 @@ func newModeCommand(mode Mode, short, example string) *cobra.Command {
 
 	if mode == ModeConsume {
 		f.Int64Var(&cfg.Preload, "preload", 0, "produce this many records (unthrottled) before reading")
+		f.BoolVar(&cfg.ReadCommitted, "read-committed", false, "read with isolation.level read_committed")
 	}
 	// Producer flags; consume uses them for --preload.
 	f.IntVar(&cfg.RecordSize, "record-size", 1024, "bytes in each record value")
@@ -139,6 +140,7 @@ func newModeCommand(mode Mode, short, example string) *cobra.Command {
 	f.DurationVar(&cfg.Linger, "linger", 5*time.Millisecond, "how long a batch waits for more records (Kafka 4's linger.ms default is 5ms)")
 	f.Int32Var(&cfg.BatchMaxBytes, "batch-max-bytes", 1<<20, "largest record batch (batch.size)")
 	f.IntVar(&cfg.MaxBuffered, "max-buffered", 50000, "records a producer client holds unacknowledged before Produce blocks")
+	f.IntVar(&cfg.TxnRecords, "transaction-records", 0, "commit a transaction every N records per producer (0: no transactions)")
 	f.IntVar(&cfg.MaxInflight, "max-inflight", 0, "produce requests in flight per broker and client (0: franz-go's default, 5 with idempotence)")
 	f.StringVar(&cfg.Compression, "compression", "none", "none, gzip, snappy, lz4 or zstd")
 	f.IntVar(&cfg.Producers, "producers", 1, "number of producer clients")

@@ -73,6 +73,12 @@ type Config struct {
 	BatchMaxBytes int32
 	// MaxBuffered caps the records a producer client holds unacknowledged.
 	MaxBuffered int
+	// TxnRecords, when positive, makes each producer transactional: it
+	// commits a transaction every TxnRecords records (bench/txn.go).
+	TxnRecords int
+	// ReadCommitted makes consumers read with isolation.level
+	// read_committed.
+	ReadCommitted bool
 	// MaxInflight caps the produce requests in flight to one broker per
 	// client; 0 keeps franz-go's default (5 with idempotence).
 	MaxInflight int
@@ -170,7 +176,10 @@ func (c *Config) Validate() error {
 	if c.Acks != "all" {
 		c.Idempotent = false
 	}
-	if c.BatchMaxBytes < 0 || c.FetchMaxBytes < 0 || c.MaxBuffered < 0 || c.MaxInflight < 0 {
+	if c.TxnRecords > 0 && !c.Idempotent {
+		return errors.New("transactions need acks=all and the idempotent producer")
+	}
+	if c.BatchMaxBytes < 0 || c.FetchMaxBytes < 0 || c.MaxBuffered < 0 || c.MaxInflight < 0 || c.TxnRecords < 0 {
 		return errors.New("sizes cannot be negative")
 	}
 	if c.BatchMaxBytes == 0 {

@@ -24,6 +24,8 @@ type producer struct {
 	rng     *rand.Rand
 	errs    *firstError
 	pool    sync.Pool
+	txn     int  // records per transaction; 0: none (txn.go)
+	inTxn   bool // a transaction is open
 }
 
 // newPayload is the value bytes every record carries: pseudo-random, so that
@@ -49,6 +51,7 @@ func newProducer(cl *kgo.Client, sh *shard, cfg *Config, payload []byte, stamp b
 		keyMod:  cfg.KeySpace,
 		rng:     rand.New(rand.NewPCG(uint64(index), uint64(time.Now().UnixNano()))),
 		errs:    errs,
+		txn:     cfg.TxnRecords,
 	}
 	p.pool.New = func() any {
 		r := &kgo.Record{Value: p.payload}
@@ -68,8 +71,12 @@ func newProducer(cl *kgo.Client, sh *shard, cfg *Config, payload []byte, stamp b
 // Produce blocks while MaxBuffered records are unacknowledged).
 func (p *producer) run(ctx context.Context, stop *atomic.Bool, quota int64, rate float64) {
 	start := time.Now()
+	defer p.endTxn(ctx)
 	for sent := int64(0); quota == 0 || sent < quota; sent++ {
 		if stop.Load() || ctx.Err() != nil {
+			return
+		}
+		if !p.nextTxn(ctx, sent) {
 			return
 		}
 		if rate > 0 {

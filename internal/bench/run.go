@@ -184,7 +184,7 @@ func (r *runner) newProducers(stamp bool) (*producerSet, error) {
 	s := &producerSet{m: newMeter(r.cfg.Producers), errs: &firstError{}}
 	payload := newPayload(r.cfg.RecordSize)
 	for i := range r.cfg.Producers {
-		cl, err := kgo.NewClient(append(producerOpts(r.cfg, r.log), kgo.WithHooks(&s.batches))...)
+		cl, err := kgo.NewClient(append(append(producerOpts(r.cfg, r.log), txnOpts(r.cfg, i)...), kgo.WithHooks(&s.batches))...)
 		if err != nil {
 			s.close()
 			return nil, err
