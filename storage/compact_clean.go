@@ -95,11 +95,9 @@ func (s *Store) dropDeletedCompactions() error {
 // cleanSource is one batch the round reads: a copy of the last round or a
 // dirty batch of the consume queue.
 type cleanSource struct {
-	pos        int64 // batch bytes
-	size       int32
-	storeTime  int64
-	epoch      int32
-	tombstones bool
+	pos       int64 // batch bytes
+	size      int32
+	storeTime int64 // -1 until read from the entry header (dirty batches)
 }
 
 // errCleanAborted stops a round whose store became a slave.
@@ -197,17 +195,17 @@ func (p *Partition) compactOnce(pol CompactionPolicy, now int64) (bool, error) {
 	aborted := p.AbortedTxns(cleanStart, cleanEnd)
 	srcs := make([]cleanSource, 0, len(old)+len(dirty))
 	for _, c := range old {
-		srcs = append(srcs, cleanSource{pos: c.pos, size: c.size, storeTime: c.storeTime, tombstones: c.tombstones})
+		srcs = append(srcs, cleanSource{pos: c.pos, size: c.size, storeTime: c.storeTime})
 	}
 	for _, e := range dirty {
-		srcs = append(srcs, cleanSource{pos: e.pos, size: e.size, storeTime: -1, epoch: e.leaderEpoch})
+		srcs = append(srcs, cleanSource{pos: e.pos, size: e.size, storeTime: -1})
 	}
 
 	// Pass 1: the latest offset of each key below the clean end.
 	latest := make(map[[16]byte]int64)
 	buf := make([]byte, 0, 64<<10)
 	for i := range srcs {
-		b, h, err := p.readSource(&srcs[i], buf)
+		b, err := p.readSource(&srcs[i], buf)
 		if err != nil {
 			return false, err
 		}
@@ -216,7 +214,6 @@ func (p *Partition) compactOnce(pol CompactionPolicy, now int64) (bool, error) {
 		if !ok || abortedBatch(b, &bi, aborted) {
 			continue // unreadable records: kept whole in pass 2, keys unknown
 		}
-		_ = h
 		walkFullRecords(recs, bi.recordCount, func(r fullRecord) {
 			if r.keyNull {
 				return
@@ -231,7 +228,7 @@ func (p *Partition) compactOnce(pol CompactionPolicy, now int64) (bool, error) {
 		if s.following.Load() {
 			return false, errCleanAborted
 		}
-		b, _, err := p.readSource(&srcs[i], buf)
+		b, err := p.readSource(&srcs[i], buf)
 		if err != nil {
 			return false, err
 		}
@@ -296,8 +293,7 @@ func abortedBatch(b []byte, bi *batchInfo, aborted []AbortedTxn) bool {
 
 // readSource reads a source batch (into buf when it fits) and fills in
 // its store time from the entry header when unknown (dirty batches).
-func (p *Partition) readSource(src *cleanSource, buf []byte) ([]byte, entryHeader, error) {
-	var h entryHeader
+func (p *Partition) readSource(src *cleanSource, buf []byte) ([]byte, error) {
 	n := int(src.size)
 	start := src.pos
 	if src.storeTime < 0 {
@@ -309,20 +305,20 @@ func (p *Partition) readSource(src *cleanSource, buf []byte) ([]byte, entryHeade
 	}
 	b := buf[:n]
 	if err := p.s.readAtPos(b, start); err != nil {
-		return nil, h, err
+		return nil, err
 	}
 	if src.storeTime < 0 {
-		var err error
-		if h, err = decodeEntryHeader(b, int64(n)); err != nil {
-			return nil, h, err
+		h, err := decodeEntryHeader(b, int64(n))
+		if err != nil {
+			return nil, err
 		}
 		src.storeTime = h.storeTime
 		b = b[entryHeaderSize:]
 	}
 	if !batchCRCOK(b) {
-		return nil, h, ErrCorruptBatch
+		return nil, ErrCorruptBatch
 	}
-	return b, h, nil
+	return b, nil
 }
 
 // batchRecords returns a batch's uncompressed records section; ok is
