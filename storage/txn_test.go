@@ -86,3 +86,41 @@ func TestTxnIndex(t *testing.T) {
 	check(s, "rebuild")
 	s.Close()
 }
+
+// TestTxnIndexOnSlave: a slave fed the master's commit log derives the
+// same open transactions, last stable offset and aborted index, at every
+// point of the stream.
+func TestTxnIndexOnSlave(t *testing.T) {
+	m := mustOpen(t, testConfig(t, t.TempDir()))
+	sl := mustOpen(t, testConfig(t, t.TempDir()))
+	defer func() { m.Close(); sl.Close() }()
+	sl.SetFollower(true)
+	p, _ := m.CreatePartition(tid(9), 0)
+	steps := [][]byte{
+		txnBatch(1, 0, 0, 3),
+		txnBatch(2, 0, 0, 1),
+		markerBatch(1, 0, ControlAbort),
+		txnBatch(1, 0, 3, 2),
+		markerBatch(2, 0, ControlCommit),
+		markerBatch(1, 0, ControlCommit),
+	}
+	for i, b := range steps {
+		if _, err := p.Append(b, 0); err != nil {
+			t.Fatal(err)
+		}
+		replicateUntil(t, m, sl, 1<<20, m.EndPosition())
+		q := sl.Partition(tid(9), 0)
+		if q == nil {
+			t.Fatalf("step %d: the slave has no partition", i)
+		}
+		if a, b := p.LastStableOffset(), q.LastStableOffset(); a != b {
+			t.Fatalf("step %d: master lso %d, slave %d", i, a, b)
+		}
+		if a, b := p.AbortedTxns(0, 100), q.AbortedTxns(0, 100); !reflect.DeepEqual(a, b) {
+			t.Fatalf("step %d: master aborted %+v, slave %+v", i, a, b)
+		}
+	}
+	if got := sl.Partition(tid(9), 0).AbortedTxns(0, 100); len(got) != 1 || got[0] != (AbortedTxn{ProducerID: 1, FirstOffset: 0, LastOffset: 4}) {
+		t.Fatalf("slave aborted %+v", got)
+	}
+}
