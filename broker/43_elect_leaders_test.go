@@ -22,7 +22,7 @@ import (
 // in-process registry, each with its HTTP admin port (promotions travel
 // there), in sync mode; with leases (d > 0) each member reaches 3
 // in-process lease tables, else the group changes term only by hand.
-func startElectGroup(t *testing.T, n int, d time.Duration) []*coreBroker {
+func startElectGroup(t *testing.T, n int, d time.Duration, mods ...func(i int, c *Config)) []*coreBroker {
 	ns := nameserver.NewLocal()
 	var tables []*nameserver.Leases
 	if d > 0 {
@@ -46,6 +46,9 @@ func startElectGroup(t *testing.T, n int, d time.Duration) []*coreBroker {
 				RegisterInterval: 50 * time.Millisecond, RouteRefreshInterval: 50 * time.Millisecond,
 				LeaseGranters: gs, LeaseInterval: d / 8, HTTPAddr: ln.Addr().String()}
 			c.Replication = ReplicationConfig{Listener: "127.0.0.1:0", Mode: ReplicationSync, LagTimeMax: 2 * time.Second}
+			for _, mod := range mods {
+				mod(i, c)
+			}
 		})
 		srv := &http.Server{Handler: cb.b.AdminHandler()}
 		go srv.Serve(ln)
@@ -298,5 +301,73 @@ func TestElectLeadersUnclean(t *testing.T) {
 	}
 	if err := electResult(t, rs, "un", 0); err != kerr.ElectionNotNeeded {
 		t.Fatalf("unclean election with a master: %v", err)
+	}
+}
+
+// A hand-over (here ElectLeaders PREFERRED) waits until the member it
+// promotes holds the master's whole log: in async mode, with member 0's
+// replication throttled to 8 kB/s, a 40 kB burst acknowledged by the
+// master (acks=1) a moment before the election is on member 0 when it
+// becomes master, not lost with the old master's tail. (Without promote's
+// catch-up wait member 0 begins its term a few kB short, and the old
+// master truncates the rest when it follows.)
+func TestElectLeadersWaitsForCatchUp(t *testing.T) {
+	g := startElectGroup(t, 3, 0, func(i int, c *Config) {
+		c.Replication.Mode = ReplicationAsync
+		if i == 0 {
+			c.Replication.FollowerThrottle = 8000
+		}
+	})
+	waitCond(t, "member 0 master with both slaves in sync", func() bool {
+		return electMaster(g) == g[0] && len(g[0].b.inSyncMembers()) == 3
+	})
+	g[0].topic("cu", 1, nil)
+	waitCond(t, "the topic on the slaves", func() bool {
+		for _, cb := range g {
+			if _, ok := cb.b.topics.Get("cu"); !ok {
+				return false
+			}
+		}
+		return true
+	})
+	if _, err := g[1].b.promote(context.Background(), false); err != nil {
+		t.Fatalf("promote member 1: %v", err)
+	}
+	waitCond(t, "member 1 master, member 0 in sync in every member's routes", func() bool {
+		if electMaster(g) != g[1] || len(g[1].b.inSyncMembers()) != 3 {
+			return false
+		}
+		for _, cb := range g {
+			m := cb.b.cl().currentView().masters["g"]
+			if m == nil || m.BrokerID != 1 || len(m.InSync) != 3 {
+				return false
+			}
+		}
+		return true
+	})
+	const n = 40
+	if code := producePart(g[1].raw().do(produceReq(9, 1, "cu", 0, coreBatch(time.Now().UnixMilli(), -1, -1, -1, coreRecs(n, strings.Repeat("x", 1000))...)))).ErrorCode; code != 0 {
+		t.Fatalf("produce: %v", kerr.ErrorForCode(code))
+	}
+	if behind := g[1].b.store.EndPosition() - g[0].b.store.EndPosition(); behind < 8000 {
+		t.Fatalf("member 0 only %d bytes behind: the throttle does not hold it back", behind)
+	}
+	rs, err := kadm.NewClient(g[2].client()).ElectLeaders(context.Background(), kadm.ElectPreferredReplica, kadm.TopicsSet{"cu": {0: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := electResult(t, rs, "cu", 0); err != nil {
+		t.Fatalf("preferred election: %v (%s)", err, rs["cu"][0].ErrMessage)
+	}
+	waitCond(t, "member 0 master", func() bool { return electMaster(g) == g[0] })
+	part := g[0].b.store.Partition(mustTopic(t, g[0], "cu").ID, 0)
+	waitCond(t, "member 0's high watermark", func() bool { return part.HighWatermark() >= n })
+	waitCond(t, "member 1 following member 0", func() bool { return !g[1].b.isMaster() && g[1].b.leaderEpoch() == g[0].b.leaderEpoch() })
+	if code := producePart(g[0].raw().do(produceReq(9, 1, "cu", 0, coreBatch(time.Now().UnixMilli(), -1, -1, -1, coreRecs(1, "after")...)))).ErrorCode; code != 0 {
+		t.Fatalf("produce on member 0: %v", kerr.ErrorForCode(code))
+	}
+	waitCond(t, "member 0's high watermark after one more", func() bool { return part.HighWatermark() >= n+1 })
+	if hw := part.HighWatermark(); hw != n+1 {
+		t.Fatalf("member 0 holds %d records, want %d", hw, n+1)
 	}
 }

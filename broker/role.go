@@ -274,6 +274,14 @@ func (b *Broker) checkRole() {
 		b.setRole(roleSlave)
 		b.stopMasterSide()
 	}
+	if master == nil && b.roleState.Load() == roleSlave {
+		// Nobody registers as master: keep following the last one. A
+		// master handing over (promote.go) registers as a slave while it
+		// still streams its final tail, which the member being promoted
+		// must receive; a gone one's connection just fails. A new
+		// master's registration switches the slave over.
+		return
+	}
 	b.follow(master)
 }
 
