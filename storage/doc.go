@@ -381,7 +381,13 @@
 //
 // Rounds back to back (the worst case) leave the median append alone and
 // about double its p99: a round's copies take Store.mu one entry at a
-// time and its reads compete for the disk.
+// time and its reads compete for the disk. Through the broker, beside
+// Kafka 4.1.1 in the same run (scripts/bench-compaction.sh: gregor bench
+// e2e at 3,000 records/s of 1 KiB over 1,000 keys, 30 s, a compacted and
+// a delete topic, 2 rounds, load average ~40), gregor acknowledged at p50
+// 6.3-6.6 ms compacted and 6.8-10.7 ms not, p99 0.35-0.99 s and 0.58-1.13
+// s; Kafka p50 42-82 ms and 178-207 ms, p99 0.83-1.52 s and 1.71-1.74 s:
+// no cost of compaction shows above that machine's noise.
 //
 // Crash safety. Nothing changes until the commit entry is in the log, and
 // the log is recovered as a prefix, so a commit that survives has its
