@@ -582,6 +582,22 @@ func (c *ccluster) failover(topic string, parts int, groupParts map[string][]int
 		return nil
 	})
 
+	// A client container (bootstrapped with a list naming the dead) shows
+	// each group's ISR as its two live members: min.insync.replicas=2 is
+	// still met, which is why acks=all writes go on.
+	for _, g := range []string{"a", "b"} {
+		var live []int32
+		for _, n := range groupNodes(g) {
+			if n != old[g] {
+				live = append(live, n)
+			}
+		}
+		text := c.waitISR(topic, promoted[g], groupParts[g], live...)
+		if g == "a" {
+			t.Logf("%s and %s down; gregor topic describe %s:\n%s", service(old["a"]), service(old["b"]), topic, text)
+		}
+	}
+
 	// The old masters start again (their data is on their volumes) and
 	// rejoin as slaves of the new terms, in sync with the new masters.
 	c.compose("start", service(old["a"]), service(old["b"]))
