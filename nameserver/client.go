@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -146,6 +147,66 @@ func (c *Client) routesFrom(ctx context.Context, addr string) (Routes, error) {
 // of each broker wins and topics are rebuilt from the merged brokers.
 func Merge(tables ...Routes) Routes {
 	reg := NewRegistry(nil)
+	for k, b := range newestBrokers(tables) {
+		b := b
+		reg.setLocked(k, &b)
+	}
+	return reg.Routes()
+}
+
+// TopicRoutes reads one topic's route from every NameServer
+// (GET /v1/routes/{topic}) and merges the answers as Routes does: each
+// member's newest registration wins and the topic is rebuilt from them. It
+// fails only when no NameServer answers; Found is false when none knows
+// the topic. Answers are checked as Routes checks them.
+func (c *Client) TopicRoutes(ctx context.Context, topic string) (TopicRoutes, error) {
+	if err := checkName("topic", topic, maxNameLen, false); err != nil {
+		return TopicRoutes{}, err
+	}
+	all := make([]Routes, len(c.addrs))
+	errs := make([]error, len(c.addrs))
+	var wg sync.WaitGroup
+	for i, addr := range c.addrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var in struct {
+				Brokers []Broker `json:"brokers"`
+			}
+			if errs[i] = c.get(ctx, addr, "/v1/routes/"+url.PathEscape(topic), c.maxRoutes, &in); errs[i] != nil {
+				return
+			}
+			if len(in.Brokers) > MaxBrokers {
+				errs[i] = fmt.Errorf("nameserver %s: %d brokers, at most %d", addr, len(in.Brokers), MaxBrokers)
+				return
+			}
+			for _, b := range in.Brokers {
+				if b.Registration.Validate() == nil {
+					all[i].Brokers = append(all[i].Brokers, b)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	var ok []Routes
+	for i := range all {
+		if errs[i] == nil {
+			ok = append(ok, all[i])
+		}
+	}
+	if len(ok) == 0 {
+		return TopicRoutes{}, fmt.Errorf("nameserver: no NameServer answered: %w", errors.Join(errs...))
+	}
+	reg := NewRegistry(nil)
+	for k, b := range newestBrokers(ok) {
+		b := b
+		reg.setLocked(k, &b)
+	}
+	return reg.TopicRoutes(topic), nil
+}
+
+// newestBrokers keeps each member's newest heartbeat across the tables.
+func newestBrokers(tables []Routes) map[brokerKey]Broker {
 	newest := make(map[brokerKey]Broker)
 	for _, t := range tables {
 		for _, b := range t.Brokers {
@@ -155,11 +216,7 @@ func Merge(tables ...Routes) Routes {
 			}
 		}
 	}
-	for k, b := range newest {
-		b := b
-		reg.brokers[k] = &b
-	}
-	return reg.Routes()
+	return newest
 }
 
 // Lease sends req to the NameServer at addr alone: a lease counts each

@@ -108,6 +108,7 @@ func NewServer(cfg Config) (*Server, error) {
 	mux.HandleFunc("POST /v1/register", s.handleRegister)
 	mux.HandleFunc("POST /v1/unregister", s.handleUnregister)
 	mux.HandleFunc("GET /v1/routes", s.handleRoutes)
+	mux.HandleFunc("GET /v1/routes/{topic}", s.handleTopicRoutes)
 	mux.HandleFunc("POST /v1/lease", s.handleLease)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.promReg, promhttp.HandlerOpts{}))
@@ -238,6 +239,17 @@ func (s *Server) handleLease(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleRoutes(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, r, s.reg.Routes())
+}
+
+// handleTopicRoutes answers one topic's route (Registry.TopicRoutes); an
+// unknown topic is 200 with found=false, like a whole table without it.
+func (s *Server) handleTopicRoutes(w http.ResponseWriter, r *http.Request) {
+	topic := r.PathValue("topic")
+	if err := checkName("topic", topic, maxNameLen, false); err != nil {
+		s.fail(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	s.reply(w, r, s.reg.TopicRoutes(topic))
 }
 
 func (s *Server) reply(w http.ResponseWriter, r *http.Request, v any) {
