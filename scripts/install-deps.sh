@@ -6,7 +6,8 @@
 #   kcat                    Debian package, only when absent
 #   Python clients          venv in $GREGOR_CACHE/venv: confluent-kafka 2.x, kafka-python 3.x
 #   kafkajs                 npm ci in compat_test/js (package-lock.json is committed)
-#   Java client             Maven project compat_test/java (kafka-clients 4.x), cached in ~/.m2
+#   Java client             Maven project compat_test/java, built at each version
+#                           `scripts/kafka.sh client-versions` prints, cached in ~/.m2
 #   Apache Kafka broker     scripts/kafka.sh fetch (kafka_2.13 from Maven Central)
 #   Docker                  scripts/install-docker.sh, when the ops owner has added it
 set -euo pipefail
@@ -68,14 +69,19 @@ if [[ ! -f compat_test/js/node_modules/kafkajs/package.json ]] ||
 	cp compat_test/js/package-lock.json compat_test/js/node_modules/.package-lock.json.src
 fi
 
-# The Java client program: rebuilt only when its sources changed.
-JAVA_STAMP=compat_test/java/target/.built
-if [[ ! -f $JAVA_STAMP ]] || [[ -n $(find compat_test/java/pom.xml compat_test/java/src -newer "$JAVA_STAMP" -print -quit) ]]; then
-	offline=()
-	[[ -d $HOME/.m2/repository/org/apache/kafka/kafka-clients ]] && offline=(-o)
-	(cd compat_test/java && { mvn -q -B "${offline[@]}" package -DskipTests || mvn -q -B package -DskipTests; })
-	touch "$JAVA_STAMP"
-fi
+# The Java client program, once per client version scripts/kafka.sh names
+# (the reference version and the previous one), each in
+# compat_test/java/target/<version>/: rebuilt only when its sources changed.
+for kv in $(bash scripts/kafka.sh client-versions); do
+	JAVA_STAMP=compat_test/java/target/$kv/.built
+	if [[ ! -f $JAVA_STAMP ]] || [[ -n $(find compat_test/java/pom.xml compat_test/java/src -newer "$JAVA_STAMP" -print -quit) ]]; then
+		offline=()
+		[[ -d $HOME/.m2/repository/org/apache/kafka/kafka-clients/$kv ]] && offline=(-o)
+		(cd compat_test/java && { mvn -q -B "${offline[@]}" package -DskipTests -Dkafka.version="$kv" ||
+			mvn -q -B package -DskipTests -Dkafka.version="$kv"; })
+		touch "$JAVA_STAMP"
+	fi
+done
 
 # The reference broker.
 bash scripts/kafka.sh fetch

@@ -14,9 +14,19 @@
 #                                  admin commands' main classes, e.g.
 #                                  org.apache.kafka.tools.LeaderElectionCommand;
 #                                  its jar alone, fetched once)
+#   kafka.sh version               print KAFKA_VERSION (the reference broker's
+#                                  and the first Java client's version)
+#   kafka.sh client-versions       print the Java client versions the suite
+#                                  builds and runs: KAFKA_VERSION, then
+#                                  KAFKA_JAVA_CLIENT_PREV (one per line)
 #
-# Environment: KAFKA_VERSION (default 4.1.1; 4.0.0 rejects the JoinGroup
-# versions kafka-go sends, so use 4.1 or later), GREGOR_CACHE (default
+# The reference version is this one setting: install-deps.sh builds the Java
+# client of compat_test/java at each client version (target/<version>/), and
+# compat_test asks this script which versions to run.
+#
+# Environment: KAFKA_VERSION (default 4.4.0; 4.0.0 rejects the JoinGroup
+# versions kafka-go sends, so use 4.1 or later), KAFKA_JAVA_CLIENT_PREV
+# (default 4.1.1, the second Java client; empty for none), GREGOR_CACHE (default
 # $HOME/.cache/gregor), KAFKA_HEAP (default 768m), KAFKA_EXTRA_PROPS (extra
 # server.properties lines, newline separated), KAFKA_EXTRA_LISTENERS (more
 # NAME:PROTOCOL@host:port listeners, comma separated, e.g.
@@ -26,7 +36,8 @@
 # stays as it is).
 set -euo pipefail
 
-KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
+KAFKA_VERSION="${KAFKA_VERSION:-4.4.0}"
+KAFKA_JAVA_CLIENT_PREV="${KAFKA_JAVA_CLIENT_PREV-4.1.1}"
 CACHE="${GREGOR_CACHE:-$HOME/.cache/gregor}"
 HOME_DIR="$CACHE/kafka-$KAFKA_VERSION"
 LIBS="$HOME_DIR/libs"
@@ -210,14 +221,23 @@ stop() {
 	rm -f "$dir/kafka.pid"
 }
 
+client_versions() {
+	echo "$KAFKA_VERSION"
+	if [[ -n $KAFKA_JAVA_CLIENT_PREV && $KAFKA_JAVA_CLIENT_PREV != "$KAFKA_VERSION" ]]; then
+		echo "$KAFKA_JAVA_CLIENT_PREV"
+	fi
+}
+
 case "${1:-}" in
 fetch) fetch ;;
+version) echo "$KAFKA_VERSION" ;;
+client-versions) client_versions ;;
 classpath) classpath ;;
 tools-classpath) tools_classpath ;;
 start) shift; start "$@" ;;
 stop) shift; stop "$@" ;;
 *)
-	echo "usage: kafka.sh fetch | classpath | tools-classpath | start PORT DIR | stop DIR" >&2
+	echo "usage: kafka.sh fetch | classpath | tools-classpath | start PORT DIR | stop DIR | version | client-versions" >&2
 	exit 2
 	;;
 esac
