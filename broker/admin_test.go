@@ -567,7 +567,7 @@ func TestAlterConfigs(t *testing.T) {
 	if !slices.Equal(codes(got), want) {
 		t.Errorf("errors: got %v, want %v", codes(got), want)
 	}
-	if !strings.Contains(admStr(got[5].ErrorMessage), "Cannot update these configs dynamically: Set(num.partitions)") {
+	if !strings.Contains(admStr(got[5].ErrorMessage), "Cannot update these configs dynamically: [num.partitions]") {
 		t.Errorf("broker message: %q", admStr(got[5].ErrorMessage))
 	}
 	if tp2, _ := b.topics.Get("alt"); tp2.MaxMessageBytes != 100 || !tp2.LogAppendTime || len(tp2.Configs) != 2 {
@@ -712,7 +712,7 @@ func TestDynamicBrokerConfigs(t *testing.T) {
 		code     int16
 		msg      string
 	}{
-		{"1", op{Name: "num.partitions", Op: set, Value: kmsg.StringPtr("3")}, kerr.InvalidRequest.Code, "Cannot update these configs dynamically: Set(num.partitions)"},
+		{"1", op{Name: "num.partitions", Op: set, Value: kmsg.StringPtr("3")}, kerr.InvalidRequest.Code, "Cannot update these configs dynamically: [num.partitions]"},
 		{"", op{Name: "log.retention.ms", Op: set, Value: kmsg.StringPtr("soon")}, kerr.InvalidRequest.Code, "Not a number of type LONG"},
 		{"", op{Name: "message.max.bytes", Op: set, Value: kmsg.StringPtr("-1")}, kerr.InvalidRequest.Code, "Value must be at least 0"},
 		{"", op{Name: "log.retention.ms", Op: set, Value: nil}, kerr.InvalidRequest.Code, "Null value not supported"},

@@ -133,7 +133,7 @@ func validateDynamicBrokerConfigs(configs map[string]string) error {
 	sort.Strings(names)
 	sort.Strings(static)
 	if len(static) > 0 {
-		return apiErrorf(kerr.InvalidRequest, "Cannot update these configs dynamically: Set(%s)", strings.Join(static, ", "))
+		return apiErrorf(kerr.InvalidRequest, "Cannot update these configs dynamically: [%s]", strings.Join(static, ", "))
 	}
 	for _, n := range names {
 		c := lookupBrokerConfig(n)
@@ -170,9 +170,9 @@ func validateBrokerConfigScope(resource string, names []string) error {
 	sort.Strings(perListener)
 	switch {
 	case len(perListener) > 0:
-		return apiErrorf(kerr.InvalidRequest, "These security configs can be dynamically updated only per-listener using the listener prefix: HashSet(%s)", strings.Join(perListener, ", "))
+		return apiErrorf(kerr.InvalidRequest, "These security configs can be dynamically updated only per-listener using the listener prefix: [%s]", strings.Join(perListener, ", "))
 	case len(perBroker) > 0:
-		return apiErrorf(kerr.InvalidRequest, "Cannot update these configs at default cluster level, broker id must be specified: Set(%s)", strings.Join(perBroker, ", "))
+		return apiErrorf(kerr.InvalidRequest, "Cannot update these configs at default cluster level, broker id must be specified: [%s]", strings.Join(perBroker, ", "))
 	}
 	for _, n := range names {
 		if n == "min.insync.replicas" && resource != "" {

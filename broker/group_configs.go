@@ -1,6 +1,6 @@
 package broker
 
-// Group configs (KIP-848's GROUP config resources, type 32), as Kafka 4.1
+// Group configs (KIP-848's GROUP config resources, type 32), as Kafka 4.4
 // has them: consumer.session.timeout.ms, consumer.heartbeat.interval.ms and
 // the share.* and streams.* settings (kafka_configs.go lists them with
 // their defaults and documentation).
@@ -105,6 +105,10 @@ func validateGroupConfigs(configs map[string]string) error {
 			continue
 		}
 		n := parseLong(v)
+		if b.min != "" && (n < brokerDefaultInt(b.min) || n > brokerDefaultInt(b.max)) {
+			// Kafka 4.4's message when both bounds apply.
+			return apiErrorf(kerr.InvalidConfig, "%s must be in the range %d to %d inclusive.", b.name, brokerDefaultInt(b.min), brokerDefaultInt(b.max))
+		}
 		if b.min != "" && n < brokerDefaultInt(b.min) {
 			return apiErrorf(kerr.InvalidConfig, "%s must be greater than or equal to %s", b.name, b.min)
 		}
@@ -193,9 +197,10 @@ func (b *Broker) groupConfigValues(group string) []configValue {
 		c := kafkaGroupConfigs[n]
 		cv := configValue{name: n, typ: c.typ, readOnly: c.ReadOnly, sensitive: c.Sensitive, doc: c.Doc + unusedNote}
 		if v, ok := set[n]; ok {
-			// Kafka lists only the group's value then.
+			// Kafka 4.4 lists the group's value, then the default.
 			cv.synonyms = append(cv.synonyms, configSynonym{n, &v, kmsg.ConfigSourceGroupConfig})
-		} else if c.Default != nil {
+		}
+		if c.Default != nil {
 			d := *c.Default
 			cv.synonyms = append(cv.synonyms, configSynonym{n, &d, kmsg.ConfigSourceDefaultConfig})
 		}

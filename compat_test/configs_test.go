@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -256,7 +257,7 @@ func TestBrokerConfigs(t *testing.T) {
 func writeConfigTables(t *testing.T, tg *target) {
 	cl := newClient(t, tg)
 	id := brokerID(t, cl)
-	tab := kafkaConfigTable{Kafka: "4.1.1"}
+	tab := kafkaConfigTable{Kafka: kafkaVersion(t)}
 	record := func(c kmsg.DescribeConfigsResponseResourceConfig) kafkaConfigRecord {
 		r := kafkaConfigRecord{Name: c.Name, Type: c.ConfigType.String(), ReadOnly: c.ReadOnly, Sensitive: c.IsSensitive, Doc: deref(c.Documentation)}
 		if c.Documentation == nil {
@@ -422,11 +423,11 @@ func TestBrokerConfigAlter(t *testing.T) {
 	)
 	refusals := []alterCase{
 		{typ: brokerT, resource: "", ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("sasl.kerberos.min.time.before.relogin", "61000")},
-			code: 42, msg: "Cannot update these configs at default cluster level, broker id must be specified: Set(sasl.kerberos.min.time.before.relogin)"},
+			code: 42, msg: "Cannot update these configs at default cluster level, broker id must be specified: [sasl.kerberos.min.time.before.relogin]"},
 		{typ: brokerT, resource: "<id>", ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("broker.id", "5")},
-			code: 42, msg: "Cannot update these configs dynamically: Set(broker.id)"},
+			code: 42, msg: "Cannot update these configs dynamically: [broker.id]"},
 		{typ: brokerT, resource: "", ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("log.dirs", "/tmp/elsewhere")},
-			code: 42, msg: "Cannot update these configs dynamically: Set(log.dirs)"},
+			code: 42, msg: "Cannot update these configs dynamically: [log.dirs]"},
 		{typ: brokerT, resource: "<id>", ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("log.cleaner.threads", "abc")},
 			code: 42, msg: "Invalid value abc for configuration log.cleaner.threads: Not a number of type INT"},
 		{typ: brokerT, resource: "<id>", ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("background.threads", "0")},
@@ -436,17 +437,17 @@ func TestBrokerConfigAlter(t *testing.T) {
 		{typ: brokerT, resource: "<id>", ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{appendOp("log.retention.ms", "5")},
 			code: 40, msg: "Config value append is not allowed for config key: log.retention.ms"},
 		{typ: brokerT, resource: "<id>", ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("ssl.keystore.type", "PKCS12")},
-			code: 42, msg: "These security configs can be dynamically updated only per-listener using the listener prefix: HashSet(ssl.keystore.type)"},
+			code: 42, msg: "These security configs can be dynamically updated only per-listener using the listener prefix: [ssl.keystore.type]"},
 		{typ: brokerT, resource: "<id>", legacy: true, ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("sasl.kerberos.min.time.before.relogin", "61000")}},
 		{typ: brokerT, resource: "", legacy: true, ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("sasl.kerberos.min.time.before.relogin", "61000")},
-			code: 42, msg: "Cannot update these configs at default cluster level, broker id must be specified: Set(sasl.kerberos.min.time.before.relogin)"},
+			code: 42, msg: "Cannot update these configs at default cluster level, broker id must be specified: [sasl.kerberos.min.time.before.relogin]"},
 		{typ: brokerT, resource: "", ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("num.io.threads", "9"), setOp("log.cleaner.backoff.ms", "16000")}},
 		{typ: groupT, resource: "g", ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("consumer.session.timeout.ms", "30000")},
-			code: 40, msg: "consumer.session.timeout.ms must be greater than or equal to group.consumer.min.session.timeout.ms"},
+			code: 40, msg: "consumer.session.timeout.ms must be in the range 45000 to 60000 inclusive."},
 		{typ: groupT, resource: "g", ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("consumer.session.timeout.ms", "70000")},
-			code: 40, msg: "consumer.session.timeout.ms must be less than or equal to group.consumer.max.session.timeout.ms"},
+			code: 40, msg: "consumer.session.timeout.ms must be in the range 45000 to 60000 inclusive."},
 		{typ: groupT, resource: "g", ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("consumer.heartbeat.interval.ms", "60000")},
-			code: 40, msg: "consumer.heartbeat.interval.ms must be less than or equal to group.consumer.max.heartbeat.interval.ms"},
+			code: 40, msg: "consumer.heartbeat.interval.ms must be in the range 5000 to 15000 inclusive."},
 		{typ: groupT, resource: "g", ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("consumer.session.timeout.ms", "abc")},
 			code: 40, msg: "Invalid value abc for configuration consumer.session.timeout.ms: Not a number of type INT"},
 		{typ: groupT, resource: "g", ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("share.isolation.level", "bogus")},
@@ -458,7 +459,7 @@ func TestBrokerConfigAlter(t *testing.T) {
 		{typ: groupT, resource: "", ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("consumer.session.timeout.ms", "50000")},
 			code: 42, msg: "Default group resources are not allowed."},
 		{typ: groupT, resource: "g", legacy: true, ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("consumer.session.timeout.ms", "30000")},
-			code: 40, msg: "consumer.session.timeout.ms must be greater than or equal to group.consumer.min.session.timeout.ms"},
+			code: 40, msg: "consumer.session.timeout.ms must be in the range 45000 to 60000 inclusive."},
 		{typ: groupT, resource: "g", legacy: true, ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("consumer.session.timeout.ms", "50000")}},
 		{typ: brokerT, resource: "<id>", ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("num.io.threads", "17")},
 			code: 42, msg: "Invalid value org.apache.kafka.common.config.ConfigException: Dynamic thread count update validation failed for num.io.threads=17, value should not be greater than double the current value 8 for configuration Invalid dynamic configuration"},
@@ -520,7 +521,7 @@ func TestBrokerConfigAlter(t *testing.T) {
 		// A group config.
 		group := uniq("g-cfg-alter")
 		run(alterCase{typ: groupT, resource: group, ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("consumer.session.timeout.ms", "50000")}})
-		describedAs(t, cl, groupT, group, "consumer.session.timeout.ms", "50000", kmsg.ConfigSourceGroupConfig, "GROUP_CONFIG=50000")
+		describedAs(t, cl, groupT, group, "consumer.session.timeout.ms", "50000", kmsg.ConfigSourceGroupConfig, "GROUP_CONFIG=50000", "DEFAULT_CONFIG=45000")
 		describedAs(t, cl, groupT, group, "consumer.heartbeat.interval.ms", "5000", kmsg.ConfigSourceDefaultConfig, "DEFAULT_CONFIG=5000")
 		run(alterCase{typ: groupT, resource: group, ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{delOp("consumer.session.timeout.ms")}})
 		describedAs(t, cl, groupT, group, "consumer.session.timeout.ms", "45000", kmsg.ConfigSourceDefaultConfig, "DEFAULT_CONFIG=45000")
@@ -575,8 +576,8 @@ func TestBrokerConfigAlter(t *testing.T) {
 			t.Fatalf("delete %s: %v", relogin, e)
 		}
 		if e := incr(kafka.ResourceBroker, id, kafka.AlterConfigOpTypeSet, "broker.id", "7"); e.Code() != kafka.ErrInvalidRequest ||
-			e.String() != "Cannot update these configs dynamically: Set(broker.id)" {
-			t.Errorf("set broker.id: %v (%d), want INVALID_REQUEST Cannot update these configs dynamically: Set(broker.id)", e, e.Code())
+			e.String() != "Cannot update these configs dynamically: [broker.id]" {
+			t.Errorf("set broker.id: %v (%d), want INVALID_REQUEST Cannot update these configs dynamically: [broker.id]", e, e.Code())
 		}
 		if e := incr(kafka.ResourceGroup, group, kafka.AlterConfigOpTypeSet, "consumer.session.timeout.ms", "55000"); e.Code() != kafka.ErrNoError {
 			t.Fatalf("set group config: %v", e)
@@ -588,4 +589,14 @@ func TestBrokerConfigAlter(t *testing.T) {
 			t.Errorf("group config below the broker's bound: %v, want INVALID_CONFIG", e)
 		}
 	})
+}
+
+// kafkaVersion is the reference broker's version, as scripts/kafka.sh
+// names it.
+func kafkaVersion(t *testing.T) string {
+	out, err := exec.Command("bash", filepath.Join(repoRoot, "scripts", "kafka.sh"), "version").Output()
+	if err != nil {
+		t.Fatalf("scripts/kafka.sh version: %v", err)
+	}
+	return strings.TrimSpace(string(out))
 }
