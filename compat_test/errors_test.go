@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gregor-broker/gregor/internal/kafkadiff"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -181,6 +182,7 @@ func TestErrorCodes(t *testing.T) {
 			req.MemberID = "nobody"
 			rt := kmsg.NewOffsetCommitRequestTopic()
 			rt.Topic = ec.topic
+			rt.TopicID = kafkadiff.TopicID(ec.ctx, ec.cl, ec.topic) // v10 names topics by id
 			rp := kmsg.NewOffsetCommitRequestTopicPartition()
 			rp.Partition = 0
 			rp.Offset = 1

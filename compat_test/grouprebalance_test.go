@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gregor-broker/gregor/internal/kafkadiff"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -99,6 +100,7 @@ func (m *rawMember) commit(ctx context.Context, topic string, gen int32) int16 {
 	req.Group, req.MemberID, req.InstanceID, req.Generation = m.group, m.id, m.instance, gen
 	rt := kmsg.NewOffsetCommitRequestTopic()
 	rt.Topic = topic
+	rt.TopicID = kafkadiff.TopicID(ctx, m.cl, topic) // v10 names topics by id
 	rp := kmsg.NewOffsetCommitRequestTopicPartition()
 	rp.Partition, rp.Offset, rp.LeaderEpoch = 0, 1, -1
 	rt.Partitions = append(rt.Partitions, rp)

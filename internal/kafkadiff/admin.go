@@ -247,7 +247,7 @@ func AdminCases(t testing.TB, cl *kgo.Client, prefix string) []string {
 	commit := func(label, group, tp string, part int32) {
 		r := kmsg.NewPtrOffsetCommitRequest()
 		r.Group, r.Generation = group, -1
-		r.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: name(tp),
+		r.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: name(tp), TopicID: TopicID(ctx, cl, name(tp)),
 			Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: part, Offset: 1, LeaderEpoch: -1}}}}
 		resp, err := r.RequestWith(ctx, cl)
 		if err != nil {
@@ -378,4 +378,26 @@ func Compare(t testing.TB, want, got []string) int {
 		t.Errorf("Kafka %q, gregor %q", want[i], got[i])
 	}
 	return same
+}
+
+// TopicID returns topic's id as the broker behind cl has it (zero when it
+// does not know the topic). OffsetCommit and OffsetFetch v10 (Kafka 4.4)
+// name topics by id only, so a request built by name needs it.
+func TopicID(ctx context.Context, cl *kgo.Client, topic string) [16]byte {
+	// A topic created a moment ago may still answer LEADER_NOT_AVAILABLE
+	// (with its id) or not be known yet: a few tries.
+	for try := 0; ; try++ {
+		req := kmsg.NewPtrMetadataRequest()
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(topic)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		if err == nil && len(resp.Topics) == 1 && resp.Topics[0].TopicID != ([16]byte{}) {
+			return resp.Topics[0].TopicID
+		}
+		if try == 10 || ctx.Err() != nil {
+			return [16]byte{}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
