@@ -1,6 +1,6 @@
 package broker
 
-// Produce (key 0), versions 0–12; v0–v2 are rejected.
+// Produce (key 0), versions 0–13; v0–v2 are rejected.
 //
 // Appends each partition's record batch to the commit log (storage) and
 // answers once it is durable under the flush mode and, for acks=all in
@@ -51,7 +51,8 @@ package broker
 //   - v3+: a transactional batch gets INVALID_TXN_STATE (no transactions
 //     yet).
 //   - v7+: zstd; before v7 a zstd batch gets UNSUPPORTED_COMPRESSION_TYPE.
-//   - v13 (topic ids) is not advertised.
+//   - v13 names topics by id (KIP-516); an id this cluster does not know
+//     gets UNKNOWN_TOPIC_ID, and the answer carries the id, not the name.
 
 import (
 	"context"
@@ -67,7 +68,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(kmsg.Produce, 0, 12, handleProduce) }
+func init() { register(kmsg.Produce, 0, 13, handleProduce) }
 
 var errProduceV0V2 = errors.New("produce v0-v2 (message formats 0 and 1) are not supported")
 
@@ -106,7 +107,19 @@ func handleProduce(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
 		st.TopicID = rt.TopicID
-		t, known := b.topics.Get(rt.Topic)
+		name, unknown := rt.Topic, kerr.UnknownTopicOrPartition.Code
+		var t *Topic
+		var known bool
+		if r.Version >= 13 {
+			// By id (v13+): an unknown id is UNKNOWN_TOPIC_ID, as in Kafka.
+			unknown = kerr.UnknownTopicID.Code
+			name = ""
+			if t, known = b.topicByID(rt.TopicID); known {
+				name = t.Name
+			}
+		} else {
+			t, known = b.topics.Get(rt.Topic)
+		}
 		for pi, rp := range rt.Partitions {
 			sp := kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
@@ -116,12 +129,14 @@ func handleProduce(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.
 			switch {
 			case code != 0:
 				sp.ErrorCode = code
-			case b.notLeader(rt.Topic, [16]byte{}, rp.Partition):
+			case b.notLeader(name, rt.TopicID, rp.Partition):
 				sp.ErrorCode = kerr.NotLeaderForPartition.Code // another broker group leads it
 			case !b.leaseValid():
 				sp.ErrorCode = kerr.NotLeaderForPartition.Code
 				sp.ErrorMessage = kmsg.StringPtr(errNoLease)
-			case !known || rp.Partition < 0 || rp.Partition >= t.Partitions:
+			case !known:
+				sp.ErrorCode = unknown
+			case rp.Partition < 0 || rp.Partition >= t.Partitions:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case t.Internal:
 				sp.ErrorCode = kerr.InvalidTopicException.Code

@@ -1,6 +1,6 @@
 package broker
 
-// Fetch (key 1), versions 4–16.
+// Fetch (key 1), versions 4–18.
 //
 // Serves record batches from the commit log, up to the high watermark, on
 // masters and slaves alike (a slave up to its own high watermark).
@@ -47,6 +47,9 @@ package broker
 //     records and the DivergingEpoch tag (the epoch and its end offset).
 //   - v13+: topics by id; an unknown id gets UNKNOWN_TOPIC_ID.
 //   - v15+: the replica id comes from ReplicaState (KIP-903).
+//   - v17 and v18 add fields only followers send (the replica's directory
+//     id, KIP-853, and its high watermark); a consumer's fetch and its
+//     answer are v16's.
 
 import (
 	"context"
@@ -58,7 +61,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(kmsg.Fetch, 4, 16, handleFetch) }
+func init() { register(kmsg.Fetch, 4, 18, handleFetch) }
 
 // fetchPart is one partition's state during a fetch.
 type fetchPart struct {
@@ -137,7 +140,9 @@ func handleFetch(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Re
 	var served []partKey
 	for _, fp := range parts {
 		p := fp.reply
-		p.abortedEmpty = readCommitted
+		// Kafka answers an unknown topic with an empty aborted list
+		// whatever the isolation (KafkaApis' erroneous partitions).
+		p.abortedEmpty = readCommitted || fp.topic == nil && (p.errCode == kerr.UnknownTopicID.Code || p.errCode == kerr.UnknownTopicOrPartition.Code)
 		if fp.part != nil && p.errCode == 0 {
 			p.lso = min(p.lso, fp.part.LastStableOffset()) // reported at both isolation levels, as Kafka does
 		}
@@ -269,8 +274,9 @@ func (b *Broker) gatherFetch(parts []*fetchPart, maxBytes int32) (total int, fai
 		}
 		res, err := fp.part.Read(fp.req.fetchOffset, int32(min(limit, 1<<31-1)))
 		if err != nil {
-			hwm := fp.part.HighWatermark()
-			fp.reply.hwm, fp.reply.lso, fp.reply.lss = hwm, hwm, fp.part.LogStartOffset()
+			// Kafka's failed read reports no offsets (-1), also for
+			// OFFSET_OUT_OF_RANGE: the client asks ListOffsets.
+			fp.reply.hwm, fp.reply.lso, fp.reply.lss = -1, -1, -1
 			fp.reply.errCode = errorCode(err)
 			if fp.reply.errCode != kerr.OffsetOutOfRange.Code {
 				b.log.Debug("fetch read failed", logPart(fp.topic.Name, fp.req.key.partition), logErr(err))

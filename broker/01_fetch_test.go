@@ -147,7 +147,8 @@ func TestCoreFetchErrors(t *testing.T) {
 			if p.ErrorCode != c.code {
 				t.Fatalf("error %d, want %d", p.ErrorCode, c.code)
 			}
-			if c.code == kerr.OffsetOutOfRange.Code && (p.HighWatermark != 2 || p.LogStartOffset != 0) {
+			// Kafka's failed read reports no offsets (-1, seen on 4.4.0).
+			if c.code == kerr.OffsetOutOfRange.Code && (p.HighWatermark != -1 || p.LogStartOffset != -1) {
 				t.Fatalf("hwm %d log start %d", p.HighWatermark, p.LogStartOffset)
 			}
 		})
@@ -165,7 +166,7 @@ func TestCoreFetchBelowLogStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := rc.do(fetchReq(12, "ls", tp.ID, 0, 1)).(*kmsg.FetchResponse).Topics[0].Partitions[0]
-	if p.ErrorCode != kerr.OffsetOutOfRange.Code || p.LogStartOffset != 2 || p.HighWatermark != 4 {
+	if p.ErrorCode != kerr.OffsetOutOfRange.Code || p.LogStartOffset != -1 || p.HighWatermark != -1 {
 		t.Fatalf("below log start: %+v", p)
 	}
 	p = rc.do(fetchReq(12, "ls", tp.ID, 0, 2)).(*kmsg.FetchResponse).Topics[0].Partitions[0]

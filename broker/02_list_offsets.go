@@ -1,6 +1,6 @@
 package broker
 
-// ListOffsets (key 2), versions 1–10.
+// ListOffsets (key 2), versions 1–11.
 //
 // Answers offsets by timestamp from each partition's consume queue. Every
 // member of the owning group answers, slaves up to their own high watermark
@@ -16,6 +16,9 @@ package broker
 //                         timestamp, and that timestamp (-1/-1 when empty)
 //       -5 latest tiered  -1, leader epoch -1 (gregor has no tiered
 //                         storage, as Kafka without it)
+//       -6 earliest pending upload (KIP-1023, v11)  likewise, at every
+//                         version, as Kafka 4.4 answers it
+//       below -6          UNSUPPORTED_VERSION, as Kafka 4.4 answers
 //       other             the first offset whose record timestamp is >= the
 //                         target, with that record's timestamp; -1/-1 and
 //                         leader epoch -1 when none
@@ -42,7 +45,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(kmsg.ListOffsets, 1, 10, handleListOffsets) }
+func init() { register(kmsg.ListOffsets, 1, 11, handleListOffsets) }
 
 // Special ListOffsets timestamps.
 const (
@@ -51,6 +54,9 @@ const (
 	tsMaxTimestamp  = -3
 	tsEarliestLocal = -4
 	tsLatestTiered  = -5
+	// tsEarliestPendingUpload is the tiered-storage timestamp of v11;
+	// Kafka answers it (at every version) like -5 without tiered storage.
+	tsEarliestPendingUpload = -6
 )
 
 func handleListOffsets(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
@@ -112,10 +118,12 @@ func handleListOffsets(_ context.Context, b *Broker, req *protocol.Request) (kms
 				sp.Offset = p.LogStartOffset()
 			case tsMaxTimestamp:
 				sp.Timestamp, sp.Offset = p.MaxTimestamp()
-			case tsLatestTiered:
+			case tsLatestTiered, tsEarliestPendingUpload:
 				sp.LeaderEpoch = -1
 			default:
-				if off, ts, ok := p.OffsetForTime(rp.Timestamp); ok {
+				if rp.Timestamp < 0 { // no such special timestamp
+					sp.ErrorCode, sp.LeaderEpoch = kerr.UnsupportedVersion.Code, -1
+				} else if off, ts, ok := p.OffsetForTime(rp.Timestamp); ok {
 					sp.Offset, sp.Timestamp = off, ts
 				} else {
 					sp.LeaderEpoch = -1

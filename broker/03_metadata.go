@@ -1,6 +1,6 @@
 package broker
 
-// Metadata (key 3), versions 0–12.
+// Metadata (key 3), versions 0–13.
 //
 // Describes the whole cluster from the broker's view of it (routes.go, kept
 // fresh from the NameServers); a single node is the same code with one
@@ -41,7 +41,9 @@ package broker
 //     topic set, and the cluster set up to v10 (Kafka moved it to
 //     DescribeCluster).
 //   - v10+: topic ids; a topic asked for by id (null name) is found by it,
-//     else UNKNOWN_TOPIC_ID.
+//     else UNKNOWN_TOPIC_ID (those listed first, as Kafka lists them).
+//   - v13 (KIP-1102) adds a top-level error code for rebootstrapping;
+//     gregor, like Kafka, answers it 0.
 
 import (
 	"context"
@@ -53,7 +55,7 @@ import (
 	"go.uber.org/zap"
 )
 
-func init() { register(kmsg.Metadata, 0, 12, handleMetadata) }
+func init() { register(kmsg.Metadata, 0, 13, handleMetadata) }
 
 func handleMetadata(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.MetadataRequest)
@@ -74,6 +76,7 @@ func handleMetadata(ctx context.Context, b *Broker, req *protocol.Request) (kmsg
 		return resp, nil
 	}
 	allowCreate := r.Version < 4 || r.AllowAutoTopicCreation
+	var unknownIDs []kmsg.MetadataResponseTopic
 	for _, rt := range r.Topics {
 		if rt.Topic == nil {
 			mt := kmsg.NewMetadataResponseTopic()
@@ -83,7 +86,7 @@ func handleMetadata(ctx context.Context, b *Broker, req *protocol.Request) (kmsg
 				continue
 			}
 			mt.ErrorCode = kerr.UnknownTopicID.Code
-			resp.Topics = append(resp.Topics, mt)
+			unknownIDs = append(unknownIDs, mt)
 			continue
 		}
 		name := *rt.Topic
@@ -114,6 +117,8 @@ func handleMetadata(ctx context.Context, b *Broker, req *protocol.Request) (kmsg
 		}
 		resp.Topics = append(resp.Topics, mt)
 	}
+	// Kafka lists the ids it does not know before the topics it found.
+	resp.Topics = append(unknownIDs, resp.Topics...)
 	metadataAuthorizedOps(r, resp)
 	return resp, nil
 }

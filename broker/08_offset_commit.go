@@ -1,6 +1,6 @@
 package broker
 
-// OffsetCommit (key 8), versions 2–9.
+// OffsetCommit (key 8), versions 2–10.
 //
 // Stores a group's offsets in the store (broker/group, offsets.go), durably
 // before answering.
@@ -39,35 +39,98 @@ package broker
 //   - v6+: the committed leader epoch is kept (-1 before).
 //   - v7+: the group instance id (static members).
 //   - v9: an unknown group gets GROUP_ID_NOT_FOUND.
-//   - v10 (topic ids on the wire) is not advertised yet.
+//   - v10: topics named by id (byTopicID): the coordinator sees their
+//     names, an id this cluster does not know gets UNKNOWN_TOPIC_ID, and
+//     the answer carries the ids.
 
 import (
 	"context"
 
 	"github.com/gregor-broker/gregor/protocol"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(kmsg.OffsetCommit, 2, 9, handleOffsetCommit) }
+func init() { register(kmsg.OffsetCommit, 2, 10, handleOffsetCommit) }
 
 func handleOffsetCommit(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.OffsetCommitRequest)
-	g, code := b.validateGroup(ctx, r.Group)
-	if code == 0 {
-		return g.OffsetCommit(r, b.groupTopics), nil
+	byID := r.Version >= 10
+	var unknown []bool // v10: topics whose id is unknown, by request index
+	if byID {
+		named := *r
+		named.Topics = nil
+		unknown = make([]bool, len(r.Topics))
+		for i, rt := range r.Topics {
+			name, ok := b.topicNameByID(rt.TopicID)
+			if !ok {
+				unknown[i] = true
+				continue
+			}
+			rt.Topic = name
+			named.Topics = append(named.Topics, rt)
+		}
+		r = &named
 	}
-	resp := r.ResponseKind().(*kmsg.OffsetCommitResponse)
-	for _, rt := range r.Topics {
+	g, code := b.validateGroup(ctx, r.Group)
+	var resp *kmsg.OffsetCommitResponse
+	if code == 0 {
+		resp = g.OffsetCommit(r, b.groupTopics)
+	} else {
+		resp = r.ResponseKind().(*kmsg.OffsetCommitResponse)
+		for _, rt := range r.Topics {
+			st := kmsg.NewOffsetCommitResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewOffsetCommitResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+	}
+	if !byID {
+		return resp, nil
+	}
+	// Back in the request's order, with each topic's id; the coordinator
+	// answered the known topics one for one, in order.
+	orig := req.Body.(*kmsg.OffsetCommitRequest)
+	known := resp.Topics
+	resp.Topics = make([]kmsg.OffsetCommitResponseTopic, 0, len(orig.Topics))
+	for i, rt := range orig.Topics {
+		if !unknown[i] {
+			st := known[0]
+			known = known[1:]
+			st.TopicID = rt.TopicID
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
 		st := kmsg.NewOffsetCommitResponseTopic()
-		st.Topic = rt.Topic
+		st.TopicID = rt.TopicID
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewOffsetCommitResponseTopicPartition()
-			sp.Partition, sp.ErrorCode = rp.Partition, code
+			sp.Partition, sp.ErrorCode = rp.Partition, kerr.UnknownTopicID.Code
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp, nil
+}
+
+// topicNameByID finds the name of a topic of the cluster by its id (the
+// v10 OffsetCommit and OffsetFetch name topics by id): this broker's own
+// topics, else the cluster's view of the others.
+func (b *Broker) topicNameByID(id [16]byte) (string, bool) {
+	if id == ([16]byte{}) {
+		return "", false
+	}
+	if t, ok := b.topics.GetByID(id); ok {
+		return t.Name, true
+	}
+	if vt := b.cl().currentView().byID[id]; vt != nil {
+		return vt.Name, true
+	}
+	return "", false
 }
 
 // groupTopics is the topic table as the group coordinator needs it.

@@ -1,6 +1,6 @@
 package broker
 
-// OffsetFetch (key 9), versions 1–9.
+// OffsetFetch (key 9), versions 1–10.
 //
 // Reads a group's committed offsets (broker/group, offsets.go).
 //
@@ -28,15 +28,20 @@ package broker
 //   - v8+: several groups per request, each checked and answered on its own.
 //   - v9: the member id and epoch belong to the KIP-848 protocol and are
 //     ignored for classic groups, as Kafka does.
+//   - v10: topics named by id, asked and answered (all of a group's topics
+//     too); an id this cluster does not know gets UNKNOWN_TOPIC_ID on each
+//     of its partitions.
 
 import (
 	"context"
 
+	"github.com/gregor-broker/gregor/broker/group"
 	"github.com/gregor-broker/gregor/protocol"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(kmsg.OffsetFetch, 1, 9, handleOffsetFetch) }
+func init() { register(kmsg.OffsetFetch, 1, 10, handleOffsetFetch) }
 
 func handleOffsetFetch(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.OffsetFetchRequest)
@@ -47,6 +52,8 @@ func handleOffsetFetch(ctx context.Context, b *Broker, req *protocol.Request) (k
 			out.Group = rg.Group
 			if g, code := b.validateGroup(ctx, rg.Group); code != 0 {
 				out.ErrorCode = code
+			} else if r.Version >= 10 {
+				out.Topics = b.fetchOffsetsByID(g, rg)
 			} else {
 				out.Topics = g.FetchOffsets(rg.Group, rg.Topics, b.groupTopics) // nil (null): all topics
 			}
@@ -97,4 +104,55 @@ func handleOffsetFetch(ctx context.Context, b *Broker, req *protocol.Request) (k
 		resp.Topics = append(resp.Topics, rt)
 	}
 	return resp, nil
+}
+
+// fetchOffsetsByID answers one group of a v10 OffsetFetch, whose topics
+// are named by id: the coordinator is asked by name, the answer carries
+// the ids in the request's order.
+func (b *Broker) fetchOffsetsByID(g *group.Coordinator, rg kmsg.OffsetFetchRequestGroup) []kmsg.OffsetFetchResponseGroupTopic {
+	if rg.Topics == nil { // all of the group's topics
+		out := g.FetchOffsets(rg.Group, nil, b.groupTopics)
+		for i := range out {
+			if id, _, ok := b.groupTopics(out[i].Topic); ok {
+				out[i].TopicID = id
+			}
+		}
+		return out
+	}
+	named := make([]kmsg.OffsetFetchRequestGroupTopic, 0, len(rg.Topics))
+	unknown := make([]bool, len(rg.Topics))
+	for i, t := range rg.Topics {
+		name, ok := b.topicNameByID(t.TopicID)
+		if !ok {
+			unknown[i] = true
+			continue
+		}
+		t.Topic = name
+		named = append(named, t)
+	}
+	var known []kmsg.OffsetFetchResponseGroupTopic
+	if len(named) > 0 {
+		known = g.FetchOffsets(rg.Group, named, b.groupTopics) // one for one, in order
+	}
+	out := make([]kmsg.OffsetFetchResponseGroupTopic, 0, len(rg.Topics))
+	for i, t := range rg.Topics {
+		if !unknown[i] {
+			rt := known[0]
+			known = known[1:]
+			rt.TopicID = t.TopicID
+			out = append(out, rt)
+			continue
+		}
+		rt := kmsg.NewOffsetFetchResponseGroupTopic()
+		rt.TopicID = t.TopicID
+		for _, p := range t.Partitions {
+			rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+			rp.Partition, rp.Offset, rp.LeaderEpoch = p, -1, -1
+			rp.Metadata = kmsg.StringPtr("")
+			rp.ErrorCode = kerr.UnknownTopicID.Code
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		out = append(out, rt)
+	}
+	return out
 }

@@ -1,6 +1,6 @@
 package broker
 
-// DescribeLogDirs (key 35), versions 1–4 (Kafka 4 removed 0).
+// DescribeLogDirs (key 35), versions 1–5 (Kafka 4 removed 0).
 //
 // Behaviour:
 //   - gregor has one data directory per broker (the commit log and the
@@ -12,6 +12,7 @@ package broker
 //
 // Versions:
 //   - v4: the file system's total and usable bytes.
+//   - v5: IsCordoned (KIP-1066); gregor cannot cordon a log dir, so false.
 
 import (
 	"context"
@@ -22,7 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(kmsg.DescribeLogDirs, 1, 4, handleDescribeLogDirs) }
+func init() { register(kmsg.DescribeLogDirs, 1, 5, handleDescribeLogDirs) }
 
 func handleDescribeLogDirs(_ context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.DescribeLogDirsRequest)

@@ -1,6 +1,6 @@
 package broker
 
-// DeleteGroups (key 42), versions 0–2.
+// DeleteGroups (key 42), versions 0–3.
 //
 // Deletes groups (broker/group, admin.go), each checked on its own.
 //
@@ -14,7 +14,7 @@ package broker
 //     the coordinator's code and the group stays.
 //
 // Versions: the handler has no version-specific behaviour (later versions
-// change the encoding only).
+// change the encoding only; v3 adds an error message, null as in Kafka).
 
 import (
 	"context"
@@ -23,7 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(kmsg.DeleteGroups, 0, 2, handleDeleteGroups) }
+func init() { register(kmsg.DeleteGroups, 0, 3, handleDeleteGroups) }
 
 func handleDeleteGroups(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.DeleteGroupsRequest)

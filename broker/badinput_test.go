@@ -158,9 +158,9 @@ func TestCoreBadInputs(t *testing.T) {
 
 	closeCases := map[string]func() []byte{
 		"fetch v3 (below our minimum)": func() []byte { r := fetchReq(4, "bad", [16]byte{}, 0, 0); r.Version = 3; return coreFrame(r, 1) },
-		"produce v13 (above our maximum)": func() []byte {
+		"produce v14 (above our maximum)": func() []byte {
 			f := coreFrame(produceReq(12, 1, "bad", 0, good), 1)
-			binary.BigEndian.PutUint16(f[6:], 13)
+			binary.BigEndian.PutUint16(f[6:], 14)
 			return f
 		},
 		"unknown api key 9999": func() []byte {

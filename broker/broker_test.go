@@ -93,8 +93,10 @@ func TestCoreApiVersions(t *testing.T) {
 			}
 		}
 	}
-	want := map[kmsg.Key][2]int16{kmsg.Produce: {0, 12}, kmsg.Fetch: {4, 16}, kmsg.ListOffsets: {1, 10},
-		kmsg.Metadata: {0, 12}, kmsg.ApiVersions: {0, 4}, kmsg.OffsetForLeaderEpoch: {2, 4}}
+	want := map[kmsg.Key][2]int16{kmsg.Produce: {0, 13}, kmsg.Fetch: {4, 18}, kmsg.ListOffsets: {1, 11},
+		kmsg.Metadata: {0, 13}, kmsg.ApiVersions: {0, 5}, kmsg.OffsetForLeaderEpoch: {2, 4},
+		kmsg.OffsetCommit: {2, 10}, kmsg.OffsetFetch: {1, 10}, kmsg.DescribeGroups: {0, 6}, kmsg.DeleteGroups: {0, 3},
+		kmsg.DescribeLogDirs: {1, 5}, kmsg.ListConfigResources: {0, 1}, kmsg.DescribeTopicPartitions: {0, 0}}
 	for k, r := range want {
 		if a := apis[int16(k)]; a.min != r[0] || a.max != r[1] {
 			t.Errorf("%s: %d–%d, want %d–%d", k.Name(), a.min, a.max, r[0], r[1])

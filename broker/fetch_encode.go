@@ -3,7 +3,7 @@ package broker
 // Fetch response encoding by hand, so record bytes can go from the segment
 // files to the socket with sendfile instead of through a []byte.
 //
-// The layout is Kafka's FetchResponse for v4–v16 (kmsg's FetchResponse is
+// The layout is Kafka's FetchResponse for v4–v18 (kmsg's FetchResponse is
 // the reference; fetch_encode_test.go decodes our bytes with it for every
 // version and compares):
 //

@@ -241,11 +241,12 @@ func idemProduce(t *testing.T, cl *kgo.Client, topic string, batch []byte) kmsg.
 	req.Acks = -1
 	req.TimeoutMillis = 5000
 	req.Topics = []kmsg.ProduceRequestTopic{{Topic: topic, Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: 0, Records: batch}}}}
-	resp, err := req.RequestWith(context.Background(), cl)
+	// At v9 exactly (by name; v13 names topics by id), to node 1.
+	kr, err := cl.Broker(1).Request(context.Background(), pinnedVersion{req})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp.Topics[0].Partitions[0]
+	return kr.(*kmsg.ProduceResponse).Topics[0].Partitions[0]
 }
 
 func initPID(t *testing.T, cl *kgo.Client, version int16, pid int64, epoch int16, txn *string) *kmsg.InitProducerIDResponse {

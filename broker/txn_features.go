@@ -5,19 +5,6 @@ package broker
 // implicitly and every EndTxn bumps the epoch, is not implemented), so the
 // Java 4.x client uses AddPartitionsToTxn as with a Kafka broker at level 1.
 
-import "github.com/twmb/franz-go/pkg/kmsg"
-
+// transactionVersion is the transaction.version gregor supports and
+// finalizes; 18_api_versions.go lists it with the other feature levels.
 const transactionVersion = 1
-
-func addFeatures(resp *kmsg.ApiVersionsResponse) {
-	if resp.Version < 3 {
-		return
-	}
-	sf := kmsg.NewApiVersionsResponseSupportedFeature()
-	sf.Name, sf.MinVersion, sf.MaxVersion = "transaction.version", 0, transactionVersion
-	resp.SupportedFeatures = append(resp.SupportedFeatures, sf)
-	ff := kmsg.NewApiVersionsResponseFinalizedFeature()
-	ff.Name, ff.MinVersionLevel, ff.MaxVersionLevel = "transaction.version", transactionVersion, transactionVersion
-	resp.FinalizedFeatures = append(resp.FinalizedFeatures, ff)
-	resp.FinalizedFeaturesEpoch = 1
-}
