@@ -2,19 +2,24 @@ package broker
 
 // ListConfigResources (key 74), versions 0–1.
 //
-// Behaviour, as Kafka 4.4 answers (KIP-1142; v0 was KIP-714's
-// ListClientMetricsResources):
-//   - v0 lists client-metrics resources only. gregor has no client
-//     metrics subscriptions (KIP-714 telemetry is not served), so the list
-//     is empty, as on a Kafka without any.
-//   - v1 lists the types asked for, every type for an empty list: groups
-//     that have group configs set (GROUP_CONFIG), then every live broker's
-//     node id as BROKER_LOGGER and as BROKER, then every topic of the
-//     cluster (TOPIC, by name), in that order. A type Kafka does not list
-//     makes the whole answer UNSUPPORTED_VERSION with no resources.
+// Lists the resources that have configs, as Kafka 4.4 answers (KIP-1142;
+// v0 was KIP-714's ListClientMetricsResources).
+//
+// Behaviour:
+//   - The types asked for, every type for an empty list: groups that have
+//     group configs set (GROUP_CONFIG), then every live broker's node id
+//     as BROKER_LOGGER and as BROKER, then every topic of the cluster
+//     (TOPIC, by name), in that order. A type Kafka does not list makes
+//     the whole answer UNSUPPORTED_VERSION with no resources.
+//   - gregor has no client-metrics subscriptions (KIP-714 telemetry is not
+//     served), so CLIENT_METRICS lists nothing, as on a Kafka without any.
 //   - Group configs live with the group's coordinator (group_configs.go):
 //     in a cluster of several broker groups a broker lists the groups
 //     whose configs it keeps.
+//
+// Versions:
+//   - v0: client-metrics resources only (the request has no types).
+//   - v1: the types filter and the other resource types.
 
 import (
 	"context"

@@ -1,10 +1,12 @@
 package broker
 
-// DescribeTopicPartitions (key 75), version 0.
+// DescribeTopicPartitions (key 75), versions 0–0.
 //
 // Kafka 4's admin client describes topics with it (KIP-966) instead of
 // Metadata. The answer is Kafka's (DescribeTopicPartitionsRequestHandler
-// and KRaftMetadataCache.getTopicMetadataForDescribeTopicResponse):
+// and KRaftMetadataCache.getTopicMetadataForDescribeTopicResponse).
+//
+// Behaviour:
 //   - The topics asked for (each once), or every topic of the cluster for
 //     an empty list, sorted by name, from the cursor's topic on; a cursor
 //     naming a topic the list lacks is INVALID_REQUEST.
@@ -22,6 +24,8 @@ package broker
 //     leader replicas (KIP-966 ELR), so both ELR lists are empty, as
 //     Kafka's are while the ISR is whole. Authorized operations as with no
 //     authorizer (authorized_ops.go).
+//
+// Versions: v0 is the only version.
 
 import (
 	"context"
