@@ -51,6 +51,9 @@ package broker
 //   - v3+: a transactional batch gets INVALID_TXN_STATE (no transactions
 //     yet).
 //   - v7+: zstd; before v7 a zstd batch gets UNSUPPORTED_COMPRESSION_TYPE.
+//   - v10+: a partition answered NOT_LEADER_OR_FOLLOWER carries the
+//     current leader and the answer its endpoint (KIP-951,
+//     leader_hints.go).
 //   - v13 names topics by id (KIP-516); an id this cluster does not know
 //     gets UNKNOWN_TOPIC_ID, and the answer carries the id, not the name.
 
@@ -103,6 +106,7 @@ func handleProduce(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.
 	if syncAll {
 		isr = len(b.inSyncMembers())
 	}
+	names := make([]string, len(r.Topics)) // each topic's name, "" when unknown (KIP-951 hints)
 	for ti, rt := range r.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
@@ -120,6 +124,7 @@ func handleProduce(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.
 		} else {
 			t, known = b.topics.Get(rt.Topic)
 		}
+		names[ti] = name
 		for pi, rp := range rt.Partitions {
 			sp := kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
@@ -213,6 +218,7 @@ func handleProduce(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.
 		}
 		return nil, nil
 	}
+	b.addProduceLeaderHints(resp, req.Conn, names)
 	return resp, nil
 }
 

@@ -46,6 +46,9 @@ package broker
 //     here before its fetch offset, the partition answers at once with no
 //     records and the DivergingEpoch tag (the epoch and its end offset).
 //   - v13+: topics by id; an unknown id gets UNKNOWN_TOPIC_ID.
+//   - v12+: a partition answered NOT_LEADER_OR_FOLLOWER or
+//     FENCED_LEADER_EPOCH carries its current leader (KIP-951,
+//     leader_hints.go); v16+ answers list that leader's endpoint.
 //   - v15+: the replica id comes from ReplicaState (KIP-903).
 //   - v17 and v18 add fields only followers send (the replica's directory
 //     id, KIP-853, and its high watermark); a consumer's fetch and its
@@ -138,8 +141,23 @@ func handleFetch(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Re
 	// Assemble topics in request/session order, grouping consecutive
 	// partitions of one topic.
 	var served []partKey
+	var hintView *view
+	hintNodes := map[int32]bool{}
 	for _, fp := range parts {
 		p := fp.reply
+		if r.Version >= 12 && notLeaderCode(p.errCode) { // KIP-951 (leader_hints.go)
+			if hintView == nil {
+				hintView = b.cl().currentView()
+			}
+			name := fp.req.key.topic
+			if r.Version >= 13 {
+				name = ""
+			}
+			if leader, epoch, ok := b.leaderHint(hintView, name, fp.req.key.id, fp.req.key.partition); ok {
+				p.leaderHint, p.leaderID, p.leaderEpoch = true, leader, epoch
+				hintNodes[leader] = true
+			}
+		}
 		// Kafka answers an unknown topic with an empty aborted list
 		// whatever the isolation (KafkaApis' erroneous partitions).
 		p.abortedEmpty = readCommitted || fp.topic == nil && (p.errCode == kerr.UnknownTopicID.Code || p.errCode == kerr.UnknownTopicOrPartition.Code)
@@ -165,6 +183,9 @@ func handleFetch(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Re
 	}
 	if plan.sess != nil {
 		plan.sess.rotate(served)
+	}
+	if r.Version >= 16 && len(hintNodes) > 0 {
+		reply.endpoints = b.hintEndpoints(hintView, req.Conn, hintNodes)
 	}
 	return reply, nil
 }

@@ -36,6 +36,10 @@ type fetchReply struct {
 	topics  []replyTopic
 	results []*storage.ReadResult // released after the write
 
+	// endpoints, in v16+, is the NodeEndpoints tag: the leaders the
+	// partitions' KIP-951 hints name (leader_hints.go).
+	endpoints []kmsg.MetadataResponseBroker
+
 	enc    []byte  // encoded non-record bytes
 	pieces []piece // enc[start:end] then chunks, in order
 	size   int
@@ -62,6 +66,9 @@ type replyPart struct {
 	diverging bool
 	divEpoch  int32
 	divEnd    int64
+	// leaderHint, in v12+, sends the CurrentLeader tag (KIP-951).
+	leaderHint            bool
+	leaderID, leaderEpoch int32
 }
 
 type piece struct {
@@ -161,22 +168,55 @@ func (r *fetchReply) encode() {
 				start = len(e)
 				records += n
 			}
-			if flex && p.diverging {
-				// One tagged field: tag 0, size 13, epoch, end offset,
-				// and the struct's own empty tag section.
-				e = append(e, 1, 0, 13)
-				e = binary.BigEndian.AppendUint32(e, uint32(p.divEpoch))
-				e = binary.BigEndian.AppendUint64(e, uint64(p.divEnd))
-				e = append(e, 0)
-			} else if flex {
-				e = append(e, 0) // partition tags
+			if flex {
+				// Tagged fields in tag order: 0 DivergingEpoch (size 13:
+				// epoch, end offset, its own empty tags), 1 CurrentLeader
+				// (size 9: leader id, epoch, empty tags).
+				n := 0
+				if p.diverging {
+					n++
+				}
+				if p.leaderHint {
+					n++
+				}
+				e = append(e, byte(n))
+				if p.diverging {
+					e = append(e, 0, 13)
+					e = binary.BigEndian.AppendUint32(e, uint32(p.divEpoch))
+					e = binary.BigEndian.AppendUint64(e, uint64(p.divEnd))
+					e = append(e, 0)
+				}
+				if p.leaderHint {
+					e = append(e, 1, 9)
+					e = binary.BigEndian.AppendUint32(e, uint32(p.leaderID))
+					e = binary.BigEndian.AppendUint32(e, uint32(p.leaderEpoch))
+					e = append(e, 0)
+				}
 			}
 		}
 		if flex {
 			e = append(e, 0) // topic tags
 		}
 	}
-	if flex {
+	if flex && v >= 16 && len(r.endpoints) > 0 {
+		// One tagged field: tag 0, NodeEndpoints.
+		var body []byte
+		body = binary.AppendUvarint(body, uint64(len(r.endpoints))+1)
+		for _, ep := range r.endpoints {
+			body = binary.BigEndian.AppendUint32(body, uint32(ep.NodeID))
+			body = appendString(body, ep.Host, true)
+			body = binary.BigEndian.AppendUint32(body, uint32(ep.Port))
+			if ep.Rack == nil {
+				body = append(body, 0)
+			} else {
+				body = appendString(body, *ep.Rack, true)
+			}
+			body = append(body, 0) // endpoint tags
+		}
+		e = append(e, 1, 0)
+		e = binary.AppendUvarint(e, uint64(len(body)))
+		e = append(e, body...)
+	} else if flex {
 		e = append(e, 0) // response tags
 	}
 	r.pieces = append(r.pieces, piece{start: start, end: len(e)})
