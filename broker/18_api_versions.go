@@ -25,8 +25,11 @@ package broker
 //     level 0, as Kafka lists them).
 //   - v5 (KIP-1102 rebootstrap): a request naming a cluster id is checked
 //     as Kafka 4.4 checks it: a node id below 0 with it is INVALID_REQUEST;
-//     another cluster or another node id is REBOOTSTRAP_REQUIRED. Either
-//     error answer lists no APIs and no features (finalized epoch -1).
+//     another node id, or another cluster id on a single broker group, is
+//     REBOOTSTRAP_REQUIRED (in a cluster of several groups each group keeps
+//     its own generated cluster id unless cluster.id is configured, so the
+//     id is not compared there). Either error answer lists no APIs and no
+//     features (finalized epoch -1).
 
 import (
 	"context"
@@ -78,7 +81,11 @@ func handleApiVersions(_ context.Context, b *Broker, req *protocol.Request) (kms
 		switch {
 		case r.NodeID < 0:
 			code = kerr.InvalidRequest.Code
-		case *r.ClusterID != b.ClusterID() || r.NodeID != b.cfg.NodeID:
+		case r.NodeID != b.cfg.NodeID, *r.ClusterID != b.ClusterID() && len(b.cl().currentView().members) <= 1:
+			// The cluster id only on a single broker group: without a
+			// configured cluster.id each group of a cluster keeps the id
+			// its master generated (loadClusterID), so a client that
+			// learned another group's id is not misrouted.
 			code = kerr.RebootstrapRequired.Code
 		}
 		if code != 0 {
