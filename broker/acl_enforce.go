@@ -63,6 +63,8 @@ var aclRules = map[int16]aclRule{
 	int16(kmsg.DescribeCluster):         authorizeDescribeCluster,
 	int16(kmsg.DescribeLogDirs):         clusterWhole(aclOpDescribe),
 	int16(kmsg.ElectLeaders):            clusterWhole(aclOpAlter),
+	int16(kmsg.DescribeTopicPartitions): authorizeDescribeTopicPartitions, // acl_new_apis.go
+	int16(kmsg.ListConfigResources):     authorizeListConfigResources,
 }
 
 // authorizeRequest applies the API's rule when an authorizer is
