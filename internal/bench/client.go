@@ -93,7 +93,7 @@ func consumerOpts(cfg *Config, log *zap.Logger, from map[int32]kgo.Offset, pool 
 		kgo.FetchMaxBytes(cfg.FetchMaxBytes),
 		kgo.FetchMaxWait(500*time.Millisecond),
 		kgo.WithPools(pool),
-		isolation(cfg),
+		isolation(cfg), keepControl,
 	)
 }
 

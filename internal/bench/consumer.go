@@ -65,6 +65,16 @@ func (c *consumer) run(ctx context.Context) {
 		nowNano := now.UnixNano()
 		c.sh.mu.Lock()
 		fs.EachRecord(func(r *kgo.Record) {
+			if r.Attrs.IsControl() {
+				// A transaction marker (kept, see isolation in
+				// txn.go): not a record, but it may be the end.
+				if end, ok := c.ends[r.Partition]; ok && c.ends != nil && r.Offset+1 >= end {
+					delete(c.ends, r.Partition)
+					remaining--
+				}
+				r.Recycle()
+				return
+			}
 			lat := time.Duration(-1)
 			if c.stamp && len(r.Value) >= stampBytes {
 				lat = time.Duration(nowNano - int64(binary.BigEndian.Uint64(r.Value)))

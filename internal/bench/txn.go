@@ -25,13 +25,18 @@ func txnOpts(cfg *Config, i int) []kgo.Opt {
 	return []kgo.Opt{kgo.TransactionalID(id), kgo.TransactionTimeout(60 * time.Second)}
 }
 
-// isolation is the consumers' isolation level.
+// isolation is the consumers' isolation level. Control records (the
+// transaction markers) are kept so a consumer sees the marker that ends a
+// topic and stops there; they are not counted as records.
 func isolation(cfg *Config) kgo.Opt {
 	if cfg.ReadCommitted {
 		return kgo.FetchIsolationLevel(kgo.ReadCommitted())
 	}
 	return kgo.FetchIsolationLevel(kgo.ReadUncommitted())
 }
+
+// keepControl keeps control records in fetches (see isolation).
+var keepControl = kgo.KeepControlRecords()
 
 // nextTxn is called before record sent: it commits the open transaction
 // every p.txn records and begins the next. false when a transaction failed.
