@@ -677,6 +677,18 @@ func (v *cqView) find(offset int64) (int64, error) {
 // offset < LogStartOffset or > HighWatermark gives ErrOffsetOutOfRange. The
 // caller must Release the result.
 func (p *Partition) Read(offset int64, maxBytes int32) (*ReadResult, error) {
+	res, err := p.readOnce(offset, maxBytes)
+	if errors.Is(err, ErrOffsetOutOfRange) && p.compactRaw() != nil && offset >= p.LogStartOffset() {
+		// A compaction round committed between the choice of copies or
+		// consume queue and the read, and retention took the batch it
+		// superseded: read again under the new clean end.
+		res.Release()
+		res, err = p.readOnce(offset, maxBytes)
+	}
+	return res, err
+}
+
+func (p *Partition) readOnce(offset int64, maxBytes int32) (*ReadResult, error) {
 	// Below a compacted partition's clean end the copies serve the read.
 	res, next, handled, err := p.readCompacted(offset, maxBytes)
 	if handled {
