@@ -46,6 +46,7 @@ func startElectGroup(t *testing.T, n int, d time.Duration, mods ...func(i int, c
 				RegisterInterval: 50 * time.Millisecond, RouteRefreshInterval: 50 * time.Millisecond,
 				LeaseGranters: gs, LeaseInterval: d / 8, HTTPAddr: ln.Addr().String()}
 			c.Replication = ReplicationConfig{Listener: "127.0.0.1:0", Mode: ReplicationSync, LagTimeMax: 2 * time.Second}
+			c.Store.SegmentBytes = 4 << 20 // not 1 GiB preallocated per member (twice)
 			for _, mod := range mods {
 				mod(i, c)
 			}
