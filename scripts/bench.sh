@@ -21,12 +21,18 @@
 #               unthrottled, WARMUP + DURATION
 #   consume16   read produce16's topic from the start (then delete it)
 #   produce10k  produce16 with 10,000 partitions
+#   produce10krr  produce10k with the round-robin partitioner (each record to
+#               the next partition: batches of few records, per-batch cost)
+#   acks1       produce16 with acks=1 (not idempotent: franz-go needs acks=all)
+#   lz4, zstd   produce16 with that compression
+#   producers100  produce16 from 100 producer clients (100 connections)
 #   e2e         16 partitions at a fixed E2E_RATE records/s, producer→consumer
 #   ackfloor    produce at E2E_RATE to kfake --blackhole: the client's own floor
 #
 # Targets: gregor (async flush), gregor-sync (log.flush.mode=sync, produce16
-# only), kafka, kfake, blackhole (kfake acknowledging without storing;
-# produce16 and ackfloor only). gregor restarts with empty data each round so
+# only), kafka, kfake, blackhole (kfake acknowledging without storing: the
+# produce ceiling, in every produce scenario, and ackfloor). Every target
+# runs a scenario with the same client flags. gregor restarts with empty data each round so
 # its disk use stays bounded. Kafka runs with kafka-server-start.sh's JVM
 # defaults (KAFKA_JVM_OPTS) rather than kafka.sh's start-up-speed flags.
 #
@@ -43,7 +49,7 @@ WARMUP=${WARMUP:-2s}
 BIG_PARTITIONS=${BIG_PARTITIONS:-10000}
 E2E_RATE=${E2E_RATE:-20000}
 TARGETS=${TARGETS:-"gregor gregor-sync kafka kfake blackhole"}
-SCENARIOS=${SCENARIOS:-"produce16 consume16 produce10k e2e ackfloor"}
+SCENARIOS=${SCENARIOS:-"produce16 consume16 produce10k produce10krr acks1 lz4 zstd producers100 e2e ackfloor"}
 IDEMPOTENT=${IDEMPOTENT:-true}
 PRODUCERS=${PRODUCERS:-1}
 CONSUMERS=${CONSUMERS:-1}
@@ -357,6 +363,10 @@ for scen in ["e2e", "produce16"]:
 print()
 def ratio(label, a, b):
     print(f"| {label} | {'–' if a is None or not b else f'{a/b:.2f}'} |")
+for scen in PRODUCE:
+    if not runs.get((scen, "gregor")): continue
+    ratio(f"gregor {scen} / blackhole {scen} (× ceiling)", rps(scen,"gregor"), rps(scen,"blackhole"), "≥ 0.8")
+    ratio(f"gregor {scen} / kafka {scen}", rps(scen,"gregor"), rps(scen,"kafka"), "≥ 1.5" if scen == "produce16" else "(info)")
 cpu = lambda scen, t: med(scen, t, lambda s: s.get("broker_cpu_us_per_record"))
 p99 = lambda t: med("e2e", t, lat("p99_ms"))
 rps = lambda t: med("produce16", t, lambda s: s["records_per_sec"])
@@ -471,11 +481,28 @@ for round in $(seq 1 "$ROUNDS"); do
 	fi
 	if has "$SCENARIOS" produce10k; then
 		for t in $TARGETS; do
-			[[ $t == gregor-sync || $t == blackhole ]] && continue
+			[[ $t == gregor-sync ]] && continue
 			bench "r$round-produce10k-$t" "$t" produce --topic "p10k-r$round" --partitions "$BIG_PARTITIONS" \
 				--duration "$DURATION" --warmup "$WARMUP" "${COMMON[@]}" --delete
 		done
 	fi
+	# Variants of produce16/produce10k: the flags after COMMON override it
+	# (the last one counts), identically for every target.
+	for scen in produce10krr acks1 lz4 zstd producers100; do
+		has "$SCENARIOS" $scen || continue
+		parts=16
+		case $scen in
+		produce10krr) parts=$BIG_PARTITIONS extra=(--partitioner round-robin) ;;
+		acks1) extra=(--acks 1 --idempotent=false) ;;
+		lz4 | zstd) extra=(--compression "$scen") ;;
+		producers100) extra=(--producers 100) ;;
+		esac
+		for t in $TARGETS; do
+			[[ $t == gregor-sync ]] && continue
+			bench "r$round-$scen-$t" "$t" produce --topic "$scen-r$round" --partitions "$parts" \
+				--duration "$DURATION" --warmup "$WARMUP" "${COMMON[@]}" "${extra[@]}" --delete
+		done
+	done
 	if has "$SCENARIOS" e2e; then
 		for t in $TARGETS; do
 			[[ $t == gregor-sync || $t == blackhole ]] && continue
@@ -522,7 +549,8 @@ def fmt(v, nd=0):
 order = ["gregor", "gregor-sync", "kafka", "kfake", "blackhole"]
 print("| scenario | target | runs | records/s | MB/s | p50 ms | p99 ms | p99.9 ms | max ms | errors | broker RSS MiB | broker CPU µs/rec | client CPU µs/rec |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-for scen in ["produce16", "consume16", "produce10k", "e2e", "ackfloor"]:
+PRODUCE = ["produce16", "produce10k", "produce10krr", "acks1", "lz4", "zstd", "producers100"]
+for scen in ["produce16", "consume16", "produce10k", "produce10krr", "acks1", "lz4", "zstd", "producers100", "e2e", "ackfloor"]:
     for t in order:
         rs = runs.get((scen, t))
         if not rs: continue
@@ -558,6 +586,10 @@ ratio("gregor produce10k / kafka produce10k", rps("produce10k","gregor"), rps("p
 ratio("gregor consume16 / kafka consume16", rps("consume16","gregor"), rps("consume16","kafka"), "> 1")
 ratio("gregor e2e p99 / kafka e2e p99", p99("e2e","gregor"), p99("e2e","kafka"), "< 1")
 ratio("gregor RSS / kafka RSS (produce10k)", rss("produce10k","gregor"), rss("produce10k","kafka"), "< 1")
+for scen in PRODUCE:
+    if not runs.get((scen, "gregor")): continue
+    ratio(f"gregor {scen} / blackhole {scen} (× ceiling)", rps(scen,"gregor"), rps(scen,"blackhole"), "≥ 0.8")
+    ratio(f"gregor {scen} / kafka {scen}", rps(scen,"gregor"), rps(scen,"kafka"), "≥ 1.5" if scen == "produce16" else "(info)")
 cpu = lambda scen, t: med(scen, t, lambda s: s.get("broker_cpu_us_per_record"))
 ratio("broker CPU per record produce16: gregor / kafka", cpu("produce16","gregor"), cpu("produce16","kafka"), "(info)")
 ratio("broker CPU per record produce16: gregor / kfake", cpu("produce16","gregor"), cpu("produce16","kfake"), "(info)")

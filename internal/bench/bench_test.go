@@ -365,6 +365,50 @@ func TestProducerSettings(t *testing.T) {
 	}
 }
 
+// TestRoundRobinPartitioner: --partitioner round-robin sends one producer's
+// records to the partitions in turn, so 700 unkeyed records over 7
+// partitions put exactly 100 in each (the sticky default fills one
+// partition's batch at a time: with a long linger, a few partitions).
+func TestRoundRobinPartitioner(t *testing.T) {
+	addr := startKfake(t)
+	counts := func(topic string, extra ...string) map[int32]int64 {
+		t.Helper()
+		sum := runBench(t, append([]string{"produce", "--brokers", addr, "--topic", topic, "--partitions", "7",
+			"--records", "700", "--duration", "0", "--record-size", "64", "--linger", "50ms"}, extra...)...)
+		if sum.Records != 700 || sum.Errors != 0 {
+			t.Fatalf("produced %d records with %d errors (%s)", sum.Records, sum.Errors, sum.FirstError)
+		}
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[int32]int64{}
+		ends.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
+		return out
+	}
+	rr := counts("rr", "--partitioner", "round-robin")
+	for p := int32(0); p < 7; p++ {
+		if rr[p] != 100 {
+			t.Fatalf("round-robin: partition counts %v, want 100 each", rr)
+		}
+	}
+	sticky := counts("sticky")
+	even := true
+	for p := int32(0); p < 7; p++ {
+		even = even && sticky[p] == 100
+	}
+	if even {
+		t.Errorf("sticky default spread exactly like round-robin (%v); the test no longer tells them apart", sticky)
+	}
+}
+
 // BenchmarkGregorProduce produces b.N 1 KiB records to an in-process gregor
 // (16 partitions, acks=all, linger 1 ms), so that
 //

@@ -79,6 +79,9 @@ func producerOpts(cfg *Config, log *zap.Logger) []kgo.Opt {
 	if !cfg.Idempotent {
 		opts = append(opts, kgo.DisableIdempotentWrite())
 	}
+	if cfg.Partitioner == "round-robin" {
+		opts = append(opts, kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	}
 	if cfg.MaxInflight > 0 {
 		opts = append(opts, kgo.MaxProduceRequestsInflightPerBroker(cfg.MaxInflight))
 	}

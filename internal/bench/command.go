@@ -145,6 +145,7 @@ func newModeCommand(mode Mode, short, example string) *cobra.Command {
 	f.StringVar(&cfg.Compression, "compression", "none", "none, gzip, snappy, lz4 or zstd")
 	f.IntVar(&cfg.Producers, "producers", 1, "number of producer clients")
 	f.StringVar((*string)(&cfg.Keys), "keys", string(KeysNone), "record keys: none, random or sequential")
+	f.StringVar(&cfg.Partitioner, "partitioner", "sticky", "sticky (franz-go's default: by key hash, unkeyed records batch per partition) or round-robin (each record to the next partition, keys ignored)")
 	f.Uint64Var(&cfg.KeySpace, "key-space", 0, "sequential keys wrap at this many (0: never), to overwrite the same keys (compacted topics)")
 	if mode == ModeE2E {
 		f.DurationVar(&cfg.Drain, "drain", 10*time.Second, "how long to wait for records still in flight after the last send")

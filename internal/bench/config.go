@@ -89,6 +89,12 @@ type Config struct {
 	Consumers int
 	// Keys chooses the record keys.
 	Keys KeyMode
+	// Partitioner is sticky (franz-go's default: keyed records by murmur2
+	// hash, unkeyed ones fill one partition's batch before the next) or
+	// round-robin (every record to the next partition, keys ignored: with
+	// many partitions each batch then holds few records, so the broker's
+	// per-batch cost decides).
+	Partitioner string
 	// KeySpace, when > 0, makes sequential keys wrap at it (key mod
 	// KeySpace), so the same keys are overwritten again and again (a
 	// compacted topic's workload).
@@ -212,6 +218,13 @@ func (c *Config) Validate() error {
 	case KeysNone, KeysRandom, KeysSequential:
 	default:
 		return fmt.Errorf("keys %q is not none, random or sequential", c.Keys)
+	}
+	switch c.Partitioner {
+	case "":
+		c.Partitioner = "sticky"
+	case "sticky", "round-robin":
+	default:
+		return fmt.Errorf("partitioner %q is not sticky or round-robin", c.Partitioner)
 	}
 	if c.Drain == 0 {
 		c.Drain = 10 * time.Second

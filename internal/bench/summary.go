@@ -27,6 +27,7 @@ type Summary struct {
 	Producers   int     `json:"producers"`
 	Consumers   int     `json:"consumers"`
 	Keys        KeyMode `json:"keys"`
+	Partitioner string  `json:"partitioner,omitempty"`
 
 	// Seconds is the measured time: from the start (after warm-up) to the
 	// last record counted.
@@ -82,6 +83,9 @@ func (s *Summary) fill(cfg *Config, partitions int32) {
 	s.Producers = cfg.Producers
 	s.Consumers = cfg.Consumers
 	s.Keys = cfg.Keys
+	if cfg.Mode != ModeConsume {
+		s.Partitioner = cfg.Partitioner
+	}
 }
 
 // measure sets throughput, errors and latency from a meter snapshot.
@@ -115,8 +119,8 @@ func (s *Summary) WriteText(w io.Writer) {
 	}
 	fmt.Fprintf(w, "%s: topic %s, %d partitions", s.Mode, s.Topic, s.Partitions)
 	if s.Producers > 0 {
-		fmt.Fprintf(w, ", %d B records, acks=%s, linger %gms, compression %s, keys %s, %d producer(s)",
-			s.RecordSize, s.Acks, s.LingerMs, s.Compression, s.Keys, s.Producers)
+		fmt.Fprintf(w, ", %d B records, acks=%s, linger %gms, compression %s, keys %s, %s partitioner, %d producer(s)",
+			s.RecordSize, s.Acks, s.LingerMs, s.Compression, s.Keys, s.Partitioner, s.Producers)
 	}
 	if s.Consumers > 0 {
 		fmt.Fprintf(w, ", %d consumer(s)", s.Consumers)
