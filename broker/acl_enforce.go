@@ -34,6 +34,7 @@ var aclRules = map[int16]aclRule{
 	int16(kmsg.DeleteACLs):                   nil,
 	int16(kmsg.DescribeUserSCRAMCredentials): nil,
 	int16(kmsg.AlterUserSCRAMCredentials):    nil,
+	int16(kmsg.DescribeClientQuotas):         nil,
 	// Per partition in the handler (authorizeFetchPart).
 	int16(kmsg.Fetch): nil,
 

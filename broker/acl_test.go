@@ -186,7 +186,7 @@ func TestACLs(t *testing.T) {
 }
 
 func TestACLAPIsWithoutAuthorizer(t *testing.T) {
-	cb := coreStart(t, "", nil)
+	cb := coreStart(t, "", func(c *Config) { c.Store.SegmentBytes = 4 << 20 })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	req := kmsg.NewPtrDescribeACLsRequest()

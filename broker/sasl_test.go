@@ -61,6 +61,7 @@ func startSecBroker(t *testing.T, mod func(*Config)) *secBroker {
 		c.Security.TLS = security.TLSConfig{KeystoreLocation: ks, TruststoreLocation: ts, ClientAuth: "requested", ReloadCheck: time.Millisecond}
 		c.Security.PlainUsers = map[string]string{"alice": "alice-secret"}
 		c.Security.FailedAuthDelay = time.Millisecond
+		c.Store.SegmentBytes = 4 << 20 // small segments (TEAM.md)
 		if mod != nil {
 			mod(c)
 		}
@@ -231,7 +232,7 @@ func TestSecurityProtocols(t *testing.T) {
 // TestSCRAMAlterErrors holds AlterUserScramCredentials to Kafka's
 // validation codes.
 func TestSCRAMAlterErrors(t *testing.T) {
-	cb := coreStart(t, "", nil)
+	cb := coreStart(t, "", func(c *Config) { c.Store.SegmentBytes = 4 << 20 })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	req := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()

@@ -746,4 +746,74 @@ func TestSecurity(t *testing.T) {
 			t.Fatalf("DescribeAcls: %d of dana's bindings for this run, want 3: %+v", n, d)
 		}
 	})
+
+	// Kafka's own tools (kafka-tools of the reference's version, through
+	// scripts/kafka.sh tools-classpath): kafka-configs adds and describes a
+	// SCRAM user, who then logs in; kafka-acls adds and lists an ACL.
+	matrix(t, "kafka-configs", "SCRAM user --add-config / --describe, then login", apisSASL, func(t *testing.T, tg *target) {
+		sa := secureOf(t, tg)
+		user := uniq("frank")
+		configs := func(args ...string) string {
+			t.Helper()
+			return kafkaTool(t, "org.apache.kafka.tools.ConfigCommand", append([]string{"--bootstrap-server", sa.plain,
+				"--entity-type", "users", "--entity-name", user}, args...)...)
+		}
+		configs("--alter", "--add-config", "SCRAM-SHA-512=[iterations=8192,password="+user+"-pw]")
+		within(t, "kafka-configs --describe shows the credential", func() error {
+			if out := configs("--describe"); !strings.Contains(out, "SCRAM-SHA-512=iterations=8192") {
+				return fmt.Errorf("describe printed %q", out)
+			}
+			return nil
+		})
+		within(t, user+" logs in with SCRAM-SHA-512", func() error {
+			return secClient(t, sa.saslPlain, kgo.SASL(scramSHA512(user, user+"-pw"))).Ping(ctxT(t, 10*time.Second))
+		})
+	})
+	matrix(t, "kafka-acls", "--add then --list an ACL", apisACL, func(t *testing.T, tg *target) {
+		sa := secureOf(t, tg)
+		topic := uniq("acl-tool")
+		kafkaTool(t, "org.apache.kafka.tools.AclCommand", "--bootstrap-server", sa.plain, "--add",
+			"--allow-principal", "User:gus", "--operation", "Read", "--topic", topic)
+		within(t, "kafka-acls --list shows it", func() error {
+			out := kafkaTool(t, "org.apache.kafka.tools.AclCommand", "--bootstrap-server", sa.plain, "--list", "--topic", topic)
+			if !strings.Contains(out, "principal=User:gus") || !strings.Contains(out, "operation=READ") || !strings.Contains(out, "permissionType=ALLOW") {
+				return fmt.Errorf("list printed %q", out)
+			}
+			return nil
+		})
+	})
+}
+
+// kafkaTool runs one of Kafka's admin commands (main class) with args and
+// returns its output.
+func kafkaTool(t *testing.T, class string, args ...string) string {
+	t.Helper()
+	toolsCP.once.Do(func() {
+		cmd := exec.Command("bash", filepath.Join(repoRoot, "scripts", "kafka.sh"), "tools-classpath")
+		cmd.Env = append(os.Environ(), "GREGOR_CACHE="+cacheDir)
+		out, err := cmd.Output()
+		if err != nil {
+			toolsCP.err = fmt.Errorf("scripts/kafka.sh tools-classpath: %v", err)
+			return
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		toolsCP.cp = lines[len(lines)-1]
+	})
+	if toolsCP.err != nil {
+		t.Fatal(toolsCP.err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	full := append([]string{"-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx256m", "-cp", toolsCP.cp, class}, args...)
+	out, err := exec.CommandContext(ctx, "java", full...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", class, strings.Join(args, " "), err, tail(string(out), 3000))
+	}
+	return string(out)
+}
+
+var toolsCP struct {
+	once sync.Once
+	cp   string
+	err  error
 }
