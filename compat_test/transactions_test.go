@@ -217,15 +217,26 @@ func readIsolated(t *testing.T, tg *target, topic string, committed bool, want i
 }
 
 // TestTransactionsJava drives the Java client's read-process-write loop
-// (sendOffsetsToTransaction) and an aborted transaction.
+// (sendOffsetsToTransaction) and an aborted transaction, at each client
+// version of javaVersions.
 func TestTransactionsJava(t *testing.T) {
-	matrix(t, "java kafka-clients", "transactions: read-process-write with sendOffsetsToTransaction; aborted only read_uncommitted", apisTxn, func(t *testing.T, tg *target) {
+	versions, err := javaVersions()
+	if err != nil || len(versions) == 0 {
+		t.Fatalf("scripts/kafka.sh client-versions: %v %q", err, versions)
+	}
+	for _, v := range versions {
+		javaTxn(t, v)
+	}
+}
+
+func javaTxn(t *testing.T, v string) {
+	matrix(t, "java kafka-clients "+v, "transactions: read-process-write with sendOffsetsToTransaction; aborted only read_uncommitted", apisTxn, func(t *testing.T, tg *target) {
 		in := newTopic(t, tg, "jtx-in", 3)
 		out := newTopic(t, tg, "jtx-out", 2)
 		const n, aborted = 150, 25
 		produceKnown(t, tg, in, "franz", n)
 		group := uniq("g-jtx")
-		kv := javaRun(t, "txn", "--bootstrap", tg.addr, "--topic", in, "--out", out, "--group", group,
+		kv := javaRun(t, v, "txn", "--bootstrap", tg.addr, "--topic", in, "--out", out, "--group", group,
 			"--txn-id", uniq("jtx"), "--count", strconv.Itoa(n), "--aborted", strconv.Itoa(aborted))
 		moved := 0
 		for _, l := range kv {
