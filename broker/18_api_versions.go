@@ -81,11 +81,13 @@ func handleApiVersions(_ context.Context, b *Broker, req *protocol.Request) (kms
 		switch {
 		case r.NodeID < 0:
 			code = kerr.InvalidRequest.Code
-		case r.NodeID != b.cfg.NodeID, *r.ClusterID != b.ClusterID() && len(b.cl().currentView().members) <= 1:
+		case r.NodeID != b.cfg.NodeID,
+			*r.ClusterID != b.ClusterID() && b.ClusterID() != "" && len(b.cl().currentView().members) <= 1:
 			// The cluster id only on a single broker group: without a
 			// configured cluster.id each group of a cluster keeps the id
 			// its master generated (loadClusterID), so a client that
-			// learned another group's id is not misrouted.
+			// learned another group's id is not misrouted; a new slave
+			// knows no id until its master's log brings it.
 			code = kerr.RebootstrapRequired.Code
 		}
 		if code != 0 {
