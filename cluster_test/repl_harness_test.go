@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gregor-broker/gregor/internal/kafkadiff"
 	"github.com/gregor-broker/gregor/internal/repltest"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -381,14 +382,15 @@ func rawProduce(t testing.TB, addr, topic string, acks int16, timeout time.Durat
 	defer cl.Close()
 	req := kmsg.NewPtrProduceRequest()
 	req.Acks, req.TimeoutMillis = acks, int32(timeout.Milliseconds())
+	ctx, cancel := context.WithTimeout(context.Background(), timeout+10*time.Second)
+	defer cancel()
 	rt := kmsg.NewProduceRequestTopic()
 	rt.Topic = topic
+	rt.TopicID = kafkadiff.TopicID(ctx, cl, topic) // kgo sends v13, which names topics by id
 	rp := kmsg.NewProduceRequestTopicPartition()
 	rp.Records = oneBatch([]byte("raw-" + strings.Repeat("x", 10)))
 	rt.Partitions = []kmsg.ProduceRequestTopicPartition{rp}
 	req.Topics = []kmsg.ProduceRequestTopic{rt}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout+10*time.Second)
-	defer cancel()
 	resp, err := cl.SeedBrokers()[0].Request(ctx, req)
 	if err != nil {
 		t.Fatal(err)

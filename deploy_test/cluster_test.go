@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gregor-broker/gregor/internal/kafkadiff"
 	"github.com/gregor-broker/gregor/internal/repltest"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -920,6 +921,7 @@ func rawProduce(t *testing.T, addr, topic string, p int32, acks int16) int16 {
 	req.Acks, req.TimeoutMillis = acks, 5000
 	rt := kmsg.NewProduceRequestTopic()
 	rt.Topic = topic
+	rt.TopicID = kafkadiff.TopicID(ctx, cl, topic) // kgo sends v13, which names topics by id
 	rp := kmsg.NewProduceRequestTopicPartition()
 	rp.Partition, rp.Records = p, oneBatch([]byte("refused"))
 	rt.Partitions = []kmsg.ProduceRequestTopicPartition{rp}
