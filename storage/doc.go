@@ -437,6 +437,21 @@
 // costs the append path one atomic load (BenchmarkAppend with and without
 // it: no difference beyond the run-to-run noise of a loaded VM).
 //
+// A checkpoint holds the writer lock only for a snapshot (snapshotLocked:
+// each partition's fixed fields, capped views of its append-only block
+// index and epochs, its producer state and transaction index encoded into
+// one buffer, key/value references); sorting and encoding follow outside
+// it, and each partition's tail file is opened before its lock is taken.
+// At 10,000 partitions shaped like a 10 GiB log (16 blocks and 2 producers
+// each, 10,000 committed offsets; BenchmarkCheckpointWriterLock) the
+// locked part costs 9-10 ms of CPU where the whole encoding, which it used
+// to hold, costs 19-20 ms (load average 38-46, so both high); before, each
+// of the 10,000 tail flushes also opened and closed a file under the
+// partition lock and the file cache's mutex, and a writer waiting there
+// held the writer lock. What remains grows with partitions and producers:
+// a partition written by 100 idempotent producers carries 100 producer
+// states into every snapshot.
+//
 // # Lock order
 //
 // Store.retMu → Store.ckptMu → Store.mu (writers) → Partition.mu →
