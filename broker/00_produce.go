@@ -241,6 +241,7 @@ func (b *Broker) produceOne(t *Topic, partition int32, batch []byte, version int
 		produceVersion:     version,
 		validateCompressed: true,
 		maxDecompressed:    int(b.cfg.SocketRequestMaxBytes),
+		maxRecordBytes:     topicLong(t, "max.decompressed.message.bytes"),
 	}
 	if !t.LogAppendTime {
 		lim.timestamps = &timestampBounds{

@@ -142,6 +142,9 @@ type batchLimits struct {
 	// maxDecompressed caps what a compressed batch may inflate to, so a
 	// small "zip bomb" cannot exhaust memory.
 	maxDecompressed int
+	// maxRecordBytes caps each record of a compressed batch, decompressed
+	// (the topic's max.decompressed.message.bytes, Kafka 4.4); 0 is none.
+	maxRecordBytes int64
 	// Timestamp bounds of a CreateTime topic (message.timestamp.before/
 	// after.max.ms), checked against now for every record; zero
 	// timestamps means no check (LogAppendTime topics).
@@ -241,6 +244,7 @@ func validateBatch(b []byte, lim batchLimits) *batchError {
 		win := windowPool.Get().(*[]byte)
 		defer windowPool.Put(win)
 		rr.src, rr.win, rr.max = src, *win, int64(limit)
+		rr.maxRecord = lim.maxRecordBytes
 	}
 	if err := walkRecords(&rr, count, baseTS, lim.timestamps); err != nil {
 		var te *errTimestamp
@@ -303,6 +307,8 @@ type recordReader struct {
 	err   error // why src gave no more: io.EOF, errTooBig, a codec error
 	// keyless lists the indexes of the records read without a key.
 	keyless []int32
+	// maxRecord, when positive, is the largest record size accepted.
+	maxRecord int64
 }
 
 // fill makes n bytes (n <= len(win)) available at buf[off:] if it can.
@@ -378,6 +384,9 @@ func walkRecords(r *recordReader, count int32, baseTS int64, tb *timestampBounds
 		size, ok := r.varint()
 		if !ok || size < 0 || r.src == nil && size > int64(len(r.buf)-r.off) {
 			return fmt.Errorf("record %d: incorrect declared size, premature end of batch", i)
+		}
+		if r.maxRecord > 0 && size > r.maxRecord {
+			return fmt.Errorf("record %d: decompressed size %d bytes is larger than max.decompressed.message.bytes (%d)", i, size, r.maxRecord)
 		}
 		end := r.pos() + size
 		delta, keyless, err := readRecord(r, end)

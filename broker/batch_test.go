@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/klauspost/compress/gzip"
@@ -206,6 +207,29 @@ func BenchmarkValidateBatch(b *testing.B) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// max.decompressed.message.bytes bounds each record of a compressed batch
+// after decompression; an uncompressed batch is bounded by max.message.bytes.
+func TestMaxDecompressedRecordBytes(t *testing.T) {
+	plain := coreBatch(1000, -1, -1, -1, coreRecord{value: []byte("small")}, coreRecord{value: bytes.Repeat([]byte("z"), 500)})
+	lim := testLimits
+	lim.maxRecordBytes = 100
+	if err := validateBatch(plain, lim); err != nil {
+		t.Fatalf("uncompressed batch: %v", err)
+	}
+	for _, codec := range []uint16{codecGzip, codecLZ4, codecZstd} {
+		b := compressBatch(t, plain, codec, false)
+		err := validateBatch(b, lim)
+		if err == nil || err.code != kerr.InvalidRecord.Code || !strings.Contains(err.msg, "max.decompressed.message.bytes") {
+			t.Fatalf("codec %d, a 500-byte record with a 100-byte limit: %+v, want INVALID_RECORD naming the setting", codec, err)
+		}
+		lim2 := lim
+		lim2.maxRecordBytes = 1000
+		if err := validateBatch(b, lim2); err != nil {
+			t.Fatalf("codec %d under the limit: %v", codec, err)
 		}
 	}
 }
