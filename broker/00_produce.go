@@ -48,8 +48,9 @@ package broker
 //     answer, as Kafka 4 does (observed on 4.1.1; compat_test's hostile case
 //     checks both). Produce is still advertised from v0: librdkafka stops
 //     compressing when Produce's advertised minimum is not 0 (KAFKA-18659).
-//   - v3+: a transactional batch gets INVALID_TXN_STATE (no transactions
-//     yet).
+//   - v3+: a transactional batch must carry the request's transactional id
+//     and belong to a partition of that producer's open transaction
+//     (txn_produce.go).
 //   - v7+: zstd; before v7 a zstd batch gets UNSUPPORTED_COMPRESSION_TYPE.
 //   - v10+: a partition answered NOT_LEADER_OR_FOLLOWER carries the
 //     current leader and the answer its endpoint (KIP-951,
@@ -146,7 +147,7 @@ func handleProduce(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.
 			case t.Internal:
 				sp.ErrorCode = kerr.InvalidTopicException.Code
 				sp.ErrorMessage = kmsg.StringPtr("cannot append to internal topic " + t.Name)
-			case b.txnProduceRejected(ctx, r.TransactionID, rt.Topic, rp.Partition, rp.Records, &sp):
+			case b.txnProduceRejected(ctx, r.TransactionID, name, rp.Partition, rp.Records, &sp):
 			case syncAll && isr < b.minInsync(t):
 				sp.ErrorCode = kerr.NotEnoughReplicas.Code
 				sp.ErrorMessage = kmsg.StringPtr(fmt.Sprintf("%d in-sync replica(s), min.insync.replicas is %d", isr, b.minInsync(t)))
@@ -241,13 +242,13 @@ func (b *Broker) produceOne(t *Topic, partition int32, batch []byte, version int
 		produceVersion:     version,
 		validateCompressed: true,
 		maxDecompressed:    int(b.cfg.SocketRequestMaxBytes),
-		maxRecordBytes:     topicLong(t, "max.decompressed.message.bytes"),
+		maxRecordBytes:     t.MaxRecordBytes,
 	}
 	if !t.LogAppendTime {
 		lim.timestamps = &timestampBounds{
 			now:       time.Now().UnixMilli(),
-			beforeMax: topicLong(t, "message.timestamp.before.max.ms"),
-			afterMax:  topicLong(t, "message.timestamp.after.max.ms"),
+			beforeMax: t.TimestampBeforeMaxMs,
+			afterMax:  t.TimestampAfterMaxMs,
 		}
 	}
 	if t.Compaction.Enabled {
@@ -337,10 +338,11 @@ func (b *Broker) minInsync(t *Topic) int {
 	return max(b.cfg.Replication.MinInsyncReplicas, 1)
 }
 
-// topicLong is the topic's explicit value of a long config, or Kafka's
-// default from the topic config table.
-func topicLong(t *Topic, name string) int64 {
-	if v, ok := t.Configs[name]; ok {
+// topicLong is a topic's explicit value of a long config, or Kafka's
+// default from the topic config table (resolved once per topic snapshot,
+// not per batch).
+func topicLong(configs map[string]string, name string) int64 {
+	if v, ok := configs[name]; ok {
 		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
 			return n
 		}

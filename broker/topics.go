@@ -134,6 +134,9 @@ type Topic struct {
 	LogAppendTime   bool  // message.timestamp.type=LogAppendTime
 	RetentionMs     int64 // retention.ms; -1 = unlimited
 	RetentionBytes  int64 // retention.bytes; -1 = unlimited
+	// CreateTime bounds: message.timestamp.before.max.ms / .after.max.ms.
+	TimestampBeforeMaxMs, TimestampAfterMaxMs int64
+	MaxRecordBytes                            int64 // max.decompressed.message.bytes
 	// Compaction is cleanup.policy=compact's settings (Enabled false
 	// otherwise).
 	Compaction storage.CompactionPolicy
@@ -654,6 +657,9 @@ func (t *Topics) snapshot(name string, id storage.TopicID, n int32, configs map[
 	if v, ok := configs["retention.bytes"]; ok {
 		tp.RetentionBytes = parseLong(v)
 	}
+	tp.TimestampBeforeMaxMs = topicLong(configs, "message.timestamp.before.max.ms")
+	tp.TimestampAfterMaxMs = topicLong(configs, "message.timestamp.after.max.ms")
+	tp.MaxRecordBytes = topicLong(configs, "max.decompressed.message.bytes")
 	tp.Compaction = compactionPolicy(configs, t.cleanerDefault)
 	// Retention deletes only under cleanup.policy=delete; a topic whose
 	// policy is the empty list keeps everything, as in Kafka.

@@ -579,3 +579,63 @@ func txnConsumeSeeds(t *testing.T, seeds []string, topic string, committed bool,
 	}
 	return got
 }
+
+// TestTxnProduceVerifiesPartition: a transactional batch for a partition
+// not in its producer's open transaction gets INVALID_TXN_STATE, whether
+// the Produce names the topic (v12) or its id (v13), and one without the
+// request's transactional id TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
+func TestTxnProduceVerifiesPartition(t *testing.T) {
+	b := grpBroker(t, t.TempDir(), "")
+	defer grpStop(t, b)
+	addr := grpAddr(b)
+	grpTopic(t, b, "tv", 2)
+	tp, _ := b.topics.Get("tv")
+
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.Version = 4
+	init.TransactionalID = kmsg.StringPtr("txn-v")
+	init.TransactionTimeoutMillis = 30000
+	ir := grpReq[*kmsg.InitProducerIDResponse](t, addr, init)
+	if ir.ErrorCode != 0 {
+		t.Fatalf("InitProducerId: %v", kerr.ErrorForCode(ir.ErrorCode))
+	}
+	batch := mutate(coreBatch(time.Now().UnixMilli(), ir.ProducerID, ir.ProducerEpoch, 0, coreRecs(1, "t")...), true,
+		func(b []byte) []byte { b[bAttributes+1] |= attrTransactional; return b })
+
+	for _, v := range []int16{12, 13} {
+		req := produceReq(v, -1, "tv", 0, batch)
+		req.TransactionID = kmsg.StringPtr("txn-v")
+		if v >= 13 {
+			req.Topics[0].Topic, req.Topics[0].TopicID = "", tp.ID
+		}
+		p := producePart(grpReq[*kmsg.ProduceResponse](t, addr, req))
+		if p.ErrorCode != kerr.InvalidTxnState.Code {
+			t.Fatalf("Produce v%d of a partition outside the transaction: %v, want INVALID_TXN_STATE", v, kerr.ErrorForCode(p.ErrorCode))
+		}
+	}
+	// Once the partition is in the transaction, a v13 Produce (by id) is
+	// taken.
+	add := kmsg.NewPtrAddPartitionsToTxnRequest()
+	add.Version = 3
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch = "txn-v", ir.ProducerID, ir.ProducerEpoch
+	at := kmsg.NewAddPartitionsToTxnRequestTopic()
+	at.Topic, at.Partitions = "tv", []int32{0}
+	add.Topics = append(add.Topics, at)
+	if ar := grpReq[*kmsg.AddPartitionsToTxnResponse](t, addr, add); ar.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("AddPartitionsToTxn: %v", kerr.ErrorForCode(ar.Topics[0].Partitions[0].ErrorCode))
+	}
+	in := produceReq(13, -1, "", 0, batch)
+	in.TransactionID = kmsg.StringPtr("txn-v")
+	in.Topics[0].TopicID = tp.ID
+	if p := producePart(grpReq[*kmsg.ProduceResponse](t, addr, in)); p.ErrorCode != 0 {
+		t.Fatalf("Produce v13 of a partition in the transaction: %v", kerr.ErrorForCode(p.ErrorCode))
+	}
+
+	req := produceReq(12, -1, "tv", 1, batch)
+	if p := producePart(grpReq[*kmsg.ProduceResponse](t, addr, req)); p.ErrorCode != kerr.TransactionalIDAuthorizationFailed.Code {
+		t.Fatalf("transactional batch without a transactional id: %v", kerr.ErrorForCode(p.ErrorCode))
+	}
+	if end := b.store.Partition(tp.ID, 1).LogEndOffset(); end != 0 {
+		t.Fatalf("partition 1 ends at %d after a refused batch, want 0", end)
+	}
+}
