@@ -8,10 +8,8 @@ package cluster_test
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"net"
 	"net/http"
@@ -23,7 +21,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gregor-broker/gregor/internal/kafkadiff"
 	"github.com/gregor-broker/gregor/internal/repltest"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -370,55 +367,9 @@ func createTopic(t testing.TB, addr, topic string, parts int32, rf int16, config
 // and timeout, and returns the partition's error code.
 func rawProduce(t testing.TB, addr, topic string, acks int16, timeout time.Duration) int16 {
 	t.Helper()
-	// kgo writes its configured acks into every ProduceRequest it sends.
-	opts := []kgo.Opt{kgo.SeedBrokers(addr)}
-	if acks == 1 {
-		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
-	}
-	cl, err := kgo.NewClient(opts...)
+	code, err := repltest.Produce(addr, topic, 0, acks, timeout, []byte("raw-"+strings.Repeat("x", 10)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
-	req := kmsg.NewPtrProduceRequest()
-	req.Acks, req.TimeoutMillis = acks, int32(timeout.Milliseconds())
-	ctx, cancel := context.WithTimeout(context.Background(), timeout+10*time.Second)
-	defer cancel()
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = topic
-	rt.TopicID = kafkadiff.TopicID(ctx, cl, topic) // kgo sends v13, which names topics by id
-	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Records = oneBatch([]byte("raw-" + strings.Repeat("x", 10)))
-	rt.Partitions = []kmsg.ProduceRequestTopicPartition{rp}
-	req.Topics = []kmsg.ProduceRequestTopic{rt}
-	resp, err := cl.SeedBrokers()[0].Request(ctx, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode
-}
-
-// oneBatch encodes a v2 record batch of one record with value v.
-func oneBatch(v []byte) []byte {
-	var body []byte
-	body = append(body, 0)               // attributes
-	body = binary.AppendVarint(body, 0)  // timestamp delta
-	body = binary.AppendVarint(body, 0)  // offset delta
-	body = binary.AppendVarint(body, -1) // null key
-	body = binary.AppendVarint(body, int64(len(v)))
-	body = append(body, v...)
-	body = binary.AppendVarint(body, 0) // no headers
-	rec := binary.AppendVarint(nil, int64(len(body)))
-	rec = append(rec, body...)
-	now := time.Now().UnixMilli()
-	b := kmsg.RecordBatch{
-		PartitionLeaderEpoch: -1, Magic: 2,
-		FirstTimestamp: now, MaxTimestamp: now,
-		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1,
-		NumRecords: 1, Records: rec,
-	}
-	raw := b.AppendTo(nil)
-	binary.BigEndian.PutUint32(raw[8:], uint32(len(raw)-12))
-	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crc32.MakeTable(crc32.Castagnoli)))
-	return raw
+	return code
 }

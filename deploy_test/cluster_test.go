@@ -8,11 +8,9 @@ package deploy_test
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -24,7 +22,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gregor-broker/gregor/internal/kafkadiff"
 	"github.com/gregor-broker/gregor/internal/repltest"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -910,50 +907,9 @@ func consumeAll(t *testing.T, seeds []string, topic string) map[int32]int64 {
 // returns the partition's error code.
 func rawProduce(t *testing.T, addr, topic string, p int32, acks int16) int16 {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req := kmsg.NewPtrProduceRequest()
-	req.Acks, req.TimeoutMillis = acks, 5000
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = topic
-	rt.TopicID = kafkadiff.TopicID(ctx, cl, topic) // kgo sends v13, which names topics by id
-	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Partition, rp.Records = p, oneBatch([]byte("refused"))
-	rt.Partitions = []kmsg.ProduceRequestTopicPartition{rp}
-	req.Topics = []kmsg.ProduceRequestTopic{rt}
-	resp, err := cl.SeedBrokers()[0].Request(ctx, req)
+	code, err := repltest.Produce(addr, topic, p, acks, 5*time.Second, []byte("refused"))
 	if err != nil {
 		t.Fatalf("produce to %s: %v", addr, err)
 	}
-	return resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode
-}
-
-// oneBatch encodes a v2 record batch of one record with value v.
-func oneBatch(v []byte) []byte {
-	var body []byte
-	body = append(body, 0)               // attributes
-	body = binary.AppendVarint(body, 0)  // timestamp delta
-	body = binary.AppendVarint(body, 0)  // offset delta
-	body = binary.AppendVarint(body, -1) // null key
-	body = binary.AppendVarint(body, int64(len(v)))
-	body = append(body, v...)
-	body = binary.AppendVarint(body, 0) // no headers
-	rec := binary.AppendVarint(nil, int64(len(body)))
-	rec = append(rec, body...)
-	now := time.Now().UnixMilli()
-	b := kmsg.RecordBatch{
-		PartitionLeaderEpoch: -1, Magic: 2,
-		FirstTimestamp: now, MaxTimestamp: now,
-		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1,
-		NumRecords: 1, Records: rec,
-	}
-	raw := b.AppendTo(nil)
-	binary.BigEndian.PutUint32(raw[8:], uint32(len(raw)-12))
-	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crc32.MakeTable(crc32.Castagnoli)))
-	return raw
+	return code
 }
