@@ -142,7 +142,7 @@ func handleFetch(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Re
 	// partitions of one topic.
 	var served []partKey
 	var hintView *view
-	hintNodes := map[int32]bool{}
+	var hintNodes map[int32]bool // allocated at the first hint: most fetches have none
 	for _, fp := range parts {
 		p := fp.reply
 		if r.Version >= 12 && notLeaderCode(p.errCode) { // KIP-951 (leader_hints.go)
@@ -155,6 +155,9 @@ func handleFetch(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Re
 			}
 			if leader, epoch, ok := b.leaderHint(hintView, name, fp.req.key.id, fp.req.key.partition); ok {
 				p.leaderHint, p.leaderID, p.leaderEpoch = true, leader, epoch
+				if hintNodes == nil {
+					hintNodes = map[int32]bool{}
+				}
 				hintNodes[leader] = true
 			}
 		}
