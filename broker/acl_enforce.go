@@ -312,60 +312,38 @@ func (b *Broker) authorizedOps(who requester, typ int8, name string, ops int32) 
 
 func authorizeListOffsets(b *Broker, who requester, req *protocol.Request) (kmsg.Response, func(kmsg.Response)) {
 	r := req.Body.(*kmsg.ListOffsetsRequest)
-	var keep []kmsg.ListOffsetsRequestTopic
-	var denied []kmsg.ListOffsetsResponseTopic
-	for _, t := range r.Topics {
-		if b.topicAllowed(who, t.Topic, aclOpDescribe) {
-			keep = append(keep, t)
-			continue
-		}
-		rt := kmsg.NewListOffsetsResponseTopic()
-		rt.Topic = t.Topic
-		for _, p := range t.Partitions {
-			rp := kmsg.NewListOffsetsResponseTopicPartition()
-			rp.Partition, rp.ErrorCode, rp.Timestamp, rp.Offset, rp.LeaderEpoch = p.Partition, kerr.TopicAuthorizationFailed.Code, -1, -1, -1
-			rt.Partitions = append(rt.Partitions, rp)
-		}
-		denied = append(denied, rt)
-	}
-	if len(denied) == 0 {
-		return nil, nil
-	}
-	r.Topics = keep
-	return nil, func(resp kmsg.Response) {
-		if lr, ok := resp.(*kmsg.ListOffsetsResponse); ok {
+	return denyEach(&r.Topics, func(t kmsg.ListOffsetsRequestTopic) bool { return b.topicAllowed(who, t.Topic, aclOpDescribe) },
+		func(t kmsg.ListOffsetsRequestTopic) kmsg.ListOffsetsResponseTopic {
+			rt := kmsg.NewListOffsetsResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewListOffsetsResponseTopicPartition()
+				rp.Partition, rp.ErrorCode, rp.Timestamp, rp.Offset, rp.LeaderEpoch = p.Partition, kerr.TopicAuthorizationFailed.Code, -1, -1, -1
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			return rt
+		},
+		func(lr *kmsg.ListOffsetsResponse, denied []kmsg.ListOffsetsResponseTopic) {
 			lr.Topics = append(lr.Topics, denied...)
-		}
-	}
+		})
 }
 
 func authorizeOffsetForLeaderEpoch(b *Broker, who requester, req *protocol.Request) (kmsg.Response, func(kmsg.Response)) {
 	r := req.Body.(*kmsg.OffsetForLeaderEpochRequest)
-	var keep []kmsg.OffsetForLeaderEpochRequestTopic
-	var denied []kmsg.OffsetForLeaderEpochResponseTopic
-	for _, t := range r.Topics {
-		if b.topicAllowed(who, t.Topic, aclOpDescribe) {
-			keep = append(keep, t)
-			continue
-		}
-		rt := kmsg.NewOffsetForLeaderEpochResponseTopic()
-		rt.Topic = t.Topic
-		for _, p := range t.Partitions {
-			rp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
-			rp.Partition, rp.ErrorCode, rp.LeaderEpoch, rp.EndOffset = p.Partition, kerr.TopicAuthorizationFailed.Code, -1, -1
-			rt.Partitions = append(rt.Partitions, rp)
-		}
-		denied = append(denied, rt)
-	}
-	if len(denied) == 0 {
-		return nil, nil
-	}
-	r.Topics = keep
-	return nil, func(resp kmsg.Response) {
-		if or, ok := resp.(*kmsg.OffsetForLeaderEpochResponse); ok {
+	return denyEach(&r.Topics, func(t kmsg.OffsetForLeaderEpochRequestTopic) bool { return b.topicAllowed(who, t.Topic, aclOpDescribe) },
+		func(t kmsg.OffsetForLeaderEpochRequestTopic) kmsg.OffsetForLeaderEpochResponseTopic {
+			rt := kmsg.NewOffsetForLeaderEpochResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
+				rp.Partition, rp.ErrorCode, rp.LeaderEpoch, rp.EndOffset = p.Partition, kerr.TopicAuthorizationFailed.Code, -1, -1
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			return rt
+		},
+		func(or *kmsg.OffsetForLeaderEpochResponse, denied []kmsg.OffsetForLeaderEpochResponseTopic) {
 			or.Topics = append(or.Topics, denied...)
-		}
-	}
+		})
 }
 
 func authorizeOffsetCommit(b *Broker, who requester, req *protocol.Request) (kmsg.Response, func(kmsg.Response)) {
@@ -563,26 +541,15 @@ func authorizeListGroups(b *Broker, who requester, req *protocol.Request) (kmsg.
 
 func authorizeDeleteGroups(b *Broker, who requester, req *protocol.Request) (kmsg.Response, func(kmsg.Response)) {
 	r := req.Body.(*kmsg.DeleteGroupsRequest)
-	var keep []string
-	var denied []kmsg.DeleteGroupsResponseGroup
-	for _, g := range r.Groups {
-		if b.groupAllowed(who, g, aclOpDelete) {
-			keep = append(keep, g)
-			continue
-		}
-		rg := kmsg.NewDeleteGroupsResponseGroup()
-		rg.Group, rg.ErrorCode = g, kerr.GroupAuthorizationFailed.Code
-		denied = append(denied, rg)
-	}
-	if len(denied) == 0 {
-		return nil, nil
-	}
-	r.Groups = keep
-	return nil, func(resp kmsg.Response) {
-		if dr, ok := resp.(*kmsg.DeleteGroupsResponse); ok {
+	return denyEach(&r.Groups, func(g string) bool { return b.groupAllowed(who, g, aclOpDelete) },
+		func(g string) kmsg.DeleteGroupsResponseGroup {
+			rg := kmsg.NewDeleteGroupsResponseGroup()
+			rg.Group, rg.ErrorCode = g, kerr.GroupAuthorizationFailed.Code
+			return rg
+		},
+		func(dr *kmsg.DeleteGroupsResponse, denied []kmsg.DeleteGroupsResponseGroup) {
 			dr.Groups = append(dr.Groups, denied...)
-		}
-	}
+		})
 }
 
 func authorizeOffsetDelete(b *Broker, who requester, req *protocol.Request) (kmsg.Response, func(kmsg.Response)) {
@@ -691,55 +658,33 @@ func authorizeDeleteTopics(b *Broker, who requester, req *protocol.Request) (kms
 
 func authorizeCreatePartitions(b *Broker, who requester, req *protocol.Request) (kmsg.Response, func(kmsg.Response)) {
 	r := req.Body.(*kmsg.CreatePartitionsRequest)
-	var keep []kmsg.CreatePartitionsRequestTopic
-	var denied []kmsg.CreatePartitionsResponseTopic
-	for _, t := range r.Topics {
-		if b.topicAllowed(who, t.Topic, aclOpAlter) {
-			keep = append(keep, t)
-			continue
-		}
-		rt := kmsg.NewCreatePartitionsResponseTopic()
-		rt.Topic, rt.ErrorCode = t.Topic, kerr.TopicAuthorizationFailed.Code
-		denied = append(denied, rt)
-	}
-	if len(denied) == 0 {
-		return nil, nil
-	}
-	r.Topics = keep
-	return nil, func(resp kmsg.Response) {
-		if cr, ok := resp.(*kmsg.CreatePartitionsResponse); ok {
+	return denyEach(&r.Topics, func(t kmsg.CreatePartitionsRequestTopic) bool { return b.topicAllowed(who, t.Topic, aclOpAlter) },
+		func(t kmsg.CreatePartitionsRequestTopic) kmsg.CreatePartitionsResponseTopic {
+			rt := kmsg.NewCreatePartitionsResponseTopic()
+			rt.Topic, rt.ErrorCode = t.Topic, kerr.TopicAuthorizationFailed.Code
+			return rt
+		},
+		func(cr *kmsg.CreatePartitionsResponse, denied []kmsg.CreatePartitionsResponseTopic) {
 			cr.Topics = append(cr.Topics, denied...)
-		}
-	}
+		})
 }
 
 func authorizeDeleteRecords(b *Broker, who requester, req *protocol.Request) (kmsg.Response, func(kmsg.Response)) {
 	r := req.Body.(*kmsg.DeleteRecordsRequest)
-	var keep []kmsg.DeleteRecordsRequestTopic
-	var denied []kmsg.DeleteRecordsResponseTopic
-	for _, t := range r.Topics {
-		if b.topicAllowed(who, t.Topic, aclOpDelete) {
-			keep = append(keep, t)
-			continue
-		}
-		rt := kmsg.NewDeleteRecordsResponseTopic()
-		rt.Topic = t.Topic
-		for _, p := range t.Partitions {
-			rp := kmsg.NewDeleteRecordsResponseTopicPartition()
-			rp.Partition, rp.ErrorCode, rp.LowWatermark = p.Partition, kerr.TopicAuthorizationFailed.Code, -1
-			rt.Partitions = append(rt.Partitions, rp)
-		}
-		denied = append(denied, rt)
-	}
-	if len(denied) == 0 {
-		return nil, nil
-	}
-	r.Topics = keep
-	return nil, func(resp kmsg.Response) {
-		if dr, ok := resp.(*kmsg.DeleteRecordsResponse); ok {
+	return denyEach(&r.Topics, func(t kmsg.DeleteRecordsRequestTopic) bool { return b.topicAllowed(who, t.Topic, aclOpDelete) },
+		func(t kmsg.DeleteRecordsRequestTopic) kmsg.DeleteRecordsResponseTopic {
+			rt := kmsg.NewDeleteRecordsResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewDeleteRecordsResponseTopicPartition()
+				rp.Partition, rp.ErrorCode, rp.LowWatermark = p.Partition, kerr.TopicAuthorizationFailed.Code, -1
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			return rt
+		},
+		func(dr *kmsg.DeleteRecordsResponse, denied []kmsg.DeleteRecordsResponseTopic) {
 			dr.Topics = append(dr.Topics, denied...)
-		}
-	}
+		})
 }
 
 func authorizeInitProducerID(b *Broker, who requester, req *protocol.Request) (kmsg.Response, func(kmsg.Response)) {
@@ -789,75 +734,71 @@ func configResource(typ int8, name string) (int8, string, int16) {
 
 func authorizeDescribeConfigs(b *Broker, who requester, req *protocol.Request) (kmsg.Response, func(kmsg.Response)) {
 	r := req.Body.(*kmsg.DescribeConfigsRequest)
-	var keep []kmsg.DescribeConfigsRequestResource
-	var denied []kmsg.DescribeConfigsResponseResource
-	for _, res := range r.Resources {
-		typ, name, code := configResource(int8(res.ResourceType), res.ResourceName)
-		if b.allowed(who, typ, name, aclOpDescribeConfigs) {
-			keep = append(keep, res)
-			continue
-		}
+	return denyEach(&r.Resources, func(res kmsg.DescribeConfigsRequestResource) bool {
+		typ, name, _ := configResource(int8(res.ResourceType), res.ResourceName)
+		return b.allowed(who, typ, name, aclOpDescribeConfigs)
+	}, func(res kmsg.DescribeConfigsRequestResource) kmsg.DescribeConfigsResponseResource {
+		_, _, code := configResource(int8(res.ResourceType), res.ResourceName)
 		rr := kmsg.NewDescribeConfigsResponseResource()
 		rr.ResourceType, rr.ResourceName, rr.ErrorCode = res.ResourceType, res.ResourceName, code
-		denied = append(denied, rr)
-	}
-	if len(denied) == 0 {
-		return nil, nil
-	}
-	r.Resources = keep
-	return nil, func(resp kmsg.Response) {
-		if dr, ok := resp.(*kmsg.DescribeConfigsResponse); ok {
-			dr.Resources = append(dr.Resources, denied...)
-		}
-	}
+		return rr
+	}, func(dr *kmsg.DescribeConfigsResponse, denied []kmsg.DescribeConfigsResponseResource) {
+		dr.Resources = append(dr.Resources, denied...)
+	})
 }
 
 func authorizeAlterConfigs(b *Broker, who requester, req *protocol.Request) (kmsg.Response, func(kmsg.Response)) {
 	r := req.Body.(*kmsg.AlterConfigsRequest)
-	var keep []kmsg.AlterConfigsRequestResource
-	var denied []kmsg.AlterConfigsResponseResource
-	for _, res := range r.Resources {
-		typ, name, code := configResource(int8(res.ResourceType), res.ResourceName)
-		if b.allowed(who, typ, name, aclOpAlterConfigs) {
-			keep = append(keep, res)
-			continue
-		}
+	return denyEach(&r.Resources, func(res kmsg.AlterConfigsRequestResource) bool {
+		typ, name, _ := configResource(int8(res.ResourceType), res.ResourceName)
+		return b.allowed(who, typ, name, aclOpAlterConfigs)
+	}, func(res kmsg.AlterConfigsRequestResource) kmsg.AlterConfigsResponseResource {
+		_, _, code := configResource(int8(res.ResourceType), res.ResourceName)
 		rr := kmsg.NewAlterConfigsResponseResource()
 		rr.ResourceType, rr.ResourceName, rr.ErrorCode = res.ResourceType, res.ResourceName, code
-		denied = append(denied, rr)
-	}
-	if len(denied) == 0 {
-		return nil, nil
-	}
-	r.Resources = keep
-	return nil, func(resp kmsg.Response) {
-		if ar, ok := resp.(*kmsg.AlterConfigsResponse); ok {
-			ar.Resources = append(ar.Resources, denied...)
-		}
-	}
+		return rr
+	}, func(ar *kmsg.AlterConfigsResponse, denied []kmsg.AlterConfigsResponseResource) {
+		ar.Resources = append(ar.Resources, denied...)
+	})
 }
 
 func authorizeIncrementalAlterConfigs(b *Broker, who requester, req *protocol.Request) (kmsg.Response, func(kmsg.Response)) {
 	r := req.Body.(*kmsg.IncrementalAlterConfigsRequest)
-	var keep []kmsg.IncrementalAlterConfigsRequestResource
-	var denied []kmsg.IncrementalAlterConfigsResponseResource
-	for _, res := range r.Resources {
-		typ, name, code := configResource(int8(res.ResourceType), res.ResourceName)
-		if b.allowed(who, typ, name, aclOpAlterConfigs) {
-			keep = append(keep, res)
-			continue
-		}
+	return denyEach(&r.Resources, func(res kmsg.IncrementalAlterConfigsRequestResource) bool {
+		typ, name, _ := configResource(int8(res.ResourceType), res.ResourceName)
+		return b.allowed(who, typ, name, aclOpAlterConfigs)
+	}, func(res kmsg.IncrementalAlterConfigsRequestResource) kmsg.IncrementalAlterConfigsResponseResource {
+		_, _, code := configResource(int8(res.ResourceType), res.ResourceName)
 		rr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		rr.ResourceType, rr.ResourceName, rr.ErrorCode = res.ResourceType, res.ResourceName, code
-		denied = append(denied, rr)
+		return rr
+	}, func(ir *kmsg.IncrementalAlterConfigsResponse, denied []kmsg.IncrementalAlterConfigsResponseResource) {
+		ir.Resources = append(ir.Resources, denied...)
+	})
+}
+
+// denyEach splits *items into those allowed accepts, which stay in the
+// request, and the answers deny builds for the others, which add puts
+// into the handler's response beside the allowed ones' (Kafka answers a
+// denied entry in place, not the whole request). With nothing denied the
+// request passes as it came.
+func denyEach[Q, A any, R kmsg.Response](items *[]Q, allowed func(Q) bool, deny func(Q) A, add func(R, []A)) (kmsg.Response, func(kmsg.Response)) {
+	var keep []Q
+	var denied []A
+	for _, it := range *items {
+		if allowed(it) {
+			keep = append(keep, it)
+		} else {
+			denied = append(denied, deny(it))
+		}
 	}
 	if len(denied) == 0 {
 		return nil, nil
 	}
-	r.Resources = keep
+	*items = keep
 	return nil, func(resp kmsg.Response) {
-		if ir, ok := resp.(*kmsg.IncrementalAlterConfigsResponse); ok {
-			ir.Resources = append(ir.Resources, denied...)
+		if r, ok := resp.(R); ok {
+			add(r, denied)
 		}
 	}
 }

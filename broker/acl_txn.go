@@ -166,55 +166,33 @@ func authorizeTxnOffsetCommit(b *Broker, who requester, req *protocol.Request) (
 
 func authorizeDescribeProducers(b *Broker, who requester, req *protocol.Request) (kmsg.Response, func(kmsg.Response)) {
 	r := req.Body.(*kmsg.DescribeProducersRequest)
-	var keep []kmsg.DescribeProducersRequestTopic
-	var denied []kmsg.DescribeProducersResponseTopic
-	for _, t := range r.Topics {
-		if b.topicAllowed(who, t.Topic, aclOpRead) {
-			keep = append(keep, t)
-			continue
-		}
-		rt := kmsg.NewDescribeProducersResponseTopic()
-		rt.Topic = t.Topic
-		for _, p := range t.Partitions {
-			rp := kmsg.NewDescribeProducersResponseTopicPartition()
-			rp.Partition, rp.ErrorCode = p, kerr.TopicAuthorizationFailed.Code
-			rt.Partitions = append(rt.Partitions, rp)
-		}
-		denied = append(denied, rt)
-	}
-	if len(denied) == 0 {
-		return nil, nil
-	}
-	r.Topics = keep
-	return nil, func(resp kmsg.Response) {
-		if dr, ok := resp.(*kmsg.DescribeProducersResponse); ok {
+	return denyEach(&r.Topics, func(t kmsg.DescribeProducersRequestTopic) bool { return b.topicAllowed(who, t.Topic, aclOpRead) },
+		func(t kmsg.DescribeProducersRequestTopic) kmsg.DescribeProducersResponseTopic {
+			rt := kmsg.NewDescribeProducersResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewDescribeProducersResponseTopicPartition()
+				rp.Partition, rp.ErrorCode = p, kerr.TopicAuthorizationFailed.Code
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			return rt
+		},
+		func(dr *kmsg.DescribeProducersResponse, denied []kmsg.DescribeProducersResponseTopic) {
 			dr.Topics = append(dr.Topics, denied...)
-		}
-	}
+		})
 }
 
 func authorizeDescribeTransactions(b *Broker, who requester, req *protocol.Request) (kmsg.Response, func(kmsg.Response)) {
 	r := req.Body.(*kmsg.DescribeTransactionsRequest)
-	var keep []string
-	var denied []kmsg.DescribeTransactionsResponseTransactionState
-	for _, id := range r.TransactionalIDs {
-		if b.txnAllowed(who, id, aclOpDescribe) {
-			keep = append(keep, id)
-			continue
-		}
-		s := kmsg.NewDescribeTransactionsResponseTransactionState()
-		s.TransactionalID, s.ErrorCode, s.ProducerID, s.ProducerEpoch = id, kerr.TransactionalIDAuthorizationFailed.Code, -1, -1
-		denied = append(denied, s)
-	}
-	if len(denied) == 0 {
-		return nil, nil
-	}
-	r.TransactionalIDs = keep
-	return nil, func(resp kmsg.Response) {
-		if dr, ok := resp.(*kmsg.DescribeTransactionsResponse); ok {
+	return denyEach(&r.TransactionalIDs, func(id string) bool { return b.txnAllowed(who, id, aclOpDescribe) },
+		func(id string) kmsg.DescribeTransactionsResponseTransactionState {
+			st := kmsg.NewDescribeTransactionsResponseTransactionState()
+			st.TransactionalID, st.ErrorCode, st.ProducerID, st.ProducerEpoch = id, kerr.TransactionalIDAuthorizationFailed.Code, -1, -1
+			return st
+		},
+		func(dr *kmsg.DescribeTransactionsResponse, denied []kmsg.DescribeTransactionsResponseTransactionState) {
 			dr.TransactionStates = append(dr.TransactionStates, denied...)
-		}
-	}
+		})
 }
 
 func authorizeListTransactions(b *Broker, who requester, req *protocol.Request) (kmsg.Response, func(kmsg.Response)) {
