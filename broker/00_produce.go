@@ -68,6 +68,7 @@ import (
 	"time"
 
 	"github.com/gregor-broker/gregor/protocol"
+	"github.com/gregor-broker/gregor/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -162,10 +163,36 @@ func handleProduce(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.
 	// durability, then the request waits once for the furthest position:
 	// under log.flush.mode=sync one group-commit fsync covers them all
 	// (waiting per partition cost one fsync each, 16 per request).
+	// Every batch is validated first, then all are appended together:
+	// the store writes consecutive entries with one write
+	// (storage.Store.AppendBatches), so a request of many small batches
+	// costs one syscall, not one per partition.
 	var durable int64 = -1
+	now := time.Now().UnixMilli()
+	items := make([]storage.BatchAppend, 0, len(jobs))
+	valid := jobs[:0]
 	for _, j := range jobs {
-		if pos, ok := b.produceOne(j.t, j.partition, j.records, r.Version, &resp.Topics[j.ti].Partitions[j.pi]); ok {
-			durable = max(durable, pos)
+		if p, ok := b.prepareOne(j.t, j.partition, j.records, r.Version, now, &resp.Topics[j.ti].Partitions[j.pi]); ok {
+			items = append(items, storage.BatchAppend{P: p, Batch: j.records})
+			valid = append(valid, j)
+		}
+	}
+	jobs = valid
+	if len(items) > 0 {
+		end := b.store.AppendBatches(items, b.leaderEpoch())
+		for k, j := range jobs {
+			sp, it := &resp.Topics[j.ti].Partitions[j.pi], &items[k]
+			if it.Err != nil {
+				sp.ErrorCode = errorCode(it.Err)
+				sp.ErrorMessage = errorMessage(it.Err)
+				if sp.ErrorCode == kerr.UnknownServerError.Code || sp.ErrorCode == kerr.KafkaStorageError.Code {
+					b.log.Warn("append failed", logPart(j.t.Name, j.partition), logErr(it.Err))
+				}
+				continue
+			}
+			sp.BaseOffset = it.Result.BaseOffset
+			sp.LogStartOffset = it.Result.LogStartOffset
+			durable = end
 		}
 	}
 	b.gate.RUnlock()
@@ -223,15 +250,14 @@ func handleProduce(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.
 	return resp, nil
 }
 
-// produceOne validates and appends one partition's batch and fills sp. It
-// reports the commit-log position to wait on before the answer may go out
-// (see storage.Partition.AppendDeferred), ok false when nothing was
-// appended.
-func (b *Broker) produceOne(t *Topic, partition int32, batch []byte, version int16, sp *kmsg.ProduceResponseTopicPartition) (pos int64, ok bool) {
+// prepareOne validates one partition's batch (and stamps a LogAppendTime
+// topic's) so it may be appended, or fills sp with the rejection; now is
+// the request's time (ms).
+func (b *Broker) prepareOne(t *Topic, partition int32, batch []byte, version int16, now int64, sp *kmsg.ProduceResponseTopicPartition) (*storage.Partition, bool) {
 	p := b.store.Partition(t.ID, partition)
 	if p == nil {
 		sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-		return 0, false
+		return nil, false
 	}
 	maxMsg := t.MaxMessageBytes
 	if maxMsg <= 0 {
@@ -244,12 +270,10 @@ func (b *Broker) produceOne(t *Topic, partition int32, batch []byte, version int
 		maxDecompressed:    int(b.cfg.SocketRequestMaxBytes),
 		maxRecordBytes:     t.MaxRecordBytes,
 	}
+	var tb timestampBounds
 	if !t.LogAppendTime {
-		lim.timestamps = &timestampBounds{
-			now:       time.Now().UnixMilli(),
-			beforeMax: t.TimestampBeforeMaxMs,
-			afterMax:  t.TimestampAfterMaxMs,
-		}
+		tb = timestampBounds{now: now, beforeMax: t.TimestampBeforeMaxMs, afterMax: t.TimestampAfterMaxMs}
+		lim.timestamps = &tb
 	}
 	if t.Compaction.Enabled {
 		lim.compactedTP = fmt.Sprintf("%s-%d", t.Name, partition)
@@ -265,25 +289,13 @@ func (b *Broker) produceOne(t *Topic, partition int32, batch []byte, version int
 		if berr.records != nil {
 			sp.LogStartOffset = p.LogStartOffset() // as Kafka answers a record error
 		}
-		return 0, false
+		return nil, false
 	}
 	if t.LogAppendTime {
-		now := time.Now().UnixMilli()
 		setLogAppendTime(batch, now)
 		sp.LogAppendTime = now
 	}
-	res, end, err := p.AppendDeferred(batch, b.leaderEpoch())
-	if err != nil {
-		sp.ErrorCode = errorCode(err)
-		sp.ErrorMessage = errorMessage(err)
-		if sp.ErrorCode == kerr.UnknownServerError.Code || sp.ErrorCode == kerr.KafkaStorageError.Code {
-			b.log.Warn("append failed", logPart(t.Name, partition), logErr(err))
-		}
-		return 0, false
-	}
-	sp.BaseOffset = res.BaseOffset
-	sp.LogStartOffset = res.LogStartOffset
-	return end, true
+	return p, true
 }
 
 // waitReplicated holds a sync-mode acks=all answer until every in-sync

@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -11,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"go.uber.org/zap"
 )
@@ -60,6 +58,9 @@ type Partition struct {
 	// rebuild marks a partition decoded from a checkpoint whose consume
 	// queue must be rebuilt from the log (Truncate).
 	rebuild bool
+	// inRun is the Store.runGen of the append run holding a batch of this
+	// partition (append.go); under s.mu.
+	inRun uint64
 	// compaction is the cleanup.policy=compact settings (nil: none);
 	// cview caches the committed compaction's copies (compact.go).
 	compaction atomic.Pointer[CompactionPolicy]
@@ -388,6 +389,13 @@ func (p *Partition) dispatchBatch(pos int64, h *entryHeader, batch []byte) {
 		p.s.log.Warn("storage: skipping an unparsable batch", zap.Int64("position", pos))
 		return
 	}
+	p.dispatchParsed(pos, h, batch, &bi)
+}
+
+// dispatchParsed is dispatchBatch of a batch whose header was parsed
+// already (the append path parses it once).
+func (p *Partition) dispatchParsed(pos int64, h *entryHeader, batch []byte, bip *batchInfo) {
+	bi := *bip
 	// p.mu is released by a defer, so a panic here (breakOnPanic) leaves
 	// the partition readable.
 	fns, err := func() ([]func(), error) {
@@ -470,82 +478,12 @@ func (p *Partition) Append(batch []byte, leaderEpoch int32) (AppendResult, error
 // one fsync per partition. Visibility to readers is unchanged: under sync
 // flush the high watermark moves only once the fsync is done.
 func (p *Partition) AppendDeferred(batch []byte, leaderEpoch int32) (AppendResult, int64, error) {
-	bi, err := parseBatch(batch)
-	if err != nil {
+	one := [1]BatchAppend{{P: p, Batch: batch}}
+	end := p.s.AppendBatches(one[:], leaderEpoch)
+	if err := one[0].Err; err != nil {
 		return AppendResult{}, 0, err
 	}
-	s := p.s
-	if int64(len(batch))+entryHeaderSize > s.cfg.SegmentBytes {
-		return AppendResult{}, 0, ErrBatchTooLarge
-	}
-	bp := getEntryBuf(entryHeaderSize + len(batch))
-	defer entryBufs.Put(bp)
-	b := *bp
-	copy(b[entryHeaderSize:], batch)
-
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return AppendResult{}, 0, ErrClosed
-	}
-	if err := s.brokenErr(); err != nil {
-		s.mu.Unlock()
-		return AppendResult{}, 0, err
-	}
-	// Fields read here change only under s.mu, which we hold.
-	if p.deleted {
-		s.mu.Unlock()
-		return AppendResult{}, 0, ErrUnknownPartition
-	}
-	p.mu.RLock()
-	cqErr := p.cqErr
-	p.mu.RUnlock()
-	if cqErr != nil {
-		s.mu.Unlock()
-		return AppendResult{}, 0, cqErr
-	}
-	if bi.producerID >= 0 && bi.attributes&attrControl == 0 {
-		dupBase, dup, err := p.checkSequence(&bi)
-		if err != nil || dup {
-			end := s.writePos.Load()
-			ls := p.LogStartOffset()
-			s.mu.Unlock()
-			if err != nil {
-				return AppendResult{}, 0, err
-			}
-			// A duplicate is acknowledged like its original: once the
-			// log holding it is durable.
-			return AppendResult{BaseOffset: dupBase, LogStartOffset: ls, Duplicate: true}, end, nil
-		}
-	}
-	base := p.nextOffset
-	binary.BigEndian.PutUint64(b[entryHeaderSize+bOffBaseOffset:], uint64(base))
-	binary.BigEndian.PutUint32(b[entryHeaderSize+bOffLeaderEpoch:], uint32(leaderEpoch))
-	h := entryHeader{
-		length:      uint32(len(b)),
-		typ:         entryBatch,
-		topic:       p.key.topic,
-		partition:   p.key.part,
-		baseOffset:  base,
-		storeTime:   time.Now().UnixMilli(),
-		leaderEpoch: leaderEpoch,
-	}
-	putEntryHeader(b, &h)
-	err = s.breakOnPanic(func() error {
-		pos, err := s.writeEntryLocked(b)
-		if err == nil {
-			p.dispatchBatch(pos, &h, b[entryHeaderSize:]) // what apply does, without the lookup
-		}
-		return err
-	})
-	if err != nil {
-		s.mu.Unlock()
-		return AppendResult{}, 0, err
-	}
-	end := s.writePos.Load()
-	ls := p.logStart // changes only in the dispatcher, under s.mu
-	s.mu.Unlock()
-	return AppendResult{BaseOffset: base, LogStartOffset: ls}, end, nil
+	return one[0].Result, end, nil
 }
 
 // entryBufs recycles the buffers entries are built in: the bytes are

@@ -99,6 +99,7 @@ type Store struct {
 	closed   bool
 	writePos atomic.Int64 // end of the commit log (written and dispatched)
 	broken   atomic.Pointer[error]
+	runGen   uint64 // current append run (append.go); under mu
 
 	partsMu sync.RWMutex
 	parts   map[pkey]*Partition
