@@ -9,6 +9,7 @@
 #   Java client             Maven project compat_test/java, built at each version
 #                           `scripts/kafka.sh client-versions` prints, cached in ~/.m2
 #   Apache Kafka broker     scripts/kafka.sh fetch (kafka_2.13 from Maven Central)
+#   Streams, Connect        scripts/kafka.sh streams-classpath, connect-classpath
 #   Docker                  scripts/install-docker.sh, when the ops owner has added it
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -85,6 +86,10 @@ done
 
 # The reference broker.
 bash scripts/kafka.sh fetch
+# Kafka Streams and Kafka Connect (connect-runtime, connect-file) for the
+# application scenarios (compat_test/streams_test.go, connect_test.go).
+bash scripts/kafka.sh streams-classpath >/dev/null
+bash scripts/kafka.sh connect-classpath >/dev/null
 
 if [[ -f scripts/install-docker.sh ]]; then
 	bash scripts/install-docker.sh

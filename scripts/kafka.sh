@@ -14,6 +14,17 @@
 #                                  admin commands' main classes, e.g.
 #                                  org.apache.kafka.tools.LeaderElectionCommand;
 #                                  its jar alone, fetched once)
+#   kafka.sh streams-classpath     the classpath of kafka-streams with its
+#                                  dependencies (rocksdbjni …) and a log4j2
+#                                  backend, fetched once into streams/; the
+#                                  compat suite's Streams application
+#                                  (compat_test/java, StreamsApp) runs on it
+#   kafka.sh connect-classpath     the classpath of connect-runtime and
+#                                  connect-file with their dependencies and a
+#                                  log4j2 backend, fetched once into
+#                                  connect/; a distributed worker runs as
+#                                  java -cp "$(kafka.sh connect-classpath)"
+#                                  org.apache.kafka.connect.cli.ConnectDistributed
 #   kafka.sh version               print KAFKA_VERSION (the reference broker's
 #                                  and the first Java client's version)
 #   kafka.sh client-versions       print the Java client versions the suite
@@ -26,7 +37,8 @@
 #
 # Environment: KAFKA_VERSION (default 4.4.0; 4.0.0 rejects the JoinGroup
 # versions kafka-go sends, so use 4.1 or later), KAFKA_JAVA_CLIENT_PREV
-# (default 4.1.1, the second Java client; empty for none), GREGOR_CACHE (default
+# (default 4.1.1, the second Java client; empty for none),
+# KAFKA_CONNECT_FILE_VERSION (default 4.3.1, connect-classpath), GREGOR_CACHE (default
 # $HOME/.cache/gregor), KAFKA_HEAP (default 768m), KAFKA_EXTRA_PROPS (extra
 # server.properties lines, newline separated), KAFKA_EXTRA_LISTENERS (more
 # NAME:PROTOCOL@host:port listeners, comma separated, e.g.
@@ -38,6 +50,10 @@ set -euo pipefail
 
 KAFKA_VERSION="${KAFKA_VERSION:-4.4.0}"
 KAFKA_JAVA_CLIENT_PREV="${KAFKA_JAVA_CLIENT_PREV-4.1.1}"
+# connect-file (FileStreamSource/Sink) is not on Maven Central at 4.4.0 (the
+# newest there is 4.3.1); a Connect plugin runs on a newer connect-runtime,
+# and connect-api comes at KAFKA_VERSION with the runtime.
+KAFKA_CONNECT_FILE_VERSION="${KAFKA_CONNECT_FILE_VERSION:-4.3.1}"
 CACHE="${GREGOR_CACHE:-$HOME/.cache/gregor}"
 HOME_DIR="$CACHE/kafka-$KAFKA_VERSION"
 LIBS="$HOME_DIR/libs"
@@ -207,6 +223,56 @@ tools_classpath() {
 	echo "$LIBS/*:$jar"
 }
 
+# apps_fetch NAME GROUP:ARTIFACT[:VERSION]… resolves the artifacts (at
+# KAFKA_VERSION unless one names its own) with
+# every runtime dependency and a log4j2 backend into $HOME_DIR/NAME/libs, once
+# (a .complete marker, as fetch keeps), and prints that classpath. Kept apart
+# from the broker's libs/ so an application runs on its own jars only.
+apps_fetch() {
+	local name=$1
+	shift
+	local dir="$HOME_DIR/$name"
+	if [[ ! -f "$dir/libs/.complete" ]]; then
+		mkdir -p "$dir"
+		local deps="" a
+		for a in "$@"; do
+			local g=${a%%:*} rest=${a#*:} v=$KAFKA_VERSION
+			if [[ $rest == *:* ]]; then
+				v=${rest#*:}
+				rest=${rest%%:*}
+			fi
+			deps+="    <dependency><groupId>$g</groupId><artifactId>$rest</artifactId><version>$v</version></dependency>
+"
+		done
+		cat >"$dir/pom.xml" <<EOF
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>gregor.compat</groupId>
+  <artifactId>kafka-$name-jars</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+$deps    <dependency>
+      <groupId>org.apache.logging.log4j</groupId>
+      <artifactId>log4j-slf4j-impl</artifactId>
+      <version>2.24.3</version>
+    </dependency>
+    <dependency>
+      <groupId>org.apache.logging.log4j</groupId>
+      <artifactId>log4j-core</artifactId>
+      <version>2.24.3</version>
+    </dependency>
+  </dependencies>
+</project>
+EOF
+		rm -rf "$dir/libs"
+		mvn -q -B -f "$dir/pom.xml" dependency:copy-dependencies \
+			-DoutputDirectory="$dir/libs" -DincludeScope=runtime >&2
+		touch "$dir/libs/.complete"
+	fi
+	echo "$dir/libs/*"
+}
+
 stop() {
 	local dir=${1:?usage: kafka.sh stop DIR}
 	[[ -f "$dir/kafka.pid" ]] || return 0
@@ -234,10 +300,12 @@ version) echo "$KAFKA_VERSION" ;;
 client-versions) client_versions ;;
 classpath) classpath ;;
 tools-classpath) tools_classpath ;;
+streams-classpath) apps_fetch streams org.apache.kafka:kafka-streams ;;
+connect-classpath) apps_fetch connect org.apache.kafka:connect-runtime "org.apache.kafka:connect-file:$KAFKA_CONNECT_FILE_VERSION" ;;
 start) shift; start "$@" ;;
 stop) shift; stop "$@" ;;
 *)
-	echo "usage: kafka.sh fetch | classpath | tools-classpath | start PORT DIR | stop DIR | version | client-versions" >&2
+	echo "usage: kafka.sh fetch | classpath | tools-classpath | streams-classpath | connect-classpath | start PORT DIR | stop DIR | version | client-versions" >&2
 	exit 2
 	;;
 esac
