@@ -50,7 +50,8 @@ package broker
 //     compressing when Produce's advertised minimum is not 0 (KAFKA-18659).
 //   - v3+: a transactional batch must carry the request's transactional id
 //     and belong to a partition of that producer's open transaction
-//     (txn_produce.go).
+//     (txn_produce.go); from v12 the partition is added to it
+//     (transaction.version 2, KIP-890 part 2).
 //   - v7+: zstd; before v7 a zstd batch gets UNSUPPORTED_COMPRESSION_TYPE.
 //   - v10+: a partition answered NOT_LEADER_OR_FOLLOWER carries the
 //     current leader and the answer its endpoint (KIP-951,
@@ -94,6 +95,7 @@ func handleProduce(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.
 		records   []byte
 	}
 	var jobs []job
+	txnV := b.txnProduceVerify(ctx, r) // before the gate: it may ask another broker
 	// No append starts once a step-down took the gate (role.go): the end
 	// a stepping-down master reports is final.
 	b.gate.RLock()
@@ -148,7 +150,7 @@ func handleProduce(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.
 			case t.Internal:
 				sp.ErrorCode = kerr.InvalidTopicException.Code
 				sp.ErrorMessage = kmsg.StringPtr("cannot append to internal topic " + t.Name)
-			case b.txnProduceRejected(ctx, r.TransactionID, name, rp.Partition, rp.Records, &sp):
+			case b.txnProduceRejected(txnV, r.Version, r.TransactionID, name, rp.Partition, rp.Records, &sp):
 			case syncAll && isr < b.minInsync(t):
 				sp.ErrorCode = kerr.NotEnoughReplicas.Code
 				sp.ErrorMessage = kmsg.StringPtr(fmt.Sprintf("%d in-sync replica(s), min.insync.replicas is %d", isr, b.minInsync(t)))

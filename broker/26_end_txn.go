@@ -1,6 +1,6 @@
 package broker
 
-// EndTxn (key 26), versions 0–4.
+// EndTxn (key 26), versions 0–5.
 //
 // Commits or aborts the open transaction of a transactional id.
 //
@@ -15,8 +15,14 @@ package broker
 //
 // Versions:
 //   - v0–v1: PRODUCER_FENCED is sent as INVALID_PRODUCER_EPOCH.
-//   - v3+: flexible encoding; v4 is v3. v5 (transaction.version 2, the
-//     epoch bumped at every end) is not offered.
+//   - v3+: flexible encoding; v4 is v3.
+//   - v5 (KIP-890 part 2): the client is at transaction.version 2. Every
+//     end bumps the producer epoch, the markers carry the bumped epoch, and
+//     the answer carries the producer id and epoch to continue with (a new
+//     producer id at epoch 0 once the epoch is exhausted); an abort with
+//     no transaction open is allowed and just bumps the epoch; a retry
+//     (the epoch before the bump) gets the current id and epoch. Kafka's
+//     table is in broker/txn (endTxnV2).
 
 import (
 	"context"
@@ -25,7 +31,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(kmsg.EndTxn, 0, 4, handleEndTxn) }
+func init() { register(kmsg.EndTxn, 0, 5, handleEndTxn) }
 
 func handleEndTxn(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.EndTxnRequest)
@@ -36,8 +42,11 @@ func handleEndTxn(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.R
 		resp.ErrorCode = code
 		return resp, nil
 	}
-	if kErr := c.EndTxn(ctx, r.TransactionalID, r.ProducerID, r.ProducerEpoch, r.Commit); kErr != nil {
+	pid, epoch, kErr := c.EndTxn(ctx, r.TransactionalID, r.ProducerID, r.ProducerEpoch, r.Commit, r.Version >= 5)
+	if kErr != nil {
 		resp.ErrorCode = fencedCode(kErr, r.Version, 2)
+		return resp, nil
 	}
+	resp.ProducerID, resp.ProducerEpoch = pid, epoch
 	return resp, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -581,9 +582,11 @@ func txnConsumeSeeds(t *testing.T, seeds []string, topic string, committed bool,
 }
 
 // TestTxnProduceVerifiesPartition: a transactional batch for a partition
-// not in its producer's open transaction gets INVALID_TXN_STATE, whether
-// the Produce names the topic (v12) or its id (v13), and one without the
-// request's transactional id TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
+// not in its producer's open transaction gets INVALID_TXN_STATE from
+// Produce v3-v11; from v12 (KIP-890 part 2) the Produce adds the partition
+// to the transaction, also when it names the topic by id (v13); a
+// transactional batch without the request's transactional id gets
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
 func TestTxnProduceVerifiesPartition(t *testing.T) {
 	b := grpBroker(t, t.TempDir(), "")
 	defer grpStop(t, b)
@@ -602,33 +605,26 @@ func TestTxnProduceVerifiesPartition(t *testing.T) {
 	batch := mutate(coreBatch(time.Now().UnixMilli(), ir.ProducerID, ir.ProducerEpoch, 0, coreRecs(1, "t")...), true,
 		func(b []byte) []byte { b[bAttributes+1] |= attrTransactional; return b })
 
-	for _, v := range []int16{12, 13} {
+	// Before v12 the partition must be in the transaction already.
+	for _, v := range []int16{3, 11} {
 		req := produceReq(v, -1, "tv", 0, batch)
 		req.TransactionID = kmsg.StringPtr("txn-v")
-		if v >= 13 {
-			req.Topics[0].Topic, req.Topics[0].TopicID = "", tp.ID
-		}
 		p := producePart(grpReq[*kmsg.ProduceResponse](t, addr, req))
 		if p.ErrorCode != kerr.InvalidTxnState.Code {
 			t.Fatalf("Produce v%d of a partition outside the transaction: %v, want INVALID_TXN_STATE", v, kerr.ErrorForCode(p.ErrorCode))
 		}
 	}
-	// Once the partition is in the transaction, a v13 Produce (by id) is
-	// taken.
-	add := kmsg.NewPtrAddPartitionsToTxnRequest()
-	add.Version = 3
-	add.TransactionalID, add.ProducerID, add.ProducerEpoch = "txn-v", ir.ProducerID, ir.ProducerEpoch
-	at := kmsg.NewAddPartitionsToTxnRequestTopic()
-	at.Topic, at.Partitions = "tv", []int32{0}
-	add.Topics = append(add.Topics, at)
-	if ar := grpReq[*kmsg.AddPartitionsToTxnResponse](t, addr, add); ar.Topics[0].Partitions[0].ErrorCode != 0 {
-		t.Fatalf("AddPartitionsToTxn: %v", kerr.ErrorForCode(ar.Topics[0].Partitions[0].ErrorCode))
-	}
+	// From v12 (transaction.version 2) the Produce adds it: a v13 Produce
+	// (by id) is taken without an AddPartitionsToTxn, and the transaction
+	// then holds the partition.
 	in := produceReq(13, -1, "", 0, batch)
 	in.TransactionID = kmsg.StringPtr("txn-v")
 	in.Topics[0].TopicID = tp.ID
 	if p := producePart(grpReq[*kmsg.ProduceResponse](t, addr, in)); p.ErrorCode != 0 {
-		t.Fatalf("Produce v13 of a partition in the transaction: %v", kerr.ErrorForCode(p.ErrorCode))
+		t.Fatalf("Produce v13 adding the partition to the transaction: %v", kerr.ErrorForCode(p.ErrorCode))
+	}
+	if m := b.txns().Describe("txn-v"); m == nil || m.State != txn.Ongoing || len(m.Partitions) != 1 || m.Partitions[0] != (txn.TopicPartition{Topic: "tv", Partition: 0}) {
+		t.Fatalf("after an implicit add the transaction is %+v, want Ongoing with tv-0", m)
 	}
 
 	req := produceReq(12, -1, "tv", 1, batch)
@@ -637,5 +633,165 @@ func TestTxnProduceVerifiesPartition(t *testing.T) {
 	}
 	if end := b.store.Partition(tp.ID, 1).LogEndOffset(); end != 0 {
 		t.Fatalf("partition 1 ends at %d after a refused batch, want 0", end)
+	}
+}
+
+// keyLog records the keys of the requests a kgo client writes.
+type keyLog struct {
+	mu   sync.Mutex
+	keys map[int16]int
+}
+
+func (k *keyLog) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	if err != nil {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.keys == nil {
+		k.keys = map[int16]int{}
+	}
+	k.keys[key]++
+}
+
+func (k *keyLog) sent(key kmsg.Key) int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.keys[int16(key)]
+}
+
+// TestTxnV2 walks transaction.version 2 (KIP-890 part 2) with raw
+// requests: a Produce v12 adds its partition to the transaction, EndTxn v5
+// bumps the epoch and answers with it, the markers carry the bumped epoch
+// (the partition's producer state has it, so a batch of the ended
+// transaction's epoch is refused), a retried EndTxn gets the current epoch,
+// and an EndTxn v4 keeps the epoch and answers -1/-1.
+func TestTxnV2(t *testing.T) {
+	b := grpBroker(t, t.TempDir(), "")
+	defer grpStop(t, b)
+	addr := grpAddr(b)
+	grpTopic(t, b, "t2", 1)
+	tp, _ := b.topics.Get("t2")
+
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.Version = 5
+	init.TransactionalID = kmsg.StringPtr("txn-2")
+	init.TransactionTimeoutMillis = 30000
+	ir := grpReq[*kmsg.InitProducerIDResponse](t, addr, init)
+	if ir.ErrorCode != 0 {
+		t.Fatalf("InitProducerId: %v", kerr.ErrorForCode(ir.ErrorCode))
+	}
+	pid, epoch := ir.ProducerID, ir.ProducerEpoch
+	txnBatch := func(epoch int16, seq int32) []byte {
+		return mutate(coreBatch(time.Now().UnixMilli(), pid, epoch, seq, coreRecs(1, "t")...), true,
+			func(b []byte) []byte { b[bAttributes+1] |= attrTransactional; return b })
+	}
+	produce := func(epoch int16, seq int32) int16 {
+		req := produceReq(12, -1, "t2", 0, txnBatch(epoch, seq))
+		req.TransactionID = kmsg.StringPtr("txn-2")
+		return producePart(grpReq[*kmsg.ProduceResponse](t, addr, req)).ErrorCode
+	}
+	end := func(version, epoch int16, commit bool) *kmsg.EndTxnResponse {
+		req := kmsg.NewPtrEndTxnRequest()
+		req.Version = version
+		req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit = "txn-2", pid, epoch, commit
+		return grpReq[*kmsg.EndTxnResponse](t, addr, req)
+	}
+	if code := produce(epoch, 0); code != 0 {
+		t.Fatalf("Produce v12 of a new transaction: %v", kerr.ErrorForCode(code))
+	}
+	if r := end(5, epoch, true); r.ErrorCode != 0 || r.ProducerID != pid || r.ProducerEpoch != epoch+1 {
+		t.Fatalf("EndTxn v5: %v %d/%d, want %d/%d", kerr.ErrorForCode(r.ErrorCode), r.ProducerID, r.ProducerEpoch, pid, epoch+1)
+	}
+	for _, pi := range b.store.Partition(tp.ID, 0).Producers() {
+		if pi.ProducerID == pid && pi.Epoch != epoch+1 {
+			t.Fatalf("the partition holds epoch %d for the producer after the commit marker, want %d", pi.Epoch, epoch+1)
+		}
+	}
+	if code := produce(epoch, 1); code != kerr.InvalidProducerEpoch.Code {
+		t.Fatalf("a batch of the ended transaction's epoch: %v, want INVALID_PRODUCER_EPOCH", kerr.ErrorForCode(code))
+	}
+	if r := end(5, epoch, true); r.ErrorCode != 0 || r.ProducerEpoch != epoch+1 {
+		t.Fatalf("EndTxn v5 retried: %v epoch %d, want epoch %d", kerr.ErrorForCode(r.ErrorCode), r.ProducerEpoch, epoch+1)
+	}
+	epoch++
+	if code := produce(epoch, 0); code != 0 {
+		t.Fatalf("Produce v12 at the bumped epoch: %v", kerr.ErrorForCode(code))
+	}
+	if r := end(4, epoch, false); r.ErrorCode != 0 || r.ProducerID != -1 || r.ProducerEpoch != -1 {
+		t.Fatalf("EndTxn v4: %v %d/%d, want -1/-1", kerr.ErrorForCode(r.ErrorCode), r.ProducerID, r.ProducerEpoch)
+	}
+	if m := b.txns().Describe("txn-2"); m.State != txn.CompleteAbort || m.Epoch != epoch {
+		t.Fatalf("after an EndTxn v4 abort: %s at epoch %d, want CompleteAbort at %d", m.State, m.Epoch, epoch)
+	}
+	if got := txnConsume(t, addr, "t2", true, 1); len(got) != 1 {
+		t.Fatalf("read_committed saw %v, want the one committed record", got)
+	}
+}
+
+// TestTxnV2Client: franz-go, seeing transaction.version 2 finalized,
+// produces and commits offsets without AddPartitionsToTxn or
+// AddOffsetsToTxn (Produce v12+ and TxnOffsetCommit v5+ add them), and
+// the read_committed result and the group's offsets are right.
+func TestTxnV2Client(t *testing.T) {
+	b := grpBroker(t, t.TempDir(), "")
+	defer grpStop(t, b)
+	addr := grpAddr(b)
+	grpTopic(t, b, "in2", 2)
+	grpTopic(t, b, "out2", 2)
+	const n = 50
+	grpProduce(t, addr, "in2", 0, n)
+	var keys keyLog
+	sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(addr), kgo.TransactionalID("etl2"), kgo.ConsumerGroup("etl2-g"),
+		kgo.ConsumeTopics("in2"), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ProducerLinger(0), kgo.WithHooks(&keys),
+		kgo.DefaultProduceTopic("out2"), kgo.TransactionTimeout(30*time.Second), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for moved := 0; moved < n && ctx.Err() == nil; {
+		pctx, pcancel := context.WithTimeout(ctx, time.Second)
+		fs := sess.PollFetches(pctx)
+		pcancel()
+		if err := sess.Begin(); err != nil {
+			t.Fatal(err)
+		}
+		var recs []*kgo.Record
+		fs.EachRecord(func(r *kgo.Record) { recs = append(recs, &kgo.Record{Value: r.Value}) })
+		if len(recs) > 0 {
+			if err := sess.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		committed, err := sess.End(ctx, kgo.TryCommit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if committed {
+			moved += len(recs)
+		}
+	}
+	if got := txnConsume(t, addr, "out2", true, n); len(got) != n {
+		t.Fatalf("read_committed saw %d records, want %d", len(got), n)
+	}
+	if keys.sent(kmsg.TxnOffsetCommit) == 0 || keys.sent(kmsg.EndTxn) == 0 {
+		t.Fatalf("the session sent no TxnOffsetCommit or EndTxn (%v)", keys.keys)
+	}
+	if a, o := keys.sent(kmsg.AddPartitionsToTxn), keys.sent(kmsg.AddOffsetsToTxn); a != 0 || o != 0 {
+		t.Fatalf("franz-go sent %d AddPartitionsToTxn and %d AddOffsetsToTxn: transaction.version 2 is not in use", a, o)
+	}
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Version = 5
+	req.Group = "etl2-g"
+	var total int64
+	for _, rt := range grpReq[*kmsg.OffsetFetchResponse](t, addr, req).Topics {
+		for _, p := range rt.Partitions {
+			total += p.Offset
+		}
+	}
+	if total != n {
+		t.Fatalf("the group's committed offsets sum to %d, want %d", total, n)
 	}
 }

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -74,6 +76,86 @@ func TestTransactions(t *testing.T) {
 		const n = 600
 		producePartitioned(t, tg, in, 0, n, 3)
 		etl(t, tg, in, out, n, nil)
+	})
+}
+
+// keyCount records the keys of the requests a kgo client writes.
+type keyCount struct {
+	mu   sync.Mutex
+	keys map[int16]int
+}
+
+func (k *keyCount) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	if err == nil {
+		k.mu.Lock()
+		k.keys[key]++
+		k.mu.Unlock()
+	}
+}
+
+func (k *keyCount) sent(key kmsg.Key) int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.keys[int16(key)]
+}
+
+// TestTransactionsV2 proves the transaction.version 2 path (KIP-890 part
+// 2) is the one taken, on Kafka 4.4 and gregor alike: franz-go, seeing
+// the level finalized, sends no AddPartitionsToTxn, yet DescribeTransactions
+// shows the partitions its Produce requests added to the open transaction,
+// and every EndTxn (v5) bumps the producer epoch.
+func TestTransactionsV2(t *testing.T) {
+	matrixGo(t, "franz-go", "transaction.version 2: Produce adds the partitions (no AddPartitionsToTxn), every EndTxn bumps the epoch", apisTxn, func(t *testing.T, tg *target) {
+		topic := newTopic(t, tg, "txn2", 2)
+		id := uniq("txn-v2")
+		keys := &keyCount{keys: map[int16]int{}}
+		cl := newClient(t, tg, kgo.TransactionalID(id), kgo.DefaultProduceTopic(topic), kgo.WithHooks(keys),
+			kgo.TransactionTimeout(30*time.Second), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+		adm := kadm.NewClient(newClient(t, tg))
+		ctx := ctxT(t, 60*time.Second)
+		describe := func() kadm.DescribedTransaction {
+			t.Helper()
+			ds, err := adm.DescribeTransactions(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, ok := ds[id]
+			if !ok || d.Err != nil {
+				t.Fatalf("DescribeTransactions %s: %v", id, d.Err)
+			}
+			return d
+		}
+		var epochs []int16
+		for i, commit := range []bool{true, false, true} {
+			if err := cl.BeginTransaction(); err != nil {
+				t.Fatal(err)
+			}
+			rs := []*kgo.Record{{Value: []byte(fmt.Sprint("p0-", i)), Partition: 0}, {Value: []byte(fmt.Sprint("p1-", i)), Partition: 1}}
+			if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			d := describe()
+			if d.State != "Ongoing" || len(d.Topics[topic]) != 2 {
+				t.Fatalf("transaction %d while open: %s with %v, want Ongoing with both partitions of %s", i, d.State, d.Topics, topic)
+			}
+			epochs = append(epochs, d.ProducerEpoch)
+			if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := keys.sent(kmsg.AddPartitionsToTxn); n != 0 {
+			t.Fatalf("franz-go sent %d AddPartitionsToTxn: transaction.version 2 is not finalized", n)
+		}
+		if keys.sent(kmsg.EndTxn) != 3 {
+			t.Fatalf("%d EndTxn sent, want 3", keys.sent(kmsg.EndTxn))
+		}
+		d := describe() // Kafka may still be writing the markers (PrepareCommit)
+		if (d.State != "CompleteCommit" && d.State != "PrepareCommit") || epochs[1] != epochs[0]+1 || epochs[2] != epochs[1]+1 || d.ProducerEpoch != epochs[2]+1 {
+			t.Fatalf("epochs of the three transactions %v, then %d (%s): want each EndTxn to bump it", epochs, d.ProducerEpoch, d.State)
+		}
+		if got := readIsolated(t, tg, topic, true, 4); len(got) != 4 {
+			t.Fatalf("read_committed saw %v, want the 4 committed records", got)
+		}
 	})
 }
 

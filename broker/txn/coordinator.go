@@ -58,6 +58,11 @@ type Metadata struct {
 	StartMs       int64            // start of the open transaction
 	UpdateMs      int64
 	PendingCommit bool `json:",omitempty"` // Prepare*: whether it commits
+	// NextProducer is the producer id the id moves to when the
+	// transaction being ended completes: set when ending it exhausted the
+	// epoch (transaction.version 2 bumps it at every end; Kafka's
+	// nextProducerId).
+	NextProducer *int64 `json:",omitempty"`
 }
 
 // Env is what the coordinator needs from its broker.
@@ -239,12 +244,16 @@ func (c *Coordinator) InitProducerID(ctx context.Context, id string, timeoutMs i
 // check is the producer check every request of a transaction makes.
 func check(m *Metadata, producerID int64, epoch int16) *kerr.Error {
 	switch {
+	case m != nil && (m.State == PrepareCommit || m.State == PrepareAbort):
+		// Checked first: while a transaction.version 2 end that moved the
+		// id to a new producer id (an exhausted epoch) is completing, the
+		// producer already holds the new id and must retry, not be told
+		// its id is unknown (Kafka's KAFKA-18660 ordering).
+		return kerr.ConcurrentTransactions
 	case m == nil || m.ProducerID != producerID:
 		return kerr.InvalidProducerIDMapping
 	case epoch != m.Epoch:
 		return kerr.ProducerFenced
-	case m.State == PrepareCommit || m.State == PrepareAbort:
-		return kerr.ConcurrentTransactions
 	}
 	return nil
 }
@@ -298,6 +307,35 @@ func (c *Coordinator) Verify(id string, producerID int64, epoch int16, p TopicPa
 	return nil, true
 }
 
+// VerifyPartitions is Kafka's verification of partitions in a
+// transaction (AddPartitionsToTxn v4+ with VerifyOnly, sent by the leader
+// of a partition a transactional batch is produced to): one error for all
+// partitions when the producer does not hold the id, else, per partition,
+// nil when it is in the open transaction and TRANSACTION_ABORTABLE when
+// it is not.
+func (c *Coordinator) VerifyPartitions(id string, producerID int64, epoch int16, parts []TopicPartition) (map[TopicPartition]*kerr.Error, *kerr.Error) {
+	m, err := c.load(id)
+	switch {
+	case err != nil:
+		return nil, kerr.CoordinatorNotAvailable
+	case m == nil || m.ProducerID != producerID:
+		return nil, kerr.InvalidProducerIDMapping
+	case m.Epoch != epoch:
+		return nil, kerr.ProducerFenced
+	case m.State == PrepareCommit || m.State == PrepareAbort:
+		return nil, kerr.ConcurrentTransactions
+	}
+	out := make(map[TopicPartition]*kerr.Error, len(parts))
+	for _, p := range parts {
+		if m.State != Ongoing || !m.has(p) {
+			out[p] = kerr.TransactionAbortable
+		} else {
+			out[p] = nil
+		}
+	}
+	return out, nil
+}
+
 func (m *Metadata) has(p TopicPartition) bool {
 	for _, q := range m.Partitions {
 		if q == p {
@@ -332,44 +370,169 @@ func (c *Coordinator) AddOffsets(id string, producerID int64, epoch int16, group
 	return nil
 }
 
-// EndTxn commits or aborts id's transaction. It answers once the decision
-// is durable; markers not written yet are retried by Run.
-func (c *Coordinator) EndTxn(ctx context.Context, id string, producerID int64, epoch int16, commit bool) *kerr.Error {
+// EndTxn commits or aborts id's transaction and returns the producer id
+// and epoch the producer continues with. It answers once the decision is
+// durable; markers not written yet are retried by Run.
+//
+// tv2 is the client's transaction.version 2 (EndTxn v5+, KIP-890 part 2):
+// the epoch is bumped at every end, the markers carry the bumped epoch
+// (fencing every batch of the ended transaction still in flight), and an
+// exhausted epoch moves the id to a new producer id at epoch 0. Without
+// tv2 the epoch stays and -1, -1 is returned (EndTxn v0-v4 carry none).
+func (c *Coordinator) EndTxn(ctx context.Context, id string, producerID int64, epoch int16, commit, tv2 bool) (int64, int16, *kerr.Error) {
 	defer c.lock(id)()
 	m, err := c.load(id)
 	if err != nil {
-		return kerr.CoordinatorNotAvailable
+		return -1, -1, kerr.CoordinatorNotAvailable
+	}
+	if tv2 {
+		return c.endTxnV2(ctx, m, producerID, epoch, commit)
 	}
 	if m == nil || m.ProducerID != producerID {
-		return kerr.InvalidProducerIDMapping
+		return -1, -1, kerr.InvalidProducerIDMapping
 	}
 	if epoch != m.Epoch {
-		return kerr.ProducerFenced
+		return -1, -1, kerr.ProducerFenced
 	}
 	switch {
 	case m.State == CompleteCommit && commit, m.State == CompleteAbort && !commit:
-		return nil // a retry of an EndTxn already done
+		return -1, -1, nil // a retry of an EndTxn already done
 	case m.State == PrepareCommit || m.State == PrepareAbort:
-		return kerr.ConcurrentTransactions
+		return -1, -1, kerr.ConcurrentTransactions
 	case m.State != Ongoing:
-		return kerr.InvalidTxnState
+		return -1, -1, kerr.InvalidTxnState
 	}
 	m.State, m.PendingCommit = PrepareAbort, commit
 	if commit {
 		m.State = PrepareCommit
 	}
 	if err := c.save(m); err != nil {
-		return kerr.CoordinatorNotAvailable
+		return -1, -1, kerr.CoordinatorNotAvailable
 	}
 	c.complete(ctx, m)
-	return nil
+	return -1, -1, nil
+}
+
+// endTxnV2 is EndTxn at transaction.version 2, Kafka's table for the
+// states a transaction can be in when it is asked to end (a "retry" is a
+// request with the epoch before the bump, or, after an exhausted epoch
+// moved the id, the previous producer id at the last epoch):
+//
+//	state           abort retry  abort current  commit retry  commit current
+//	Ongoing         fenced       bump, abort    fenced        bump, commit
+//	Empty           fenced       bump           fenced        INVALID_TXN_STATE
+//	CompleteAbort   ok           bump           INVALID_TXN_STATE (both)
+//	CompleteCommit  INVALID_TXN_STATE  bump     ok            INVALID_TXN_STATE
+//	Prepare*        CONCURRENT_TRANSACTIONS (same outcome) or INVALID_TXN_STATE
+//
+// "bump" with no open transaction is an empty abort: the epoch moves and
+// no marker is written.
+func (c *Coordinator) endTxnV2(ctx context.Context, m *Metadata, producerID int64, epoch int16, commit bool) (int64, int16, *kerr.Error) {
+	if m == nil {
+		return -1, -1, kerr.InvalidProducerIDMapping
+	}
+	retryOnBump := m.Epoch == epoch+1
+	retryOnOverflow := m.LastProducer == producerID && m.ProducerID != producerID && epoch == math.MaxInt16-1 && m.Epoch == 0
+	isRetry := retryOnBump || retryOnOverflow
+	var valid bool
+	switch m.State {
+	case Ongoing, Empty:
+		valid = epoch == m.Epoch
+	case PrepareCommit, PrepareAbort:
+		valid = retryOnBump
+	default:
+		valid = isRetry || epoch == m.Epoch
+	}
+	switch {
+	case m.ProducerID != producerID && !retryOnOverflow:
+		return -1, -1, kerr.InvalidProducerIDMapping
+	case !valid:
+		return -1, -1, kerr.ProducerFenced
+	}
+	var end bool // false: answer without a transition
+	var kErr *kerr.Error
+	switch m.State {
+	case Ongoing:
+		end = true
+	case Empty:
+		end, kErr = !commit, kerr.InvalidTxnState
+	case CompleteCommit:
+		switch {
+		case commit && isRetry:
+		case !commit && !isRetry:
+			end = true
+		default:
+			kErr = kerr.InvalidTxnState
+		}
+	case CompleteAbort:
+		switch {
+		case commit:
+			kErr = kerr.InvalidTxnState
+		case !isRetry:
+			end = true
+		}
+	case PrepareCommit, PrepareAbort:
+		kErr = kerr.InvalidTxnState
+		if commit == (m.State == PrepareCommit) {
+			kErr = kerr.ConcurrentTransactions
+		}
+	}
+	if end {
+		kErr = nil
+	} else if kErr != nil {
+		return -1, -1, kErr
+	} else {
+		pid, ep := m.clientView()
+		return pid, ep, nil
+	}
+	if m.State != Ongoing {
+		// An empty abort: nothing was added, so nothing to mark.
+		m.Partitions, m.Groups = nil, nil
+		m.StartMs = c.now().UnixMilli()
+	}
+	if m.Epoch >= math.MaxInt16-1 {
+		next, err := c.env.NextProducerID()
+		if err != nil {
+			return -1, -1, kerr.CoordinatorNotAvailable
+		}
+		m.NextProducer = &next
+	}
+	m.LastProducer, m.LastEpoch = m.ProducerID, m.Epoch
+	m.Epoch++
+	m.State, m.PendingCommit = PrepareAbort, commit
+	if commit {
+		m.State = PrepareCommit
+	}
+	if err := c.save(m); err != nil {
+		return -1, -1, kerr.CoordinatorNotAvailable
+	}
+	c.complete(ctx, m)
+	pid, ep := m.clientView()
+	return pid, ep, nil
+}
+
+// clientView is the producer id and epoch the producer continues with:
+// the next producer id at epoch 0 when an exhausted epoch moves the id.
+func (m *Metadata) clientView() (int64, int16) {
+	if m.NextProducer != nil {
+		return *m.NextProducer, 0
+	}
+	return m.ProducerID, m.Epoch
 }
 
 // abort fences and aborts m's open transaction (timeout, or a new
 // producer taking the id over); false when its markers are not all written
-// yet (m stays in PrepareAbort, Run retries).
+// yet (m stays in PrepareAbort, Run retries). The epoch is bumped once and
+// the markers carry it; an epoch that reaches its last value moves the id
+// to a new producer id when the abort completes, as Kafka's coordinator
+// does for the aborts it starts itself (transaction.version 2).
 func (c *Coordinator) abort(ctx context.Context, m *Metadata) bool {
-	if m.Epoch < math.MaxInt16-1 {
+	if m.Epoch < math.MaxInt16 {
+		if m.Epoch >= math.MaxInt16-1 && m.NextProducer == nil {
+			if next, err := c.env.NextProducerID(); err == nil {
+				m.NextProducer = &next
+			}
+		}
 		m.LastProducer, m.LastEpoch = m.ProducerID, m.Epoch
 		m.Epoch++
 	}
@@ -381,7 +544,7 @@ func (c *Coordinator) abort(ctx context.Context, m *Metadata) bool {
 }
 
 // complete writes the markers of m's decided transaction and moves it to
-// Complete*; under id's lock.
+// Complete* (and to its next producer id, if it has one); under id's lock.
 func (c *Coordinator) complete(ctx context.Context, m *Metadata) bool {
 	commit := m.State == PrepareCommit
 	if err := c.env.WriteMarkers(ctx, m.ProducerID, m.Epoch, commit, m.Partitions, m.Groups); err != nil {
@@ -393,6 +556,11 @@ func (c *Coordinator) complete(ctx context.Context, m *Metadata) bool {
 		m.State = CompleteCommit
 	}
 	m.Partitions, m.Groups = nil, nil
+	if m.NextProducer != nil {
+		// The last epoch the producer saw stays in LastEpoch; the id
+		// before in LastProducer, so a retried EndTxn is recognised.
+		m.LastProducer, m.ProducerID, m.Epoch, m.NextProducer = m.ProducerID, *m.NextProducer, 0, nil
+	}
 	if err := c.save(m); err != nil {
 		return false
 	}

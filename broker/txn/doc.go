@@ -1,6 +1,24 @@
-// Package txn is gregor's transaction coordinator (Kafka KIP-98, with
-// transaction.version 1: partitions are added explicitly with
-// AddPartitionsToTxn).
+// Package txn is gregor's transaction coordinator (Kafka KIP-98, at
+// transaction.version 2, KIP-890 part 2, which ApiVersions finalizes).
+//
+// # transaction.version 2
+//
+// As in Kafka, the level of a request is its version, so clients at level
+// 1 keep working: a client at level 2 adds partitions implicitly (Produce
+// v12+ and TxnOffsetCommit v5+ ask the coordinator to add the partition or
+// the group: broker/txn_produce.go, 28_txn_offset_commit.go; a leader on
+// another broker group asks with AddPartitionsToTxn v4+, AddOffsetsToTxn)
+// and ends transactions with EndTxn v5, which bumps the producer epoch at
+// every commit or abort (endTxnV2 has Kafka's table). The markers carry the
+// bumped epoch, so the partitions' producer state moves to it and a batch
+// of the ended transaction still in flight is refused
+// (INVALID_PRODUCER_EPOCH); the producer continues with the epoch EndTxn
+// answers. When a bump reaches the last epoch (32767), the id moves to a
+// new producer id at epoch 0 once the markers are written
+// (Metadata.NextProducer), which EndTxn answers at once; a retry with the
+// old id and its last epoch is recognised. An abort the coordinator starts
+// itself (a timeout, InitProducerId taking over an open transaction) bumps
+// once and rotates the same way.
 //
 // # Where the state lives
 //
@@ -21,11 +39,14 @@
 //
 // # States (Kafka's TransactionState)
 //
-//	Empty -> Ongoing (AddPartitionsToTxn, AddOffsetsToTxn)
+//	Empty -> Ongoing (AddPartitionsToTxn, AddOffsetsToTxn; Produce v12+,
+//	  TxnOffsetCommit v5+)
 //	Ongoing -> PrepareCommit | PrepareAbort (EndTxn, or the timeout: abort)
 //	Prepare* -> Complete* (markers written to every partition, offsets
 //	  of every group committed or dropped)
 //	Complete* -> Ongoing (the next transaction)
+//	Empty, Complete* -> PrepareAbort (EndTxn v5 abort with nothing open:
+//	  the epoch is bumped, no marker is written)
 //
 // The decision is durable once Prepare* is written: EndTxn answers then;
 // writing the markers may fail (a partition's group without a master) and
