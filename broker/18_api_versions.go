@@ -97,6 +97,14 @@ func handleApiVersions(_ context.Context, b *Broker, req *protocol.Request) (kms
 		}
 	}
 	resp := apiVersionsTable(r.Version)
+	if r.ClientSoftwareName == interBrokerSoftware && req.Conn != nil && req.Conn.Listener == b.interBrokerListener() {
+		// Envelope, to the forwarding client of another broker only
+		// (envelope.go); its handler decides who may send it.
+		k := kmsg.NewApiVersionsResponseApiKey()
+		k.ApiKey = int16(kmsg.Envelope)
+		resp.ApiKeys = append(resp.ApiKeys, k)
+		sort.Slice(resp.ApiKeys, func(i, j int) bool { return resp.ApiKeys[i].ApiKey < resp.ApiKeys[j].ApiKey })
+	}
 	if r.Version >= 3 && (!validSoftwareField(r.ClientSoftwareName) || !validSoftwareField(r.ClientSoftwareVersion)) {
 		resp.ErrorCode = kerr.InvalidRequest.Code
 	}

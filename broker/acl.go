@@ -20,9 +20,9 @@ package broker
 //
 // Without authorizer.class.name every request is allowed and the ACL APIs
 // answer SECURITY_DISABLED, as Kafka without an authorizer. The bindings
-// are a KV namespace of the commit log, so slaves and a promoted slave
-// enforce the same set; a broker group keeps its own set (one owner for a
-// whole cluster of groups is a later step, issue 15).
+// are a KV namespace of the commit log of the owner group, so its slaves
+// and a promoted slave enforce the same set; the other groups' brokers
+// follow the owner's set with a bounded staleness (acl_owner.go).
 
 import (
 	"encoding/binary"
@@ -119,6 +119,14 @@ type aclSet struct{ all []aclBinding }
 type aclCache struct{ p atomic.Pointer[aclSet] }
 
 func (b *Broker) aclSet() *aclSet {
+	if !b.ownsSecurity() {
+		// The owner's, as last read (acl_owner.go); allowed refuses to
+		// use it once stale.
+		if s := b.sec.snap.Load(); s != nil {
+			return s.acls
+		}
+		return &aclSet{}
+	}
 	if s := b.aclc.p.Load(); s != nil {
 		return s
 	}
@@ -190,6 +198,9 @@ func requesterOf(req *protocol.Request) requester {
 	if req == nil || req.Conn == nil {
 		return requester{internal: true}
 	}
+	if s := sessionOf(req); s != nil && s.internal {
+		return requester{internal: true} // a broker's own, in an envelope
+	}
 	r := requester{principal: principalOf(req), host: "*"}
 	if req.Conn.Remote != nil {
 		if h, _, err := net.SplitHostPort(req.Conn.Remote.String()); err == nil {
@@ -207,6 +218,11 @@ func (b *Broker) allowed(who requester, typ int8, name string, op int8) bool {
 	for _, su := range b.cfg.Security.SuperUsers {
 		if su == who.principal {
 			return true
+		}
+	}
+	if !b.ownsSecurity() {
+		if _, fresh := b.ownerCopy(); !fresh {
+			return false // no copy of the owner's set within the bound (acl_owner.go)
 		}
 	}
 	any, allow := false, false

@@ -37,6 +37,9 @@ var aclRules = map[int16]aclRule{
 	int16(kmsg.DescribeClientQuotas):         nil,
 	// Per partition in the handler (authorizeFetchPart).
 	int16(kmsg.Fetch): nil,
+	// Between brokers: its handler checks the sender, then the inner
+	// request is authorized as the client it carries (envelope.go).
+	int16(kmsg.Envelope): nil,
 
 	int16(kmsg.Produce):                 authorizeProduce,
 	int16(kmsg.Metadata):                authorizeMetadata,

@@ -15,7 +15,7 @@ import (
 
 // TestACLRulesCoverEveryAPI: every advertised API says what it needs.
 func TestACLRulesCoverEveryAPI(t *testing.T) {
-	for key := range apis {
+	for key := range joinAPIs(apis, interBrokerAPIs) {
 		if _, ok := aclRules[key]; !ok {
 			t.Errorf("%s (key %d) is advertised but has no entry in aclRules (acl_enforce.go)", kmsg.NameForKey(key), key)
 		}

@@ -168,6 +168,7 @@ func (c *Config) Validate() error {
 type Broker struct {
 	cfg      Config
 	aclc     aclCache // the ACL bindings in force (acl.go)
+	sec      secState // the owner's ACLs and credentials, inter-broker TLS (acl_owner.go)
 	log      *zap.Logger
 	store    *storage.Store
 	topics   *Topics
@@ -395,6 +396,8 @@ func (b *Broker) Start() error {
 	}
 	if b.stopCh != nil {
 		go b.reloadLoop(b.stopCh)
+		// A group that does not own the ACLs follows the owner's (acl_owner.go).
+		go b.ownerLoop(b.stopCh)
 		b.txns() // its loop completes decided transactions and times out open ones (broker/txn)
 	}
 	b.mu.Lock()

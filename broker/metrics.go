@@ -45,7 +45,7 @@ func newMetrics(reg prometheus.Registerer, b *Broker) *metrics {
 		reqErr: map[int16]prometheus.Counter{},
 		lat:    map[int16]prometheus.Observer{},
 	}
-	for key := range apis {
+	for key := range joinAPIs(apis, interBrokerAPIs) {
 		name := kmsg.NameForKey(key)
 		m.reqOK[key] = m.requests.WithLabelValues(name, "ok")
 		m.reqErr[key] = m.requests.WithLabelValues(name, "error")

@@ -38,6 +38,7 @@ type session struct {
 	failed        bool // a failed authentication: the connection is done
 	principal     string
 	expires       time.Time // zero: the session never expires
+	internal      bool      // a broker's own request in an envelope (envelope.go)
 }
 
 // onConnect is protocol.ServerConfig.OnConnect for a listener of proto.

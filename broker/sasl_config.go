@@ -53,6 +53,10 @@ type SecurityConfig struct {
 	// long a failed authentication's answer is held back (Kafka's 100 ms
 	// default; negative: none), which slows password guessing.
 	FailedAuthDelay time.Duration
+	// Owner is where the cluster's ACLs and SCRAM credentials live, and
+	// InterBroker how brokers authenticate to each other (acl_owner.go).
+	Owner       OwnerConfig
+	InterBroker InterBrokerConfig
 }
 
 // isTLS and isSASL say what a security protocol needs.
@@ -68,6 +72,8 @@ func (c *SecurityConfig) EnsureDefaults() {
 	if c.FailedAuthDelay == 0 {
 		c.FailedAuthDelay = 100 * time.Millisecond
 	}
+	c.Owner.EnsureDefaults()
+	c.InterBroker.EnsureDefaults()
 }
 
 // validate fills defaults and checks the settings against the listeners.
@@ -88,6 +94,9 @@ func (c *SecurityConfig) validate(ls []Listener) error {
 	}
 	if c.ReauthMax < 0 {
 		return fmt.Errorf("connections.max.reauth.ms must not be negative, got %v", c.ReauthMax)
+	}
+	if err := c.validateOwner(ls); err != nil {
+		return err
 	}
 	needTLS := false
 	for _, l := range ls {
@@ -153,9 +162,12 @@ func (b *Broker) tlsConfig() (*tls.Config, error) {
 }
 
 // interBrokerListener is the listener name brokers use to forward requests
-// to each other: the first PLAINTEXT listener (forwarding carries no
-// credentials yet), else the first.
+// to each other: inter.broker.listener.name, else the first PLAINTEXT
+// listener, else the first.
 func (b *Broker) interBrokerListener() string {
+	if n := b.cfg.Security.InterBroker.Listener; n != "" {
+		return n
+	}
 	for _, l := range b.cfg.Listeners {
 		if l.Protocol == "" || l.Protocol == ProtoPlaintext {
 			return l.Name

@@ -10,9 +10,9 @@ package broker
 //	iterations int32 | salt len u16 | salt | stored key len u16 | stored key |
 //	server key len u16 | server key
 //
-// A user created through one broker group is known to that group only: a
-// cluster of several groups needs the same credentials altered on each
-// (the single named owner is a later step, issue 15).
+// They live in the commit log of the owner group (security.owner.group);
+// the brokers of other groups authenticate against their copy of the
+// owner's set, and refuse SCRAM logins while it is stale (acl_owner.go).
 
 import (
 	"encoding/binary"
@@ -58,7 +58,13 @@ func decodeScram(mech string, b []byte) (security.ScramCredential, error) {
 
 // scramCredential is security.Lookup over the store.
 func (b *Broker) scramCredential(user, mech string) (security.ScramCredential, bool) {
-	v, ok := b.store.GetKV(scramNamespace, scramKey(user, mech))
+	var v []byte
+	var ok bool
+	if b.ownsSecurity() {
+		v, ok = b.store.GetKV(scramNamespace, scramKey(user, mech))
+	} else if s, fresh := b.ownerCopy(); fresh {
+		v, ok = s.scram[string(scramKey(user, mech))]
+	}
 	if !ok {
 		return security.ScramCredential{}, false
 	}
@@ -70,7 +76,19 @@ func (b *Broker) scramCredential(user, mech string) (security.ScramCredential, b
 // users in name order.
 func (b *Broker) scramUsers() (users []string, creds map[string][]security.ScramCredential) {
 	creds = map[string][]security.ScramCredential{}
-	b.store.RangeKV(scramNamespace, func(k, v []byte) bool {
+	rangeKV := b.store.RangeKV
+	if !b.ownsSecurity() {
+		rangeKV = func(_ string, fn func(k, v []byte) bool) {
+			if s, fresh := b.ownerCopy(); fresh {
+				for k, v := range s.scram {
+					if !fn([]byte(k), v) {
+						return
+					}
+				}
+			}
+		}
+	}
+	rangeKV(scramNamespace, func(k, v []byte) bool {
 		mech, user, ok := strings.Cut(string(k), "\x00")
 		if !ok {
 			return true

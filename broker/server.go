@@ -16,6 +16,9 @@ import (
 func (b *Broker) Handle(ctx context.Context, req *protocol.Request) (kmsg.Response, error) {
 	a, ok := apis[req.Header.Key]
 	if !ok {
+		a, ok = interBrokerAPIs[req.Header.Key] // envelope.go
+	}
+	if !ok {
 		return nil, fmt.Errorf("broker: no handler for api key %d", req.Header.Key)
 	}
 	if err := b.saslGate(req); err != nil {
@@ -49,6 +52,10 @@ func (b *Broker) authorizedHandle(ctx context.Context, a api, req *protocol.Requ
 // coordination.go).
 func (b *Broker) handle(ctx context.Context, a api, req *protocol.Request) (kmsg.Response, error) {
 	ctx = markForwarded(ctx, req)
+	ctx = withRequester(ctx, req) // forwarded on in an envelope (forwarding.go)
+	if resp, err, ok := b.ownerGate(ctx, req); ok {
+		return resp, err // ACLs and credentials live with their owner (acl_owner.go)
+	}
 	if resp, err, ok := b.slaveGate(ctx, req); ok {
 		return resp, err // a slave writes nothing (slave_gate.go)
 	}
@@ -65,6 +72,9 @@ func (b *Broker) handle(ctx context.Context, a api, req *protocol.Request) (kmsg
 // apiVersionRange is the protocol layer's view of the apis table.
 func apiVersionRange(key int16) (min, max int16, ok bool) {
 	a, ok := apis[key]
+	if !ok {
+		a, ok = interBrokerAPIs[key] // envelope.go
+	}
 	return a.min, a.max, ok
 }
 

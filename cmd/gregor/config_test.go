@@ -144,6 +144,7 @@ func TestConfigSources(t *testing.T) {
 					{Name: "PLAINTEXT_HOST", Address: ":9092", Advertised: "localhost:9092"},
 				}
 				c.SkippedListeners = []string{"CONTROLLER"}
+				c.Security.InterBroker.Listener = "PLAINTEXT"
 				c.AutoCreateTopics = false
 				c.NumPartitions = 6
 				c.RetentionMs = 48 * 3600 * 1000

@@ -5,6 +5,7 @@ package main
 
 import (
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -28,6 +29,11 @@ var securitySettings = []setting{
 	{key: "connection.failed.authentication.delay.ms", kind: kindInt, usage: "how long a failed SASL authentication's answer is held back", def: func(d *Config) string { return ms(d.Security.FailedAuthDelay) }},
 	{key: "authorizer.class.name", kind: kindString, usage: "set (to Kafka's org.apache.kafka.metadata.authorizer.StandardAuthorizer, or any name) to enforce ACLs on every API; empty: everyone may do everything and the ACL APIs answer SECURITY_DISABLED"},
 	{key: "super.users", kind: kindString, usage: "principals allowed everything, User:name;User:other (Kafka's ';' list)"},
+	{key: "inter.broker.listener.name", kind: kindString, usage: "the listener brokers forward requests to each other on (in Envelopes carrying the client's principal); default the first PLAINTEXT listener, else the first"},
+	{key: "sasl.mechanism.inter.broker.protocol", kind: kindString, usage: "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512: how a broker logs in to a SASL inter-broker listener, with sasl.jaas.config's username=\"…\" password=\"…\"", def: func(*Config) string { return "PLAIN" }},
+	{key: "security.owner.group", kind: kindString, usage: "the broker group whose commit log holds the cluster's ACLs and SCRAM credentials; set it to the same group on every broker of a cluster of several groups (default: the broker's own group)"},
+	{key: "security.owner.refresh.ms", kind: kindInt, usage: "how often a broker of another group reads the owner's ACLs and credentials", def: func(d *Config) string { return ms(d.Security.Owner.Refresh) }},
+	{key: "security.owner.max.staleness.ms", kind: kindInt, usage: "a broker of another group that could not read the owner's ACLs and credentials for this long denies everyone but super.users and refuses SCRAM logins", def: func(d *Config) string { return ms(d.Security.Owner.MaxStaleness) }},
 	{key: "allow.everyone.if.no.acl.found", kind: kindBool, usage: "with an authorizer, allow what no ACL covers at all", def: func(d *Config) string { return strconv.FormatBool(d.Security.AllowEveryoneIfNoACL) }},
 }
 
@@ -66,11 +72,23 @@ func (p *parser) security(c *Config) {
 		s.SASLMechanisms = v
 	}
 	if v, ok := p.str("sasl.jaas.config"); ok && strings.TrimSpace(v) != "" {
-		users, err := broker.ParsePlainJAAS(v)
-		if err != nil {
+		if strings.Contains(v, "ScramLoginModule") && !strings.Contains(v, "PlainLoginModule") {
+			// Only the broker's own SCRAM login (inter-broker).
+		} else if users, err := broker.ParsePlainJAAS(v); err != nil {
 			p.fail("sasl.jaas.config", "%v", err)
+		} else {
+			s.PlainUsers = users
 		}
-		s.PlainUsers = users
+		s.InterBroker.Username, s.InterBroker.Password = jaasOption(v, "username"), jaasOption(v, "password")
+	}
+	str("inter.broker.listener.name", &s.InterBroker.Listener)
+	str("sasl.mechanism.inter.broker.protocol", &s.InterBroker.Mechanism)
+	str("security.owner.group", &s.Owner.Group)
+	if d, ok := p.ms("security.owner.refresh.ms", 1, math.MaxInt32); ok {
+		s.Owner.Refresh = d
+	}
+	if d, ok := p.ms("security.owner.max.staleness.ms", 1, math.MaxInt32); ok {
+		s.Owner.MaxStaleness = d
 	}
 	if d, ok := p.ms("connections.max.reauth.ms", 0, math.MaxInt64/1_000_000); ok {
 		s.ReauthMax = d
@@ -101,4 +119,14 @@ func (p *parser) security(c *Config) {
 	if err := s.Check(c.Listeners); err != nil {
 		p.fail("listeners", "%v", err)
 	}
+}
+
+// jaasOption reads one name="value" option of a JAAS text (username,
+// password), "" when it is absent.
+func jaasOption(text, name string) string {
+	m := regexp.MustCompile(`(?:^|[\s;])` + regexp.QuoteMeta(name) + `\s*=\s*"((?:[^"\\]|\\.)*)"`).FindStringSubmatch(text)
+	if m == nil {
+		return ""
+	}
+	return strings.ReplaceAll(strings.ReplaceAll(m[1], `\"`, `"`), `\\`, `\`)
 }

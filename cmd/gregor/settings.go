@@ -157,7 +157,6 @@ var ignored = map[string]string{
 	"process.roles":                                    "gregor standalone runs the NameServer and the broker in one process",
 	"controller.quorum.voters":                         "gregor has no KRaft quorum; brokers register with NameServers",
 	"controller.quorum.bootstrap.servers":              "gregor has no KRaft quorum",
-	"inter.broker.listener.name":                       "brokers forward admin requests to each other on the peer's listener named like this broker's first",
 	"inter.broker.protocol.version":                    "brokers do not talk Kafka to each other",
 	"offsets.topic.replication.factor":                 "offsets live in the commit log and follow its replication",
 	"offsets.topic.num.partitions":                     "the offsets partition count is fixed at 50 and never changes",

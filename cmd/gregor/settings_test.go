@@ -37,6 +37,8 @@ var noDefault = map[string]string{
 	"sasl.jaas.config":                "none",
 	"authorizer.class.name":           "none (no authorizer)",
 	"super.users":                     "none",
+	"inter.broker.listener.name":      "follows the listeners",
+	"security.owner.group":            "the broker's own group",
 	"log.retention.minutes":           "log.retention.ms's default",
 	"log.retention.hours":             "log.retention.ms's default",
 	"log.dir":                         "log.dirs's default",
