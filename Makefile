@@ -28,8 +28,8 @@ fuzz:
 	bash scripts/fuzz.sh -save $(FUZZ_LONG)
 
 # The FROM scratch image around the static binary (Dockerfile).
-image: build
-	docker build -t gregor:latest .
+image:
+	bash scripts/build-image.sh gregor:latest
 
 # gregor as a Kafka service in docker-compose (docker-compose.yml).
 up: image

@@ -73,16 +73,15 @@ var (
 )
 
 // buildImage installs and starts Docker (scripts/install-docker.sh) and
-// builds gregor:deploytest once per test binary: the static binary first,
-// then the FROM scratch image around it. Every test of the package runs
+// builds gregor:deploytest once per test binary (scripts/build-image.sh: the
+// static binary first, then the FROM scratch image around it). Every test of the package runs
 // that image.
 func buildImage(h *harness) {
 	h.t.Helper()
 	imageOnce.Do(func() {
 		for _, c := range [][]string{
 			{"bash", "scripts/install-docker.sh"},
-			{"go", "build", "-o", "bin/gregor", "./cmd/gregor"},
-			{"docker", "build", "-q", "-t", "gregor:deploytest", "."},
+			{"bash", "scripts/build-image.sh", "gregor:deploytest"},
 		} {
 			if out, err := h.try("", c[0], c[1:]...); err != nil {
 				imageErr = fmt.Sprintf("%s: %v\n%s", strings.Join(c, " "), err, out)

@@ -11,6 +11,7 @@
 #   Apache Kafka broker     scripts/kafka.sh fetch (kafka_2.13 from Maven Central)
 #   Streams, Connect        scripts/kafka.sh streams-classpath, connect-classpath
 #   Docker                  scripts/install-docker.sh, when the ops owner has added it
+#   busybox-static, bash-static   the container image's shell (scripts/build-image.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,6 +39,9 @@ command -v npm >/dev/null || need+=(nodejs npm)
 command -v mvn >/dev/null || need+=(maven)
 command -v java >/dev/null || need+=(openjdk-17-jdk-headless)
 command -v gcc >/dev/null || need+=(gcc libc6-dev) # cgo for confluent-kafka-go
+# The container image's shell and tools (scripts/build-image.sh, deploy_test).
+dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
+dpkg -s bash-static >/dev/null 2>&1 || need+=(bash-static)
 if ((${#need[@]})); then
 	apt_install "${need[@]}"
 fi

@@ -640,7 +640,14 @@ func (p *parser) listeners(c *Config) {
 			p.fail("advertised.listeners", "names listener %s, which is not in listeners", a.name)
 			continue
 		}
-		if a.host == "" || a.host == "0.0.0.0" || a.host == "::" {
+		if a.host == "" {
+			// Kafka advertises the machine's host name for an empty
+			// host; Bitnami's README writes PLAINTEXT://:9092. gregor
+			// uses advertised.host.name first, as for listeners.
+			c.Listeners[i].Advertised = advertisedDefault(a, advHost)
+			continue
+		}
+		if a.host == "0.0.0.0" || a.host == "::" {
 			p.fail("advertised.listeners", "listener %s advertises %q; give a host name clients can reach, not the any-address", a.name, a.host)
 			continue
 		}

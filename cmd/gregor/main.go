@@ -24,6 +24,7 @@ import (
 )
 
 func main() {
+	runAsTool() // started as kafka-topics.sh, nc … (kafkatools.go)
 	if err := newRootCommand().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "gregor:", err)
 		os.Exit(1)

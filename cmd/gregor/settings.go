@@ -18,6 +18,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -88,7 +89,7 @@ func (s setting) has(c command) bool {
 var settings = []setting{
 	{key: "node.id", kind: kindInt, usage: "this broker's Kafka node id", def: func(d *Config) string { return itoa(d.NodeID) }},
 	{key: "broker.id", kind: kindInt, usage: "older name of node.id"},
-	{key: "cluster.id", kind: kindString, usage: "cluster id; made at first start and kept when empty", env: []string{"CLUSTER_ID"}},
+	{key: "cluster.id", kind: kindString, usage: "cluster id; made at first start and kept when empty", env: []string{"CLUSTER_ID", "KAFKA_KRAFT_CLUSTER_ID"}},
 	{key: "listeners", kind: kindList, usage: "Kafka listeners, NAME://host:port,…", def: func(*Config) string { return broker.DefaultListener }},
 	{key: "advertised.listeners", kind: kindList, usage: "addresses told to clients, NAME://host:port,… (default: from listeners)"},
 	{key: "advertised.host.name", kind: kindString, usage: "host advertised for a listener on the any-address that advertised.listeners does not name (default: the machine's host name)"},
@@ -238,6 +239,16 @@ func propertyName(rest string) string {
 	s = strings.ReplaceAll(s, "__", "-")
 	s = strings.ReplaceAll(s, "_", ".")
 	return strings.ReplaceAll(s, "\x00", "_")
+}
+
+// extraEnv reports whether name is a setting's extra variable (CLUSTER_ID …).
+func extraEnv(name string) bool {
+	for _, s := range settings {
+		if slices.Contains(s.env, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // lookupSetting returns the setting named key.
@@ -405,7 +416,7 @@ func load(fs *pflag.FlagSet, environ []string, c command) (*loaded, error) {
 		if !s.has(c) {
 			continue
 		}
-		names := append([]string{envName("GREGOR_", s.key), envName("KAFKA_", s.key)}, s.env...)
+		names := append([]string{envName("GREGOR_", s.key), envName("KAFKA_", s.key), bitnamiEnvName(s.key)}, s.env...)
 		if err := v.BindEnv(append([]string{s.key}, names...)...); err != nil {
 			return nil, err
 		}
@@ -418,17 +429,25 @@ func load(fs *pflag.FlagSet, environ []string, c command) (*loaded, error) {
 	}
 	// Note KAFKA_* and GREGOR_* variables that are not settings, for the log.
 	for _, name := range sortedKeys(env) {
-		var prefix string
+		if extraEnv(name) {
+			continue
+		}
+		if why, ok := imageVariables[name]; ok {
+			out.ignored = append(out.ignored, fmt.Sprintf("%s (environment variable): %s", name, why))
+			continue
+		}
+		var prop string
 		switch {
+		case strings.HasPrefix(name, "KAFKA_CFG_"):
+			prop = bitnamiPropertyName(strings.TrimPrefix(name, "KAFKA_CFG_"))
 		case strings.HasPrefix(name, "KAFKA_"):
-			prefix = "KAFKA_"
+			prop = propertyName(strings.TrimPrefix(name, "KAFKA_"))
 		case strings.HasPrefix(name, "GREGOR_"):
-			prefix = "GREGOR_"
+			prop = propertyName(strings.TrimPrefix(name, "GREGOR_"))
 		default:
 			continue
 		}
-		prop := propertyName(strings.TrimPrefix(name, prefix))
-		if _, ok := lookupSetting(prop); ok || prop == "config" || prop == "bootstrap.server" {
+		if _, ok := lookupSetting(prop); ok || prop == "config" || prop == "bootstrap.server" || prop == "container" {
 			continue
 		}
 		if why, ok := ignored[prop]; ok {
@@ -464,6 +483,18 @@ func load(fs *pflag.FlagSet, environ []string, c command) (*loaded, error) {
 	for _, s := range settings {
 		if s.has(c) && v.IsSet(s.key) {
 			out.values[s.key] = text(v.Get(s.key))
+		}
+	}
+	// Inside the image, a Kafka image's mounted data volume outranks the
+	// image file's log.dirs (conventions.go).
+	if _, inImage := env[containerMarker]; inImage && c != cmdNameServer {
+		_, byEnv := src.inEnv["log.dirs"]
+		_, byEnvDir := src.inEnv["log.dir"]
+		byFlag := fs != nil && ((fs.Lookup("log.dirs") != nil && fs.Lookup("log.dirs").Changed) ||
+			(fs.Lookup("log.dir") != nil && fs.Lookup("log.dir").Changed) || aliasOf(fs, "log.dirs") != nil)
+		if dir, image := imageDataDir(); dir != "" && !byEnv && !byEnvDir && !byFlag {
+			out.values["log.dirs"] = dir
+			src.inEnv["log.dirs"] = fmt.Sprintf("%s (%s's data volume is mounted)", containerMarker, image)
 		}
 	}
 	return out, nil
