@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -12,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/gregor-broker/gregor/broker/group"
 	"github.com/gregor-broker/gregor/nameserver"
 	"github.com/gregor-broker/gregor/protocol"
@@ -203,9 +201,12 @@ type Broker struct {
 	replMetrics *replicaCollector // replica_metrics.go
 
 	// A slave's replicated state (slave_apply.go).
-	clusterID  atomic.Value // string; set when replication brings it
-	reloadKick chan struct{}
-	stopCh     chan struct{}
+	clusterID atomic.Value // string; set when replication brings it or the cluster's is adopted
+	// clusterIDConfigured: cluster.id was set, never replaced by the
+	// cluster's (cluster_id.go).
+	clusterIDConfigured bool
+	reloadKick          chan struct{}
+	stopCh              chan struct{}
 
 	mu      sync.Mutex
 	servers []*protocol.Server
@@ -227,7 +228,7 @@ func New(cfg Config) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	b := &Broker{cfg: cfg, log: cfg.Logger, reloadKick: make(chan struct{}, 1), stopCh: make(chan struct{})}
+	b := &Broker{cfg: cfg, log: cfg.Logger, reloadKick: make(chan struct{}, 1), stopCh: make(chan struct{}), clusterIDConfigured: cfg.ClusterID != ""}
 	hookOnApply(&cfg.Store, b)
 	st, err := storage.Open(cfg.Store)
 	if err != nil {
@@ -285,9 +286,10 @@ func New(cfg Config) (*Broker, error) {
 }
 
 // loadClusterID keeps the cluster id stable across restarts: the first
-// start stores it (cfg.ClusterID or a fresh Kafka-style base64 UUID), later
-// starts read it back. A configured id that differs from the stored one is
-// refused, as Kafka refuses a log dir formatted for another cluster.
+// start stores it (cfg.ClusterID, or the cluster's oldest, or a fresh
+// Kafka-style base64 UUID: cluster_id.go), later starts read it back. A
+// configured id that differs from the stored one is refused, as Kafka
+// refuses a log dir formatted for another cluster.
 func (b *Broker) loadClusterID() error {
 	if stored, ok := b.store.GetKV(kvNamespace, clusterIDKey); ok {
 		if b.cfg.ClusterID != "" && b.cfg.ClusterID != string(stored) {
@@ -300,11 +302,12 @@ func (b *Broker) loadClusterID() error {
 		// A slave learns the cluster id through replication (onApply).
 		return nil
 	}
-	if b.cfg.ClusterID == "" {
-		id := uuid.New()
-		b.cfg.ClusterID = base64.RawURLEncoding.EncodeToString(id[:])
+	c := clusterIDOf{id: b.cfg.ClusterID}
+	if c.id == "" {
+		c = b.newClusterID()
 	}
-	if err := b.store.PutKV(kvNamespace, storage.KV{Key: clusterIDKey, Value: []byte(b.cfg.ClusterID)}); err != nil {
+	b.cfg.ClusterID = c.id
+	if err := b.storeClusterID(c); err != nil {
 		return fmt.Errorf("broker: storing cluster id: %w", err)
 	}
 	return nil

@@ -393,6 +393,7 @@ func (c *cluster) refreshNow() {
 	c.routesAt++
 	c.readAt = time.Now()
 	c.mu.Unlock()
+	c.b.adoptClusterID(r)
 }
 
 // refreshSoon reads the routes unless they were read in the last 100 ms: a
@@ -422,6 +423,9 @@ func (c *cluster) registration() nameserver.Registration {
 		DataVersion: c.version.Load(),
 		LogEnd:      b.store.EndPosition(),
 		HTTPAddr:    c.cfg.HTTPAddr,
+	}
+	if b.store != nil {
+		reg.ClusterID, reg.ClusterIDSince = b.ClusterID(), b.clusterIDSince()
 	}
 	if c.isMaster() {
 		reg.Role = nameserver.RoleMaster

@@ -66,6 +66,13 @@ type Registration struct {
 	InSync []int64 `json:"in_sync,omitempty"`
 	// Slaves is a master's view of each slave it replicates to.
 	Slaves []SlaveState `json:"slaves,omitempty"`
+	// ClusterID is the broker's Kafka cluster id, and ClusterIDSince when
+	// it was first stored (Unix ms; 0 for a configured id, or one stored
+	// before this was recorded). Every group of a cluster name reports the
+	// oldest one it sees, adopting it durably (broker/cluster_id.go), so
+	// the groups of one cluster answer with one cluster id.
+	ClusterID      string `json:"cluster_id,omitempty"`
+	ClusterIDSince int64  `json:"cluster_id_since,omitempty"`
 }
 
 // SlaveState is one slave as its master's replication sees it.

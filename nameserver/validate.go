@@ -77,6 +77,12 @@ func (r *Registration) Validate() error {
 	case len(r.Topics) > MaxTopics:
 		return invalid("%d topics, at most %d", len(r.Topics), MaxTopics)
 	}
+	if err := checkName("cluster_id", r.ClusterID, maxNameLen, true); err != nil {
+		return err
+	}
+	if r.ClusterIDSince < 0 {
+		return invalid("cluster_id_since %d is negative", r.ClusterIDSince)
+	}
 	if err := checkName("rack", r.Rack, maxNameLen, true); err != nil {
 		return err
 	}

@@ -89,7 +89,7 @@ func (s setting) has(c command) bool {
 var settings = []setting{
 	{key: "node.id", kind: kindInt, usage: "this broker's Kafka node id", def: func(d *Config) string { return itoa(d.NodeID) }},
 	{key: "broker.id", kind: kindInt, usage: "older name of node.id"},
-	{key: "cluster.id", kind: kindString, usage: "cluster id; made at first start and kept when empty", env: []string{"CLUSTER_ID", "KAFKA_KRAFT_CLUSTER_ID"}},
+	{key: "cluster.id", kind: kindString, usage: "cluster id; when empty, the cluster's (every broker group of a NameServer cluster takes the oldest id its brokers register) or one made at first start, then kept", env: []string{"CLUSTER_ID", "KAFKA_KRAFT_CLUSTER_ID"}},
 	{key: "listeners", kind: kindList, usage: "Kafka listeners, NAME://host:port,…", def: func(*Config) string { return broker.DefaultListener }},
 	{key: "advertised.listeners", kind: kindList, usage: "addresses told to clients, NAME://host:port,… (default: from listeners)"},
 	{key: "advertised.host.name", kind: kindString, usage: "host advertised for a listener on the any-address that advertised.listeners does not name (default: the machine's host name)"},
