@@ -20,11 +20,13 @@
 #                                  compat suite's Streams application
 #                                  (compat_test/java, StreamsApp) runs on it
 #   kafka.sh connect-classpath     the classpath of connect-runtime and
-#                                  connect-file with their dependencies and a
-#                                  log4j2 backend, fetched once into
-#                                  connect/; a distributed worker runs as
-#                                  java -cp "$(kafka.sh connect-classpath)"
+#                                  connect-file (at KAFKA_CONNECT_VERSION)
+#                                  with their dependencies and a log4j2
+#                                  backend, fetched once into
+#                                  connect-<version>/; a distributed worker
+#                                  runs as java -cp "$(kafka.sh connect-classpath)"
 #                                  org.apache.kafka.connect.cli.ConnectDistributed
+#   kafka.sh connect-version       print KAFKA_CONNECT_VERSION
 #   kafka.sh version               print KAFKA_VERSION (the reference broker's
 #                                  and the first Java client's version)
 #   kafka.sh client-versions       print the Java client versions the suite
@@ -38,7 +40,7 @@
 # Environment: KAFKA_VERSION (default 4.4.0; 4.0.0 rejects the JoinGroup
 # versions kafka-go sends, so use 4.1 or later), KAFKA_JAVA_CLIENT_PREV
 # (default 4.1.1, the second Java client; empty for none),
-# KAFKA_CONNECT_FILE_VERSION (default 4.3.1, connect-classpath), GREGOR_CACHE (default
+# KAFKA_CONNECT_VERSION (default 4.3.1, connect-classpath), GREGOR_CACHE (default
 # $HOME/.cache/gregor), KAFKA_HEAP (default 768m), KAFKA_EXTRA_PROPS (extra
 # server.properties lines, newline separated), KAFKA_EXTRA_LISTENERS (more
 # NAME:PROTOCOL@host:port listeners, comma separated, e.g.
@@ -51,9 +53,10 @@ set -euo pipefail
 KAFKA_VERSION="${KAFKA_VERSION:-4.4.0}"
 KAFKA_JAVA_CLIENT_PREV="${KAFKA_JAVA_CLIENT_PREV-4.1.1}"
 # connect-file (FileStreamSource/Sink) is not on Maven Central at 4.4.0 (the
-# newest there is 4.3.1); a Connect plugin runs on a newer connect-runtime,
-# and connect-api comes at KAFKA_VERSION with the runtime.
-KAFKA_CONNECT_FILE_VERSION="${KAFKA_CONNECT_FILE_VERSION:-4.3.1}"
+# newest there is 4.3.1), and connect-file 4.3.1 does not run on
+# kafka-clients 4.4.0 (AppInfoParser moved): Connect runs at this version,
+# connect-runtime and connect-file alike, against the 4.4.0 broker.
+KAFKA_CONNECT_VERSION="${KAFKA_CONNECT_VERSION:-4.3.1}"
 CACHE="${GREGOR_CACHE:-$HOME/.cache/gregor}"
 HOME_DIR="$CACHE/kafka-$KAFKA_VERSION"
 LIBS="$HOME_DIR/libs"
@@ -301,11 +304,13 @@ client-versions) client_versions ;;
 classpath) classpath ;;
 tools-classpath) tools_classpath ;;
 streams-classpath) apps_fetch streams org.apache.kafka:kafka-streams ;;
-connect-classpath) apps_fetch connect org.apache.kafka:connect-runtime "org.apache.kafka:connect-file:$KAFKA_CONNECT_FILE_VERSION" ;;
+connect-classpath) apps_fetch "connect-$KAFKA_CONNECT_VERSION" "org.apache.kafka:connect-runtime:$KAFKA_CONNECT_VERSION" \
+	"org.apache.kafka:connect-file:$KAFKA_CONNECT_VERSION" ;;
+connect-version) echo "$KAFKA_CONNECT_VERSION" ;;
 start) shift; start "$@" ;;
 stop) shift; stop "$@" ;;
 *)
-	echo "usage: kafka.sh fetch | classpath | tools-classpath | streams-classpath | connect-classpath | start PORT DIR | stop DIR | version | client-versions" >&2
+	echo "usage: kafka.sh fetch | classpath | tools-classpath | streams-classpath | connect-classpath | connect-version | start PORT DIR | stop DIR | version | client-versions" >&2
 	exit 2
 	;;
 esac
