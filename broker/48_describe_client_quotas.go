@@ -2,10 +2,12 @@ package broker
 
 // DescribeClientQuotas (key 48), versions 0–1.
 //
-// gregor has no client quotas yet (issue 15), so every filter matches
-// nothing: the answer is the truth, an empty list. It is served because
-// Kafka's kafka-configs --describe --entity-type users asks it before it
-// shows a user's SCRAM credentials.
+// Lists the configured client quotas (quota.go) whose entity matches the
+// filter, as Kafka's ClientQuotasImage.describe matches: an exact
+// component needs that name (a default one the default), a "specified"
+// component any entity with that type; strict excludes entities with
+// other components too. kafka-configs --describe --entity-type users
+// also asks it before it shows a user's SCRAM credentials.
 //
 // Behaviour:
 //   - Needs DESCRIBE_CONFIGS on the cluster with an authorizer
@@ -20,6 +22,7 @@ package broker
 
 import (
 	"context"
+	"sort"
 
 	"github.com/gregor-broker/gregor/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -58,8 +61,81 @@ func handleDescribeClientQuotas(_ context.Context, b *Broker, req *protocol.Requ
 			return fail(kerr.InvalidRequest.Code, "Unexpected match type")
 		}
 	}
-	// No quotas: nothing matches. An empty list, not null (Java's admin
-	// client reads its size).
+	// An empty list, not null (Java's admin client reads its size).
 	resp.Entries = []kmsg.DescribeClientQuotasResponseEntry{}
+	qs := b.quotas()
+	for _, e := range qs.entities() {
+		if !quotaFilterMatches(e, r.Components, r.Strict) {
+			continue
+		}
+		entry := kmsg.DescribeClientQuotasResponseEntry{}
+		for _, c := range e.components() {
+			entry.Entity = append(entry.Entity, kmsg.DescribeClientQuotasResponseEntryEntity{Type: c.typ, Name: c.name})
+		}
+		keys := make([]string, 0, len(qs.all[e]))
+		for k := range qs.all[e] {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			entry.Values = append(entry.Values, kmsg.DescribeClientQuotasResponseEntryValue{Key: k, Value: qs.all[e][k]})
+		}
+		resp.Entries = append(resp.Entries, entry)
+	}
 	return resp, nil
+}
+
+// quotaComponent is one (type, name) of an entity; a nil name is the
+// default.
+type quotaComponent struct {
+	typ  string
+	name *string
+}
+
+// components lists e's components as the protocol names them.
+func (e quotaEntity) components() []quotaComponent {
+	var out []quotaComponent
+	if e.hasUser {
+		c := quotaComponent{typ: "user"}
+		if !e.userDefault {
+			c.name = &e.user
+		}
+		out = append(out, c)
+	}
+	if e.hasClient {
+		c := quotaComponent{typ: "client-id"}
+		if !e.clientDefault {
+			c.name = &e.client
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// quotaFilterMatches is Kafka's filter rule for one entity.
+func quotaFilterMatches(e quotaEntity, filter []kmsg.DescribeClientQuotasRequestComponent, strict bool) bool {
+	have := map[string]*string{}
+	for _, c := range e.components() {
+		have[c.typ] = c.name
+	}
+	if strict && len(have) != len(filter) {
+		return false
+	}
+	for _, f := range filter {
+		name, ok := have[f.EntityType]
+		if !ok {
+			return false
+		}
+		switch f.MatchType {
+		case 0:
+			if name == nil || f.Match == nil || *name != *f.Match {
+				return false
+			}
+		case 1:
+			if name != nil {
+				return false
+			}
+		}
+	}
+	return true
 }

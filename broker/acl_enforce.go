@@ -35,6 +35,7 @@ var aclRules = map[int16]aclRule{
 	int16(kmsg.DescribeUserSCRAMCredentials): nil,
 	int16(kmsg.AlterUserSCRAMCredentials):    nil,
 	int16(kmsg.DescribeClientQuotas):         nil,
+	int16(kmsg.AlterClientQuotas):            nil,
 	// Per partition in the handler (authorizeFetchPart).
 	int16(kmsg.Fetch): nil,
 	// Between brokers: its handler checks the sender, then the inner

@@ -62,6 +62,12 @@ type Config struct {
 
 	// Security is the listeners' TLS and SASL settings (sasl_config.go).
 	Security SecurityConfig
+
+	// Quota is how client quotas are measured (quota.go).
+	Quota QuotaConfig
+
+	// Connections limits the client connections (quota_connections.go).
+	Connections ConnectionLimits
 }
 
 // Defaults Kafka uses for the settings gregor shares with it.
@@ -110,6 +116,7 @@ func (c *Config) EnsureDefaults() {
 	c.Cluster.EnsureDefaults(c.NodeID)
 	c.Replication.EnsureDefaults()
 	c.Security.EnsureDefaults()
+	c.Quota.EnsureDefaults()
 }
 
 // Validate fills defaults (EnsureDefaults) and rejects values that cannot
@@ -159,14 +166,23 @@ func (c *Config) Validate() error {
 	if err := c.Replication.Validate(); err != nil {
 		return fmt.Errorf("broker: %w", err)
 	}
+	if err := c.Quota.Validate(); err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
+	if err := c.Connections.validate(); err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
 	return nil
 }
 
 // Broker is one running broker.
 type Broker struct {
 	cfg      Config
-	aclc     aclCache // the ACL bindings in force (acl.go)
-	sec      secState // the owner's ACLs and credentials, inter-broker TLS (acl_owner.go)
+	aclc     aclCache     // the ACL bindings in force (acl.go)
+	sec      secState     // the owner's ACLs and credentials, inter-broker TLS (acl_owner.go)
+	quotac   quotaCache   // the client quotas in force (quota.go)
+	qsensors quotaSensors // their measured rates (quota_throttle.go)
+	connl    *connLimits  // connection limits (quota_connections.go)
 	log      *zap.Logger
 	store    *storage.Store
 	topics   *Topics
@@ -276,6 +292,7 @@ func New(cfg Config) (*Broker, error) {
 	// OnChange holds one function: add other listeners to topicsChanged.
 	b.topics.OnChange(b.topicsChanged)
 	b.sessions = newFetchSessions(cfg.FetchSessionCacheSlots)
+	b.connl = newConnLimits(b)
 	b.metrics = newMetrics(cfg.Registerer, b)
 	if cfg.Registerer != nil {
 		b.replMetrics = newReplicaCollector(b)
@@ -347,6 +364,7 @@ func (b *Broker) Start() error {
 			}
 			return fmt.Errorf("broker: listener %s: %w", l.Name, err)
 		}
+		ln = b.connl.wrap(l.Name, ln) // connection limits (quota_connections.go)
 		if isTLS(l.Protocol) {
 			ln = tlsListener{ln, tlsCfg}
 		}

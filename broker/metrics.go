@@ -63,7 +63,8 @@ func newMetrics(reg prometheus.Registerer, b *Broker) *metrics {
 	logSize := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "gregor", Name: "log_size_bytes", Help: "Bytes of commit log on disk.",
 	}, func() float64 { return float64(b.store.DiskUsage()) })
-	m.collectors = []prometheus.Collector{m.requests, m.latency, m.in, m.out, partitions, logSize}
+	m.collectors = []prometheus.Collector{m.requests, m.latency, m.in, m.out, partitions, logSize, newQuotaCollector(b)}
+	m.collectors = append(m.collectors, b.connl.collectors()...)
 	if reg != nil {
 		for _, c := range m.collectors {
 			// A second broker in one process (tests) may find the

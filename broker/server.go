@@ -24,9 +24,14 @@ func (b *Broker) Handle(ctx context.Context, req *protocol.Request) (kmsg.Respon
 	if err := b.saslGate(req); err != nil {
 		return nil, err // closes the connection, as Kafka does (sasl.go)
 	}
+	b.quotaBeforeHandle(req)
 	start := time.Now()
 	resp, err := b.authorizedHandle(ctx, a, req)
-	b.metrics.observe(req.Header.Key, time.Since(start), err)
+	took := time.Since(start)
+	b.metrics.observe(req.Header.Key, took, err)
+	if err == nil {
+		b.quotaAfterHandle(ctx, req, resp, took) // throttling (quota_throttle.go)
+	}
 	return resp, err
 }
 

@@ -20,6 +20,9 @@ func (b *Broker) onApply(kind storage.EntryKind, ns string) {
 		case aclNamespace:
 			b.aclc.p.Store(nil) // read again at the next check (acl.go)
 			return
+		case quotaNamespace:
+			b.quotac.invalidate() // read again at the next request (quota.go)
+			return
 		case topicsNamespace, brokerConfigsNamespace, kvNamespace:
 		default:
 			return // group offsets, producer ids: read from the store on demand

@@ -34,6 +34,8 @@ var forwardedBySlave = map[int16]bool{
 	int16(kmsg.AlterUserSCRAMCredentials): true,
 	int16(kmsg.CreateACLs):                true,
 	int16(kmsg.DeleteACLs):                true,
+	// Client quotas (quota.go).
+	int16(kmsg.AlterClientQuotas): true,
 }
 
 // slaveGate answers req when this broker is not its group's master and req

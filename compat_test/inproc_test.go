@@ -20,6 +20,7 @@ func startInproc() *target {
 		Store:     storage.Config{Dir: filepath.Join(workDir, "inproc-data")},
 		// The short group timings the other targets get.
 		Group: group.Config{InitialRebalanceDelay: -1, MinSessionTimeout: time.Second},
+		Quota: broker.QuotaConfig{WindowNum: 2}, // short quota windows (quota_test.go)
 	})
 	if err != nil {
 		tg.down = "broker.New: " + err.Error()

@@ -260,6 +260,7 @@ func (p *gregorProc) start() error {
 		// The same short group timings scripts/kafka.sh gives Kafka.
 		"--group.initial.rebalance.delay.ms=0",
 		"--group.min.session.timeout.ms=1000",
+		"--quota.window.num=2", // short quota windows, as the reference has (quota_test.go)
 	)
 	p.cmd.Args = append(p.cmd.Args, p.extra...)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf

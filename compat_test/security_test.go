@@ -141,6 +141,8 @@ func securityKafkaEnv() []string {
 		// and the controller) is User:ANONYMOUS, a super user.
 		"authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
 		"super.users=User:ANONYMOUS",
+		// Short quota windows, as the gregor targets have (quota_test.go).
+		"quota.window.num=2",
 	}
 	for _, l := range []string{"sasl_plaintext", "sasl_ssl"} {
 		props = append(props,

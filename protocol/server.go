@@ -289,6 +289,11 @@ func (c *conn) read() {
 	br := bufio.NewReaderSize(c.nc, readBufSize)
 	var prevSeq chan struct{} // done of the last sequential request
 	for {
+		// A throttled client is not read until its throttle time ends
+		// (ConnInfo.Mute): what it sends meanwhile waits in the socket.
+		if !c.waitMuted() {
+			return
+		}
 		// Wait for the start of the next request. Peek consumes nothing,
 		// so an idle timeout here leaves the stream intact and the wait
 		// can go on while answers are still owed.
@@ -357,7 +362,7 @@ func (c *conn) read() {
 				c.log().Info("closing connection: unparsable request", zap.Stringer("remote", c.info.Remote), zap.Error(err))
 				return
 			}
-			req := &Request{Header: h, Body: body, Conn: c.info}
+			req := &Request{Header: h, Body: body, Conn: c.info, Size: len(frame) + 4}
 			if pooled {
 				sl.frame = frame
 			}
@@ -381,6 +386,27 @@ func (c *conn) read() {
 			case <-c.dead:
 				return
 			}
+		}
+	}
+}
+
+// waitMuted waits while the connection is muted; false when the
+// connection died meanwhile.
+func (c *conn) waitMuted() bool {
+	for {
+		d := c.info.mutedFor()
+		if d <= 0 {
+			return true
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-c.dead:
+			t.Stop()
+			return false
+		case <-c.s.ctx.Done():
+			t.Stop()
+			return false
 		}
 	}
 }

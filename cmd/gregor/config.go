@@ -29,6 +29,12 @@ type Config struct {
 	SkippedListeners []string
 	// Security is the listeners' TLS and SASL settings (security_settings.go).
 	Security broker.SecurityConfig
+	// Quota is the client quotas' measurement (limits_settings.go).
+	Quota broker.QuotaConfig
+	// Connections and ConnectionsMaxIdle limit client connections
+	// (limits_settings.go).
+	Connections        broker.ConnectionLimits
+	ConnectionsMaxIdle time.Duration
 
 	DataDir         string
 	SegmentBytes    int64
@@ -114,6 +120,8 @@ func defaultConfig() Config {
 	return Config{
 		NodeID:                   d.NodeID,
 		Security:                 d.Security,
+		Quota:                    d.Quota,
+		ConnectionsMaxIdle:       d.ConnectionsMaxIdle,
 		DataDir:                  defaultDataDir,
 		SegmentBytes:             d.Store.SegmentBytes,
 		FlushMode:                d.Store.FlushMode,
@@ -301,6 +309,7 @@ func parseConfigOver(c Config, l *loaded) (Config, error) {
 	}
 	p.listeners(&c)
 	p.security(&c)
+	p.limits(&c)
 
 	if dirs, ok := p.list("log.dirs"); ok {
 		switch len(dirs) {
@@ -748,6 +757,9 @@ func (c *Config) brokerConfig() broker.Config {
 		ClusterID:              c.ClusterID,
 		Listeners:              c.Listeners,
 		Security:               c.Security,
+		Quota:                  c.Quota,
+		Connections:            c.Connections,
+		ConnectionsMaxIdle:     c.ConnectionsMaxIdle,
 		SocketRequestMaxBytes:  c.SocketRequestMaxBytes,
 		FetchSessionCacheSlots: c.FetchSessionCacheSlots,
 		Store: storage.Config{
