@@ -127,10 +127,18 @@ func (b *Broker) authorizeFetchPart(req *protocol.Request, fp *fetchPart) {
 		name = fp.topic.Name
 	}
 	if name == "" && fp.topic == nil {
+		// Not hosted here: its name from the cluster's view (another
+		// group leads it; Kafka authorizes before it looks at leaders).
+		if vt := b.cl().currentView().byID[fp.req.key.id]; vt != nil {
+			name = vt.Name
+		}
+	}
+	if name == "" {
 		return // an unknown topic id: UNKNOWN_TOPIC_ID as before
 	}
 	if !b.topicAllowed(who, name, aclOpRead) {
 		fp.code = kerr.TopicAuthorizationFailed.Code
+		fp.reply.errCode = fp.code
 		fp.part = nil
 	}
 }
