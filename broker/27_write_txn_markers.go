@@ -1,6 +1,6 @@
 package broker
 
-// WriteTxnMarkers (key 27), version 1.
+// WriteTxnMarkers (key 27), versions 1–2.
 //
 // Inter-broker: a transaction coordinator on another broker group asks this
 // master to end a transaction on the partitions it owns.
@@ -15,6 +15,11 @@ package broker
 //
 // Versions:
 //   - v1: flexible encoding (v0 is gone from Kafka 4).
+//   - v2 (KIP-1228): each marker names its transaction.version. At every
+//     version a marker whose epoch is below the producer's epoch on the
+//     partition is stale (INVALID_PRODUCER_EPOCH, nothing written); Kafka
+//     4.4.0 takes a level-2 marker at the partition's epoch too (compared
+//     in compat_test's TestTxnVersionsMatchKafka), and so does gregor.
 
 import (
 	"context"
@@ -25,7 +30,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(kmsg.WriteTxnMarkers, 1, 1, handleWriteTxnMarkers) }
+func init() { register(kmsg.WriteTxnMarkers, 1, 2, handleWriteTxnMarkers) }
 
 func handleWriteTxnMarkers(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.WriteTxnMarkersRequest)
@@ -49,7 +54,7 @@ func handleWriteTxnMarkers(ctx context.Context, b *Broker, req *protocol.Request
 				case b.notLeader(t.Topic, [16]byte{}, p):
 					rp.ErrorCode = kerr.NotLeaderForPartition.Code
 				default:
-					rp.ErrorCode = b.writeMarker(t.Topic, p, mk.ProducerID, mk.ProducerEpoch, mk.Committed)
+					rp.ErrorCode = b.writeMarker(t.Topic, p, mk.ProducerID, mk.ProducerEpoch, mk.Committed, mk.TransactionVersion)
 				}
 				rt.Partitions = append(rt.Partitions, rp)
 			}

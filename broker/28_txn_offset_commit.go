@@ -64,7 +64,7 @@ func handleTxnOffsetCommit(ctx context.Context, b *Broker, req *protocol.Request
 			for i := range resp.Topics {
 				resp.Topics[i].TopicID = r.Topics[i].TopicID
 			}
-			resp.Topics = append(resp.Topics, unknownIDs...)
+			resp.Topics = append(unknownIDs, resp.Topics...) // Kafka answers them first
 		}
 		return resp, nil
 	}

@@ -5,9 +5,11 @@ package broker
 // Describes transactional ids as their coordinator holds them (broker/txn).
 //
 // Behaviour:
-//   - State name as Kafka's, timeout, start time (-1 when no transaction is
-//     open), producer id and epoch, and the partitions of the open
-//     transaction.
+//   - State name as Kafka's, timeout, start time (of the open transaction,
+//     else of the last one; -1 when none began since InitProducerId; an
+//     id answered with an error has 0s, as Kafka leaves them), producer id and epoch, and the partitions of the open
+//     transaction, with, for each group whose offsets it commits, the
+//     group's __consumer_offsets partition (as Kafka adds it).
 //   - NOT_COORDINATOR for an id another broker coordinates;
 //     TRANSACTIONAL_ID_NOT_FOUND for an id never initialised.
 //
@@ -17,6 +19,7 @@ package broker
 import (
 	"context"
 
+	"github.com/gregor-broker/gregor/broker/group"
 	"github.com/gregor-broker/gregor/broker/txn"
 	"github.com/gregor-broker/gregor/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -31,7 +34,6 @@ func handleDescribeTransactions(ctx context.Context, b *Broker, req *protocol.Re
 	for _, id := range r.TransactionalIDs {
 		st := kmsg.NewDescribeTransactionsResponseTransactionState()
 		st.TransactionalID = id
-		st.ProducerID, st.ProducerEpoch, st.StartTimestamp = -1, -1, -1
 		c, code := b.validateTxn(ctx, id)
 		var m *txn.Metadata
 		if code == 0 {
@@ -46,10 +48,15 @@ func handleDescribeTransactions(ctx context.Context, b *Broker, req *protocol.Re
 		}
 		st.State, st.TimeoutMillis = m.State.String(), m.TimeoutMs
 		st.ProducerID, st.ProducerEpoch = m.ProducerID, m.Epoch
-		if m.State == txn.Ongoing || m.State == txn.PrepareCommit || m.State == txn.PrepareAbort {
-			st.StartTimestamp = m.StartMs
+		st.StartTimestamp = -1 // no transaction since the id's producer was initialised
+		if m.StartMs > 0 {
+			st.StartTimestamp = m.StartMs // the open one's, else the last one's, as in Kafka
 		}
-		for _, p := range m.Partitions {
+		parts := m.Partitions
+		for _, g := range m.Groups {
+			parts = append(parts, txn.TopicPartition{Topic: offsetsTopic, Partition: group.PartitionFor(g, offsetsPartitions)})
+		}
+		for _, p := range parts {
 			i := len(st.Topics) - 1
 			for j := range st.Topics {
 				if st.Topics[j].Topic == p.Topic {

@@ -97,18 +97,26 @@ func (e txnEnv) NextProducerID() (int64, error) {
 // WriteMarkers writes the markers of a decided transaction: here for the
 // partitions and groups this broker group owns, through WriteTxnMarkers to
 // the masters of the others.
-func (e txnEnv) WriteMarkers(ctx context.Context, pid int64, epoch int16, commit bool, parts []txn.TopicPartition, groups []string) error {
+//
+// At transaction.version 2 a partition answering INVALID_PRODUCER_EPOCH
+// holds a later epoch already: only the coordinator bumps a transactional
+// producer's epoch, and it does so after this transaction's markers are
+// all written, so this marker counts as written.
+func (e txnEnv) WriteMarkers(ctx context.Context, pid int64, epoch int16, commit bool, tv int8, parts []txn.TopicPartition, groups []string) error {
 	b := e.b
 	remote := map[string]*kmsg.WriteTxnMarkersRequest{}
 	masters := map[string]*nameserver.Broker{}
 	var errs []error
+	written := func(code int16) bool {
+		return code == 0 || code == kerr.UnknownTopicOrPartition.Code || (tv >= 2 && code == kerr.InvalidProducerEpoch.Code)
+	}
 	addRemote := func(m *nameserver.Broker, topic string, part int32) {
 		key := fmt.Sprintf("%s/%d", m.BrokerName, m.BrokerID)
 		req := remote[key]
 		if req == nil {
 			req = kmsg.NewPtrWriteTxnMarkersRequest()
 			mk := kmsg.NewWriteTxnMarkersRequestMarker()
-			mk.ProducerID, mk.ProducerEpoch, mk.Committed = pid, epoch, commit
+			mk.ProducerID, mk.ProducerEpoch, mk.Committed, mk.TransactionVersion = pid, epoch, commit, tv
 			req.Markers = append(req.Markers, mk)
 			remote[key], masters[key] = req, m
 		}
@@ -123,7 +131,7 @@ func (e txnEnv) WriteMarkers(ctx context.Context, pid int64, epoch int16, commit
 	}
 	for _, p := range parts {
 		if !b.notLeader(p.Topic, [16]byte{}, p.Partition) {
-			if code := b.writeMarker(p.Topic, p.Partition, pid, epoch, commit); code != 0 && code != kerr.UnknownTopicOrPartition.Code {
+			if code := b.writeMarker(p.Topic, p.Partition, pid, epoch, commit, tv); !written(code) {
 				errs = append(errs, fmt.Errorf("%s/%d: %w", p.Topic, p.Partition, kerr.ErrorForCode(code)))
 			}
 			continue
@@ -161,7 +169,7 @@ func (e txnEnv) WriteMarkers(ctx context.Context, pid int64, epoch int16, commit
 		for _, mk := range resp.(*kmsg.WriteTxnMarkersResponse).Markers {
 			for _, t := range mk.Topics {
 				for _, p := range t.Partitions {
-					if p.ErrorCode != 0 && p.ErrorCode != kerr.UnknownTopicOrPartition.Code {
+					if !written(p.ErrorCode) {
 						errs = append(errs, fmt.Errorf("%s/%d: %w", t.Topic, p.Partition, kerr.ErrorForCode(p.ErrorCode)))
 					}
 				}
@@ -183,8 +191,13 @@ func (b *Broker) completeTxnOffsets(pid int64, commit bool, owning func(string) 
 
 // writeMarker appends a commit or abort marker to a partition this broker
 // group owns and waits until it is durable; a Kafka error code, 0 on
-// success.
-func (b *Broker) writeMarker(topic string, partition int32, pid int64, epoch int16, commit bool) int16 {
+// success. A marker whose epoch is below the producer's epoch on the
+// partition is stale: INVALID_PRODUCER_EPOCH, nothing written. tv is the
+// marker's transaction.version (WriteTxnMarkers v2, KIP-1228); Kafka 4.4.0
+// checks markers of every version so (compat_test's
+// TestTxnVersionsMatchKafka: a level-2 marker at the partition's epoch is
+// taken), and so does gregor.
+func (b *Broker) writeMarker(topic string, partition int32, pid int64, epoch int16, commit bool, tv int8) int16 {
 	b.gate.RLock()
 	if !b.isMaster() {
 		b.gate.RUnlock()
@@ -199,6 +212,10 @@ func (b *Broker) writeMarker(topic string, partition int32, pid int64, epoch int
 	if p == nil {
 		b.gate.RUnlock()
 		return kerr.UnknownTopicOrPartition.Code
+	}
+	if cur, ok := p.ProducerEpoch(pid); ok && epoch < cur {
+		b.gate.RUnlock()
+		return kerr.InvalidProducerEpoch.Code
 	}
 	_, end, err := p.AppendDeferred(controlBatch(pid, epoch, commit, time.Now().UnixMilli()), b.leaderEpoch())
 	b.gate.RUnlock()

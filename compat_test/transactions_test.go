@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/gregor-broker/gregor/internal/kafkadiff"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -437,4 +438,63 @@ func TestTransactionsConfluent(t *testing.T) {
 			t.Fatalf("read_uncommitted saw %d records, want 60", len(all))
 		}
 	})
+}
+
+// TestTxnVersionsMatchKafka sends kafkadiff.TxnVersionCases (the
+// transaction APIs at the newest versions Kafka 4.4 serves: InitProducerId
+// v5, AddPartitionsToTxn v5, EndTxn v5, WriteTxnMarkers v2, TxnOffsetCommit
+// v5 and v6, ListTransactions v2, DescribeTransactions v0, and a
+// transactional Produce v13) to the reference Kafka and to each gregor
+// target and compares the whole answers, masked by kafkadiff.MaskTxn.
+func TestTxnVersionsMatchKafka(t *testing.T) {
+	const client, scenario = "admin (kmsg)", "transaction APIs at their newest versions: whole answers equal Kafka's (kafkadiff.TxnVersionCases)"
+	var ref *target
+	for _, tg := range targets {
+		if tg.name == "kafka" {
+			ref = tg
+		}
+	}
+	if ref == nil {
+		for _, tg := range targets {
+			results.set(client, scenario, tg.name, "skip: no kafka target")
+		}
+		t.Skip("the reference Kafka is not among COMPAT_TARGETS")
+	}
+	prefix := fmt.Sprintf("tv%d-", time.Now().UnixNano()%1e6)
+	var want []kafkadiff.Answer
+	t.Run("kafka", func(t *testing.T) {
+		defer func() {
+			if t.Failed() {
+				results.set(client, scenario, ref.name, "FAIL")
+			} else {
+				results.set(client, scenario, ref.name, "pass")
+			}
+		}()
+		if ref.down != "" {
+			t.Fatalf("the reference Kafka is down: %s", ref.down)
+		}
+		want = kafkadiff.TxnVersionCases(t, newClient(t, ref), prefix)
+	})
+	for _, tg := range targets {
+		if tg == ref || tg.name == "gregor-repl" {
+			continue // gregor-repl: the coordinator is the master, answers are its own
+		}
+		t.Run(tg.name, func(t *testing.T) {
+			defer func() {
+				if t.Failed() {
+					results.set(client, scenario, tg.name, "FAIL")
+				} else if !t.Skipped() {
+					results.set(client, scenario, tg.name, "pass")
+				}
+			}()
+			if want == nil {
+				t.Fatal("no answers from the reference Kafka to compare with")
+			}
+			if tg.down != "" {
+				t.Fatalf("target %s is down: %s", tg.name, tg.down)
+			}
+			got := kafkadiff.TxnVersionCases(t, newClient(t, tg), prefix)
+			t.Logf("%s: %d of %d whole answers identical to Kafka's", tg.name, kafkadiff.CompareAnswers(t, want, got), len(want))
+		})
+	}
 }

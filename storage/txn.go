@@ -166,6 +166,20 @@ func (p *Partition) OpenTxn(producerID int64) (first int64, ok bool) {
 	return first, ok
 }
 
+// ProducerEpoch reports the epoch the partition holds for producerID, from
+// its last batch or transaction marker (a marker resets the state to its
+// own epoch); ok is false when it holds none. Markers are checked against
+// it (WriteTxnMarkers).
+func (p *Partition) ProducerEpoch(producerID int64) (epoch int16, ok bool) {
+	p.s.mu.Lock()
+	defer p.s.mu.Unlock()
+	st := p.producers[producerID]
+	if st == nil {
+		return 0, false
+	}
+	return st.epoch, true
+}
+
 // ProducerInfo is what DescribeProducers reports for a producer id.
 type ProducerInfo struct {
 	ProducerID    int64

@@ -63,6 +63,10 @@ type Metadata struct {
 	// epoch (transaction.version 2 bumps it at every end; Kafka's
 	// nextProducerId).
 	NextProducer *int64 `json:",omitempty"`
+	// MarkerTV is the transaction.version of the markers of the
+	// transaction being ended: 2 when ending it bumped the epoch (the
+	// markers carry an epoch above the partitions' one), else 0.
+	MarkerTV int8 `json:",omitempty"`
 }
 
 // Env is what the coordinator needs from its broker.
@@ -71,8 +75,10 @@ type Env interface {
 	NextProducerID() (int64, error)
 	// WriteMarkers writes a commit or abort marker of producerID at epoch
 	// to each partition and ends the transaction's pending offsets in each
-	// group; an error means some were not written (retried later).
-	WriteMarkers(ctx context.Context, producerID int64, epoch int16, commit bool, parts []TopicPartition, groups []string) error
+	// group; an error means some were not written (retried later). tv is
+	// the markers' transaction.version (WriteTxnMarkers v2): at 2 a
+	// partition that already holds the epoch has the marker already.
+	WriteMarkers(ctx context.Context, producerID int64, epoch int16, commit bool, tv int8, parts []TopicPartition, groups []string) error
 	// Active reports whether this broker coordinates now (a live master).
 	Active() bool
 }
@@ -234,7 +240,7 @@ func (c *Coordinator) InitProducerID(ctx context.Context, id string, timeoutMs i
 	} else {
 		m.Epoch++
 	}
-	m.TimeoutMs, m.State, m.Partitions, m.Groups = timeoutMs, Empty, nil, nil
+	m.TimeoutMs, m.State, m.Partitions, m.Groups, m.StartMs = timeoutMs, Empty, nil, nil, 0
 	if err := c.save(m); err != nil {
 		return -1, -1, kerr.CoordinatorNotAvailable
 	}
@@ -402,7 +408,7 @@ func (c *Coordinator) EndTxn(ctx context.Context, id string, producerID int64, e
 	case m.State != Ongoing:
 		return -1, -1, kerr.InvalidTxnState
 	}
-	m.State, m.PendingCommit = PrepareAbort, commit
+	m.State, m.PendingCommit, m.MarkerTV = PrepareAbort, commit, 0
 	if commit {
 		m.State = PrepareCommit
 	}
@@ -499,7 +505,7 @@ func (c *Coordinator) endTxnV2(ctx context.Context, m *Metadata, producerID int6
 	}
 	m.LastProducer, m.LastEpoch = m.ProducerID, m.Epoch
 	m.Epoch++
-	m.State, m.PendingCommit = PrepareAbort, commit
+	m.State, m.PendingCommit, m.MarkerTV = PrepareAbort, commit, 2
 	if commit {
 		m.State = PrepareCommit
 	}
@@ -527,7 +533,9 @@ func (m *Metadata) clientView() (int64, int16) {
 // to a new producer id when the abort completes, as Kafka's coordinator
 // does for the aborts it starts itself (transaction.version 2).
 func (c *Coordinator) abort(ctx context.Context, m *Metadata) bool {
+	m.MarkerTV = 0
 	if m.Epoch < math.MaxInt16 {
+		m.MarkerTV = 2 // the markers carry an epoch above the partitions' one
 		if m.Epoch >= math.MaxInt16-1 && m.NextProducer == nil {
 			if next, err := c.env.NextProducerID(); err == nil {
 				m.NextProducer = &next
@@ -547,7 +555,7 @@ func (c *Coordinator) abort(ctx context.Context, m *Metadata) bool {
 // Complete* (and to its next producer id, if it has one); under id's lock.
 func (c *Coordinator) complete(ctx context.Context, m *Metadata) bool {
 	commit := m.State == PrepareCommit
-	if err := c.env.WriteMarkers(ctx, m.ProducerID, m.Epoch, commit, m.Partitions, m.Groups); err != nil {
+	if err := c.env.WriteMarkers(ctx, m.ProducerID, m.Epoch, commit, m.MarkerTV, m.Partitions, m.Groups); err != nil {
 		c.log.Warn("transaction markers not all written; retrying later", zap.String("transactional.id", m.ID), zap.Error(err))
 		return false
 	}
@@ -555,7 +563,7 @@ func (c *Coordinator) complete(ctx context.Context, m *Metadata) bool {
 	if commit {
 		m.State = CompleteCommit
 	}
-	m.Partitions, m.Groups = nil, nil
+	m.Partitions, m.Groups, m.MarkerTV = nil, nil, 0
 	if m.NextProducer != nil {
 		// The last epoch the producer saw stays in LastEpoch; the id
 		// before in LastProducer, so a retried EndTxn is recognised.

@@ -74,7 +74,7 @@ func (e *fakeEnv) NextProducerID() (int64, error) {
 
 func (e *fakeEnv) Active() bool { return true }
 
-func (e *fakeEnv) WriteMarkers(_ context.Context, pid int64, epoch int16, commit bool, parts []TopicPartition, groups []string) error {
+func (e *fakeEnv) WriteMarkers(_ context.Context, pid int64, epoch int16, commit bool, _ int8, parts []TopicPartition, groups []string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.fail {
