@@ -26,8 +26,11 @@ package broker
 //   - v7+: RequireStable needs no wait: gregor has no transactional offset
 //     commits that could be pending.
 //   - v8+: several groups per request, each checked and answered on its own.
-//   - v9: the member id and epoch belong to the KIP-848 protocol and are
-//     ignored for classic groups, as Kafka does.
+//   - v9: the member id and epoch belong to the KIP-848 protocol: ignored
+//     for classic groups, as Kafka does; for a consumer group a request
+//     naming them must name a member at its epoch (UNKNOWN_MEMBER_ID,
+//     STALE_MEMBER_EPOCH in the group's entry; broker/group,
+//     consumer_admin.go).
 //   - v10: topics named by id, asked and answered (all of a group's topics
 //     too); an id this cluster does not know gets UNKNOWN_TOPIC_ID on each
 //     of its partitions.
@@ -52,6 +55,8 @@ func handleOffsetFetch(ctx context.Context, b *Broker, req *protocol.Request) (k
 			out.Group = rg.Group
 			if g, code := b.validateGroup(ctx, rg.Group); code != 0 {
 				out.ErrorCode = code
+			} else if code := g.ValidateOffsetFetch(rg.Group, rg.MemberID, rg.MemberEpoch); r.Version >= 9 && code != 0 {
+				out.ErrorCode = code // a consumer group's member epoch (KIP-848)
 			} else if r.Version >= 10 {
 				out.Topics = b.fetchOffsetsByID(g, rg)
 			} else {

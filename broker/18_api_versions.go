@@ -56,7 +56,8 @@ type feature struct {
 //     level); gregor has no KRaft metadata log, so it supports that one
 //     level only and UpdateFeatures is not served.
 //   - group.version 1 turns on the KIP-848 consumer protocol
-//     (ConsumerGroupHeartbeat): not served yet, so 0.
+//     (ConsumerGroupHeartbeat, ConsumerGroupDescribe), served by
+//     broker/group (consumer.go); finalized at 1 as in Kafka 4.
 //   - transaction.version: the level the transaction coordinator serves,
 //     transactionVersion (txn_features.go, owned with the transaction APIs).
 //
@@ -65,7 +66,7 @@ type feature struct {
 // and are not listed.
 var features = []feature{
 	{name: "metadata.version", min: 33, max: 33, level: 33},
-	{name: "group.version", min: 0, max: 0, level: 0},
+	{name: "group.version", min: 0, max: 1, level: 1},
 	{name: "transaction.version", min: 0, max: transactionVersion, level: transactionVersion},
 }
 

@@ -70,6 +70,8 @@ var aclRules = map[int16]aclRule{
 	int16(kmsg.ElectLeaders):            clusterWhole(aclOpAlter),
 	int16(kmsg.DescribeTopicPartitions): authorizeDescribeTopicPartitions, // acl_new_apis.go
 	int16(kmsg.ListConfigResources):     authorizeListConfigResources,
+	int16(kmsg.ConsumerGroupHeartbeat):  authorizeConsumerGroupHeartbeat, // acl_consumer_group.go
+	int16(kmsg.ConsumerGroupDescribe):   authorizeConsumerGroupDescribe,
 }
 
 // authorizeRequest applies the API's rule when an authorizer is

@@ -283,6 +283,9 @@ func New(cfg Config) (*Broker, error) {
 		if gcfg.Registerer == nil {
 			gcfg.Registerer = cfg.Registerer
 		}
+		if gcfg.ConsumerGroupConfig == nil {
+			gcfg.ConsumerGroupConfig = b.consumerGroupTimeouts
+		}
 		b.groups, err = group.New(gcfg, st, cfg.Logger.Named("group"))
 		if err != nil {
 			st.Close()

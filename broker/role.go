@@ -209,6 +209,9 @@ func (b *Broker) startMasterSide() error {
 		if gcfg.Registerer == nil {
 			gcfg.Registerer = b.cfg.Registerer
 		}
+		if gcfg.ConsumerGroupConfig == nil {
+			gcfg.ConsumerGroupConfig = b.consumerGroupTimeouts
+		}
 		g, err := group.New(gcfg, b.store, b.log.Named("group"))
 		if err != nil {
 			return fmt.Errorf("broker: starting group coordinator: %w", err)

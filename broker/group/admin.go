@@ -30,6 +30,15 @@ func (c *Coordinator) DescribeGroups(req *kmsg.DescribeGroupsRequest) *kmsg.Desc
 			rg.AuthorizedOperations = groupOps
 		}
 		c.withGroup(id, false, func(g *group) {
+			if g.cg != nil {
+				// Kafka describes only classic groups here: a consumer
+				// group is Dead, with GROUP_ID_NOT_FOUND from v6.
+				if req.Version >= 6 {
+					rg.ErrorCode = kerr.GroupIDNotFound.Code
+					rg.ErrorMessage = kmsg.StringPtr("Group " + id + " is not a classic group.")
+				}
+				return
+			}
 			rg.State = g.state.String()
 			rg.ProtocolType = g.protocolType
 			if g.state == stateStable {
@@ -63,7 +72,7 @@ func (c *Coordinator) DescribeGroups(req *kmsg.DescribeGroupsRequest) *kmsg.Desc
 }
 
 // ListGroups answers a ListGroups, honouring the states filter (v4+) and the
-// types filter (v5+; every gregor group is "classic"). Filters match without
+// types filter (v5+; "classic" or "consumer"). Filters match without
 // regard to case, as Kafka's do.
 func (c *Coordinator) ListGroups(req *kmsg.ListGroupsRequest) *kmsg.ListGroupsResponse {
 	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
@@ -81,15 +90,19 @@ func (c *Coordinator) ListGroups(req *kmsg.ListGroupsRequest) *kmsg.ListGroupsRe
 	for _, g := range c.snapshot() {
 		g.mu.Lock()
 		st, pt := g.state, g.protocolType
+		stName, typ := st.String(), "classic"
+		if g.cg != nil {
+			stName, typ = g.cg.state(), "consumer"
+		}
 		g.mu.Unlock()
-		if st == stateDead || !match(req.StatesFilter, st.String()) || !match(req.TypesFilter, "classic") {
+		if st == stateDead || !match(req.StatesFilter, stName) || !match(req.TypesFilter, typ) {
 			continue
 		}
 		lg := kmsg.NewListGroupsResponseGroup()
 		lg.Group = g.id
 		lg.ProtocolType = pt
-		lg.GroupState = st.String()
-		lg.GroupType = "classic"
+		lg.GroupState = stName
+		lg.GroupType = typ
 		resp.Groups = append(resp.Groups, lg)
 	}
 	return resp
@@ -109,6 +122,9 @@ func (c *Coordinator) DeleteGroups(req *kmsg.DeleteGroupsRequest) *kmsg.DeleteGr
 				return
 			}
 			kvs := []storage.KV{{Key: groupKey(g.id)}}
+			if g.cg != nil {
+				kvs = append(kvs, storage.KV{Key: consumerGroupKey(g.id)})
+			}
 			for t, ps := range g.offsets {
 				for p := range ps {
 					kvs = append(kvs, storage.KV{Key: offsetKey(g.id, t, p)})
@@ -126,6 +142,7 @@ func (c *Coordinator) DeleteGroups(req *kmsg.DeleteGroupsRequest) *kmsg.DeleteGr
 				}
 			}
 			g.pending = map[string]struct{}{}
+			g.consumerShutdown()
 			g.setState(stateDead)
 			c.forget(g)
 		})

@@ -42,8 +42,8 @@
 // gregor_group_offsets_removed_total (deleted topics).
 //
 // Choices where gregor differs or Kafka leaves room:
-//   - Every group is "classic"; the KIP-848 consumer protocol and
-//     transactional offset commits are not served.
+//   - KIP-848 consumer groups (ConsumerGroupHeartbeat) are described in
+//     consumer.go.
 //
 // Locking: the Coordinator's mu guards the group map only; each group has its
 // own mu guarding everything in it. The order is group.mu, then
@@ -100,6 +100,23 @@ type Config struct {
 	MaxSize int
 	// Registerer receives the coordinator's metrics; nil exports none.
 	Registerer prometheus.Registerer
+
+	// The KIP-848 consumer groups (consumer.go).
+
+	// ConsumerSessionTimeout is group.consumer.session.timeout.ms; default 45s.
+	ConsumerSessionTimeout time.Duration
+	// ConsumerHeartbeatInterval is group.consumer.heartbeat.interval.ms;
+	// default 5s.
+	ConsumerHeartbeatInterval time.Duration
+	// ConsumerAssignors is group.consumer.assignors: the server assignors
+	// offered, the first the default; default uniform, range.
+	ConsumerAssignors []string
+	// ConsumerMaxSize is group.consumer.max.size; default math.MaxInt32.
+	ConsumerMaxSize int
+	// ConsumerGroupConfig, when set, returns a group's own
+	// consumer.session.timeout.ms and consumer.heartbeat.interval.ms (0 when
+	// not set), which override the two above for that group.
+	ConsumerGroupConfig func(group string) (session, heartbeat time.Duration)
 }
 
 // EnsureDefaults fills every zero field with Kafka's default. It is the one
@@ -131,6 +148,18 @@ func (c *Config) EnsureDefaults() {
 	if c.MaxSize == 0 {
 		c.MaxSize = math.MaxInt32
 	}
+	if c.ConsumerSessionTimeout == 0 {
+		c.ConsumerSessionTimeout = 45 * time.Second
+	}
+	if c.ConsumerHeartbeatInterval == 0 {
+		c.ConsumerHeartbeatInterval = 5 * time.Second
+	}
+	if len(c.ConsumerAssignors) == 0 {
+		c.ConsumerAssignors = []string{AssignorUniform, AssignorRange}
+	}
+	if c.ConsumerMaxSize == 0 {
+		c.ConsumerMaxSize = math.MaxInt32
+	}
 }
 
 // Validate fills defaults (EnsureDefaults) and rejects impossible values.
@@ -154,6 +183,17 @@ func (c *Config) Validate() error {
 		return errors.New("group: offsets.topic.num.partitions must be positive")
 	case c.MaxSize < 0:
 		return errors.New("group: group.max.size must be positive")
+	case c.ConsumerSessionTimeout < 0 || c.ConsumerHeartbeatInterval < 0:
+		return errors.New("group: group.consumer.session.timeout.ms and group.consumer.heartbeat.interval.ms must be positive")
+	case c.ConsumerHeartbeatInterval >= c.ConsumerSessionTimeout:
+		return fmt.Errorf("group: group.consumer.heartbeat.interval.ms (%v) must be lower than group.consumer.session.timeout.ms (%v)", c.ConsumerHeartbeatInterval, c.ConsumerSessionTimeout)
+	case c.ConsumerMaxSize < 0:
+		return errors.New("group: group.consumer.max.size must be positive")
+	}
+	for _, a := range c.ConsumerAssignors {
+		if a != AssignorUniform && a != AssignorRange {
+			return fmt.Errorf("group: group.consumer.assignors: unknown assignor %q (gregor has %s and %s)", a, AssignorUniform, AssignorRange)
+		}
 	}
 	return nil
 }

@@ -76,6 +76,15 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest, topics Topics)
 	}
 	var finish func()
 	found := c.withGroup(req.Group, req.Generation < 0, func(g *group) {
+		if g.cg != nil {
+			// A consumer group (KIP-848): member epochs.
+			if err := g.consumerCommitCheck(req.MemberID, req.Generation, false, req.Version); err != nil {
+				setAll(err)
+				return
+			}
+			finish = g.commit(req, codes, ids)
+			return
+		}
 		// The order of checks is Kafka's (ClassicGroup.validateOffsetCommit).
 		switch {
 		case req.Generation < 0 && g.state == stateEmpty:
@@ -398,6 +407,12 @@ func (g *group) deleteOffset(topic string, part int32) {
 // subscribedTopics parses the members' consumer-protocol metadata.
 func (g *group) subscribedTopics() map[string]bool {
 	out := map[string]bool{}
+	if g.cg != nil {
+		for _, t := range g.cg.topics {
+			out[t.Name] = true
+		}
+		return out
+	}
 	for _, m := range g.members {
 		for _, p := range m.protocols {
 			if g.protocol != "" && p.Name != g.protocol {
@@ -485,6 +500,11 @@ func (c *Coordinator) load() error {
 		o            offset
 	}
 	var offs []loaded
+	type consumerRec struct {
+		ns         string
+		key, value []byte
+	}
+	var consumers []consumerRec
 	for p := int32(0); p < c.cfg.OffsetsTopicNumPartitions; p++ {
 		ns := fmtNamespace(p)
 		c.kv.RangeKV(ns, func(key, value []byte) bool {
@@ -511,6 +531,8 @@ func (c *Coordinator) load() error {
 					return true
 				}
 				metas[k.Group] = v
+			case consumerGroupKeyVersion:
+				consumers = append(consumers, consumerRec{ns, append([]byte(nil), key...), append([]byte(nil), value...)})
 			}
 			return true
 		})
@@ -571,6 +593,9 @@ func (c *Coordinator) load() error {
 			g.leader = ""
 		}
 	}
+	for _, r := range consumers {
+		c.loadConsumerRecord(r.ns, r.key, r.value, get)
+	}
 	c.log.Info("groups loaded", zap.Int("groups", len(c.groups)), zap.Int("offsets", len(offs)))
 	return nil
 }
@@ -629,6 +654,9 @@ func (c *Coordinator) expireOffsets() {
 		forget := allExpired && g.state == stateEmpty && len(g.pending) == 0
 		if forget {
 			kvs = append(kvs, storage.KV{Key: groupKey(g.id)})
+			if g.cg != nil {
+				kvs = append(kvs, storage.KV{Key: consumerGroupKey(g.id)})
+			}
 		}
 		if err := c.persist(g.id, kvs...); err == nil {
 			for _, d := range dels {

@@ -121,6 +121,9 @@ type group struct {
 	// inflight counts offset commits written but not yet durable.
 	inflight int
 
+	// cg is set for a KIP-848 consumer group (consumer.go).
+	cg *consumerGroup
+
 	mu sync.Mutex
 }
 
@@ -327,6 +330,10 @@ func (c *Coordinator) isClosed() bool {
 }
 
 func (g *group) join(req *kmsg.JoinGroupRequest, info JoinInfo, respond func(*kmsg.JoinGroupResponse), fail func(*kerr.Error, string)) {
+	if err := g.asClassicGroup(); err != nil {
+		fail(err, req.MemberID)
+		return
+	}
 	if !g.acceptJoiningMember(req.MemberID) {
 		// As Kafka: the refused member (if it was one) leaves the group,
 		// and the answer carries no member id.
@@ -821,6 +828,7 @@ func (g *group) failSyncs(err *kerr.Error) {
 // shutdown answers every waiter with COORDINATOR_NOT_AVAILABLE and stops timers.
 func (g *group) shutdown() {
 	g.stopRebalanceTimer()
+	g.consumerShutdown()
 	for _, m := range g.members {
 		g.stopSession(m)
 		if m.joinWait != nil {

@@ -66,6 +66,19 @@ func (c *Coordinator) TxnOffsetCommit(req *kmsg.TxnOffsetCommitRequest, topics T
 	code := int16(0)
 	if req.Version >= 3 && (req.MemberID != "" || req.Generation >= 0) {
 		found := c.withGroup(req.Group, false, func(g *group) {
+			if g.cg != nil {
+				// A consumer group checks the member epoch (Kafka's
+				// validateOffsetCommit, transactional); a stale epoch is
+				// ILLEGAL_GENERATION here, the code transactional
+				// producers know.
+				if err := g.consumerCommitCheck(req.MemberID, req.Generation, true, req.Version); err != nil {
+					if err == kerr.StaleMemberEpoch {
+						err = kerr.IllegalGeneration
+					}
+					code = err.Code
+				}
+				return
+			}
 			if err := g.validateMember(req.MemberID, req.InstanceID, req.Generation); err != nil {
 				code = err.Code
 			}

@@ -89,6 +89,11 @@ type GroupSettings struct {
 	OffsetsRetentionCheckInterval time.Duration
 	OffsetMetadataMaxBytes        int // offset.metadata.max.bytes
 	MaxSize                       int // group.max.size
+	// KIP-848 consumer groups.
+	ConsumerSessionTimeout    time.Duration // group.consumer.session.timeout.ms
+	ConsumerHeartbeatInterval time.Duration // group.consumer.heartbeat.interval.ms
+	ConsumerAssignors         []string      // group.consumer.assignors
+	ConsumerMaxSize           int           // group.consumer.max.size
 }
 
 // Defaults only the command has; every other default is the packages'
@@ -147,6 +152,10 @@ func defaultConfig() Config {
 			OffsetsRetentionCheckInterval: d.Group.OffsetsRetentionCheckInterval,
 			OffsetMetadataMaxBytes:        d.Group.OffsetMetadataMaxBytes,
 			MaxSize:                       d.Group.MaxSize,
+			ConsumerSessionTimeout:        d.Group.ConsumerSessionTimeout,
+			ConsumerHeartbeatInterval:     d.Group.ConsumerHeartbeatInterval,
+			ConsumerAssignors:             d.Group.ConsumerAssignors,
+			ConsumerMaxSize:               d.Group.ConsumerMaxSize,
 		},
 		Cluster: broker.ClusterConfig{
 			Name:                 d.Cluster.Name,
@@ -417,6 +426,18 @@ func parseConfigOver(c Config, l *loaded) (Config, error) {
 	}
 	if n, ok := p.int("group.max.size", 1, math.MaxInt32); ok {
 		c.Group.MaxSize = int(n)
+	}
+	if n, ok := p.int("group.consumer.session.timeout.ms", 1, math.MaxInt32); ok {
+		c.Group.ConsumerSessionTimeout = time.Duration(n) * time.Millisecond
+	}
+	if n, ok := p.int("group.consumer.heartbeat.interval.ms", 1, math.MaxInt32); ok {
+		c.Group.ConsumerHeartbeatInterval = time.Duration(n) * time.Millisecond
+	}
+	if v, ok := p.list("group.consumer.assignors"); ok {
+		c.Group.ConsumerAssignors = v
+	}
+	if n, ok := p.int("group.consumer.max.size", 1, math.MaxInt32); ok {
+		c.Group.ConsumerMaxSize = int(n)
 	}
 
 	if v, ok := p.list("nameservers"); ok {

@@ -21,5 +21,9 @@ func groupConfig(g GroupSettings) group.Config {
 		OffsetsRetentionCheckInterval: g.OffsetsRetentionCheckInterval,
 		OffsetMetadataMaxBytes:        g.OffsetMetadataMaxBytes,
 		MaxSize:                       g.MaxSize,
+		ConsumerSessionTimeout:        g.ConsumerSessionTimeout,
+		ConsumerHeartbeatInterval:     g.ConsumerHeartbeatInterval,
+		ConsumerAssignors:             g.ConsumerAssignors,
+		ConsumerMaxSize:               g.ConsumerMaxSize,
 	}
 }
