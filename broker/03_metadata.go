@@ -40,7 +40,7 @@ package broker
 //   - v8+: authorized operations when asked (authorized_ops.go): the
 //     topic set, and the cluster set up to v10 (Kafka moved it to
 //     DescribeCluster).
-//   - v10+: topic ids; a topic asked for by id (null name) is found by it,
+//   - v10+: topic ids; a topic asked for by id (null or empty name) is found by it,
 //     else UNKNOWN_TOPIC_ID (those listed first, as Kafka lists them).
 //   - v13 (KIP-1102) adds a top-level error code for rebootstrapping;
 //     gregor, like Kafka, answers it 0.
@@ -78,7 +78,10 @@ func handleMetadata(ctx context.Context, b *Broker, req *protocol.Request) (kmsg
 	allowCreate := r.Version < 4 || r.AllowAutoTopicCreation
 	var unknownIDs []kmsg.MetadataResponseTopic
 	for _, rt := range r.Topics {
-		if rt.Topic == nil {
+		// By id: a null name, or (as the Java client asks for the topics
+		// of a KIP-848 assignment) an empty name with an id, which Kafka
+		// also looks up by the id.
+		if rt.Topic == nil || (*rt.Topic == "" && rt.TopicID != ([16]byte{})) {
 			mt := kmsg.NewMetadataResponseTopic()
 			mt.TopicID = rt.TopicID
 			if t, ok := v.byID[rt.TopicID]; ok && rt.TopicID != ([16]byte{}) {

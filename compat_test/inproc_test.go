@@ -19,7 +19,8 @@ func startInproc() *target {
 		Listeners: []broker.Listener{{Name: "PLAINTEXT", Address: "127.0.0.1:0"}},
 		Store:     storage.Config{Dir: filepath.Join(workDir, "inproc-data")},
 		// The short group timings the other targets get.
-		Group: group.Config{InitialRebalanceDelay: -1, MinSessionTimeout: time.Second},
+		Group: group.Config{InitialRebalanceDelay: -1, MinSessionTimeout: time.Second,
+			ConsumerHeartbeatInterval: 500 * time.Millisecond, ConsumerSessionTimeout: 10 * time.Second},
 		Quota: broker.QuotaConfig{WindowNum: 2}, // short quota windows (quota_test.go)
 	})
 	if err != nil {

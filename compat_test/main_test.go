@@ -260,7 +260,9 @@ func (p *gregorProc) start() error {
 		// The same short group timings scripts/kafka.sh gives Kafka.
 		"--group.initial.rebalance.delay.ms=0",
 		"--group.min.session.timeout.ms=1000",
-		"--quota.window.num=2", // short quota windows, as the reference has (quota_test.go)
+		"--quota.window.num=2",                       // short quota windows, as the reference has (quota_test.go)
+		"--group.consumer.heartbeat.interval.ms=500", // KIP-848: as scripts/kafka.sh sets Kafka
+		"--group.consumer.session.timeout.ms=10000",
 	)
 	p.cmd.Args = append(p.cmd.Args, p.extra...)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf

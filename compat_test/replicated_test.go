@@ -111,6 +111,8 @@ func startReplicated() *target {
 			"--auto.create.topics.enable=true",
 			"--group.initial.rebalance.delay.ms=0",
 			"--group.min.session.timeout.ms=1000",
+			"--group.consumer.heartbeat.interval.ms=500", // KIP-848: as scripts/kafka.sh sets Kafka
+			"--group.consumer.session.timeout.ms=10000",
 			"--logger.level", "info",
 		)
 	}

@@ -178,6 +178,10 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 group.min.session.timeout.ms=1000
+group.consumer.heartbeat.interval.ms=500
+group.consumer.min.heartbeat.interval.ms=100
+group.consumer.session.timeout.ms=10000
+group.consumer.min.session.timeout.ms=1000
 log.flush.interval.messages=9223372036854775807
 ${KAFKA_EXTRA_PROPS:-}
 EOF

@@ -1,0 +1,455 @@
+package compat
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// The KIP-848 consumer group protocol (group.protocol=consumer) with real
+// clients: the Java client (compat_test/java, Kip848.java) at the reference
+// version, franz-go (kgo.ServerSideBalancer) and Kafka's
+// kafka-consumer-groups tool (ConsumerGroupCommand), on every target.
+//
+// Only the reference Java client version runs these scenarios: KIP-848 is
+// the same protocol (ConsumerGroupHeartbeat v1) in 4.1.1, and the suite's
+// time goes further on other scenarios.
+//
+// At-least-once allowance of the rebalance scenario: every produced record
+// is read; a record may be read a second time only by another member (its
+// partition moved before the commit of the first read reached the
+// coordinator), never twice by the same member, and at most one poll's
+// worth per member change.
+
+var apis848 = join(apisGroup, []kmsg.Key{kmsg.ConsumerGroupHeartbeat, kmsg.ConsumerGroupDescribe})
+
+// java848 runs a Kip848 mode with kafka-clients at version v.
+func java848(t *testing.T, v string, args ...string) [][]byte {
+	t.Helper()
+	dir := filepath.Join(repoRoot, "compat_test", "java", "target", v)
+	if _, err := os.Stat(filepath.Join(dir, "classes", "gregor", "compat", "Kip848.class")); err != nil {
+		t.Fatalf("the Java client %s is not built; run scripts/install-deps.sh: %v", v, err)
+	}
+	cp := filepath.Join(dir, "classes") + string(os.PathListSeparator) + filepath.Join(dir, "lib", "*")
+	full := append([]string{"-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xshare:auto", "-cp", cp, "gregor.compat.Kip848"}, args...)
+	return external(t, 120*time.Second, "java", full...)
+}
+
+func TestKIP848(t *testing.T) {
+	versions, err := javaVersions()
+	if err != nil || len(versions) == 0 {
+		t.Fatalf("scripts/kafka.sh client-versions: %v %q", err, versions)
+	}
+	v := versions[0]
+	client := "java kafka-clients " + v + " group.protocol=consumer"
+
+	for _, assignor := range []string{"uniform", "range"} {
+		matrix(t, client, "rebalance under load ("+assignor+"): members join and leave while producing", apis848, func(t *testing.T, tg *target) {
+			topic := newTopic(t, tg, "k848-reb", 6)
+			group := uniq("g848-reb")
+			const n = 600
+			lines := java848(t, v, "rebalance", "--bootstrap", tg.addr, "--topic", topic, "--group", group,
+				"--count", fmt.Sprint(n), "--assignor", assignor)
+			checkRebalance(t, lines, n)
+			checkCommitted(t, tg, group, topic)
+		})
+	}
+
+	matrix(t, client, "static member leaves and comes back to the same partitions", apis848, func(t *testing.T, tg *target) {
+		topic := newTopic(t, tg, "k848-static", 4)
+		group := uniq("g848-static")
+		got := kvOf(t, java848(t, v, "static", "--bootstrap", tg.addr, "--topic", topic, "--group", group))
+		if got["first"] == "" || got["first"] == "[]" || got["first"] != got["second"] {
+			t.Fatalf("static member's partitions: %q then %q; want the same, non-empty", got["first"], got["second"])
+		}
+		if got["epoch.before"] != got["epoch.left"] {
+			t.Fatalf("group epoch %s before the static member left, %s after: a temporary leave must not rebalance", got["epoch.before"], got["epoch.left"])
+		}
+		if got["epoch.before"] != got["epoch.after"] {
+			t.Fatalf("group epoch %s before, %s after the static member came back: no rebalance expected", got["epoch.before"], got["epoch.after"])
+		}
+	})
+
+	matrix(t, client, "regex subscription resolved by the broker (SubscriptionPattern)", apis848, func(t *testing.T, tg *target) {
+		base := uniq("k848re")
+		a := newTopic(t, tg, base+"-a-", 2)
+		b := newTopic(t, tg, base+"-b-", 1)
+		other := newTopic(t, tg, "x"+base+"-c-", 1)
+		produceKnown(t, tg, a, "a", 30)
+		produceKnown(t, tg, b, "b", 20)
+		produceKnown(t, tg, other, "c", 10)
+		lines := java848(t, v, "regex", "--bootstrap", tg.addr, "--pattern", regexp.QuoteMeta(base)+"-.*",
+			"--group", uniq("g848-re"), "--count", "50")
+		byTopic := map[string]int{}
+		for _, l := range lines {
+			var r struct{ T string }
+			json.Unmarshal(l, &r)
+			byTopic[r.T]++
+		}
+		if byTopic[a] != 30 || byTopic[b] != 20 || len(byTopic) != 2 {
+			t.Fatalf("records read by topic: %v; want %s:30 and %s:20 only (%s does not match: the regex is whole-name)", byTopic, a, b, other)
+		}
+	})
+
+	matrix(t, client, "exactly-once read-process-write across a rebalance", join(apis848, apisTxn), func(t *testing.T, tg *target) {
+		in := newTopic(t, tg, "k848-txin", 4)
+		out := newTopic(t, tg, "k848-txout", 2)
+		const n = 400
+		produceKnown(t, tg, in, "eos", n)
+		group := uniq("g848-txn")
+		java848(t, v, "txn", "--bootstrap", tg.addr, "--topic", in, "--out", out, "--group", group,
+			"--txn-id", uniq("tx848"), "--count", fmt.Sprint(n))
+		// Read the output committed: every input exactly once.
+		cl := newClient(t, tg, kgo.ConsumeTopics(out), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		seen := map[string]int{}
+		want := map[string]bool{}
+		for i := 0; i < n; i++ {
+			want[fmt.Sprintf("java-txn:eos-%d", i)] = true
+		}
+		ends := endOffsets(t, tg, out)
+		ctx := ctxT(t, 30*time.Second)
+		pos := map[int32]int64{}
+		done := func() bool {
+			for p, e := range ends {
+				if pos[p] < e-1 && e > 0 {
+					return false
+				}
+			}
+			return true
+		}
+		for !done() && ctx.Err() == nil {
+			fs := cl.PollFetches(ctx)
+			fs.EachRecord(func(r *kgo.Record) {
+				seen[string(r.Value)]++
+				pos[r.Partition] = r.Offset
+			})
+			if len(seen) >= n && fs.NumRecords() == 0 {
+				break
+			}
+		}
+		var missing, dup []string
+		for v := range want {
+			switch seen[v] {
+			case 0:
+				missing = append(missing, v)
+			case 1:
+			default:
+				dup = append(dup, v)
+			}
+		}
+		for v := range seen {
+			if !want[v] {
+				t.Errorf("unexpected committed output %q", v)
+			}
+		}
+		sort.Strings(missing)
+		sort.Strings(dup)
+		if len(missing) > 0 || len(dup) > 0 {
+			t.Fatalf("exactly once broken: %d missing %v, %d duplicated %v", len(missing), head(missing, 10), len(dup), head(dup, 10))
+		}
+	})
+
+	groupsTool := "kafka-consumer-groups (ConsumerGroupCommand)"
+	matrix(t, groupsTool, "--describe of a consumer-protocol group and a classic group, as the reference prints them", apis848, func(t *testing.T, tg *target) {
+		topic := newTopic(t, tg, "k848-cgc", 3)
+		produceKnown(t, tg, topic, "cgc", 60)
+		group := uniq("g848-cgc")
+		classic := uniq("g848-cgc-classic")
+		// A classic group whose member has left: offsets, no members.
+		javaRun(t, v, "consume", "--bootstrap", tg.addr, "--topic", topic, "--group", classic, "--count", "60", "--assignor", "range")
+		stop := javaHold(t, v, tg, topic, group, 60)
+		defer stop()
+		norm := func(s string) string {
+			return normGroupsTool(s, map[string]string{group: "G", classic: "C", topic: "T", tg.addr: "ADDR"})
+		}
+		outs := map[string]string{}
+		for _, args := range [][]string{
+			{"--describe", "--group", group},
+			{"--describe", "--members", "--group", group},
+			{"--describe", "--state", "--group", group},
+			{"--describe", "--group", classic},
+			{"--describe", "--state", "--group", classic},
+		} {
+			var out string
+			within(t, "kafka-consumer-groups "+strings.Join(args, " "), func() error {
+				out = norm(kafkaTool(t, "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+					append([]string{"--bootstrap-server", tg.addr}, args...)...))
+				if args[1] == "--group" && args[2] == group && strings.Count(out, " 0 MEMBER ") != 3 {
+					return fmt.Errorf("not settled yet (every partition with lag 0 and its member):\n%s", out)
+				}
+				return nil
+			})
+			outs[strings.Join(args[:len(args)-1], " ")+" "+map[bool]string{true: "C", false: "G"}[args[len(args)-1] == classic]] = out
+		}
+		for k, out := range outs {
+			t.Logf("%s:\n%s", k, out)
+		}
+		if !strings.Contains(outs["--describe --state --group G"], "uniform Stable 1") {
+			t.Fatalf("--describe --state of the consumer group:\n%s", outs["--describe --state --group G"])
+		}
+		refToolMu.Lock()
+		defer refToolMu.Unlock()
+		if tg.name == "kafka" {
+			refTool = outs
+			return
+		}
+		if refTool == nil {
+			t.Log("no reference output in this run (kafka not among COMPAT_TARGETS): structure checked only")
+			return
+		}
+		for k, want := range refTool {
+			if outs[k] != want {
+				t.Errorf("kafka-consumer-groups %s differs from the reference:\ngot:\n%s\nwant:\n%s", k, outs[k], want)
+			}
+		}
+	})
+
+	matrixGo(t, "franz-go (ServerSideBalancer)", "KIP-848 group: two members share the partitions, every record read once, offsets committed", apis848, func(t *testing.T, tg *target) {
+		topic := newTopic(t, tg, "k848-franz", 4)
+		want := produceKnown(t, tg, topic, "franz", 200)
+		group := uniq("g848-franz")
+		var mu sync.Mutex
+		got := map[string]int{}
+		members := map[int]map[int32]bool{}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		var wg sync.WaitGroup
+		for i := 0; i < 2; i++ {
+			i := i
+			cl := newClient(t, tg, kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic), kgo.ServerSideBalancer(),
+				kgo.Balancers(kgo.CooperativeStickyBalancer()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+				kgo.DisableAutoCommit())
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for ctx.Err() == nil {
+					fs := cl.PollFetches(ctx)
+					fs.EachRecord(func(r *kgo.Record) {
+						mu.Lock()
+						got[string(r.Value)]++
+						if members[i] == nil {
+							members[i] = map[int32]bool{}
+						}
+						members[i][r.Partition] = true
+						done := len(got) >= len(want)
+						mu.Unlock()
+						if done {
+							cancel()
+						}
+					})
+					if err := cl.CommitUncommittedOffsets(context.Background()); err != nil && ctx.Err() == nil {
+						t.Errorf("member %d commit: %v", i, err)
+					}
+				}
+			}()
+			if i == 0 {
+				// The second member joins once the first reads.
+				deadline := time.Now().Add(20 * time.Second)
+				for time.Now().Before(deadline) {
+					mu.Lock()
+					n := len(got)
+					mu.Unlock()
+					if n > 0 {
+						break
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+		}
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		if len(got) < len(want) {
+			t.Fatalf("read %d of %d records", len(got), len(want))
+		}
+		for _, r := range want {
+			if got[r.V] == 0 {
+				t.Fatalf("record %s never read", r)
+			}
+		}
+	})
+}
+
+var (
+	refToolMu sync.Mutex
+	refTool   map[string]string
+)
+
+// javaHold starts a Kip848 "hold" member that reads n records of topic in
+// group and keeps its membership until the returned stop is called.
+func javaHold(t *testing.T, v string, tg *target, topic, group string, n int) (stop func()) {
+	t.Helper()
+	dir := filepath.Join(repoRoot, "compat_test", "java", "target", v)
+	cp := filepath.Join(dir, "classes") + string(os.PathListSeparator) + filepath.Join(dir, "lib", "*")
+	cmd := exec.Command("java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-cp", cp, "gregor.compat.Kip848",
+		"hold", "--bootstrap", tg.addr, "--topic", topic, "--group", group, "--count", fmt.Sprint(n))
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	outp, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		in.Close()
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	}
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(outp)
+		ok := false
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "{\"ready\":") {
+				ok = true
+				ready <- true
+			}
+		}
+		if !ok {
+			ready <- false
+		}
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			stop()
+			t.Fatalf("the Java member exited before reading %d records:\n%s", n, tail(stderr.String(), 3000))
+		}
+	case <-time.After(90 * time.Second):
+		stop()
+		t.Fatalf("the Java member did not read %d records in time:\n%s", n, tail(stderr.String(), 3000))
+	}
+	return stop
+}
+
+var (
+	reSpaces   = regexp.MustCompile(`[ \t]+`)
+	reMemberID = regexp.MustCompile(`\b[A-Za-z0-9_-]{22}\b|\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b|compat-java-848-hold-[0-9a-f-]+`)
+	reCoord    = regexp.MustCompile(`\S+:\d+ \(\d+\)`)
+)
+
+// normGroupsTool masks what legitimately differs between two brokers in
+// kafka-consumer-groups' output: names (placeholders), member ids,
+// the coordinator's address and id, and column padding.
+func normGroupsTool(s string, names map[string]string) string {
+	keys := make([]string, 0, len(names))
+	for k := range names {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return len(keys[i]) > len(keys[j]) })
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, "WARN") || strings.Contains(l, "SLF4J") || strings.TrimSpace(l) == "" {
+			continue
+		}
+		for _, k := range keys {
+			l = strings.ReplaceAll(l, k, names[k])
+		}
+		l = reCoord.ReplaceAllString(l, "COORD")
+		l = reMemberID.ReplaceAllString(l, "MEMBER")
+		out = append(out, strings.TrimSpace(reSpaces.ReplaceAllString(l, " ")))
+	}
+	return strings.Join(out, "\n")
+}
+
+// checkRebalance checks the rebalance scenario's output: every value
+// v-0 … v-(n-1) read, duplicates only across members, and the group
+// described as a Stable consumer group whose members share every partition.
+func checkRebalance(t *testing.T, lines [][]byte, n int) {
+	t.Helper()
+	type read struct {
+		M int
+		P int32
+		O int64
+		V string
+	}
+	byValue := map[string][]int{}
+	kv := map[string]string{}
+	var events []string
+	for _, l := range lines {
+		var r struct {
+			M     *int
+			P     int32
+			O     int64
+			V     string
+			Key   string
+			Value string
+			Event string
+		}
+		if err := json.Unmarshal(l, &r); err != nil {
+			t.Fatalf("bad line %s: %v", l, err)
+		}
+		switch {
+		case r.Event != "":
+			events = append(events, string(l))
+			if r.Event == "failed" {
+				t.Fatalf("a member failed: %s", l)
+			}
+		case r.Key != "":
+			kv[r.Key] = r.Value
+		case r.M != nil:
+			byValue[r.V] = append(byValue[r.V], *r.M)
+		}
+	}
+	dups := 0
+	for i := 0; i < n; i++ {
+		v := fmt.Sprintf("v-%d", i)
+		ms := byValue[v]
+		if len(ms) == 0 {
+			t.Fatalf("record %s never read (events: %v)", v, events)
+		}
+		seen := map[int]bool{}
+		for _, m := range ms {
+			if seen[m] {
+				t.Fatalf("record %s read twice by member %d: %v", v, m, ms)
+			}
+			seen[m] = true
+		}
+		dups += len(ms) - 1
+	}
+	if dups > n/10 {
+		t.Fatalf("%d records read twice, more than the at-least-once allowance (%d)", dups, n/10)
+	}
+	t.Logf("%d records, %d read twice across a member change; events %v", n, dups, events)
+	if !strings.EqualFold(kv["type"], "consumer") || !strings.EqualFold(kv["state"], "stable") || kv["members"] != "3" || kv["assigned"] != "6" {
+		t.Fatalf("the group as the admin client describes it: %v; want a Stable CONSUMER group of 3 members sharing 6 partitions", kv)
+	}
+}
+
+func head(s []string, n int) []string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
