@@ -232,33 +232,43 @@ func gregorBrokerValues(b *Broker) (static map[string]string, used map[string]bo
 		}
 		return strconv.Itoa(v)
 	}
+	orList := func(v []string, zero ...string) []string {
+		if len(v) == 0 {
+			return zero
+		}
+		return v
+	}
 	retention := g.OffsetsRetention
 	if retention == 0 {
 		retention = 7 * 24 * time.Hour
 	}
 	node := strconv.Itoa(int(b.cfg.NodeID))
 	values := map[string]string{
-		"advertised.listeners":                strings.Join(advertised, ","),
-		"auto.create.topics.enable":           strconv.FormatBool(def.AutoCreate),
-		"broker.id":                           node,
-		"default.replication.factor":          strconv.Itoa(int(def.DefaultReplicationFactor)),
-		"delete.topic.enable":                 "true",
-		"group.initial.rebalance.delay.ms":    ms(g.InitialRebalanceDelay, 3*time.Second),
-		"group.max.session.timeout.ms":        ms(g.MaxSessionTimeout, 30*time.Minute),
-		"group.max.size":                      orInt(g.MaxSize, math.MaxInt32),
-		"group.min.session.timeout.ms":        ms(g.MinSessionTimeout, 6*time.Second),
-		"listeners":                           strings.Join(listeners, ","),
-		"log.dirs":                            b.cfg.Store.Dir,
-		"log.flush.interval.ms":               strconv.FormatInt(flushMs, 10),
-		"log.flush.mode":                      flushMode,
-		"log.segment.bytes":                   strconv.FormatInt(segment, 10),
-		"node.id":                             node,
-		"num.partitions":                      strconv.Itoa(int(def.NumPartitions)),
-		"offset.metadata.max.bytes":           orInt(g.OffsetMetadataMaxBytes, 4096),
-		"offsets.retention.check.interval.ms": ms(g.OffsetsRetentionCheckInterval, 10*time.Minute),
-		"offsets.retention.minutes":           strconv.FormatInt(int64(retention/time.Minute), 10),
-		"offsets.topic.num.partitions":        orInt(int(g.OffsetsTopicNumPartitions), 50),
-		"socket.request.max.bytes":            strconv.Itoa(int(b.cfg.SocketRequestMaxBytes)),
+		"advertised.listeners":                 strings.Join(advertised, ","),
+		"auto.create.topics.enable":            strconv.FormatBool(def.AutoCreate),
+		"broker.id":                            node,
+		"default.replication.factor":           strconv.Itoa(int(def.DefaultReplicationFactor)),
+		"delete.topic.enable":                  "true",
+		"group.consumer.assignors":             strings.Join(orList(g.ConsumerAssignors, "uniform", "range"), ","),
+		"group.consumer.heartbeat.interval.ms": ms(g.ConsumerHeartbeatInterval, 5*time.Second),
+		"group.consumer.max.size":              orInt(g.ConsumerMaxSize, math.MaxInt32),
+		"group.consumer.session.timeout.ms":    ms(g.ConsumerSessionTimeout, 45*time.Second),
+		"group.initial.rebalance.delay.ms":     ms(g.InitialRebalanceDelay, 3*time.Second),
+		"group.max.session.timeout.ms":         ms(g.MaxSessionTimeout, 30*time.Minute),
+		"group.max.size":                       orInt(g.MaxSize, math.MaxInt32),
+		"group.min.session.timeout.ms":         ms(g.MinSessionTimeout, 6*time.Second),
+		"listeners":                            strings.Join(listeners, ","),
+		"log.dirs":                             b.cfg.Store.Dir,
+		"log.flush.interval.ms":                strconv.FormatInt(flushMs, 10),
+		"log.flush.mode":                       flushMode,
+		"log.segment.bytes":                    strconv.FormatInt(segment, 10),
+		"node.id":                              node,
+		"num.partitions":                       strconv.Itoa(int(def.NumPartitions)),
+		"offset.metadata.max.bytes":            orInt(g.OffsetMetadataMaxBytes, 4096),
+		"offsets.retention.check.interval.ms":  ms(g.OffsetsRetentionCheckInterval, 10*time.Minute),
+		"offsets.retention.minutes":            strconv.FormatInt(int64(retention/time.Minute), 10),
+		"offsets.topic.num.partitions":         orInt(int(g.OffsetsTopicNumPartitions), 50),
+		"socket.request.max.bytes":             strconv.Itoa(int(b.cfg.SocketRequestMaxBytes)),
 	}
 	used = map[string]bool{}
 	static = map[string]string{}

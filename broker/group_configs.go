@@ -19,9 +19,11 @@ package broker
 // coordinator (the master FindCoordinator names): a request that reaches
 // another broker is forwarded there, one resource at a time.
 //
-// gregor stores and describes them and does not apply them: they configure
-// the consumer (KIP-848), share and streams group protocols, none of which
-// gregor serves; classic groups take their timeouts from JoinGroup.
+// consumer.session.timeout.ms and consumer.heartbeat.interval.ms apply to
+// the group's KIP-848 consumer protocol (broker/group, consumer.go, through
+// consumerGroupTimeouts in 68_consumer_group_heartbeat.go); the share.*
+// and streams.* ones are stored and described, not applied (gregor serves
+// neither protocol); classic groups take their timeouts from JoinGroup.
 
 import (
 	"context"
@@ -196,6 +198,9 @@ func (b *Broker) groupConfigValues(group string) []configValue {
 	for _, n := range names {
 		c := kafkaGroupConfigs[n]
 		cv := configValue{name: n, typ: c.typ, readOnly: c.ReadOnly, sensitive: c.Sensitive, doc: c.Doc + unusedNote}
+		if n == "consumer.session.timeout.ms" || n == "consumer.heartbeat.interval.ms" {
+			cv.doc = c.Doc // applied to KIP-848 consumer groups
+		}
 		if v, ok := set[n]; ok {
 			// Kafka 4.4 lists the group's value, then the default.
 			cv.synonyms = append(cv.synonyms, configSynonym{n, &v, kmsg.ConfigSourceGroupConfig})

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -218,6 +219,44 @@ func TestKIP848(t *testing.T) {
 		}
 	})
 
+	matrixGo(t, "confluent-kafka-go (librdkafka 2.11.1)", "group.protocol=consumer: consume with synchronous commits, offsets committed", apis848, func(t *testing.T, tg *target) {
+		topic := newTopic(t, tg, "k848-ckg", 3)
+		want := producePartitioned(t, tg, topic, 0, 90, 3)
+		group := uniq("g848-ckg")
+		c, err := kafka.NewConsumer(&kafka.ConfigMap{"bootstrap.servers": tg.addr, "client.id": "compat-ckg-848",
+			"group.id": group, "group.protocol": "consumer", "auto.offset.reset": "earliest", "enable.auto.commit": false,
+			"fetch.wait.max.ms": 200})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Subscribe(topic, nil); err != nil {
+			t.Fatal(err)
+		}
+		var got []rec
+		deadline := time.Now().Add(45 * time.Second)
+		for len(got) < len(want) && time.Now().Before(deadline) {
+			m, err := c.ReadMessage(500 * time.Millisecond)
+			if err != nil {
+				if err.(kafka.Error).IsTimeout() {
+					continue
+				}
+				t.Fatalf("read: %v", err)
+			}
+			h := map[string]string{}
+			for _, x := range m.Headers {
+				h[x.Key] = string(x.Value)
+			}
+			got = append(got, rec{P: m.TopicPartition.Partition, O: int64(m.TopicPartition.Offset), K: string(m.Key), V: string(m.Value), H: h})
+			if _, err := c.CommitMessage(m); err != nil {
+				t.Fatalf("commit: %v", err)
+			}
+		}
+		c.Close()
+		checkConsumed(t, got, want)
+		checkCommitted(t, tg, group, topic)
+		checkConsumerType(t, tg, group)
+	})
+
 	matrixGo(t, "franz-go (ServerSideBalancer)", "KIP-848 group: two members share the partitions, every record read once, offsets committed", apis848, func(t *testing.T, tg *target) {
 		topic := newTopic(t, tg, "k848-franz", 4)
 		want := produceKnown(t, tg, topic, "franz", 200)
@@ -281,7 +320,28 @@ func TestKIP848(t *testing.T) {
 				t.Fatalf("record %s never read", r)
 			}
 		}
+		checkConsumerType(t, tg, group)
 	})
+}
+
+// checkConsumerType fails unless group is listed as a KIP-848 consumer
+// group (ListGroups v5 with the types filter): the client really spoke the
+// consumer protocol.
+func checkConsumerType(t *testing.T, tg *target, group string) {
+	t.Helper()
+	lg := kmsg.NewPtrListGroupsRequest()
+	lg.Version = 5
+	lg.TypesFilter = []string{"consumer"}
+	resp, err := lg.RequestWith(ctxT(t, 10*time.Second), newClient(t, tg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range resp.Groups {
+		if g.Group == group {
+			return
+		}
+	}
+	t.Fatalf("ListGroups with types filter consumer does not list %s: %+v", group, resp.Groups)
 }
 
 var (
