@@ -1,8 +1,9 @@
 package broker
 
-// ConsumerGroupHeartbeat (key 68), versions 0–1: the KIP-848 consumer group
-// protocol, answered by broker/group (consumer.go has the state machine,
-// consumer_assign.go the assignors).
+// ConsumerGroupHeartbeat (key 68), versions 0–1.
+//
+// The KIP-848 consumer group protocol, answered by broker/group (consumer.go
+// has the state machine, consumer_assign.go the assignors).
 //
 // Behaviour:
 //   - The request is checked first, as Kafka's GroupCoordinatorService

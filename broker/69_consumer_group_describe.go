@@ -1,7 +1,9 @@
 package broker
 
-// ConsumerGroupDescribe (key 69), versions 0–1: describes KIP-848 consumer
-// groups (broker/group, consumer_admin.go), each checked on its own.
+// ConsumerGroupDescribe (key 69), versions 0–1.
+//
+// Describes KIP-848 consumer groups (broker/group, consumer_admin.go), each
+// checked on its own.
 //
 // Behaviour:
 //   - A group this broker does not coordinate gets NOT_COORDINATOR in its
