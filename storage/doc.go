@@ -15,14 +15,15 @@
 //	<Dir>/checkpoint.<20-digit pos>-<20-digit first>  kept checkpoints (Truncate)
 //	<Dir>/bootstrap                                   a bootstrap's state until caught up
 //	<Dir>/LOCK                                        flock: one process per store
-//	<Dir>/FORMAT                                      "gregor storage format 1"
+//	<Dir>/FORMAT                                      "gregor storage format 2"
 //
 // FORMAT (FROZEN: its name and the wording of its one line) is read before
-// anything else; a directory of another format is refused, touching
-// nothing: a later release's data is never misread or cut by an older
-// binary, and a newer binary never runs on a layout it must migrate first.
-// A directory without it (written before the file existed, or new) is
-// format 1 and is adopted: the file is written.
+// anything else; a directory of a later format, or an earlier one this
+// binary has no upgrade for, is refused, touching nothing: a later
+// release's data is never misread or cut by an older binary. An earlier
+// format it upgrades (recovery_format.go: format 1, and a directory
+// without the file, written before it existed) is opened and says the
+// current format once open; a new directory gets the file.
 //
 // # Commit-log entry (FROZEN)
 //

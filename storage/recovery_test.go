@@ -218,12 +218,13 @@ func TestRecoveryTornTailAcrossSegments(t *testing.T) {
 	}
 }
 
-// TestFormatVersion: Open reads <Dir>/FORMAT first; a later or earlier
-// format, or an unreadable line, is refused with nothing changed; a
-// directory written before the file existed is adopted.
+// TestFormatVersion: Open reads <Dir>/FORMAT first; a later format, an
+// earlier one without an upgrade, or an unreadable line, is refused with
+// nothing changed; a directory written before the file existed, or of
+// format 1, is opened and then says format 2.
 func TestFormatVersion(t *testing.T) {
 	for _, tc := range []struct{ content, want string }{
-		{"gregor storage format 2\n", "later release"},
+		{"gregor storage format 3\n", "later release"},
 		{"gregor storage format 0\n", "does not migrate"},
 		{"something else\n", "not \"gregor storage format \""},
 	} {
@@ -251,7 +252,22 @@ func TestFormatVersion(t *testing.T) {
 			t.Fatalf("%d batches, want %d", m, n)
 		}
 		b, err := readWholeFile(fs, "/data/FORMAT")
-		if err != nil || string(b) != "gregor storage format 1\n" {
+		if err != nil || string(b) != "gregor storage format 2\n" {
+			t.Fatalf("FORMAT %q, %v", b, err)
+		}
+	})
+	t.Run("upgraded from 1", func(t *testing.T) {
+		fs, cfg, n := recoveryStore(t)
+		if err := writeFileAtomic(fs, "/data/FORMAT", []byte("gregor storage format 1\n")); err != nil {
+			t.Fatal(err)
+		}
+		s := mustOpen(t, cfg)
+		defer s.Close()
+		if m := checkPrefix(t, s, 0); m != n {
+			t.Fatalf("%d batches, want %d", m, n)
+		}
+		b, err := readWholeFile(fs, "/data/FORMAT")
+		if err != nil || string(b) != "gregor storage format 2\n" {
 			t.Fatalf("FORMAT %q, %v", b, err)
 		}
 	})
