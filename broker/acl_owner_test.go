@@ -3,6 +3,7 @@ package broker
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"testing"
@@ -277,6 +278,41 @@ func TestEnvelope(t *testing.T) {
 	for _, k := range av.ApiKeys {
 		if k.ApiKey == int16(kmsg.Envelope) {
 			t.Fatal("ApiVersions lists Envelope to a client")
+		}
+	}
+}
+
+// TestPrincipalMappingRules: ssl.principal.mapping.rules names a TLS
+// client's principal (here User:alice from CN=alice,O=gregor, a super
+// user), and a certificate no rule applies to is refused at the handshake.
+func TestPrincipalMappingRules(t *testing.T) {
+	for _, c := range []struct {
+		rules string
+		ok    bool
+	}{
+		{`RULE:^CN=([a-z]+),O=gregor$/$1/L`, true},
+		{`RULE:^CN=bob,O=gregor$/bob/`, false},
+	} {
+		sb := startSecBroker(t, func(cfg *Config) {
+			cfg.Security.TLS.PrincipalMappingRules = c.rules
+			cfg.Security.Authorizer = true
+			cfg.Security.SuperUsers = []string{"User:alice"}
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		cl := dial(t, sb.ssl, kgo.DialTLSConfig(sb.tlsConfig(true)), kgo.RetryTimeout(time.Second))
+		res, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "mapped")
+		if err == nil {
+			err = res.Err
+		}
+		cancel()
+		switch {
+		case c.ok && err != nil:
+			t.Errorf("%s: CreateTopics as the mapped super user: %v", c.rules, err)
+		case !c.ok:
+			var ke *kerr.Error
+			if err == nil || errors.As(err, &ke) {
+				t.Errorf("%s: a certificate no rule applies to was served (%v), not refused at the handshake", c.rules, err)
+			}
 		}
 	}
 }

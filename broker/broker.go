@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gregor-broker/gregor/broker/security"
 	"net"
 	"strconv"
 	"strings"
@@ -358,6 +359,10 @@ func (b *Broker) Start() error {
 	if err != nil {
 		return err
 	}
+	mapper, err := security.ParseMappingRules(b.cfg.Security.TLS.PrincipalMappingRules)
+	if err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
 	var lns []net.Listener
 	for _, l := range b.cfg.Listeners {
 		ln, err := net.Listen("tcp", l.Address)
@@ -385,7 +390,7 @@ func (b *Broker) Start() error {
 			ApiVersionsUnsupported: unsupportedApiVersions,
 			BytesIn:                b.metrics.bytesIn,
 			BytesOut:               b.metrics.bytesOut,
-			OnConnect:              onConnect(l.Protocol),
+			OnConnect:              onConnect(l.Protocol, mapper),
 			Logger:                 b.log.Named("conn").With(zap.String("listener", l.Name)),
 		})
 		if err != nil {

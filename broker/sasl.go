@@ -37,14 +37,15 @@ type session struct {
 	authenticated bool
 	failed        bool // a failed authentication: the connection is done
 	principal     string
-	expires       time.Time // zero: the session never expires
-	internal      bool      // a broker's own request in an envelope (envelope.go)
+	expires       time.Time                 // zero: the session never expires
+	internal      bool                      // a broker's own request in an envelope (envelope.go)
+	mapper        *security.PrincipalMapper // ssl.principal.mapping.rules
 }
 
 // onConnect is protocol.ServerConfig.OnConnect for a listener of proto.
-func onConnect(proto string) func(info *protocol.ConnInfo, nc net.Conn) {
+func onConnect(proto string, mapper *security.PrincipalMapper) func(info *protocol.ConnInfo, nc net.Conn) {
 	return func(info *protocol.ConnInfo, nc net.Conn) {
-		s := &session{proto: proto}
+		s := &session{proto: proto, mapper: mapper}
 		s.tls, _ = nc.(*tls.Conn)
 		info.Session = s
 	}
@@ -74,7 +75,7 @@ func principalOf(req *protocol.Request) string {
 	}
 	if s.tls != nil && s.proto == ProtoSSL {
 		// The handshake completed before the first request was read.
-		s.principal = security.PeerPrincipal(s.tls.ConnectionState())
+		s.principal = s.mapper.Principal(s.tls.ConnectionState())
 		return s.principal
 	}
 	return "User:ANONYMOUS"

@@ -39,6 +39,9 @@ type TLSConfig struct {
 	// ReloadCheck is how often at most the files are looked at again for a
 	// change (at a handshake); default 1s.
 	ReloadCheck time.Duration
+	// PrincipalMappingRules is ssl.principal.mapping.rules (principal.go);
+	// empty is DEFAULT.
+	PrincipalMappingRules string
 }
 
 // EnsureDefaults fills every zero field that has a default.
@@ -57,6 +60,9 @@ func (c *TLSConfig) EnsureDefaults() {
 	}
 	if c.ReloadCheck <= 0 {
 		c.ReloadCheck = time.Second
+	}
+	if c.PrincipalMappingRules == "" {
+		c.PrincipalMappingRules = "DEFAULT"
 	}
 }
 
@@ -85,6 +91,9 @@ func (c *TLSConfig) Validate() error {
 		return fmt.Errorf("ssl.client.auth=%s needs ssl.truststore.location (the CAs client certificates are checked against)", c.ClientAuth)
 	}
 	if _, _, err := tlsVersions(c.EnabledProtocols); err != nil {
+		return err
+	}
+	if _, err := ParseMappingRules(c.PrincipalMappingRules); err != nil {
 		return err
 	}
 	return nil
@@ -130,6 +139,7 @@ type Reloader struct {
 	mu      sync.Mutex
 	cur     *material
 	onError func(error)
+	mapper  *PrincipalMapper
 }
 
 // NewReloader loads the files once (an error here refuses to start) and
@@ -142,7 +152,8 @@ func NewReloader(cfg TLSConfig, onError func(error)) (*Reloader, error) {
 	if onError == nil {
 		onError = func(error) {}
 	}
-	r := &Reloader{cfg: cfg, lo: lo, hi: hi, onError: onError}
+	mapper, _ := ParseMappingRules(cfg.PrincipalMappingRules) // checked by Validate
+	r := &Reloader{cfg: cfg, lo: lo, hi: hi, onError: onError, mapper: mapper}
 	m, err := r.load()
 	if err != nil {
 		return nil, err
@@ -235,6 +246,15 @@ func (r *Reloader) Config() *tls.Config {
 				MaxVersion:   r.hi,
 				Certificates: []tls.Certificate{m.cert},
 				ClientCAs:    m.pool,
+			}
+			c.VerifyConnection = func(cs tls.ConnectionState) error {
+				if len(cs.PeerCertificates) == 0 {
+					return nil
+				}
+				// A certificate no mapping rule applies to is refused, as
+				// Kafka fails the authentication of such a client.
+				_, err := r.mapper.Name(cs.PeerCertificates[0].Subject.String())
+				return err
 			}
 			switch r.cfg.ClientAuth {
 			case "required":

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/gregor-broker/gregor/internal/clientprops"
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -18,9 +19,10 @@ import (
 
 // clientFlags are the flags every client subcommand (topic, group) shares.
 type clientFlags struct {
-	bootstrap string
-	timeout   time.Duration
-	json      bool
+	bootstrap     string
+	commandConfig string
+	timeout       time.Duration
+	json          bool
 }
 
 // addClientFlags registers the shared flags on a parent command.
@@ -30,6 +32,7 @@ func addClientFlags(cmd *cobra.Command, f *clientFlags) {
 		def = defaultKafkaAddr()
 	}
 	cmd.PersistentFlags().StringVarP(&f.bootstrap, "bootstrap-server", "b", def, "Kafka address(es), comma-separated (also GREGOR_BOOTSTRAP_SERVER)")
+	cmd.PersistentFlags().StringVar(&f.commandConfig, "command-config", os.Getenv("GREGOR_COMMAND_CONFIG"), "Kafka client properties file with the TLS and SASL settings (security.protocol, sasl.mechanism, sasl.jaas.config, ssl.truststore.location …), as Kafka's tools take it (also GREGOR_COMMAND_CONFIG)")
 	cmd.PersistentFlags().DurationVar(&f.timeout, "timeout", 30*time.Second, "give up after this long")
 	cmd.PersistentFlags().BoolVar(&f.json, "json", false, "print JSON instead of a table")
 }
@@ -46,12 +49,33 @@ func (f *clientFlags) admin(ctx context.Context) (*kadm.Client, context.Context,
 	if len(seeds) == 0 {
 		return nil, nil, nil, fmt.Errorf("--bootstrap-server is empty")
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ClientID("gregor-cli"))
+	opts, err := commandConfigOpts(f.commandConfig, os.Stderr)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seeds...), kgo.ClientID("gregor-cli")}, opts...)...)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	return kadm.NewClient(cl), ctx, func() { cancel(); cl.Close() }, nil
+}
+
+// commandConfigOpts reads a --command-config file (internal/clientprops)
+// into client options; the keys it ignores are named on warn, as Kafka's
+// tools warn of them. No file: no options.
+func commandConfigOpts(path string, warn io.Writer) ([]kgo.Opt, error) {
+	if path == "" {
+		return nil, nil
+	}
+	opts, ignored, err := clientprops.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range ignored {
+		fmt.Fprintf(warn, "warning: %s: the configuration %s was supplied but means nothing to gregor's client; ignored\n", path, k)
+	}
+	return opts, nil
 }
 
 // printJSON writes v as indented JSON.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,8 +20,9 @@ import (
 // knows the listener and the HTTP port without being told.
 func newHealthcheckCommand() *cobra.Command {
 	var (
-		bootstrap string
-		timeout   time.Duration
+		bootstrap     string
+		commandConfig string
+		timeout       time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "healthcheck",
@@ -41,7 +43,11 @@ the Kafka address.`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			if err := apiVersions(ctx, addr); err != nil {
+			opts, err := commandConfigOpts(commandConfig, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			if err := apiVersions(ctx, addr, opts...); err != nil {
 				return fmt.Errorf("kafka at %s: %w", addr, err)
 			}
 			if cfg.HTTPListener != "" {
@@ -56,6 +62,7 @@ the Kafka address.`,
 	}
 	addSettingFlags(cmd.Flags(), cmdStandalone)
 	cmd.Flags().StringVarP(&bootstrap, "bootstrap-server", "b", "", "Kafka address to check (default: the first listener)")
+	cmd.Flags().StringVar(&commandConfig, "command-config", os.Getenv("GREGOR_COMMAND_CONFIG"), "Kafka client properties file with the TLS and SASL settings of that listener (also GREGOR_COMMAND_CONFIG)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "give up after this long")
 	return cmd
 }
@@ -76,8 +83,8 @@ func dialable(bind string) string {
 }
 
 // apiVersions does one ApiVersions round trip with addr.
-func apiVersions(ctx context.Context, addr string) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequestRetries(0))
+func apiVersions(ctx context.Context, addr string, opts ...kgo.Opt) error {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.RequestRetries(0)}, opts...)...)
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@ var securitySettings = []setting{
 	{key: "ssl.truststore.location", kind: kindString, usage: "PEM file of the CAs client certificates are verified against; re-read when it changes"},
 	{key: "ssl.truststore.certificates", kind: kindString, usage: "the trusted CA certificates in-line (PEM), instead of ssl.truststore.location"},
 	{key: "ssl.client.auth", kind: kindString, usage: "none, requested or required: client certificates on SSL listeners (principal User:<subject DN>)", def: func(d *Config) string { return d.Security.TLS.ClientAuth }},
+	{key: "ssl.principal.mapping.rules", kind: kindString, usage: "Kafka's RULE:pattern/replacement/[LU] list (and DEFAULT): the principal name of a TLS client certificate's subject; a certificate no rule applies to is refused", def: func(*Config) string { return "DEFAULT" }},
 	{key: "ssl.enabled.protocols", kind: kindList, usage: "TLS versions served: TLSv1.2, TLSv1.3", def: func(d *Config) string { return strings.Join(d.Security.TLS.EnabledProtocols, ",") }},
 	{key: "sasl.enabled.mechanisms", kind: kindList, usage: "SASL mechanisms of SASL_PLAINTEXT and SASL_SSL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (GSSAPI is out of scope)", def: func(d *Config) string { return strings.Join(d.Security.SASLMechanisms, ",") }},
 	{key: "sasl.jaas.config", kind: kindString, usage: "JAAS text with PLAIN logins, user_NAME=\"password\" (Kafka's listener.name.*.plain.sasl.jaas.config); PLAIN also accepts the stored SCRAM credentials"},
@@ -34,6 +35,8 @@ var securitySettings = []setting{
 	{key: "security.owner.group", kind: kindString, usage: "the broker group whose commit log holds the cluster's ACLs and SCRAM credentials; set it to the same group on every broker of a cluster of several groups (default: the broker's own group)"},
 	{key: "security.owner.refresh.ms", kind: kindInt, usage: "how often a broker of another group reads the owner's ACLs and credentials", def: func(d *Config) string { return ms(d.Security.Owner.Refresh) }},
 	{key: "security.owner.max.staleness.ms", kind: kindInt, usage: "a broker of another group that could not read the owner's ACLs and credentials for this long denies everyone but super.users and refuses SCRAM logins", def: func(d *Config) string { return ms(d.Security.Owner.MaxStaleness) }},
+	{key: "sasl.kerberos.service.name", kind: kindString, usage: "refused: GSSAPI (Kerberos) is out of gregor's scope; use SCRAM-SHA-512 or PLAIN over SASL_SSL"},
+	{key: "delegation.token.secret.key", kind: kindString, usage: "refused: delegation tokens are out of gregor's scope; use SCRAM credentials"},
 	{key: "allow.everyone.if.no.acl.found", kind: kindBool, usage: "with an authorizer, allow what no ACL covers at all", def: func(d *Config) string { return strconv.FormatBool(d.Security.AllowEveryoneIfNoACL) }},
 }
 
@@ -65,6 +68,7 @@ func (p *parser) security(c *Config) {
 	str("ssl.truststore.location", &s.TLS.TruststoreLocation)
 	str("ssl.truststore.certificates", &s.TLS.TruststoreCertificates)
 	str("ssl.client.auth", &s.TLS.ClientAuth)
+	str("ssl.principal.mapping.rules", &s.TLS.PrincipalMappingRules)
 	if v, ok := p.list("ssl.enabled.protocols"); ok {
 		s.TLS.EnabledProtocols = v
 	}
@@ -80,6 +84,12 @@ func (p *parser) security(c *Config) {
 			s.PlainUsers = users
 		}
 		s.InterBroker.Username, s.InterBroker.Password = jaasOption(v, "username"), jaasOption(v, "password")
+	}
+	if v, ok := p.str("sasl.kerberos.service.name"); ok && v != "" {
+		p.fail("sasl.kerberos.service.name", "GSSAPI (Kerberos) is out of gregor's scope; use SCRAM-SHA-512 or PLAIN over SASL_SSL")
+	}
+	if v, ok := p.str("delegation.token.secret.key"); ok && v != "" {
+		p.fail("delegation.token.secret.key", "delegation tokens are out of gregor's scope; use SCRAM credentials (gregor user add)")
 	}
 	str("inter.broker.listener.name", &s.InterBroker.Listener)
 	str("sasl.mechanism.inter.broker.protocol", &s.InterBroker.Mechanism)

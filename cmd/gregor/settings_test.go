@@ -39,6 +39,8 @@ var noDefault = map[string]string{
 	"super.users":                     "none",
 	"inter.broker.listener.name":      "follows the listeners",
 	"security.owner.group":            "the broker's own group",
+	"sasl.kerberos.service.name":      "none (refused)",
+	"delegation.token.secret.key":     "none (refused)",
 	"log.retention.minutes":           "log.retention.ms's default",
 	"log.retention.hours":             "log.retention.ms's default",
 	"log.dir":                         "log.dirs's default",

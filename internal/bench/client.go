@@ -48,11 +48,11 @@ func (k kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 
 // baseOpts are the options every client of a run shares.
 func baseOpts(cfg *Config, log *zap.Logger) []kgo.Opt {
-	return []kgo.Opt{
+	return append([]kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ClientID(cfg.ClientID),
 		kgo.WithLogger(kgoLogger{log}),
-	}
+	}, cfg.Security...)
 }
 
 // producerOpts are the options of one producer client.

@@ -3,6 +3,7 @@ package bench
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/gregor-broker/gregor/internal/clientprops"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -45,6 +46,8 @@ func newModeCommand(mode Mode, short, example string) *cobra.Command {
 		quiet    bool
 		logLevel string
 		cpuProf  string
+		// commandConfig is --command-config (internal/clientprops).
+		commandConfig string
 	)
 	cmd := &cobra.Command{
 		Use:     string(mode),
@@ -52,6 +55,16 @@ func newModeCommand(mode Mode, short, example string) *cobra.Command {
 		Example: "  " + example,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if commandConfig != "" {
+				opts, ignored, err := clientprops.Load(commandConfig)
+				if err != nil {
+					return err
+				}
+				for _, k := range ignored {
+					fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s: the configuration %s was supplied but means nothing to gregor's client; ignored\n", commandConfig, k)
+				}
+				cfg.Security = opts
+			}
 			if cfg.Records > 0 && !cmd.Flags().Changed("duration") {
 				cfg.Duration = 0 // --records alone runs until that many records
 			}
@@ -99,6 +112,7 @@ func newModeCommand(mode Mode, short, example string) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringSliceVar(&cfg.Brokers, "brokers", []string{"127.0.0.1:9092"}, "seed broker addresses, host:port, comma separated")
+	f.StringVar(&commandConfig, "command-config", os.Getenv("GREGOR_COMMAND_CONFIG"), "Kafka client properties file with the TLS and SASL settings (security.protocol, sasl.mechanism, sasl.jaas.config, ssl.truststore.location …); also GREGOR_COMMAND_CONFIG")
 	f.StringVar(&cfg.Topic, "topic", "gregor-bench", "topic to use")
 	f.Int32Var(&cfg.Partitions, "partitions", 16, "partitions of the topic when it is created")
 	f.Int16Var(&cfg.ReplicationFactor, "replication-factor", 1, "replication factor of the topic when it is created")

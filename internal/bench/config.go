@@ -37,7 +37,10 @@ const stampBytes = 8
 type Config struct {
 	Mode    Mode
 	Brokers []string
-	Topic   string
+	// Security are the TLS and SASL options of every client, from
+	// --command-config (internal/clientprops).
+	Security []kgo.Opt
+	Topic    string
 
 	// Partitions and ReplicationFactor are used when the topic is created.
 	Partitions        int32
