@@ -9,6 +9,12 @@ package broker
 //     commit log; the markers and the groups' offsets are written before
 //     the answer when they can be, else by the coordinator's loop
 //     (broker/txn).
+//   - replication.mode=sync: the answer waits until the in-sync slaves
+//     hold the decision and the markers (txnAwaitInSync), as Produce
+//     acks=all does; if they do not, COORDINATOR_NOT_AVAILABLE (retriable),
+//     as Kafka answers when its __transaction_state append is not
+//     replicated. log.flush.mode=sync: each of those writes is fsynced
+//     before.
 //   - A retry of an EndTxn already completed succeeds; committing an
 //     aborted transaction (or the reverse), or ending one never begun,
 //     gets INVALID_TXN_STATE; the other errors are AddPartitionsToTxn's.
@@ -28,6 +34,7 @@ import (
 	"context"
 
 	"github.com/gregor-broker/gregor/protocol"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -45,6 +52,13 @@ func handleEndTxn(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.R
 	pid, epoch, kErr := c.EndTxn(ctx, r.TransactionalID, r.ProducerID, r.ProducerEpoch, r.Commit, r.Version >= 5)
 	if kErr != nil {
 		resp.ErrorCode = fencedCode(kErr, r.Version, 2)
+		return resp, nil
+	}
+	if !b.txnAwaitInSync(ctx) {
+		// Decided and durable here, not yet on the in-sync slaves: the
+		// client retries, and a retry finds the transaction ended (or,
+		// after a fail-over, still open on the new master).
+		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return resp, nil
 	}
 	resp.ProducerID, resp.ProducerEpoch = pid, epoch

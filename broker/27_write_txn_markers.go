@@ -12,6 +12,9 @@ package broker
 //     (broker/group/txn.go).
 //   - Per partition: NOT_LEADER_OR_FOLLOWER when this broker is not its
 //     leader, UNKNOWN_TOPIC_OR_PARTITION when it does not exist.
+//   - replication.mode=sync: answered once the in-sync slaves hold the
+//     markers (txnAwaitInSync), else NOT_ENOUGH_REPLICAS_AFTER_APPEND and
+//     the coordinator writes them again.
 //
 // Versions:
 //   - v1: flexible encoding (v0 is gone from Kafka 4).
@@ -61,6 +64,19 @@ func handleWriteTxnMarkers(ctx context.Context, b *Broker, req *protocol.Request
 			rm.Topics = append(rm.Topics, rt)
 		}
 		resp.Markers = append(resp.Markers, rm)
+	}
+	if !b.txnAwaitInSync(ctx) {
+		// replication.mode=sync: not on the in-sync slaves yet; the
+		// coordinator writes the markers again.
+		for i := range resp.Markers {
+			for j := range resp.Markers[i].Topics {
+				for k := range resp.Markers[i].Topics[j].Partitions {
+					if p := &resp.Markers[i].Topics[j].Partitions[k]; p.ErrorCode == 0 {
+						p.ErrorCode = kerr.NotEnoughReplicasAfterAppend.Code
+					}
+				}
+			}
+		}
 	}
 	return resp, nil
 }

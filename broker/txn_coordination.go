@@ -179,6 +179,42 @@ func (e txnEnv) WriteMarkers(ctx context.Context, pid int64, epoch int16, commit
 	return errors.Join(errs...)
 }
 
+// txnReplicationWait bounds how long a transaction answer waits for the
+// in-sync slaves (Kafka's coordinator appends with acks=all and
+// request.timeout.ms, 30 s).
+const txnReplicationWait = 30 * time.Second
+
+// txnAwaitInSync holds a transaction answer (EndTxn, WriteTxnMarkers) in
+// replication.mode=sync until every in-sync slave has this master's commit
+// log up to its end, which covers the coordinator's decision and the
+// markers written for it, as Produce acks=all waits (waitReplicated): a
+// slave promoted after the answer has the commit. false when they did not
+// within txnReplicationWait, the ISR is below min.insync.replicas, or the
+// lease ran out meanwhile; the caller answers with a retriable error (the
+// decision is durable here and a retry finds it). With
+// log.flush.mode=sync every write above was fsynced before (PutKV,
+// writeMarker wait for it).
+func (b *Broker) txnAwaitInSync(ctx context.Context) bool {
+	if b.cfg.Replication.Mode != ReplicationSync {
+		return true
+	}
+	m := b.replicationMaster()
+	if m == nil {
+		return true // no slave can be in sync
+	}
+	m.Notify()
+	pos := b.store.EndPosition()
+	wctx, cancel := context.WithTimeout(ctx, txnReplicationWait)
+	defer cancel()
+	if err := m.WaitReplicated(wctx, pos, 1); err != nil {
+		return false
+	}
+	if err := b.waitMustHold(wctx, m, pos); err != nil {
+		return false
+	}
+	return len(b.inSyncMembers()) >= max(b.cfg.Replication.MinInsyncReplicas, 1) && b.leaseValid()
+}
+
 // completeTxnOffsets ends a producer's pending transactional offsets in
 // the groups coordinated here that owning accepts.
 func (b *Broker) completeTxnOffsets(pid int64, commit bool, owning func(string) bool) error {

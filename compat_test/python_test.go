@@ -94,3 +94,39 @@ func TestPython(t *testing.T) {
 		})
 	}
 }
+
+// TestPythonTransactions drives confluent-kafka's (librdkafka's)
+// transactional producer (issue 13 item 3): three transactions, committed,
+// aborted, committed; librdkafka's own read_committed consumer then reads
+// every committed record once and none of the aborted ones, while a
+// read_uncommitted reader sees all three transactions' records.
+func TestPythonTransactions(t *testing.T) {
+	matrix(t, "python confluent-kafka", "transactions: commit, abort, commit; read_committed (librdkafka) sees only the committed", apisTxn, func(t *testing.T, tg *target) {
+		topic := newTopic(t, tg, "py-txn", 2)
+		const n = 30
+		if out := pyRun(t, "confluent", "txn", "--bootstrap", tg.addr, "--topic", topic, "--group", uniq("py-txn"), "--count", fmt.Sprint(n)); len(out) != 3 {
+			t.Fatalf("the transactional producer reported %d transactions, want 3: %s", len(out), out)
+		}
+		seen := map[string]int{}
+		for _, l := range pyRun(t, "confluent", "readc", "--bootstrap", tg.addr, "--topic", topic) {
+			var r struct{ V string }
+			if err := json.Unmarshal(l, &r); err != nil {
+				t.Fatalf("%s: %v", l, err)
+			}
+			seen[r.V]++
+		}
+		for i := 0; i < n; i++ {
+			for _, tag := range []string{"c", "d"} {
+				if v := fmt.Sprintf("%s-%d", tag, i); seen[v] != 1 {
+					t.Fatalf("read_committed saw %s %d times (%d values in all)", v, seen[v], len(seen))
+				}
+			}
+			if v := fmt.Sprintf("a-%d", i); seen[v] != 0 {
+				t.Fatalf("read_committed saw the aborted record %s", v)
+			}
+		}
+		if all := readIsolated(t, tg, topic, false, 3*n); len(all) != 3*n {
+			t.Fatalf("read_uncommitted saw %d records, want %d (the aborted ones too)", len(all), 3*n)
+		}
+	})
+}

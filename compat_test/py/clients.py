@@ -15,6 +15,11 @@ Modes:
   consume  group member that reads N records, commits synchronously, prints them.
   admin    creates T with 3 partitions, lists it, deletes it, lists again.
   times    offsets_for_times on partition 0 of T for each --ts value.
+  txn      (confluent) transactional producer (transactional.id G): three
+           transactions of N records each, committed, aborted, committed;
+           record values c-i, a-i, d-i; prints each transaction's outcome.
+  readc    (confluent) a read_committed consumer (no group) of every
+           partition of T from the start to the end; prints the values.
 """
 
 import argparse
@@ -100,6 +105,39 @@ def confluent(mode, a):
         while a.topic in ad.list_topics(timeout=10).topics and time.time() < deadline:
             time.sleep(0.2)
         emit({"key": "deleted", "value": str(a.topic not in ad.list_topics(timeout=10).topics).lower()})
+    elif mode == "txn":
+        p = ck.Producer({**base, "transactional.id": a.group, "transaction.timeout.ms": 60000,
+                         "linger.ms": 5})
+        p.init_transactions(30)
+        for tag, commit in (("c", True), ("a", False), ("d", True)):
+            p.begin_transaction()
+            for i in range(a.count):
+                p.produce(a.topic, key="k-%d" % (i % 3), value="%s-%d" % (tag, i))
+                p.poll(0)
+            if commit:
+                p.commit_transaction(30)
+            else:
+                p.flush(30)  # the records reach the log before the abort
+                p.abort_transaction(30)
+            emit({"txn": tag, "committed": commit})
+    elif mode == "readc":
+        c = ck.Consumer({**base, "group.id": "compat-readc-unused", "isolation.level": "read_committed",
+                         "enable.auto.commit": False, "enable.partition.eof": True})
+        md = c.list_topics(a.topic, timeout=10)
+        parts = sorted(md.topics[a.topic].partitions)
+        c.assign([ck.TopicPartition(a.topic, q, ck.OFFSET_BEGINNING) for q in parts])
+        eof, deadline = set(), time.time() + 60
+        while len(eof) < len(parts) and time.time() < deadline:
+            for m in c.consume(num_messages=100, timeout=0.5):
+                if m.error():
+                    if m.error().code() == ck.KafkaError._PARTITION_EOF:
+                        eof.add(m.partition())
+                        continue
+                    raise SystemExit("consume error: %s" % m.error())
+                emit({"p": m.partition(), "o": m.offset(), "v": m.value().decode()})
+        if len(eof) < len(parts):
+            raise SystemExit("read_committed: partitions %s not read to their end" % sorted(set(parts) - eof))
+        c.close()
     elif mode == "times":
         c = ck.Consumer({**base, "group.id": "compat-times-unused"})
         tps = [ck.TopicPartition(a.topic, 0, ts) for ts in a.ts]
@@ -179,7 +217,7 @@ def kafkapython(mode, a):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("lib", choices=["confluent", "kafkapython"])
-    ap.add_argument("mode", choices=["produce", "consume", "admin", "times"])
+    ap.add_argument("mode", choices=["produce", "consume", "admin", "times", "txn", "readc"])
     ap.add_argument("--bootstrap", required=True)
     ap.add_argument("--topic", required=True)
     ap.add_argument("--group", default="")
