@@ -553,3 +553,53 @@ func joinAndWait(t *testing.T, h *harness, req *kmsg.JoinGroupRequest) *kmsg.Joi
 	}
 	return got[0]
 }
+
+func TestConsumerGroupConfigTimeouts(t *testing.T) {
+	cfg := consumerTestConfig()
+	cfg.ConsumerGroupConfig = func(group string) (time.Duration, time.Duration) {
+		if group == "short" {
+			return time.Second, 200 * time.Millisecond
+		}
+		return 0, 0
+	}
+	h := newHarness(t, cfg)
+	cat := testCatalog{"t": 1}
+	a := h.member(cat, "short", "a", "t")
+	if r := a.mustBeat(); r.HeartbeatIntervalMillis != 200 {
+		t.Fatalf("heartbeat interval %d ms, want the group's 200", r.HeartbeatIntervalMillis)
+	}
+	b := h.member(cat, "long", "b", "t")
+	if r := b.mustBeat(); r.HeartbeatIntervalMillis != 500 {
+		t.Fatalf("heartbeat interval %d ms, want the broker's 500", r.HeartbeatIntervalMillis)
+	}
+	h.clk.Advance(1500 * time.Millisecond)
+	if d := h.describeCG(t, "short"); len(d.Members) != 0 {
+		t.Fatalf("member of a group with consumer.session.timeout.ms=1000 still there after 1.5s")
+	}
+	if d := h.describeCG(t, "long"); len(d.Members) != 1 {
+		t.Fatalf("member of a group with the broker's 3s session removed after 1.5s")
+	}
+}
+
+func TestConsumerGroupDelete(t *testing.T) {
+	h := newHarness(t, consumerTestConfig())
+	cat := testCatalog{"t": 1}
+	a := h.member(cat, "g", "a", "t")
+	a.mustBeat()
+	del := func() int16 {
+		return h.c.DeleteGroups(&kmsg.DeleteGroupsRequest{Groups: []string{"g"}}).Groups[0].ErrorCode
+	}
+	if c := del(); c != kerr.NonEmptyGroup.Code {
+		t.Fatalf("deleting a consumer group with a member: %v, want NON_EMPTY_GROUP", kerr.ErrorForCode(c))
+	}
+	a.epoch = leaveEpoch
+	a.mustBeat()
+	if c := del(); c != 0 {
+		t.Fatalf("deleting an empty consumer group: %v", kerr.ErrorForCode(c))
+	}
+	h.c.Close()
+	h.open(consumerTestConfig())
+	if d := h.describeCG(t, "g"); d.ErrorCode != kerr.GroupIDNotFound.Code {
+		t.Fatalf("a deleted consumer group came back after a restart: %+v", d)
+	}
+}
