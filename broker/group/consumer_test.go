@@ -603,3 +603,17 @@ func TestConsumerGroupDelete(t *testing.T) {
 		t.Fatalf("a deleted consumer group came back after a restart: %+v", d)
 	}
 }
+
+func TestConsumerGroupMaxSize(t *testing.T) {
+	cfg := consumerTestConfig()
+	cfg.ConsumerMaxSize = 2
+	h := newHarness(t, cfg)
+	cat := testCatalog{"t": 1}
+	for _, id := range []string{"a", "b"} {
+		h.member(cat, "g", id, "t").mustBeat()
+	}
+	wantHB(t, h.member(cat, "g", "c", "t").beat(), kerr.GroupMaxSizeReached)
+	if d := h.describeCG(t, "g"); len(d.Members) != 2 {
+		t.Fatalf("%d members, want 2 (group.consumer.max.size)", len(d.Members))
+	}
+}
