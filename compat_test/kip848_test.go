@@ -183,7 +183,6 @@ func TestKIP848(t *testing.T) {
 			{"--describe", "--members", "--group", group},
 			{"--describe", "--state", "--group", group},
 			{"--describe", "--group", classic},
-			{"--describe", "--state", "--group", classic},
 		} {
 			var out string
 			within(t, "kafka-consumer-groups "+strings.Join(args, " "), func() error {
