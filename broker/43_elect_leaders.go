@@ -259,7 +259,7 @@ func (b *Broker) electGroup(ctx context.Context, v *view, group string, how int8
 			return electOutcome{code: kerr.ElectionNotNeeded.Code}
 		}
 		// The live member whose log reaches furthest loses least.
-		for _, m := range v.members[group] {
+		for _, m := range b.cl().freshMembers(group, v.members[group]) {
 			if target == nil || m.LogEnd > target.LogEnd {
 				target = m
 			}

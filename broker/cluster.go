@@ -171,12 +171,14 @@ type cluster struct {
 
 	mu       sync.Mutex
 	routes   nameserver.Routes
-	routesAt int64 // bumped on every route read
-	readAt   time.Time
-	uncached bool // rebuild the view on every call (a Broker without New, in tests)
-	known    map[string]*knownTopic
-	view     *view
-	viewKey  [2]int64
+	routesAt int64 // bumped on every route read that changed the routes
+	// routesVer is the routePoller version c.routes came with.
+	routesVer uint64
+	readAt    time.Time
+	uncached  bool // rebuild the view on every call (a Broker without New, in tests)
+	known     map[string]*knownTopic
+	view      *view
+	viewKey   [2]int64
 
 	placeMu sync.Mutex
 	decided map[string]storage16 // topics this broker placed, by name → id
@@ -377,22 +379,46 @@ func (c *cluster) registerNow() {
 	}
 }
 
-// refreshNow reads the route table; on failure the last one stays.
+// routePoller is a NameServers that reads only what changed since its
+// last read (nameserver.Client: delta route reads; an in-process Local is
+// read whole); the version it returns changes whenever the routes do.
+type routePoller interface {
+	PollRoutes(ctx context.Context) (nameserver.Routes, uint64, error)
+}
+
+// refreshNow reads the route table; on failure the last one stays. With a
+// routePoller an unchanged table costs a small answer and leaves the view
+// as it is (it is rebuilt only when the routes changed).
 func (c *cluster) refreshNow() {
 	ctx, cancel := context.WithTimeout(context.Background(), nameServerCallTimeout)
 	defer cancel()
-	r, err := c.ns.Routes(ctx)
+	var r nameserver.Routes
+	var ver uint64 // 0: a whole read, always applied
+	var err error
+	if p, ok := c.ns.(routePoller); ok {
+		r, ver, err = p.PollRoutes(ctx)
+	} else {
+		r, err = c.ns.Routes(ctx)
+	}
 	if err != nil {
 		c.routeReads.WithLabelValues("failed").Inc()
 		c.log.Warn("reading routes from the NameServers; keeping the last table", zap.Error(err))
 		return
 	}
-	c.routeReads.WithLabelValues("ok").Inc()
 	c.mu.Lock()
-	c.routes = r
-	c.routesAt++
+	changed := ver == 0 || ver != c.routesVer
+	if changed {
+		c.routes = r
+		c.routesAt++
+		c.routesVer = ver
+	}
 	c.readAt = time.Now()
 	c.mu.Unlock()
+	if changed {
+		c.routeReads.WithLabelValues("ok").Inc()
+	} else {
+		c.routeReads.WithLabelValues("unchanged").Inc()
+	}
 	c.b.adoptClusterID(r)
 }
 

@@ -15,6 +15,7 @@ package broker
 // lead this partition?) and of Metadata and FindCoordinator.
 
 import (
+	"context"
 	"slices"
 	"sort"
 
@@ -416,4 +417,28 @@ func (b *Broker) clusterTopic(name string) (id [16]byte, partitions int32, ok bo
 		return id, 0, false
 	}
 	return vt.ID, vt.Partitions, true
+}
+
+// freshMembers returns the live members of group with their LogEnd as
+// registered last: the polled routes hold a member's LogEnd as of its last
+// routing change (delta reads, nameserver/delta.go), so what compares log
+// ends reads the whole table once. held is returned when no NameServer
+// answers in time.
+func (c *cluster) freshMembers(group string, held []*nameserver.Broker) []*nameserver.Broker {
+	ctx, cancel := context.WithTimeout(context.Background(), nameServerCallTimeout)
+	defer cancel()
+	r, err := c.ns.Routes(ctx)
+	if err != nil {
+		return held
+	}
+	var out []*nameserver.Broker
+	for i := range r.Brokers {
+		if r.Brokers[i].BrokerName == group {
+			out = append(out, &r.Brokers[i])
+		}
+	}
+	if len(out) == 0 {
+		return held
+	}
+	return out
 }

@@ -22,6 +22,21 @@ type Client struct {
 	http  *http.Client
 	// maxRoutes bounds a routes answer: MaxRoutesBytes (tests lower it).
 	maxRoutes int64
+
+	// PollRoutes's state: each NameServer's table as its deltas built it,
+	// the NameServers merged last time and that merge.
+	pollMu    sync.Mutex
+	held      map[string]*heldTable
+	mergedOf  string
+	merged    Routes
+	mergedVer uint64
+}
+
+// heldTable is one NameServer's table as a delta reader holds it.
+type heldTable struct {
+	instance string
+	gen      uint64
+	brokers  map[brokerKey]Broker
 }
 
 // NewClient returns a client for the NameServers at addrs (host:port).
@@ -141,6 +156,113 @@ func (c *Client) routesFrom(ctx context.Context, addr string) (Routes, error) {
 		}
 	}
 	return out, nil
+}
+
+// PollRoutes is Routes for a reader that polls (a broker, every
+// RouteRefreshInterval): each NameServer is asked only for what changed
+// since the generation read from it last (GET /v1/routes?since=, delta.go),
+// so an unchanged table costs a small answer and no merge. version grows
+// whenever the merged table changes; while it stays the same the same
+// Routes is returned, so a reader that remembers the version it applied
+// skips the rest (several readers may share one Client). The members'
+// LogEnd and lag figures are those of their last routing change; Routes
+// reads them fresh. Answers are checked as Routes checks them. It fails
+// only when no NameServer answers; a NameServer that does not answer is
+// left out of the merge, as Routes leaves it out.
+func (c *Client) PollRoutes(ctx context.Context) (routes Routes, version uint64, err error) {
+	c.pollMu.Lock()
+	defer c.pollMu.Unlock()
+	if c.held == nil {
+		c.held = make(map[string]*heldTable)
+	}
+	moved := make([]bool, len(c.addrs))
+	errs := make([]error, len(c.addrs))
+	held := make([]*heldTable, len(c.addrs))
+	for i, addr := range c.addrs {
+		if held[i] = c.held[addr]; held[i] == nil {
+			held[i] = &heldTable{}
+		}
+	}
+	var wg sync.WaitGroup
+	for i, addr := range c.addrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			moved[i], errs[i] = c.pollFrom(ctx, addr, held[i])
+		}()
+	}
+	wg.Wait()
+	var answered []string
+	changed := false
+	for i, addr := range c.addrs {
+		if errs[i] != nil {
+			continue
+		}
+		c.held[addr] = held[i]
+		answered = append(answered, addr)
+		changed = changed || moved[i]
+	}
+	if len(answered) == 0 {
+		return Routes{}, 0, fmt.Errorf("nameserver: no NameServer answered: %w", errors.Join(errs...))
+	}
+	of := strings.Join(answered, ",")
+	if !changed && of == c.mergedOf && c.mergedVer > 0 {
+		return c.merged, c.mergedVer, nil
+	}
+	tables := make([]Routes, 0, len(answered))
+	for _, addr := range answered {
+		h := c.held[addr]
+		t := Routes{Brokers: make([]Broker, 0, len(h.brokers))}
+		for _, b := range h.brokers {
+			t.Brokers = append(t.Brokers, b)
+		}
+		tables = append(tables, t)
+	}
+	c.merged, c.mergedOf = Merge(tables...), of
+	c.mergedVer++
+	return c.merged, c.mergedVer, nil
+}
+
+// pollFrom applies one NameServer's delta to h (a copy is changed, so a
+// failed read leaves h as it was) and reports whether anything changed.
+func (c *Client) pollFrom(ctx context.Context, addr string, h *heldTable) (bool, error) {
+	var d RoutesDelta
+	path := fmt.Sprintf("/v1/routes?since=%d&instance=%s", h.gen, url.QueryEscape(h.instance))
+	if err := c.get(ctx, addr, path, c.maxRoutes, &d); err != nil {
+		return false, err
+	}
+	if len(d.Brokers) > MaxBrokers {
+		return false, fmt.Errorf("nameserver %s: %d brokers, at most %d", addr, len(d.Brokers), MaxBrokers)
+	}
+	if !d.Full && d.Instance == h.instance && len(d.Brokers) == 0 && len(d.Removed) == 0 {
+		h.gen = d.Gen
+		return false, nil
+	}
+	next := make(map[brokerKey]Broker, len(h.brokers)+len(d.Brokers))
+	if !d.Full {
+		if d.Instance != h.instance {
+			return false, fmt.Errorf("nameserver %s: a delta of instance %q, held %q", addr, d.Instance, h.instance)
+		}
+		for k, b := range h.brokers {
+			next[k] = b
+		}
+		for _, m := range d.Removed {
+			delete(next, brokerKey{m.BrokerName, m.BrokerID})
+		}
+	}
+	for _, b := range d.Brokers {
+		k := brokerKey{b.BrokerName, b.BrokerID}
+		if b.Registration.Validate() != nil {
+			delete(next, k) // as Routes leaves an invalid member out
+			continue
+		}
+		next[k] = b
+	}
+	if len(next) > MaxBrokers {
+		return false, fmt.Errorf("nameserver %s: %d brokers, at most %d", addr, len(next), MaxBrokers)
+	}
+	*h = heldTable{instance: d.Instance, gen: d.Gen, brokers: next}
+	return true, nil
 }
 
 // Merge combines route tables from several NameServers: the newest heartbeat

@@ -65,6 +65,7 @@
 //	POST   /v1/register                      body Registration → RegisterResponse
 //	POST   /v1/unregister                    body {"cluster","broker_name","broker_id"}
 //	GET    /v1/routes                        → Routes (every live broker and topic)
+//	GET    /v1/routes?since=G&instance=I     → RoutesDelta (what changed since generation G; delta.go)
 //	GET    /v1/routes/{topic}                → TopicRoutes (one topic, its owners' members)
 //	POST   /v1/lease                         body LeaseRequest → LeaseResponse (lease.go)
 //	GET    /healthz                          → 200 "ok"
@@ -72,4 +73,7 @@
 //
 // Client registers with all configured NameServers in parallel and reads
 // routes from all of them, merging by the newest registration of each broker.
+// Brokers poll with Client.PollRoutes: delta reads, so an unchanged table
+// costs an answer of a few bytes and no merge (delta.go). A per-topic
+// answer is kept encoded until the routing changes.
 package nameserver

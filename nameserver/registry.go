@@ -1,6 +1,7 @@
 package nameserver
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -98,6 +99,9 @@ type RegisterResponse struct {
 type Broker struct {
 	Registration
 	LastHeartbeat time.Time `json:"last_heartbeat"`
+	// changed is the registry generation of the member's last routing
+	// change (delta.go).
+	changed uint64
 }
 
 // Routes is a snapshot of the whole registry.
@@ -131,10 +135,20 @@ type Registry struct {
 	// (TopicRoutes) looks at those members only, not at the whole table.
 	// Kept in step with brokers by setLocked and dropLocked.
 	holders map[string]map[brokerKey]int
-	now     func() time.Time
+	// groups indexes the members by group (broker name), so what concerns
+	// one group (its master, the members of a topic's owners) does not
+	// look at every member. Kept in step with brokers like holders.
+	groups map[string][]brokerKey
+	now    func() time.Time
 	// bytes is the sum of the members' routesBytes: what a routes answer
 	// can take, kept under MaxRoutesBytes.
 	bytes int
+	// Delta reads (delta.go): the routing generation, this registry's
+	// instance id, and the removals remembered since tombFloor.
+	gen       uint64
+	instance  string
+	tombs     []tomb
+	tombFloor uint64
 }
 
 // NewRegistry returns an empty registry; now is the clock (nil = time.Now).
@@ -142,13 +156,14 @@ func NewRegistry(now func() time.Time) *Registry {
 	if now == nil {
 		now = time.Now
 	}
-	return &Registry{brokers: make(map[brokerKey]*Broker), holders: make(map[string]map[brokerKey]int), now: now}
+	return &Registry{brokers: make(map[brokerKey]*Broker), holders: make(map[string]map[brokerKey]int), groups: make(map[string][]brokerKey), now: now, instance: newInstance()}
 }
 
 // setLocked puts b in the table under k, replacing what k had; under r.mu.
 func (r *Registry) setLocked(k brokerKey, b *Broker) {
 	r.dropLocked(k)
 	r.brokers[k] = b
+	r.groups[k.name] = append(r.groups[k.name], k)
 	for i, t := range b.Topics {
 		h := r.holders[t.Name]
 		if h == nil {
@@ -174,6 +189,15 @@ func (r *Registry) dropLocked(k brokerKey) {
 		}
 	}
 	delete(r.brokers, k)
+	g := r.groups[k.name]
+	if i := slices.Index(g, k); i >= 0 {
+		g = slices.Delete(g, i, i+1)
+	}
+	if len(g) == 0 {
+		delete(r.groups, k.name)
+	} else {
+		r.groups[k.name] = g
+	}
 }
 
 // Register records a heartbeat, replacing the broker's previous one. It
@@ -206,7 +230,14 @@ func (r *Registry) Register(reg Registration) (RegisterResponse, error) {
 		return RegisterResponse{}, invalid("the route table would grow past %d bytes", MaxRoutesBytes)
 	}
 	r.bytes += size - old
-	r.setLocked(k, &Broker{Registration: reg, LastHeartbeat: r.now()})
+	nb := &Broker{Registration: reg, LastHeartbeat: r.now()}
+	if prev, ok := r.brokers[k]; ok && sameRoute(&prev.Registration, &reg) {
+		nb.changed = prev.changed // a heartbeat: nothing for delta readers
+	} else {
+		r.gen++
+		nb.changed = r.gen
+	}
+	r.setLocked(k, nb)
 	return r.masterOfLocked(reg.BrokerName), nil
 }
 
@@ -214,8 +245,8 @@ func (r *Registry) masterOfLocked(name string) RegisterResponse {
 	// During a change of term two members may both say master for a
 	// moment; the later epoch is the master.
 	resp := RegisterResponse{MasterNodeID: -1}
-	for k, b := range r.brokers {
-		if k.name == name && b.Role == RoleMaster && (resp.MasterNodeID == -1 || b.MasterEpoch > resp.MasterEpoch) {
+	for _, k := range r.groups[name] {
+		if b := r.brokers[k]; b.Role == RoleMaster && (resp.MasterNodeID == -1 || b.MasterEpoch > resp.MasterEpoch) {
 			resp.MasterAddr = b.ReplicationAddr
 			resp.MasterNodeID = b.NodeID
 			resp.MasterEpoch = b.MasterEpoch
@@ -234,6 +265,7 @@ func (r *Registry) Unregister(brokerName string, brokerID int64) bool {
 	if ok {
 		r.bytes -= b.routesBytes()
 		r.dropLocked(k)
+		r.removedLocked(k)
 	}
 	return ok
 }
@@ -249,6 +281,7 @@ func (r *Registry) Expire(maxAge time.Duration) []string {
 		if b.LastHeartbeat.Before(cutoff) {
 			r.bytes -= b.routesBytes()
 			r.dropLocked(k)
+			r.removedLocked(k)
 			gone = append(gone, b.BrokerName+"/"+strconv.FormatInt(b.BrokerID, 10))
 		}
 	}
@@ -261,8 +294,16 @@ func (r *Registry) Expire(maxAge time.Duration) []string {
 // groups claim the same partition (only during a misconfiguration), the
 // master with the higher data version wins, so the answer is stable.
 func (r *Registry) Routes() Routes {
+	// Records are replaced whole, never modified, so the lock is held
+	// only to take the pointers: building the answer (a few ms at 100,000
+	// partitions) does not hold up registrations and, behind a waiting
+	// registration, every other reader.
 	r.mu.RLock()
-	defer r.mu.RUnlock()
+	all := make([]*Broker, 0, len(r.brokers))
+	for _, b := range r.brokers {
+		all = append(all, b)
+	}
+	r.mu.RUnlock()
 	var out Routes
 	type claim struct {
 		owner   string
@@ -270,7 +311,7 @@ func (r *Registry) Routes() Routes {
 	}
 	topics := make(map[string]*Topic)
 	claims := make(map[string]map[int32]claim)
-	for _, b := range r.brokers {
+	for _, b := range all {
 		cp := *b
 		cp.Endpoints = append([]Endpoint(nil), b.Endpoints...)
 		cp.Topics = append([]TopicRoute(nil), b.Topics...)
@@ -331,8 +372,18 @@ type TopicRoutes struct {
 // does not grow with the cluster (a whole-table read of 1,000 brokers and
 // 100,000 partitions is several MB). Ownership follows Routes' rules.
 func (r *Registry) TopicRoutes(name string) TopicRoutes {
+	tr, _ := r.topicRoutesGen(name)
+	return tr
+}
+
+// topicRoutesGen is TopicRoutes with the routing generation it reflects.
+func (r *Registry) topicRoutesGen(name string) (TopicRoutes, uint64) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
+	return r.topicRoutesLocked(name), r.gen
+}
+
+func (r *Registry) topicRoutesLocked(name string) TopicRoutes {
 	h := r.holders[name]
 	if len(h) == 0 {
 		return TopicRoutes{}
@@ -367,15 +418,21 @@ func (r *Registry) TopicRoutes(name string) TopicRoutes {
 			}
 		}
 	}
-	groups := map[string]bool{}
+	members := keys
+	seen := map[string]bool{}
 	for _, g := range out.Topic.Owners {
-		groups[g] = true
-	}
-	for k, b := range r.brokers {
-		i, holds := h[k]
-		if !holds && !groups[k.name] {
-			continue
+		if !seen[g] {
+			seen[g] = true
+			for _, k := range r.groups[g] {
+				if _, holds := h[k]; !holds {
+					members = append(members, k)
+				}
+			}
 		}
+	}
+	for _, k := range members {
+		b := r.brokers[k]
+		i, holds := h[k]
 		cp := *b
 		cp.Topics = nil
 		if holds {
@@ -405,4 +462,11 @@ func sortKeys(keys []brokerKey) {
 		}
 		return keys[i].id < keys[j].id
 	})
+}
+
+// Len is the number of live members.
+func (r *Registry) Len() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.brokers)
 }

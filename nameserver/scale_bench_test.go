@@ -29,9 +29,12 @@ import (
 // the per-topic read latency (p50, p99, max, in µs), one whole-table read
 // (Client.Routes: its time and size) for comparison, the Go heap the
 // filled table holds (after a GC, measured beside the test's own
-// clients), and how long after a re-registration that moves a partition a
+// clients), how long after a re-registration that moves a partition a
 // reader polling every 2 s (the brokers' default
-// nameserver.poll.interval.ms) sees the move.
+// nameserver.poll.interval.ms) with delta reads (Client.PollRoutes, as a
+// broker polls) sees the move and in how many polls (1: the first poll
+// after it), and what such a poll costs: the first (the whole table) and
+// one while only heartbeats arrive (time and answer bytes).
 //
 //	go test ./nameserver -run NONE -bench BenchmarkNameServerScale -benchtime 5000x
 func BenchmarkNameServerScale(b *testing.B) {
@@ -160,11 +163,37 @@ func BenchmarkNameServerScale(b *testing.B) {
 		b.Fatalf("whole table has %d topics, want %d", n, topics)
 	}
 
+	// A broker's poll (Client.PollRoutes, delta reads): the first reads
+	// the whole table, the next ones, while only heartbeats arrive, get
+	// an answer without members.
+	poller := NewClient([]string{addr})
+	t0 = time.Now()
+	if _, _, err := poller.PollRoutes(ctx); err != nil {
+		b.Fatal(err)
+	}
+	firstPollTook := time.Since(t0)
+	var unchangedPoll time.Duration
+	for i := 0; i < 5; i++ {
+		t0 = time.Now()
+		if _, _, err := poller.PollRoutes(ctx); err != nil {
+			b.Fatal(err)
+		}
+		unchangedPoll = max(unchangedPoll, time.Since(t0))
+	}
+	held := poller.held[addr]
+	resp, err = http.Get(fmt.Sprintf("http://%s/v1/routes?since=%d&instance=%s", addr, held.gen, held.instance))
+	if err != nil {
+		b.Fatal(err)
+	}
+	unchangedBytes, _ := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+
 	// Route change: partition 0 of topic-0000 moves from group 0 to group 1
 	// (the two owning it; both re-register at once, as a broker does on a
 	// change);
 	// a reader polling every pollEvery from a random phase sees it.
 	moved := make(chan time.Duration, 1)
+	var pollsToSee atomic.Int64
 	go func() {
 		time.Sleep(time.Duration(rand.Int63n(int64(pollEvery))))
 		from, to := 0, 1 // the groups owning topic-0000's partitions 0-49 and 50-99
@@ -185,8 +214,10 @@ func BenchmarkNameServerScale(b *testing.B) {
 			register(k)
 		}
 		for {
-			tr, err := cl.TopicRoutes(ctx, "topic-0000")
-			if err == nil && tr.Topic.Owners[0] == "broker-001" {
+			// As a broker polls: a delta read of what changed.
+			r, _, err := poller.PollRoutes(ctx)
+			pollsToSee.Add(1)
+			if err == nil && len(r.Topics) > 0 && r.Topics[0].Owners[0] == "broker-001" {
 				moved <- time.Since(changed)
 				return
 			}
@@ -231,4 +262,8 @@ func BenchmarkNameServerScale(b *testing.B) {
 	b.ReportMetric(float64(int64(m1.HeapInuse)-int64(m0.HeapInuse))/(1<<20), "heap-MiB")
 	b.ReportMetric(float64(fillTook.Milliseconds()), "fill-ms")
 	b.ReportMetric(float64(change.Milliseconds()), "change-seen-ms")
+	b.ReportMetric(float64(pollsToSee.Load()), "polls-to-see-change")
+	b.ReportMetric(float64(firstPollTook.Milliseconds()), "first-poll-ms")
+	b.ReportMetric(float64(unchangedPoll.Microseconds()), "unchanged-poll-max-µs")
+	b.ReportMetric(float64(unchangedBytes), "unchanged-poll-bytes")
 }

@@ -535,6 +535,7 @@ func (s *Store) CreatePartition(topic TopicID, partition int32) (*Partition, err
 		return nil, err
 	}
 	if p := s.lookup(k); p != nil {
+		p.makeCQDir()
 		return p, nil
 	}
 	return nil, ErrUnknownPartition
