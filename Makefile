@@ -1,4 +1,4 @@
-.PHONY: run test fuzz build image up down deploy-test jepsen compaction-1g rolling failover-timing restart-scale
+.PHONY: run test fuzz build image up down deploy-test jepsen compaction-1g rolling failover-timing restart-scale soak stall
 
 run:
 	go run ./cmd/gregor
@@ -82,3 +82,21 @@ RESTART_PARTITIONS ?= 10000
 restart-scale:
 	GREGOR_RESTART_BYTES=$(RESTART_BYTES) GREGOR_RESTART_PARTITIONS=$(RESTART_PARTITIONS) \
 		go test -count=1 -v -timeout 60m -run 'TestRestartAtScale$$' ./cluster_test/
+
+# Long runs of gregor standalone under `gregor bench e2e` (scripts/soak.sh),
+# not in make test; each writes a results table with the commit and the
+# machine's load (OUT/results.md, printed). Full runs need a quiet machine.
+# soak (issue 14 item 7): produce+consume at 70 % of a maximum measured first,
+# SOAK_DURATION long, with retention deleting 64 MiB segments: throughput of
+# the last 5 minutes against the first 5, the broker's RSS sampled every 5 s.
+# stall (issue 14 item 5): a fixed STALL_RATE for STALL_DURATION across
+# segment rolls, retention deletions and checkpoints: the longest end-to-end
+# latency of any record. SOAK_DURATION=20s / STALL_DURATION=20s check the
+# harness in about a minute.
+SOAK_DURATION ?= 30m
+STALL_DURATION ?= 10m
+STALL_RATE ?= 20000
+soak:
+	SOAK_DURATION=$(SOAK_DURATION) bash scripts/soak.sh $(OUT)
+stall:
+	STALL_DURATION=$(STALL_DURATION) STALL_RATE=$(STALL_RATE) bash scripts/stall.sh $(OUT)
