@@ -64,7 +64,8 @@ func TestStreams(t *testing.T) {
 //   - both: after a clean close the group (the application id) has committed
 //     the input's end offsets, the changelog topic is compacted
 //     (cleanup.policy=compact) and the repartition topic is not
-//     (cleanup.policy=delete).
+//     (cleanup.policy=delete), and the application has purged records of
+//     the repartition topic (its log start offsets are not all 0).
 func streamsWordCount(t *testing.T, tg *target, version, guarantee string) {
 	start := time.Now()
 	in := newTopic(t, tg, "wc-in", 3)
@@ -243,6 +244,18 @@ func streamsWordCount(t *testing.T, tg *target, version, guarantee string) {
 		}
 	}
 	checkCommitted(t, tg, appID, in)
+	// The application purged what it consumed of the repartition topic
+	// (DeleteRecords up to its committed offsets).
+	starts, err := newAdmin(t, tg).ListStartOffsets(ctxT(t, 20*time.Second), repartition)
+	if err != nil {
+		t.Fatalf("list start offsets of %s: %v", repartition, err)
+	}
+	purged := int64(0)
+	starts.Each(func(o kadm.ListedOffset) { purged += o.Offset })
+	if purged == 0 {
+		t.Errorf("%s: every partition still starts at offset 0: the application's DeleteRecords purged nothing", repartition)
+	}
+	t.Logf("%s: %d records purged", repartition, purged)
 	for topic, policy := range map[string]string{changelog: "compact", repartition: "delete"} {
 		rc, err := newAdmin(t, tg).DescribeTopicConfigs(ctxT(t, 20*time.Second), topic)
 		if err != nil {

@@ -34,7 +34,8 @@ import org.apache.kafka.streams.kstream.Produced;
  * changelog and OUT: under exactly_once_v2 a read_committed reader of OUT sees
  * each word's counts 1, 2, … n exactly once each. A 1 s commit interval
  * leaves a transaction open long enough for the test to kill the JVM inside
- * it; a short session timeout keeps the restart quick. SIGTERM closes the application
+ * it; a short session timeout keeps the restart quick; the repartition topic
+ * is purged of what was consumed (DeleteRecords) at every commit. SIGTERM closes the application
  * cleanly (a last commit).
  */
 public final class StreamsApp {
@@ -55,6 +56,8 @@ public final class StreamsApp {
         p.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, 1);
         p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 1000);
         p.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 0);
+        // Purge the repartition topic (DeleteRecords) after every commit.
+        p.put(StreamsConfig.REPARTITION_PURGE_INTERVAL_MS_CONFIG, 500);
         p.put(StreamsConfig.consumerPrefix(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG), 6000);
         p.put(StreamsConfig.consumerPrefix(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG), 500);
         p.put(StreamsConfig.consumerPrefix(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG), "earliest");
