@@ -26,8 +26,8 @@ package broker
 //   - v5 (KIP-1102 rebootstrap): a request naming a cluster id is checked
 //     as Kafka 4.4 checks it: a node id below 0 with it is INVALID_REQUEST;
 //     another node id, or another cluster id on a single broker group, is
-//     REBOOTSTRAP_REQUIRED (in a cluster of several groups each group keeps
-//     its own generated cluster id unless cluster.id is configured, so the
+//     REBOOTSTRAP_REQUIRED (in a cluster of several groups the groups agree
+//     on one id only after their first route reads, cluster_id.go, so the
 //     id is not compared there). Either error answer lists no APIs and no
 //     features (finalized epoch -1).
 
@@ -85,10 +85,11 @@ func handleApiVersions(_ context.Context, b *Broker, req *protocol.Request) (kms
 		case r.NodeID != b.cfg.NodeID,
 			*r.ClusterID != b.ClusterID() && b.ClusterID() != "" && len(b.cl().currentView().members) <= 1:
 			// The cluster id only on a single broker group: without a
-			// configured cluster.id each group of a cluster keeps the id
-			// its master generated (loadClusterID), so a client that
-			// learned another group's id is not misrouted; a new slave
-			// knows no id until its master's log brings it.
+			// configured cluster.id the groups of a cluster converge on
+			// one id after their first route reads (cluster_id.go), and a
+			// client that learned the id a moment before is not sent
+			// away; a new slave knows no id until its master's log
+			// brings it.
 			code = kerr.RebootstrapRequired.Code
 		}
 		if code != 0 {
