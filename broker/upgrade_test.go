@@ -82,11 +82,20 @@ type upgradeProducer struct {
 	Batches [][2]int64 `json:"batches"`
 }
 
+// upgradeTxn is a transactional producer whose coordinator state must
+// survive: its transactional id and the producer id and epoch it had.
+type upgradeTxn struct {
+	TransactionalID string `json:"transactional_id"`
+	ID              int64  `json:"id"`
+	Epoch           int16  `json:"epoch"`
+}
+
 type upgradeFixture struct {
 	Commit   string          `json:"commit"`
 	Made     string          `json:"made"`
 	State    upgradeState    `json:"state"`
 	Producer upgradeProducer `json:"producer"`
+	Txn      *upgradeTxn     `json:"txn,omitempty"`
 }
 
 const upgradeGroup = "upgrade-group"
@@ -163,7 +172,8 @@ func readWholeTopic(t *testing.T, ctx context.Context, addr string, adm *kadm.Cl
 	if len(want) == 0 {
 		return out
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,13 +217,14 @@ func shortValue(v []byte) string {
 // TestUpgradeGenerate writes a fixture with an earlier gregor binary:
 //
 //	git worktree add --detach /tmp/old <commit> && (cd /tmp/old && go build -o /tmp/gregor-old ./cmd/gregor)
-//	GREGOR_UPGRADE_BIN=/tmp/gregor-old GREGOR_UPGRADE_COMMIT=<commit> \
+//	GREGOR_UPGRADE_BIN=/tmp/gregor-old GREGOR_UPGRADE_COMMIT=<commit> [GREGOR_UPGRADE_TXN=1] \
 //	    go test -count=1 -run TestUpgradeGenerate ./broker/
 //
 // It writes topics with keyed records with headers over 1 MiB segments, a
 // compacted topic (waiting for the earlier binary to compact it), a
 // group's committed offsets with metadata and an idempotent producer's
-// batches, reads all of it back, stops the binary and stores the data
+// batches (and, with GREGOR_UPGRADE_TXN, committed and aborted
+// transactions), reads all of it back (read_committed), stops the binary and stores the data
 // and what was read in storage/testdata/upgrade-<commit>/.
 func TestUpgradeGenerate(t *testing.T) {
 	bin, commit := os.Getenv("GREGOR_UPGRADE_BIN"), os.Getenv("GREGOR_UPGRADE_COMMIT")
@@ -317,6 +328,42 @@ func TestUpgradeGenerate(t *testing.T) {
 		}
 		prod.Batches = append(prod.Batches, [2]int64{int64(seq), r.BaseOffset})
 	}
+	// With GREGOR_UPGRADE_TXN (a commit with transactions): a committed
+	// and an aborted transaction, then a plain record, so the topic ends
+	// with a record read_committed returns.
+	var txn *upgradeTxn
+	if os.Getenv("GREGOR_UPGRADE_TXN") != "" {
+		if r, err := adm.CreateTopic(ctx, 1, 1, nil, "txn"); err != nil || r.Err != nil {
+			t.Fatalf("create txn: %v %v", err, r.Err)
+		}
+		tcl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.TransactionalID("upgrade-txn"), kgo.ProducerLinger(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tcl.Close()
+		for i, commit := range []bool{true, false, true} {
+			if err := tcl.BeginTransaction(); err != nil {
+				t.Fatal(err)
+			}
+			for j := 0; j < 3; j++ {
+				r := &kgo.Record{Topic: "txn", Key: []byte(fmt.Sprintf("t%d", i)), Value: []byte(fmt.Sprintf("txn-%d-%d-%v", i, j, commit))}
+				if err := tcl.ProduceSync(ctx, r).FirstErr(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := tcl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "txn", Value: []byte("tail")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		id, epoch, err := tcl.ProducerID(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		txn = &upgradeTxn{TransactionalID: "upgrade-txn", ID: id, Epoch: epoch}
+	}
 	// Wait for the earlier binary to compact (its round runs every 15 s).
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(time.Second) {
 		if n := len(readWholeTopic(t, ctx, addr, adm, "compacted")); n <= 40 {
@@ -340,7 +387,7 @@ func TestUpgradeGenerate(t *testing.T) {
 	if b, err := exec.Command("tar", "-czf", filepath.Join(out, "data.tar.gz"), "-C", dir, ".").CombinedOutput(); err != nil {
 		t.Fatalf("tar: %v %s", err, b)
 	}
-	fx := upgradeFixture{Commit: commit, Made: "TestUpgradeGenerate (broker/upgrade_test.go)", State: st, Producer: prod}
+	fx := upgradeFixture{Commit: commit, Made: "TestUpgradeGenerate (broker/upgrade_test.go)", State: st, Producer: prod, Txn: txn}
 	b, _ := json.MarshalIndent(fx, "", " ")
 	if err := os.WriteFile(filepath.Join(out, "expected.json"), append(b, '\n'), 0o644); err != nil {
 		t.Fatal(err)
@@ -459,6 +506,16 @@ func TestUpgradeFromEarlierCommits(t *testing.T) {
 			if !reflect.DeepEqual(got, fx.State) {
 				gj, _ := json.MarshalIndent(got, "", " ")
 				t.Fatalf("after a restart this binary serves\n%.4000s", gj)
+			}
+
+			// The transactional producer's coordinator state: its
+			// transactional id gets its producer id back, one epoch on.
+			if tx := fx.Txn; tx != nil {
+				r := initPID(t, cb.client(), 4, -1, -1, &tx.TransactionalID)
+				if r.ErrorCode != 0 || r.ProducerID != tx.ID || r.ProducerEpoch != tx.Epoch+1 {
+					t.Fatalf("InitProducerID(%s): %v id %d epoch %d, want id %d epoch %d", tx.TransactionalID,
+						kerr.ErrorForCode(r.ErrorCode), r.ProducerID, r.ProducerEpoch, tx.ID, tx.Epoch+1)
+				}
 			}
 
 			// With the earlier binary at hand (as for TestUpgradeGenerate),
