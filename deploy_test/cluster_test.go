@@ -379,7 +379,7 @@ func TestDockerComposeCluster(t *testing.T) {
 	c := &ccluster{kafka: map[int32]string{}, http: map[int32]string{}}
 	env := append(os.Environ(),
 		fmt.Sprintf("COMPOSE_PROJECT_NAME=gregorcluster%d", os.Getpid()),
-		"GREGOR_IMAGE=gregor:deploytest",
+		"GREGOR_IMAGE="+imageTag,
 		"CGO_ENABLED=0",
 		// Short enough to watch the ISR change; segments small enough
 		// that six preallocated logs do not fill a shared disk. The

@@ -53,12 +53,14 @@ func TestImageConventions(t *testing.T) {
 		{file: "bitnami-kafka.yml", service: "kafka", portVar: "KAFKA_EXTERNAL_PORT", volume: "kafka_data",
 			dataDir: "kafka/data", internal: "kafka:9092", clusterID: "abcdefghijklmnopqrstuv", healthcheck: "kafka-topics.sh"},
 	} {
+		tc := tc
 		t.Run(tc.file, func(t *testing.T) {
+			t.Parallel() // separate compose projects, ports and volumes
 			port := freePort(t)
 			project := fmt.Sprintf("gregorconv%d%s", os.Getpid(), strings.Split(tc.file, "-")[0])
 			h := &harness{t: t, root: root, env: append(os.Environ(),
 				"COMPOSE_PROJECT_NAME="+project,
-				"KAFKA_IMAGE=gregor:deploytest",
+				"KAFKA_IMAGE="+imageTag,
 				fmt.Sprintf("%s=%d", tc.portVar, port),
 				"CGO_ENABLED=0",
 			)}

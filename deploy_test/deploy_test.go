@@ -70,18 +70,33 @@ func (h *harness) compose(args ...string) string {
 var (
 	imageOnce sync.Once
 	imageErr  string
+	// imageTag is this test process's own tag: Docker is shared by every
+	// run on the machine, and a run of another checkout building
+	// gregor:deploytest under one tag replaced the image a test here was
+	// in the middle of (a format-1 binary met the format-2 volume the
+	// first half wrote). TestMain removes it.
+	imageTag = fmt.Sprintf("gregor:deploytest-%d", os.Getpid())
 )
 
+// TestMain removes this process's image once every test ran.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if imageErr == "" {
+		exec.Command("docker", "rmi", "-f", imageTag).Run()
+	}
+	os.Exit(code)
+}
+
 // buildImage installs and starts Docker (scripts/install-docker.sh) and
-// builds gregor:deploytest once per test binary (scripts/build-image.sh: the
-// static binary first, then the FROM scratch image around it). Every test of the package runs
-// that image.
+// builds imageTag once per test binary (scripts/build-image.sh: the static
+// binary first, then the FROM scratch image around it). Every test of the
+// package runs that image.
 func buildImage(h *harness) {
 	h.t.Helper()
 	imageOnce.Do(func() {
 		for _, c := range [][]string{
 			{"bash", "scripts/install-docker.sh"},
-			{"bash", "scripts/build-image.sh", "gregor:deploytest"},
+			{"bash", "scripts/build-image.sh", imageTag},
 		} {
 			if out, err := h.try("", c[0], c[1:]...); err != nil {
 				imageErr = fmt.Sprintf("%s: %v\n%s", strings.Join(c, " "), err, out)
@@ -152,7 +167,7 @@ func TestDockerCompose(t *testing.T) {
 	project := fmt.Sprintf("gregordeploy%d", os.Getpid())
 	h := &harness{t: t, root: root, env: append(os.Environ(),
 		"COMPOSE_PROJECT_NAME="+project,
-		"GREGOR_IMAGE=gregor:deploytest",
+		"GREGOR_IMAGE="+imageTag,
 		fmt.Sprintf("GREGOR_KAFKA_PORT=%d", kafkaPort),
 		fmt.Sprintf("GREGOR_HTTP_PORT=%d", httpPort),
 		"CGO_ENABLED=0",
