@@ -96,6 +96,10 @@ type ClusterConfig struct {
 	// HTTPAddr is host:port of this broker's HTTP listener, registered so
 	// a promotion can reach the members of the group (promote.go).
 	HTTPAddr string
+	// Secret is cluster.secret: sent to the NameServers with every request
+	// and proven on the replication port (nameserver/auth.go,
+	// replication/auth.go).
+	Secret string
 }
 
 // DefaultNameServer is where `gregor broker` registers when no NameServer
@@ -203,7 +207,7 @@ func newCluster(b *Broker, cfg ClusterConfig, log *zap.Logger) *cluster {
 	ns := cfg.Client
 	if ns == nil {
 		if len(cfg.NameServers) > 0 {
-			ns = nameserver.NewClient(cfg.NameServers)
+			ns = nameserver.NewClient(cfg.NameServers).WithSecret(cfg.Secret)
 		} else {
 			ns = nameserver.NewLocal()
 		}

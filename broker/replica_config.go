@@ -76,6 +76,10 @@ type ReplicationConfig struct {
 	// Disabled keeps a broker without replication (tests of a lone node
 	// that must not bind the replication port).
 	Disabled bool
+	// TLS is replication.ssl.enable: the replication port speaks TLS with
+	// the broker's ssl.keystore/ssl.truststore, client certificates
+	// required (replication_auth.go).
+	TLS bool
 }
 
 // Replication defaults.

@@ -94,6 +94,10 @@ func (packageReplication) startMaster(b *Broker) (replMaster, error) {
 		m.Close()
 		return nil, err
 	}
+	if ln, err = b.secureReplicationListener(ln); err != nil { // replication_auth.go
+		m.Close()
+		return nil, err
+	}
 	go func() {
 		if err := m.Serve(ln); err != nil && err != replication.ErrClosed {
 			b.log.Warn("replication listener stopped", zap.Error(err))
@@ -127,6 +131,10 @@ func (s *masterSide) Slaves() []slaveProgress {
 
 func (packageReplication) startSlave(b *Broker, masterAddr string) (replSlave, error) {
 	rc := b.cfg.Replication
+	dial, err := b.secureReplicationDial() // replication_auth.go
+	if err != nil {
+		return nil, err
+	}
 	s, err := replication.NewSlave(replication.SlaveConfig{
 		Group:      b.cfg.Cluster.BrokerName,
 		Member:     b.memberID(),
@@ -138,6 +146,7 @@ func (packageReplication) startSlave(b *Broker, masterAddr string) (replSlave, e
 		MaxBackoff: time.Second,
 		// Truncated or bootstrapped: the derived state changed wholesale.
 		OnReset: func(int64) { b.kickReload() },
+		Dial:    dial,
 	})
 	if err != nil {
 		return nil, err

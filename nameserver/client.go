@@ -30,6 +30,8 @@ type Client struct {
 	mergedOf  string
 	merged    Routes
 	mergedVer uint64
+	// secret is cluster.secret, sent with every request (auth.go).
+	secret string
 }
 
 // heldTable is one NameServer's table as a delta reader holds it.
@@ -373,6 +375,9 @@ func (c *Client) get(ctx context.Context, addr, path string, limit int64, out an
 // do sends req and decodes the JSON answer into out, reading at most limit
 // bytes of it: a larger answer is an error, never a larger allocation.
 func (c *Client) do(req *http.Request, limit int64, out any) error {
+	if c.secret != "" {
+		req.Header.Set("Authorization", "Bearer "+c.secret)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return err

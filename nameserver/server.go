@@ -29,6 +29,10 @@ type Config struct {
 	// LeaseDuration is a master lease's length (lease.go; 4 s).
 	LeaseDuration time.Duration
 	Logger        *zap.Logger
+	// Secret is cluster.secret: when set, every /v1/ request (register,
+	// unregister, routes, leases) must carry it (auth.go); /healthz and
+	// /metrics stay open.
+	Secret string
 }
 
 // EnsureDefaults fills every zero field that has a default. It is the one
@@ -119,9 +123,10 @@ func NewServer(cfg Config) (*Server, error) {
 	mux.HandleFunc("POST /v1/lease", s.handleLease)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.promReg, promhttp.HandlerOpts{}))
+	handler := s.requireSecret(mux) // auth.go
 	// ReadTimeout covers the body too: a client trickling a registration
 	// holds one of the few register slots for at most that long.
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second}
+	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second}
 	return s, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -107,7 +108,7 @@ milliseconds). A group whose master is missing is marked "no master".`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			routes, err := nameserver.NewClient(splitList(nameservers)).Routes(ctx)
+			routes, err := nameserver.NewClient(splitList(nameservers)).WithSecret(os.Getenv("GREGOR_CLUSTER_SECRET")).Routes(ctx)
 			if err != nil {
 				return err
 			}

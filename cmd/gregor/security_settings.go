@@ -37,6 +37,8 @@ var securitySettings = []setting{
 	{key: "security.owner.max.staleness.ms", kind: kindInt, usage: "a broker of another group that could not read the owner's ACLs and credentials for this long denies everyone but super.users and refuses SCRAM logins", def: func(d *Config) string { return ms(d.Security.Owner.MaxStaleness) }},
 	{key: "sasl.kerberos.service.name", kind: kindString, usage: "refused: GSSAPI (Kerberos) is out of gregor's scope; use SCRAM-SHA-512 or PLAIN over SASL_SSL"},
 	{key: "delegation.token.secret.key", kind: kindString, usage: "refused: delegation tokens are out of gregor's scope; use SCRAM credentials"},
+	{key: "cluster.secret", kind: kindString, cmds: brokerProcess | cmdNameServer, usage: "shared secret of the cluster's processes: every NameServer request (register, unregister, routes, leases) must carry it and master and slave prove it to each other on the replication port; empty: both ports open"},
+	{key: "replication.ssl.enable", kind: kindBool, usage: "the replication port speaks TLS with ssl.keystore/ssl.truststore, client certificates required", def: func(d *Config) string { return strconv.FormatBool(d.Replication.TLS) }},
 	{key: "allow.everyone.if.no.acl.found", kind: kindBool, usage: "with an authorizer, allow what no ACL covers at all", def: func(d *Config) string { return strconv.FormatBool(d.Security.AllowEveryoneIfNoACL) }},
 }
 
@@ -90,6 +92,12 @@ func (p *parser) security(c *Config) {
 	}
 	if v, ok := p.str("delegation.token.secret.key"); ok && v != "" {
 		p.fail("delegation.token.secret.key", "delegation tokens are out of gregor's scope; use SCRAM credentials (gregor user add)")
+	}
+	if v, ok := p.str("cluster.secret"); ok {
+		c.Cluster.Secret, c.NameServer.Secret = v, v
+	}
+	if v, ok := p.bool("replication.ssl.enable"); ok {
+		c.Replication.TLS = v
 	}
 	str("inter.broker.listener.name", &s.InterBroker.Listener)
 	str("sasl.mechanism.inter.broker.protocol", &s.InterBroker.Mechanism)

@@ -40,6 +40,7 @@ var noDefault = map[string]string{
 	"inter.broker.listener.name":      "follows the listeners",
 	"security.owner.group":            "the broker's own group",
 	"sasl.kerberos.service.name":      "none (refused)",
+	"cluster.secret":                  "none (the ports are open)",
 	"delegation.token.secret.key":     "none (refused)",
 	"log.retention.minutes":           "log.retention.ms's default",
 	"log.retention.hours":             "log.retention.ms's default",
