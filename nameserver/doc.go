@@ -16,10 +16,10 @@
 //	                   Registration whole (cluster, node id, role, rack,
 //	                   Kafka endpoints, replication and HTTP addresses, log
 //	                   end, master epoch, data version, a master's in-sync
-//	                   set and each slave's progress, and each topic it
-//	                   holds: name, id, partition count, the partitions its
-//	                   group owns) and the time of that heartbeat
-//	                   (registry.go)
+//	                   set and each slave's progress, its Kafka cluster id
+//	                   and since when it has it, and each topic it holds:
+//	                   name, id, partition count, the partitions its group
+//	                   owns) and the time of that heartbeat (registry.go)
 //	Leases.groups      broker name → the group's master lease: holder and
 //	                   epoch, when it ends, the largest epoch known, the last
 //	                   in-sync set (lease.go)
