@@ -71,6 +71,11 @@
 // or a new InitProducerId fenced the old producer) resets that state, so
 // the zombie's batches get INVALID_PRODUCER_EPOCH.
 //
+// In replication.mode=sync EndTxn is answered once the in-sync slaves hold
+// the decision and the markers (broker/txn_coordination.go,
+// txnAwaitInSync), as Produce acks=all waits: a slave promoted after the
+// answer has the commit (cluster_test's TestTxnCommitSurvivesFailover).
+//
 // Markers for partitions another broker group owns go to its master as
 // WriteTxnMarkers (key 27, inter-broker); offsets committed in the
 // transaction (TxnOffsetCommit) wait at the group's coordinator as pending
