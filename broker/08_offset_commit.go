@@ -24,8 +24,10 @@ package broker
 //     SyncGroup.
 //   - A KIP-848 consumer group checks the member epoch instead
 //     (broker/group, consumer_admin.go): UNKNOWN_MEMBER_ID,
-//     UNSUPPORTED_VERSION before v9, STALE_MEMBER_EPOCH; an admin commit
-//     (epoch -1) only while the group is empty.
+//     UNSUPPORTED_VERSION before v9, STALE_MEMBER_EPOCH unless the epoch
+//     is the member's or (KIP-1251) an older one for a partition it has
+//     owned since; an admin commit (epoch -1) only while the group is
+//     empty.
 //   - A group that does not exist, for a commit with a generation, gets
 //     ILLEGAL_GENERATION (GROUP_ID_NOT_FOUND from v9).
 //   - The offsets are written to the commit log under the group's lock and

@@ -174,6 +174,10 @@ type cmember struct {
 	state            memberState
 	assigned         assignment
 	revoking         assignment
+	// assignedAt is the member epoch at which each owned partition was
+	// given to it (KIP-1251's assignment epoch): a commit with an older
+	// member epoch is accepted for a partition owned since then.
+	assignedAt map[[16]byte]map[int32]int32
 
 	hbSeq     uint64 // bumps on every heartbeat; a stale session expiry is ignored
 	hb        timer
@@ -888,6 +892,7 @@ func (g *group) computeNext(m *cmember) {
 		g.armRevokeTimer(m)
 		return
 	}
+	newEpoch := cg.assignEpoch
 	next := keep.clone()
 	for t, ps := range target {
 		for _, p := range ps {
@@ -907,6 +912,20 @@ func (g *group) computeNext(m *cmember) {
 		m.prevEpoch = m.epoch
 		m.epoch = cg.assignEpoch
 	}
+	// Assignment epochs: kept partitions keep theirs, new ones get the
+	// epoch they are given at.
+	at := map[[16]byte]map[int32]int32{}
+	for t, ps := range next {
+		at[t] = map[int32]int32{}
+		for _, p := range ps {
+			e, ok := m.assignedAt[t][p]
+			if !ok {
+				e = newEpoch
+			}
+			at[t][p] = e
+		}
+	}
+	m.assignedAt = at
 	m.assigned, m.revoking = next, assignment{}
 	if unreleased {
 		m.state = msUnreleased

@@ -37,27 +37,36 @@ func (g *group) asClassicGroup() *kerr.Error {
 	return nil
 }
 
-// consumerCommitCheck is Kafka's ConsumerGroup.validateOffsetCommit: with
-// a negative epoch and no members anyone may commit (admin clients);
+// consumerCommitCheck is Kafka 4.4's ConsumerGroup.validateOffsetCommit:
+// with a negative epoch and no members anyone may commit (admin clients);
 // otherwise the member must exist (UNKNOWN_MEMBER_ID), a non-transactional
-// commit must be OffsetCommit v9+ (UNSUPPORTED_VERSION), and the epoch
-// must be the member's (STALE_MEMBER_EPOCH).
-func (g *group) consumerCommitCheck(memberID string, epoch int32, transactional bool, version int16) *kerr.Error {
+// commit must be OffsetCommit v9+ (UNSUPPORTED_VERSION), and the epoch must
+// be the member's, or (KIP-1251) an older one for the partitions the
+// member has owned since that epoch: partOK, when not nil, says which
+// partitions (the others get STALE_MEMBER_EPOCH). An epoch above the
+// member's is STALE_MEMBER_EPOCH.
+func (g *group) consumerCommitCheck(memberID string, epoch int32, transactional bool, version int16) (err *kerr.Error, partOK func(topic [16]byte, p int32) bool) {
 	cg := g.cg
 	if epoch < 0 && len(cg.members) == 0 {
-		return nil
+		return nil, nil
 	}
 	m := cg.members[memberID]
 	if m == nil {
-		return kerr.UnknownMemberID
+		return kerr.UnknownMemberID, nil
 	}
 	if !transactional && version < 9 {
-		return kerr.UnsupportedVersion
+		return kerr.UnsupportedVersion, nil
 	}
-	if epoch != m.epoch {
-		return kerr.StaleMemberEpoch
+	switch {
+	case epoch == m.epoch:
+		return nil, nil
+	case epoch > m.epoch || epoch < 0:
+		return kerr.StaleMemberEpoch, nil
 	}
-	return nil
+	return nil, func(t [16]byte, p int32) bool {
+		at, ok := m.assignedAt[t][p]
+		return ok && at <= epoch && (m.assigned.has(t, p) || m.revoking.has(t, p))
+	}
 }
 
 // ValidateOffsetFetch is the member check of an OffsetFetch v9+ (Kafka's

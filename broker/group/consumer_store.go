@@ -17,6 +17,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"strconv"
 	"time"
 
 	"github.com/gregor-broker/gregor/storage"
@@ -70,7 +71,9 @@ type memberRecord struct {
 	State            int8               `json:"state"`
 	Assigned         map[string][]int32 `json:"assigned,omitempty"`
 	Revoking         map[string][]int32 `json:"revoking,omitempty"`
-	assignedSet      assignment         // not stored: for comparisons
+	// AssignedAt: topic id → partition → the member epoch it was given at.
+	AssignedAt  map[string]map[string]int32 `json:"assigned_at,omitempty"`
+	assignedSet assignment                  // not stored: for comparisons
 }
 
 func encodeAssignment(a assignment) map[string][]int32 {
@@ -132,6 +135,7 @@ func (g *group) consumerSnapshot() consumerSnap {
 				Topics:           append([]string(nil), m.topics...), Regex: m.regex, Assignor: m.assignor,
 				Epoch: m.epoch, PrevEpoch: m.prevEpoch, State: int8(m.state),
 				Assigned: encodeAssignment(m.assigned), Revoking: encodeAssignment(m.revoking),
+				AssignedAt:  encodeAssignedAt(m.assignedAt),
 				assignedSet: m.assigned.clone(),
 			}
 			rec.Members[id] = mr
@@ -200,6 +204,7 @@ func (g *group) loadConsumer(v []byte) error {
 			topics:           mr.Topics, regex: mr.Regex, assignor: mr.Assignor,
 			epoch: mr.Epoch, prevEpoch: mr.PrevEpoch, state: memberState(mr.State),
 			assigned: decodeAssignment(mr.Assigned), revoking: decodeAssignment(mr.Revoking),
+			assignedAt: decodeAssignedAt(mr.AssignedAt),
 		}
 		cg.members[id] = m
 		if m.instanceID != nil {
@@ -234,4 +239,37 @@ func (c *Coordinator) loadConsumerRecord(ns string, key, value []byte, get func(
 	if err := g.loadConsumer(value); err != nil {
 		c.log.Warn("skipping unreadable consumer group", zap.String("namespace", ns), zap.String("group", id), zap.Error(err))
 	}
+}
+
+func encodeAssignedAt(at map[[16]byte]map[int32]int32) map[string]map[string]int32 {
+	if len(at) == 0 {
+		return nil
+	}
+	out := make(map[string]map[string]int32, len(at))
+	for t, ps := range at {
+		m := make(map[string]int32, len(ps))
+		for p, e := range ps {
+			m[strconv.Itoa(int(p))] = e
+		}
+		out[hex.EncodeToString(t[:])] = m
+	}
+	return out
+}
+
+func decodeAssignedAt(in map[string]map[string]int32) map[[16]byte]map[int32]int32 {
+	out := map[[16]byte]map[int32]int32{}
+	for s, ps := range in {
+		id, ok := decodeTopicID(s)
+		if !ok {
+			continue
+		}
+		m := map[int32]int32{}
+		for ps, e := range ps {
+			if p, err := strconv.Atoi(ps); err == nil {
+				m[int32(p)] = e
+			}
+		}
+		out[id] = m
+	}
+	return out
 }

@@ -617,3 +617,56 @@ func TestConsumerGroupMaxSize(t *testing.T) {
 		t.Fatalf("%d members, want 2 (group.consumer.max.size)", len(d.Members))
 	}
 }
+
+// TestConsumerCommitOlderEpoch: as Kafka 4.3+ (KIP-1251), a commit with a
+// member epoch older than the member's is accepted for the partitions the
+// member has owned since that epoch, and STALE_MEMBER_EPOCH for the others
+// (a partition given later, or no longer owned).
+func TestConsumerCommitOlderEpoch(t *testing.T) {
+	h := newHarness(t, consumerTestConfig())
+	cat := testCatalog{"t": 2, "u": 1}
+	a := h.member(cat, "g", "a", "t")
+	a.mustBeat()
+	old := a.epoch // owns t-0 and t-1 since this epoch
+	b := h.member(cat, "g", "b", "t")
+	b.mustBeat()
+	a.mustBeat() // revokes one
+	a.mustBeat() // new epoch
+	kept := a.owned[topicID("t")][0]
+	gone := 1 - kept
+	if a.epoch == old {
+		t.Fatalf("member epoch did not move")
+	}
+	commit := func(epoch int32, topic string, part int32) int16 {
+		r := offsetCommitReq(9, "g", "a", epoch)
+		r.Topics[0].Topic = topic
+		r.Topics[0].Partitions[0].Partition = part
+		return h.c.OffsetCommit(r, cat.cat().Lookup).Topics[0].Partitions[0].ErrorCode
+	}
+	if c := commit(old, "t", kept); c != 0 {
+		t.Fatalf("commit at the older epoch of a partition owned since: %v", kerr.ErrorForCode(c))
+	}
+	if c := commit(old, "t", gone); c != kerr.StaleMemberEpoch.Code {
+		t.Fatalf("commit at the older epoch of a partition given away: %v, want STALE_MEMBER_EPOCH", kerr.ErrorForCode(c))
+	}
+	if c := commit(a.epoch+1, "t", kept); c != kerr.StaleMemberEpoch.Code {
+		t.Fatalf("commit at a future epoch: %v, want STALE_MEMBER_EPOCH", kerr.ErrorForCode(c))
+	}
+	// A partition given at the newer epoch cannot be committed at the older.
+	a.topics = []string{"t", "u"}
+	a.epoch = 0
+	a.owned = nil
+	a.mustBeat()
+	for i := 0; i < 4; i++ {
+		a.mustBeat()
+		b.mustBeat()
+	}
+	if len(a.owned[topicID("u")]) == 0 && len(b.owned[topicID("u")]) == 0 {
+		t.Fatal("nobody owns u")
+	}
+	if len(a.owned[topicID("u")]) == 1 {
+		if c := commit(old, "u", 0); c != kerr.StaleMemberEpoch.Code {
+			t.Fatalf("commit at an epoch before the partition was given: %v, want STALE_MEMBER_EPOCH", kerr.ErrorForCode(c))
+		}
+	}
+}

@@ -78,9 +78,17 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest, topics Topics)
 	found := c.withGroup(req.Group, req.Generation < 0, func(g *group) {
 		if g.cg != nil {
 			// A consumer group (KIP-848): member epochs.
-			if err := g.consumerCommitCheck(req.MemberID, req.Generation, false, req.Version); err != nil {
+			err, partOK := g.consumerCommitCheck(req.MemberID, req.Generation, false, req.Version)
+			if err != nil {
 				setAll(err)
 				return
+			}
+			for i, t := range req.Topics {
+				for j, p := range t.Partitions {
+					if codes[i][j] == 0 && partOK != nil && !partOK(ids[i], p.Partition) {
+						codes[i][j] = kerr.StaleMemberEpoch.Code
+					}
+				}
 			}
 			finish = g.commit(req, codes, ids)
 			return

@@ -64,6 +64,7 @@ func parseTxnOffsetKey(k []byte) (pid int64, group, topic string, part int32, ok
 func (c *Coordinator) TxnOffsetCommit(req *kmsg.TxnOffsetCommitRequest, topics Topics) *kmsg.TxnOffsetCommitResponse {
 	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
 	code := int16(0)
+	var stale func(topic string, p int32) bool // a consumer group member's older epoch (KIP-1251)
 	if req.Version >= 3 && (req.MemberID != "" || req.Generation >= 0) {
 		found := c.withGroup(req.Group, false, func(g *group) {
 			if g.cg != nil {
@@ -71,11 +72,22 @@ func (c *Coordinator) TxnOffsetCommit(req *kmsg.TxnOffsetCommitRequest, topics T
 				// validateOffsetCommit, transactional); a stale epoch is
 				// ILLEGAL_GENERATION here, the code transactional
 				// producers know.
-				if err := g.consumerCommitCheck(req.MemberID, req.Generation, true, req.Version); err != nil {
-					if err == kerr.StaleMemberEpoch {
-						err = kerr.IllegalGeneration
-					}
+				err, ok := g.consumerCommitCheck(req.MemberID, req.Generation, true, req.Version)
+				if err == kerr.StaleMemberEpoch {
+					err = kerr.IllegalGeneration
+				}
+				if err != nil {
 					code = err.Code
+				}
+				if ok != nil {
+					// Decided under the group's lock, used after it.
+					allowed := map[tpKey]bool{}
+					for _, t := range req.Topics {
+						for _, p := range t.Partitions {
+							allowed[tpKey{t.Topic, p.Partition}] = ok(topicIDOf(topics, t.Topic), p.Partition)
+						}
+					}
+					stale = func(topic string, p int32) bool { return !allowed[tpKey{topic, p}] }
 				}
 				return
 			}
@@ -97,6 +109,8 @@ func (c *Coordinator) TxnOffsetCommit(req *kmsg.TxnOffsetCommitRequest, topics T
 			switch {
 			case code != 0:
 				rp.ErrorCode = code
+			case stale != nil && stale(t.Topic, p.Partition):
+				rp.ErrorCode = kerr.IllegalGeneration.Code
 			case !topics.has(t.Topic, p.Partition):
 				rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case p.Metadata != nil && len(*p.Metadata) > c.cfg.OffsetMetadataMaxBytes:
@@ -213,4 +227,13 @@ func (c *Coordinator) CompleteTxn(producerID int64, commit bool, owning func(gro
 		dels[i] = storage.KV{Key: it.key}
 	}
 	return c.kv.PutKV(txnOffsetsNS, dels...)
+}
+
+// topicIDOf is topic's id in topics (zero when unknown or topics is nil).
+func topicIDOf(topics Topics, topic string) [16]byte {
+	if topics == nil {
+		return [16]byte{}
+	}
+	id, _, _ := topics(topic)
+	return id
 }
