@@ -35,6 +35,7 @@ package broker
 //     waiting for the expiry.
 
 import (
+	"crypto/tls"
 	"context"
 	"errors"
 	"fmt"
@@ -98,8 +99,11 @@ type ClusterConfig struct {
 	HTTPAddr string
 	// Secret is cluster.secret: sent to the NameServers with every request
 	// and proven on the replication port (nameserver/auth.go,
-	// replication/auth.go).
+	// replication/auth.go), and to the members' HTTP ports.
 	Secret string
+	// HTTPTLS, when set, is the client TLS configuration of the members'
+	// HTTP ports (http.ssl.enable): promote.go calls them over https.
+	HTTPTLS *tls.Config
 }
 
 // DefaultNameServer is where `gregor broker` registers when no NameServer

@@ -256,11 +256,11 @@ func (b *Broker) masterInSync(ctx context.Context, master *nameserver.Broker) []
 	if slices.Contains(master.InSync, b.memberID()) || master.HTTPAddr == "" {
 		return master.InSync
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+master.HTTPAddr+"/cluster/status", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.httpScheme()+"://"+master.HTTPAddr+"/cluster/status", nil)
 	if err != nil {
 		return master.InSync
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := b.httpDo(req)
 	if err != nil {
 		return master.InSync
 	}
@@ -277,11 +277,11 @@ func (b *Broker) askStepDown(ctx context.Context, master *nameserver.Broker) (st
 	if master.HTTPAddr == "" {
 		return stepDownAnswer{}, fmt.Errorf("member %d registered no HTTP address", master.BrokerID)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+master.HTTPAddr+"/cluster/step-down", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.httpScheme()+"://"+master.HTTPAddr+"/cluster/step-down", nil)
 	if err != nil {
 		return stepDownAnswer{}, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := b.httpDo(req)
 	if err != nil {
 		return stepDownAnswer{}, err
 	}
@@ -309,12 +309,12 @@ func (b *Broker) forwardPromote(w http.ResponseWriter, r *http.Request, member i
 		http.Error(w, fmt.Sprintf("member %d of %s is not live or registered no HTTP address", member, b.cfg.Cluster.BrokerName), http.StatusNotFound)
 		return
 	}
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, "http://"+target.HTTPAddr+r.URL.RequestURI(), nil)
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, b.httpScheme()+"://"+target.HTTPAddr+r.URL.RequestURI(), nil)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := b.httpDo(req)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return

@@ -11,6 +11,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/gregor-broker/gregor/broker/security"
@@ -56,4 +57,26 @@ func (b *Broker) secureReplicationDial() (func(ctx context.Context, addr string)
 		return nil, err
 	}
 	return replication.SecureDial(nil, cli, b.cfg.Cluster.Secret), nil
+}
+
+// httpScheme and httpDo are how a broker calls the HTTP port of another
+// member of its group (promote.go): https with http.ssl.enable, and the
+// cluster secret as a Bearer token, which the port's login accepts as the
+// cluster's own (internal/httpauth).
+func (b *Broker) httpScheme() string {
+	if b.cfg.Cluster.HTTPTLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+func (b *Broker) httpDo(req *http.Request) (*http.Response, error) {
+	if s := b.cfg.Cluster.Secret; s != "" {
+		req.Header.Set("Authorization", "Bearer "+s)
+	}
+	cl := http.DefaultClient
+	if t := b.cfg.Cluster.HTTPTLS; t != nil {
+		cl = &http.Client{Transport: &http.Transport{TLSClientConfig: t}}
+	}
+	return cl.Do(req)
 }

@@ -112,3 +112,8 @@ func (b *Broker) putScram(kvs []storage.KV) error {
 	}
 	return b.store.PutKV(scramNamespace, kvs...)
 }
+
+// CheckLogin reports whether user/password is a login of this broker: a
+// PLAIN user of sasl.jaas.config or a stored SCRAM credential (the owner's,
+// acl_owner.go). The HTTP port's login uses it (internal/httpauth).
+func (b *Broker) CheckLogin(user, password string) bool { return b.plainCheck(user, password) }

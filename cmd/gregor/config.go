@@ -61,6 +61,10 @@ type Config struct {
 
 	HTTPListener string // empty: no HTTP server
 	PProf        bool
+	// HTTPAuth is http.auth (none or login) and HTTPTLS http.ssl.enable
+	// (http.go, internal/httpauth).
+	HTTPAuth string
+	HTTPTLS  bool
 
 	LogLevel  string
 	LogFormat string

@@ -2,25 +2,36 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"sync/atomic"
 	"time"
 
+	"github.com/gregor-broker/gregor/broker/security"
+	"github.com/gregor-broker/gregor/internal/httpauth"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 )
 
 // httpServer serves /metrics, /healthz, /readyz and, when enabled,
-// /debug/pprof/ on http.listener.
+// /debug/pprof/ on http.listener; with http.ssl.enable over TLS (the
+// broker's ssl.keystore), with http.auth=login behind a login (basic
+// authentication or a session cookie, internal/httpauth) except /healthz
+// and /readyz, which the image's HEALTHCHECK probes.
 type httpServer struct {
 	srv   *http.Server
 	ln    net.Listener
 	ready atomic.Pointer[func() bool]
 	admin atomic.Pointer[http.Handler] // the broker's /cluster/ endpoints
+	login atomic.Pointer[func(user, password string) bool]
+	// clientTLS is how the members of a group reach each other's port
+	// with http.ssl.enable (nil without).
+	clientTLS *tls.Config
 }
 
 // startHTTP starts the HTTP server; with an empty http.listener it returns
@@ -61,12 +72,38 @@ func startHTTP(cfg Config, reg *prometheus.Registry, ready func() bool, log *zap
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
+	var handler http.Handler = mux
+	if cfg.HTTPAuth == "login" {
+		// Everything but the probes needs a login (internal/httpauth).
+		handler = httpauth.Handler(httpauth.Config{
+			Check: func(user, password string) bool {
+				f := h.login.Load()
+				return f != nil && (*f)(user, password)
+			},
+			Open:   []string{"/healthz", "/readyz"},
+			Secret: cfg.Cluster.Secret,
+			Secure: cfg.HTTPTLS,
+		}, mux)
+	}
 	ln, err := net.Listen("tcp", cfg.HTTPListener)
 	if err != nil {
 		return nil, err
 	}
+	if cfg.HTTPTLS {
+		r, err := security.NewReloader(cfg.Security.TLS, func(err error) {
+			log.Warn("reloading the TLS key or trust store of the HTTP port failed", zap.Error(err))
+		})
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("http.ssl.enable: %w", err)
+		}
+		srvCfg := r.Config()
+		srvCfg.NextProtos = []string{"h2", "http/1.1"}
+		ln = tls.NewListener(ln, srvCfg)
+		h.clientTLS = r.ClientConfig()
+	}
 	h.ln = ln
-	h.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	h.srv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := h.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server stopped", zap.Error(err))
@@ -78,6 +115,9 @@ func startHTTP(cfg Config, reg *prometheus.Registry, ready func() bool, log *zap
 
 // setAdmin serves /cluster/ with the running broker's handler.
 func (h *httpServer) setAdmin(a http.Handler) { h.admin.Store(&a) }
+
+// setLogin checks the HTTP port's logins against the running broker's users.
+func (h *httpServer) setLogin(check func(user, password string) bool) { h.login.Store(&check) }
 
 // setBroker points /readyz at the running broker.
 func (h *httpServer) setBroker(ready func() bool) { h.ready.Store(&ready) }

@@ -39,6 +39,8 @@ var securitySettings = []setting{
 	{key: "delegation.token.secret.key", kind: kindString, usage: "refused: delegation tokens are out of gregor's scope; use SCRAM credentials"},
 	{key: "cluster.secret", kind: kindString, cmds: brokerProcess | cmdNameServer, usage: "shared secret of the cluster's processes: every NameServer request (register, unregister, routes, leases) must carry it and master and slave prove it to each other on the replication port; empty: both ports open"},
 	{key: "replication.ssl.enable", kind: kindBool, usage: "the replication port speaks TLS with ssl.keystore/ssl.truststore, client certificates required", def: func(d *Config) string { return strconv.FormatBool(d.Replication.TLS) }},
+	{key: "http.auth", kind: kindString, usage: "none or login: with login every path of http.listener but /healthz and /readyz needs a user of sasl.jaas.config or a SCRAM user (HTTP basic authentication, or the /login form's session cookie; writes with the cookie need its CSRF token)", def: func(*Config) string { return "none" }},
+	{key: "http.ssl.enable", kind: kindBool, usage: "http.listener speaks TLS with ssl.keystore", def: func(d *Config) string { return strconv.FormatBool(d.HTTPTLS) }},
 	{key: "allow.everyone.if.no.acl.found", kind: kindBool, usage: "with an authorizer, allow what no ACL covers at all", def: func(d *Config) string { return strconv.FormatBool(d.Security.AllowEveryoneIfNoACL) }},
 }
 
@@ -95,6 +97,17 @@ func (p *parser) security(c *Config) {
 	}
 	if v, ok := p.str("cluster.secret"); ok {
 		c.Cluster.Secret, c.NameServer.Secret = v, v
+	}
+	if v, ok := p.str("http.auth"); ok {
+		switch v = strings.ToLower(strings.TrimSpace(v)); v {
+		case "none", "login":
+			c.HTTPAuth = v
+		default:
+			p.fail("http.auth", "%q: give none or login", v)
+		}
+	}
+	if v, ok := p.bool("http.ssl.enable"); ok {
+		c.HTTPTLS = v
 	}
 	if v, ok := p.bool("replication.ssl.enable"); ok {
 		c.Replication.TLS = v

@@ -150,11 +150,13 @@ func runStandalone(ctx context.Context, cfg Config, log *zap.Logger, serving fun
 	if cfg.Cluster.HTTPAddr == "" {
 		cfg.Cluster.HTTPAddr = httpAdvertised(hs.addr(), cfg)
 	}
+	cfg.Cluster.HTTPTLS = hs.clientTLS // the members' HTTP ports speak TLS too (http.go)
 	nb, err := startBroker(cfg, reg, log)
 	if err != nil {
 		return err
 	}
 	hs.setAdmin(nb.AdminHandler())
+	hs.setLogin(nb.CheckLogin)
 	if ctx.Err() != nil {
 		log.Info("signal during start-up")
 	}
