@@ -85,91 +85,94 @@ func (s *Store) AppendBatches(items []BatchAppend, leaderEpoch int32) int64 {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g := appendGroup{s: s, buf: buf, items: items, storeTime: time.Now().UnixMilli(), epoch: leaderEpoch}
+	g := appendGroup{s: s, buf: buf, storeTime: time.Now().UnixMilli(), epoch: leaderEpoch, first: -1}
 	for i := range items {
 		if items[i].off >= 0 {
-			g.add(i)
+			g.add(items, i)
 		}
 	}
-	g.flush()
+	g.flush(items)
 	return s.writePos.Load()
 }
 
 // appendGroup is AppendBatches's state under s.mu: the run being built,
-// buf[lo:hi] to be written at commit-log position pos.
+// buf[lo:hi] to be written at commit-log position pos, holding the items
+// from first to last whose off is not -1 (an item refused after the run
+// began ends it: the next one does not follow in buf). The items are
+// passed to each method rather than kept here, so a caller's one-item
+// array stays on its stack (Partition.AppendDeferred).
 type appendGroup struct {
 	s         *Store
 	buf       []byte
-	items     []BatchAppend
 	storeTime int64
 	epoch     int32
 
-	run    []int // item indexes
-	lo, hi int
-	pos    int64
+	first, last int // item indexes of the run; first is -1 when it is empty
+	lo, hi      int
+	pos         int64
+	seg         *segment // the active segment when the run began
 }
 
 // refuse fails item i without writing it.
-func (g *appendGroup) refuse(i int, err error) {
-	g.items[i].Err, g.items[i].off = err, -1
+func refuse(items []BatchAppend, i int, err error) {
+	items[i].Err, items[i].off = err, -1
 }
 
 // add takes item i into the run, writing the run first when the item
 // cannot join it (see the file comment).
-func (g *appendGroup) add(i int) {
-	s, it := g.s, &g.items[i]
+func (g *appendGroup) add(items []BatchAppend, i int) {
+	s, it := g.s, &items[i]
 	p := it.P
 	if s.closed {
-		g.refuse(i, ErrClosed)
+		refuse(items, i, ErrClosed)
 		return
 	}
 	if err := s.brokenErr(); err != nil {
-		g.refuse(i, err)
+		refuse(items, i, err)
 		return
 	}
 	if p.deleted { // changes only under s.mu, which we hold
-		g.refuse(i, ErrUnknownPartition)
+		refuse(items, i, ErrUnknownPartition)
 		return
 	}
-	if p.inRun == s.runGen && len(g.run) > 0 {
-		g.flush()
+	if p.inRun == s.runGen && g.first >= 0 {
+		g.flush(items)
 	}
 	p.mu.RLock()
 	cqErr := p.cqErr
 	p.mu.RUnlock()
 	if cqErr != nil {
-		g.refuse(i, cqErr)
+		refuse(items, i, cqErr)
 		return
 	}
 	if it.bi.producerID >= 0 && it.bi.attributes&attrControl == 0 {
 		dupBase, dup, err := p.checkSequence(&it.bi)
 		if err != nil {
-			g.refuse(i, err)
+			refuse(items, i, err)
 			return
 		}
 		if dup {
 			// A duplicate is acknowledged like its original: once the
 			// log holding it is durable (the caller waits for the end).
-			g.refuse(i, nil)
+			refuse(items, i, nil)
 			it.Result = AppendResult{BaseOffset: dupBase, LogStartOffset: p.LogStartOffset(), Duplicate: true}
 			return
 		}
 	}
 	n := int64(entryHeaderSize + len(it.Batch))
-	if len(g.run) > 0 && (it.off != g.hi || !g.fits(g.pos+int64(g.hi-g.lo), n)) {
-		g.flush()
+	if g.first >= 0 && (it.off != g.hi || !fits(g.seg, g.pos+int64(g.hi-g.lo), n)) {
+		g.flush(items)
 	}
-	if len(g.run) == 0 {
-		pos := s.writePos.Load()
-		if !g.fits(pos, n) {
-			seg := s.active()
+	if g.first < 0 {
+		pos, seg := s.writePos.Load(), s.active()
+		if !fits(seg, pos, n) {
 			if err := s.breakOnPanic(func() error { return s.rollLocked(seg, pos, seg.base+seg.cap-pos) }); err != nil {
-				g.refuse(i, err)
+				refuse(items, i, err)
 				return
 			}
-			pos = s.writePos.Load()
+			pos, seg = s.writePos.Load(), s.active()
 		}
-		g.lo, g.hi, g.pos = it.off, it.off, pos
+		g.lo, g.hi, g.pos, g.first, g.seg = it.off, it.off, pos, i, seg
 	}
 	b := g.buf[it.off : it.off+int(n)]
 	base := p.nextOffset // the run holds no other batch of p
@@ -186,46 +189,49 @@ func (g *appendGroup) add(i int) {
 	}
 	putEntryHeader(b, &it.h)
 	p.inRun = s.runGen
-	g.run = append(g.run, i)
+	g.last = i
 	g.hi += int(n)
 }
 
-// fits reports whether an entry of n bytes may be written at pos of the
-// active segment: it must fill the segment exactly or leave room for the
-// pad that marks the segment's end.
-func (g *appendGroup) fits(pos, n int64) bool {
-	seg := g.s.active()
+// fits reports whether an entry of n bytes may be written at pos of seg:
+// it must fill the segment exactly or leave room for the pad that marks
+// the segment's end.
+func fits(seg *segment, pos, n int64) bool {
 	rem := seg.base + seg.cap - pos
 	return n == rem || n+entryHeaderSize <= rem
 }
 
 // flush writes the run with one write and dispatches its batches.
-func (g *appendGroup) flush() {
+func (g *appendGroup) flush(items []BatchAppend) {
 	s := g.s
 	s.runGen++
-	if len(g.run) == 0 {
+	if g.first < 0 {
 		return
 	}
-	run := g.run
-	g.run = g.run[:0]
-	done := 0
+	first, last := g.first, g.last
+	g.first = -1
+	done := first // the items before done are dispatched
 	err := s.breakOnPanic(func() error {
-		if err := s.writeAt(s.active(), g.buf[g.lo:g.hi], g.pos); err != nil {
+		if err := s.writeAt(g.seg, g.buf[g.lo:g.hi], g.pos); err != nil {
 			return err
 		}
 		s.writePos.Store(g.pos + int64(g.hi-g.lo))
-		for _, i := range run {
-			it := &g.items[i]
+		for ; done <= last; done++ {
+			it := &items[done]
+			if it.off < 0 {
+				continue
+			}
 			pos := g.pos + int64(it.off-g.lo)
 			it.P.dispatchParsed(pos, &it.h, g.buf[it.off+entryHeaderSize:it.off+int(it.h.length)], &it.bi)
 			it.Result = AppendResult{BaseOffset: it.h.baseOffset, LogStartOffset: it.P.logStart}
-			done++
 		}
 		return nil
 	})
 	if err != nil {
-		for _, i := range run[done:] {
-			g.refuse(i, err)
+		for i := done; i <= last; i++ {
+			if items[i].off >= 0 {
+				refuse(items, i, err)
+			}
 		}
 	}
 }
