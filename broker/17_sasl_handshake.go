@@ -44,7 +44,13 @@ func handleSASLHandshake(_ context.Context, b *Broker, req *protocol.Request) (k
 		resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
 		return resp, nil
 	}
-	conv, err := security.NewConversation(r.Mechanism, b.scramCredential, b.plainCheck)
+	var conv security.Conversation
+	var err error
+	if r.Mechanism == OAuthMechanism {
+		conv = b.newOAuthConversation() // oauth.go
+	} else {
+		conv, err = security.NewConversation(r.Mechanism, b.scramCredential, b.plainCheck)
+	}
 	if err != nil {
 		resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
 		return resp, nil

@@ -74,11 +74,20 @@ func handleSASLAuthenticate(ctx context.Context, b *Broker, req *protocol.Reques
 	}
 	s.authenticated, s.principal = true, principal
 	s.expires = time.Time{}
+	now := time.Now()
 	if d := b.cfg.Security.ReauthMax; d > 0 {
-		s.expires = time.Now().Add(d)
-		if r.Version >= 1 {
-			resp.SessionLifetimeMillis = d.Milliseconds()
+		s.expires = now.Add(d)
+	}
+	// A credential that expires (an OAUTHBEARER token) ends the session
+	// then, if sooner, as Kafka's SaslServerAuthenticator does.
+	if e, ok := conv.(interface{ Expiry() time.Time }); ok && !e.Expiry().IsZero() && (s.expires.IsZero() || e.Expiry().Before(s.expires)) {
+		s.expires = e.Expiry()
+		if !s.expires.After(now) {
+			s.expires = now
 		}
+	}
+	if !s.expires.IsZero() && r.Version >= 1 {
+		resp.SessionLifetimeMillis = s.expires.Sub(now).Milliseconds()
 	}
 	return resp, nil
 }

@@ -192,6 +192,10 @@ type Broker struct {
 	sessions *fetchSessions
 	cluster  *cluster // built by New
 
+	// oauthV validates OAUTHBEARER tokens, built at first use (oauth.go).
+	oauthOnce sync.Once
+	oauthV    *oauthValidator
+
 	// epoch is the master epoch of this broker group, which is every
 	// partition's leader epoch (DESIGN: leader epoch = the group's master
 	// epoch): the epoch of the last term in the store (role.go).

@@ -49,6 +49,9 @@ type SecurityConfig struct {
 	SuperUsers []string
 	// AllowEveryoneIfNoACL is allow.everyone.if.no.acl.found.
 	AllowEveryoneIfNoACL bool
+	// OAuth is the OAUTHBEARER token validation (oauth.go), used when
+	// SASLMechanisms has OAUTHBEARER.
+	OAuth OAuthConfig
 	// FailedAuthDelay is connection.failed.authentication.delay.ms: how
 	// long a failed authentication's answer is held back (Kafka's 100 ms
 	// default; negative: none), which slows password guessing.
@@ -69,6 +72,7 @@ func (c *SecurityConfig) EnsureDefaults() {
 	if len(c.SASLMechanisms) == 0 {
 		c.SASLMechanisms = append([]string(nil), security.Mechanisms...)
 	}
+	c.OAuth.ensureDefaults()
 	if c.FailedAuthDelay == 0 {
 		c.FailedAuthDelay = 100 * time.Millisecond
 	}
@@ -86,10 +90,12 @@ func (c *SecurityConfig) validate(ls []Listener) error {
 		case security.Supported(m):
 		case m == "GSSAPI":
 			return errors.New("sasl.enabled.mechanisms: GSSAPI (Kerberos) is out of gregor's scope; use SCRAM-SHA-512 or PLAIN over SASL_SSL")
-		case m == "OAUTHBEARER":
-			return errors.New("sasl.enabled.mechanisms: OAUTHBEARER is not served yet; use SCRAM-SHA-256/512 or PLAIN")
+		case m == OAuthMechanism:
+			if err := c.OAuth.validate(); err != nil {
+				return fmt.Errorf("sasl.enabled.mechanisms: %w", err)
+			}
 		default:
-			return fmt.Errorf("sasl.enabled.mechanisms: unknown mechanism %q (gregor serves PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)", m)
+			return fmt.Errorf("sasl.enabled.mechanisms: unknown mechanism %q (gregor serves PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER)", m)
 		}
 	}
 	if c.ReauthMax < 0 {

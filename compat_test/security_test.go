@@ -152,6 +152,7 @@ func securityKafkaEnv() []string {
 		// Short quota windows, as the gregor targets have (quota_test.go).
 		"quota.window.num=2",
 	}
+	props = append(props, oauthKafkaProps()...) // OAUTHBEARER (oauth_test.go)
 	for _, l := range []string{"sasl_plaintext", "sasl_ssl"} {
 		props = append(props,
 			"listener.name."+l+".plain.sasl.jaas.config="+plainJAAS,
@@ -165,6 +166,7 @@ func securityKafkaEnv() []string {
 	return []string{
 		"KAFKA_EXTRA_LISTENERS=SASL_PLAINTEXT:SASL_PLAINTEXT@" + sa.saslPlain + ",SSL:SSL@" + sa.ssl + ",SASL_SSL:SASL_SSL@" + sa.saslSSL,
 		"KAFKA_EXTRA_PROPS=" + extra + strings.Join(props, "\n"),
+		"KAFKA_JVM_OPTS=" + oauthKafkaJVM(), // oauth_test.go
 	}
 }
 
@@ -256,6 +258,7 @@ func startSecureGregor(sa *secAddrs) {
 		"--group.initial.rebalance.delay.ms=0",
 		"--group.min.session.timeout.ms=1000",
 	)
+	cmd.Args = append(cmd.Args, oauthGregorArgs()...) // OAUTHBEARER (oauth_test.go)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -343,13 +346,13 @@ func startSecureBroker(sa *secAddrs, ns *nameserver.Local, name string, node int
 		},
 		Cluster: broker.ClusterConfig{Name: "secure", BrokerName: name, Client: ns,
 			RegisterInterval: 200 * time.Millisecond, RouteRefreshInterval: 200 * time.Millisecond},
-		Security: broker.SecurityConfig{
+		Security: withOAuth(broker.SecurityConfig{ // OAUTHBEARER (oauth_test.go)
 			TLS:        security.TLSConfig{KeystoreLocation: secMaterial.keystore, TruststoreLocation: secMaterial.caFile, ClientAuth: "requested"},
 			PlainUsers: map[string]string{"alice": "alice-secret", "dana": "dana-secret"},
 			Authorizer: true,
 			SuperUsers: []string{"User:ANONYMOUS"},
 			Owner:      broker.OwnerConfig{Group: "sec-a", Refresh: 200 * time.Millisecond},
-		},
+		}),
 		Store:  storage.Config{Dir: dir, SegmentBytes: 4 << 20},
 		Topics: broker.TopicDefaults{AutoCreate: true, NumPartitions: 1},
 		Group:  group.Config{InitialRebalanceDelay: -1, MinSessionTimeout: time.Second},

@@ -13,7 +13,8 @@ import (
 	"github.com/xdg-go/scram"
 )
 
-// The SASL mechanisms served; GSSAPI and OAUTHBEARER are not (yet).
+// The SASL mechanisms served here; OAUTHBEARER is the broker package's
+// (broker/oauth.go), GSSAPI is not served.
 const (
 	Plain       = "PLAIN"
 	ScramSHA256 = "SCRAM-SHA-256"

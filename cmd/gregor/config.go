@@ -321,6 +321,7 @@ func parseConfigOver(c Config, l *loaded) (Config, error) {
 		c.ClusterID = v
 	}
 	p.listeners(&c)
+	p.oauth(&c) // before security, which checks the mechanisms
 	p.security(&c)
 	p.limits(&c)
 

@@ -5,7 +5,12 @@ import (
 	"time"
 )
 
-func init() { noDefault["max.connections.per.ip.overrides"] = "none" }
+func init() {
+	for _, k := range []string{"max.connections.per.ip.overrides", "sasl.oauthbearer.jwks.endpoint.url",
+		"sasl.oauthbearer.expected.audience", "sasl.oauthbearer.expected.issuer"} {
+		noDefault[k] = "none"
+	}
+}
 
 // TestLimitsSettings: the connection and quota settings reach the broker's
 // configuration, Kafka's Integer.MAX_VALUE meaning no limit.
