@@ -7,7 +7,8 @@ package broker
 // Behaviour:
 //   - A failed login gets SASL_AUTHENTICATION_FAILED with Kafka's message
 //     for the case, after connection.failed.authentication.delay.ms; the
-//     connection then accepts no further request (Kafka closes it).
+//     connection is then closed, as Kafka closes it, and counted in
+//     gregor_sasl_authentications_total{result="failed"}.
 //   - Success sets the connection's principal to User:<name>; a
 //     re-authentication must keep the principal, as Kafka requires.
 //   - Without a preceding SaslHandshake, or on a listener without SASL:
@@ -57,6 +58,8 @@ func handleSASLAuthenticate(ctx context.Context, b *Broker, req *protocol.Reques
 		s.mu.Lock()
 		s.failed, s.conv = true, nil
 		s.mu.Unlock()
+		b.metrics.sasl.WithLabelValues(mech, "failed").Inc()
+		req.Conn.CloseAfter(req.Header.CorrelationID) // as Kafka closes it
 		b.failedAuthDelay(ctx)
 		return fail(kerr.SaslAuthenticationFailed.Code, msg)
 	}
@@ -72,6 +75,8 @@ func handleSASLAuthenticate(ctx context.Context, b *Broker, req *protocol.Reques
 		s.failed = true
 		return fail(kerr.SaslAuthenticationFailed.Code, "Cannot change principals during re-authentication from "+s.principal+": "+principal)
 	}
+	b.metrics.sasl.WithLabelValues(mech, "ok").Inc()
+	req.Conn.SetMaxFrame(0) // sasl.server.max.receive.size no longer applies
 	s.authenticated, s.principal = true, principal
 	s.expires = time.Time{}
 	now := time.Now()

@@ -394,7 +394,7 @@ func (b *Broker) Start() error {
 			ApiVersionsUnsupported: unsupportedApiVersions,
 			BytesIn:                b.metrics.bytesIn,
 			BytesOut:               b.metrics.bytesOut,
-			OnConnect:              onConnect(l.Protocol, mapper),
+			OnConnect:              b.saslLimits(l.Protocol, onConnect(l.Protocol, mapper)),
 			Logger:                 b.log.Named("conn").With(zap.String("listener", l.Name)),
 		})
 		if err != nil {

@@ -14,6 +14,7 @@ type metrics struct {
 	collectors []prometheus.Collector
 
 	requests *prometheus.CounterVec   // by api and outcome
+	sasl     *prometheus.CounterVec   // SASL authentications by mechanism and result
 	latency  *prometheus.HistogramVec // by api
 	in, out  prometheus.Counter
 
@@ -41,6 +42,10 @@ func newMetrics(reg prometheus.Registerer, b *Broker) *metrics {
 		out: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "gregor", Name: "network_bytes_out_total", Help: "Response bytes written to clients.",
 		}),
+		sasl: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "gregor", Name: "sasl_authentications_total",
+			Help: "SASL authentications (re-authentications included), by mechanism and result (ok, failed).",
+		}, []string{"mechanism", "result"}),
 		reqOK:  map[int16]prometheus.Counter{},
 		reqErr: map[int16]prometheus.Counter{},
 		lat:    map[int16]prometheus.Observer{},
@@ -65,6 +70,7 @@ func newMetrics(reg prometheus.Registerer, b *Broker) *metrics {
 	}, func() float64 { return float64(b.store.DiskUsage()) })
 	m.collectors = []prometheus.Collector{m.requests, m.latency, m.in, m.out, partitions, logSize, newQuotaCollector(b)}
 	m.collectors = append(m.collectors, b.connl.collectors()...)
+	m.collectors = append(m.collectors, m.sasl)
 	if reg != nil {
 		for _, c := range m.collectors {
 			// A second broker in one process (tests) may find the

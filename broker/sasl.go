@@ -40,6 +40,7 @@ type session struct {
 	expires       time.Time                 // zero: the session never expires
 	internal      bool                      // a broker's own request in an envelope (envelope.go)
 	mapper        *security.PrincipalMapper // ssl.principal.mapping.rules
+	accepted      time.Time                 // when the connection was accepted
 }
 
 // onConnect is protocol.ServerConfig.OnConnect for a listener of proto.
@@ -48,6 +49,21 @@ func onConnect(proto string, mapper *security.PrincipalMapper) func(info *protoc
 		s := &session{proto: proto, mapper: mapper}
 		s.tls, _ = nc.(*tls.Conn)
 		info.Session = s
+	}
+}
+
+// saslLimits wraps a listener's OnConnect: the session notes when the
+// connection was accepted, and until a SASL connection authenticates its
+// requests may be at most sasl.server.max.receive.size long, as in Kafka.
+func (b *Broker) saslLimits(proto string, next func(info *protocol.ConnInfo, nc net.Conn)) func(info *protocol.ConnInfo, nc net.Conn) {
+	return func(info *protocol.ConnInfo, nc net.Conn) {
+		next(info, nc)
+		if s, ok := info.Session.(*session); ok {
+			s.accepted = time.Now()
+		}
+		if isSASL(proto) {
+			info.SetMaxFrame(b.cfg.Security.SASLMaxReceive)
+		}
 	}
 }
 
@@ -92,12 +108,18 @@ func (b *Broker) saslGate(req *protocol.Request) error {
 	if s == nil || !isSASL(s.proto) {
 		return nil
 	}
-	switch req.Header.Key {
-	case int16(kmsg.ApiVersions), int16(kmsg.SASLHandshake), int16(kmsg.SASLAuthenticate):
-		return nil
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	switch req.Header.Key {
+	case int16(kmsg.ApiVersions), int16(kmsg.SASLHandshake), int16(kmsg.SASLAuthenticate):
+		// A client that never finishes authenticating cannot hold the
+		// connection by sending only these: it has connections.max.idle.ms
+		// from its accept to authenticate.
+		if d := b.cfg.ConnectionsMaxIdle; !s.authenticated && d > 0 && !s.accepted.IsZero() && time.Since(s.accepted) > d {
+			return fmt.Errorf("%w: not authenticated %v after the connection was accepted (connections.max.idle.ms)", errSASLState, d)
+		}
+		return nil
+	}
 	switch {
 	case s.failed:
 		return errSASLState

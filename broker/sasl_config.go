@@ -49,6 +49,10 @@ type SecurityConfig struct {
 	SuperUsers []string
 	// AllowEveryoneIfNoACL is allow.everyone.if.no.acl.found.
 	AllowEveryoneIfNoACL bool
+	// SASLMaxReceive is sasl.server.max.receive.size: the largest request a
+	// SASL connection may send before it is authenticated (Kafka's 512 KiB
+	// default); a larger one closes the connection.
+	SASLMaxReceive int32
 	// OAuth is the OAUTHBEARER token validation (oauth.go), used when
 	// SASLMechanisms has OAUTHBEARER.
 	OAuth OAuthConfig
@@ -73,6 +77,9 @@ func (c *SecurityConfig) EnsureDefaults() {
 		c.SASLMechanisms = append([]string(nil), security.Mechanisms...)
 	}
 	c.OAuth.ensureDefaults()
+	if c.SASLMaxReceive == 0 {
+		c.SASLMaxReceive = 512 << 10
+	}
 	if c.FailedAuthDelay == 0 {
 		c.FailedAuthDelay = 100 * time.Millisecond
 	}

@@ -34,6 +34,44 @@ type ConnInfo struct {
 	// mute is when the connection may be read again (unix nanoseconds),
 	// set by Mute.
 	mute atomic.Int64
+	// maxFrame, when above 0, caps the next frames below the server's
+	// MaxFrameBytes (SetMaxFrame).
+	maxFrame atomic.Int32
+	// closeAfter is 1 + the correlation id of the response after which the
+	// connection closes (CloseAfter); 0: none.
+	closeAfter atomic.Int64
+}
+
+// CloseAfter closes the connection once the response to the request with
+// correlation id corr is written (Kafka closes a connection whose SASL
+// authentication failed, after telling it why).
+func (c *ConnInfo) CloseAfter(corr int32) {
+	if c != nil {
+		c.closeAfter.Store(int64(corr) + 1)
+	}
+}
+
+// closesAfter reports whether the connection closes after the response
+// to corr.
+func (c *ConnInfo) closesAfter(corr int32) bool {
+	return c.closeAfter.Load() == int64(corr)+1
+}
+
+// SetMaxFrame caps the size of the connection's next requests below the
+// server's MaxFrameBytes; 0 lifts the cap (Kafka reads at most
+// sasl.server.max.receive.size before a SASL connection is authenticated).
+func (c *ConnInfo) SetMaxFrame(n int32) {
+	if c != nil {
+		c.maxFrame.Store(n)
+	}
+}
+
+// frameLimit is the largest frame the connection may send now.
+func (c *ConnInfo) frameLimit(server int32) int32 {
+	if m := c.maxFrame.Load(); m > 0 && m < server {
+		return m
+	}
+	return server
 }
 
 // Mute holds the reading of the connection's next request for d (Kafka

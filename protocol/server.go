@@ -317,16 +317,17 @@ func (c *conn) read() {
 		// Peek at it only behind a plausible size: a bad size must close
 		// the connection at once, without waiting for more bytes.
 		recycle := false
+		limit := c.info.frameLimit(c.s.cfg.MaxFrameBytes)
 		if c.s.cfg.Recycle != nil {
 			sz, _ := br.Peek(4)
-			if n := int32(binary.BigEndian.Uint32(sz)); n >= minFrame && n <= c.s.cfg.MaxFrameBytes {
+			if n := int32(binary.BigEndian.Uint32(sz)); n >= minFrame && n <= limit {
 				if hdr, err := br.Peek(6); err == nil {
 					recycle = c.s.cfg.Recycle(int16(binary.BigEndian.Uint16(hdr[4:])))
 				}
 			}
 		}
 		var pooled bool
-		frame, err := readFrame(br, c.s.cfg.MaxFrameBytes, func(n int) []byte {
+		frame, err := readFrame(br, limit, func(n int) []byte {
 			if !recycle {
 				return make([]byte, n)
 			}
@@ -498,6 +499,11 @@ func (c *conn) write() {
 		// the segments its fetch refers to) forever.
 		c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
 		n, err := w.writeReleased(sl)
+		if err == nil && c.info.closesAfter(sl.corr) {
+			c.s.cfg.BytesOut(n)
+			bw.Flush()
+			return // the handler asked for it (ConnInfo.CloseAfter)
+		}
 		if err == nil {
 			// Counted before the flush, so a client that has its answer
 			// always finds it in the metrics.

@@ -19,7 +19,8 @@ var limitsSettings = []setting{
 	{key: "max.connections.per.ip", kind: kindInt, usage: "client connections from one address; one more is closed at once (0 = no limit)", def: func(d *Config) string { return strconv.Itoa(d.Connections.MaxPerIP) }},
 	{key: "max.connections.per.ip.overrides", kind: kindString, usage: "host:limit pairs, comma separated, replacing max.connections.per.ip for those hosts"},
 	{key: "max.connection.creation.rate", kind: kindInt, usage: "new connections per second, broker-wide; faster ones are accepted late (0 = no limit)", def: func(d *Config) string { return strconv.Itoa(d.Connections.MaxCreationRate) }},
-	{key: "connections.max.idle.ms", kind: kindInt, usage: "a connection with no request for this long is closed", def: func(d *Config) string { return ms(d.ConnectionsMaxIdle) }},
+	{key: "sasl.server.max.receive.size", kind: kindInt, usage: "largest request a SASL connection may send before it is authenticated", def: func(d *Config) string { return strconv.Itoa(int(d.Security.SASLMaxReceive)) }},
+	{key: "connections.max.idle.ms", kind: kindInt, usage: "a connection with no request for this long is closed, and an unauthenticated SASL connection this long after its accept", def: func(d *Config) string { return ms(d.ConnectionsMaxIdle) }},
 }
 
 func init() { settings = append(settings, limitsSettings...) }
@@ -50,6 +51,9 @@ func (p *parser) limits(c *Config) {
 			p.fail("max.connections.per.ip.overrides", "%v", err)
 		}
 		c.Connections.PerIPOverrides = o
+	}
+	if n, ok := p.int("sasl.server.max.receive.size", 1024, math.MaxInt32); ok {
+		c.Security.SASLMaxReceive = int32(n)
 	}
 	if d, ok := p.ms("connections.max.idle.ms", 1, math.MaxInt64/1_000_000); ok {
 		c.ConnectionsMaxIdle = d
