@@ -5,6 +5,7 @@ import (
 	"crypto/x509/pkix"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/gregor-broker/gregor/internal/clientprops"
 	"github.com/gregor-broker/gregor/internal/testcerts"
 	"github.com/gregor-broker/gregor/storage"
+	"github.com/spf13/viper"
 )
 
 // TestCommandConfig: the client commands connect with a Kafka client
@@ -112,5 +114,47 @@ func TestCommandConfig(t *testing.T) {
 		if _, _, err := clientprops.Options(p); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: %v, want an error saying %q", c.props, err, c.want)
 		}
+	}
+}
+
+// TestComposeSASLEnvironment feeds docker-compose.sasl.yml's environment
+// through the real loader: the SASL_SSL example stays a valid
+// configuration (listeners, JAAS, ACLs, HTTP login) where Docker cannot run.
+func TestComposeSASLEnvironment(t *testing.T) {
+	raw, err := os.ReadFile("../../docker-compose.sasl.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	subst := regexp.MustCompile(`\$\{[A-Z_]+:-([^}]*)\}`)
+	path := filepath.Join(t.TempDir(), "compose.yml")
+	if err := os.WriteFile(path, subst.ReplaceAll(raw, []byte("$1")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	v := viper.NewWithOptions(viper.KeyDelimiter("::"))
+	v.SetConfigFile(path)
+	if err := v.ReadInConfig(); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ca, _ := testcerts.NewCA("compose CA")
+	srv, _ := ca.Issue(pkix.Name{CommonName: "gregor"}, true, time.Time{}, time.Time{})
+	ks, _ := testcerts.Write(dir, "server.pem", srv.KeystorePEM())
+	ts, _ := testcerts.Write(dir, "ca.pem", ca.PEM)
+	env := map[string]string{"GREGOR_CONFIG": "container.yaml"}
+	for k, val := range v.GetStringMap("services::gregor::environment") {
+		env[strings.ToUpper(k)] = strings.NewReplacer("/etc/gregor/certs/server.pem", ks, "/etc/gregor/certs/ca.pem", ts).Replace(text(val))
+	}
+	got, l, err := configFrom(t, "", env, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := got.Security
+	if len(got.Listeners) != 2 || got.Listeners[0].Protocol != broker.ProtoSASLSSL || got.Listeners[1].Protocol != broker.ProtoSASLSSL ||
+		!s.Authorizer || s.PlainUsers["admin"] != "admin-secret" || s.InterBroker.Username != "admin" || s.InterBroker.Listener != "INTERNAL" ||
+		!got.HTTPTLS || got.HTTPAuth != "login" || len(s.SuperUsers) != 1 {
+		t.Fatalf("compose config: %+v", got)
+	}
+	if len(l.unknown) != 0 {
+		t.Errorf("compose sets variables gregor does not know: %q", l.unknown)
 	}
 }

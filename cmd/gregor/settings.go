@@ -451,7 +451,7 @@ func load(fs *pflag.FlagSet, environ []string, c command) (*loaded, error) {
 		default:
 			continue
 		}
-		if _, ok := lookupSetting(prop); ok || prop == "config" || prop == "bootstrap.server" || prop == "container" {
+		if _, ok := lookupSetting(prop); ok || prop == "config" || prop == "bootstrap.server" || prop == "container" || prop == "command.config" {
 			continue
 		}
 		if why, ok := ignored[prop]; ok {
