@@ -29,10 +29,13 @@ var apisTxnTools = join(apisTxn, []kmsg.Key{kmsg.ListTransactions, kmsg.Describe
 // reads IN, transactional id X writes OUT with sendOffsetsToTransaction,
 // then one aborted transaction), and a franz-go transactional producer Y
 // that writes 5 records to HOLD and keeps its transaction open while the
-// tools run; Y then commits and is described once more. Kafka's own output
+// tools run, with an offset of group G2 in it (IN-1 at 5, committed at 3
+// before); Y then commits and is described once more. Kafka's own output
 // must show X CompleteAbort and Y Ongoing (then CompleteCommit) on HOLD-0,
-// one producer on HOLD-0 whose transaction starts at offset 0, and G's
-// committed offsets at the end of every IN partition (lag 0).
+// one producer on HOLD-0 whose transaction starts at offset 0, G's
+// committed offsets at the end of every IN partition (lag 0), and G2 at 3
+// while Y's offset is pending (the tool does not ask for stable offsets),
+// at 5 after Y's commit.
 func TestTxnTools(t *testing.T) {
 	versions, err := javaVersions()
 	if err != nil || len(versions) == 0 {
@@ -132,6 +135,8 @@ var txnToolsCommands = []string{
 	"kafka-consumer-groups --describe --group G",
 	"kafka-consumer-groups --describe --state --group G",
 	"kafka-transactions describe --transactional-id Y (after its commit)",
+	"kafka-consumer-groups --describe --group G2 (an offset pending in Y's open transaction)",
+	"kafka-consumer-groups --describe --group G2 (after Y's commit)",
 }
 
 func txnToolsRow(cmd string, rows [][2]string) string {
@@ -149,8 +154,8 @@ func txnToolsRun(t *testing.T, tg *target, v string) map[string]string {
 	in := newTopic(t, tg, "tt-in", 3)
 	out := newTopic(t, tg, "tt-out", 2)
 	hold := newTopic(t, tg, "tt-hold", 1)
-	group, x, y := uniq("g-tt"), uniq("tt-x"), uniq("tt-y")
-	names := map[string]string{in: "IN", out: "OUT", hold: "HOLD", group: "G", x: "X", y: "Y"}
+	group, group2, x, y := uniq("g-tt"), uniq("g-tt2"), uniq("tt-x"), uniq("tt-y")
+	names := map[string]string{in: "IN", out: "OUT", hold: "HOLD", group: "G", group2: "G2", x: "X", y: "Y"}
 	const n = 60
 	produceKnown(t, tg, in, "franz", n)
 	lines := javaRun(t, v, "txn", "--bootstrap", tg.addr, "--topic", in, "--out", out, "--group", group,
@@ -170,6 +175,34 @@ func txnToolsRun(t *testing.T, tg *target, v string) map[string]string {
 	if err := cl.ProduceSync(ctxT(t, 30*time.Second), rs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
+	// G2 has committed IN-1 at 3; Y's open transaction commits it at 5
+	// (AddOffsetsToTxn, TxnOffsetCommit), pending until Y ends.
+	commitGroup(t, tg, group2, in, map[int32]int64{1: 3})
+	ctx := ctxT(t, 30*time.Second)
+	pid, epoch, err := cl.ProducerID(ctx)
+	if err != nil {
+		t.Fatalf("Y's producer id: %v", err)
+	}
+	add := kmsg.NewPtrAddOffsetsToTxnRequest()
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch, add.Group = y, pid, epoch, group2
+	if resp, err := add.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("AddOffsetsToTxn: %v %+v", err, resp)
+	}
+	toc := kmsg.NewPtrTxnOffsetCommitRequest()
+	toc.TransactionalID, toc.Group, toc.ProducerID, toc.ProducerEpoch, toc.Generation = y, group2, pid, epoch, -1
+	td, err := newAdmin(t, tg).ListTopics(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := kmsg.NewTxnOffsetCommitRequestTopic()
+	tp.Topic, tp.TopicID = in, td[in].ID // v6 names topics by id
+	pp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+	pp.Partition, pp.Offset, pp.LeaderEpoch = 1, 5, -1
+	tp.Partitions = append(tp.Partitions, pp)
+	toc.Topics = append(toc.Topics, tp)
+	if resp, err := toc.RequestWith(ctx, cl); err != nil || len(resp.Topics) != 1 || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("TxnOffsetCommit: %v %+v", err, resp)
+	}
 
 	txns := func(args ...string) string {
 		return kafkaTool(t, "org.apache.kafka.tools.TransactionsCommand", append([]string{"--bootstrap-server", tg.addr}, args...)...)
@@ -185,10 +218,12 @@ func txnToolsRun(t *testing.T, tg *target, v string) map[string]string {
 	raw[txnToolsCommands[4]] = txns("describe-producers", "--topic", out, "--partition", "0")
 	raw[txnToolsCommands[5]] = groups("--describe", "--group", group)
 	raw[txnToolsCommands[6]] = groups("--describe", "--state", "--group", group)
+	raw[txnToolsCommands[8]] = groups("--describe", "--group", group2)
 	if err := cl.EndTransaction(ctxT(t, 30*time.Second), kgo.TryCommit); err != nil {
 		t.Fatal(err)
 	}
 	raw[txnToolsCommands[7]] = txns("describe", "--transactional-id", y)
+	raw[txnToolsCommands[9]] = groups("--describe", "--group", group2)
 
 	got := map[string]string{}
 	for _, cmd := range txnToolsCommands {
@@ -237,6 +272,8 @@ var (
 	// addrRE is a broker address, with the node id as kafka-consumer-groups
 	// --state prints it ("127.0.0.1:9092 (1)").
 	addrRE = regexp.MustCompile(`[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+:[0-9]+( +\([0-9]+\))?`)
+	// offsetsPartRE is a partition of __consumer_offsets.
+	offsetsPartRE = regexp.MustCompile(`__consumer_offsets-[0-9]+`)
 )
 
 // txnToolsMask replaces the run's names by their roles (names: name →
@@ -245,6 +282,7 @@ var (
 // longest value, which the names change; the header "COORDINATOR (ID)" is
 // joined first) and masks the values of txnToolsMasked's columns: a number
 // becomes <n>, another word <masked>, -1 and - stay (they mean none).
+// TopicPartitions is sorted, __consumer_offsets' partition number masked.
 func txnToolsMask(s string, names map[string]string) string {
 	// Longest names first, so no name's replacement breaks a longer one.
 	keys := make([]string, 0, len(names))
@@ -279,6 +317,15 @@ func txnToolsMask(s string, names map[string]string) string {
 			if i < len(header) && header[i] == "LatestCoordinatorEpoch" {
 				f[i] = "<masked>" // -1 too: a difference left, see txnToolsMasked
 			}
+			if i < len(header) && header[i] == "TopicPartitions" {
+				// A set, printed in hash order; a group's offsets show as its
+				// __consumer_offsets partition, whose number depends on the
+				// partition count (5 on the reference, scripts/kafka.sh; 50
+				// on gregor).
+				ps := strings.Split(offsetsPartRE.ReplaceAllString(f[i], "__consumer_offsets-<p>"), ",")
+				sort.Strings(ps)
+				f[i] = strings.Join(ps, ",")
+			}
 			if i < len(header) && txnToolsMasked[header[i]] && f[i] != "-1" && f[i] != "-" {
 				if numRE.MatchString(f[i]) {
 					f[i] = "<n>"
@@ -299,7 +346,7 @@ func isHeader(f []string) bool {
 		return false
 	}
 	for _, x := range f {
-		if x == "" || strings.ContainsAny(x, "0123456789.:'") || x == "X" || x == "Y" || x == "G" || x == "IN" || x == "OUT" || x == "HOLD" {
+		if x == "" || strings.ContainsAny(x, "0123456789.:'") || x == "X" || x == "Y" || x == "G" || x == "G2" || x == "IN" || x == "OUT" || x == "HOLD" {
 			return false
 		}
 	}
@@ -313,11 +360,13 @@ func checkTxnToolsKafka(t *testing.T, got map[string]string) {
 	must := map[string][]string{
 		txnToolsCommands[0]: {"X | <n> | <n> | CompleteAbort", "Y | <n> | <n> | Ongoing"},
 		txnToolsCommands[1]: {"CompleteAbort"},
-		txnToolsCommands[2]: {"Ongoing", "HOLD-0"},
+		txnToolsCommands[2]: {"Ongoing", "HOLD-0,__consumer_offsets-<p>"},
 		txnToolsCommands[3]: {"| 0"},
 		txnToolsCommands[5]: {"G | IN | 1 | 34 | 34 | 0 | - | - | -", "G | IN | 2 | 26 | 26 | 0 | - | - | -"},
 		txnToolsCommands[6]: {"Empty"},
 		txnToolsCommands[7]: {"CompleteCommit"},
+		txnToolsCommands[8]: {"G2 | IN | 1 | 3 | 34 | 31 | - | - | -"},
+		txnToolsCommands[9]: {"G2 | IN | 1 | 5 | 34 | 29 | - | - | -"},
 	}
 	for _, cmd := range txnToolsCommands {
 		for _, s := range must[cmd] {
