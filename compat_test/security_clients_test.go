@@ -32,8 +32,10 @@ func (x *xdgSCRAM) Begin(user, pass, authz string) error {
 	return nil
 }
 
-func (x *xdgSCRAM) Step(challenge string) (string, error) { return x.ClientConversation.Step(challenge) }
-func (x *xdgSCRAM) Done() bool                            { return x.ClientConversation.Done() }
+func (x *xdgSCRAM) Step(challenge string) (string, error) {
+	return x.ClientConversation.Step(challenge)
+}
+func (x *xdgSCRAM) Done() bool { return x.ClientConversation.Done() }
 
 func saramaSecure(user, pass string, sslOnly bool) *sarama.Config {
 	cfg := saramaConfig()
