@@ -35,8 +35,8 @@ package broker
 //     waiting for the expiry.
 
 import (
-	"crypto/tls"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"slices"
