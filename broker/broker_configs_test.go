@@ -175,3 +175,39 @@ func TestClusterGroupConfigsAtTheCoordinator(t *testing.T) {
 		t.Errorf("broker-a kept the configs of a group broker-b coordinates")
 	}
 }
+
+// A group config's default comes as Kafka names it: a DEFAULT_CONFIG synonym
+// named after the broker setting that supplies it (kafka-configs --describe
+// --entity-type groups prints it), or the config's own name where the broker
+// has none.
+func TestGroupConfigDefaultSynonyms(t *testing.T) {
+	cb := coreStart(t, "", nil)
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	req.IncludeSynonyms = true
+	rr := kmsg.NewDescribeConfigsRequestResource()
+	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeGroupConfig, "g1"
+	req.Resources = append(req.Resources, rr)
+	resp, err := req.RequestWith(coreCtx(t), cb.client())
+	if err != nil || len(resp.Resources) != 1 {
+		t.Fatalf("%v %+v", err, resp)
+	}
+	got := map[string]string{}
+	for _, c := range resp.Resources[0].Configs {
+		for _, s := range c.ConfigSynonyms {
+			if s.Source == kmsg.ConfigSourceDefaultConfig {
+				got[c.Name] = s.Name + "=" + admStr(s.Value)
+			}
+		}
+	}
+	for name, want := range map[string]string{ // as Kafka 4.4.0 describes them
+		"consumer.session.timeout.ms":       "group.consumer.session.timeout.ms=45000",
+		"share.delivery.count.limit":        "group.share.delivery.count.limit=5",
+		"streams.assignor.name":             "group.streams.assignors=sticky",
+		"share.auto.offset.reset":           "share.auto.offset.reset=latest",
+		"errors.deadletterqueue.topic.name": "errors.deadletterqueue.topic.name=",
+	} {
+		if got[name] != want {
+			t.Errorf("%s: DEFAULT_CONFIG synonym %q, want %q", name, got[name], want)
+		}
+	}
+}

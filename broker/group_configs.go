@@ -207,7 +207,7 @@ func (b *Broker) groupConfigValues(group string) []configValue {
 		}
 		if c.Default != nil {
 			d := *c.Default
-			cv.synonyms = append(cv.synonyms, configSynonym{n, &d, kmsg.ConfigSourceDefaultConfig})
+			cv.synonyms = append(cv.synonyms, configSynonym{groupConfigDefaultName(n), &d, kmsg.ConfigSourceDefaultConfig})
 		}
 		cv.source = kmsg.ConfigSourceDefaultConfig
 		if len(cv.synonyms) > 0 {
@@ -216,6 +216,21 @@ func (b *Broker) groupConfigValues(group string) []configValue {
 		out = append(out, cv)
 	}
 	return out
+}
+
+// groupConfigDefaultName is the name Kafka gives a group config's
+// DEFAULT_CONFIG synonym: the broker setting that supplies the default
+// (consumer.session.timeout.ms → group.consumer.session.timeout.ms), or the
+// group config's own name where no broker setting has it
+// (share.auto.offset.reset).
+func groupConfigDefaultName(n string) string {
+	if n == "streams.assignor.name" {
+		return "group.streams.assignors" // a list of assignors at the broker
+	}
+	if _, ok := kafkaBrokerConfigs["group."+n]; ok {
+		return "group." + n
+	}
+	return n
 }
 
 // groupConfigHome returns the master that keeps group's configs when it is
