@@ -10,6 +10,7 @@
 #                           `scripts/kafka.sh client-versions` prints, cached in ~/.m2
 #   Apache Kafka broker     scripts/kafka.sh fetch (kafka_2.13 from Maven Central)
 #   Streams, Connect        scripts/kafka.sh streams-classpath, connect-classpath
+#   Kafka's tools           scripts/kafka.sh tools-classpath (kafka-tools, same version)
 #   Docker                  scripts/install-docker.sh, when the ops owner has added it
 #   busybox-static, bash-static   the container image's shell (scripts/build-image.sh)
 set -euo pipefail
@@ -88,8 +89,10 @@ for kv in $(bash scripts/kafka.sh client-versions); do
 	fi
 done
 
-# The reference broker.
+# The reference broker, and kafka-tools (Kafka's command-line tools' main
+# classes, which compat_test/kafkatools_test.go runs).
 bash scripts/kafka.sh fetch
+bash scripts/kafka.sh tools-classpath >/dev/null
 # Kafka Streams and Kafka Connect (connect-runtime, connect-file) for the
 # application scenarios (compat_test/streams_test.go, connect_test.go).
 bash scripts/kafka.sh streams-classpath >/dev/null
