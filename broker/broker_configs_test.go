@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
@@ -181,7 +182,7 @@ func TestClusterGroupConfigsAtTheCoordinator(t *testing.T) {
 // --entity-type groups prints it), or the config's own name where the broker
 // has none.
 func TestGroupConfigDefaultSynonyms(t *testing.T) {
-	cb := coreStart(t, "", nil)
+	cb := coreStart(t, "", func(c *Config) { c.Group.ConsumerSessionTimeout = 10 * time.Second })
 	req := kmsg.NewPtrDescribeConfigsRequest()
 	req.IncludeSynonyms = true
 	rr := kmsg.NewDescribeConfigsRequestResource()
@@ -196,6 +197,17 @@ func TestGroupConfigDefaultSynonyms(t *testing.T) {
 		for _, s := range c.ConfigSynonyms {
 			if s.Source == kmsg.ConfigSourceDefaultConfig {
 				got[c.Name] = s.Name + "=" + admStr(s.Value)
+			}
+		}
+		// The broker's own setting comes before the default and is
+		// the value, as Kafka lists a STATIC_BROKER_CONFIG.
+		if c.Name == "consumer.session.timeout.ms" {
+			var syn []string
+			for _, s := range c.ConfigSynonyms {
+				syn = append(syn, fmt.Sprintf("%v:%s=%s", s.Source, s.Name, admStr(s.Value)))
+			}
+			if admStr(c.Value) != "10000" || fmt.Sprint(syn) != "[STATIC_BROKER_CONFIG:group.consumer.session.timeout.ms=10000 DEFAULT_CONFIG:group.consumer.session.timeout.ms=45000]" {
+				t.Errorf("consumer.session.timeout.ms = %s with synonyms %v, want 10000 from the broker's setting", admStr(c.Value), syn)
 			}
 		}
 	}

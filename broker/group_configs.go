@@ -192,6 +192,7 @@ func (b *Broker) alterGroupConfigs(group string, ops []kmsg.IncrementalAlterConf
 // groupConfigValues describes every group config of group.
 func (b *Broker) groupConfigValues(group string) []configValue {
 	set := b.groupConfigs(group)
+	static, _ := gregorBrokerValues(b)
 	names := append([]string(nil), kafkaGroupConfigNames...)
 	sort.Strings(names)
 	out := make([]configValue, 0, len(names))
@@ -202,8 +203,14 @@ func (b *Broker) groupConfigValues(group string) []configValue {
 			cv.doc = c.Doc // applied to KIP-848 consumer groups
 		}
 		if v, ok := set[n]; ok {
-			// Kafka 4.4 lists the group's value, then the default.
+			// Kafka 4.4 lists the group's value first, the default last.
 			cv.synonyms = append(cv.synonyms, configSynonym{n, &v, kmsg.ConfigSourceGroupConfig})
+		}
+		// Then the broker's own setting when it was given one
+		// (--group.consumer.session.timeout.ms), which is the
+		// group's value when the group has none.
+		if v, ok := static[groupConfigDefaultName(n)]; ok {
+			cv.synonyms = append(cv.synonyms, configSynonym{groupConfigDefaultName(n), &v, kmsg.ConfigSourceStaticBrokerConfig})
 		}
 		if c.Default != nil {
 			d := *c.Default
