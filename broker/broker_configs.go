@@ -244,14 +244,18 @@ func gregorBrokerValues(b *Broker) (static map[string]string, used map[string]bo
 	}
 	node := strconv.Itoa(int(b.cfg.NodeID))
 	values := map[string]string{
-		"advertised.listeners":                 strings.Join(advertised, ","),
-		"auto.create.topics.enable":            strconv.FormatBool(def.AutoCreate),
-		"broker.id":                            node,
-		"default.replication.factor":           strconv.Itoa(int(def.DefaultReplicationFactor)),
-		"delete.topic.enable":                  "true",
-		"group.consumer.assignors":             strings.Join(orList(g.ConsumerAssignors, "uniform", "range"), ","),
-		"group.consumer.heartbeat.interval.ms": ms(g.ConsumerHeartbeatInterval, 5*time.Second),
-		"group.consumer.max.size":              orInt(g.ConsumerMaxSize, math.MaxInt32),
+		"advertised.listeners":                     strings.Join(advertised, ","),
+		"auto.create.topics.enable":                strconv.FormatBool(def.AutoCreate),
+		"broker.id":                                node,
+		"default.replication.factor":               strconv.Itoa(int(def.DefaultReplicationFactor)),
+		"delete.topic.enable":                      "true",
+		"group.consumer.assignors":                 strings.Join(orList(g.ConsumerAssignors, "uniform", "range"), ","),
+		"group.consumer.heartbeat.interval.ms":     ms(g.ConsumerHeartbeatInterval, 5*time.Second),
+		"group.consumer.max.size":                  orInt(g.ConsumerMaxSize, math.MaxInt32),
+		"group.consumer.min.session.timeout.ms":    ms(g.ConsumerMinSessionTimeout, 45*time.Second),
+		"group.consumer.max.session.timeout.ms":    ms(g.ConsumerMaxSessionTimeout, 60*time.Second),
+		"group.consumer.min.heartbeat.interval.ms": ms(g.ConsumerMinHeartbeatInterval, 5*time.Second),
+		"group.consumer.max.heartbeat.interval.ms": ms(g.ConsumerMaxHeartbeatInterval, 15*time.Second),
 		// Non-empty groups do not move between protocols (broker/group,
 		// consumer.go): Kafka's "disabled", not its default "bidirectional".
 		"group.consumer.migration.policy":     "disabled",

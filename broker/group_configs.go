@@ -6,11 +6,15 @@ package broker
 // their defaults and documentation).
 //
 // DescribeConfigs lists all of them for any group name, set or not: a set
-// value with source GROUP_CONFIG, else Kafka's default (DEFAULT_CONFIG).
+// value with source GROUP_CONFIG, else the broker's own setting when it
+// differs from Kafka's default (STATIC_BROKER_CONFIG, e.g.
+// group.consumer.session.timeout.ms for consumer.session.timeout.ms), else
+// Kafka's default (DEFAULT_CONFIG).
 // Alter(Incremental)Configs validate as Kafka's GroupConfig does — unknown
-// names, types, and each timeout within the broker's bounds (Kafka's
-// defaults for group.consumer.min.session.timeout.ms and the like, which
-// gregor does not have as settings) — all with INVALID_CONFIG, and store
+// names, types, and each timeout within the broker's bounds
+// (group.consumer.min.session.timeout.ms and the like as this broker runs
+// with them, Kafka's defaults for the share and streams ones, which gregor
+// does not have as settings) — all with INVALID_CONFIG, and store
 // the group's set durably (store KV namespace group-configs, key the group
 // id, value the JSON of a name → value map). The resource "" gets
 // INVALID_REQUEST "Default group resources are not allowed.".
@@ -84,8 +88,21 @@ func checkGroupResource(name string) error {
 	return nil
 }
 
-// validateGroupConfigs checks a group's whole set of configs.
-func validateGroupConfigs(configs map[string]string) error {
+// groupConfigBound returns a numeric broker setting bounding a group
+// config: this broker's value where it differs from Kafka's default (the
+// STATIC_BROKER_CONFIG layer), else Kafka's default.
+func groupConfigBound(static map[string]string, name string) int64 {
+	if v, ok := static[name]; ok {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			return n
+		}
+	}
+	return brokerDefaultInt(name)
+}
+
+// validateGroupConfigs checks a group's whole set of configs against the
+// broker's bounds (static: gregorBrokerValues' STATIC_BROKER_CONFIG layer).
+func validateGroupConfigs(configs, static map[string]string) error {
 	names := sortedKeys(configs)
 	for _, n := range names {
 		c := kafkaGroupConfigs[n]
@@ -107,14 +124,14 @@ func validateGroupConfigs(configs map[string]string) error {
 			continue
 		}
 		n := parseLong(v)
-		if b.min != "" && (n < brokerDefaultInt(b.min) || n > brokerDefaultInt(b.max)) {
-			// Kafka 4.4's message when both bounds apply.
-			return apiErrorf(kerr.InvalidConfig, "%s must be in the range %d to %d inclusive.", b.name, brokerDefaultInt(b.min), brokerDefaultInt(b.max))
+		hi := groupConfigBound(static, b.max)
+		if b.min != "" {
+			if lo := groupConfigBound(static, b.min); n < lo || n > hi {
+				// Kafka 4.4's message when both bounds apply.
+				return apiErrorf(kerr.InvalidConfig, "%s must be in the range %d to %d inclusive.", b.name, lo, hi)
+			}
 		}
-		if b.min != "" && n < brokerDefaultInt(b.min) {
-			return apiErrorf(kerr.InvalidConfig, "%s must be greater than or equal to %s", b.name, b.min)
-		}
-		if n > brokerDefaultInt(b.max) {
+		if n > hi {
 			return apiErrorf(kerr.InvalidConfig, "%s must be less than or equal to %s", b.name, b.max)
 		}
 	}
@@ -145,7 +162,8 @@ func (b *Broker) groupConfigs(group string) map[string]string {
 
 // setGroupConfigs validates and stores the whole set of a group's configs.
 func (b *Broker) setGroupConfigs(group string, configs map[string]string, validateOnly bool) error {
-	if err := validateGroupConfigs(configs); err != nil {
+	static, _ := gregorBrokerValues(b)
+	if err := validateGroupConfigs(configs, static); err != nil {
 		return err
 	}
 	if validateOnly {

@@ -442,12 +442,12 @@ func TestBrokerConfigAlter(t *testing.T) {
 		{typ: brokerT, resource: "", legacy: true, ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("sasl.kerberos.min.time.before.relogin", "61000")},
 			code: 42, msg: "Cannot update these configs at default cluster level, broker id must be specified: [sasl.kerberos.min.time.before.relogin]"},
 		{typ: brokerT, resource: "", ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("num.io.threads", "9"), setOp("log.cleaner.backoff.ms", "16000")}},
-		{typ: groupT, resource: "g", ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("consumer.session.timeout.ms", "30000")},
-			code: 40, msg: "consumer.session.timeout.ms must be in the range 45000 to 60000 inclusive."},
+		{typ: groupT, resource: "g", ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("consumer.session.timeout.ms", "500")},
+			code: 40, msg: "consumer.session.timeout.ms must be in the range 1000 to 60000 inclusive."},
 		{typ: groupT, resource: "g", ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("consumer.session.timeout.ms", "70000")},
-			code: 40, msg: "consumer.session.timeout.ms must be in the range 45000 to 60000 inclusive."},
+			code: 40, msg: "consumer.session.timeout.ms must be in the range 1000 to 60000 inclusive."},
 		{typ: groupT, resource: "g", ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("consumer.heartbeat.interval.ms", "60000")},
-			code: 40, msg: "consumer.heartbeat.interval.ms must be in the range 5000 to 15000 inclusive."},
+			code: 40, msg: "consumer.heartbeat.interval.ms must be in the range 100 to 15000 inclusive."},
 		{typ: groupT, resource: "g", ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("consumer.session.timeout.ms", "abc")},
 			code: 40, msg: "Invalid value abc for configuration consumer.session.timeout.ms: Not a number of type INT"},
 		{typ: groupT, resource: "g", ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("share.isolation.level", "bogus")},
@@ -458,8 +458,8 @@ func TestBrokerConfigAlter(t *testing.T) {
 			code: 40, msg: "Can't APPEND to key consumer.session.timeout.ms because its type is not LIST."},
 		{typ: groupT, resource: "", ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("consumer.session.timeout.ms", "50000")},
 			code: 42, msg: "Default group resources are not allowed."},
-		{typ: groupT, resource: "g", legacy: true, ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("consumer.session.timeout.ms", "30000")},
-			code: 40, msg: "consumer.session.timeout.ms must be in the range 45000 to 60000 inclusive."},
+		{typ: groupT, resource: "g", legacy: true, ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("consumer.session.timeout.ms", "500")},
+			code: 40, msg: "consumer.session.timeout.ms must be in the range 1000 to 60000 inclusive."},
 		{typ: groupT, resource: "g", legacy: true, ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("consumer.session.timeout.ms", "50000")}},
 		{typ: brokerT, resource: "<id>", ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("num.io.threads", "17")},
 			code: 42, msg: "Invalid value org.apache.kafka.common.config.ConfigException: Dynamic thread count update validation failed for num.io.threads=17, value should not be greater than double the current value 8 for configuration Invalid dynamic configuration"},
@@ -518,13 +518,16 @@ func TestBrokerConfigAlter(t *testing.T) {
 			"DYNAMIC_DEFAULT_BROKER_CONFIG=16000", "DEFAULT_CONFIG=15000")
 		run(alterCase{typ: brokerT, resource: "", ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{delOp("log.cleaner.backoff.ms")}})
 		describedAs(t, cl, brokerT, id, "log.cleaner.backoff.ms", "15000", kmsg.ConfigSourceDefaultConfig, "DEFAULT_CONFIG=15000")
-		// A group config.
+		// A group config. Both brokers run with the KIP-848 timings of
+		// scripts/kafka.sh (group.consumer.session.timeout.ms=10000 and
+		// heartbeat 500 ms, minimums 1000 and 100), so those are the
+		// static values a group config overrides and falls back to.
 		group := uniq("g-cfg-alter")
 		run(alterCase{typ: groupT, resource: group, ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{setOp("consumer.session.timeout.ms", "50000")}})
-		describedAs(t, cl, groupT, group, "consumer.session.timeout.ms", "50000", kmsg.ConfigSourceGroupConfig, "GROUP_CONFIG=50000", "DEFAULT_CONFIG=45000")
-		describedAs(t, cl, groupT, group, "consumer.heartbeat.interval.ms", "5000", kmsg.ConfigSourceDefaultConfig, "DEFAULT_CONFIG=5000")
+		describedAs(t, cl, groupT, group, "consumer.session.timeout.ms", "50000", kmsg.ConfigSourceGroupConfig, "GROUP_CONFIG=50000", "STATIC_BROKER_CONFIG=10000", "DEFAULT_CONFIG=45000")
+		describedAs(t, cl, groupT, group, "consumer.heartbeat.interval.ms", "500", kmsg.ConfigSourceStaticBrokerConfig, "STATIC_BROKER_CONFIG=500", "DEFAULT_CONFIG=5000")
 		run(alterCase{typ: groupT, resource: group, ops: []kmsg.IncrementalAlterConfigsRequestResourceConfig{delOp("consumer.session.timeout.ms")}})
-		describedAs(t, cl, groupT, group, "consumer.session.timeout.ms", "45000", kmsg.ConfigSourceDefaultConfig, "DEFAULT_CONFIG=45000")
+		describedAs(t, cl, groupT, group, "consumer.session.timeout.ms", "10000", kmsg.ConfigSourceStaticBrokerConfig, "STATIC_BROKER_CONFIG=10000", "DEFAULT_CONFIG=45000")
 		// The root logger's level, set to the one it has (the reference
 		// broker's log stays as it is).
 		var level string
@@ -585,7 +588,7 @@ func TestBrokerConfigAlter(t *testing.T) {
 		eventually(t, "consumer.session.timeout.ms to be 55000", func() bool {
 			return describe(kafka.ResourceGroup, group, "consumer.session.timeout.ms").Value == "55000"
 		})
-		if e := incr(kafka.ResourceGroup, group, kafka.AlterConfigOpTypeSet, "consumer.session.timeout.ms", "1000"); e.Code() != kafka.ErrInvalidConfig {
+		if e := incr(kafka.ResourceGroup, group, kafka.AlterConfigOpTypeSet, "consumer.session.timeout.ms", "500"); e.Code() != kafka.ErrInvalidConfig {
 			t.Errorf("group config below the broker's bound: %v, want INVALID_CONFIG", e)
 		}
 	})

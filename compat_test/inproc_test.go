@@ -20,7 +20,8 @@ func startInproc() *target {
 		Store:     storage.Config{Dir: filepath.Join(workDir, "inproc-data")},
 		// The short group timings the other targets get.
 		Group: group.Config{InitialRebalanceDelay: -1, MinSessionTimeout: time.Second,
-			ConsumerHeartbeatInterval: 500 * time.Millisecond, ConsumerSessionTimeout: 10 * time.Second},
+			ConsumerHeartbeatInterval: 500 * time.Millisecond, ConsumerSessionTimeout: 10 * time.Second,
+			ConsumerMinSessionTimeout: time.Second, ConsumerMinHeartbeatInterval: 100 * time.Millisecond},
 		Quota: broker.QuotaConfig{WindowNum: 2}, // short quota windows (quota_test.go)
 	})
 	if err != nil {

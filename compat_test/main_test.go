@@ -263,6 +263,7 @@ func (p *gregorProc) start() error {
 		"--quota.window.num=2",                       // short quota windows, as the reference has (quota_test.go)
 		"--group.consumer.heartbeat.interval.ms=500", // KIP-848: as scripts/kafka.sh sets Kafka
 		"--group.consumer.session.timeout.ms=10000",
+		"--group.consumer.min.session.timeout.ms=1000", "--group.consumer.min.heartbeat.interval.ms=100",
 	)
 	p.cmd.Args = append(p.cmd.Args, p.extra...)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf

@@ -113,6 +113,7 @@ func startReplicated() *target {
 			"--group.min.session.timeout.ms=1000",
 			"--group.consumer.heartbeat.interval.ms=500", // KIP-848: as scripts/kafka.sh sets Kafka
 			"--group.consumer.session.timeout.ms=10000",
+			"--group.consumer.min.session.timeout.ms=1000", "--group.consumer.min.heartbeat.interval.ms=100",
 			"--logger.level", "info",
 		)
 	}

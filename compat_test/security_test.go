@@ -993,6 +993,18 @@ var noACLCases = map[kmsg.Key]noACLCase{
 		return r
 	}},
 	kmsg.ListGroups: {build: func(c *noACLCtx) kmsg.Request { return kmsg.NewPtrListGroupsRequest() }},
+	kmsg.ConsumerGroupHeartbeat: {build: func(c *noACLCtx) kmsg.Request {
+		r := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		r.Group, r.MemberID, r.MemberEpoch = c.group, "m-no-acl-0000000000", 0
+		r.RebalanceTimeoutMillis = 30000
+		r.SubscribedTopicNames = []string{c.topic}
+		return r
+	}},
+	kmsg.ConsumerGroupDescribe: {build: func(c *noACLCtx) kmsg.Request {
+		r := kmsg.NewPtrConsumerGroupDescribeRequest()
+		r.Groups = []string{c.group}
+		return r
+	}},
 	kmsg.CreateTopics: {build: func(c *noACLCtx) kmsg.Request {
 		r := kmsg.NewPtrCreateTopicsRequest()
 		r.TimeoutMillis = 5000

@@ -16,6 +16,7 @@ func consumerTestConfig() Config {
 	cfg := testConfig()
 	cfg.ConsumerSessionTimeout = 3 * time.Second
 	cfg.ConsumerHeartbeatInterval = 500 * time.Millisecond
+	cfg.ConsumerMinSessionTimeout, cfg.ConsumerMinHeartbeatInterval = time.Second, 100*time.Millisecond
 	return cfg
 }
 

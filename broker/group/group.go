@@ -108,6 +108,14 @@ type Config struct {
 	// ConsumerHeartbeatInterval is group.consumer.heartbeat.interval.ms;
 	// default 5s.
 	ConsumerHeartbeatInterval time.Duration
+	// ConsumerMinSessionTimeout and ConsumerMaxSessionTimeout are
+	// group.consumer.min/max.session.timeout.ms, the range a group's own
+	// consumer.session.timeout.ms must fall in; default 45s and 60s.
+	ConsumerMinSessionTimeout, ConsumerMaxSessionTimeout time.Duration
+	// ConsumerMinHeartbeatInterval and ConsumerMaxHeartbeatInterval are
+	// group.consumer.min/max.heartbeat.interval.ms, the range of a group's
+	// consumer.heartbeat.interval.ms; default 5s and 15s.
+	ConsumerMinHeartbeatInterval, ConsumerMaxHeartbeatInterval time.Duration
 	// ConsumerAssignors is group.consumer.assignors: the server assignors
 	// offered, the first the default; default uniform, range.
 	ConsumerAssignors []string
@@ -154,6 +162,19 @@ func (c *Config) EnsureDefaults() {
 	if c.ConsumerHeartbeatInterval == 0 {
 		c.ConsumerHeartbeatInterval = 5 * time.Second
 	}
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{
+		{&c.ConsumerMinSessionTimeout, 45 * time.Second},
+		{&c.ConsumerMaxSessionTimeout, 60 * time.Second},
+		{&c.ConsumerMinHeartbeatInterval, 5 * time.Second},
+		{&c.ConsumerMaxHeartbeatInterval, 15 * time.Second},
+	} {
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
 	if len(c.ConsumerAssignors) == 0 {
 		c.ConsumerAssignors = []string{AssignorUniform, AssignorRange}
 	}
@@ -187,6 +208,10 @@ func (c *Config) Validate() error {
 		return errors.New("group: group.consumer.session.timeout.ms and group.consumer.heartbeat.interval.ms must be positive")
 	case c.ConsumerHeartbeatInterval >= c.ConsumerSessionTimeout:
 		return fmt.Errorf("group: group.consumer.heartbeat.interval.ms (%v) must be lower than group.consumer.session.timeout.ms (%v)", c.ConsumerHeartbeatInterval, c.ConsumerSessionTimeout)
+	case c.ConsumerSessionTimeout < c.ConsumerMinSessionTimeout || c.ConsumerSessionTimeout > c.ConsumerMaxSessionTimeout:
+		return fmt.Errorf("group: group.consumer.session.timeout.ms (%v) must be within group.consumer.min.session.timeout.ms (%v) and group.consumer.max.session.timeout.ms (%v)", c.ConsumerSessionTimeout, c.ConsumerMinSessionTimeout, c.ConsumerMaxSessionTimeout)
+	case c.ConsumerHeartbeatInterval < c.ConsumerMinHeartbeatInterval || c.ConsumerHeartbeatInterval > c.ConsumerMaxHeartbeatInterval:
+		return fmt.Errorf("group: group.consumer.heartbeat.interval.ms (%v) must be within group.consumer.min.heartbeat.interval.ms (%v) and group.consumer.max.heartbeat.interval.ms (%v)", c.ConsumerHeartbeatInterval, c.ConsumerMinHeartbeatInterval, c.ConsumerMaxHeartbeatInterval)
 	case c.ConsumerMaxSize < 0:
 		return errors.New("group: group.consumer.max.size must be positive")
 	}

@@ -96,8 +96,12 @@ type GroupSettings struct {
 	// KIP-848 consumer groups.
 	ConsumerSessionTimeout    time.Duration // group.consumer.session.timeout.ms
 	ConsumerHeartbeatInterval time.Duration // group.consumer.heartbeat.interval.ms
-	ConsumerAssignors         []string      // group.consumer.assignors
-	ConsumerMaxSize           int           // group.consumer.max.size
+	// group.consumer.min/max.session.timeout.ms and
+	// group.consumer.min/max.heartbeat.interval.ms.
+	ConsumerMinSessionTimeout, ConsumerMaxSessionTimeout       time.Duration
+	ConsumerMinHeartbeatInterval, ConsumerMaxHeartbeatInterval time.Duration
+	ConsumerAssignors                                          []string // group.consumer.assignors
+	ConsumerMaxSize                                            int      // group.consumer.max.size
 }
 
 // Defaults only the command has; every other default is the packages'
@@ -158,6 +162,10 @@ func defaultConfig() Config {
 			MaxSize:                       d.Group.MaxSize,
 			ConsumerSessionTimeout:        d.Group.ConsumerSessionTimeout,
 			ConsumerHeartbeatInterval:     d.Group.ConsumerHeartbeatInterval,
+			ConsumerMinSessionTimeout:     d.Group.ConsumerMinSessionTimeout,
+			ConsumerMaxSessionTimeout:     d.Group.ConsumerMaxSessionTimeout,
+			ConsumerMinHeartbeatInterval:  d.Group.ConsumerMinHeartbeatInterval,
+			ConsumerMaxHeartbeatInterval:  d.Group.ConsumerMaxHeartbeatInterval,
 			ConsumerAssignors:             d.Group.ConsumerAssignors,
 			ConsumerMaxSize:               d.Group.ConsumerMaxSize,
 		},
@@ -437,6 +445,19 @@ func parseConfigOver(c Config, l *loaded) (Config, error) {
 	}
 	if n, ok := p.int("group.consumer.heartbeat.interval.ms", 1, math.MaxInt32); ok {
 		c.Group.ConsumerHeartbeatInterval = time.Duration(n) * time.Millisecond
+	}
+	for _, d := range []struct {
+		key string
+		v   *time.Duration
+	}{
+		{"group.consumer.min.session.timeout.ms", &c.Group.ConsumerMinSessionTimeout},
+		{"group.consumer.max.session.timeout.ms", &c.Group.ConsumerMaxSessionTimeout},
+		{"group.consumer.min.heartbeat.interval.ms", &c.Group.ConsumerMinHeartbeatInterval},
+		{"group.consumer.max.heartbeat.interval.ms", &c.Group.ConsumerMaxHeartbeatInterval},
+	} {
+		if n, ok := p.int(d.key, 1, math.MaxInt32); ok {
+			*d.v = time.Duration(n) * time.Millisecond
+		}
 	}
 	if v, ok := p.list("group.consumer.assignors"); ok {
 		c.Group.ConsumerAssignors = v

@@ -23,6 +23,10 @@ func groupConfig(g GroupSettings) group.Config {
 		MaxSize:                       g.MaxSize,
 		ConsumerSessionTimeout:        g.ConsumerSessionTimeout,
 		ConsumerHeartbeatInterval:     g.ConsumerHeartbeatInterval,
+		ConsumerMinSessionTimeout:     g.ConsumerMinSessionTimeout,
+		ConsumerMaxSessionTimeout:     g.ConsumerMaxSessionTimeout,
+		ConsumerMinHeartbeatInterval:  g.ConsumerMinHeartbeatInterval,
+		ConsumerMaxHeartbeatInterval:  g.ConsumerMaxHeartbeatInterval,
 		ConsumerAssignors:             g.ConsumerAssignors,
 		ConsumerMaxSize:               g.ConsumerMaxSize,
 	}
