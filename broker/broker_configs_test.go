@@ -182,7 +182,9 @@ func TestClusterGroupConfigsAtTheCoordinator(t *testing.T) {
 // --entity-type groups prints it), or the config's own name where the broker
 // has none.
 func TestGroupConfigDefaultSynonyms(t *testing.T) {
-	cb := coreStart(t, "", func(c *Config) { c.Group.ConsumerSessionTimeout = 10 * time.Second })
+	cb := coreStart(t, "", func(c *Config) {
+		c.Group.ConsumerSessionTimeout, c.Group.ConsumerMinSessionTimeout = 10*time.Second, time.Second
+	})
 	req := kmsg.NewPtrDescribeConfigsRequest()
 	req.IncludeSynonyms = true
 	rr := kmsg.NewDescribeConfigsRequestResource()
