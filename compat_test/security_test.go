@@ -69,6 +69,7 @@ type secAddrs struct {
 	// fwdSASL is the SASL_PLAINTEXT listener of a second broker group of
 	// the same cluster that does not own the ACLs (gregor-inproc only).
 	fwdSASL   string
+	fwdPlain  string
 	down      string
 	usersOnce sync.Once
 	usersErr  error
@@ -401,6 +402,7 @@ func startNoACLPair() *secAddrs {
 			return
 		}
 		p.sa.plain, p.sa.saslPlain, p.sa.fwdSASL = a.Addrs()[0].String(), a.Addrs()[1].String(), f.Addrs()[1].String()
+		p.sa.fwdPlain = f.Addrs()[0].String()
 	})
 	return &p.sa
 }
@@ -1378,6 +1380,10 @@ func TestEveryAPIWithoutACL(t *testing.T) {
 				}
 			}
 			c := setup(t, tg, sa)
+			if sa.fwdPlain != "" {
+				// The forwarding broker knows the topic too (route refresh).
+				waitTopic(t, &target{name: tg.name, inproc: tg.inproc, addr: sa.fwdPlain, apis: tg.apis}, c.topic, 1)
+			}
 			brokers := [][2]string{{"owner", sa.saslPlain}}
 			if sa.fwdSASL != "" {
 				brokers = append(brokers, [2]string{"forwarding", sa.fwdSASL})
