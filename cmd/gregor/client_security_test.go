@@ -105,7 +105,7 @@ func TestCommandConfig(t *testing.T) {
 		{"security.protocol=SASL_PLAINTEXT\nsasl.mechanism=GSSAPI\nsasl.jaas.config=com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true;\n", "Kerberos"},
 		{"security.protocol=SSL\nssl.truststore.type=JKS\nssl.truststore.location=/x.jks\n", "convert the store to PEM"},
 		{"security.protocol=SSL\nssl.key.password=x\n", "encrypted private keys"},
-		{"security.protocol=SASL_SSL\nsasl.mechanism=OAUTHBEARER\n", "OAUTHBEARER is not served"},
+		{"security.protocol=SASL_SSL\nsasl.mechanism=OAUTHBEARER\n", "do not log in with OAUTHBEARER"},
 	} {
 		p, err := clientprops.Parse(strings.NewReader(c.props))
 		if err != nil {

@@ -115,7 +115,7 @@ func Options(p map[string]string) (opts []kgo.Opt, ignored []string, err error) 
 		case strings.HasPrefix(k, "sasl.kerberos."):
 			return nil, nil, fmt.Errorf("%s: GSSAPI (Kerberos) is out of gregor's scope; use SASL_SSL with sasl.mechanism=SCRAM-SHA-512 or PLAIN", k)
 		case strings.HasPrefix(k, "sasl.oauthbearer.") || strings.HasPrefix(k, "sasl.login.callback"):
-			return nil, nil, fmt.Errorf("%s: OAUTHBEARER is not served by gregor; use SCRAM-SHA-512 or PLAIN", k)
+			return nil, nil, fmt.Errorf("%s: gregor's own clients do not log in with OAUTHBEARER yet (the broker serves it to other clients); use SCRAM-SHA-512 or PLAIN", k)
 		case !known[k]:
 			ignored = append(ignored, k)
 		}
@@ -186,7 +186,7 @@ func mechanism(p map[string]string) (sasl.Mechanism, error) {
 	case "GSSAPI":
 		return nil, errors.New("sasl.mechanism=GSSAPI: Kerberos is out of gregor's scope; use SCRAM-SHA-512 or PLAIN over SASL_SSL")
 	case "OAUTHBEARER":
-		return nil, errors.New("sasl.mechanism=OAUTHBEARER is not served by gregor; use SCRAM-SHA-512 or PLAIN")
+		return nil, errors.New("sasl.mechanism=OAUTHBEARER: gregor's own clients do not log in with OAUTHBEARER yet (the broker serves it to other clients); use SCRAM-SHA-512 or PLAIN")
 	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
 	default:
 		return nil, fmt.Errorf("sasl.mechanism %q: give PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", p["sasl.mechanism"])
@@ -204,7 +204,7 @@ func mechanism(p map[string]string) (sasl.Mechanism, error) {
 	case strings.HasSuffix(module, "Krb5LoginModule"):
 		return nil, errors.New("sasl.jaas.config: Krb5LoginModule (Kerberos) is out of gregor's scope")
 	case strings.HasSuffix(module, "OAuthBearerLoginModule"):
-		return nil, errors.New("sasl.jaas.config: OAuthBearerLoginModule is not served by gregor")
+		return nil, errors.New("sasl.jaas.config: gregor's own clients do not log in with OAuthBearerLoginModule yet; use SCRAM-SHA-512 or PLAIN")
 	case module == "org.apache.kafka.common.security.plain.PlainLoginModule":
 		if mech != "PLAIN" {
 			return nil, fmt.Errorf("sasl.jaas.config names PlainLoginModule but sasl.mechanism is %s", mech)
