@@ -114,6 +114,7 @@ func startReplicated() *target {
 			"--group.consumer.heartbeat.interval.ms=500", // KIP-848: as scripts/kafka.sh sets Kafka
 			"--group.consumer.session.timeout.ms=10000",
 			"--group.consumer.min.session.timeout.ms=1000", "--group.consumer.min.heartbeat.interval.ms=100",
+			"--quota.window.num=2", // short quota windows, as the reference has (quota_test.go)
 			"--logger.level", "info",
 		)
 	}
