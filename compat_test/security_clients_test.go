@@ -435,3 +435,27 @@ func secPrograms(t *testing.T, client, src string, run func(t *testing.T, args .
 		}
 	})
 }
+func TestSecurityClientsPython(t *testing.T) {
+	for _, lib := range []struct{ name, label string }{{"confluent", "python confluent-kafka"}, {"kafkapython", "python kafka-python"}} {
+		secPrograms(t, lib.label, lib.name, func(t *testing.T, args ...string) [][]byte {
+			return pyRun(t, append([]string{lib.name, "secure"}, args...)...)
+		})
+	}
+}
+
+func TestSecurityClientsJava(t *testing.T) {
+	versions, err := javaVersions()
+	if err != nil || len(versions) == 0 {
+		t.Fatalf("scripts/kafka.sh client-versions: %v %q", err, versions)
+	}
+	v := versions[0] // the reference's version
+	secPrograms(t, "java kafka-clients "+v, "java", func(t *testing.T, args ...string) [][]byte {
+		return javaRun(t, v, append([]string{"secure"}, args...)...)
+	})
+}
+
+func TestSecurityClientsKafkaJS(t *testing.T) {
+	secPrograms(t, "kafkajs", "kafkajs", func(t *testing.T, args ...string) [][]byte {
+		return jsRun(t, append([]string{"secure"}, args...)...)
+	})
+}

@@ -9,6 +9,13 @@
 //       group member; commits each record's offset; prints each record
 //   node kafkajs.js admin --bootstrap B --topic T --group G --otopic O
 //       create T (3 partitions), describe it, fetch G's offsets in O, delete T
+//   node kafkajs.js secure --bootstrap B --topic T --count N --security SSL|SASL_SSL|PLAINTEXT
+//          [--ca FILE] [--mechanism PLAIN|SCRAM-SHA-512 --user U --password P]
+//       writes N records (key k-(i%7), value kafkajs-i) to partition 0 of T,
+//       reads them back in a fresh group from the start, prints {k, v} of
+//       each; a client that cannot connect or log in prints one
+//       {error: 'auth'|'conn', message} line instead (auth: a SASL
+//       authentication failure), within 30 seconds
 'use strict'
 
 const { Kafka, logLevel, CompressionTypes } = require('kafkajs')
@@ -21,8 +28,58 @@ function parse (argv) {
 
 function emit (o) { process.stdout.write(JSON.stringify(o) + '\n') }
 
+async function secure (a) {
+  const fs = require('fs')
+  const conf = {
+    clientId: 'compat-kafkajs-sec',
+    brokers: [a.bootstrap],
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: 5000,
+    authenticationTimeout: 10000,
+    requestTimeout: 10000,
+    retry: { retries: 2, initialRetryTime: 200 }
+  }
+  if (a.security === 'SSL' || a.security === 'SASL_SSL') {
+    conf.ssl = { ca: [fs.readFileSync(a.ca)], servername: 'localhost' }
+  }
+  if (a.mechanism) {
+    conf.sasl = { mechanism: a.mechanism.toLowerCase(), username: a.user, password: a.password }
+  }
+  const kafka = new Kafka(conf)
+  const p = kafka.producer()
+  try {
+    await p.connect()
+  } catch (e) {
+    const auth = e.name === 'KafkaJSSASLAuthenticationError' ||
+      (e.cause && e.cause.name === 'KafkaJSSASLAuthenticationError')
+    emit({ error: auth ? 'auth' : 'conn', message: `${e.name}: ${e.message}` })
+    return
+  }
+  const n = Number(a.count)
+  const messages = []
+  for (let i = 0; i < n; i++) messages.push({ key: `k-${i % 7}`, value: `kafkajs-${i}`, partition: 0 })
+  await p.send({ topic: a.topic, acks: -1, messages })
+  await p.disconnect()
+  const c = kafka.consumer({ groupId: `compat-kafkajs-sec-${process.pid}-${Date.now()}`, maxWaitTimeInMs: 200 })
+  await c.connect()
+  await c.subscribe({ topic: a.topic, fromBeginning: true })
+  await new Promise((resolve, reject) => {
+    let got = 0
+    const timer = setTimeout(() => reject(new Error(`read ${got} of ${n} records within 30s`)), 30000)
+    c.run({
+      autoCommit: false,
+      eachMessage: async ({ message }) => {
+        emit({ k: message.key.toString(), v: message.value.toString() })
+        if (++got >= n) { clearTimeout(timer); resolve() }
+      }
+    }).catch(reject)
+  })
+  await c.disconnect()
+}
+
 async function main () {
   const a = parse(process.argv.slice(2))
+  if (a.mode === 'secure') return secure(a)
   const kafka = new Kafka({
     clientId: 'compat-kafkajs',
     brokers: [a.bootstrap],

@@ -20,6 +20,12 @@ Modes:
            record values c-i, a-i, d-i; prints each transaction's outcome.
   readc    (confluent) a read_committed consumer (no group) of every
            partition of T from the start to the end; prints the values.
+  secure   over --security SSL|SASL_SSL|PLAINTEXT (--ca FILE, --mechanism
+           PLAIN|SCRAM-SHA-512, --user, --password): writes N records (key
+           k-(i%7), value LIB-i) to partition 0 of T, reads partition 0 back
+           from the start (no group) and prints {"k","v"} of each; a client
+           that cannot connect or log in prints one {"error": "auth"|"conn",
+           "message": ...} line instead (and exits 0), within 30 seconds.
 """
 
 import argparse
@@ -39,6 +45,8 @@ def headers_dict(hs):
 # --- confluent-kafka -------------------------------------------------------
 
 def confluent(mode, a):
+    if mode == "secure":
+        return confluent_secure(a)
     import confluent_kafka as ck
     from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -150,9 +158,112 @@ def confluent(mode, a):
         c.close()
 
 
+def confluent_secure(a):
+    import confluent_kafka as ck
+    from confluent_kafka.admin import AdminClient
+
+    conf = {"bootstrap.servers": a.bootstrap, "client.id": "compat-confluent-py-sec",
+            "security.protocol": a.security}
+    if a.ca:
+        conf["ssl.ca.location"] = a.ca
+    if a.mechanism:
+        conf.update({"sasl.mechanisms": a.mechanism, "sasl.username": a.user, "sasl.password": a.password})
+    errs = []
+    # The first connection: an authentication error comes as an error event,
+    # served by poll.
+    ad = AdminClient({**conf, "error_cb": errs.append})
+    deadline, ok = time.time() + 15, False
+    while not ok and time.time() < deadline:
+        try:
+            ad.list_topics(timeout=2)
+            ok = True
+        except ck.KafkaException as e:
+            errs.append(e.args[0])
+        ad.poll(0.2)
+        auth = [e for e in errs if e.code() == ck.KafkaError._AUTHENTICATION]
+        if auth:
+            emit({"error": "auth", "message": "%s: %s" % (auth[0].name(), auth[0].str())})
+            return
+    if not ok:
+        e = errs[-1]
+        emit({"error": "conn", "message": "%s: %s" % (e.name(), e.str())})
+        return
+    p = ck.Producer({**conf, "acks": "all", "linger.ms": 5})
+    failed = []
+    for i in range(a.count):
+        p.produce(a.topic, partition=0, key="k-%d" % (i % 7), value="confluent-%d" % i,
+                  on_delivery=lambda err, msg: err and failed.append(err))
+    if p.flush(30) or failed:
+        raise SystemExit("not delivered: %s" % failed[:3])
+    c = ck.Consumer({**conf, "group.id": "compat-secure-unused", "enable.auto.commit": False})
+    c.assign([ck.TopicPartition(a.topic, 0, ck.OFFSET_BEGINNING)])
+    got, deadline = 0, time.time() + 30
+    while got < a.count and time.time() < deadline:
+        for m in c.consume(num_messages=a.count - got, timeout=0.5):
+            if m.error():
+                raise SystemExit("consume error: %s" % m.error())
+            emit({"k": m.key().decode(), "v": m.value().decode()})
+            got += 1
+    c.close()
+
+
 # --- kafka-python ----------------------------------------------------------
 
+def kafkapython_secure(a):
+    import kafka
+    import kafka.errors as ke
+    from kafka import TopicPartition
+
+    base = {"bootstrap_servers": a.bootstrap, "client_id": "compat-kafka-python-sec",
+            "security_protocol": a.security}
+    if a.ca:
+        base["ssl_cafile"] = a.ca
+    if a.mechanism:
+        base.update({"sasl_mechanism": a.mechanism, "sasl_plain_username": a.user,
+                     "sasl_plain_password": a.password})
+    # kafka-python retries a failed bootstrap until bootstrap_timeout_ms and
+    # then raises a timeout; the cause (an authentication failure) is in its
+    # log.
+    import logging
+    seen = []
+
+    class Keep(logging.Handler):
+        def emit(self, r):
+            seen.append(r.getMessage())
+    logging.getLogger("kafka").addHandler(Keep())
+    logging.getLogger("kafka").setLevel(logging.INFO)
+    try:
+        p = kafka.KafkaProducer(**base, acks="all", linger_ms=5, max_block_ms=20000,
+                                bootstrap_timeout_ms=10000)
+    except ke.KafkaError as e:
+        auth = [m for m in seen if "SaslAuthenticationFailed" in m or "Authentication failed" in m]
+        if isinstance(e, ke.SaslAuthenticationFailedError) or auth:
+            emit({"error": "auth", "message": auth[0] if auth else str(e)})
+        else:
+            emit({"error": "conn", "message": "%s: %s" % (type(e).__name__, e)})
+        return
+    futs = [p.send(a.topic, partition=0, key=b"k-%d" % (i % 7), value=b"kafkapython-%d" % i)
+            for i in range(a.count)]
+    p.flush(30)
+    for f in futs:
+        f.get(timeout=30)
+    p.close()
+    c = kafka.KafkaConsumer(**base)
+    tp = TopicPartition(a.topic, 0)
+    c.assign([tp])
+    c.seek_to_beginning(tp)
+    got, deadline = 0, time.time() + 30
+    while got < a.count and time.time() < deadline:
+        for recs in c.poll(timeout_ms=500).values():
+            for m in recs:
+                emit({"k": m.key.decode(), "v": m.value.decode()})
+                got += 1
+    c.close()
+
+
 def kafkapython(mode, a):
+    if mode == "secure":
+        return kafkapython_secure(a)
     import kafka
     from kafka import TopicPartition
     from kafka.admin import KafkaAdminClient, NewTopic
@@ -217,13 +328,18 @@ def kafkapython(mode, a):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("lib", choices=["confluent", "kafkapython"])
-    ap.add_argument("mode", choices=["produce", "consume", "admin", "times", "txn", "readc"])
+    ap.add_argument("mode", choices=["produce", "consume", "admin", "times", "txn", "readc", "secure"])
     ap.add_argument("--bootstrap", required=True)
     ap.add_argument("--topic", required=True)
     ap.add_argument("--group", default="")
     ap.add_argument("--count", type=int, default=0)
     ap.add_argument("--compression", default="none")
     ap.add_argument("--ts", type=int, nargs="*", default=[])
+    ap.add_argument("--security", default="PLAINTEXT")
+    ap.add_argument("--ca", default="")
+    ap.add_argument("--mechanism", default="")
+    ap.add_argument("--user", default="")
+    ap.add_argument("--password", default="")
     a = ap.parse_args()
     {"confluent": confluent, "kafkapython": kafkapython}[a.lib](a.mode, a)
 

@@ -57,6 +57,7 @@ import org.apache.kafka.common.serialization.StringSerializer;
  *       OUT and sends the consumed offsets with sendOffsetsToTransaction, one
  *       transaction per poll, until N records moved; then one transaction of M
  *       records java-aborted-i to OUT, aborted. Prints each moved value.
+ *   secure ...: over SSL/SASL_SSL, see Secure.
  */
 public final class Main {
     private Main() {}
@@ -71,6 +72,7 @@ public final class Main {
             case "consume" -> consume(a);
             case "admin" -> admin(a);
             case "txn" -> txn(a);
+            case "secure" -> Secure.run(a);
             default -> throw new IllegalArgumentException("unknown mode " + argv[0]);
         }
     }
@@ -275,7 +277,7 @@ public final class Main {
     }
 
     /** q quotes s as a JSON string. */
-    private static String q(String s) {
+    static String q(String s) {
         if (s == null) {
             return "null";
         }
