@@ -92,26 +92,41 @@ func startReplGroup(t *testing.T, hostBase, n int, extra ...string) *rgroup {
 	return g
 }
 
-// pause stops p with SIGSTOP and waits until the kernel reports it stopped
-// (state T), so nothing it does races with what the test does next.
+// pause stops p with SIGSTOP and waits until the kernel reports every
+// thread of it stopped (state T), so nothing it does races with what the
+// test does next. kill(2) returns before the stop takes effect: one thread
+// takes the signal and only then stops the others, which meanwhile run on
+// (a slave paused so acknowledged replication frames sent after the
+// pause; TestTxnCommitSurvivesFailover saw EndTxn answered "early").
 func pause(t testing.TB, p *proc) {
 	t.Helper()
 	p.cmd.Process.Signal(syscall.SIGSTOP)
-	stat := fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid)
+	dir := fmt.Sprintf("/proc/%d/task", p.cmd.Process.Pid)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		b, err := os.ReadFile(stat)
+		tasks, err := os.ReadDir(dir)
 		if err != nil {
 			return // not Linux: the signal alone
 		}
-		// pid (comm) state ...: the state follows the last ')'.
-		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't') {
+		stopped := len(tasks) > 0
+		for _, task := range tasks {
+			b, err := os.ReadFile(filepath.Join(dir, task.Name(), "stat"))
+			if err != nil {
+				continue // the thread ended
+			}
+			// pid (comm) state ...: the state follows the last ')'.
+			if i := bytes.LastIndexByte(b, ')'); i < 0 || i+2 >= len(b) || (b[i+2] != 'T' && b[i+2] != 't') {
+				stopped = false
+				break
+			}
+		}
+		if stopped {
 			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s did not stop", p.name)
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(time.Millisecond)
 	}
 }
 

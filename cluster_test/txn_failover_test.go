@@ -93,7 +93,7 @@ func TestTxnCommitSurvivesFailover(t *testing.T) {
 		for i := range c.members {
 			if i != m {
 				slaves = append(slaves, i)
-				c.members[i].cmd.Process.Signal(syscall.SIGSTOP)
+				pause(t, &c.members[i].proc) // every thread stopped, not just signalled
 			}
 		}
 		ended := make(chan error, 1)
