@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gregor-broker/gregor/internal/faultproxy"
+	"github.com/gregor-broker/gregor/nameserver"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -29,6 +30,7 @@ type jCluster struct {
 	t       *testing.T
 	dir     string
 	ns      []*proc
+	nsAddrs []string
 	groups  [][]*node               // [group][member]
 	proxies [][][]*faultproxy.Proxy // [group][member][nameserver]
 }
@@ -61,6 +63,7 @@ func startJepsenCluster(t *testing.T, ft foTimings, mode string) *jCluster {
 	for _, a := range nsAddrs {
 		waitHTTP(t, "http://"+a+"/healthz")
 	}
+	c.nsAddrs = nsAddrs
 	for g := range 2 {
 		var members []*node
 		var gproxies [][]*faultproxy.Proxy
@@ -189,7 +192,11 @@ func (c *jCluster) waitMaster(g, not int, d time.Duration) int {
 }
 
 // settled reports whether group g has one master whose in-sync set holds
-// all three members, and every member follows its epoch.
+// all three members, every NameServer has been told so (the set a slave
+// may take over from: a master killed before its next lease renewal leaves
+// the NameServers with the set before, and unclean.leader.election.enable
+// then rightly keeps the slaves from taking over), and every member
+// follows its epoch.
 func (c *jCluster) settled(g int) error {
 	m, epoch := c.master(g)
 	if m < 0 {
@@ -201,6 +208,18 @@ func (c *jCluster) settled(g int) error {
 	}
 	if len(st.InSync) != len(c.groups[g]) {
 		return fmt.Errorf("group %d: master %d epoch %d in sync %v", g, m, epoch, st.InSync)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, a := range c.nsAddrs {
+		r, err := nameserver.NewClient([]string{a}).Lease(ctx, a, nameserver.LeaseRequest{Op: nameserver.LeaseQuery,
+			Cluster: "test", BrokerName: c.groups[g][m].group, BrokerID: int64(m), Epoch: epoch, LastEpoch: -1, LastMaster: -1})
+		if err != nil {
+			return fmt.Errorf("group %d: lease query at %s: %v", g, a, err)
+		}
+		if r.SyncState == nil || r.SyncState.Epoch != epoch || len(r.SyncState.Members) != len(c.groups[g]) {
+			return fmt.Errorf("group %d: NameServer %s has in-sync set %+v, master %d epoch %d has %v", g, a, r.SyncState, m, epoch, st.InSync)
+		}
 	}
 	for i := range c.groups[g] {
 		s, err := c.status(g, i)
