@@ -447,54 +447,5 @@ func TestTransactionsConfluent(t *testing.T) {
 // transactional Produce v13) to the reference Kafka and to each gregor
 // target and compares the whole answers, masked by kafkadiff.MaskTxn.
 func TestTxnVersionsMatchKafka(t *testing.T) {
-	const client, scenario = "admin (kmsg)", "transaction APIs at their newest versions: whole answers equal Kafka's (kafkadiff.TxnVersionCases)"
-	var ref *target
-	for _, tg := range targets {
-		if tg.name == "kafka" {
-			ref = tg
-		}
-	}
-	if ref == nil {
-		for _, tg := range targets {
-			results.set(client, scenario, tg.name, "skip: no kafka target")
-		}
-		t.Skip("the reference Kafka is not among COMPAT_TARGETS")
-	}
-	prefix := fmt.Sprintf("tv%d-", time.Now().UnixNano()%1e6)
-	var want []kafkadiff.Answer
-	t.Run("kafka", func(t *testing.T) {
-		defer func() {
-			if t.Failed() {
-				results.set(client, scenario, ref.name, "FAIL")
-			} else {
-				results.set(client, scenario, ref.name, "pass")
-			}
-		}()
-		if ref.down != "" {
-			t.Fatalf("the reference Kafka is down: %s", ref.down)
-		}
-		want = kafkadiff.TxnVersionCases(t, newClient(t, ref), prefix)
-	})
-	for _, tg := range targets {
-		if tg == ref || tg.name == "gregor-repl" {
-			continue // gregor-repl: the coordinator is the master, answers are its own
-		}
-		t.Run(tg.name, func(t *testing.T) {
-			defer func() {
-				if t.Failed() {
-					results.set(client, scenario, tg.name, "FAIL")
-				} else if !t.Skipped() {
-					results.set(client, scenario, tg.name, "pass")
-				}
-			}()
-			if want == nil {
-				t.Fatal("no answers from the reference Kafka to compare with")
-			}
-			if tg.down != "" {
-				t.Fatalf("target %s is down: %s", tg.name, tg.down)
-			}
-			got := kafkadiff.TxnVersionCases(t, newClient(t, tg), prefix)
-			t.Logf("%s: %d of %d whole answers identical to Kafka's", tg.name, kafkadiff.CompareAnswers(t, want, got), len(want))
-		})
-	}
+	matchKafkaAnswers(t, "transaction APIs at their newest versions: whole answers equal Kafka's (kafkadiff.TxnVersionCases)", "tv", kafkadiff.TxnVersionCases)
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gregor-broker/gregor/internal/kafkadiff"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // TestNewVersionsMatchKafka sends the requests of kafkadiff.VersionCases
@@ -17,7 +18,16 @@ import (
 // target, and compares the whole answers, masked by kafkadiff.Mask for
 // what legitimately differs between two brokers (ids, addresses, epochs).
 func TestNewVersionsMatchKafka(t *testing.T) {
-	const client, scenario = "admin (kmsg)", "whole answers at the newest versions equal Kafka's (kafkadiff.VersionCases)"
+	matchKafkaAnswers(t, "whole answers at the newest versions equal Kafka's (kafkadiff.VersionCases)", "nv", kafkadiff.VersionCases)
+}
+
+// matchKafkaAnswers runs cases against the reference Kafka, then against
+// each gregor target but gregor-repl (whose slave forwards, so the answers
+// are its master's), compares each target's whole answers with Kafka's
+// (kafkadiff.CompareAnswers) and writes the matrix cells of scenario. The
+// topics and groups the cases make are named with prefix and a run stamp.
+func matchKafkaAnswers(t *testing.T, scenario, prefix string, cases func(testing.TB, *kgo.Client, string) []kafkadiff.Answer) {
+	const client = "admin (kmsg)"
 	var ref *target
 	for _, tg := range targets {
 		if tg.name == "kafka" {
@@ -30,7 +40,7 @@ func TestNewVersionsMatchKafka(t *testing.T) {
 		}
 		t.Skip("the reference Kafka is not among COMPAT_TARGETS")
 	}
-	prefix := fmt.Sprintf("nv%d-", time.Now().UnixNano()%1e6)
+	prefix = fmt.Sprintf("%s%d-", prefix, time.Now().UnixNano()%1e6)
 	var want []kafkadiff.Answer
 	t.Run("kafka", func(t *testing.T) {
 		defer func() {
@@ -43,11 +53,11 @@ func TestNewVersionsMatchKafka(t *testing.T) {
 		if ref.down != "" {
 			t.Fatalf("the reference Kafka is down: %s", ref.down)
 		}
-		want = kafkadiff.VersionCases(t, newClient(t, ref), prefix)
+		want = cases(t, newClient(t, ref), prefix)
 	})
 	for _, tg := range targets {
 		if tg == ref || tg.name == "gregor-repl" {
-			continue // gregor-repl: a slave forwards, the answers are the master's
+			continue
 		}
 		t.Run(tg.name, func(t *testing.T) {
 			defer func() {
@@ -63,7 +73,7 @@ func TestNewVersionsMatchKafka(t *testing.T) {
 			if tg.down != "" {
 				t.Fatalf("target %s is down: %s", tg.name, tg.down)
 			}
-			got := kafkadiff.VersionCases(t, newClient(t, tg), prefix)
+			got := cases(t, newClient(t, tg), prefix)
 			t.Logf("%s: %d of %d whole answers identical to Kafka's", tg.name, kafkadiff.CompareAnswers(t, want, got), len(want))
 		})
 	}
