@@ -60,29 +60,7 @@ mkdir -p "$OUT/runs"
 OUT=$(cd "$OUT" && pwd)
 BIN=$OUT/bin/gregor
 
-log() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a "$OUT/bench.log" >&2; }
-
-has() { [[ " $1 " == *" $2 "* ]]; }
-
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_port() {
-	for _ in $(seq 1 300); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-		sleep 0.1
-	done
-	log "nothing listens on $1"
-	return 1
-}
-
-declare -A ADDR PID
-STARTED=()
-
-cleanup() {
-	for name in "${STARTED[@]}"; do stop_target "$name"; done
-}
+. scripts/bench-lib.sh
 trap cleanup EXIT
 
 start_target() {
@@ -106,40 +84,9 @@ start_target() {
 		"$BIN" bench kfake --listen "127.0.0.1:$port" "${extra[@]}" >>"$OUT/$name.log" 2>&1 &
 		PID[$name]=$!
 		;;
-	kafka)
-		rm -rf "${OUT:?}/kafka"
-		KAFKA_JVM_OPTS=$KAFKA_JVM_OPTS scripts/kafka.sh start "$port" "$OUT/kafka" >>"$OUT/kafka-start.log" 2>&1
-		PID[$name]=$(cat "$OUT/kafka/kafka.pid")
-		;;
+	kafka) start_kafka "$port" ;;
 	esac
-	wait_port "$port"
-	STARTED+=("$name")
-	log "started $name on ${ADDR[$name]} (pid ${PID[$name]})"
-}
-
-stop_target() {
-	local name=$1
-	[[ -n "${PID[$name]:-}" ]] || return 0
-	if [[ $name == kafka ]]; then
-		scripts/kafka.sh stop "$OUT/kafka" || true
-	else
-		kill "${PID[$name]}" 2>/dev/null || true
-		wait "${PID[$name]}" 2>/dev/null || true
-	fi
-	PID[$name]=
-	local rest=()
-	for s in "${STARTED[@]}"; do [[ $s == "$name" ]] || rest+=("$s"); done
-	STARTED=("${rest[@]}")
-}
-
-# bench NAME TARGET ARGS…: one run, its JSON summary in runs/NAME.json.
-bench() {
-	local name=$1 target=$2
-	shift 2
-	local cmd=("$BIN" bench "$@" --brokers "${ADDR[$target]}" --broker-pid "${PID[$target]}" --json -q)
-	echo "${cmd[*]}" >>"$OUT/commands.log"
-	log "$name"
-	"${cmd[@]}" >"$OUT/runs/$name.json" 2>>"$OUT/runs/$name.err" || log "$name: exit $? ($(tail -n 1 "$OUT/runs/$name.err"))"
+	started "$name" "$port"
 }
 
 disk() {
