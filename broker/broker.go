@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/gregor-broker/gregor/broker/security"
 	"net"
 	"strconv"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gregor-broker/gregor/broker/group"
+	"github.com/gregor-broker/gregor/broker/security"
 	"github.com/gregor-broker/gregor/nameserver"
 	"github.com/gregor-broker/gregor/protocol"
 	"github.com/gregor-broker/gregor/storage"

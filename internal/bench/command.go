@@ -3,12 +3,13 @@ package bench
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/gregor-broker/gregor/internal/clientprops"
 	"os"
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
 	"time"
+
+	"github.com/gregor-broker/gregor/internal/clientprops"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
