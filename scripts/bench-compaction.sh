@@ -10,6 +10,10 @@
 #
 #   scripts/bench-compaction.sh [OUT]     results in OUT (default /tmp/gregor-bench-compaction)
 #
+# OUT/results.md is the report, written by this run with the commit and the
+# machine's load; with UPDATE_BENCHMARKS=1 the run also puts it into
+# BENCHMARKS.md between its "bench-compaction.sh results" markers.
+#
 # Environment: RATE (3000 records/s), DUR (30s), ROUNDS (2), RECORD_SIZE (1024).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +35,16 @@ bash scripts/kafka.sh start "$KPORT" "$OUT/kafka" >/dev/null
 GPID=$!
 trap 'kill $GPID; bash scripts/kafka.sh stop "$OUT/kafka"' EXIT
 sleep 3
+COMMIT=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+if [[ -n $(git status --porcelain --untracked-files=no -- . ':(exclude)BENCHMARKS.md' 2>/dev/null) ]]; then
+	COMMIT="$COMMIT + uncommitted changes"
+fi
+{
+echo "Written by \`scripts/bench-compaction.sh\` on $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $COMMIT,"
+echo "$(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start; rate $RATE records/s of"
+echo "$RECORD_SIZE bytes over 1,000 keys, $DUR per run, $ROUNDS rounds, Kafka $(scripts/kafka.sh version)."
+echo
+echo '```'
 for round in $(seq "$ROUNDS"); do
 	for tgt in gregor kafka; do
 		addr=127.0.0.1:$GPORT
@@ -56,3 +70,18 @@ PY
 		done
 	done
 done
+echo '```'
+} | tee "$OUT/results.md"
+if [[ ${UPDATE_BENCHMARKS:-} == 1 ]]; then
+	python3 - "$OUT/results.md" BENCHMARKS.md <<'PYEOF'
+import sys
+res, path = sys.argv[1:3]
+body = open(res).read().strip()
+doc = open(path).read()
+begin, end = "<!-- bench-compaction.sh results: begin -->", "<!-- bench-compaction.sh results: end -->"
+i, j = doc.find(begin), doc.find(end)
+if i < 0 or j < i:
+    sys.exit(f"{path} has no {begin} … {end} block")
+open(path, "w").write(doc[:i + len(begin)] + "\n" + body + "\n" + doc[j:])
+PYEOF
+fi
