@@ -51,6 +51,10 @@ func (c *ConnInfo) CloseAfter(corr int32) {
 	}
 }
 
+// closeLinger is how long a connection stays open after the answer that
+// CloseAfter named is written.
+const closeLinger = 200 * time.Millisecond
+
 // closesAfter reports whether the connection closes after the response
 // to corr.
 func (c *ConnInfo) closesAfter(corr int32) bool {

@@ -502,6 +502,11 @@ func (c *conn) write() {
 		if err == nil && c.info.closesAfter(sl.corr) {
 			c.s.cfg.BytesOut(n)
 			bw.Flush()
+			// Close a moment later, not with the answer: a client that
+			// reads the answer and the end of the stream in one go may
+			// drop the answer (kafka-python does), so it would never
+			// learn why (a failed SASL authentication's message).
+			time.Sleep(closeLinger)
 			return // the handler asked for it (ConnInfo.CloseAfter)
 		}
 		if err == nil {
