@@ -447,5 +447,6 @@ func TestTransactionsConfluent(t *testing.T) {
 // transactional Produce v13) to the reference Kafka and to each gregor
 // target and compares the whole answers, masked by kafkadiff.MaskTxn.
 func TestTxnVersionsMatchKafka(t *testing.T) {
-	matchKafkaAnswers(t, "transaction APIs at their newest versions: whole answers equal Kafka's (kafkadiff.TxnVersionCases)", "tv", kafkadiff.TxnVersionCases)
+	matchKafka(t, "transaction APIs at their newest versions: whole answers equal Kafka's (kafkadiff.TxnVersionCases)", "tv", true,
+		kafkadiff.TxnVersionCases, kafkadiff.CompareAnswers)
 }
