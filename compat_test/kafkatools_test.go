@@ -840,13 +840,14 @@ func sortLines(s string) string {
 
 // keepLines keeps the lines naming this run's groups and the header line: the
 // broker holds other scenarios' groups too. Sorted, as the list comes in
-// the order of a hash map.
+// the order of a hash map. Columns are padded to the longest name of all the
+// broker's groups, the dropped ones included, so runs of blanks become one.
 func keepLines(run, header string) func(string) string {
 	return func(s string) string {
 		var keep []string
 		for _, l := range strings.Split(s, "\n") {
 			if strings.Contains(l, run) || strings.HasPrefix(l, header) {
-				keep = append(keep, l)
+				keep = append(keep, strings.Join(strings.Fields(l), " "))
 			}
 		}
 		sort.Strings(keep)

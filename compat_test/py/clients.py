@@ -223,20 +223,36 @@ def kafkapython_secure(a):
                      "sasl_plain_password": a.password})
     # kafka-python retries a failed bootstrap until bootstrap_timeout_ms and
     # then raises a timeout; the cause (an authentication failure) is in its
-    # log.
+    # log. When the broker's answer to SaslAuthenticate and its close of the
+    # connection arrive in one read, kafka-python drops the answer and logs
+    # only a closed connection (Kafka and gregor both close after a failed
+    # authentication): a SaslAuthenticate request left unanswered by a close
+    # is the broker refusing the credentials. A wrong port or a TLS mismatch
+    # never gets as far as sending one.
     import logging
     seen = []
+    pending = [False]
 
     class Keep(logging.Handler):
         def emit(self, r):
-            seen.append(r.getMessage())
+            m = r.getMessage()
+            if "SaslAuthenticate" in m and " Request " in m:
+                pending[0] = True
+            elif "SaslAuthenticate" in m and " Response " in m:
+                pending[0] = False
+            elif pending[0] and ("Connection closed" in m or "Connection lost" in m):
+                pending[0] = False
+                seen.append("connection closed by the broker in answer to SaslAuthenticate: " + m)
+            if r.levelno >= logging.INFO:
+                seen.append(m)
     logging.getLogger("kafka").addHandler(Keep())
-    logging.getLogger("kafka").setLevel(logging.INFO)
+    logging.getLogger("kafka").setLevel(logging.DEBUG)
     try:
         p = kafka.KafkaProducer(**base, acks="all", linger_ms=5, max_block_ms=20000,
                                 bootstrap_timeout_ms=10000)
     except ke.KafkaError as e:
-        auth = [m for m in seen if "SaslAuthenticationFailed" in m or "Authentication failed" in m]
+        auth = [m for m in seen if "SaslAuthenticationFailed" in m or "Authentication failed" in m
+                or m.startswith("connection closed by the broker in answer to SaslAuthenticate")]
         if isinstance(e, ke.SaslAuthenticationFailedError) or auth:
             emit({"error": "auth", "message": auth[0] if auth else str(e)})
         else:
