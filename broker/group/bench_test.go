@@ -1,6 +1,8 @@
 package group
 
 import (
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"testing"
 
@@ -129,6 +131,52 @@ func BenchmarkTopicsChangedNoop(b *testing.B) {
 				}
 				if n != 0 {
 					b.Fatal(n)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkConsumerHeartbeat measures one steady-state ConsumerGroupHeartbeat
+// (nothing changes: the member owns its whole target at the group's epoch)
+// in a stable KIP-848 group of n members, each owning one partition. The
+// group is loaded from its record rather than joined member by member.
+func BenchmarkConsumerHeartbeat(b *testing.B) {
+	for _, n := range []int{10, 2000} {
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
+			h := &harness{t: b, clk: newFakeClock(), kv: newMemKV()}
+			c, err := newCoordinator(consumerTestConfig(), h.kv, h.clk, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			h.c = c
+			defer c.Close()
+			cat := testCatalog{"t": int32(n)}
+			tid := topicID("t")
+			ths := hex.EncodeToString(tid[:])
+			rec := consumerRecord{Epoch: 1, AssignEpoch: 1, Topics: map[string]topicMeta{ths: {Name: "t", Partitions: int32(n)}},
+				Members: map[string]memberRecord{}, Target: map[string]map[string][]int32{}}
+			ms := make([]*cmem, n)
+			for i := range ms {
+				id := fmt.Sprintf("member-%05d", i)
+				a := map[string][]int32{ths: {int32(i)}}
+				rec.Members[id] = memberRecord{ClientID: "c-" + id, ClientHost: "/127.0.0.1", RebalanceTimeout: 5000,
+					Topics: []string{"t"}, Epoch: 1, Assigned: a, AssignedAt: map[string]map[string]int32{ths: {fmt.Sprint(i): 1}}}
+				rec.Target[id] = a
+				ms[i] = h.member(cat, "g", id, "t")
+				ms[i].epoch = 1
+				ms[i].owned = map[[16]byte][]int32{tid: {int32(i)}}
+			}
+			v, err := json.Marshal(rec)
+			if err != nil {
+				b.Fatal(err)
+			}
+			c.loadConsumerRecord("bench", consumerGroupKey("g"), v, func(id string) *group { return c.lookup(id, true) })
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				m := ms[i%n]
+				if r := m.mustBeat(); r.MemberEpoch != 1 || r.Assignment != nil {
+					b.Fatalf("steady heartbeat: epoch %d, assignment %v", r.MemberEpoch, r.Assignment)
 				}
 			}
 		})

@@ -196,6 +196,13 @@ type consumerGroup struct {
 	owner       map[[16]byte]map[int32]string
 
 	regexes map[string]*resolvedRegex
+
+	// subNames is every topic name the members subscribe to, regexes
+	// resolved; recomputed when subDirty (a member came, went or changed
+	// its subscription, or a regex resolved differently), so a heartbeat
+	// does not visit every member.
+	subNames []string
+	subDirty bool
 }
 
 type resolvedRegex struct {
@@ -205,12 +212,13 @@ type resolvedRegex struct {
 
 func newConsumerGroup() *consumerGroup {
 	return &consumerGroup{
-		members: map[string]*cmember{},
-		static:  map[string]string{},
-		target:  map[string]assignment{},
-		topics:  map[[16]byte]topicMeta{},
-		owner:   map[[16]byte]map[int32]string{},
-		regexes: map[string]*resolvedRegex{},
+		members:  map[string]*cmember{},
+		static:   map[string]string{},
+		target:   map[string]assignment{},
+		topics:   map[[16]byte]topicMeta{},
+		owner:    map[[16]byte]map[int32]string{},
+		regexes:  map[string]*resolvedRegex{},
+		subDirty: true,
 	}
 }
 
@@ -374,7 +382,10 @@ func (g *group) consumerHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest, info 
 		return e
 	}
 	now := g.c.clock.Now()
-	before := g.consumerSnapshot()
+	// What this heartbeat may change is the group's epochs (a new epoch
+	// also brings new topics and a new target) and this member: those are
+	// compared afterwards, not the whole group.
+	before := g.heartbeatMark(req.MemberID)
 	bump := false
 	var m *cmember
 	switch {
@@ -403,6 +414,7 @@ func (g *group) consumerHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest, info 
 			if m.instanceID != nil {
 				cg.static[*m.instanceID] = id
 			}
+			cg.subDirty = true
 			bump = true
 			g.c.log.Debug("consumer group member joined", zap.String("group", g.id), zap.String("member", id))
 		}
@@ -442,6 +454,7 @@ func (g *group) consumerHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest, info 
 		names = dedup(names)
 		if !equalStrings(names, m.topics) {
 			m.topics = names
+			cg.subDirty = true
 			bump = true
 		}
 	}
@@ -450,13 +463,14 @@ func (g *group) consumerHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest, info 
 		if *re == "" {
 			re = nil
 		} else if _, err := compileRegex(*re); err != nil {
-			if _, was := before.assigned(m.id); !was {
+			if !before.was {
 				g.dropNewMember(m)
 			}
 			return hbErr(kerr.InvalidRegularExpression, "SubscribedTopicRegex `%s` is not a valid regular expression: %s.", *re, err)
 		}
 		if !equalStrPtr(re, m.regex) {
 			m.regex = re
+			cg.subDirty = true
 			bump = true
 			if re != nil {
 				delete(cg.regexes, *re) // resolve it now
@@ -479,8 +493,7 @@ func (g *group) consumerHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest, info 
 	g.syncClassicState()
 	g.resetConsumerSession(m)
 
-	after := g.consumerSnapshot()
-	if !before.equal(after) {
+	if before.changed(g, m) {
 		if err := g.persistConsumer(); err != nil {
 			return hbErr(kerr.ErrorForCode(kafkaerr.Coordinator(err)).(*kerr.Error), "")
 		}
@@ -491,8 +504,7 @@ func (g *group) consumerHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest, info 
 	resp.MemberEpoch = m.epoch
 	resp.HeartbeatIntervalMillis = int32(g.c.consumerHeartbeatInterval(g.id) / time.Millisecond)
 	full := req.RebalanceTimeoutMillis != -1 && (req.SubscribedTopicNames != nil || req.SubscribedTopicRegex != nil) && req.Topics != nil
-	prevAssigned, was := before.assigned(m.id)
-	if req.MemberEpoch == 0 || full || !was || !prevAssigned.equal(m.assigned) {
+	if req.MemberEpoch == 0 || full || !before.was || before.id != m.id || !before.member.assignedSet.equal(m.assigned) {
 		a := kmsg.NewConsumerGroupHeartbeatResponseAssignment()
 		for _, t := range sortedTopicIDs(m.assigned) {
 			rt := kmsg.NewConsumerGroupHeartbeatResponseAssignmentTopic()
@@ -508,6 +520,7 @@ func (g *group) consumerHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest, info 
 // dropNewMember undoes the creation of a member whose join failed.
 func (g *group) dropNewMember(m *cmember) {
 	delete(g.cg.members, m.id)
+	g.cg.subDirty = true
 	if m.instanceID != nil && g.cg.static[*m.instanceID] == m.id {
 		delete(g.cg.static, *m.instanceID)
 	}
@@ -587,6 +600,7 @@ func (g *group) fenceMember(m *cmember, reason string) error {
 	g.setOwners(m, m.id, assignment{}, assignment{})
 	delete(cg.members, m.id)
 	delete(cg.target, m.id)
+	cg.subDirty = true
 	if m.instanceID != nil && cg.static[*m.instanceID] == m.id {
 		delete(cg.static, *m.instanceID)
 	}
@@ -728,6 +742,9 @@ func (g *group) resolveRegex(re string, cat TopicCatalog, now time.Time) []strin
 		}
 	}
 	sort.Strings(names)
+	if r == nil || !equalStrings(r.names, names) {
+		g.cg.subDirty = true
+	}
 	g.cg.regexes[re] = &resolvedRegex{names: names, at: now}
 	return names
 }
@@ -760,22 +777,53 @@ func (g *group) memberTopicNames(m *cmember) map[string]bool {
 	return out
 }
 
+// allSubscribedNames is every topic name the members subscribe to, their
+// regexes resolved (again, when older than regexRefresh).
+func (g *group) allSubscribedNames(cat TopicCatalog, now time.Time) []string {
+	cg := g.cg
+	for re := range cg.regexes {
+		g.resolveRegex(re, cat, now) // marks subDirty when it resolves differently
+	}
+	if !cg.subDirty {
+		return cg.subNames
+	}
+	seen := map[string]bool{}
+	var names []string
+	for _, m := range cg.members {
+		for _, n := range g.subscribedNames(m, cat, now) {
+			if !seen[n] {
+				seen[n] = true
+				names = append(names, n)
+			}
+		}
+	}
+	sort.Strings(names)
+	cg.subNames, cg.subDirty = names, false
+	// Regexes no member subscribes to any more are forgotten.
+	for re := range cg.regexes {
+		used := false
+		for _, m := range cg.members {
+			if m.regex != nil && *m.regex == re {
+				used = true
+				break
+			}
+		}
+		if !used {
+			delete(cg.regexes, re)
+		}
+	}
+	return names
+}
+
 // refreshTopics looks the members' subscribed topics up again and reports
 // whether they changed (created, deleted, more partitions): a new group
 // epoch then.
 func (g *group) refreshTopics(cat TopicCatalog, now time.Time) bool {
 	cg := g.cg
 	cur := map[[16]byte]topicMeta{}
-	seen := map[string]bool{}
-	for _, m := range cg.members {
-		for _, n := range g.subscribedNames(m, cat, now) {
-			if seen[n] {
-				continue
-			}
-			seen[n] = true
-			if id, parts, ok := cat.lookup(n); ok && parts > 0 {
-				cur[id] = topicMeta{Name: n, Partitions: parts}
-			}
+	for _, n := range g.allSubscribedNames(cat, now) {
+		if id, parts, ok := cat.lookup(n); ok && parts > 0 {
+			cur[id] = topicMeta{Name: n, Partitions: parts}
 		}
 	}
 	if len(cur) == len(cg.topics) {

@@ -109,17 +109,10 @@ func decodeAssignment(m map[string][]int32) assignment {
 	return out
 }
 
-// snapshot is the group as stored (and as compared to tell whether a
-// heartbeat changed anything).
-type consumerSnap struct {
-	rec     consumerRecord
-	members map[string]*memberRecord
-}
-
-func (g *group) consumerSnapshot() consumerSnap {
+// consumerRecordOf is the whole group as stored.
+func (g *group) consumerRecordOf() consumerRecord {
 	cg := g.cg
 	rec := consumerRecord{Epoch: cg.epoch, AssignEpoch: cg.assignEpoch}
-	snap := consumerSnap{members: map[string]*memberRecord{}}
 	if len(cg.topics) > 0 {
 		rec.Topics = map[string]topicMeta{}
 		for id, t := range cg.topics {
@@ -129,17 +122,7 @@ func (g *group) consumerSnapshot() consumerSnap {
 	if len(cg.members) > 0 {
 		rec.Members = map[string]memberRecord{}
 		for id, m := range cg.members {
-			mr := memberRecord{
-				InstanceID: m.instanceID, RackID: m.rackID, ClientID: m.clientID, ClientHost: m.clientHost,
-				RebalanceTimeout: int64(m.rebalanceTimeout / time.Millisecond),
-				Topics:           append([]string(nil), m.topics...), Regex: m.regex, Assignor: m.assignor,
-				Epoch: m.epoch, PrevEpoch: m.prevEpoch, State: int8(m.state),
-				Assigned: encodeAssignment(m.assigned), Revoking: encodeAssignment(m.revoking),
-				AssignedAt:  encodeAssignedAt(m.assignedAt),
-				assignedSet: m.assigned.clone(),
-			}
-			rec.Members[id] = mr
-			snap.members[id] = &mr
+			rec.Members[id] = m.record()
 		}
 	}
 	if len(cg.target) > 0 {
@@ -148,24 +131,56 @@ func (g *group) consumerSnapshot() consumerSnap {
 			rec.Target[id] = encodeAssignment(a)
 		}
 	}
-	snap.rec = rec
-	return snap
+	return rec
 }
 
-func (s consumerSnap) equal(o consumerSnap) bool {
-	a, _ := json.Marshal(s.rec)
-	b, _ := json.Marshal(o.rec)
-	return string(a) == string(b)
-}
-
-// assigned is a member's assignment in the snapshot; nil if it was not a
-// member.
-func (s consumerSnap) assigned(id string) (assignment, bool) {
-	m := s.members[id]
-	if m == nil {
-		return nil, false
+// record is m as stored.
+func (m *cmember) record() memberRecord {
+	return memberRecord{
+		InstanceID: m.instanceID, RackID: m.rackID, ClientID: m.clientID, ClientHost: m.clientHost,
+		RebalanceTimeout: int64(m.rebalanceTimeout / time.Millisecond),
+		Topics:           append([]string(nil), m.topics...), Regex: m.regex, Assignor: m.assignor,
+		Epoch: m.epoch, PrevEpoch: m.prevEpoch, State: int8(m.state),
+		Assigned: encodeAssignment(m.assigned), Revoking: encodeAssignment(m.revoking),
+		AssignedAt:  encodeAssignedAt(m.assignedAt),
+		assignedSet: m.assigned.clone(),
 	}
-	return m.assignedSet, true
+}
+
+// hbMark is what a heartbeat can change, taken before it: the group's
+// epochs and the heartbeating member. Anything else a heartbeat changes
+// comes with a new group epoch (members joining or changing their
+// subscription, topics, the target assignment), so comparing these tells
+// whether the group's record must be written again, at a cost that does
+// not grow with the group.
+type hbMark struct {
+	epoch, assignEpoch int32
+	members            int
+	id                 string
+	was                bool // id was a member
+	member             memberRecord
+	enc                []byte
+}
+
+func (g *group) heartbeatMark(id string) hbMark {
+	cg := g.cg
+	mk := hbMark{epoch: cg.epoch, assignEpoch: cg.assignEpoch, members: len(cg.members), id: id}
+	if m := cg.members[id]; m != nil && id != "" {
+		mk.was, mk.member = true, m.record()
+		mk.enc, _ = json.Marshal(mk.member)
+	}
+	return mk
+}
+
+// changed reports whether the group differs from the mark: m is the
+// member the heartbeat was for (a new or replaced member is a change).
+func (mk hbMark) changed(g *group, m *cmember) bool {
+	cg := g.cg
+	if cg.epoch != mk.epoch || cg.assignEpoch != mk.assignEpoch || len(cg.members) != mk.members || !mk.was || m.id != mk.id {
+		return true
+	}
+	enc, _ := json.Marshal(m.record())
+	return string(enc) != string(mk.enc)
 }
 
 // persistConsumer writes the whole consumer group.
@@ -173,7 +188,7 @@ func (g *group) persistConsumer() error {
 	if g.cg == nil {
 		return nil
 	}
-	v, err := json.Marshal(g.consumerSnapshot().rec)
+	v, err := json.Marshal(g.consumerRecordOf())
 	if err != nil {
 		return err
 	}

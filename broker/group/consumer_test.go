@@ -51,7 +51,7 @@ func (tc testCatalog) cat() TopicCatalog {
 // cmem is one simulated KIP-848 consumer: it heartbeats, and owns exactly
 // what it was last assigned once it acknowledges it.
 type cmem struct {
-	t        *testing.T
+	t        testing.TB
 	h        *harness
 	cat      testCatalog
 	group    string
@@ -65,7 +65,7 @@ type cmem struct {
 }
 
 func (h *harness) member(cat testCatalog, group, id string, topics ...string) *cmem {
-	return &cmem{t: h.t.(*testing.T), h: h, cat: cat, group: group, id: id, topics: topics}
+	return &cmem{t: h.t, h: h, cat: cat, group: group, id: id, topics: topics}
 }
 
 func (m *cmem) req() *kmsg.ConsumerGroupHeartbeatRequest {
