@@ -42,8 +42,8 @@ started() {
 stop_target() {
 	local name=$1
 	[[ -n "${PID[$name]:-}" ]] || return 0
-	if [[ $name == kafka ]]; then
-		scripts/kafka.sh stop "$OUT/kafka" || true
+	if [[ $name == kafka || $name == kafka-roll ]]; then
+		scripts/kafka.sh stop "$OUT/$name" || true
 	else
 		kill "${PID[$name]}" 2>/dev/null || true
 		wait "${PID[$name]}" 2>/dev/null || true
@@ -56,6 +56,13 @@ stop_target() {
 
 cleanup() {
 	for name in "${STARTED[@]}"; do stop_target "$name"; done
+}
+
+# drop_caches: writes dirty pages out and drops the page cache, so what is
+# read next comes from the disk; returns 1 when it cannot (not root).
+drop_caches() {
+	sync
+	{ echo 3 >/proc/sys/vm/drop_caches; } 2>/dev/null
 }
 
 # bench NAME TARGET ARGS…: one run, its JSON summary in runs/NAME.json.

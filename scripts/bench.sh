@@ -19,15 +19,36 @@
 #
 #   produce16   1 topic, 16 partitions, 1 KiB records, acks=all, linger 1 ms,
 #               unthrottled, WARMUP + DURATION
+#   consumefan  FANOUT (4) independent readers of produce16's topic at once,
+#               each reading all of it (as that many consumer groups)
 #   consume16   read produce16's topic from the start (then delete it)
+#   consumecold a topic of COLD_RECORDS (1 GiB of 1 KiB records, 16
+#               partitions) written, then `sync` and `echo 3 >
+#               /proc/sys/vm/drop_caches`, then read from the start: a
+#               consumer far behind whose data is not in the page cache
+#               (gregor and kafka; "warm" in the report when the caches
+#               could not be dropped)
+#   consumetxn  a topic of TXN_RECORDS written in transactions of 1,000
+#               records, then read with isolation.level read_committed
+#               (gregor and kafka)
 #   produce10k  produce16 with 10,000 partitions
 #   produce10krr  produce10k with the round-robin partitioner (each record to
 #               the next partition: batches of few records, per-batch cost)
 #   acks1       produce16 with acks=1 (not idempotent: franz-go needs acks=all)
 #   lz4, zstd   produce16 with that compression
 #   producers100  produce16 from 100 producer clients (100 connections)
-#   e2e         16 partitions at a fixed E2E_RATE records/s, producer→consumer
-#   ackfloor    produce at E2E_RATE to kfake --blackhole: the client's own floor
+#   e2e         16 partitions at a fixed rate, producer→consumer: E2E_RATE
+#               records/s, or with E2E_RATE=half (the default) half of what
+#               gregor's produce16 reached in the same round (issue 14 item
+#               5: latency at 50 % of gregor's own maximum), the same rate
+#               for every target
+#   e2eroll     e2e at that rate for ROLL_DURATION (30s) against gregor and
+#               kafka restarted for it with small segments and retention,
+#               the same settings on both (ROLL_SEGMENT_BYTES 16 MiB,
+#               ROLL_RETENTION_BYTES 32 MiB per partition, retention checked
+#               and offsets checkpointed every 5 s): segments roll several
+#               times a second and are deleted all along
+#   ackfloor    produce at the e2e rate to kfake --blackhole: the client's own floor
 #
 # Targets: gregor (async flush), gregor-sync (log.flush.mode=sync, produce16
 # only), kafka, kfake, blackhole (kfake acknowledging without storing: the
@@ -37,7 +58,9 @@
 # defaults (KAFKA_JVM_OPTS) rather than kafka.sh's start-up-speed flags.
 #
 # Environment: ROUNDS (3), DURATION (10s), WARMUP (2s), BIG_PARTITIONS
-# (10000), E2E_RATE (20000), TARGETS (all of the above), SCENARIOS (all),
+# (10000), E2E_RATE (half), FANOUT (4), COLD_RECORDS (1048576), TXN_RECORDS
+# (500000), ROLL_DURATION (30s), ROLL_SEGMENT_BYTES (16777216),
+# ROLL_RETENTION_BYTES (33554432), TARGETS (all of the above), SCENARIOS (all),
 # IDEMPOTENT (true, Kafka's producer default; false for every target),
 # PRODUCERS and CONSUMERS (1 client each, as OpenMessaging's workloads).
 set -euo pipefail
@@ -47,9 +70,15 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
 BIG_PARTITIONS=${BIG_PARTITIONS:-10000}
-E2E_RATE=${E2E_RATE:-20000}
+E2E_RATE=${E2E_RATE:-half}
+FANOUT=${FANOUT:-4}
+COLD_RECORDS=${COLD_RECORDS:-1048576}
+TXN_RECORDS=${TXN_RECORDS:-500000}
+ROLL_DURATION=${ROLL_DURATION:-30s}
+ROLL_SEGMENT_BYTES=${ROLL_SEGMENT_BYTES:-16777216}
+ROLL_RETENTION_BYTES=${ROLL_RETENTION_BYTES:-33554432}
 TARGETS=${TARGETS:-"gregor gregor-sync kafka kfake blackhole"}
-SCENARIOS=${SCENARIOS:-"produce16 consume16 produce10k produce10krr acks1 lz4 zstd producers100 e2e ackfloor"}
+SCENARIOS=${SCENARIOS:-"produce16 consumefan consume16 consumecold consumetxn produce10k produce10krr acks1 lz4 zstd producers100 e2e e2eroll ackfloor"}
 IDEMPOTENT=${IDEMPOTENT:-true}
 PRODUCERS=${PRODUCERS:-1}
 CONSUMERS=${CONSUMERS:-1}
@@ -68,14 +97,17 @@ start_target() {
 	port=$(free_port)
 	ADDR[$name]=127.0.0.1:$port
 	case $name in
-	gregor | gregor-sync)
-		local mode=async
+	gregor | gregor-sync | gregor-roll)
+		local mode=async extra=()
 		[[ $name == gregor-sync ]] && mode=sync
+		[[ $name == gregor-roll ]] && extra=(--log.segment.bytes "$ROLL_SEGMENT_BYTES"
+			--log.retention.bytes "$ROLL_RETENTION_BYTES" --log.retention.check.interval.ms 5000
+			--log.flush.offset.checkpoint.interval.ms 5000)
 		rm -rf "${OUT:?}/$name"
 		mkdir -p "$OUT/$name"
 		"$BIN" standalone --data-dir "$OUT/$name/data" --listeners "PLAINTEXT://127.0.0.1:$port" \
 			--http.listener "127.0.0.1:$(free_port)" --pprof --log.flush.mode "$mode" \
-			--logger.level warn >>"$OUT/$name.log" 2>&1 &
+			--logger.level warn "${extra[@]}" >>"$OUT/$name.log" 2>&1 &
 		PID[$name]=$!
 		;;
 	kfake | blackhole)
@@ -85,6 +117,17 @@ start_target() {
 		PID[$name]=$!
 		;;
 	kafka) start_kafka "$port" ;;
+	kafka-roll)
+		# The same small segments, retention and checkpoints as
+		# gregor-roll's, as Kafka's broker settings of the same names.
+		rm -rf "${OUT:?}/kafka-roll"
+		KAFKA_JVM_OPTS=$KAFKA_JVM_OPTS KAFKA_EXTRA_PROPS="log.segment.bytes=$ROLL_SEGMENT_BYTES
+log.retention.bytes=$ROLL_RETENTION_BYTES
+log.retention.check.interval.ms=5000
+log.flush.offset.checkpoint.interval.ms=5000" \
+			scripts/kafka.sh start "$port" "$OUT/kafka-roll" >>"$OUT/kafka-start.log" 2>&1
+		PID[$name]=$(cat "$OUT/kafka-roll/kafka.pid")
+		;;
 	esac
 	started "$name" "$port"
 }
@@ -395,10 +438,27 @@ fi
 	echo "commit: $COMMIT"
 	echo "cpus: $(nproc); $(grep -m1 'model name' /proc/cpuinfo || true)"
 	echo "load before: $(cat /proc/loadavg)"
-	echo "rounds $ROUNDS, duration $DURATION, warmup $WARMUP, big partitions $BIG_PARTITIONS, e2e rate $E2E_RATE, idempotent $IDEMPOTENT, producers $PRODUCERS, consumers $CONSUMERS"
+	echo "rounds $ROUNDS, duration $DURATION, warmup $WARMUP, big partitions $BIG_PARTITIONS, e2e rate $E2E_RATE, idempotent $IDEMPOTENT, producers $PRODUCERS, consumers $CONSUMERS, fanout $FANOUT, cold records $COLD_RECORDS, txn records $TXN_RECORDS"
+	echo "e2eroll: $ROLL_DURATION, segment.bytes $ROLL_SEGMENT_BYTES, retention.bytes $ROLL_RETENTION_BYTES, retention check and offset checkpoint every 5000 ms (both brokers)"
 	echo "kafka jvm: $KAFKA_JVM_OPTS"
 } >"$OUT/env.txt"
 disk
+
+# e2e_rate ROUND: E2E_RATE, or for "half" half of gregor's produce16 records/s
+# in that round (20000 when there is none).
+e2e_rate() {
+	if [[ $E2E_RATE != half ]]; then
+		echo "$E2E_RATE"
+		return
+	fi
+	python3 - "$OUT/runs/r$1-produce16-gregor.json" <<'PYEOF'
+import json, sys
+try:
+    print(max(1000, round(json.load(open(sys.argv[1]))["records_per_sec"] / 2)))
+except Exception:
+    print(20000)
+PYEOF
+}
 
 COMMON=(--record-size 1024 --acks all --linger 1ms --idempotent="$IDEMPOTENT" --producers "$PRODUCERS" --consumers "$CONSUMERS")
 for target in $TARGETS; do
@@ -420,10 +480,41 @@ for round in $(seq 1 "$ROUNDS"); do
 				--duration "$DURATION" --warmup "$WARMUP" "${COMMON[@]}" "${keep[@]}"
 		done
 	fi
+	if has "$SCENARIOS" consumefan && has "$SCENARIOS" produce16; then
+		for t in $TARGETS; do
+			[[ $t == blackhole || $t == gregor-sync ]] && continue
+			bench "r$round-consumefan-$t" "$t" consume --topic "p16-r$round" --create=false \
+				--consumers "$CONSUMERS" --fanout "$FANOUT"
+		done
+	fi
 	if has "$SCENARIOS" consume16; then
 		for t in $TARGETS; do
 			[[ $t == blackhole || $t == gregor-sync ]] && continue
 			bench "r$round-consume16-$t" "$t" consume --topic "p16-r$round" --create=false --delete --consumers "$CONSUMERS"
+		done
+	fi
+	if has "$SCENARIOS" consumecold; then
+		for t in $TARGETS; do
+			[[ $t == gregor || $t == kafka ]] || continue
+			# The fill is not measured (its JSON goes to fill-*.json).
+			bench "fill-r$round-consumecold-$t" "$t" produce --topic "cold-r$round" --partitions 16 \
+				--records "$COLD_RECORDS" "${COMMON[@]}" --linger 5ms
+			if drop_caches; then
+				log "consumecold: page cache dropped"
+			else
+				log "consumecold: could not drop the page cache (not root?): this read is warm"
+				echo "r$round-consumecold-$t" >>"$OUT/warm.txt"
+			fi
+			bench "r$round-consumecold-$t" "$t" consume --topic "cold-r$round" --create=false --delete --consumers "$CONSUMERS"
+		done
+	fi
+	if has "$SCENARIOS" consumetxn; then
+		for t in $TARGETS; do
+			[[ $t == gregor || $t == kafka ]] || continue
+			bench "fill-r$round-consumetxn-$t" "$t" produce --topic "txn-r$round" --partitions 16 \
+				--records "$TXN_RECORDS" "${COMMON[@]}" --transaction-records 1000
+			bench "r$round-consumetxn-$t" "$t" consume --topic "txn-r$round" --create=false --delete \
+				--consumers "$CONSUMERS" --read-committed
 		done
 	fi
 	if has "$SCENARIOS" produce10k; then
@@ -450,16 +541,30 @@ for round in $(seq 1 "$ROUNDS"); do
 				--duration "$DURATION" --warmup "$WARMUP" "${COMMON[@]}" "${extra[@]}" --delete
 		done
 	done
+	rate=$(e2e_rate "$round")
 	if has "$SCENARIOS" e2e; then
 		for t in $TARGETS; do
 			[[ $t == gregor-sync || $t == blackhole ]] && continue
-			bench "r$round-e2e-$t" "$t" e2e --topic "e2e-r$round" --partitions 16 --rate "$E2E_RATE" \
+			bench "r$round-e2e-$t" "$t" e2e --topic "e2e-r$round" --partitions 16 --rate "$rate" \
 				--duration "$DURATION" --warmup "$WARMUP" "${COMMON[@]}" --delete
+		done
+	fi
+	if has "$SCENARIOS" e2eroll; then
+		# Stop the ordinary targets meanwhile, so the machine runs only
+		# the one being measured (and Kafka's heap twice is not needed).
+		for t in gregor kafka; do
+			has "$TARGETS" $t || continue
+			stop_target $t
+			start_target $t-roll
+			bench "r$round-e2eroll-$t" "$t-roll" e2e --topic "roll-r$round" --partitions 16 --rate "$rate" \
+				--duration "$ROLL_DURATION" --warmup "$WARMUP" "${COMMON[@]}"
+			stop_target $t-roll
+			start_target $t
 		done
 	fi
 	if has "$SCENARIOS" ackfloor && has "$TARGETS" blackhole; then
 		bench "r$round-ackfloor-blackhole" blackhole produce --topic "floor-r$round" --partitions 16 \
-			--rate "$E2E_RATE" --duration "$DURATION" --warmup "$WARMUP" "${COMMON[@]}" --delete
+			--rate "$rate" --duration "$DURATION" --warmup "$WARMUP" "${COMMON[@]}" --delete
 	fi
 done
 echo "load after: $(cat /proc/loadavg)" >>"$OUT/env.txt"
@@ -473,7 +578,7 @@ print(f"Written by `scripts/bench.sh` ({started} – {ended}) on commit {commit}
       "Medians over the rounds; the settings, machine, load and disk are at the end.")
 print()
 runs = {}
-for f in glob.glob(os.path.join(out, "runs", "*.json")):
+for f in glob.glob(os.path.join(out, "runs", "r*.json")):
     name = os.path.basename(f)[:-5]
     rnd, scen, target = name.split("-", 2)
     try:
@@ -497,7 +602,7 @@ order = ["gregor", "gregor-sync", "kafka", "kfake", "blackhole"]
 print("| scenario | target | runs | records/s | MB/s | p50 ms | p99 ms | p99.9 ms | max ms | errors | broker RSS MiB | broker CPU µs/rec | client CPU µs/rec |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 PRODUCE = ["produce16", "produce10k", "produce10krr", "acks1", "lz4", "zstd", "producers100"]
-for scen in ["produce16", "consume16", "produce10k", "produce10krr", "acks1", "lz4", "zstd", "producers100", "e2e", "ackfloor"]:
+for scen in ["produce16", "consumefan", "consume16", "consumecold", "consumetxn", "produce10k", "produce10krr", "acks1", "lz4", "zstd", "producers100", "e2e", "e2eroll", "ackfloor"]:
     for t in order:
         rs = runs.get((scen, t))
         if not rs: continue
@@ -518,6 +623,7 @@ def ratio(label, a, b, want):
 rps = lambda scen, t: med(scen, t, lambda s: s["records_per_sec"])
 p99 = lambda scen, t: med(scen, t, lat("p99_ms"))
 rss = lambda scen, t: med(scen, t, lambda s: s.get("broker_rss_max_bytes") or None)
+cpu = lambda scen, t: med(scen, t, lambda s: s.get("broker_cpu_us_per_record"))
 print()
 print("| ratio (medians) | value | target |")
 print("|---|---|---|")
@@ -530,8 +636,14 @@ ratio("blackhole ack p99 at the e2e rate / gregor e2e p99 (client floor)", p99("
 ratio("gregor-sync produce16 / gregor produce16", rps("produce16","gregor-sync"), rps("produce16","gregor"), "≥ 0.5")
 ratio("gregor produce16 / kafka produce16", rps("produce16","gregor"), rps("produce16","kafka"), "> 1")
 ratio("gregor produce10k / kafka produce10k", rps("produce10k","gregor"), rps("produce10k","kafka"), "> 1")
-ratio("gregor consume16 / kafka consume16", rps("consume16","gregor"), rps("consume16","kafka"), "> 1")
-ratio("gregor e2e p99 / kafka e2e p99", p99("e2e","gregor"), p99("e2e","kafka"), "< 1")
+for scen in ["consume16", "consumefan", "consumecold", "consumetxn"]:
+    ratio(f"gregor {scen} / kafka {scen}", rps(scen,"gregor"), rps(scen,"kafka"), "≥ 1.5")
+    ratio(f"broker CPU per record {scen}: gregor / kafka", cpu(scen,"gregor"), cpu(scen,"kafka"), "(info)")
+p999 = lambda scen, t: med(scen, t, lat("p99_9_ms"))
+for scen in ["e2e", "e2eroll"]:
+    ratio(f"gregor {scen} p99 / kafka {scen} p99", p99(scen,"gregor"), p99(scen,"kafka"), "≤ 0.5")
+    ratio(f"gregor {scen} p99.9 / kafka {scen} p99.9", p999(scen,"gregor"), p999(scen,"kafka"), "≤ 0.5")
+    ratio(f"gregor {scen} max / kafka {scen} max", med(scen,"gregor",lat("max_ms")), med(scen,"kafka",lat("max_ms")), "(info)")
 ratio("gregor RSS / kafka RSS (produce10k)", rss("produce10k","gregor"), rss("produce10k","kafka"), "< 1")
 for scen in PRODUCE:
     if not runs.get((scen, "gregor")): continue
@@ -540,8 +652,15 @@ for scen in PRODUCE:
 cpu = lambda scen, t: med(scen, t, lambda s: s.get("broker_cpu_us_per_record"))
 ratio("broker CPU per record produce16: gregor / kafka", cpu("produce16","gregor"), cpu("produce16","kafka"), "(info)")
 ratio("broker CPU per record produce16: gregor / kfake", cpu("produce16","gregor"), cpu("produce16","kfake"), "(info)")
-ratio("broker CPU per record consume16: gregor / kafka", cpu("consume16","gregor"), cpu("consume16","kafka"), "(info)")
 print()
+rates = sorted({s.get("target_rate") for (sc, t), rs in runs.items() if sc in ("e2e", "e2eroll") for s in rs if s.get("target_rate")})
+if rates:
+    print("e2e and e2eroll rates (records/s, the same for every target in a round): " + ", ".join(f"{r:,.0f}" for r in rates))
+    print()
+warm = os.path.join(out, "warm.txt")
+if os.path.exists(warm):
+    print("consumecold runs that read warm (the page cache could not be dropped): " + ", ".join(l.strip() for l in open(warm)))
+    print()
 print("gregor RSS max over produce10k: " + fmt((rss("produce10k","gregor") or 0)/2**20) + " MiB (target < 1024)")
 print()
 print("disk (dd bs=1M count=1024 conv=fdatasync, before / after):")

@@ -207,6 +207,17 @@ func TestConsumePreload(t *testing.T) {
 	}
 }
 
+// TestConsumeFanout reads one topic with three independent readers of two
+// clients each: every record is counted three times, none twice by one reader.
+func TestConsumeFanout(t *testing.T) {
+	addr := startKfake(t)
+	sum := runBench(t, "consume", "--brokers", addr, "--topic", "fan", "--partitions", "5",
+		"--preload", "1500", "--consumers", "2", "--fanout", "3", "--record-size", "128", "--delete")
+	if sum.Records != 3*1500 || sum.Errors != 0 || sum.Fanout != 3 {
+		t.Fatalf("fanout 3 read %d records with %d errors (%s), fanout %d; want 4500, 0, 3", sum.Records, sum.Errors, sum.FirstError, sum.Fanout)
+	}
+}
+
 // TestConsumeRecordLimit stops after --records of a bigger topic.
 func TestConsumeRecordLimit(t *testing.T) {
 	addr := startKfake(t)

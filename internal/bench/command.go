@@ -140,6 +140,7 @@ func newModeCommand(mode Mode, short, example string) *cobra.Command {
 	if mode == ModeConsume {
 		f.Int64Var(&cfg.Preload, "preload", 0, "produce this many records (unthrottled) before reading")
 		f.BoolVar(&cfg.ReadCommitted, "read-committed", false, "read with isolation.level read_committed")
+		f.IntVar(&cfg.Fanout, "fanout", 1, "independent readers of the whole topic (as that many consumer groups), each --consumers clients: every record is read this many times")
 	}
 	// Producer flags; consume uses them for --preload.
 	f.IntVar(&cfg.RecordSize, "record-size", 1024, "bytes in each record value")

@@ -90,6 +90,11 @@ type Config struct {
 	// Producers and Consumers are the number of clients.
 	Producers int
 	Consumers int
+	// Fanout is how many independent readers of the whole topic a consume
+	// run has (as that many consumer groups would be): each is Consumers
+	// clients, so a run makes Fanout × Consumers clients and reads every
+	// record Fanout times. 0 or 1: one reader.
+	Fanout int
 	// Keys chooses the record keys.
 	Keys KeyMode
 	// Partitioner is sticky (franz-go's default: keyed records by murmur2
@@ -211,6 +216,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Consumers == 0 {
 		c.Consumers = 1
+	}
+	if c.Fanout == 0 {
+		c.Fanout = 1
+	}
+	if c.Fanout < 0 {
+		return errors.New("fanout cannot be negative")
+	}
+	if c.Fanout > 1 && c.Mode != ModeConsume {
+		return errors.New("fanout is for consume runs only")
 	}
 	if c.Producers < 0 || c.Consumers < 0 {
 		return errors.New("client counts cannot be negative")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -272,6 +273,7 @@ type consumerSet struct {
 // past their start are not read at all.
 func (r *runner) newConsumers(from map[int32]int64, ends map[int32]int64, stamp bool) (*consumerSet, error) {
 	n := r.cfg.Consumers
+	readers := max(r.cfg.Fanout, 1)
 	assign := make([]map[int32]kgo.Offset, n)
 	var until []map[int32]int64
 	if ends != nil {
@@ -298,21 +300,25 @@ func (r *runner) newConsumers(from map[int32]int64, ends map[int32]int64, stamp 
 			until[i][p] = ends[p]
 		}
 	}
-	s := &consumerSet{m: newMeter(n), errs: &firstError{}}
-	for i := range n {
-		if assign[i] == nil {
-			continue
+	// With Fanout > 1 every reader gets the same assignment on clients
+	// of its own (and its own copy of the ends, which a consumer empties).
+	s := &consumerSet{m: newMeter(n * readers), errs: &firstError{}}
+	for k := range readers {
+		for i := range n {
+			if assign[i] == nil {
+				continue
+			}
+			cl, err := kgo.NewClient(consumerOpts(r.cfg, r.log, assign[i], &recordPool{})...)
+			if err != nil {
+				s.close()
+				return nil, err
+			}
+			c := &consumer{cl: cl, sh: s.m.shards[k*n+i], stamp: stamp, errs: s.errs}
+			if until != nil {
+				c.ends = maps.Clone(until[i])
+			}
+			s.cs = append(s.cs, c)
 		}
-		cl, err := kgo.NewClient(consumerOpts(r.cfg, r.log, assign[i], &recordPool{})...)
-		if err != nil {
-			s.close()
-			return nil, err
-		}
-		c := &consumer{cl: cl, sh: s.m.shards[i], stamp: stamp, errs: s.errs}
-		if until != nil {
-			c.ends = until[i]
-		}
-		s.cs = append(s.cs, c)
 	}
 	return s, nil
 }

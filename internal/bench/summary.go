@@ -26,6 +26,7 @@ type Summary struct {
 	Compression string  `json:"compression"`
 	Producers   int     `json:"producers"`
 	Consumers   int     `json:"consumers"`
+	Fanout      int     `json:"fanout,omitempty"` // independent readers of the whole topic (consume)
 	Keys        KeyMode `json:"keys"`
 	Partitioner string  `json:"partitioner,omitempty"`
 
@@ -82,6 +83,9 @@ func (s *Summary) fill(cfg *Config, partitions int32) {
 	s.Compression = cfg.Compression
 	s.Producers = cfg.Producers
 	s.Consumers = cfg.Consumers
+	if cfg.Fanout > 1 {
+		s.Fanout = cfg.Fanout
+	}
 	s.Keys = cfg.Keys
 	if cfg.Mode != ModeConsume {
 		s.Partitioner = cfg.Partitioner
@@ -124,6 +128,9 @@ func (s *Summary) WriteText(w io.Writer) {
 	}
 	if s.Consumers > 0 {
 		fmt.Fprintf(w, ", %d consumer(s)", s.Consumers)
+		if s.Fanout > 1 {
+			fmt.Fprintf(w, " × %d readers", s.Fanout)
+		}
 	}
 	if s.TargetRate > 0 {
 		fmt.Fprintf(w, ", target %s rec/s", thousands(s.TargetRate))
