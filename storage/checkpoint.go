@@ -22,7 +22,7 @@ import (
 const (
 	checkpointName    = "checkpoint"
 	checkpointMagic   = 0x47524350 // "GRCP"
-	checkpointVersion = 2          // 2 adds transaction state (txn.go); 1 is still read
+	checkpointVersion = 3          // 3 adds consume-queue tails, 2 transaction state (txn.go); 1 and 2 are still read
 )
 
 var errBadCheckpoint = errors.New("storage: corrupt checkpoint")
@@ -99,6 +99,13 @@ type partSnap struct {
 	blocks                                []blockInfo
 	epochs                                []epochStart
 	prodLo, prodHi                        int
+	// tail is the consume-queue entries not in a full block (nil with
+	// inFile: a tail never loaded since a version-2 checkpoint is in the
+	// file, written and synced by the checkpoint that covered it). A
+	// capped view: the partition never changes tail entries in place
+	// while tailShared is set (writeFullBlocksLocked).
+	tail   []cqEntry
+	inFile bool
 }
 
 // kvSnap is one namespace's keys and values: values are never changed in
@@ -132,7 +139,10 @@ func (s *Store) snapshotLocked(pos int64) *ckptSnap {
 			blocks:     p.blocks[:len(p.blocks):len(p.blocks)],
 			epochs:     p.epochs[:len(p.epochs):len(p.epochs)],
 			prodLo:     lo, prodHi: len(pe.b),
+			tail:   p.tail[:len(p.tail):len(p.tail)],
+			inFile: !p.tailLoaded,
 		}
+		p.tailShared.Store(true)
 		p.mu.RUnlock()
 	}
 	sn.prod = pe.b
@@ -169,7 +179,7 @@ func (sn *ckptSnap) encode() ([]byte, []trimMark) {
 	})
 	n := 32
 	for i := range sn.parts {
-		n += 128 + 24*len(sn.parts[i].blocks) + 12*len(sn.parts[i].epochs)
+		n += 128 + 24*len(sn.parts[i].blocks) + 12*len(sn.parts[i].epochs) + cqEntrySize*len(sn.parts[i].tail)
 	}
 	n += len(sn.prod)
 	marks := make([]trimMark, 0, len(sn.parts))
@@ -201,10 +211,46 @@ func (sn *ckptSnap) encode() ([]byte, []trimMark) {
 		}
 		encodeEpochs(e, ps.epochs)
 		e.b = append(e.b, sn.prod[ps.prodLo:ps.prodHi]...)
+		encodeTail(e, ps)
 	}
 	encodeKVSnap(e, sn.kvs)
 	e.u32(crc32.Checksum(e.b, castagnoli))
 	return e.b, marks
+}
+
+// encodeTail writes a partition's consume-queue tail (version 3): uint8
+// 1 and the entries, or uint8 0 when the tail is in the file.
+func encodeTail(e *enc, ps *partSnap) {
+	if ps.inFile {
+		e.u8(0)
+		return
+	}
+	e.u8(1)
+	e.u32(uint32(len(ps.tail)))
+	at := len(e.b)
+	e.b = append(e.b, make([]byte, cqEntrySize*len(ps.tail))...)
+	for i := range ps.tail {
+		putCQEntry(e.b[at+i*cqEntrySize:], &ps.tail[i])
+	}
+}
+
+// decodeTail reads what encodeTail wrote into p (tailLoaded set when the
+// tail is in the checkpoint).
+func decodeTail(d *dec, p *Partition) {
+	if d.u8() == 0 {
+		return
+	}
+	n := d.count(cqEntrySize)
+	p.tail = make([]cqEntry, n)
+	for i := range p.tail {
+		e, err := decodeCQEntry(d.take(cqEntrySize))
+		if err != nil {
+			d.bad = true
+			return
+		}
+		p.tail[i] = e
+	}
+	p.tailLoaded = true
 }
 
 // encodeCheckpointLocked snapshots and encodes the derived state at pos;
@@ -235,7 +281,7 @@ func decodeCheckpoint(b []byte) (*checkpointData, error) {
 		return nil, errBadCheckpoint
 	}
 	version := d.u32()
-	if version != 1 && version != checkpointVersion {
+	if version < 1 || version > checkpointVersion {
 		return nil, errBadCheckpoint
 	}
 	ck := &checkpointData{pos: d.i64(), time: d.i64()}
@@ -262,6 +308,18 @@ func decodeCheckpoint(b []byte) (*checkpointData, error) {
 			p.blocks[j] = blockInfo{firstBase: d.i64(), firstRunTs: d.i64(), firstCum: d.i64()}
 		}
 		decodeEpochsProducers(d, p, version >= 2)
+		p.tailStart = p.count / cqBlock * cqBlock
+		if version >= 3 {
+			decodeTail(d, p)
+			if p.tailLoaded {
+				// More than a block's worth: a block write failed and
+				// kept its entries in memory (writeFullBlocksLocked).
+				p.tailStart = p.count - int64(len(p.tail))
+				if p.tailStart < 0 || p.tailStart%cqBlock != 0 {
+					d.bad = true
+				}
+			}
+		}
 		if p.key.part < 0 || p.count < 0 || p.startIdx < 0 || p.startIdx > p.count ||
 			p.logStart < 0 || p.logStart > p.nextOffset || p.startCum < 0 || p.startCum > p.totalBytes ||
 			p.blocksBase < 0 || p.blocksBase*cqBlock > p.startIdx ||
@@ -300,8 +358,8 @@ func (s *Store) applyCheckpoint(ck *checkpointData) {
 	for _, cp := range ck.parts {
 		p := newPartition(s, cp.key)
 		p.count = cp.count
-		p.tailStart = cp.count / cqBlock * cqBlock
-		p.flushed = cp.count
+		p.tailStart = cp.tailStart
+		p.tail, p.tailLoaded = cp.tail, cp.tailLoaded
 		p.blocks = cp.blocks
 		p.blocksBase = cp.blocksBase
 		p.trimmable = cp.startIdx
@@ -333,19 +391,19 @@ func (s *Store) checkpoint() error {
 // of a bootstrap's catch-up makes the bootstrap state unnecessary.
 func (s *Store) checkpointCk() error {
 	s.mu.Lock()
+	t0 := time.Now()
 	pos := s.writePos.Load()
 	sn := s.snapshotLocked(pos)
+	s.ckptHeld.Store(int64(time.Since(t0)))
 	s.mu.Unlock()
 	data, marks := sn.encode()
 
 	if err := s.syncCommitLog(pos); err != nil {
 		return err
 	}
-	for _, p := range s.Partitions() {
-		if err := p.flushTail(); err != nil {
-			return fmt.Errorf("storage: checkpoint: %w", err)
-		}
-	}
+	// The full blocks the appends wrote since the last checkpoint; the
+	// tails are in the checkpoint itself, so no consume-queue file is
+	// opened or written here.
 	if err := s.fs.SyncAll(s.cqDir); err != nil {
 		return fmt.Errorf("storage: checkpoint: %w", err)
 	}

@@ -67,17 +67,21 @@ func TestCheckpointWhileWriting(t *testing.T) {
 }
 
 // checkCheckpointAgainstLog scans the commit log up to ck.pos and compares
-// each partition's entries, next offset and producers' last sequences.
+// each partition's entries, next offset, producers' last sequences and the
+// consume-queue tail the checkpoint carries (the entries after the last
+// full block: a block write that reused the array a snapshot still
+// encoded shows later entries there).
 func checkCheckpointAgainstLog(t *testing.T, s *Store, ck *checkpointData) {
 	t.Helper()
 	type want struct {
 		count, next int64
 		lastSeq     map[int64]int32
+		pos, base   []int64 // of every entry, in order
 	}
 	ws := map[pkey]*want{}
 	sc := s.newScanner(0)
 	for sc.pos < ck.pos {
-		h, b, _, ok := sc.next()
+		h, b, pos, ok := sc.next()
 		if !ok {
 			t.Fatalf("scan stopped at %d before the checkpoint's %d: %v", sc.pos, ck.pos, sc.err)
 		}
@@ -97,6 +101,8 @@ func checkCheckpointAgainstLog(t *testing.T, s *Store, ck *checkpointData) {
 		w.count++
 		w.next = h.baseOffset + int64(bi.lastDelta) + 1
 		w.lastSeq[bi.producerID] = bi.baseSequence + bi.lastDelta
+		w.pos = append(w.pos, pos+entryHeaderSize)
+		w.base = append(w.base, h.baseOffset)
 	}
 	for _, cp := range ck.parts {
 		w := ws[cp.key]
@@ -106,6 +112,16 @@ func checkCheckpointAgainstLog(t *testing.T, s *Store, ck *checkpointData) {
 		if cp.count != w.count || cp.nextOffset != w.next {
 			t.Fatalf("checkpoint at %d: partition %d has %d entries, next offset %d; the log up to there has %d, %d",
 				ck.pos, cp.key.part, cp.count, cp.nextOffset, w.count, w.next)
+		}
+		if !cp.tailLoaded || cp.tailStart != cp.count/cqBlock*cqBlock || cp.tailStart+int64(len(cp.tail)) != cp.count {
+			t.Fatalf("checkpoint at %d: partition %d: tail loaded %v, from %d, %d entries; %d entries in all",
+				ck.pos, cp.key.part, cp.tailLoaded, cp.tailStart, len(cp.tail), cp.count)
+		}
+		for i, e := range cp.tail {
+			if j := cp.tailStart + int64(i); e.pos != w.pos[j] || e.baseOffset != w.base[j] {
+				t.Fatalf("checkpoint at %d: partition %d tail entry %d at %d, base offset %d; the log's at %d, %d",
+					ck.pos, cp.key.part, j, e.pos, e.baseOffset, w.pos[j], w.base[j])
+			}
 		}
 		if len(cp.producers) != len(w.lastSeq) {
 			t.Fatalf("checkpoint at %d: partition %d has %d producers, the log %d", ck.pos, cp.key.part, len(cp.producers), len(w.lastSeq))

@@ -117,8 +117,9 @@
 // before the first retained entry of the last checkpoint. Blocks of 64 entries (4 KiB) are indexed in memory (first base
 // offset and running max timestamp of each block), so a lookup by offset or
 // time is a binary search over blocks and then within one block read from
-// the file; the last, incomplete block lives in memory and is written when
-// it fills and at each checkpoint.
+// the file; the last, incomplete block (the tail) lives in memory and is
+// written to the file when it fills; each checkpoint carries it, so a
+// checkpoint opens and writes no consume-queue file.
 //
 //	 0               8       12      16              24      28  30  32
 //	+---------------+-------+-------+---------------+-------+---+---+
@@ -143,14 +144,16 @@
 // # Checkpoint (FROZEN)
 //
 // Written atomically (temp file, fsync, rename, directory fsync) after the
-// commit log is synced up to its position and every consume-queue entry
-// below it is written and synced (syncfs, one call for all files). It holds
+// commit log is synced up to its position and the full consume-queue
+// blocks below it are synced (syncfs, one call for all files); the
+// entries after each partition's last full block are in the checkpoint. It holds
 // every piece of derived state, so retention may delete any segment the
 // checkpoint covers without losing committed offsets, producer state,
 // leader epochs or log starts:
 //
-//	uint32 magic 0x47524350 ("GRCP"), uint32 version 2 (1 is still read:
-//	  it has no transaction state)
+//	uint32 magic 0x47524350 ("GRCP"), uint32 version 3 (1 and 2 are still
+//	  read: 1 has no transaction state, neither has tails, whose entries
+//	  are in the consume-queue files)
 //	int64 position covered, int64 time written (ms)
 //	uint32 partitions, each:
 //	  [16] topic id, int32 partition, int64 entries, int64 next offset,
@@ -167,6 +170,10 @@
 //	  (version 2) uint32 open transactions, each int64 producer id, int64
 //	    first offset; uint32 aborted transactions, each int64 producer id,
 //	    int64 first offset, int64 marker offset (txn.go)
+//	  (version 3) uint8 1, uint32 entries and that many 64-byte
+//	    consume-queue entries: the partition's last ones, after a multiple
+//	    of 64 (the tail); or uint8 0 when the tail is in the consume-queue
+//	    file (a partition untouched since a version-2 checkpoint was loaded)
 //	uint32 namespaces, each uint32 len + name, uint32 keys, each
 //	  uint32 len + key, uint32 len + value
 //	uint32 CRC-32C of everything before
@@ -447,8 +454,11 @@
 // A checkpoint holds the writer lock only for a snapshot (snapshotLocked:
 // each partition's fixed fields, capped views of its append-only block
 // index and epochs, its producer state and transaction index encoded into
-// one buffer, key/value references); sorting and encoding follow outside
-// it, and each partition's tail file is opened before its lock is taken.
+// one buffer, key/value references, a capped view of the tail); sorting
+// and encoding follow outside it. Since the tails moved into the checkpoint
+// it opens no consume-queue file at all (before, each of 10,000 tails was
+// written to its file, which at 10,000 partitions meant 10,000 opens and
+// closes through a 512-handle cache, each pwrite under the partition lock).
 // At 10,000 partitions shaped like a 10 GiB log (16 blocks and 2 producers
 // each, 10,000 committed offsets; BenchmarkCheckpointWriterLock) the
 // locked part costs 9-10 ms of CPU where the whole encoding, which it used

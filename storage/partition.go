@@ -16,8 +16,9 @@ import (
 
 // Partition is one Kafka partition (a MetaQ queue) of the store. Its
 // consume queue lives in a file of fixed-size entries; the last incomplete
-// block of entries (the tail) is kept in memory and written out when it
-// fills and at every checkpoint.
+// block of entries (the tail) is kept in memory, written to the file when
+// it fills and into every checkpoint (which so never opens a consume-queue
+// file).
 type Partition struct {
 	s     *Store
 	key   pkey
@@ -28,13 +29,16 @@ type Partition struct {
 	tailLoaded bool
 	// cqErr is set when the consume queue could not be rebuilt from the
 	// commit log (rebuildCQ): reads and appends fail with it.
-	cqErr      error
-	repairs    atomic.Int64 // consume-queue rebuilds by Read
-	dirMade    bool
-	count      int64 // consume-queue entries
-	tailStart  int64 // index of tail[0]; a multiple of cqBlock
-	tail       []cqEntry
-	flushed    int64       // entries below are written to the file
+	cqErr     error
+	repairs   atomic.Int64 // consume-queue rebuilds by Read
+	dirMade   bool
+	count     int64 // consume-queue entries
+	tailStart int64 // index of tail[0]; a multiple of cqBlock
+	tail      []cqEntry
+	// tailShared is set by a checkpoint's snapshot, which keeps a view of
+	// tail to encode outside the locks: the next block write then moves
+	// the rest of the tail to a new array instead of over the shared one.
+	tailShared atomic.Bool
 	blocks     []blockInfo // one per cqBlock entries, from block blocksBase
 	blocksBase int64       // blocks below the first retained entry are dropped
 	// trimmable is the first retained entry as of the last checkpoint:
@@ -155,7 +159,7 @@ func (p *Partition) rebuildCQLocked(limit int64) error {
 	p.s.fs.RemoveAll(p.cqDir)
 	p.dirMade = false
 	p.blocksBase, p.cqFirstFile, p.trimmable = 0, 0, 0
-	p.count, p.tailStart, p.flushed, p.startIdx, p.startCum, p.totalBytes = 0, 0, 0, 0, 0, 0
+	p.count, p.tailStart, p.startIdx, p.startCum, p.totalBytes = 0, 0, 0, 0, 0
 	p.tail, p.blocks = nil, nil
 	runMax := int64(-1)
 	sc := p.s.newScanner(first)
@@ -286,8 +290,13 @@ func (p *Partition) writeFullBlocksLocked() {
 		p.s.log.Warn("storage: writing a consume-queue block", zap.String("dir", p.cqDir), zap.Error(err))
 		return
 	}
-	rest := copy(p.tail, p.tail[full:])
-	p.tail = p.tail[:rest]
+	if p.tailShared.Load() {
+		p.tail = append(make([]cqEntry, 0, cqBlock), p.tail[full:]...)
+		p.tailShared.Store(false)
+	} else {
+		rest := copy(p.tail, p.tail[full:])
+		p.tail = p.tail[:rest]
+	}
 	p.tailStart += full
 }
 
@@ -332,9 +341,6 @@ func (p *Partition) writeTailLocked(lo, hi int64) error {
 			return err
 		}
 		lo += n
-		if end := p.tailStart + lo; end > p.flushed {
-			p.flushed = end
-		}
 	}
 	return nil
 }
@@ -370,32 +376,6 @@ func (p *Partition) trimLocked() {
 		}
 	}
 	p.cqFirstFile = first
-}
-
-// flushTail writes every entry not yet in the file (checkpoint). The
-// file is opened (through the cache) before p.mu is taken: a checkpoint
-// flushes every partition, 10,000 files do not fit the cache, and a writer
-// waiting for p.mu holds s.mu, so an open under p.mu stalled every writer.
-// Under p.mu only the write of the few tail entries remains (a copy into
-// the page cache); when the handle was dropped meanwhile, writeTailLocked
-// opens the file again under the lock.
-func (p *Partition) flushTail() error {
-	p.mu.RLock()
-	warm := !p.deleted && p.tailLoaded && p.flushed < p.count && p.dirMade
-	idx := max(p.flushed, p.tailStart)
-	p.mu.RUnlock()
-	if warm {
-		if cf, err := p.s.cache.get(p.cqFile(idx), true); err == nil {
-			p.s.cache.put(cf)
-		}
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.deleted || !p.tailLoaded || p.flushed >= p.count {
-		return nil
-	}
-	lo := max(p.flushed-p.tailStart, 0)
-	return p.writeTailLocked(lo, int64(len(p.tail)))
 }
 
 // dispatchBatch adds a stored batch to the partition (dispatcher).

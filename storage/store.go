@@ -139,6 +139,8 @@ type Store struct {
 	// ckptProdSize is the size of the last snapshot's encoded producer
 	// state, so the next one allocates its buffer once (snapshotLocked).
 	ckptProdSize atomic.Int64
+	// ckptHeld is how long the last checkpoint held the writer lock (ns).
+	ckptHeld atomic.Int64
 
 	// autoCreate is set while rebuilding without a checkpoint from a log
 	// whose first segments retention already deleted: partitions whose

@@ -238,6 +238,12 @@ func (s *Store) usableLocked(ck *checkpointData, first int64, noneGone bool) boo
 			continue
 		}
 		cp.s, cp.cqDir = s, live.cqDir
+		if cp.tailLoaded && cp.startIdx >= cp.tailStart { // in the checkpoint (version 3)
+			if cp.tail[cp.startIdx-cp.tailStart].pos < first {
+				return false
+			}
+			continue
+		}
 		es, err := cp.readEntries(cp.startIdx, 1)
 		if err != nil || es[0].pos < first {
 			return false
@@ -422,7 +428,9 @@ func (p *Partition) resetLocked(cp *Partition, fresh bool) {
 	p.tailStart = cp.count / cqBlock * cqBlock
 	p.tail = nil
 	p.tailLoaded = fresh
-	p.flushed = cp.count
+	if cp.tailLoaded && !fresh { // the tail is in the checkpoint (version 3)
+		p.tailStart, p.tail, p.tailLoaded = cp.tailStart, cp.tail, true
+	}
 	p.blocks, p.blocksBase = cp.blocks, cp.blocksBase
 	p.trimmable = cp.startIdx
 	if fresh {
