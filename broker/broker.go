@@ -220,6 +220,7 @@ type Broker struct {
 	restartTerm atomic.Bool
 
 	replMetrics *replicaCollector // replica_metrics.go
+	ops         *opsMetrics       // ops_metrics.go
 
 	// A slave's replicated state (slave_apply.go).
 	clusterID atomic.Value // string; set when replication brings it or the cluster's is adopted
@@ -251,6 +252,7 @@ func New(cfg Config) (*Broker, error) {
 	}
 	b := &Broker{cfg: cfg, log: cfg.Logger, reloadKick: make(chan struct{}, 1), stopCh: make(chan struct{}), clusterIDConfigured: cfg.ClusterID != ""}
 	hookOnApply(&cfg.Store, b)
+	b.ops = newOpsMetrics(&cfg.Store) // the fsync histogram hooks into the store's config
 	st, err := storage.Open(cfg.Store)
 	if err != nil {
 		return nil, fmt.Errorf("broker: opening store: %w", err)
@@ -306,6 +308,7 @@ func New(cfg Config) (*Broker, error) {
 		b.replMetrics = newReplicaCollector(b)
 		_ = cfg.Registerer.Register(b.replMetrics) // a second broker in one process runs unexported
 	}
+	b.ops.register(cfg.Registerer, b)
 	b.log.Info("role decided", zap.String("role", b.roleName()), zap.Int64("member", b.memberID()), zap.Int32("epoch", b.leaderEpoch()))
 	return b, nil
 }
@@ -485,6 +488,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	b.metrics.unregister()
+	b.ops.unregister()
 	if b.replMetrics != nil {
 		b.cfg.Registerer.Unregister(b.replMetrics)
 	}

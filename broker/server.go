@@ -29,6 +29,7 @@ func (b *Broker) Handle(ctx context.Context, req *protocol.Request) (kmsg.Respon
 	resp, err := b.authorizedHandle(ctx, a, req)
 	took := time.Since(start)
 	b.metrics.observe(req.Header.Key, took, err)
+	b.ops.countErrors(req.Header.Key, resp) // ops_metrics.go
 	if err == nil {
 		b.quotaAfterHandle(ctx, req, resp, took) // throttling (quota_throttle.go)
 	}

@@ -66,6 +66,9 @@ type Config struct {
 	// with its kind and, for key/values, its namespace, so a slave's broker
 	// can reload what changed (topic table, group offsets).
 	OnApply func(kind EntryKind, ns string)
+	// OnSync, when set, is called after each fsync of a commit-log segment
+	// with how long the fsync took (the broker's fsync latency histogram).
+	OnSync func(took time.Duration)
 
 	// flushTicks, when set (tests), replaces the FlushInterval ticker of
 	// the async flusher: each receive stands for one interval.

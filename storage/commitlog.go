@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -333,7 +334,12 @@ func (s *Store) rollLocked(seg *segment, pos, rem int64) error {
 func (s *Store) syncSegment(seg *segment) error {
 	seg.syncMu.Lock()
 	defer seg.syncMu.Unlock()
-	if err := seg.f.Sync(); err != nil {
+	start := time.Now()
+	err := seg.f.Sync()
+	if s.cfg.OnSync != nil {
+		s.cfg.OnSync(time.Since(start))
+	}
+	if err != nil {
 		return s.fail(fmt.Errorf("fsync %s: %w", seg.path, err))
 	}
 	return s.brokenErr()
