@@ -13,6 +13,7 @@
 #   Kafka's tools           scripts/kafka.sh tools-classpath (kafka-tools, same version)
 #   Docker                  scripts/install-docker.sh, when the ops owner has added it
 #   busybox-static, bash-static   the container image's shell (scripts/build-image.sh)
+#   chromium                Debian package: the web console's browser tests (console/, chromedp)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,6 +44,8 @@ command -v gcc >/dev/null || need+=(gcc libc6-dev) # cgo for confluent-kafka-go
 # The container image's shell and tools (scripts/build-image.sh, deploy_test).
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 dpkg -s bash-static >/dev/null 2>&1 || need+=(bash-static)
+# Headless Chromium for the web console's end-to-end tests (console/browser_test.go).
+command -v chromium >/dev/null || need+=(chromium)
 if ((${#need[@]})); then
 	apt_install "${need[@]}"
 fi

@@ -65,6 +65,8 @@ type Config struct {
 	// (http.go, internal/httpauth).
 	HTTPAuth string
 	HTTPTLS  bool
+	// Console is the web console's console.* settings (console_settings.go).
+	Console ConsoleSettings
 
 	LogLevel  string
 	LogFormat string
@@ -332,6 +334,7 @@ func parseConfigOver(c Config, l *loaded) (Config, error) {
 	p.oauth(&c) // before security, which checks the mechanisms
 	p.security(&c)
 	p.limits(&c)
+	p.console(&c) // after security: it checks http.auth
 
 	if dirs, ok := p.list("log.dirs"); ok {
 		switch len(dirs) {

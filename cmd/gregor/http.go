@@ -18,8 +18,8 @@ import (
 	"go.uber.org/zap"
 )
 
-// httpServer serves /metrics, /healthz, /readyz and, when enabled,
-// /debug/pprof/ on http.listener; with http.ssl.enable over TLS (the
+// httpServer serves /metrics, /healthz, /readyz, the web console under
+// /console/ and, when enabled, /debug/pprof/ on http.listener; with http.ssl.enable over TLS (the
 // broker's ssl.keystore), with http.auth=login behind a login (basic
 // authentication or a session cookie, internal/httpauth) except /healthz
 // and /readyz, which the image's HEALTHCHECK probes.
@@ -28,7 +28,10 @@ type httpServer struct {
 	ln    net.Listener
 	ready atomic.Pointer[func() bool]
 	admin atomic.Pointer[http.Handler] // the broker's /cluster/ endpoints
-	login atomic.Pointer[func(user, password string) bool]
+	// console is the web console (package console) once the broker runs;
+	// nil with console.enable=false.
+	console atomic.Pointer[http.Handler]
+	login   atomic.Pointer[func(user, password string) bool]
 	// clientTLS is how the members of a group reach each other's port
 	// with http.ssl.enable (nil without).
 	clientTLS *tls.Config
@@ -64,6 +67,18 @@ func startHTTP(cfg Config, reg *prometheus.Registry, ready func() bool, log *zap
 			return
 		}
 		http.Error(w, "broker not started", http.StatusServiceUnavailable)
+	})
+	// /console/: the web console (console_settings.go), behind the
+	// login below like every other page; / leads to it.
+	mux.HandleFunc("/console/", func(w http.ResponseWriter, r *http.Request) {
+		if c := h.console.Load(); c != nil {
+			(*c).ServeHTTP(w, r)
+			return
+		}
+		http.Error(w, "the web console is off (console.enable=false) or the broker has not started", http.StatusServiceUnavailable)
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/console/", http.StatusSeeOther)
 	})
 	if cfg.PProf {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -115,6 +130,9 @@ func startHTTP(cfg Config, reg *prometheus.Registry, ready func() bool, log *zap
 
 // setAdmin serves /cluster/ with the running broker's handler.
 func (h *httpServer) setAdmin(a http.Handler) { h.admin.Store(&a) }
+
+// setConsole serves /console/ with the running broker's console.
+func (h *httpServer) setConsole(c http.Handler) { h.console.Store(&c) }
 
 // setLogin checks the HTTP port's logins against the running broker's users.
 func (h *httpServer) setLogin(check func(user, password string) bool) { h.login.Store(&check) }

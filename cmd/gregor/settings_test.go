@@ -37,6 +37,7 @@ var noDefault = map[string]string{
 	"sasl.jaas.config":                "none",
 	"authorizer.class.name":           "none (no authorizer)",
 	"super.users":                     "none",
+	"console.client.config":           "none (the first PLAINTEXT listener, anonymous)",
 	"inter.broker.listener.name":      "follows the listeners",
 	"security.owner.group":            "the broker's own group",
 	"sasl.kerberos.service.name":      "none (refused)",

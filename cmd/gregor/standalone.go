@@ -161,6 +161,7 @@ func runStandalone(ctx context.Context, cfg Config, log *zap.Logger, serving fun
 		log.Info("signal during start-up")
 	}
 	hs.setBroker(nb.Ready)
+	stopConsole := startConsole(cfg, hs, nb, reg, log) // console_settings.go
 	addrs := make([]string, 0, len(cfg.Listeners))
 	for _, a := range nb.Addrs() {
 		addrs = append(addrs, a.String())
@@ -182,6 +183,7 @@ func runStandalone(ctx context.Context, cfg Config, log *zap.Logger, serving fun
 	log.Info("shutting down", zap.Duration("timeout", shutdownTimeout))
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
+	stopConsole()
 	if err := nb.Shutdown(sctx); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("broker shutdown: %w", err)
 	}

@@ -1,0 +1,128 @@
+package main
+
+// The web console's settings (package console, served under /console/ on
+// http.listener) and its start beside the broker. Rows are appended to the
+// settings table at init, as limits_settings.go does.
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gregor-broker/gregor/broker"
+	"github.com/gregor-broker/gregor/console"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+)
+
+// ConsoleSettings are the console.* settings.
+type ConsoleSettings struct {
+	// Off is console.enable=false.
+	Off bool
+	// Write is console.write.enable; only with http.auth=login.
+	Write bool
+	// ClientConfig is console.client.config: a Kafka client properties
+	// file (as --command-config) for the console's own connection to the
+	// broker, when its listener needs SASL/TLS or ACLs deny the anonymous
+	// user; only with http.auth=login.
+	ClientConfig string
+	// Sample is console.sample.interval.ms (0: the console's default).
+	Sample time.Duration
+}
+
+const defaultConsoleSampleMs = 10000
+
+var consoleSettings = []setting{
+	{key: "console.enable", kind: kindBool, usage: "serve the web console under /console/ on http.listener (read-only unless console.write.enable)", def: func(*Config) string { return "true" }},
+	{key: "console.write.enable", kind: kindBool, usage: "let the console create, alter and delete topics, reset group offsets and change ACLs and SCRAM users; needs http.auth=login (every write by a logged-in user, CSRF-protected)", def: func(*Config) string { return "false" }},
+	{key: "console.client.config", kind: kindString, usage: "Kafka client properties file (like --command-config) the console connects to this broker with, e.g. SASL credentials of a super user; needs http.auth=login. Without it the console uses the first PLAINTEXT listener as the anonymous user"},
+	{key: "console.sample.interval.ms", kind: kindInt, usage: "how often the console samples group lag and the broker's metrics for its charts (the last 360 samples stay in memory)", def: func(*Config) string { return strconv.Itoa(defaultConsoleSampleMs) }},
+}
+
+func init() { settings = append(settings, consoleSettings...) }
+
+// console reads the console.* settings into c; it runs after
+// security (http.auth).
+func (p *parser) console(c *Config) {
+	if b, ok := p.bool("console.enable"); ok {
+		c.Console.Off = !b
+	}
+	if b, ok := p.bool("console.write.enable"); ok {
+		c.Console.Write = b
+	}
+	if v, ok := p.str("console.client.config"); ok {
+		c.Console.ClientConfig = strings.TrimSpace(v)
+	}
+	if d, ok := p.ms("console.sample.interval.ms", 10, math.MaxInt32); ok {
+		c.Console.Sample = d
+	}
+	if c.Console.Write && c.HTTPAuth != "login" {
+		p.fail("console.write.enable", "needs http.auth=login: every write the console makes must be made by a logged-in user")
+	}
+	if c.Console.ClientConfig != "" && c.HTTPAuth != "login" {
+		p.fail("console.client.config", "needs http.auth=login: the console would otherwise lend its credentials to anyone reaching http.listener")
+	}
+}
+
+// startConsole serves the console on hs once the broker runs; the
+// returned function stops it (before the broker shuts down).
+func startConsole(cfg Config, hs *httpServer, nb *broker.Broker, reg prometheus.Gatherer, log *zap.Logger) func() {
+	if cfg.Console.Off || hs.addr() == "" {
+		return func() {}
+	}
+	opts, err := consoleKafka(cfg, nb.Addrs(), log)
+	if err != nil {
+		log.Warn("web console not started", zap.Error(err))
+		return func() {}
+	}
+	c, err := console.New(console.Config{
+		Kafka:          opts,
+		NameServers:    cfg.Cluster.NameServers,
+		ClusterSecret:  cfg.Cluster.Secret,
+		Admin:          nb.AdminHandler(),
+		Gatherer:       reg,
+		WriteEnable:    cfg.Console.Write,
+		SampleInterval: cfg.Console.Sample,
+		Logger:         log.Named("console"),
+	})
+	if err != nil {
+		log.Warn("web console not started", zap.Error(err))
+		return func() {}
+	}
+	hs.setConsole(c)
+	log.Info("web console serving", zap.String("url", "http://"+hs.addr()+console.Prefix), zap.Bool("write", cfg.Console.Write))
+	return c.Close
+}
+
+// consoleKafka are the console's client options: its client config file's,
+// against the first listener, or else the first PLAINTEXT listener.
+func consoleKafka(cfg Config, addrs []net.Addr, log *zap.Logger) ([]kgo.Opt, error) {
+	dial := func(a net.Addr) string {
+		host, port, _ := net.SplitHostPort(a.String())
+		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+			host = "127.0.0.1"
+		}
+		return net.JoinHostPort(host, port)
+	}
+	if cfg.Console.ClientConfig != "" {
+		opts, err := commandConfigOpts(cfg.Console.ClientConfig, io.Discard)
+		if err != nil {
+			return nil, fmt.Errorf("console.client.config: %w", err)
+		}
+		if len(addrs) == 0 {
+			return nil, fmt.Errorf("no Kafka listener")
+		}
+		return append([]kgo.Opt{kgo.SeedBrokers(dial(addrs[0]))}, opts...), nil
+	}
+	for i, l := range cfg.Listeners {
+		if (l.Protocol == "" || l.Protocol == broker.ProtoPlaintext) && i < len(addrs) {
+			return []kgo.Opt{kgo.SeedBrokers(dial(addrs[i]))}, nil
+		}
+	}
+	return nil, fmt.Errorf("no PLAINTEXT listener to connect to: set console.client.config (with http.auth=login)")
+}
