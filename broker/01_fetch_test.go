@@ -553,3 +553,25 @@ func offsetsOf(recs []coreRec) []int64 {
 }
 
 var _ = context.Background
+
+// Record bytes of a Fetch go out with sendfile over the broker's TCP
+// listener (which wraps each connection for its connection limits): a
+// wrapper hiding the socket made every fetch copy them through user space.
+func TestCoreFetchUsesSendfile(t *testing.T) {
+	cb := coreStart(t, "", nil)
+	cb.topic("sf", 1, nil)
+	val := bytes.Repeat([]byte("s"), 256<<10) // over protocol's smallCopy
+	cl := cb.client(kgo.ProducerBatchCompression(kgo.NoCompression()))
+	ctx := coreCtx(t)
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "sf", Value: val}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	before := protocol.SendfileBytes()
+	recs := cb.consume(1, kgo.ConsumeTopics("sf"))
+	if !bytes.Equal(recs[0].Value, val) {
+		t.Fatal("record value differs")
+	}
+	if sent := protocol.SendfileBytes() - before; sent < int64(len(val)) {
+		t.Fatalf("%d bytes went out with sendfile; want the whole %d-byte batch", sent, len(val))
+	}
+}

@@ -27,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -318,6 +319,20 @@ type limitedConn struct {
 	once    sync.Once
 	release func()
 }
+
+// SyscallConn exposes the socket underneath, so a Fetch response's record
+// bytes still go out with sendfile (protocol.BodySink) through this
+// wrapper. A connection that is not a plain socket (TLS) answers with an
+// error, and the body is copied through it instead.
+func (c *limitedConn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errNotSocket
+	}
+	return sc.SyscallConn()
+}
+
+var errNotSocket = errors.New("broker: connection is not a plain socket")
 
 func (c *limitedConn) Close() error {
 	err := c.Conn.Close()

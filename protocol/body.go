@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -101,6 +102,15 @@ func (w *BodySink) copyFile(f File, pos int64, n int) error {
 
 var errNoSendfile = errors.New("protocol: sendfile not available")
 
+// sendfileBytes counts the file bytes sent with sendfile since the process
+// started (the rest of a body is copied).
+var sendfileBytes atomic.Int64
+
+// SendfileBytes is how many file bytes response bodies have sent with
+// sendfile(2) so far, process-wide: a connection wrapper that hides the
+// socket (it must implement syscall.Conn) makes every fetch copy instead.
+func SendfileBytes() int64 { return sendfileBytes.Load() }
+
 // sendfile writes n bytes of f at pos to the socket. It waits for the
 // socket to become writable through the runtime poller (RawConn.Write
 // retries on EAGAIN), so a slow client parks only this goroutine.
@@ -122,6 +132,7 @@ func sendfile(sc syscall.Conn, f *os.File, pos int64, n int) error {
 				m, err := syscall.Sendfile(int(outfd), int(infd), &off, n-sent)
 				if m > 0 {
 					sent += m
+					sendfileBytes.Add(int64(m))
 				}
 				switch {
 				case err == syscall.EAGAIN:
