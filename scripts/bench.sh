@@ -37,6 +37,10 @@
 #   acks1       produce16 with acks=1 (not idempotent: franz-go needs acks=all)
 #   lz4, zstd   produce16 with that compression
 #   producers100  produce16 from 100 producer clients (100 connections)
+#   topics1000  1,000 topics x 8 partitions written by 10 producers, each
+#               record to the next topic, round-robin over its partitions
+#   topic8000   the same 8,000 partitions as one topic (10 producers,
+#               round-robin): what many topics cost against many partitions
 #   e2e         16 partitions at a fixed rate, producer→consumer: E2E_RATE
 #               records/s, or with E2E_RATE=half (the default) half of what
 #               gregor's produce16 reached in the same round (issue 14 item
@@ -78,7 +82,7 @@ ROLL_DURATION=${ROLL_DURATION:-30s}
 ROLL_SEGMENT_BYTES=${ROLL_SEGMENT_BYTES:-16777216}
 ROLL_RETENTION_BYTES=${ROLL_RETENTION_BYTES:-33554432}
 TARGETS=${TARGETS:-"gregor gregor-sync kafka kfake blackhole"}
-SCENARIOS=${SCENARIOS:-"produce16 consumefan consume16 consumecold consumetxn produce10k produce10krr acks1 lz4 zstd producers100 e2e e2eroll ackfloor"}
+SCENARIOS=${SCENARIOS:-"produce16 consumefan consume16 consumecold consumetxn produce10k produce10krr acks1 lz4 zstd producers100 topics1000 topic8000 e2e e2eroll ackfloor"}
 IDEMPOTENT=${IDEMPOTENT:-true}
 PRODUCERS=${PRODUCERS:-1}
 CONSUMERS=${CONSUMERS:-1}
@@ -526,7 +530,7 @@ for round in $(seq 1 "$ROUNDS"); do
 	fi
 	# Variants of produce16/produce10k: the flags after COMMON override it
 	# (the last one counts), identically for every target.
-	for scen in produce10krr acks1 lz4 zstd producers100; do
+	for scen in produce10krr acks1 lz4 zstd producers100 topics1000 topic8000; do
 		has "$SCENARIOS" $scen || continue
 		parts=16
 		case $scen in
@@ -534,6 +538,8 @@ for round in $(seq 1 "$ROUNDS"); do
 		acks1) extra=(--acks 1 --idempotent=false) ;;
 		lz4 | zstd) extra=(--compression "$scen") ;;
 		producers100) extra=(--producers 100) ;;
+		topics1000) parts=8 extra=(--topics 1000 --producers 10 --partitioner round-robin) ;;
+		topic8000) parts=8000 extra=(--producers 10 --partitioner round-robin) ;;
 		esac
 		for t in $TARGETS; do
 			[[ $t == gregor-sync ]] && continue
@@ -601,8 +607,8 @@ def fmt(v, nd=0):
 order = ["gregor", "gregor-sync", "kafka", "kfake", "blackhole"]
 print("| scenario | target | runs | records/s | MB/s | p50 ms | p99 ms | p99.9 ms | max ms | errors | broker RSS MiB | broker CPU µs/rec | client CPU µs/rec |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-PRODUCE = ["produce16", "produce10k", "produce10krr", "acks1", "lz4", "zstd", "producers100"]
-for scen in ["produce16", "consumefan", "consume16", "consumecold", "consumetxn", "produce10k", "produce10krr", "acks1", "lz4", "zstd", "producers100", "e2e", "e2eroll", "ackfloor"]:
+PRODUCE = ["produce16", "produce10k", "produce10krr", "acks1", "lz4", "zstd", "producers100", "topics1000", "topic8000"]
+for scen in ["produce16", "consumefan", "consume16", "consumecold", "consumetxn", "produce10k", "produce10krr", "acks1", "lz4", "zstd", "producers100", "topics1000", "topic8000", "e2e", "e2eroll", "ackfloor"]:
     for t in order:
         rs = runs.get((scen, t))
         if not rs: continue
@@ -644,6 +650,9 @@ for scen in ["e2e", "e2eroll"]:
     ratio(f"gregor {scen} p99 / kafka {scen} p99", p99(scen,"gregor"), p99(scen,"kafka"), "≤ 0.5")
     ratio(f"gregor {scen} p99.9 / kafka {scen} p99.9", p999(scen,"gregor"), p999(scen,"kafka"), "≤ 0.5")
     ratio(f"gregor {scen} max / kafka {scen} max", med(scen,"gregor",lat("max_ms")), med(scen,"kafka",lat("max_ms")), "(info)")
+ratio("gregor topics1000 / gregor topic8000 (many topics against one)", rps("topics1000","gregor"), rps("topic8000","gregor"), "≥ 0.8")
+ratio("gregor topics1000 / gregor produce16", rps("topics1000","gregor"), rps("produce16","gregor"), "≥ 0.8")
+ratio("kafka topics1000 / kafka topic8000", rps("topics1000","kafka"), rps("topic8000","kafka"), "(info)")
 ratio("gregor RSS / kafka RSS (produce10k)", rss("produce10k","gregor"), rss("produce10k","kafka"), "< 1")
 for scen in PRODUCE:
     if not runs.get((scen, "gregor")): continue

@@ -478,3 +478,59 @@ func TestReplicaPIDCPU(t *testing.T) {
 		t.Fatalf("records %d, broker CPU %v s (%v µs/record); want the replica's CPU counted", sum.Records, sum.BrokerCPUSeconds, sum.BrokerCPUMicrosPerRec)
 	}
 }
+
+// TestManyTopics: --topics 5 --partitions 3 creates five topics of three
+// partitions on gregor, sends the records to them in turn (with the
+// round-robin partitioner, every partition of every topic gets the same
+// share), reports 15 partitions, and --delete removes all five.
+func TestManyTopics(t *testing.T) {
+	addr := startGregor(t)
+	sum := runBench(t, "produce", "--brokers", addr, "--topic", "many", "--topics", "5", "--partitions", "3",
+		"--records", "1500", "--duration", "0", "--record-size", "64", "--partitioner", "round-robin",
+		"--producers", "2", "--delete=false")
+	if sum.Records != 1500 || sum.Errors != 0 {
+		t.Fatalf("produced %d records with %d errors (%s)", sum.Records, sum.Errors, sum.FirstError)
+	}
+	if sum.Topics != 5 || sum.Partitions != 15 {
+		t.Errorf("summary: %d topics, %d partitions; want 5 and 15", sum.Topics, sum.Partitions)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	names := []string{"many-0", "many-1", "many-2", "many-3", "many-4"}
+	ends, err := adm.ListEndOffsets(ctx, names...)
+	if err != nil || ends.Error() != nil {
+		t.Fatalf("end offsets: %v %v", err, ends.Error())
+	}
+	n := 0
+	ends.Each(func(o kadm.ListedOffset) {
+		n++
+		if o.Offset != 100 {
+			t.Errorf("%s/%d holds %d records, want 100", o.Topic, o.Partition, o.Offset)
+		}
+	})
+	if n != 15 {
+		t.Fatalf("%d partitions answered, want 15", n)
+	}
+
+	runBench(t, "produce", "--brokers", addr, "--topic", "many", "--topics", "5", "--partitions", "3",
+		"--records", "15", "--duration", "0", "--delete")
+	tds, err := adm.ListTopics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		if tds.Has(name) {
+			t.Errorf("%s still exists after --delete", name)
+		}
+	}
+	c := Config{Mode: ModeConsume, Brokers: []string{addr}, Topics: 2}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "only produce") {
+		t.Errorf("consume --topics 2: %v, want a refusal", err)
+	}
+}

@@ -188,6 +188,89 @@ func offsetsReady(ctx context.Context, adm *kadm.Client, topic string, partition
 	return n == partitions
 }
 
+// ensureTopics is ensureTopic for a run of many topics (cfg.Topics > 1): it
+// creates the missing ones in requests of at most createStep partitions and
+// waits until every partition of every topic has a leader and answers
+// ListOffsets. Topics that exist must have cfg.Partitions partitions. It
+// returns the partition count over all topics.
+func ensureTopics(ctx context.Context, adm *kadm.Client, cfg *Config, log *zap.Logger) (int32, error) {
+	names := cfg.TopicNames()
+	tds, err := adm.ListTopics(ctx, names...)
+	if err != nil {
+		return 0, fmt.Errorf("metadata for %s-*: %w", cfg.Topic, err)
+	}
+	var missing []string
+	for _, n := range names {
+		if td, ok := tds[n]; !ok || td.Err != nil {
+			missing = append(missing, n)
+		} else if int32(len(td.Partitions)) != cfg.Partitions {
+			return 0, fmt.Errorf("topic %s exists with %d partitions, not %d", n, len(td.Partitions), cfg.Partitions)
+		}
+	}
+	if len(missing) > 0 && !cfg.Create {
+		return 0, fmt.Errorf("%d of the %d topics %s-* do not exist and --create=false", len(missing), len(names), cfg.Topic)
+	}
+	step := max(1, createStep/int(cfg.Partitions))
+	for i := 0; i < len(missing); i += step {
+		part := missing[i:min(i+step, len(missing))]
+		resps, err := adm.CreateTopics(ctx, cfg.Partitions, cfg.ReplicationFactor, nil, part...)
+		if err != nil {
+			return 0, fmt.Errorf("creating %d topics: %w", len(part), err)
+		}
+		for _, r := range resps {
+			if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+				return 0, fmt.Errorf("creating %s: %w %s", r.Topic, r.Err, r.ErrMessage)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		log.Info("created topics", zap.Int("topics", len(missing)), zap.Int32("partitions each", cfg.Partitions))
+	}
+	total := int32(len(names)) * cfg.Partitions
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if n, err := leadersAndOffsets(ctx, adm, names); err == nil && n == total {
+			return total, nil
+		} else if time.Now().After(deadline) {
+			return 0, fmt.Errorf("topics %s-*: %d of %d partitions ready after 2 minutes (%v)", cfg.Topic, n, total, err)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// leadersAndOffsets counts the partitions of the topics that have a leader
+// in metadata and answer ListOffsets (see offsetsReady).
+func leadersAndOffsets(ctx context.Context, adm *kadm.Client, topics []string) (int32, error) {
+	tds, err := adm.ListTopics(ctx, topics...)
+	if err != nil {
+		return 0, err
+	}
+	for _, td := range tds {
+		if td.Err != nil {
+			return 0, fmt.Errorf("%s: %w", td.Topic, td.Err)
+		}
+		for _, p := range td.Partitions {
+			if p.Err != nil || p.Leader < 0 {
+				return 0, fmt.Errorf("%s/%d has no leader", td.Topic, p.Partition)
+			}
+		}
+	}
+	lo, err := adm.ListEndOffsets(ctx, topics...)
+	if err == nil {
+		err = lo.Error()
+	}
+	if err != nil {
+		return 0, err
+	}
+	var n int32
+	lo.Each(func(kadm.ListedOffset) { n++ })
+	return n, nil
+}
+
 // createStep is the most partitions one CreateTopics or CreatePartitions
 // request asks for: Kafka's controller refuses an operation that writes
 // more than max.records.per.user.op (10,000) metadata records with
@@ -222,9 +305,9 @@ func createTopic(ctx context.Context, adm *kadm.Client, cfg *Config) error {
 	return nil
 }
 
-// deleteTopic removes the topic at the end of a run.
-func deleteTopic(ctx context.Context, adm *kadm.Client, topic string) error {
-	resps, err := adm.DeleteTopics(ctx, topic)
+// deleteTopics removes the run's topics at its end.
+func deleteTopics(ctx context.Context, adm *kadm.Client, topics ...string) error {
+	resps, err := adm.DeleteTopics(ctx, topics...)
 	if err != nil {
 		return err
 	}

@@ -115,6 +115,7 @@ func newModeCommand(mode Mode, short, example string) *cobra.Command {
 	f.StringSliceVar(&cfg.Brokers, "brokers", []string{"127.0.0.1:9092"}, "seed broker addresses, host:port, comma separated")
 	f.StringVar(&commandConfig, "command-config", os.Getenv("GREGOR_COMMAND_CONFIG"), "Kafka client properties file with the TLS and SASL settings (security.protocol, sasl.mechanism, sasl.jaas.config, ssl.truststore.location …); also GREGOR_COMMAND_CONFIG")
 	f.StringVar(&cfg.Topic, "topic", "gregor-bench", "topic to use")
+	f.IntVar(&cfg.Topics, "topics", 1, "produce: write to this many topics, <topic>-0 … <topic>-(N-1), each with --partitions partitions, records sent to them in turn")
 	f.Int32Var(&cfg.Partitions, "partitions", 16, "partitions of the topic when it is created")
 	f.Int16Var(&cfg.ReplicationFactor, "replication-factor", 1, "replication factor of the topic when it is created")
 	f.BoolVar(&cfg.Create, "create", true, "create the topic when it does not exist")

@@ -41,6 +41,11 @@ type Config struct {
 	// --command-config (internal/clientprops).
 	Security []kgo.Opt
 	Topic    string
+	// Topics, when > 1, makes a produce run write to that many topics,
+	// Topic-0 … Topic-(Topics-1), each with Partitions partitions, every
+	// producer sending its records to them in turn (many topics against
+	// one topic of as many partitions).
+	Topics int
 
 	// Partitions and ReplicationFactor are used when the topic is created.
 	Partitions        int32
@@ -142,6 +147,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Partitions == 0 {
 		c.Partitions = 16
+	}
+	if c.Topics == 0 {
+		c.Topics = 1
+	}
+	if c.Topics < 0 {
+		return fmt.Errorf("topics %d is negative", c.Topics)
+	}
+	if c.Topics > 1 && c.Mode != ModeProduce {
+		return fmt.Errorf("--topics %d: only produce writes to many topics", c.Topics)
 	}
 	if c.Partitions < 0 {
 		return fmt.Errorf("partitions %d is negative", c.Partitions)
@@ -250,6 +264,18 @@ func (c *Config) Validate() error {
 		c.ClientID = "gregor-bench"
 	}
 	return nil
+}
+
+// TopicNames is the topics a run writes: Topic, or Topic-0 … Topic-(Topics-1).
+func (c *Config) TopicNames() []string {
+	if c.Topics <= 1 {
+		return []string{c.Topic}
+	}
+	names := make([]string, c.Topics)
+	for i := range names {
+		names[i] = fmt.Sprintf("%s-%d", c.Topic, i)
+	}
+	return names
 }
 
 // codec maps a compression name to franz-go's codec.

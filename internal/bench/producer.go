@@ -18,9 +18,11 @@ type producer struct {
 	payload []byte // shared by every record unless stamp is set
 	stamp   bool   // e2e: each record's value starts with its send time
 	keys    KeyMode
-	keyNext uint64 // sequential keys: next key of this producer
-	keyStep uint64 // sequential keys: number of producers
-	keyMod  uint64 // sequential keys wrap here; 0 = never
+	keyNext uint64   // sequential keys: next key of this producer
+	keyStep uint64   // sequential keys: number of producers
+	keyMod  uint64   // sequential keys wrap here; 0 = never
+	topics  []string // more than one: each record goes to the next
+	topicAt int      // index in topics of the next record's topic
 	rng     *rand.Rand
 	errs    *firstError
 	pool    sync.Pool
@@ -52,6 +54,10 @@ func newProducer(cl *kgo.Client, sh *shard, cfg *Config, payload []byte, stamp b
 		rng:     rand.New(rand.NewPCG(uint64(index), uint64(time.Now().UnixNano()))),
 		errs:    errs,
 		txn:     cfg.TxnRecords,
+	}
+	if cfg.Topics > 1 {
+		p.topics = cfg.TopicNames()
+		p.topicAt = index % len(p.topics) // producers do not march in step
 	}
 	p.pool.New = func() any {
 		r := &kgo.Record{Value: p.payload}
@@ -91,6 +97,10 @@ func (p *producer) run(ctx context.Context, stop *atomic.Bool, quota int64, rate
 			}
 		}
 		r := p.pool.Get().(*kgo.Record)
+		if p.topics != nil {
+			r.Topic = p.topics[p.topicAt]
+			p.topicAt = (p.topicAt + 1) % len(p.topics)
+		}
 		now := time.Now()
 		r.Timestamp = now // the ack latency is measured from here
 		if p.stamp {

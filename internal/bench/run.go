@@ -35,7 +35,12 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, progress io.Writer) (
 		return nil, err
 	}
 	defer admCl.Close()
-	partitions, err := ensureTopic(ctx, adm, &cfg, log)
+	var partitions int32
+	if cfg.Topics > 1 {
+		partitions, err = ensureTopics(ctx, adm, &cfg, log)
+	} else {
+		partitions, err = ensureTopic(ctx, adm, &cfg, log)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +59,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, progress io.Writer) (
 	}
 	if cfg.Delete {
 		dctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		if derr := deleteTopic(dctx, adm, cfg.Topic); derr != nil {
+		if derr := deleteTopics(dctx, adm, cfg.TopicNames()...); derr != nil {
 			log.Warn("deleting the topic failed", zap.String("topic", cfg.Topic), zap.Error(derr))
 		}
 		cancel()

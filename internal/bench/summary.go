@@ -18,7 +18,8 @@ const mb = 1 << 20
 type Summary struct {
 	Mode        Mode    `json:"mode"`
 	Topic       string  `json:"topic"`
-	Partitions  int32   `json:"partitions"`
+	Topics      int     `json:"topics,omitempty"` // > 1: Topic-0 … Topic-(Topics-1)
+	Partitions  int32   `json:"partitions"`       // over all topics
 	RecordSize  int     `json:"record_size"`
 	TargetRate  float64 `json:"target_rate"`
 	Acks        string  `json:"acks"`
@@ -75,6 +76,9 @@ type Summary struct {
 func (s *Summary) fill(cfg *Config, partitions int32) {
 	s.Mode = cfg.Mode
 	s.Topic = cfg.Topic
+	if cfg.Topics > 1 {
+		s.Topics = cfg.Topics
+	}
 	s.Partitions = partitions
 	s.RecordSize = cfg.RecordSize
 	s.TargetRate = cfg.Rate
@@ -121,7 +125,11 @@ func (s *Summary) WriteText(w io.Writer) {
 	if s.Preload != nil {
 		s.Preload.WriteText(w)
 	}
-	fmt.Fprintf(w, "%s: topic %s, %d partitions", s.Mode, s.Topic, s.Partitions)
+	if s.Topics > 1 {
+		fmt.Fprintf(w, "%s: topics %s-0…%d, %d partitions in all", s.Mode, s.Topic, s.Topics-1, s.Partitions)
+	} else {
+		fmt.Fprintf(w, "%s: topic %s, %d partitions", s.Mode, s.Topic, s.Partitions)
+	}
 	if s.Producers > 0 {
 		fmt.Fprintf(w, ", %d B records, acks=%s, linger %gms, compression %s, keys %s, %s partitioner, %d producer(s)",
 			s.RecordSize, s.Acks, s.LingerMs, s.Compression, s.Keys, s.Partitioner, s.Producers)
