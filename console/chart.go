@@ -35,7 +35,7 @@ var palette = []string{"#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#
 // container (viewBox), with a legend; only numbers and escaped names go
 // into it, so it is safe as template.HTML.
 func chartSVG(ch chart) template.HTML {
-	const w, h, left, right, top, bottom = 600.0, 220.0, 56.0, 10.0, 24.0, 24.0
+	const w, h, left, right, top, bottom = 600.0, 240.0, 70.0, 10.0, 24.0, 28.0
 	var b strings.Builder
 	fmt.Fprintf(&b, `<figure class="chart"><figcaption>%s</figcaption>`, html.EscapeString(ch.Title))
 	var t0, t1 time.Time
@@ -66,16 +66,16 @@ func chartSVG(ch chart) template.HTML {
 	if span <= 0 {
 		span = 1
 	}
-	fmt.Fprintf(&b, `<svg viewBox="0 0 %g %g" preserveAspectRatio="none" role="img" aria-label="%s">`, w, h, html.EscapeString(ch.Title))
+	fmt.Fprintf(&b, `<svg viewBox="0 0 %g %g" role="img" aria-label="%s">`, w, h, html.EscapeString(ch.Title))
 	// Axes and three grid lines with their values.
 	for i := 0; i <= 2; i++ {
 		y := top + (h-top-bottom)*float64(i)/2
 		v := maxV * float64(2-i) / 2
 		fmt.Fprintf(&b, `<line x1="%g" y1="%.1f" x2="%g" y2="%.1f" stroke="#ddd"/>`, left, y, w-right, y)
-		fmt.Fprintf(&b, `<text x="%g" y="%.1f" font-size="11" text-anchor="end" fill="#555">%s</text>`, left-4, y+4, html.EscapeString(shortNum(v)+ch.Unit))
+		fmt.Fprintf(&b, `<text x="%g" y="%.1f" font-size="14" text-anchor="end" fill="#555">%s</text>`, left-4, y+4, html.EscapeString(shortNum(v)+ch.Unit))
 	}
-	fmt.Fprintf(&b, `<text x="%g" y="%g" font-size="11" fill="#555">%s</text>`, left, h-6, t0.UTC().Format("15:04:05"))
-	fmt.Fprintf(&b, `<text x="%g" y="%g" font-size="11" text-anchor="end" fill="#555">%s</text>`, w-right, h-6, t1.UTC().Format("15:04:05"))
+	fmt.Fprintf(&b, `<text x="%g" y="%g" font-size="14" fill="#555">%s</text>`, left, h-6, t0.UTC().Format("15:04:05"))
+	fmt.Fprintf(&b, `<text x="%g" y="%g" font-size="14" text-anchor="end" fill="#555">%s</text>`, w-right, h-6, t1.UTC().Format("15:04:05"))
 	for i, s := range ch.Series {
 		var pts []string
 		for _, p := range s.Points {
@@ -97,9 +97,12 @@ func chartSVG(ch chart) template.HTML {
 	}
 	b.WriteString(`</svg><ul class="legend">`)
 	for i, s := range ch.Series {
-		last := ""
-		if len(s.Points) > 0 {
-			last = shortNum(s.Points[len(s.Points)-1].V) + ch.Unit
+		last := "-"
+		for j := len(s.Points) - 1; j >= 0; j-- {
+			if !math.IsNaN(s.Points[j].V) {
+				last = shortNum(s.Points[j].V) + ch.Unit
+				break
+			}
 		}
 		fmt.Fprintf(&b, `<li><svg class="swatch" viewBox="0 0 10 10"><rect width="10" height="10" fill="%s"/></svg>%s <b>%s</b></li>`, palette[i%len(palette)], html.EscapeString(s.Name), html.EscapeString(last))
 	}

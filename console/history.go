@@ -123,13 +123,14 @@ func newMetricHistory(n int) *metricHistory {
 
 // The series the metrics page draws.
 const (
-	mBytesIn    = "bytes in/s"
-	mBytesOut   = "bytes out/s"
-	mRequests   = "requests/s"
-	mErrors     = "errors/s"
-	latencyAvg  = " avg"
-	latencyP99  = " p99"
-	latencyAPIs = "Produce,Fetch"
+	mBytesIn   = "bytes in/s"
+	mBytesOut  = "bytes out/s"
+	mRequests  = "requests/s"
+	mErrors    = "error codes/s"
+	mRecords   = "records in/s"
+	mFsync     = "fsync"
+	latencyAvg = " avg"
+	latencyP99 = " p99"
 )
 
 func (h *metricHistory) put(name string, at time.Time, v float64) {
@@ -155,11 +156,22 @@ func (h *metricHistory) record(at time.Time, mfs []*dto.MetricFamily) {
 		case "gregor_network_bytes_out_total":
 			counters[mBytesOut] = sumCounter(mf)
 		case "gregor_requests_total":
+			counters[mRequests] = sumCounter(mf)
+		case "gregor_request_errors_total":
+			// Kafka error codes in responses, one per partition,
+			// topic or group that carries one.
+			counters[mErrors] = sumCounter(mf)
+		case "gregor_partition_high_watermark":
+			// Records appended: the high watermarks' growth.
+			var v float64
 			for _, m := range mf.GetMetric() {
-				counters[mRequests] += m.GetCounter().GetValue()
-				if label(m, "result") == "error" {
-					counters[mErrors] += m.GetCounter().GetValue()
-				}
+				v += m.GetGauge().GetValue()
+			}
+			counters[mRecords] = v
+		case "gregor_log_fsync_duration_seconds":
+			for _, m := range mf.GetMetric() {
+				hg := m.GetHistogram()
+				hists[mFsync] = histSnap{count: hg.GetSampleCount(), sum: hg.GetSampleSum(), buckets: hg.GetBucket()}
 			}
 		case "gregor_request_duration_seconds":
 			for _, m := range mf.GetMetric() {
@@ -169,14 +181,21 @@ func (h *metricHistory) record(at time.Time, mfs []*dto.MetricFamily) {
 			}
 		}
 	}
+	if _, ok := counters[mRequests]; ok {
+		if _, ok := counters[mErrors]; !ok {
+			counters[mErrors] = 0 // no error code answered yet: no series exported
+		}
+	}
 	if !h.lastAt.IsZero() {
 		secs := at.Sub(h.lastAt).Seconds()
 		for name, v := range counters {
+			// A counter that fell (a restart, a deleted topic's
+			// watermarks) gives no rate for this interval.
 			if prev, ok := h.last[name]; ok && secs > 0 && v >= prev {
 				h.put(name, at, (v-prev)/secs)
 			}
 		}
-		for _, api := range []string{"Produce", "Fetch"} {
+		for _, api := range []string{"Produce", "Fetch", mFsync} {
 			cur, prev := hists[api], h.hist[api]
 			dc := float64(cur.count) - float64(prev.count)
 			avg, p99 := math.NaN(), math.NaN()

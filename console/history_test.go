@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TestLagHistoryBounded: each partition keeps its last n samples, oldest
@@ -40,5 +42,40 @@ func TestChartSVG(t *testing.T) {
 	got := string(chartSVG(chart{Title: "<lag>", Series: []series{{Name: "t/0<", Points: []point{{t0, 1}, {t0.Add(time.Second), 3}}}}}))
 	if !strings.Contains(got, "<polyline") || strings.Contains(got, "<lag>") || strings.Contains(got, "t/0<") {
 		t.Fatalf("chart: %s", got)
+	}
+}
+
+// TestMetricRates: rates come from two scrapes' difference over their
+// interval; latency from the histogram's observations in between.
+func TestMetricRates(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	in := prometheus.NewCounter(prometheus.CounterOpts{Name: "gregor_network_bytes_in_total"})
+	lat := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "gregor_request_duration_seconds",
+		Buckets: []float64{0.001, 0.01, 0.1}}, []string{"api"})
+	reg.MustRegister(in, lat)
+	h := newMetricHistory(10)
+	t0 := time.Unix(1000, 0)
+	scrape := func(at time.Time) {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.record(at, mfs)
+	}
+	in.Add(500)
+	lat.WithLabelValues("Produce").Observe(0.5) // before the first scrape: not counted
+	scrape(t0)
+	in.Add(2000)
+	for i := 0; i < 99; i++ {
+		lat.WithLabelValues("Produce").Observe(0.005)
+	}
+	lat.WithLabelValues("Produce").Observe(0.05)
+	scrape(t0.Add(2 * time.Second))
+	s := h.series(mBytesIn, "Produce"+latencyP99)
+	if len(s) != 2 || s[0].Points[0].V != 1000 {
+		t.Fatalf("bytes in/s: %+v", s)
+	}
+	if p99 := s[1].Points[0].V; p99 != 10 { // ms: the 0.01 s bucket holds the 99th
+		t.Fatalf("p99 %v ms, want 10", p99)
 	}
 }
