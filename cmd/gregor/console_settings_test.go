@@ -42,3 +42,18 @@ func TestConsoleMounted(t *testing.T) {
 		t.Fatalf("/ does not lead to the console: %d\n%s", code, body)
 	}
 }
+
+// TestConsoleOff: console.enable=false serves no console and / is not
+// redirected to it.
+func TestConsoleOff(t *testing.T) {
+	kafka := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	h, cancel, done := started(t, "--listeners", "PLAINTEXT://"+kafka, "--http.listener", "127.0.0.1:0",
+		"--data-dir", t.TempDir(), "--log.segment.bytes", "4194304", "--console.enable=false")
+	defer func() { cancel(); <-done }()
+	if code, _ := get(t, "http://"+h+"/console/topics"); code != http.StatusServiceUnavailable {
+		t.Fatalf("/console/topics with console.enable=false: %d", code)
+	}
+	if code, _ := get(t, "http://"+h+"/"); code != http.StatusNotFound {
+		t.Fatalf("/ with console.enable=false: %d", code)
+	}
+}

@@ -78,6 +78,10 @@ func startHTTP(cfg Config, reg *prometheus.Registry, ready func() bool, log *zap
 		http.Error(w, "the web console is off (console.enable=false) or the broker has not started", http.StatusServiceUnavailable)
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		if h.console.Load() == nil {
+			http.NotFound(w, r)
+			return
+		}
 		http.Redirect(w, r, "/console/", http.StatusSeeOther)
 	})
 	if cfg.PProf {
