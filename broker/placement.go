@@ -366,6 +366,9 @@ func (b *Broker) autoCreateTopic(ctx context.Context, name string, partitions in
 		partitions = -1 // num.partitions
 	}
 	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, partitions, -1
+	if name == offsetsTopic {
+		rt.Configs = offsetsTopicConfigs()
+	}
 	res := kmsg.NewCreateTopicsResponseTopic()
 	err := b.createTopicInCluster(ctx, &rt, int32(interBrokerCallTimeout.Milliseconds()), false, &res)
 	if err == nil && res.ErrorCode != 0 {
@@ -375,6 +378,22 @@ func (b *Broker) autoCreateTopic(ctx context.Context, name string, partitions in
 		return err
 	}
 	return nil
+}
+
+// offsetsTopicConfigs are the configs __consumer_offsets is created with,
+// Kafka's (GroupCoordinatorService.groupMetadataTopicConfigs, with the
+// default offsets.topic.segment.bytes), so kafka-topics describes the same.
+// gregor keeps committed offsets in its commit log's key/value entries, not
+// in the topic's partitions: compaction has nothing to compact there, and
+// segment.bytes is accepted without effect as on any topic.
+func offsetsTopicConfigs() []kmsg.CreateTopicsRequestTopicConfig {
+	var out []kmsg.CreateTopicsRequestTopicConfig
+	for _, kv := range [][2]string{{"cleanup.policy", "compact"}, {"compression.type", "producer"}, {"segment.bytes", "104857600"}} {
+		c := kmsg.NewCreateTopicsRequestTopicConfig()
+		c.Name, c.Value = kv[0], kmsg.StringPtr(kv[1])
+		out = append(out, c)
+	}
+	return out
 }
 
 // createPlaced creates topic name with the given id and total partition

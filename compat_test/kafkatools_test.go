@@ -147,6 +147,33 @@ func TestKafkaTools(t *testing.T) {
 					t.Errorf("%d partition lines, want 3", n)
 				}
 			}},
+		{tool: "kafka-topics", scenario: "--describe __consumer_offsets", class: topics,
+			args: []string{"--bootstrap-server", "{bs}", "--describe", "--topic", "__consumer_offsets"}, needs: apisAdmin,
+			// The first group lookup creates the topic.
+			before: func(t *testing.T, tg *target) {
+				adm := newAdmin(t, tg)
+				within(t, "__consumer_offsets created", func() error {
+					adm.FindGroupCoordinators(ctxT(t, 10*time.Second), run+"-offsets")
+					td, err := adm.ListTopicsWithInternal(ctxT(t, 10*time.Second), "__consumer_offsets")
+					if err != nil {
+						return err
+					}
+					if !td.Has("__consumer_offsets") {
+						return errors.New("not listed")
+					}
+					return nil
+				})
+			},
+			// The topic line only, its partition count and replication
+			// factor masked (the reference runs with 5 partitions).
+			mask: func(s string) string {
+				first, _, _ := strings.Cut(s, "\n")
+				first = regexp.MustCompile(`(PartitionCount|ReplicationFactor): [0-9]+`).ReplaceAllString(first, "$1: <n>")
+				return maskBrokerConfigs(first) + "\n"
+			},
+			check: func(t *testing.T, tg *target, o toolOut) {
+				wantContains(t, o.stdout, "Topic: __consumer_offsets\t", "cleanup.policy=compact", "compression.type=producer", "segment.bytes=104857600")
+			}},
 		{tool: "kafka-topics", scenario: "--alter --partitions 4", class: topics,
 			args:  []string{"--bootstrap-server", "{bs}", "--alter", "--topic", topic, "--partitions", "4"},
 			needs: join(apisAdmin, []kmsg.Key{kmsg.CreatePartitions}),
