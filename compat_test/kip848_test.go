@@ -21,13 +21,13 @@ import (
 )
 
 // The KIP-848 consumer group protocol (group.protocol=consumer) with real
-// clients: the Java client (compat_test/java, Kip848.java) at the reference
+// clients: the Java client (compat_test/java, Kip848.java) at each client
 // version, franz-go (kgo.ServerSideBalancer) and Kafka's
 // kafka-consumer-groups tool (ConsumerGroupCommand), on every target.
 //
-// Only the reference Java client version runs these scenarios: KIP-848 is
-// the same protocol (ConsumerGroupHeartbeat v1) in 4.1.1, and the suite's
-// time goes further on other scenarios.
+// The Java client's scenarios run at every client version of the suite
+// (javaVersions: the reference and the previous one); the tool and the
+// other clients once.
 //
 // At-least-once allowance of the rebalance scenario: every produced record
 // is read; a record may be read a second time only by another member (its
@@ -54,115 +54,10 @@ func TestKIP848(t *testing.T) {
 	if err != nil || len(versions) == 0 {
 		t.Fatalf("scripts/kafka.sh client-versions: %v %q", err, versions)
 	}
-	v := versions[0]
-	client := "java kafka-clients " + v + " group.protocol=consumer"
-
-	for _, assignor := range []string{"uniform", "range"} {
-		matrix(t, client, "rebalance under load ("+assignor+"): members join and leave while producing", apis848, func(t *testing.T, tg *target) {
-			topic := newTopic(t, tg, "k848-reb", 6)
-			group := uniq("g848-reb")
-			const n = 600
-			lines := java848(t, v, "rebalance", "--bootstrap", tg.addr, "--topic", topic, "--group", group,
-				"--count", fmt.Sprint(n), "--assignor", assignor)
-			checkRebalance(t, lines, n)
-			checkCommitted(t, tg, group, topic)
-		})
+	for _, v := range versions {
+		kip848Java(t, v)
 	}
-
-	matrix(t, client, "static member leaves and comes back to the same partitions", apis848, func(t *testing.T, tg *target) {
-		topic := newTopic(t, tg, "k848-static", 4)
-		group := uniq("g848-static")
-		got := kvOf(t, java848(t, v, "static", "--bootstrap", tg.addr, "--topic", topic, "--group", group))
-		if got["first"] == "" || got["first"] == "[]" || got["first"] != got["second"] {
-			t.Fatalf("static member's partitions: %q then %q; want the same, non-empty", got["first"], got["second"])
-		}
-		if got["epoch.before"] != got["epoch.left"] {
-			t.Fatalf("group epoch %s before the static member left, %s after: a temporary leave must not rebalance", got["epoch.before"], got["epoch.left"])
-		}
-		if got["epoch.before"] != got["epoch.after"] {
-			t.Fatalf("group epoch %s before, %s after the static member came back: no rebalance expected", got["epoch.before"], got["epoch.after"])
-		}
-	})
-
-	matrix(t, client, "regex subscription resolved by the broker (SubscriptionPattern)", apis848, func(t *testing.T, tg *target) {
-		base := uniq("k848re")
-		a := newTopic(t, tg, base+"-a-", 2)
-		b := newTopic(t, tg, base+"-b-", 1)
-		other := newTopic(t, tg, "x"+base+"-c-", 1)
-		produceKnown(t, tg, a, "a", 30)
-		produceKnown(t, tg, b, "b", 20)
-		produceKnown(t, tg, other, "c", 10)
-		lines := java848(t, v, "regex", "--bootstrap", tg.addr, "--pattern", regexp.QuoteMeta(base)+"-.*",
-			"--group", uniq("g848-re"), "--count", "50")
-		byTopic := map[string]int{}
-		for _, l := range lines {
-			var r struct{ T string }
-			json.Unmarshal(l, &r)
-			byTopic[r.T]++
-		}
-		if byTopic[a] != 30 || byTopic[b] != 20 || len(byTopic) != 2 {
-			t.Fatalf("records read by topic: %v; want %s:30 and %s:20 only (%s does not match: the regex is whole-name)", byTopic, a, b, other)
-		}
-	})
-
-	matrix(t, client, "exactly-once read-process-write across a rebalance", join(apis848, apisTxn), func(t *testing.T, tg *target) {
-		in := newTopic(t, tg, "k848-txin", 4)
-		out := newTopic(t, tg, "k848-txout", 2)
-		const n = 400
-		produceKnown(t, tg, in, "eos", n)
-		group := uniq("g848-txn")
-		java848(t, v, "txn", "--bootstrap", tg.addr, "--topic", in, "--out", out, "--group", group,
-			"--txn-id", uniq("tx848"), "--count", fmt.Sprint(n))
-		// Read the output committed: every input exactly once.
-		cl := newClient(t, tg, kgo.ConsumeTopics(out), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-		seen := map[string]int{}
-		want := map[string]bool{}
-		for i := 0; i < n; i++ {
-			want[fmt.Sprintf("java-txn:eos-%d", i)] = true
-		}
-		ends := endOffsets(t, tg, out)
-		ctx := ctxT(t, 30*time.Second)
-		pos := map[int32]int64{}
-		done := func() bool {
-			for p, e := range ends {
-				if pos[p] < e-1 && e > 0 {
-					return false
-				}
-			}
-			return true
-		}
-		for !done() && ctx.Err() == nil {
-			fs := cl.PollFetches(ctx)
-			fs.EachRecord(func(r *kgo.Record) {
-				seen[string(r.Value)]++
-				pos[r.Partition] = r.Offset
-			})
-			if len(seen) >= n && fs.NumRecords() == 0 {
-				break
-			}
-		}
-		var missing, dup []string
-		for v := range want {
-			switch seen[v] {
-			case 0:
-				missing = append(missing, v)
-			case 1:
-			default:
-				dup = append(dup, v)
-			}
-		}
-		for v := range seen {
-			if !want[v] {
-				t.Errorf("unexpected committed output %q", v)
-			}
-		}
-		sort.Strings(missing)
-		sort.Strings(dup)
-		if len(missing) > 0 || len(dup) > 0 {
-			t.Fatalf("exactly once broken: %d missing %v, %d duplicated %v", len(missing), head(missing, 10), len(dup), head(dup, 10))
-		}
-	})
+	v := versions[0]
 
 	groupsTool := "kafka-consumer-groups (ConsumerGroupCommand)"
 	matrix(t, groupsTool, "--describe of a consumer-protocol group and a classic group, as the reference prints them", apis848, func(t *testing.T, tg *target) {
@@ -337,6 +232,117 @@ func TestKIP848(t *testing.T) {
 			}
 		}
 		checkConsumerType(t, tg, group)
+	})
+}
+
+// kip848Java runs the Java client's KIP-848 scenarios with kafka-clients v.
+func kip848Java(t *testing.T, v string) {
+	client := "java kafka-clients " + v + " group.protocol=consumer"
+	for _, assignor := range []string{"uniform", "range"} {
+		matrix(t, client, "rebalance under load ("+assignor+"): members join and leave while producing", apis848, func(t *testing.T, tg *target) {
+			topic := newTopic(t, tg, "k848-reb", 6)
+			group := uniq("g848-reb")
+			const n = 600
+			lines := java848(t, v, "rebalance", "--bootstrap", tg.addr, "--topic", topic, "--group", group,
+				"--count", fmt.Sprint(n), "--assignor", assignor)
+			checkRebalance(t, lines, n)
+			checkCommitted(t, tg, group, topic)
+		})
+	}
+
+	matrix(t, client, "static member leaves and comes back to the same partitions", apis848, func(t *testing.T, tg *target) {
+		topic := newTopic(t, tg, "k848-static", 4)
+		group := uniq("g848-static")
+		got := kvOf(t, java848(t, v, "static", "--bootstrap", tg.addr, "--topic", topic, "--group", group))
+		if got["first"] == "" || got["first"] == "[]" || got["first"] != got["second"] {
+			t.Fatalf("static member's partitions: %q then %q; want the same, non-empty", got["first"], got["second"])
+		}
+		if got["epoch.before"] != got["epoch.left"] {
+			t.Fatalf("group epoch %s before the static member left, %s after: a temporary leave must not rebalance", got["epoch.before"], got["epoch.left"])
+		}
+		if got["epoch.before"] != got["epoch.after"] {
+			t.Fatalf("group epoch %s before, %s after the static member came back: no rebalance expected", got["epoch.before"], got["epoch.after"])
+		}
+	})
+
+	matrix(t, client, "regex subscription resolved by the broker (SubscriptionPattern)", apis848, func(t *testing.T, tg *target) {
+		base := uniq("k848re")
+		a := newTopic(t, tg, base+"-a-", 2)
+		b := newTopic(t, tg, base+"-b-", 1)
+		other := newTopic(t, tg, "x"+base+"-c-", 1)
+		produceKnown(t, tg, a, "a", 30)
+		produceKnown(t, tg, b, "b", 20)
+		produceKnown(t, tg, other, "c", 10)
+		lines := java848(t, v, "regex", "--bootstrap", tg.addr, "--pattern", regexp.QuoteMeta(base)+"-.*",
+			"--group", uniq("g848-re"), "--count", "50")
+		byTopic := map[string]int{}
+		for _, l := range lines {
+			var r struct{ T string }
+			json.Unmarshal(l, &r)
+			byTopic[r.T]++
+		}
+		if byTopic[a] != 30 || byTopic[b] != 20 || len(byTopic) != 2 {
+			t.Fatalf("records read by topic: %v; want %s:30 and %s:20 only (%s does not match: the regex is whole-name)", byTopic, a, b, other)
+		}
+	})
+
+	matrix(t, client, "exactly-once read-process-write across a rebalance", join(apis848, apisTxn), func(t *testing.T, tg *target) {
+		in := newTopic(t, tg, "k848-txin", 4)
+		out := newTopic(t, tg, "k848-txout", 2)
+		const n = 400
+		produceKnown(t, tg, in, "eos", n)
+		group := uniq("g848-txn")
+		java848(t, v, "txn", "--bootstrap", tg.addr, "--topic", in, "--out", out, "--group", group,
+			"--txn-id", uniq("tx848"), "--count", fmt.Sprint(n))
+		// Read the output committed: every input exactly once.
+		cl := newClient(t, tg, kgo.ConsumeTopics(out), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		seen := map[string]int{}
+		want := map[string]bool{}
+		for i := 0; i < n; i++ {
+			want[fmt.Sprintf("java-txn:eos-%d", i)] = true
+		}
+		ends := endOffsets(t, tg, out)
+		ctx := ctxT(t, 30*time.Second)
+		pos := map[int32]int64{}
+		done := func() bool {
+			for p, e := range ends {
+				if pos[p] < e-1 && e > 0 {
+					return false
+				}
+			}
+			return true
+		}
+		for !done() && ctx.Err() == nil {
+			fs := cl.PollFetches(ctx)
+			fs.EachRecord(func(r *kgo.Record) {
+				seen[string(r.Value)]++
+				pos[r.Partition] = r.Offset
+			})
+			if len(seen) >= n && fs.NumRecords() == 0 {
+				break
+			}
+		}
+		var missing, dup []string
+		for v := range want {
+			switch seen[v] {
+			case 0:
+				missing = append(missing, v)
+			case 1:
+			default:
+				dup = append(dup, v)
+			}
+		}
+		for v := range seen {
+			if !want[v] {
+				t.Errorf("unexpected committed output %q", v)
+			}
+		}
+		sort.Strings(missing)
+		sort.Strings(dup)
+		if len(missing) > 0 || len(dup) > 0 {
+			t.Fatalf("exactly once broken: %d missing %v, %d duplicated %v", len(missing), head(missing, 10), len(dup), head(dup, 10))
+		}
 	})
 }
 
