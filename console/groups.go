@@ -143,7 +143,7 @@ func (c *Console) groupPage(w http.ResponseWriter, r *http.Request) {
 		History                             int
 		Resettable                          bool
 	}{group, l.State, l.ProtocolType, l.Protocol, l.Coordinator.NodeID, members, rows, l.Lag.Total(), topicNames,
-		chart{Title: "Lag per partition (records)", Series: c.lag.series(group)},
+		chart{Title: "Lag over time (records): the total and the partitions lagging most", Series: c.lag.series(group)},
 		c.cfg.SampleInterval.String(), c.cfg.History, l.State == "Empty" || l.State == "Dead"})
 	p.Error = errText
 	c.render(w, r, "group", p, false)

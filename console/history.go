@@ -88,16 +88,42 @@ func (h *lagHistory) record(at time.Time, lags map[string]map[tp]int64) {
 	}
 }
 
-// series returns group g's history, one series per partition.
+// chartPartitions is how many partitions a lag chart draws besides the
+// total: those lagging most at the last sample.
+const chartPartitions = 7
+
+// series returns group g's history: the total lag, then one series per
+// partition for the chartPartitions partitions lagging most now.
 func (h *lagHistory) series(g string) []series {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var out []series
+	total := map[time.Time]float64{}
 	for k, r := range h.groups[g] {
-		out = append(out, series{Name: k.Topic + "/" + itoa(k.Partition), Points: r.points()})
+		pts := r.points()
+		for _, p := range pts {
+			total[p.T] += p.V
+		}
+		out = append(out, series{Name: k.Topic + "/" + itoa(k.Partition), Points: pts})
 	}
+	if len(out) == 0 {
+		return nil
+	}
+	last := func(s series) float64 { return s.Points[len(s.Points)-1].V }
+	sort.Slice(out, func(i, j int) bool {
+		if a, b := last(out[i]), last(out[j]); a != b {
+			return a > b
+		}
+		return out[i].Name < out[j].Name
+	})
+	out = out[:min(len(out), chartPartitions)]
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+	sum := series{Name: "total"}
+	for t, v := range total {
+		sum.Points = append(sum.Points, point{T: t, V: v})
+	}
+	sort.Slice(sum.Points, func(i, j int) bool { return sum.Points[i].T.Before(sum.Points[j].T) })
+	return append([]series{sum}, out...)
 }
 
 // metricHistory is the broker's own rates and latencies over time,

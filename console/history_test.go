@@ -22,14 +22,14 @@ func TestLagHistoryBounded(t *testing.T) {
 		})
 	}
 	s := h.series("a")
-	if len(s) != 1 || len(s[0].Points) != 3 || s[0].Points[0].V != 2 || s[0].Points[2].V != 4 || s[0].Name != "t/0" {
+	if len(s) != 2 || s[0].Name != "total" || len(s[1].Points) != 3 || s[1].Points[0].V != 2 || s[1].Points[2].V != 4 || s[1].Name != "t/0" {
 		t.Fatalf("group a: %+v", s)
 	}
 	if len(h.series("c")) != 0 {
 		t.Fatal("a third group got a history beyond the cap of 2")
 	}
 	h.record(t0.Add(10*time.Second), map[string]map[tp]int64{"b": {{"t", 0}: 1}})
-	if len(h.series("a")) != 0 || len(h.series("b")) != 1 {
+	if len(h.series("a")) != 0 || len(h.series("b")) != 2 {
 		t.Fatal("a vanished group kept its history")
 	}
 }
@@ -77,5 +77,25 @@ func TestMetricRates(t *testing.T) {
 	}
 	if p99 := s[1].Points[0].V; p99 != 10 { // ms: the 0.01 s bucket holds the 99th
 		t.Fatalf("p99 %v ms, want 10", p99)
+	}
+}
+
+// TestLagChartKeepsMostLagging: the chart draws the total and the
+// partitions lagging most, not every partition.
+func TestLagChartKeepsMostLagging(t *testing.T) {
+	h := newLagHistory(5, 10)
+	lags := map[tp]int64{}
+	for p := int32(0); p < 20; p++ {
+		lags[tp{"t", p}] = int64(p)
+	}
+	h.record(time.Unix(1, 0), map[string]map[tp]int64{"g": lags})
+	s := h.series("g")
+	if len(s) != 1+chartPartitions || s[0].Points[0].V != 190 {
+		t.Fatalf("%d series, total %v", len(s), s[0].Points)
+	}
+	for _, x := range s[1:] {
+		if x.Points[0].V < 20-chartPartitions {
+			t.Fatalf("partition %s (lag %v) drawn among the %d lagging most", x.Name, x.Points[0].V, chartPartitions)
+		}
 	}
 }
