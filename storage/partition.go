@@ -739,6 +739,10 @@ func (p *Partition) read(offset int64, maxBytes int32) (*ReadResult, error) {
 			LastOffset: e.lastOffset(),
 		})
 	}
+	if len(es) > 0 {
+		last := es[len(es)-1]
+		s.noteReadLocked(last.pos + int64(last.size))
+	}
 	if len(held) > 0 {
 		res.release = func() {
 			for _, h := range held {

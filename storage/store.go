@@ -161,7 +161,10 @@ type Store struct {
 	kick chan struct{}
 
 	stop chan struct{}
-	wg   sync.WaitGroup
+	// ra advises the kernel to read ahead of consumers far behind
+	// (readahead.go).
+	ra *readAhead
+	wg sync.WaitGroup
 }
 
 // pendingVis makes a partition's new end visible once the frontier (commit
@@ -186,6 +189,7 @@ func Open(cfg Config) (*Store, error) {
 		parts: make(map[pkey]*Partition),
 		kv:    make(map[string]map[string][]byte),
 		stop:  make(chan struct{}),
+		ra:    newReadAhead(),
 		kick:  make(chan struct{}, 1),
 
 		allocKick: make(chan struct{}, 1),
@@ -233,10 +237,11 @@ func Open(cfg Config) (*Store, error) {
 			return nil, err
 		}
 	}
-	s.wg.Add(3)
+	s.wg.Add(4)
 	go s.flusher()
 	go s.housekeeper()
 	go s.allocator()
+	go s.readAheader()
 	s.kickAllocator()
 	return s, nil
 }
