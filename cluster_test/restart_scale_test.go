@@ -222,8 +222,45 @@ func TestRestartAtScale(t *testing.T) {
 		}
 	}
 	opened := openedLine(p.log, logOffset)
-	t.Logf("restart after SIGKILL: produce acknowledged after %s, fetch answered after %s (%d MiB, %d partitions); store: %s",
-		produced.Round(time.Millisecond), fetched.Round(time.Millisecond), ackedBytes.Load()>>20, parts, opened)
+	t.Logf("restart after SIGKILL: produce acknowledged after %s, fetch answered after %s (%d MiB, %d partitions); store: %s; timeline: %s",
+		produced.Round(time.Millisecond), fetched.Round(time.Millisecond), ackedBytes.Load()>>20, parts, opened,
+		restartTimeline(p.log, logOffset, restart))
+}
+
+// restartTimeline says when the restarted process logged its first line,
+// its store's "opened" line and "gregor is serving Kafka", after restart.
+func restartTimeline(path string, offset int64, restart time.Time) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	f.Seek(offset, 0)
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<16), 1<<20)
+	var out []string
+	first := true
+	for sc.Scan() {
+		l := sc.Text()
+		ts, rest, ok := strings.Cut(l, "\t")
+		at, err := time.Parse(time.RFC3339Nano, ts)
+		if !ok || err != nil {
+			continue
+		}
+		name := ""
+		switch {
+		case first:
+			name, first = "first log line", false
+		case strings.Contains(rest, "storage: opened"):
+			name = "store opened"
+		case strings.Contains(rest, "gregor is serving Kafka"):
+			name = "serving Kafka"
+		}
+		if name != "" {
+			out = append(out, fmt.Sprintf("%s +%s", name, at.Sub(restart).Round(time.Millisecond)))
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 func fileSize(path string) int64 {

@@ -181,6 +181,9 @@
 // Open loads the checkpoint and re-dispatches the commit log from its
 // position: after a clean Close that is nothing (no re-scan); after a crash
 // it is what was written since the last checkpoint (CheckpointInterval).
+// The re-dispatched segments are fsynced before they count as durable; the
+// checkpoint covering them is written by the housekeeper as soon as Open
+// returns, not inside Open (its syncfs and file delayed every restart).
 // Without a usable checkpoint the whole log is re-dispatched and the
 // consume queues are rebuilt.
 //
