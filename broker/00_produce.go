@@ -66,6 +66,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gregor-broker/gregor/protocol"
@@ -94,7 +95,15 @@ func handleProduce(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.
 		partition int32
 		records   []byte
 	}
-	var jobs []job
+	// Sized once: a request may carry a batch for each of hundreds of
+	// partitions (round-robin partitioning), where growing these slices
+	// one append at a time was most of the request's garbage.
+	nParts := 0
+	for _, rt := range r.Topics {
+		nParts += len(rt.Partitions)
+	}
+	jobs := make([]job, 0, nParts)
+	resp.Topics = make([]kmsg.ProduceResponseTopic, 0, len(r.Topics))
 	txnV := b.txnProduceVerify(ctx, r) // before the gate: it may ask another broker
 	// No append starts once a step-down took the gate (role.go): the end
 	// a stepping-down master reports is final.
@@ -115,6 +124,7 @@ func handleProduce(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
 		st.TopicID = rt.TopicID
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, 0, len(rt.Partitions))
 		name, unknown := rt.Topic, kerr.UnknownTopicOrPartition.Code
 		var t *Topic
 		var known bool
@@ -171,7 +181,9 @@ func handleProduce(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.
 	// costs one syscall, not one per partition.
 	var durable int64 = -1
 	now := time.Now().UnixMilli()
-	items := make([]storage.BatchAppend, 0, len(jobs))
+	ip := getBatchAppends(len(jobs))
+	items := *ip
+	defer func() { *ip = items; putBatchAppends(ip) }()
 	valid := jobs[:0]
 	for _, j := range jobs {
 		if p, ok := b.prepareOne(j.t, j.partition, j.records, r.Version, now, &resp.Topics[j.ti].Partitions[j.pi]); ok {
@@ -250,6 +262,30 @@ func handleProduce(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.
 	}
 	b.addProduceLeaderHints(resp, req.Conn, names)
 	return resp, nil
+}
+
+// batchAppends recycles the per-request storage.BatchAppend slices (about
+// 200 bytes per partition of the request; nothing keeps them once the
+// request is answered).
+var batchAppends sync.Pool
+
+func getBatchAppends(n int) *[]storage.BatchAppend {
+	if p, ok := batchAppends.Get().(*[]storage.BatchAppend); ok && cap(*p) >= n {
+		return p
+	}
+	s := make([]storage.BatchAppend, 0, n)
+	return &s
+}
+
+// putBatchAppends clears the items (they point into the request's frame
+// and at partitions) and keeps the slice for the next request.
+func putBatchAppends(p *[]storage.BatchAppend) {
+	if cap(*p) > 1<<14 {
+		return // an unusually large request: let it go
+	}
+	clear(*p)
+	*p = (*p)[:0]
+	batchAppends.Put(p)
 }
 
 // prepareOne validates one partition's batch (and stamps a LogAppendTime
