@@ -12,7 +12,11 @@
 # it ran on (git rev-parse HEAD; "+ uncommitted changes" when the tree
 # differs). With UPDATE_BENCHMARKS=1 the run also puts that report into
 # BENCHMARKS.md between its "bench.sh results" markers: the figures there are
-# only ever written by a run, never by hand.
+# only ever written by a run, never by hand. UPDATE_SECTION names other
+# markers ("bench.sh consume-latency": the consume and latency scenarios of
+# issue 14 items 4 and 5, run on their own; raw results then in
+# bench/results-consume-latency), so a run of some scenarios does not
+# replace the whole table.
 #
 # Every round runs each scenario against each target before the next
 # scenario, so the targets interleave and share the machine's noise:
@@ -442,6 +446,7 @@ fi
 	echo "commit: $COMMIT"
 	echo "cpus: $(nproc); $(grep -m1 'model name' /proc/cpuinfo || true)"
 	echo "load before: $(cat /proc/loadavg)"
+	echo "targets: $TARGETS; scenarios: $SCENARIOS"
 	echo "rounds $ROUNDS, duration $DURATION, warmup $WARMUP, big partitions $BIG_PARTITIONS, e2e rate $E2E_RATE, idempotent $IDEMPOTENT, producers $PRODUCERS, consumers $CONSUMERS, fanout $FANOUT, cold records $COLD_RECORDS, txn records $TXN_RECORDS"
 	echo "e2eroll: $ROLL_DURATION, segment.bytes $ROLL_SEGMENT_BYTES, retention.bytes $ROLL_RETENTION_BYTES, retention check and offset checkpoint every 5000 ms (both brokers)"
 	echo "kafka jvm: $KAFKA_JVM_OPTS"
@@ -586,16 +591,21 @@ python3 scripts/bench-report.py "$OUT" | tee "$OUT/results.md"
 if [[ ${UPDATE_BENCHMARKS:-} == 1 ]]; then
 	# The raw results stay in the repository beside the report made from
 	# them: python3 scripts/bench-report.py bench/results makes it again.
-	rm -rf bench/results
-	mkdir -p bench/results/runs
-	cp "$OUT"/runs/r*.json bench/results/runs/
+	# A run for another section (UPDATE_SECTION) keeps its raw results
+	# beside the whole table's: bench/results-<section's last word>.
+	section=${UPDATE_SECTION:-bench.sh results}
+	raw=bench/results
+	[[ $section == "bench.sh results" ]] || raw=bench/results-${section##* }
+	rm -rf "$raw"
+	mkdir -p "$raw/runs"
+	cp "$OUT"/runs/r*.json "$raw/runs/"
 	for f in meta.json env.txt disk.txt warm.txt; do
-		if [[ -f $OUT/$f ]]; then cp "$OUT/$f" bench/results/; fi
+		if [[ -f $OUT/$f ]]; then cp "$OUT/$f" "$raw/"; fi
 	done
-	python3 - "$OUT/results.md" BENCHMARKS.md <<'EOF'
+	python3 - "$OUT/results.md" BENCHMARKS.md "$section" <<'EOF'
 import sys
-results, doc = sys.argv[1], sys.argv[2]
-begin, end = "<!-- bench.sh results: begin -->", "<!-- bench.sh results: end -->"
+results, doc, section = sys.argv[1], sys.argv[2], sys.argv[3]
+begin, end = f"<!-- {section}: begin -->", f"<!-- {section}: end -->"
 text = open(doc).read()
 if begin not in text or end not in text:
     sys.exit(f"bench.sh: {doc} has no {begin} … {end} markers")
