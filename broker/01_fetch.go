@@ -141,6 +141,7 @@ func handleFetch(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Re
 	// Assemble topics in request/session order, grouping consecutive
 	// partitions of one topic.
 	var served []partKey
+	var told []toldPart // what a session's client is told, recorded unless throttled
 	var hintView *view
 	var hintNodes map[int32]bool // allocated at the first hint: most fetches have none
 	for _, fp := range parts {
@@ -174,8 +175,11 @@ func handleFetch(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Re
 		if fp.res != nil {
 			reply.results = append(reply.results, fp.res)
 		}
-		if plan.sess != nil && !plan.sess.changed(fp.req.key, hasRecords, p.errCode, p.hwm, p.lso, p.lss) && plan.incremental {
-			continue
+		if plan.sess != nil {
+			told = append(told, toldPart{fp.req.key, p.hwm, p.lso, p.lss})
+			if plan.incremental && !plan.sess.changed(fp.req.key, hasRecords, p.errCode, p.hwm, p.lso, p.lss) {
+				continue
+			}
 		}
 		n := len(reply.topics)
 		if n == 0 || reply.topics[n-1].name != fp.req.key.topic || reply.topics[n-1].id != fp.req.key.id {
@@ -184,13 +188,26 @@ func handleFetch(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.Re
 		}
 		reply.topics[n-1].parts = append(reply.topics[n-1].parts, p)
 	}
-	if plan.sess != nil {
-		plan.sess.rotate(served)
-	}
 	if r.Version >= 16 && len(hintNodes) > 0 {
 		reply.endpoints = b.hintEndpoints(hintView, req.Conn, hintNodes)
 	}
+	if b.quotaFetch(req, reply) {
+		b.sessions.throttled(plan, reply) // answered empty, as Kafka does (quota_throttle.go)
+		return reply, nil
+	}
+	if plan.sess != nil {
+		for _, tp := range told {
+			plan.sess.sent(tp.key, tp.hwm, tp.lso, tp.lss)
+		}
+		plan.sess.rotate(served)
+	}
 	return reply, nil
+}
+
+// toldPart is the offsets a fetch response tells of a session's partition.
+type toldPart struct {
+	key           partKey
+	hwm, lso, lss int64
 }
 
 // resolveFetchPart finds the topic and partition of one requested

@@ -22,6 +22,7 @@ package broker
 
 import (
 	"encoding/binary"
+	"time"
 
 	"github.com/gregor-broker/gregor/protocol"
 	"github.com/gregor-broker/gregor/storage"
@@ -39,6 +40,12 @@ type fetchReply struct {
 	// endpoints, in v16+, is the NodeEndpoints tag: the leaders the
 	// partitions' KIP-951 hints name (leader_hints.go).
 	endpoints []kmsg.MetadataResponseBroker
+
+	// quotaDone: the handler recorded the reply against
+	// consumer_byte_rate and throttle is the time it gave
+	// (quota_throttle.go's quotaFetch).
+	quotaDone bool
+	throttle  time.Duration
 
 	enc    []byte  // encoded non-record bytes
 	pieces []piece // enc[start:end] then chunks, in order

@@ -275,7 +275,8 @@ func (s *fetchSession) rotate(served []partKey) {
 }
 
 // changed reports whether an incremental response must include a
-// partition, and records what the client is now told.
+// partition; sent records what the client was told once the response is
+// certain (a quota-throttled one tells it nothing).
 func (s *fetchSession) changed(k partKey, hasRecords bool, errCode int16, hwm, lso, logStart int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -283,7 +284,14 @@ func (s *fetchSession) changed(k partKey, hasRecords bool, errCode int16, hwm, l
 	if p == nil {
 		return hasRecords || errCode != 0
 	}
-	include := hasRecords || errCode != 0 || p.sentHWM != hwm || p.sentLSO != lso || p.sentLogStart != logStart
-	p.sentHWM, p.sentLSO, p.sentLogStart = hwm, lso, logStart
-	return include
+	return hasRecords || errCode != 0 || p.sentHWM != hwm || p.sentLSO != lso || p.sentLogStart != logStart
+}
+
+// sent records the offsets a response told the client of partition k.
+func (s *fetchSession) sent(k partKey, hwm, lso, logStart int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.index[k]; p != nil {
+		p.sentHWM, p.sentLSO, p.sentLogStart = hwm, lso, logStart
+	}
 }

@@ -18,9 +18,14 @@ package broker
 //     version from before KIP-219 (Produce v0–5, Fetch v0–7 and their
 //     peers, kmsg's ThrottleResponse) gets its answer only when the
 //     throttle time is over, as Kafka delays it.
-//   - Unlike Kafka, a throttled Fetch still carries its records (Kafka
-//     answers it empty and takes its bytes back out of the rate); the bytes
-//     stay counted, so the rate converges on the quota the same way.
+//   - A Fetch whose response would take consumer_byte_rate over its
+//     bound is answered empty, with its throttle time, and its bytes are
+//     taken back out of the rate (Kafka's KafkaApis.handleFetchRequest and
+//     getThrottledResponse): a sessionless or full fetch gets no partitions
+//     and session id 0 (a session it opened is closed), an incremental one
+//     its session id and no partitions, and the session forgets nothing
+//     it would have told the client, so the next fetch reads the same
+//     records.
 //   - Requests of the brokers themselves (forwarded admin requests) are
 //     exempt.
 
@@ -87,6 +92,14 @@ func (b *Broker) quotaRecord(name, user, client string, v float64, now time.Time
 	return d
 }
 
+// quotaUnrecord takes v back out of the rate of who's quota name (Kafka's
+// unrecordQuotaSensor), without a throttle.
+func (b *Broker) quotaUnrecord(name, user, client string, v float64, now time.Time) {
+	if _, bk, ok := b.quotas().resolve(name, user, client); ok {
+		b.quotaSensor(bk).rate.record(-v, now, 0)
+	}
+}
+
 // quotaUser is the user part of a request's quota entity: the principal's
 // name without "User:" (ANONYMOUS for an unauthenticated connection).
 func quotaUser(req *protocol.Request) string {
@@ -138,6 +151,39 @@ func (b *Broker) quotaBeforeHandle(req *protocol.Request) {
 	}
 }
 
+// quotaFetch records a Fetch's response against consumer_byte_rate before
+// it is answered and reports whether it must be answered empty; when so,
+// its bytes are taken back out of the rate (Kafka unrecords them: an empty
+// answer sends none).
+func (b *Broker) quotaFetch(req *protocol.Request, reply *fetchReply) bool {
+	if quotaExempt(req) || len(b.quotas().all) == 0 {
+		return false
+	}
+	user, client, now := quotaUser(req), quotaClient(req), time.Now()
+	size := float64(reply.BodyLen() + 8)
+	d := b.quotaRecord(quotaConsumerByteRate, user, client, size, now)
+	reply.quotaDone, reply.throttle = true, d
+	if d <= 0 {
+		return false
+	}
+	b.quotaUnrecord(quotaConsumerByteRate, user, client, size, now)
+	return true
+}
+
+// throttled empties a Fetch reply a quota throttles, as Kafka's fetch
+// contexts' getThrottledResponse do: a session the fetch opened is closed
+// again (the client starts over with a full fetch), an incremental fetch
+// keeps its session and lists nothing.
+func (c *fetchSessions) throttled(plan fetchPlan, reply *fetchReply) {
+	reply.Release()
+	reply.topics, reply.endpoints = nil, nil
+	reply.ThrottleMillis = int32(min(reply.throttle.Milliseconds(), 1<<31-1))
+	if plan.sess != nil && !plan.incremental {
+		c.remove(plan.sessionID)
+		reply.SessionID = 0
+	}
+}
+
 // quotaAfterHandle records req against its quotas and throttles its
 // connection; resp may be nil (Produce with acks=0). It returns once the
 // answer may be sent: at once for a client that throttles itself, after
@@ -152,7 +198,9 @@ func (b *Broker) quotaAfterHandle(ctx context.Context, req *protocol.Request, re
 	case int16(kmsg.Produce):
 		d = b.quotaRecord(quotaProducerByteRate, user, client, float64(req.Size), now)
 	case int16(kmsg.Fetch):
-		if fr, ok := resp.(*fetchReply); ok {
+		if fr, ok := resp.(*fetchReply); ok && fr.quotaDone {
+			d = fr.throttle
+		} else if ok {
 			d = b.quotaRecord(quotaConsumerByteRate, user, client, float64(fr.BodyLen()+8), now)
 		}
 	}
