@@ -104,6 +104,9 @@ type ClusterConfig struct {
 	// HTTPTLS, when set, is the client TLS configuration of the members'
 	// HTTP ports (http.ssl.enable): promote.go calls them over https.
 	HTTPTLS *tls.Config
+	// NameServerTLS, when set, is the client TLS configuration of the
+	// NameServers' port (nameserver.ssl.enable): they are called over https.
+	NameServerTLS *tls.Config
 }
 
 // DefaultNameServer is where `gregor broker` registers when no NameServer
@@ -211,7 +214,7 @@ func newCluster(b *Broker, cfg ClusterConfig, log *zap.Logger) *cluster {
 	ns := cfg.Client
 	if ns == nil {
 		if len(cfg.NameServers) > 0 {
-			ns = nameserver.NewClient(cfg.NameServers).WithSecret(cfg.Secret)
+			ns = nameserver.NewClient(cfg.NameServers).WithSecret(cfg.Secret).WithTLS(cfg.NameServerTLS)
 		} else {
 			ns = nameserver.NewLocal()
 		}

@@ -100,7 +100,7 @@ func (b *Broker) leaseGranters() []lease.Granter {
 	case len(cc.LeaseGranters) > 0:
 		return cc.LeaseGranters
 	case len(cc.NameServers) >= minFailoverNameServers && cc.Client == nil:
-		return lease.Remote(nameserver.NewClient(cc.NameServers).WithSecret(cc.Secret))
+		return lease.Remote(nameserver.NewClient(cc.NameServers).WithSecret(cc.Secret).WithTLS(cc.NameServerTLS))
 	}
 	return nil
 }

@@ -32,6 +32,8 @@ type Client struct {
 	mergedVer uint64
 	// secret is cluster.secret, sent with every request (auth.go).
 	secret string
+	// tls: the NameServers are reached over https (tls.go).
+	tls bool
 }
 
 // heldTable is one NameServer's table as a delta reader holds it.
@@ -356,7 +358,7 @@ func (c *Client) Lease(ctx context.Context, addr string, req LeaseRequest) (Leas
 }
 
 func (c *Client) post(ctx context.Context, addr, path string, body []byte, limit int64, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.scheme()+addr+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -365,7 +367,7 @@ func (c *Client) post(ctx context.Context, addr, path string, body []byte, limit
 }
 
 func (c *Client) get(ctx context.Context, addr, path string, limit int64, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.scheme()+addr+path, nil)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package nameserver
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,6 +34,9 @@ type Config struct {
 	// unregister, routes, leases) must carry it (auth.go); /healthz and
 	// /metrics stay open.
 	Secret string
+	// TLS, when set, serves the port over TLS only; its ClientAuth says
+	// whether clients must present a certificate (tls.go).
+	TLS *tls.Config
 }
 
 // EnsureDefaults fills every zero field that has a default. It is the one
@@ -92,6 +96,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nameserver: listen %s: %w", cfg.Listen, err)
 	}
+	ln = tlsListener(ln, cfg.TLS) // tls.go
 	s := &Server{
 		cfg:      cfg,
 		reg:      NewRegistry(nil),

@@ -67,6 +67,10 @@ type Config struct {
 	HTTPTLS  bool
 	// Console is the web console's console.* settings (console_settings.go).
 	Console ConsoleSettings
+	// NameServerTLS is nameserver.ssl.enable and NameServerClientAuth
+	// nameserver.ssl.client.auth (security_settings.go's nameServerTLS).
+	NameServerTLS        bool
+	NameServerClientAuth string
 
 	LogLevel  string
 	LogFormat string

@@ -48,6 +48,9 @@ gregor standalone. A file key that is a broker setting is ignored here.`,
 			}
 			defer func() { _ = log.Sync() }()
 			logLoadNotes(log, cfg, l)
+			if err := nameServerTLS(&cfg, true, log); err != nil { // security_settings.go
+				return err
+			}
 			ns := cfg.NameServer
 			ns.Logger = log.Named("nameserver")
 			return runNameServer(cmd.Context(), ns, log)

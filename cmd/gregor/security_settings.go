@@ -4,26 +4,29 @@ package main
 // settings table at init, so settings.go stays untouched by them).
 
 import (
+	"fmt"
 	"math"
 	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/gregor-broker/gregor/broker"
+	"github.com/gregor-broker/gregor/broker/security"
+	"go.uber.org/zap"
 )
 
 var securitySettings = []setting{
-	{key: "ssl.keystore.type", kind: kindString, usage: "PEM (JKS and PKCS12 are refused: convert them to PEM)", def: func(d *Config) string { return d.Security.TLS.KeystoreType }},
-	{key: "ssl.keystore.location", kind: kindString, usage: "PEM file with the certificate chain and unencrypted private key of SSL and SASL_SSL listeners; re-read when it changes"},
-	{key: "ssl.keystore.certificate.chain", kind: kindString, usage: "the certificate chain in-line (PEM), instead of ssl.keystore.location"},
-	{key: "ssl.keystore.key", kind: kindString, usage: "the unencrypted private key in-line (PEM), with ssl.keystore.certificate.chain"},
-	{key: "ssl.key.password", kind: kindString, usage: "refused: encrypted private keys are not read"},
-	{key: "ssl.truststore.type", kind: kindString, usage: "PEM", def: func(d *Config) string { return d.Security.TLS.TruststoreType }},
-	{key: "ssl.truststore.location", kind: kindString, usage: "PEM file of the CAs client certificates are verified against; re-read when it changes"},
-	{key: "ssl.truststore.certificates", kind: kindString, usage: "the trusted CA certificates in-line (PEM), instead of ssl.truststore.location"},
+	{key: "ssl.keystore.type", kind: kindString, cmds: brokerProcess | cmdNameServer, usage: "PEM (JKS and PKCS12 are refused: convert them to PEM)", def: func(d *Config) string { return d.Security.TLS.KeystoreType }},
+	{key: "ssl.keystore.location", kind: kindString, cmds: brokerProcess | cmdNameServer, usage: "PEM file with the certificate chain and unencrypted private key of SSL and SASL_SSL listeners; re-read when it changes"},
+	{key: "ssl.keystore.certificate.chain", kind: kindString, cmds: brokerProcess | cmdNameServer, usage: "the certificate chain in-line (PEM), instead of ssl.keystore.location"},
+	{key: "ssl.keystore.key", kind: kindString, cmds: brokerProcess | cmdNameServer, usage: "the unencrypted private key in-line (PEM), with ssl.keystore.certificate.chain"},
+	{key: "ssl.key.password", kind: kindString, cmds: brokerProcess | cmdNameServer, usage: "refused: encrypted private keys are not read"},
+	{key: "ssl.truststore.type", kind: kindString, cmds: brokerProcess | cmdNameServer, usage: "PEM", def: func(d *Config) string { return d.Security.TLS.TruststoreType }},
+	{key: "ssl.truststore.location", kind: kindString, cmds: brokerProcess | cmdNameServer, usage: "PEM file of the CAs client certificates are verified against; re-read when it changes"},
+	{key: "ssl.truststore.certificates", kind: kindString, cmds: brokerProcess | cmdNameServer, usage: "the trusted CA certificates in-line (PEM), instead of ssl.truststore.location"},
 	{key: "ssl.client.auth", kind: kindString, usage: "none, requested or required: client certificates on SSL listeners (principal User:<subject DN>)", def: func(d *Config) string { return d.Security.TLS.ClientAuth }},
 	{key: "ssl.principal.mapping.rules", kind: kindString, usage: "Kafka's RULE:pattern/replacement/[LU] list (and DEFAULT): the principal name of a TLS client certificate's subject; a certificate no rule applies to is refused", def: func(*Config) string { return "DEFAULT" }},
-	{key: "ssl.enabled.protocols", kind: kindList, usage: "TLS versions served: TLSv1.2, TLSv1.3", def: func(d *Config) string { return strings.Join(d.Security.TLS.EnabledProtocols, ",") }},
+	{key: "ssl.enabled.protocols", kind: kindList, cmds: brokerProcess | cmdNameServer, usage: "TLS versions served: TLSv1.2, TLSv1.3", def: func(d *Config) string { return strings.Join(d.Security.TLS.EnabledProtocols, ",") }},
 	{key: "sasl.enabled.mechanisms", kind: kindList, usage: "SASL mechanisms of SASL_PLAINTEXT and SASL_SSL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER (with sasl.oauthbearer.jwks.endpoint.url; GSSAPI is out of scope)", def: func(d *Config) string { return strings.Join(d.Security.SASLMechanisms, ",") }},
 	{key: "sasl.jaas.config", kind: kindString, usage: "JAAS text with PLAIN logins, user_NAME=\"password\" (Kafka's listener.name.*.plain.sasl.jaas.config); PLAIN also accepts the stored SCRAM credentials"},
 	{key: "connections.max.reauth.ms", kind: kindInt, usage: "SASL session lifetime; clients re-authenticate before it ends (KIP-368), 0 = never expires", def: func(d *Config) string { return ms(d.Security.ReauthMax) }},
@@ -39,6 +42,8 @@ var securitySettings = []setting{
 	{key: "delegation.token.secret.key", kind: kindString, usage: "refused: delegation tokens are out of gregor's scope; use SCRAM credentials"},
 	{key: "cluster.secret", kind: kindString, cmds: brokerProcess | cmdNameServer, usage: "shared secret of the cluster's processes: every NameServer request (register, unregister, routes, leases) must carry it and master and slave prove it to each other on the replication port; empty: both ports open"},
 	{key: "replication.ssl.enable", kind: kindBool, usage: "the replication port speaks TLS with ssl.keystore/ssl.truststore, client certificates required", def: func(d *Config) string { return strconv.FormatBool(d.Replication.TLS) }},
+	{key: "nameserver.ssl.enable", kind: kindBool, cmds: brokerProcess | cmdNameServer, usage: "the NameServer port speaks TLS only: gregor nameserver serves it with ssl.keystore (client certificates per nameserver.ssl.client.auth), brokers reach their NameServers over https, verifying them against ssl.truststore and presenting ssl.keystore when asked", def: func(d *Config) string { return strconv.FormatBool(d.NameServerTLS) }},
+	{key: "nameserver.ssl.client.auth", kind: kindString, cmds: cmdNameServer, usage: "none, requested or required: whether brokers must present a certificate of ssl.truststore's CAs to the NameServer (with nameserver.ssl.enable)", def: func(*Config) string { return "none" }},
 	{key: "http.auth", kind: kindString, usage: "none or login: with login every path of http.listener but /healthz and /readyz needs a user of sasl.jaas.config or a SCRAM user (HTTP basic authentication, or the /login form's session cookie; writes with the cookie need its CSRF token)", def: func(*Config) string { return "none" }},
 	{key: "http.ssl.enable", kind: kindBool, usage: "http.listener speaks TLS with ssl.keystore", def: func(d *Config) string { return strconv.FormatBool(d.HTTPTLS) }},
 	{key: "allow.everyone.if.no.acl.found", kind: kindBool, usage: "with an authorizer, allow what no ACL covers at all", def: func(d *Config) string { return strconv.FormatBool(d.Security.AllowEveryoneIfNoACL) }},
@@ -112,6 +117,17 @@ func (p *parser) security(c *Config) {
 	if v, ok := p.bool("replication.ssl.enable"); ok {
 		c.Replication.TLS = v
 	}
+	if v, ok := p.bool("nameserver.ssl.enable"); ok {
+		c.NameServerTLS = v
+	}
+	if v, ok := p.str("nameserver.ssl.client.auth"); ok {
+		switch v = strings.ToLower(strings.TrimSpace(v)); v {
+		case "none", "requested", "required":
+			c.NameServerClientAuth = v
+		default:
+			p.fail("nameserver.ssl.client.auth", "%q: give none, requested or required", v)
+		}
+	}
 	str("inter.broker.listener.name", &s.InterBroker.Listener)
 	str("sasl.mechanism.inter.broker.protocol", &s.InterBroker.Mechanism)
 	str("security.owner.group", &s.Owner.Group)
@@ -160,4 +176,32 @@ func jaasOption(text, name string) string {
 		return ""
 	}
 	return strings.ReplaceAll(strings.ReplaceAll(m[1], `\"`, `"`), `\\`, `\`)
+}
+
+// nameServerTLS builds the TLS side of nameserver.ssl.enable: the
+// NameServer's server configuration (cfg.NameServer.TLS, for gregor
+// nameserver) and the brokers' client configuration
+// (cfg.Cluster.NameServerTLS), both on ssl.keystore/ssl.truststore read
+// again when the files change. Nothing without nameserver.ssl.enable.
+func nameServerTLS(cfg *Config, server bool, log *zap.Logger) error {
+	if !cfg.NameServerTLS {
+		return nil
+	}
+	tc := cfg.Security.TLS
+	tc.ClientAuth = cfg.NameServerClientAuth
+	if !server {
+		tc.ClientAuth = "none"
+	}
+	r, err := security.NewReloader(tc, func(err error) {
+		log.Warn("reloading the TLS key or trust store of the NameServer port failed", zap.Error(err))
+	})
+	if err != nil {
+		return fmt.Errorf("nameserver.ssl.enable: %w", err)
+	}
+	if server {
+		cfg.NameServer.TLS = r.Config()
+	} else {
+		cfg.Cluster.NameServerTLS = r.ClientConfig()
+	}
+	return nil
 }

@@ -193,6 +193,9 @@ func runStandalone(ctx context.Context, cfg Config, log *zap.Logger, serving fun
 
 // startBroker opens the store and serves the Kafka listeners.
 func startBroker(cfg Config, reg prometheus.Registerer, log *zap.Logger) (*broker.Broker, error) {
+	if err := nameServerTLS(&cfg, false, log); err != nil { // security_settings.go
+		return nil, err
+	}
 	bc := cfg.brokerConfig()
 	bc.Registerer = reg
 	bc.Logger = log.Named("broker")
