@@ -1,4 +1,4 @@
-.PHONY: run test fuzz build image up down deploy-test jepsen compaction-1g rolling failover-timing restart-scale soak stall
+.PHONY: run test fuzz build image up down deploy-test jepsen compaction-1g rolling failover-timing restart-scale soak stall test-security-long
 
 run:
 	go run ./cmd/gregor
@@ -83,6 +83,12 @@ RESTART_PARTITIONS ?= 10000
 restart-scale:
 	GREGOR_RESTART_BYTES=$(RESTART_BYTES) GREGOR_RESTART_PARTITIONS=$(RESTART_PARTITIONS) \
 		go test -count=1 -v -timeout 60m -run 'TestRestartAtScale$$' ./cluster_test/
+
+# The security clients' scenarios (compat_test/security_clients_test.go) with
+# each client program's own retry bound on a connection that keeps failing
+# (15-20 s; make test gives them 5 s): about five minutes more.
+test-security-long:
+	GREGOR_SEC_REFUSAL_WAIT=default go test -count=1 -v -timeout 40m -run 'TestSecurityClients' ./compat_test/
 
 # Long runs of gregor standalone under `gregor bench e2e` (scripts/soak.sh),
 # not in make test; each writes a results table with the commit and the

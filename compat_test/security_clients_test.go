@@ -11,6 +11,14 @@ package compat
 // them). Negative, each bounded in time: a wrong password is refused with an
 // authentication error, a plaintext client on the SSL port and a client that
 // trusts another CA are refused.
+//
+// A client program reports an authentication or TLS failure as soon as it
+// sees one, but a connection that just keeps failing (plaintext to the SSL
+// port: the broker closes it) only after its retries run out. In make test
+// the connection cases give the programs secRefusalWait (5 s) of retries;
+// `make test-security-long` (GREGOR_SEC_REFUSAL_WAIT=default) runs the same
+// cases with each program's own bound (15–20 s, as before), which cost
+// about five minutes of make test.
 
 import (
 	"context"
@@ -44,6 +52,28 @@ type secCase struct {
 	cert       bool   // present the run's client certificate (CN=alice)
 	mech       string // "", "PLAIN" or "SCRAM-SHA-512"
 	user, pass string
+	// refusalWait, when set, is how long a client program retries a
+	// connection that keeps failing before it reports it (--refusal-wait).
+	refusalWait time.Duration
+}
+
+// secRefusalWait is the connection cases' --refusal-wait: 5 s, or
+// GREGOR_SEC_REFUSAL_WAIT (a Go duration; "default" leaves each program
+// its own bound).
+func secRefusalWait(t *testing.T) time.Duration {
+	t.Helper()
+	switch v := os.Getenv("GREGOR_SEC_REFUSAL_WAIT"); v {
+	case "":
+		return 5 * time.Second
+	case "default":
+		return 0
+	default:
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			t.Fatalf("GREGOR_SEC_REFUSAL_WAIT=%q: want a duration or default", v)
+		}
+		return d
+	}
 }
 
 // secClientCases are the three connections every client makes, with the
@@ -68,14 +98,15 @@ func secBadCases(t *testing.T, sa *secAddrs) []struct {
 	want string
 } {
 	other := otherCAFile(t)
+	wait := secRefusalWait(t)
 	return []struct {
 		secCase
 		want string
 	}{
 		{secCase{name: "SASL_SSL PLAIN wrong password", addr: sa.saslSSL, tls: true, ca: secMaterial.caFile, mech: "PLAIN", user: "alice", pass: "wrong"}, "auth"},
 		{secCase{name: "SASL_SSL SCRAM-SHA-512 wrong password", addr: sa.saslSSL, tls: true, ca: secMaterial.caFile, mech: "SCRAM-SHA-512", user: "carol", pass: "wrong"}, "auth"},
-		{secCase{name: "plaintext to the SSL port", addr: sa.ssl}, "conn"},
-		{secCase{name: "SSL trusting another CA", addr: sa.ssl, tls: true, ca: other}, "conn"},
+		{secCase{name: "plaintext to the SSL port", addr: sa.ssl, refusalWait: wait}, "conn"},
+		{secCase{name: "SSL trusting another CA", addr: sa.ssl, tls: true, ca: other, refusalWait: wait}, "conn"},
 	}
 }
 
@@ -381,6 +412,9 @@ func secArgs(c secCase) []string {
 	}
 	if c.mech != "" {
 		args = append(args, "--mechanism", c.mech, "--user", c.user, "--password", c.pass)
+	}
+	if c.refusalWait > 0 {
+		args = append(args, "--refusal-wait", fmt.Sprint(c.refusalWait.Seconds()))
 	}
 	return args
 }

@@ -25,7 +25,10 @@ Modes:
            k-(i%7), value LIB-i) to partition 0 of T, reads partition 0 back
            from the start (no group) and prints {"k","v"} of each; a client
            that cannot connect or log in prints one {"error": "auth"|"conn",
-           "message": ...} line instead (and exits 0), within 30 seconds.
+           "message": ...} line instead (and exits 0), within 30 seconds;
+           an authentication or TLS failure is reported as soon as the
+           client sees it, a connection that keeps failing otherwise after
+           --refusal-wait seconds of retries (default 15).
 """
 
 import argparse
@@ -172,7 +175,7 @@ def confluent_secure(a):
     # The first connection: an authentication error comes as an error event,
     # served by poll.
     ad = AdminClient({**conf, "error_cb": errs.append})
-    deadline, ok = time.time() + 15, False
+    deadline, ok = time.time() + a.refusal_wait, False
     while not ok and time.time() < deadline:
         try:
             ad.list_topics(timeout=2)
@@ -183,6 +186,10 @@ def confluent_secure(a):
         auth = [e for e in errs if e.code() == ck.KafkaError._AUTHENTICATION]
         if auth:
             emit({"error": "auth", "message": "%s: %s" % (auth[0].name(), auth[0].str())})
+            return
+        tls = [e for e in errs if e.code() == ck.KafkaError._SSL]
+        if tls:  # a failed TLS handshake is final: no retry will pass it
+            emit({"error": "conn", "message": "%s: %s" % (tls[0].name(), tls[0].str())})
             return
     if not ok:
         e = errs[-1]
@@ -247,17 +254,40 @@ def kafkapython_secure(a):
                 seen.append(m)
     logging.getLogger("kafka").addHandler(Keep())
     logging.getLogger("kafka").setLevel(logging.DEBUG)
-    try:
-        p = kafka.KafkaProducer(**base, acks="all", linger_ms=5, max_block_ms=20000,
-                                bootstrap_timeout_ms=10000)
-    except ke.KafkaError as e:
-        auth = [m for m in seen if "SaslAuthenticationFailed" in m or "Authentication failed" in m
+    # The producer bootstraps in a thread: an authentication failure in the
+    # log is final, reported at once rather than after the bootstrap timeout.
+    import os
+    import threading
+    made = {}
+
+    def make():
+        try:
+            made["p"] = kafka.KafkaProducer(**base, acks="all", linger_ms=5, max_block_ms=20000,
+                                            bootstrap_timeout_ms=int(a.refusal_wait * 1000))
+        except Exception as e:  # reported below
+            made["e"] = e
+    th = threading.Thread(target=make, daemon=True)
+    th.start()
+
+    def auth_seen():
+        return [m for m in list(seen) if "SaslAuthenticationFailed" in m or "Authentication failed" in m
                 or m.startswith("connection closed by the broker in answer to SaslAuthenticate")]
+    while th.is_alive():
+        th.join(0.05)
+        if th.is_alive() and auth_seen():
+            emit({"error": "auth", "message": auth_seen()[0]})
+            os._exit(0)
+    e = made.get("e")
+    if e is not None:
+        auth = auth_seen()
         if isinstance(e, ke.SaslAuthenticationFailedError) or auth:
             emit({"error": "auth", "message": auth[0] if auth else str(e)})
-        else:
+        elif isinstance(e, ke.KafkaError):
             emit({"error": "conn", "message": "%s: %s" % (type(e).__name__, e)})
+        else:
+            raise e
         return
+    p = made["p"]
     futs = [p.send(a.topic, partition=0, key=b"k-%d" % (i % 7), value=b"kafkapython-%d" % i)
             for i in range(a.count)]
     p.flush(30)
@@ -356,6 +386,7 @@ def main():
     ap.add_argument("--mechanism", default="")
     ap.add_argument("--user", default="")
     ap.add_argument("--password", default="")
+    ap.add_argument("--refusal-wait", type=float, default=15)
     a = ap.parse_args()
     {"confluent": confluent, "kafkapython": kafkapython}[a.lib](a.mode, a)
 

@@ -25,7 +25,7 @@ import org.apache.kafka.common.serialization.StringSerializer;
  *   secure --bootstrap B --topic T --count N --security SSL|SASL_SSL|PLAINTEXT
  *          [--ca FILE] [--mechanism PLAIN|SCRAM-SHA-512 --user U --password P]
  *
- * Asks the cluster's id (Admin, 20 s), then writes N records (key k-(i%7),
+ * Asks the cluster's id (Admin, --refusal-wait seconds, 20 by default), then writes N records (key k-(i%7),
  * value java-i) to partition 0 of T and reads partition 0 back from the start
  * without a group, printing {"k","v"} of each. A client that cannot connect
  * or log in prints one {"error": "auth"|"conn", "message": ...} line instead:
@@ -53,8 +53,13 @@ final class Secure {
                     + "\" password=\"" + a.get("password") + "\";");
         }
         base.put("reconnect.backoff.max.ms", "1000");
-        try (Admin admin = Admin.create(base)) {
-            admin.describeCluster().clusterId().get(20, TimeUnit.SECONDS);
+        // Closed without waiting: a refused connection leaves describeCluster
+        // pending, and close() would wait for it until default.api.timeout.ms
+        // (60 s) has passed.
+        Admin admin = Admin.create(base);
+        try {
+            long wait = (long) (Double.parseDouble(a.getOrDefault("refusal-wait", "20")) * 1000);
+            admin.describeCluster().clusterId().get(wait, TimeUnit.MILLISECONDS);
         } catch (ExecutionException e) {
             Throwable c = e.getCause();
             error(c instanceof SaslAuthenticationException ? "auth" : "conn", c);
@@ -62,6 +67,8 @@ final class Secure {
         } catch (java.util.concurrent.TimeoutException e) {
             error("conn", e);
             return;
+        } finally {
+            admin.close(Duration.ZERO);
         }
         String topic = a.get("topic");
         int n = Integer.parseInt(a.get("count"));
