@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -389,4 +390,63 @@ func TestDashboardAndAlertsUseExportedMetrics(t *testing.T) {
 		t.Errorf("%s is not exported by a running broker; named by:\n\t%s", n, strings.Join(slices.Compact(missing[n]), "\n\t"))
 	}
 	t.Logf("%d metric names checked against %d exported families", len(checked), len(fams))
+}
+
+// promtool finds Prometheus's promtool: $GREGOR_PROMTOOL, on PATH, or
+// where scripts/install-deps.sh unpacks Debian's prometheus package.
+func promtool() string {
+	if p := os.Getenv("GREGOR_PROMTOOL"); p != "" {
+		return p
+	}
+	if p, err := exec.LookPath("promtool"); err == nil {
+		return p
+	}
+	cache := os.Getenv("GREGOR_CACHE")
+	if cache == "" {
+		home, _ := os.UserHomeDir()
+		cache = filepath.Join(home, ".cache", "gregor")
+	}
+	p := filepath.Join(cache, "promtool", "usr", "bin", "promtool")
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	return ""
+}
+
+// TestAlertRulesFire runs Prometheus's own checks of the rule file
+// (`promtool check rules`) and its unit tests (prometheus/alerts_test.yml:
+// for every alert, series that make it fire, when, with which labels and
+// annotations, and series that must not), so a threshold or expression
+// that no longer does what docs/operations.md says fails here.
+func TestAlertRulesFire(t *testing.T) {
+	pt := promtool()
+	if pt == "" {
+		t.Skip("promtool not found (scripts/install-deps.sh unpacks it from Debian's prometheus package)")
+	}
+	for _, args := range [][]string{{"check", "rules", "alerts.yml"}, {"test", "rules", "alerts_test.yml"}} {
+		cmd := exec.Command(pt, args...)
+		cmd.Dir = "prometheus"
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	// Every alert has a case.
+	b, err := os.ReadFile(filepath.Join("prometheus", "alerts_test.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range regexp.MustCompile(`(?m)^\s*- alert: (\S+)`).FindAllSubmatch(mustRead(t, filepath.Join("prometheus", "alerts.yml")), -1) {
+		if !bytes.Contains(b, []byte("alertname: "+string(u[1])+"\n")) {
+			t.Errorf("prometheus/alerts_test.yml has no case for %s", u[1])
+		}
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -3,6 +3,7 @@
 # (a second run does no network work). Works on a fresh Debian machine as root.
 #
 #   Go modules              go mod download
+(cd deploy && go mod download) # deploy/ is a module of its own (deploy/go.mod)
 #   kcat                    Debian package, only when absent
 #   Python clients          venv in $GREGOR_CACHE/venv: confluent-kafka 2.x, kafka-python 3.x
 #   kafkajs                 npm ci in compat_test/js (package-lock.json is committed)
@@ -14,6 +15,7 @@
 #   Docker                  scripts/install-docker.sh, when the ops owner has added it
 #   busybox-static, bash-static   the container image's shell (scripts/build-image.sh)
 #   chromium                Debian package: the web console's browser tests (console/, chromedp)
+#   promtool                unpacked from Debian's prometheus package: deploy/'s alert tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,6 +50,20 @@ dpkg -s bash-static >/dev/null 2>&1 || need+=(bash-static)
 command -v chromium >/dev/null || need+=(chromium)
 if ((${#need[@]})); then
 	apt_install "${need[@]}"
+fi
+
+# promtool, Prometheus's rule checker, for deploy/metrics_test.go: unpacked
+# from Debian's prometheus package into the cache, not installed (installing
+# it would start a Prometheus server).
+if ! command -v promtool >/dev/null && [[ ! -x $CACHE/promtool/usr/bin/promtool ]]; then
+	if [[ $apt_updated == 0 ]]; then
+		apt-get update -qq
+		apt_updated=1
+	fi
+	tmp=$(mktemp -d)
+	(cd "$tmp" && apt-get download -qq prometheus 2>/dev/null)
+	dpkg-deb -x "$tmp"/prometheus_*.deb "$CACHE/promtool"
+	rm -rf "$tmp"
 fi
 
 # Python clients, in a venv outside the repository; pip keeps its own cache.
