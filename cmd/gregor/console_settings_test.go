@@ -2,7 +2,10 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -55,5 +58,35 @@ func TestConsoleOff(t *testing.T) {
 	}
 	if code, _ := get(t, "http://"+h+"/"); code != http.StatusNotFound {
 		t.Fatalf("/ with console.enable=false: %d", code)
+	}
+}
+
+// TestConsoleOverSASL: with only a SASL listener and an authorizer, the
+// console connects with console.client.config's credentials (a super
+// user) and its pages read the cluster.
+func TestConsoleOverSASL(t *testing.T) {
+	props := filepath.Join(t.TempDir(), "console.properties")
+	if err := os.WriteFile(props, []byte("security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\n"+
+		`sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="admin-secret";`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kafka := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	h, cancel, done := started(t, "--listeners", "SASL_PLAINTEXT://"+kafka, "--listener.security.protocol.map", "SASL_PLAINTEXT:SASL_PLAINTEXT",
+		"--sasl.enabled.mechanisms", "PLAIN", "--sasl.jaas.config", `org.apache.kafka.common.security.plain.PlainLoginModule required user_admin="admin-secret";`,
+		"--authorizer.class.name", "StandardAuthorizer", "--super.users", "User:admin",
+		"--http.listener", "127.0.0.1:0", "--http.auth", "login", "--console.client.config", props,
+		"--data-dir", t.TempDir(), "--log.segment.bytes", "4194304")
+	defer func() { cancel(); <-done }()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+h+"/console/", nil)
+	req.SetBasicAuth("admin", "admin-secret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	// The cluster id comes from a Metadata answer over SASL.
+	if resp.StatusCode != http.StatusOK || strings.Contains(string(body), `id="cluster-id"></dd>`) || strings.Contains(string(body), `id="error"`) {
+		t.Fatalf("/console/ over SASL: %d\n%s", resp.StatusCode, body)
 	}
 }
