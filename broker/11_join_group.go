@@ -66,7 +66,7 @@ func handleJoinGroup(ctx context.Context, b *Broker, req *protocol.Request) (kms
 		resp.ErrorCode, resp.Generation = code, -1
 		return resp, nil
 	}
-	info := group.JoinInfo{ClientHost: clientHost(req.Conn)}
+	info := group.JoinInfo{ClientHost: clientHost(req.Conn), Topics: b.topicCatalog()}
 	if req.Header.ClientID != nil {
 		info.ClientID = *req.Header.ClientID
 	}

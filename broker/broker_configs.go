@@ -232,6 +232,12 @@ func gregorBrokerValues(b *Broker) (static map[string]string, used map[string]bo
 		}
 		return strconv.Itoa(v)
 	}
+	orStr := func(v, zero string) string {
+		if v == "" {
+			return zero
+		}
+		return v
+	}
 	orList := func(v []string, zero ...string) []string {
 		if len(v) == 0 {
 			return zero
@@ -256,9 +262,8 @@ func gregorBrokerValues(b *Broker) (static map[string]string, used map[string]bo
 		"group.consumer.max.session.timeout.ms":    ms(g.ConsumerMaxSessionTimeout, 60*time.Second),
 		"group.consumer.min.heartbeat.interval.ms": ms(g.ConsumerMinHeartbeatInterval, 5*time.Second),
 		"group.consumer.max.heartbeat.interval.ms": ms(g.ConsumerMaxHeartbeatInterval, 15*time.Second),
-		// Non-empty groups do not move between protocols (broker/group,
-		// consumer.go): Kafka's "disabled", not its default "bidirectional".
-		"group.consumer.migration.policy":     "disabled",
+		// broker/group/consumer_migrate.go: online moves between protocols.
+		"group.consumer.migration.policy":     orStr(g.ConsumerMigrationPolicy, "bidirectional"),
 		"group.consumer.session.timeout.ms":   ms(g.ConsumerSessionTimeout, 45*time.Second),
 		"group.initial.rebalance.delay.ms":    ms(g.InitialRebalanceDelay, 3*time.Second),
 		"group.max.session.timeout.ms":        ms(g.MaxSessionTimeout, 30*time.Minute),

@@ -250,6 +250,31 @@ func kip848Java(t *testing.T, v string) {
 		})
 	}
 
+	// Online migration (group.consumer.migration.policy=bidirectional, both
+	// brokers' default): a classic group rolled to the consumer protocol
+	// member by member while records are produced, and with cooperative
+	// members rolled back to classic members.
+	for _, roll := range []struct {
+		assignor string
+		back     bool
+	}{{"cooperative-sticky", true}, {"range", false}} {
+		scenario := "online upgrade under load: classic " + roll.assignor + " members rolled to group.protocol=consumer"
+		want := "consumer"
+		if roll.back {
+			scenario += " and back to classic"
+			want = "classic"
+		}
+		matrix(t, client, scenario, apis848, func(t *testing.T, tg *target) {
+			topic := newTopic(t, tg, "k848-roll", 6)
+			group := uniq("g848-roll")
+			const n = 800
+			lines := java848(t, v, "roll", "--bootstrap", tg.addr, "--topic", topic, "--group", group,
+				"--count", fmt.Sprint(n), "--classic-assignor", roll.assignor, "--back", fmt.Sprint(roll.back))
+			checkGroupReads(t, lines, n, want)
+			checkCommitted(t, tg, group, topic)
+		})
+	}
+
 	matrix(t, client, "static member leaves and comes back to the same partitions", apis848, func(t *testing.T, tg *target) {
 		topic := newTopic(t, tg, "k848-static", 4)
 		group := uniq("g848-static")
@@ -472,6 +497,13 @@ func normGroupsTool(s string, names map[string]string) string {
 // described as a Stable consumer group whose members share every partition.
 func checkRebalance(t *testing.T, lines [][]byte, n int) {
 	t.Helper()
+	checkGroupReads(t, lines, n, "consumer")
+}
+
+// checkGroupReads is checkRebalance's check with the group type the admin
+// client must describe at the end (consumer or classic).
+func checkGroupReads(t *testing.T, lines [][]byte, n int, wantType string) {
+	t.Helper()
 	type read struct {
 		M int
 		P int32
@@ -526,8 +558,8 @@ func checkRebalance(t *testing.T, lines [][]byte, n int) {
 		t.Fatalf("%d records read twice, more than the at-least-once allowance (%d)", dups, n/10)
 	}
 	t.Logf("%d records, %d read twice across a member change; events %v", n, dups, events)
-	if !strings.EqualFold(kv["type"], "consumer") || !strings.EqualFold(kv["state"], "stable") || kv["members"] != "3" || kv["assigned"] != "6" {
-		t.Fatalf("the group as the admin client describes it: %v; want a Stable CONSUMER group of 3 members sharing 6 partitions", kv)
+	if !strings.EqualFold(kv["type"], wantType) || !strings.EqualFold(kv["state"], "stable") || kv["members"] != "3" || kv["assigned"] != "6" {
+		t.Fatalf("the group as the admin client describes it: %v; want a Stable %s group of 3 members sharing 6 partitions", kv, strings.ToUpper(wantType))
 	}
 }
 

@@ -85,6 +85,10 @@ func (g *group) validateMember(memberID string, instanceID *string, generation i
 }
 
 func (g *group) sync(req *kmsg.SyncGroupRequest, respond func(*kmsg.SyncGroupResponse), fail func(*kerr.Error)) {
+	if g.cg != nil {
+		g.classicSync(req, respond, fail)
+		return
+	}
 	if err := g.validateMember(req.MemberID, req.InstanceID, req.Generation); err != nil {
 		fail(err)
 		return
@@ -164,6 +168,12 @@ func (c *Coordinator) Heartbeat(req *kmsg.HeartbeatRequest) *kmsg.HeartbeatRespo
 		return resp
 	}
 	found := c.withGroup(req.Group, false, func(g *group) {
+		if g.cg != nil {
+			if err := g.classicHeartbeat(req); err != nil {
+				resp.ErrorCode = err.Code
+			}
+			return
+		}
 		if err := g.validateMember(req.MemberID, req.InstanceID, req.Generation); err != nil {
 			resp.ErrorCode = err.Code
 			return
@@ -215,6 +225,9 @@ func (c *Coordinator) LeaveGroup(req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupRe
 }
 
 func (g *group) leave(l kmsg.LeaveGroupRequestMember) *kerr.Error {
+	if g.cg != nil {
+		return g.classicLeave(l)
+	}
 	id := l.MemberID
 	if l.InstanceID != nil {
 		cur, ok := g.static[*l.InstanceID]

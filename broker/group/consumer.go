@@ -47,14 +47,11 @@ package group
 // A consumer group lives in the same group map as classic groups (group.cg
 // set); the classic code sees it as a group of protocol type "consumer"
 // with no classic members, Empty while it has no members and Stable
-// otherwise. The moves between protocols Kafka allows under
-// group.consumer.migration.policy=disabled are served: an empty classic
-// group becomes a consumer group when a consumer-protocol member joins, an
-// empty consumer group a classic group when a classic member joins (offsets
-// stay); a heartbeat to a classic group with members gets GROUP_ID_NOT_FOUND
-// "Group <id> is not a consumer group.", a JoinGroup to a consumer group
-// with members INCONSISTENT_GROUP_PROTOCOL. Kafka's online migration of
-// non-empty groups (classic members inside a consumer group) is not served.
+// otherwise. An empty classic group becomes a consumer group when a
+// consumer-protocol member joins, an empty consumer group a classic group
+// when a classic member joins (offsets stay); groups with members move
+// between the protocols online as group.consumer.migration.policy allows
+// (consumer_migrate.go), with classic members inside consumer groups.
 //
 // The whole group (epochs, members, their epochs and assignments, the
 // target assignment and the subscribed topics' metadata) is one record in
@@ -183,6 +180,11 @@ type cmember struct {
 	hb        timer
 	revokeSeq uint64
 	revokeT   timer
+
+	// classic is set for a member speaking the classic protocol
+	// (JoinGroup, SyncGroup, Heartbeat) inside the consumer group
+	// (consumer_migrate.go).
+	classic *classicMeta
 }
 
 // consumerGroup is the KIP-848 part of a group; guarded by the group's mu.
@@ -354,12 +356,20 @@ func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatReq
 
 // asConsumerGroup returns g's consumer group, turning an empty classic
 // group into one (Kafka deletes the empty classic group and creates a
-// consumer group; committed offsets stay).
-func (g *group) asConsumerGroup() (*consumerGroup, *hbError) {
+// consumer group; committed offsets stay), and a classic group with
+// members into one when the migration policy allows it
+// (consumer_migrate.go).
+func (g *group) asConsumerGroup(cat TopicCatalog) (*consumerGroup, *hbError) {
 	if g.cg != nil {
 		return g.cg, nil
 	}
-	if len(g.members) > 0 || len(g.pending) > 0 || g.state != stateEmpty {
+	if len(g.members) > 0 {
+		if e := g.upgradeToConsumer(cat); e != nil {
+			return nil, e
+		}
+		return g.cg, nil
+	}
+	if len(g.pending) > 0 || g.state != stateEmpty {
 		return nil, hbErr(kerr.GroupIDNotFound, "Group %s is not a consumer group.", g.id)
 	}
 	if g.generation > 0 || g.protocolType != "" {
@@ -377,7 +387,7 @@ func (g *group) asConsumerGroup() (*consumerGroup, *hbError) {
 }
 
 func (g *group) consumerHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest, info JoinInfo, cat TopicCatalog, resp *kmsg.ConsumerGroupHeartbeatResponse) *hbError {
-	cg, e := g.asConsumerGroup()
+	cg, e := g.asConsumerGroup(cat)
 	if e != nil {
 		return e
 	}
@@ -592,17 +602,30 @@ func (g *group) consumerLeave(req *kmsg.ConsumerGroupHeartbeatRequest, resp *kms
 }
 
 // fenceMember removes m from the group (left, session or rebalance
-// timeout) and starts a new group epoch.
+// timeout) and starts a new group epoch, or turns the group back into a
+// classic group when m was the last member speaking the consumer protocol
+// (consumer_migrate.go).
 func (g *group) fenceMember(m *cmember, reason string) error {
+	return g.removeConsumerMember(m, reason, true)
+}
+
+// removeConsumerMember is fenceMember; a downgrade is considered only when
+// mayDowngrade (a classic LeaveGroup does not, as in Kafka).
+func (g *group) removeConsumerMember(m *cmember, reason string, mayDowngrade bool) error {
 	cg := g.cg
+	down := mayDowngrade && g.downgradeAfter(m)
 	g.c.log.Info("consumer group member removed", zap.String("group", g.id), zap.String("member", m.id), zap.String("reason", reason))
 	g.stopConsumerTimers(m)
+	g.stopClassicDeadline(m)
 	g.setOwners(m, m.id, assignment{}, assignment{})
 	delete(cg.members, m.id)
 	delete(cg.target, m.id)
 	cg.subDirty = true
 	if m.instanceID != nil && cg.static[*m.instanceID] == m.id {
 		delete(cg.static, *m.instanceID)
+	}
+	if down {
+		return g.downgradeToClassic()
 	}
 	cg.epoch++
 	g.maybeAssign()
@@ -653,7 +676,11 @@ func (g *group) resetConsumerSession(m *cmember) {
 	}
 	m.hbSeq++
 	seq, id := m.hbSeq, m.id
-	m.hb = g.c.clock.AfterFunc(g.c.consumerSessionTimeout(g.id), func() {
+	d := g.c.consumerSessionTimeout(g.id)
+	if m.classic != nil {
+		d = m.classic.sessionTimeout
+	}
+	m.hb = g.c.clock.AfterFunc(d, func() {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		if g.state == stateDead || g.cg == nil {
@@ -713,6 +740,7 @@ func (g *group) consumerShutdown() {
 	}
 	for _, m := range g.cg.members {
 		g.stopConsumerTimers(m)
+		g.stopClassicDeadline(m)
 	}
 }
 

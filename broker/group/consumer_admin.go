@@ -17,15 +17,11 @@ import (
 
 // asClassicGroup readies g for a classic JoinGroup: an empty consumer group
 // becomes a classic group (its consumer state is deleted, its offsets
-// stay), as Kafka converts it; a consumer group with members refuses with
-// INCONSISTENT_GROUP_PROTOCOL (Kafka would take the member in through its
-// online migration, which gregor does not serve).
+// stay), as Kafka converts it. A consumer group with members takes the
+// joining member in as a classic member (g.join, consumer_migrate.go).
 func (g *group) asClassicGroup() *kerr.Error {
 	if g.cg == nil {
 		return nil
-	}
-	if len(g.cg.members) > 0 {
-		return kerr.InconsistentGroupProtocol
 	}
 	if err := g.c.persist(g.id, storage.KV{Key: consumerGroupKey(g.id)}); err != nil {
 		return kerr.ErrorForCode(kafkaerr.Coordinator(err)).(*kerr.Error)
@@ -53,6 +49,13 @@ func (g *group) consumerCommitCheck(memberID string, epoch int32, transactional 
 	m := cg.members[memberID]
 	if m == nil {
 		return kerr.UnknownMemberID, nil
+	}
+	if m.classic != nil {
+		// A classic member commits with its generation, its member epoch.
+		if epoch != m.epoch {
+			return kerr.IllegalGeneration, nil
+		}
+		return nil, nil
 	}
 	if !transactional && version < 9 {
 		return kerr.UnsupportedVersion, nil
@@ -145,7 +148,10 @@ func (c *Coordinator) describeConsumerGroup(id string, version int16, ops bool) 
 			rm.Assignment = g.describeAssignment(m.assigned)
 			rm.TargetAssignment = g.describeAssignment(cg.target[m.id])
 			if version >= 1 {
-				rm.MemberType = 1 // a consumer-protocol member (0 would be classic)
+				rm.MemberType = 1 // a consumer-protocol member
+				if m.classic != nil {
+					rm.MemberType = 0 // a classic member (consumer_migrate.go)
+				}
 			}
 			rg.Members = append(rg.Members, rm)
 		}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/gregor-broker/gregor/storage"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 )
 
@@ -47,6 +48,9 @@ func parseConsumerGroupKey(k []byte) (string, bool) {
 
 func groupTombstone(group string) storage.KV { return storage.KV{Key: groupKey(group)} }
 
+// groupTombstoneConsumer removes a group's consumer state.
+func groupTombstoneConsumer(group string) storage.KV { return storage.KV{Key: consumerGroupKey(group)} }
+
 // consumerRecord is the stored form of a consumer group. Frozen field
 // names; topic ids are hex.
 type consumerRecord struct {
@@ -72,8 +76,22 @@ type memberRecord struct {
 	Assigned         map[string][]int32 `json:"assigned,omitempty"`
 	Revoking         map[string][]int32 `json:"revoking,omitempty"`
 	// AssignedAt: topic id → partition → the member epoch it was given at.
-	AssignedAt  map[string]map[string]int32 `json:"assigned_at,omitempty"`
-	assignedSet assignment                  // not stored: for comparisons
+	AssignedAt map[string]map[string]int32 `json:"assigned_at,omitempty"`
+	// Classic is set for a member speaking the classic protocol.
+	Classic     *classicRecord `json:"classic,omitempty"`
+	assignedSet assignment     // not stored: for comparisons
+}
+
+// classicRecord is a classic member's session timeout and JoinGroup
+// protocols (the metadata is base64 in the JSON).
+type classicRecord struct {
+	SessionTimeout int64           `json:"session_timeout_ms"`
+	Protocols      []classicProtoR `json:"protocols"`
+}
+
+type classicProtoR struct {
+	Name     string `json:"name"`
+	Metadata []byte `json:"metadata"`
 }
 
 func encodeAssignment(a assignment) map[string][]int32 {
@@ -143,8 +161,31 @@ func (m *cmember) record() memberRecord {
 		Epoch: m.epoch, PrevEpoch: m.prevEpoch, State: int8(m.state),
 		Assigned: encodeAssignment(m.assigned), Revoking: encodeAssignment(m.revoking),
 		AssignedAt:  encodeAssignedAt(m.assignedAt),
+		Classic:     encodeClassic(m.classic),
 		assignedSet: m.assigned.clone(),
 	}
+}
+
+func encodeClassic(cm *classicMeta) *classicRecord {
+	if cm == nil {
+		return nil
+	}
+	r := &classicRecord{SessionTimeout: int64(cm.sessionTimeout / time.Millisecond)}
+	for _, p := range cm.protocols {
+		r.Protocols = append(r.Protocols, classicProtoR{Name: p.Name, Metadata: p.Metadata})
+	}
+	return r
+}
+
+func decodeClassic(r *classicRecord) *classicMeta {
+	if r == nil || len(r.Protocols) == 0 {
+		return nil
+	}
+	cm := &classicMeta{sessionTimeout: time.Duration(r.SessionTimeout) * time.Millisecond}
+	for _, p := range r.Protocols {
+		cm.protocols = append(cm.protocols, kmsg.JoinGroupRequestProtocol{Name: p.Name, Metadata: p.Metadata})
+	}
+	return cm
 }
 
 // hbMark is what a heartbeat can change, taken before it: the group's
@@ -220,6 +261,7 @@ func (g *group) loadConsumer(v []byte) error {
 			epoch: mr.Epoch, prevEpoch: mr.PrevEpoch, state: memberState(mr.State),
 			assigned: decodeAssignment(mr.Assigned), revoking: decodeAssignment(mr.Revoking),
 			assignedAt: decodeAssignedAt(mr.AssignedAt),
+			classic:    decodeClassic(mr.Classic),
 		}
 		cg.members[id] = m
 		if m.instanceID != nil {

@@ -494,7 +494,9 @@ func TestConsumerOffsetCommitMemberEpoch(t *testing.T) {
 }
 
 func TestConsumerClassicMigration(t *testing.T) {
-	h := newHarness(t, consumerTestConfig())
+	cfg := consumerTestConfig()
+	cfg.ConsumerMigrationPolicy = MigrationDisabled
+	h := newHarness(t, cfg)
 	cat := testCatalog{"t": 2}
 	// An empty classic group (simple commits) becomes a consumer group.
 	if c := h.c.OffsetCommit(offsetCommitReq(9, "g", "", -1), nil).Topics[0].Partitions[0].ErrorCode; c != 0 {
@@ -518,7 +520,8 @@ func TestConsumerClassicMigration(t *testing.T) {
 	if dg.Groups[0].ErrorCode != kerr.GroupIDNotFound.Code || dg.Groups[0].State != "Dead" {
 		t.Fatalf("DescribeGroups v6 of a consumer group: %v %s", kerr.ErrorForCode(dg.Groups[0].ErrorCode), dg.Groups[0].State)
 	}
-	// A classic member cannot join while consumer members are in.
+	// Under the disabled policy a classic member cannot join while
+	// consumer members are in.
 	jr := joinAndWait(t, h, joinReq("g", "", nil))
 	if jr.ErrorCode != kerr.InconsistentGroupProtocol.Code {
 		t.Fatalf("JoinGroup to a consumer group with members: %v, want INCONSISTENT_GROUP_PROTOCOL", kerr.ErrorForCode(jr.ErrorCode))
@@ -535,9 +538,234 @@ func TestConsumerClassicMigration(t *testing.T) {
 	if d := h.describeCG(t, "g"); d.ErrorCode != kerr.GroupIDNotFound.Code {
 		t.Fatalf("ConsumerGroupDescribe of a classic group: %v", kerr.ErrorForCode(d.ErrorCode))
 	}
-	// And a consumer member cannot join a classic group with members.
+	// And under the disabled policy a consumer member cannot join a
+	// classic group with members.
 	b := h.member(cat, "g", "b", "t")
 	wantHB(t, b.beat(), kerr.GroupIDNotFound)
+}
+
+// classicConsumer is a classic member speaking the embedded consumer
+// protocol (cooperative: it reports what it owns when it joins).
+type classicConsumer struct {
+	t     *testing.T
+	h     *harness
+	cat   testCatalog
+	group string
+	id    string
+	gen   int32
+	owned map[string][]int32 // by topic name
+}
+
+func (cc *classicConsumer) joinReq() *kmsg.JoinGroupRequest {
+	md := kmsg.NewConsumerMemberMetadata()
+	md.Version = 3
+	md.Topics = []string{"t"}
+	for t, ps := range cc.owned {
+		md.OwnedPartitions = append(md.OwnedPartitions, kmsg.ConsumerMemberMetadataOwnedPartition{Topic: t, Partitions: ps})
+	}
+	r := joinReq(cc.group, cc.id, nil)
+	r.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "cooperative-sticky", Metadata: md.AppendTo(nil)}}
+	return r
+}
+
+// join rejoins and syncs, adopting the assignment (revoking what it lost).
+func (cc *classicConsumer) joinSync() (join *kmsg.JoinGroupResponse) {
+	cc.t.Helper()
+	jr := joinAndWait(cc.t, cc.h, cc.joinReq())
+	if jr.ErrorCode == kerr.MemberIDRequired.Code {
+		cc.id = jr.MemberID
+		jr = joinAndWait(cc.t, cc.h, cc.joinReq())
+	}
+	if jr.ErrorCode != 0 {
+		cc.t.Fatalf("classic %s join: %v", cc.id, kerr.ErrorForCode(jr.ErrorCode))
+	}
+	cc.id, cc.gen = jr.MemberID, jr.Generation
+	return jr
+}
+
+func (cc *classicConsumer) sync(assign map[string]string) {
+	cc.t.Helper()
+	sr := cc.h.sync(cc.group, cc.id, cc.gen, assign).get(cc.t)
+	if sr.ErrorCode != 0 {
+		cc.t.Fatalf("classic %s sync: %v", cc.id, kerr.ErrorForCode(sr.ErrorCode))
+	}
+	var a kmsg.ConsumerMemberAssignment
+	if err := a.ReadFrom(sr.MemberAssignment); err != nil {
+		cc.t.Fatalf("classic %s assignment: %v", cc.id, err)
+	}
+	cc.owned = map[string][]int32{}
+	for _, t := range a.Topics {
+		cc.owned[t.Topic] = t.Partitions
+	}
+}
+
+func classicAssign(parts ...int32) string {
+	a := kmsg.NewConsumerMemberAssignment()
+	a.Version = 3
+	a.Topics = []kmsg.ConsumerMemberAssignmentTopic{{Topic: "t", Partitions: parts}}
+	return string(a.AppendTo(nil))
+}
+
+// TestConsumerOnlineMigration: a classic group with members is upgraded by
+// a consumer-protocol member joining, its classic members are driven by
+// REBALANCE_IN_PROGRESS through JoinGroup/SyncGroup until no partition is
+// owned twice and the newcomer has its share, and it becomes a classic
+// group again when that member leaves.
+func TestConsumerOnlineMigration(t *testing.T) {
+	h := newHarness(t, consumerTestConfig())
+	cat := testCatalog{"t": 4}
+	h.topics = cat
+	c1 := &classicConsumer{t: t, h: h, cat: cat, group: "g"}
+	c2 := &classicConsumer{t: t, h: h, cat: cat, group: "g"}
+	// A classic generation: c1 (the leader) gets 0,1 and c2 2,3.
+	c1.id = h.join(c1.joinReq()).get(t).MemberID // MEMBER_ID_REQUIRED
+	jr1 := h.join(c1.joinReq())
+	c2.id = h.join(c2.joinReq()).get(t).MemberID
+	jr2 := h.join(c2.joinReq())
+	for i := 0; i < 10 && !(jr1.done() && jr2.done()); i++ {
+		h.clk.Advance(time.Second)
+	}
+	c1.gen, c2.gen = jr1.get(t).Generation, jr2.get(t).Generation
+	leader := c1
+	if jr2.get(t).LeaderID == c2.id {
+		leader = c2
+	}
+	other := map[*classicConsumer]*classicConsumer{c1: c2, c2: c1}[leader]
+	ps2 := other.h.sync("g", other.id, other.gen, nil)
+	leader.sync(map[string]string{leader.id: classicAssign(0, 1), other.id: classicAssign(2, 3)})
+	if r := ps2.get(t); r.ErrorCode != 0 {
+		t.Fatalf("classic sync: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	other.owned = map[string][]int32{"t": {2, 3}}
+	gen := c1.gen
+
+	// A consumer-protocol member joins: the group is upgraded.
+	n := h.member(cat, "g", "n", "t")
+	n.mustBeat()
+	if n.epoch != gen+1 || n.count() != 0 {
+		t.Fatalf("new member after the upgrade: epoch %d with %d partitions, want %d with none (all still owned by classic members)", n.epoch, n.count(), gen+1)
+	}
+	if lg := h.c.ListGroups(&kmsg.ListGroupsRequest{Version: 5, TypesFilter: []string{"consumer"}}); len(lg.Groups) != 1 {
+		t.Fatalf("after the upgrade ListGroups of type consumer: %+v", lg.Groups)
+	}
+	d := h.describeCG(t, "g")
+	if len(d.Members) != 3 || d.Epoch != gen+1 {
+		t.Fatalf("described after the upgrade: %d members at epoch %d, want 3 at %d", len(d.Members), d.Epoch, gen+1)
+	}
+	// A classic member commits with its generation (its member epoch).
+	if c := h.c.OffsetCommit(offsetCommitReq(8, "g", c1.id, c1.gen), nil).Topics[0].Partitions[0].ErrorCode; c != 0 {
+		t.Fatalf("classic member's commit at its generation: %v", kerr.ErrorForCode(c))
+	}
+	if c := h.c.OffsetCommit(offsetCommitReq(8, "g", c1.id, c1.gen+5), nil).Topics[0].Partitions[0].ErrorCode; c != kerr.IllegalGeneration.Code {
+		t.Fatalf("classic member's commit at another generation: %v, want ILLEGAL_GENERATION", kerr.ErrorForCode(c))
+	}
+
+	// Classic members are told to rejoin, and are driven to the target.
+	classic := []*classicConsumer{c1, c2}
+	for round := 0; round < 6; round++ {
+		for _, cc := range classic {
+			switch code := h.heartbeat("g", cc.id, cc.gen, nil); code {
+			case 0:
+			case kerr.RebalanceInProgress.Code:
+				cc.joinSync()
+				cc.sync(nil)
+			default:
+				t.Fatalf("classic %s heartbeat: %v", cc.id, kerr.ErrorForCode(code))
+			}
+		}
+		n.mustBeat()
+		assertNoOverlapMixed(t, n, c1, c2)
+	}
+	if n.count() == 0 || len(c1.owned["t"])+len(c2.owned["t"])+n.count() != 4 {
+		t.Fatalf("after the rebalance: new member %d partitions, classic %v and %v; want all 4 spread, the new member with some", n.count(), c1.owned, c2.owned)
+	}
+	if d := h.describeCG(t, "g"); d.State != "Stable" {
+		t.Fatalf("group state %s after the rebalance, want Stable", d.State)
+	}
+	// The classic members are stored as such: after a restart they
+	// heartbeat and sync as before.
+	h.c.Close()
+	h.open(consumerTestConfig())
+	for _, cc := range classic {
+		if code := h.heartbeat("g", cc.id, cc.gen, nil); code != 0 {
+			t.Fatalf("classic %s heartbeat after a restart: %v", cc.id, kerr.ErrorForCode(code))
+		}
+	}
+
+	// The consumer-protocol member leaves: the group is a classic group
+	// again, rebalancing; the classic members rejoin it as classic members.
+	n.epoch = leaveEpoch
+	n.mustBeat()
+	if lg := h.c.ListGroups(&kmsg.ListGroupsRequest{Version: 5, TypesFilter: []string{"classic"}}); len(lg.Groups) != 1 || lg.Groups[0].GroupState != "PreparingRebalance" {
+		t.Fatalf("after the downgrade ListGroups of type classic: %+v", lg.Groups)
+	}
+	if code := h.heartbeat("g", c1.id, c1.gen, nil); code != kerr.RebalanceInProgress.Code && code != kerr.IllegalGeneration.Code {
+		t.Fatalf("classic heartbeat after the downgrade: %v, want REBALANCE_IN_PROGRESS or ILLEGAL_GENERATION", kerr.ErrorForCode(code))
+	}
+	p1, p2 := h.join(c1.joinReq()), h.join(c2.joinReq())
+	for i := 0; i < 30 && !(p1.done() && p2.done()); i++ {
+		h.clk.Advance(time.Second)
+	}
+	j1, j2 := p1.get(t), p2.get(t)
+	if j1.ErrorCode != 0 || j2.ErrorCode != 0 || j1.Generation != j2.Generation || j1.Generation <= gen {
+		t.Fatalf("rejoin after the downgrade: %v gen %d, %v gen %d", kerr.ErrorForCode(j1.ErrorCode), j1.Generation, kerr.ErrorForCode(j2.ErrorCode), j2.Generation)
+	}
+	if dg := h.describe("g"); dg.State != "CompletingRebalance" || len(dg.Members) != 2 {
+		t.Fatalf("classic group after the rejoin: %s with %d members", dg.State, len(dg.Members))
+	}
+}
+
+// TestConsumerMigrationPolicy: upgrade alone does not downgrade, downgrade
+// alone does not upgrade.
+func TestConsumerMigrationPolicy(t *testing.T) {
+	for _, policy := range []string{MigrationUpgrade, MigrationDowngrade} {
+		t.Run(policy, func(t *testing.T) {
+			cfg := consumerTestConfig()
+			cfg.ConsumerMigrationPolicy = policy
+			h := newHarness(t, cfg)
+			cat := testCatalog{"t": 2}
+			h.topics = cat
+			cc := &classicConsumer{t: t, h: h, cat: cat, group: "g"}
+			cc.id = h.join(cc.joinReq()).get(t).MemberID
+			p := h.join(cc.joinReq())
+			for i := 0; i < 10 && !p.done(); i++ {
+				h.clk.Advance(time.Second)
+			}
+			cc.gen = p.get(t).Generation
+			cc.sync(map[string]string{cc.id: classicAssign(0, 1)})
+			n := h.member(cat, "g", "n", "t")
+			if policy == MigrationDowngrade {
+				wantHB(t, n.beat(), kerr.GroupIDNotFound)
+				return
+			}
+			n.mustBeat()
+			n.epoch = leaveEpoch
+			n.mustBeat()
+			if lg := h.c.ListGroups(&kmsg.ListGroupsRequest{Version: 5, TypesFilter: []string{"consumer"}}); len(lg.Groups) != 1 {
+				t.Fatalf("policy upgrade: the group after its consumer member left: %+v, want still a consumer group", lg.Groups)
+			}
+		})
+	}
+}
+
+// assertNoOverlapMixed fails when a partition of t is owned twice among a
+// consumer-protocol member and classic members.
+func assertNoOverlapMixed(t *testing.T, n *cmem, cs ...*classicConsumer) {
+	t.Helper()
+	seen := map[int32]string{}
+	for _, ps := range n.owned {
+		for _, p := range ps {
+			seen[p] = n.id
+		}
+	}
+	for _, cc := range cs {
+		for _, p := range cc.owned["t"] {
+			if o, ok := seen[p]; ok {
+				t.Fatalf("partition %d owned by %s and %s at once", p, o, cc.id)
+			}
+			seen[p] = cc.id
+		}
+	}
 }
 
 // joinAndWait sends a JoinGroup and returns its first answer, advancing the
@@ -545,7 +773,7 @@ func TestConsumerClassicMigration(t *testing.T) {
 func joinAndWait(t *testing.T, h *harness, req *kmsg.JoinGroupRequest) *kmsg.JoinGroupResponse {
 	t.Helper()
 	var got []*kmsg.JoinGroupResponse
-	h.c.join(req, JoinInfo{ClientID: "classic"}, func(r *kmsg.JoinGroupResponse) { got = append(got, r) })
+	h.c.join(req, h.joinInfo("classic"), func(r *kmsg.JoinGroupResponse) { got = append(got, r) })
 	for i := 0; len(got) == 0 && i < 10; i++ {
 		h.clk.Advance(time.Second)
 	}

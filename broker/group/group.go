@@ -60,6 +60,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -121,6 +122,10 @@ type Config struct {
 	ConsumerAssignors []string
 	// ConsumerMaxSize is group.consumer.max.size; default math.MaxInt32.
 	ConsumerMaxSize int
+	// ConsumerMigrationPolicy is group.consumer.migration.policy: which
+	// online conversions between classic and consumer groups with members
+	// happen (consumer_migrate.go); default bidirectional.
+	ConsumerMigrationPolicy string
 	// ConsumerGroupConfig, when set, returns a group's own
 	// consumer.session.timeout.ms and consumer.heartbeat.interval.ms (0 when
 	// not set), which override the two above for that group.
@@ -181,6 +186,9 @@ func (c *Config) EnsureDefaults() {
 	if c.ConsumerMaxSize == 0 {
 		c.ConsumerMaxSize = math.MaxInt32
 	}
+	if c.ConsumerMigrationPolicy == "" {
+		c.ConsumerMigrationPolicy = MigrationBidirectional
+	}
 }
 
 // Validate fills defaults (EnsureDefaults) and rejects impossible values.
@@ -214,6 +222,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("group: group.consumer.heartbeat.interval.ms (%v) must be within group.consumer.min.heartbeat.interval.ms (%v) and group.consumer.max.heartbeat.interval.ms (%v)", c.ConsumerHeartbeatInterval, c.ConsumerMinHeartbeatInterval, c.ConsumerMaxHeartbeatInterval)
 	case c.ConsumerMaxSize < 0:
 		return errors.New("group: group.consumer.max.size must be positive")
+	}
+	c.ConsumerMigrationPolicy = strings.ToLower(c.ConsumerMigrationPolicy)
+	switch c.ConsumerMigrationPolicy {
+	case MigrationBidirectional, MigrationUpgrade, MigrationDowngrade, MigrationDisabled:
+	default:
+		return fmt.Errorf("group: group.consumer.migration.policy: unknown policy %q (one of %s)", c.ConsumerMigrationPolicy, migrationPolicyNames())
 	}
 	for _, a := range c.ConsumerAssignors {
 		if a != AssignorUniform && a != AssignorRange {

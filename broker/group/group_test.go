@@ -141,6 +141,13 @@ type harness struct {
 	clk *fakeClock
 	kv  *memKV
 	c   *Coordinator
+	// topics is the topic table classic joins see (a classic member
+	// joining a consumer group needs it).
+	topics testCatalog
+}
+
+func (h *harness) joinInfo(client string) JoinInfo {
+	return JoinInfo{ClientID: client, ClientHost: "/127.0.0.1", Topics: h.topics.cat()}
 }
 
 func testConfig() Config {
@@ -201,7 +208,7 @@ func (p *pendingJoin) get(t testing.TB) *kmsg.JoinGroupResponse {
 
 func (h *harness) join(req *kmsg.JoinGroupRequest) *pendingJoin {
 	p := &pendingJoin{}
-	h.c.join(req, JoinInfo{ClientID: "cli", ClientHost: "/127.0.0.1"}, func(r *kmsg.JoinGroupResponse) { p.resps = append(p.resps, r) })
+	h.c.join(req, h.joinInfo("cli"), func(r *kmsg.JoinGroupResponse) { p.resps = append(p.resps, r) })
 	return p
 }
 

@@ -286,6 +286,9 @@ func (g *group) schedulePendingExpiry(id string, d time.Duration) {
 type JoinInfo struct {
 	ClientID   string
 	ClientHost string // Kafka reports "/ip"
+	// Topics is the cluster's topic table, for a classic member joining a
+	// consumer group (its subscription names topics; the group keeps ids).
+	Topics TopicCatalog
 }
 
 // join handles a JoinGroup; respond is called exactly once, possibly later
@@ -330,6 +333,16 @@ func (c *Coordinator) isClosed() bool {
 }
 
 func (g *group) join(req *kmsg.JoinGroupRequest, info JoinInfo, respond func(*kmsg.JoinGroupResponse), fail func(*kerr.Error, string)) {
+	if g.cg != nil && len(g.cg.members) > 0 {
+		if g.c.cfg.ConsumerMigrationPolicy == MigrationDisabled {
+			// Kafka 4.4: under disabled a classic member may not join or
+			// rejoin a consumer group with members.
+			fail(kerr.InconsistentGroupProtocol, req.MemberID)
+			return
+		}
+		g.classicJoin(req, info, info.Topics, respond, fail)
+		return
+	}
 	if err := g.asClassicGroup(); err != nil {
 		fail(err, req.MemberID)
 		return

@@ -108,6 +108,7 @@ type GroupSettings struct {
 	ConsumerMinHeartbeatInterval, ConsumerMaxHeartbeatInterval time.Duration
 	ConsumerAssignors                                          []string // group.consumer.assignors
 	ConsumerMaxSize                                            int      // group.consumer.max.size
+	ConsumerMigrationPolicy                                    string   // group.consumer.migration.policy
 }
 
 // Defaults only the command has; every other default is the packages'
@@ -174,6 +175,7 @@ func defaultConfig() Config {
 			ConsumerMaxHeartbeatInterval:  d.Group.ConsumerMaxHeartbeatInterval,
 			ConsumerAssignors:             d.Group.ConsumerAssignors,
 			ConsumerMaxSize:               d.Group.ConsumerMaxSize,
+			ConsumerMigrationPolicy:       d.Group.ConsumerMigrationPolicy,
 		},
 		Cluster: broker.ClusterConfig{
 			Name:                 d.Cluster.Name,
@@ -471,6 +473,9 @@ func parseConfigOver(c Config, l *loaded) (Config, error) {
 	}
 	if n, ok := p.int("group.consumer.max.size", 1, math.MaxInt32); ok {
 		c.Group.ConsumerMaxSize = int(n)
+	}
+	if v, ok := p.str("group.consumer.migration.policy"); ok {
+		c.Group.ConsumerMigrationPolicy = v
 	}
 
 	if v, ok := p.list("nameservers"); ok {

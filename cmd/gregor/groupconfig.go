@@ -29,5 +29,6 @@ func groupConfig(g GroupSettings) group.Config {
 		ConsumerMaxHeartbeatInterval:  g.ConsumerMaxHeartbeatInterval,
 		ConsumerAssignors:             g.ConsumerAssignors,
 		ConsumerMaxSize:               g.ConsumerMaxSize,
+		ConsumerMigrationPolicy:       g.ConsumerMigrationPolicy,
 	}
 }

@@ -40,6 +40,12 @@ import org.apache.kafka.common.serialization.StringSerializer;
  *       member commits after every poll and when partitions are revoked. Prints
  *       every record read ({"m":member,"p","o","v"}) and finally the group as
  *       the admin client describes it.
+ *   roll --bootstrap B --topic T --group G --count N --classic-assignor range|cooperative-sticky [--back true]
+ *       online migration: N records produced while a group of three classic
+ *       consumers (group.protocol=classic) is rolled, one member at a time, to
+ *       group.protocol=consumer (members 3, 4, 5 replace 0, 1, 2); with --back,
+ *       it is then rolled back to classic members (6, 7, 8 replace 3, 4, 5).
+ *       Prints what rebalance prints.
  *   static --bootstrap B --topic T --group G
  *       a static member (group.instance.id) reads its assignment, closes (a
  *       temporary leave), and a new consumer with the same instance id takes
@@ -67,6 +73,7 @@ public final class Kip848 {
         }
         switch (argv[0]) {
             case "rebalance" -> rebalance(a);
+            case "roll" -> roll(a);
             case "static" -> staticMember(a);
             case "regex" -> regex(a);
             case "hold" -> hold(a);
@@ -107,6 +114,11 @@ public final class Kip848 {
         final AtomicInteger read;
         final Thread thread;
         volatile Throwable failure;
+        // tolerant: a commit refused because a rebalance runs (a classic
+        // member's RebalanceInProgressException or CommitFailedException)
+        // is printed, not fatal: its records are read again by the next
+        // owner, as with Kafka.
+        boolean tolerant;
 
         Member(int idx, Properties props, String topic, AtomicInteger read) {
             this.idx = idx;
@@ -116,13 +128,25 @@ public final class Kip848 {
             this.thread = new Thread(this, "member-" + idx);
         }
 
+        void commit(KafkaConsumer<String, String> c) {
+            try {
+                c.commitSync();
+            } catch (org.apache.kafka.common.errors.RebalanceInProgressException
+                     | org.apache.kafka.clients.consumer.CommitFailedException e) {
+                if (!tolerant) {
+                    throw e;
+                }
+                print("{\"event\":\"commit-refused\",\"m\":" + idx + ",\"error\":" + q(e.getClass().getSimpleName()) + "}");
+            }
+        }
+
         @Override
         public void run() {
             try (KafkaConsumer<String, String> c = new KafkaConsumer<>(props)) {
                 c.subscribe(List.of(topic), new ConsumerRebalanceListener() {
                     @Override
                     public void onPartitionsRevoked(Collection<TopicPartition> parts) {
-                        c.commitSync();
+                        commit(c);
                         print("{\"event\":\"revoked\",\"m\":" + idx + ",\"n\":" + parts.size() + "}");
                     }
 
@@ -138,7 +162,7 @@ public final class Kip848 {
                         read.incrementAndGet();
                     }
                     if (!recs.isEmpty()) {
-                        c.commitSync();
+                        commit(c);
                     }
                 }
             } catch (Throwable t) {
@@ -200,6 +224,88 @@ public final class Kip848 {
         }
         for (Member m : members) {
             if (m.thread.isAlive() || m.thread.getState() != Thread.State.NEW) {
+                m.thread.join();
+            }
+        }
+        for (Member m : members) {
+            if (m.failure != null) {
+                throw new RuntimeException("member " + m.idx + " failed", m.failure);
+            }
+        }
+    }
+
+    private static Properties classicProps(Map<String, String> a, String clientId) {
+        Properties p = consumerProps(a, clientId);
+        p.put("group.protocol", "classic");
+        p.remove("group.remote.assignor");
+        String strategy = switch (a.getOrDefault("classic-assignor", "cooperative-sticky")) {
+            case "range" -> "org.apache.kafka.clients.consumer.RangeAssignor";
+            default -> "org.apache.kafka.clients.consumer.CooperativeStickyAssignor";
+        };
+        p.put("partition.assignment.strategy", strategy);
+        p.put("heartbeat.interval.ms", "500");
+        return p;
+    }
+
+    private static void roll(Map<String, String> a) throws Exception {
+        String topic = a.get("topic");
+        int n = Integer.parseInt(a.get("count"));
+        boolean back = Boolean.parseBoolean(a.getOrDefault("back", "false"));
+        AtomicInteger read = new AtomicInteger();
+        List<Member> members = new ArrayList<>();
+        for (int i = 0; i < 9; i++) {
+            boolean classic = i < 3 || i >= 6;
+            String id = "compat-java-848-roll-" + i;
+            Member m = new Member(i, classic ? classicProps(a, id) : consumerProps(a, id), topic, read);
+            m.tolerant = true;
+            members.add(m);
+        }
+        Properties pp = new Properties();
+        pp.put("bootstrap.servers", a.get("bootstrap"));
+        pp.put("client.id", "compat-java-848-producer");
+        pp.put("key.serializer", StringSerializer.class.getName());
+        pp.put("value.serializer", StringSerializer.class.getName());
+        pp.put("linger.ms", "5");
+        for (int i = 0; i < 3; i++) {
+            members.get(i).thread.start();
+        }
+        int steps = back ? 6 : 3;
+        long deadline = System.currentTimeMillis() + 100_000;
+        try (KafkaProducer<String, String> prod = new KafkaProducer<>(pp)) {
+            int step = 0;
+            for (int i = 0; i < n; i++) {
+                prod.send(new ProducerRecord<>(topic, "k-" + i, "v-" + i)).get();
+                if (step < steps && i == (step + 1) * n / (steps + 1)) {
+                    // Member step leaves, member step+3 takes its place.
+                    members.get(step).stop.set(true);
+                    members.get(step).thread.join();
+                    members.get(step + 3).thread.start();
+                    print("{\"event\":\"rolled\",\"m\":" + step + ",\"by\":" + (step + 3) + "}");
+                    step++;
+                }
+                Thread.sleep(2);
+            }
+        }
+        while (read.get() < n && System.currentTimeMillis() < deadline) {
+            Thread.sleep(100);
+        }
+        Thread.sleep(3000);
+        try (Admin ad = Admin.create(adminProps(a))) {
+            ConsumerGroupDescription d = ad.describeConsumerGroups(List.of(a.get("group"))).all().get().get(a.get("group"));
+            print("{\"key\":\"type\",\"value\":" + q(d.type().toString()) + "}");
+            print("{\"key\":\"state\",\"value\":" + q(d.groupState().toString()) + "}");
+            print("{\"key\":\"members\",\"value\":\"" + d.members().size() + "\"}");
+            int assigned = 0;
+            for (MemberDescription m : d.members()) {
+                assigned += m.assignment().topicPartitions().size();
+            }
+            print("{\"key\":\"assigned\",\"value\":\"" + assigned + "\"}");
+        }
+        for (Member m : members) {
+            m.stop.set(true);
+        }
+        for (Member m : members) {
+            if (m.thread.getState() != Thread.State.NEW) {
                 m.thread.join();
             }
         }
