@@ -47,6 +47,11 @@ type Config struct {
 	// made durable with a checkpoint, bounding the commit log re-scanned
 	// after a crash; default 10s.
 	CheckpointInterval time.Duration
+	// CheckpointBytes also checkpoints once the commit log has grown this
+	// much since the last checkpoint (looked at every second), so the log
+	// re-scanned after a crash stays bounded however fast it is written;
+	// default 512 MiB, negative: never.
+	CheckpointBytes int64
 	// RetentionInterval is how often retention runs; default 30s.
 	RetentionInterval time.Duration
 	// CompactionInterval is how often compacted partitions are checked

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestCheckpointWhileWriting: checkpoints taken while writers append
@@ -132,5 +133,30 @@ func checkCheckpointAgainstLog(t *testing.T, s *Store, ck *checkpointData) {
 					ck.pos, cp.key.part, id, st.batches, w.lastSeq[id])
 			}
 		}
+	}
+}
+
+// TestCheckpointByBytes: with a checkpoint interval far away, a log that
+// grows by CheckpointBytes gets a checkpoint anyway (bounding what a crash
+// re-scans however fast the log is written).
+func TestCheckpointByBytes(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.CheckpointInterval = time.Hour
+	cfg.CheckpointBytes = 64 << 10
+	s := mustOpen(t, cfg)
+	defer s.Close()
+	p, _ := s.CreatePartition(tid(3), 0)
+	start := s.ckptPos.Load()
+	for b := 0; s.EndPosition()-start < 2*cfg.CheckpointBytes; b++ {
+		if _, err := p.Append(writerBatch(0, b), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for s.ckptPos.Load() < start+cfg.CheckpointBytes {
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint past %d 30 s after writing %d bytes (last at %d)", start+cfg.CheckpointBytes, s.EndPosition()-start, s.ckptPos.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

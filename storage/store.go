@@ -32,6 +32,9 @@ func (c *Config) EnsureDefaults() {
 	if c.CheckpointInterval == 0 {
 		c.CheckpointInterval = 10 * time.Second
 	}
+	if c.CheckpointBytes == 0 {
+		c.CheckpointBytes = 512 << 20
+	}
 	if c.RetentionInterval == 0 {
 		c.RetentionInterval = 30 * time.Second
 	}
@@ -802,6 +805,9 @@ func (s *Store) housekeeper() {
 	defer s.wg.Done()
 	ck := time.NewTicker(s.cfg.CheckpointInterval)
 	defer ck.Stop()
+	// cb looks at how far the log has grown since the last checkpoint.
+	cb := time.NewTicker(min(time.Second, s.cfg.CheckpointInterval))
+	defer cb.Stop()
 	rt := time.NewTicker(s.cfg.RetentionInterval)
 	defer rt.Stop()
 	ct := time.NewTicker(s.cfg.CompactionInterval)
@@ -824,6 +830,13 @@ func (s *Store) housekeeper() {
 				if err := s.checkpoint(); err != nil {
 					s.log.Warn("storage: checkpoint failed", zap.Error(err))
 				}
+			}
+		case <-cb.C:
+			if s.cfg.CheckpointBytes > 0 && s.writePos.Load()-s.ckptPos.Load() >= s.cfg.CheckpointBytes && s.brokenErr() == nil {
+				if err := s.checkpoint(); err != nil {
+					s.log.Warn("storage: checkpoint failed", zap.Error(err))
+				}
+				ck.Reset(s.cfg.CheckpointInterval)
 			}
 		case <-s.kick:
 			if err := s.RunRetention(); err != nil {
