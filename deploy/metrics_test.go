@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,8 +29,15 @@ import (
 // exports: Prometheus makes `up` itself for every scrape target.
 var notFromBrokers = map[string]bool{"up": true}
 
-// use is one metric name and where deploy/ names it.
-type use struct{ metric, where string }
+// use is one metric name, the labels its selector matches on, and where
+// deploy/ names it.
+type use struct {
+	metric, where string
+	labels        []string
+}
+
+// byPrometheus are the labels Prometheus adds to every scraped series.
+var byPrometheus = map[string]bool{"instance": true, "job": true}
 
 // grafanaVar matches Grafana's variables: $name, ${name}, ${name:fmt},
 // [[name]]. The interval ones stand in range brackets, the rest in label
@@ -40,35 +48,46 @@ var (
 	labelValues     = regexp.MustCompile(`^\s*label_values\(\s*(.*?)\s*,\s*[A-Za-z_][A-Za-z0-9_]*\s*\)\s*$`)
 )
 
-// metricsOf parses a PromQL expression and returns the metric names its
-// selectors name; a selector without a metric name is an error (it would
-// match every series, and no check could hold it).
-func metricsOf(expr string) ([]string, error) {
+// selector is a metric a PromQL selector names and the labels it matches on.
+type selector struct {
+	name   string
+	labels []string
+}
+
+// metricsOf parses a PromQL expression and returns its selectors; a
+// selector without a metric name is an error (it would match every series,
+// and no check could hold it).
+func metricsOf(expr string) ([]selector, error) {
 	expr = grafanaInterval.ReplaceAllString(expr, "5m")
 	expr = grafanaVar.ReplaceAllString(expr, "x")
 	e, err := parser.NewParser(parser.Options{}).ParseExpr(expr)
 	if err != nil {
 		return nil, err
 	}
-	var names []string
+	var sels []selector
 	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
 		vs, ok := n.(*parser.VectorSelector)
 		if !ok {
 			return nil
 		}
-		name := vs.Name
+		sel := selector{name: vs.Name}
 		for _, m := range vs.LabelMatchers {
-			if m.Name == model.MetricNameLabel && name == "" {
-				name = m.Value
+			switch {
+			case m.Name == model.MetricNameLabel:
+				if sel.name == "" {
+					sel.name = m.Value
+				}
+			default:
+				sel.labels = append(sel.labels, m.Name)
 			}
 		}
-		if name == "" {
+		if sel.name == "" {
 			err = fmt.Errorf("selector %s names no metric", vs)
 		}
-		names = append(names, name)
+		sels = append(sels, sel)
 		return nil
 	})
-	return names, err
+	return sels, err
 }
 
 // dashboardUses returns every metric the dashboard's queries name: panel
@@ -88,14 +107,15 @@ func dashboardUses(t *testing.T, path string) []use {
 	if d["title"] == nil || d["uid"] == nil || d["panels"] == nil {
 		t.Fatalf("%s: not a Grafana dashboard (title, uid, panels)", path)
 	}
+	checkLayout(t, path, d)
 	var uses []use
 	add := func(where, expr string) {
-		names, err := metricsOf(expr)
+		sels, err := metricsOf(expr)
 		if err != nil {
 			t.Errorf("%s: %q: %v", where, expr, err)
 		}
-		for _, n := range names {
-			uses = append(uses, use{n, where})
+		for _, sel := range sels {
+			uses = append(uses, use{sel.name, where, sel.labels})
 		}
 	}
 	var walk func(where string, v any)
@@ -143,6 +163,53 @@ func dashboardUses(t *testing.T, path string) []use {
 		t.Fatalf("%s: no queries found", path)
 	}
 	return uses
+}
+
+// checkLayout holds what Grafana needs to show the dashboard as meant:
+// every panel with a unique id, a type, a gridPos inside the 24 columns, no
+// two panels overlapping, and every query on the datasource variable (so
+// the import asks for the Prometheus to use).
+func checkLayout(t *testing.T, path string, d map[string]any) {
+	t.Helper()
+	type rect struct {
+		title      string
+		x, y, w, h int
+	}
+	var placed []rect
+	ids := map[float64]string{}
+	panels, _ := d["panels"].([]any)
+	for _, p := range panels {
+		p, _ := p.(map[string]any)
+		title, _ := p["title"].(string)
+		id, _ := p["id"].(float64)
+		if other, dup := ids[id]; dup || id == 0 {
+			t.Errorf("%s: panel %q: id %v missing or shared with %q", path, title, id, other)
+		}
+		ids[id] = title
+		if p["type"] == nil {
+			t.Errorf("%s: panel %q has no type", path, title)
+		}
+		g, _ := p["gridPos"].(map[string]any)
+		num := func(k string) int { v, _ := g[k].(float64); return int(v) }
+		r := rect{title, num("x"), num("y"), num("w"), num("h")}
+		if g == nil || r.w <= 0 || r.h <= 0 || r.x < 0 || r.x+r.w > 24 {
+			t.Errorf("%s: panel %q: gridPos %v", path, title, g)
+		}
+		for _, o := range placed {
+			if r.x < o.x+o.w && o.x < r.x+r.w && r.y < o.y+o.h && o.y < r.y+r.h {
+				t.Errorf("%s: panels %q and %q overlap", path, o.title, title)
+			}
+		}
+		placed = append(placed, r)
+		targets, _ := p["targets"].([]any)
+		for _, tg := range targets {
+			tg, _ := tg.(map[string]any)
+			ds, _ := tg["datasource"].(map[string]any)
+			if ds["uid"] != "${datasource}" {
+				t.Errorf("%s: panel %q: a query on datasource %v, not ${datasource}", path, title, tg["datasource"])
+			}
+		}
+	}
 }
 
 // ruleFile is Prometheus's rule file format (alerting rules only here).
@@ -208,12 +275,12 @@ func alertUses(t *testing.T, path, runbook string) []use {
 			if !regexp.MustCompile(`(?m)^#+ ` + regexp.QuoteMeta(r.Alert) + `\s*$`).Match(doc) {
 				t.Errorf("%s: %s has no section %q", where, runbook, "### "+r.Alert)
 			}
-			names, err := metricsOf(r.Expr)
+			sels, err := metricsOf(r.Expr)
 			if err != nil {
 				t.Errorf("%s: %q: %v", where, r.Expr, err)
 			}
-			for _, n := range names {
-				uses = append(uses, use{n, where})
+			for _, sel := range sels {
+				uses = append(uses, use{sel.name, where, sel.labels})
 			}
 		}
 	}
@@ -223,44 +290,61 @@ func alertUses(t *testing.T, path, runbook string) []use {
 	return uses
 }
 
-// families parses a /metrics page: metric family name → type, for the
-// families with at least one series.
-func families(t *testing.T, page string) map[string]string {
+// family is a scraped metric family: its type and its series' label names.
+type family struct {
+	typ    string
+	labels map[string]bool
+}
+
+// addFamilies parses a /metrics page into fams (families with at least
+// one series only).
+func addFamilies(t *testing.T, fams map[string]*family, page string) {
 	t.Helper()
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	mfs, err := p.TextToMetricFamilies(strings.NewReader(page))
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]string{}
 	for name, mf := range mfs {
-		if len(mf.GetMetric()) > 0 {
-			out[name] = mf.GetType().String()
+		if len(mf.GetMetric()) == 0 {
+			continue
+		}
+		f := fams[name]
+		if f == nil {
+			f = &family{typ: mf.GetType().String(), labels: map[string]bool{}}
+			fams[name] = f
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				f.labels[l.GetName()] = true
+			}
 		}
 	}
-	return out
 }
 
-// exported says whether name is a series of the scraped families: a
-// family itself, or a histogram's _bucket/_sum/_count (a summary's
-// _sum/_count).
-func exported(fams map[string]string, name string) bool {
-	if _, ok := fams[name]; ok {
-		return true
+// exported returns the labels of name's series when name is a series of
+// the scraped families: a family itself, or a histogram's
+// _bucket (with le) /_sum/_count, a summary's _sum/_count; nil otherwise.
+func exported(fams map[string]*family, name string) map[string]bool {
+	if f, ok := fams[name]; ok {
+		return f.labels
 	}
 	for _, suf := range []string{"_bucket", "_sum", "_count"} {
 		base, ok := strings.CutSuffix(name, suf)
-		if !ok {
+		if !ok || fams[base] == nil {
 			continue
 		}
-		switch fams[base] {
-		case "HISTOGRAM":
-			return true
-		case "SUMMARY":
-			return suf != "_bucket"
+		f := fams[base]
+		if f.typ == "HISTOGRAM" && suf == "_bucket" {
+			m := maps.Clone(f.labels)
+			m["le"] = true
+			return m
+		}
+		if f.typ == "HISTOGRAM" || f.typ == "SUMMARY" && suf != "_bucket" {
+			return f.labels
 		}
 	}
-	return false
+	return nil
 }
 
 // TestDashboardAndAlertsUseExportedMetrics: every metric the Grafana
@@ -366,19 +450,27 @@ func TestDashboardAndAlertsUseExportedMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	pages = append(pages, page)
-	fams := map[string]string{}
+	fams := map[string]*family{}
 	for _, p := range pages {
-		for n, typ := range families(t, p) {
-			fams[n] = typ
-		}
+		addFamilies(t, fams, p)
 	}
 
 	missing := map[string][]string{}
 	checked := map[string]bool{}
 	for _, u := range uses {
 		checked[u.metric] = true
-		if !notFromBrokers[u.metric] && !exported(fams, u.metric) {
+		if notFromBrokers[u.metric] {
+			continue
+		}
+		labels := exported(fams, u.metric)
+		if labels == nil {
 			missing[u.metric] = append(missing[u.metric], u.where)
+			continue
+		}
+		for _, l := range u.labels {
+			if !labels[l] && !byPrometheus[l] {
+				t.Errorf("%s: %s has no label %q (it has %v)", u.where, u.metric, l, slices.Sorted(maps.Keys(labels)))
+			}
 		}
 	}
 	var names []string
