@@ -109,9 +109,17 @@ func (f osFile) Allocate(size int64) error {
 	return nil
 }
 
-// OpenFile implements FS.
+// OpenFile implements FS. Files are opened with O_NOATIME where the
+// process may (it owns them): under the usual relatime mount every fetch
+// after an append would otherwise update the segment's access time (the
+// append moved its mtime), dirtying the inode, so the read path (sendfile)
+// starts a filesystem journal handle and can wait for a journal commit an
+// fsync forced. Nothing in gregor reads access times.
 func (OSFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
-	f, err := os.OpenFile(name, flag, perm)
+	f, err := os.OpenFile(name, flag|unix.O_NOATIME, perm)
+	if errors.Is(err, os.ErrPermission) {
+		f, err = os.OpenFile(name, flag, perm) // not the owner: O_NOATIME is refused
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -1,8 +1,12 @@
 package storage
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // A read far behind the end of the commit log is followed by read-ahead
@@ -81,5 +85,22 @@ func TestReadAheadFarBehind(t *testing.T) {
 		if n := seg.readers.Load(); n != 0 {
 			t.Fatalf("segment %d has %d readers after every read was released", seg.base, n)
 		}
+	}
+}
+
+// Store files are opened without access-time updates (fs.go: a read after
+// an append would otherwise dirty the inode on every fetch).
+func TestOSFSOpensNoAtime(t *testing.T) {
+	f, err := OSFS{}.OpenFile(filepath.Join(t.TempDir(), "x"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fl, err := unix.FcntlInt(f.OS().Fd(), unix.F_GETFL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fl&unix.O_NOATIME == 0 {
+		t.Fatalf("file flags %#x lack O_NOATIME", fl)
 	}
 }
