@@ -86,6 +86,13 @@ func (c *Console) clusterPage(w http.ResponseWriter, r *http.Request) {
 		d.Groups = groupsOf(routes.Brokers)
 	} else if d.Self != nil {
 		d.Groups = selfGroup(d.Self)
+		for i, m := range d.Groups[0].Members {
+			for _, b := range d.Brokers {
+				if b.NodeID == m.NodeID && m.Role == "master" {
+					d.Groups[0].Members[i].Kafka = b.Host + ":" + itoa(b.Port)
+				}
+			}
+		}
 	}
 	p := c.newPage(r, "Cluster", "cluster", d)
 	if len(errs) > 0 {
