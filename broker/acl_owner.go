@@ -1,9 +1,9 @@
 package broker
 
-// One owner for the cluster's ACLs and SCRAM credentials.
+// One owner for the cluster's ACLs, SCRAM credentials and client quotas.
 //
-// The bindings (acl.go) and credentials (scram_store.go) live in the commit
-// log of one broker group, the owner: security.owner.group names it, the
+// The bindings (acl.go), credentials (scram_store.go) and client quotas
+// (quota.go) live in the commit log of one broker group, the owner: security.owner.group names it, the
 // same on every broker of the cluster (default: the broker's own group,
 // which is right for a single group and wrong for several: set it). The
 // owner is a group, not a process: its slaves receive the log with
@@ -28,8 +28,10 @@ package broker
 //     (PLAIN logins of sasl.jaas.config still work). A group that was down
 //     therefore never serves with ACLs revoked while it was away: it has no
 //     fresh copy until it has asked the owner;
-//   - CreateAcls, DeleteAcls, DescribeAcls and the two SCRAM APIs sent to it
-//     are forwarded to the owner's master in an Envelope carrying the
+//   - quotas are not permissions: a stale copy of them stays in force
+//     (quota.go), and a broker that has no copy yet enforces none;
+//   - CreateAcls, DeleteAcls, DescribeAcls, the two SCRAM APIs and the two
+//     client-quota APIs sent to it are forwarded to the owner's master in an Envelope carrying the
 //     client's principal (ownerGate), and after a change it asks for the set
 //     at once, so a client that changed an ACL through it sees the change
 //     enforced there when the answer arrives.
@@ -151,10 +153,11 @@ type secState struct {
 
 // ownerSnapshot is a copy of the owner's set.
 type ownerSnapshot struct {
-	acls  *aclSet
-	scram map[string][]byte // scramKey → encoded credential
-	hash  [32]byte
-	at    time.Time // when the refresh that brought or confirmed it began
+	acls   *aclSet
+	scram  map[string][]byte // scramKey → encoded credential
+	quotas *quotaSet
+	hash   [32]byte
+	at     time.Time // when the refresh that brought or confirmed it began
 }
 
 // ownerGroup names the group owning the ACLs and credentials.
@@ -183,6 +186,7 @@ func (b *Broker) ownerCopy() (*ownerSnapshot, bool) {
 var ownerAPIs = map[int16]bool{
 	int16(kmsg.CreateACLs): true, int16(kmsg.DeleteACLs): true, int16(kmsg.DescribeACLs): true,
 	int16(kmsg.AlterUserSCRAMCredentials): true, int16(kmsg.DescribeUserSCRAMCredentials): true,
+	int16(kmsg.AlterClientQuotas): true, int16(kmsg.DescribeClientQuotas): true,
 }
 
 // ownerGate forwards the ACL and SCRAM APIs from a broker outside the
@@ -208,7 +212,7 @@ func (b *Broker) ownerGate(ctx context.Context, req *protocol.Request) (resp kms
 	}
 	resp, err = b.cl().sendAs(ctx, m, req.Body, clientID)
 	switch req.Header.Key {
-	case int16(kmsg.CreateACLs), int16(kmsg.DeleteACLs), int16(kmsg.AlterUserSCRAMCredentials):
+	case int16(kmsg.CreateACLs), int16(kmsg.DeleteACLs), int16(kmsg.AlterUserSCRAMCredentials), int16(kmsg.AlterClientQuotas):
 		if err == nil {
 			if rerr := b.refreshOwnerState(ctx); rerr != nil {
 				b.log.Warn("reading the owner's ACLs after a change failed", zap.Error(rerr))
@@ -320,6 +324,7 @@ func (b *Broker) refreshOwnerState(ctx context.Context) error {
 const (
 	setACL   byte = 0
 	setSCRAM byte = 1
+	setQuota byte = 2 // a broker from before quotas followed the owner skips these
 )
 
 type setEntry struct {
@@ -334,7 +339,7 @@ func (b *Broker) ownerSet() ([]setEntry, [32]byte) {
 	for _, ns := range []struct {
 		tag  byte
 		name string
-	}{{setACL, aclNamespace}, {setSCRAM, scramNamespace}} {
+	}{{setACL, aclNamespace}, {setSCRAM, scramNamespace}, {setQuota, quotaNamespace}} {
 		b.store.RangeKV(ns.name, func(k, v []byte) bool {
 			es = append(es, setEntry{ns.tag, bytes.Clone(k), bytes.Clone(v)})
 			return true
@@ -384,7 +389,7 @@ func decodeOwnerSet(d []byte) (*ownerSnapshot, error) {
 	if len(d) < 36 {
 		return nil, bad
 	}
-	s := &ownerSnapshot{acls: &aclSet{}, scram: map[string][]byte{}}
+	s := &ownerSnapshot{acls: &aclSet{}, scram: map[string][]byte{}, quotas: &quotaSet{}}
 	copy(s.hash[:], d)
 	d = d[32:]
 	n := binary.BigEndian.Uint32(d)
@@ -416,6 +421,8 @@ func decodeOwnerSet(d []byte) (*ownerSnapshot, error) {
 			}
 		case setSCRAM:
 			s.scram[string(k)] = v
+		case setQuota:
+			s.quotas.add(k, v)
 		}
 	}
 	return s, nil

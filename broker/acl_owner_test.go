@@ -316,3 +316,53 @@ func TestPrincipalMappingRules(t *testing.T) {
 		}
 	}
 }
+
+// TestSecurityOwnerQuotas: client quotas altered through any broker live in
+// the owner's commit log only, and every broker group enforces them (the
+// one the change went through as soon as it answers); DescribeClientQuotas
+// through a non-owner answers the owner's set; a deletion reaches every
+// group too.
+func TestSecurityOwnerQuotas(t *testing.T) {
+	bs := ownerCluster(t, 3)
+	ctx := coreCtx(t)
+	client := "owned-quota-client"
+	alter := func(cb *coreBroker, v float64, remove bool) {
+		t.Helper()
+		res, err := kadm.NewClient(cb.as("admin")).AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{{
+			Entity: kadm.ClientQuotaEntity{{Type: "client-id", Name: &client}},
+			Ops:    []kadm.AlterClientQuotaOp{{Key: "producer_byte_rate", Value: v, Remove: remove}},
+		}})
+		if err != nil || len(res) != 1 || res[0].Err != nil {
+			t.Fatalf("AlterClientQuotas through %s: %v %+v", cb.b.cfg.Cluster.BrokerName, err, res)
+		}
+	}
+	bound := func(cb *coreBroker) float64 {
+		v, _, ok := cb.b.quotas().resolve(quotaProducerByteRate, "dana", client)
+		if !ok {
+			return 0
+		}
+		return v
+	}
+	alter(bs[1], 4096, false)
+	if got := bound(bs[1]); got != 4096 {
+		t.Fatalf("broker-b enforces %v right after forwarding the quota, want 4096", got)
+	}
+	if n := countKV(bs[0].b, quotaNamespace); n != 1 {
+		t.Fatalf("the owner broker-a holds %d quotas, want 1", n)
+	}
+	if n := countKV(bs[1].b, quotaNamespace); n != 0 {
+		t.Fatalf("broker-b wrote %d quotas into its own log", n)
+	}
+	for _, cb := range bs {
+		eventually(t, cb.b.cfg.Cluster.BrokerName+" enforces producer_byte_rate=4096", func() bool { return bound(cb) == 4096 })
+	}
+	d, err := kadm.NewClient(bs[2].as("admin")).DescribeClientQuotas(ctx, true, []kadm.DescribeClientQuotaComponent{{Type: "client-id", MatchName: &client}})
+	if err != nil || len(d) != 1 || len(d[0].Values) != 1 || d[0].Values[0].Value != 4096 {
+		t.Fatalf("DescribeClientQuotas through broker-c: %v %+v", err, d)
+	}
+
+	alter(bs[2], 0, true)
+	for _, cb := range bs {
+		eventually(t, cb.b.cfg.Cluster.BrokerName+" drops the quota", func() bool { return bound(cb) == 0 })
+	}
+}

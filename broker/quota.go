@@ -170,23 +170,41 @@ func (c *quotaCache) invalidate() { c.p.Store(nil) }
 
 // quotas returns the quotas in force.
 func (b *Broker) quotas() *quotaSet {
+	if !b.ownsSecurity() {
+		// Another group owns them: its set as last read (acl_owner.go).
+		// Unlike ACLs a stale copy stays in force: quotas bound use, they
+		// grant nothing.
+		if s := b.sec.snap.Load(); s != nil && s.quotas != nil {
+			return s.quotas
+		}
+		return &quotaSet{}
+	}
 	if s := b.quotac.p.Load(); s != nil {
 		return s
 	}
 	s := &quotaSet{all: map[quotaEntity]map[string]float64{}}
 	b.store.RangeKV(quotaNamespace, func(k, v []byte) bool {
-		e, name, err := decodeQuotaKey(k)
-		if err != nil || len(v) != 8 {
-			return true
-		}
-		if s.all[e] == nil {
-			s.all[e] = map[string]float64{}
-		}
-		s.all[e][name] = math.Float64frombits(binary.BigEndian.Uint64(v))
+		s.add(k, v)
 		return true
 	})
 	b.quotac.p.Store(s)
 	return s
+}
+
+// add reads one stored quota (key, value) into s; a malformed one is
+// skipped.
+func (s *quotaSet) add(k, v []byte) {
+	e, name, err := decodeQuotaKey(k)
+	if err != nil || len(v) != 8 {
+		return
+	}
+	if s.all == nil {
+		s.all = map[quotaEntity]map[string]float64{}
+	}
+	if s.all[e] == nil {
+		s.all[e] = map[string]float64{}
+	}
+	s.all[e][name] = math.Float64frombits(binary.BigEndian.Uint64(v))
 }
 
 // putQuotas stores (or with a nil value deletes) quotas in one entry.
