@@ -1,6 +1,9 @@
 package protocol
 
-import "testing"
+import (
+	"runtime"
+	"testing"
+)
 
 func TestFramePoolClasses(t *testing.T) {
 	for _, n := range []int{1, minPooledFrame - 1, minPooledFrame, minPooledFrame + 1, 1 << 20, maxPooledFrame, maxPooledFrame + 1} {
@@ -29,4 +32,19 @@ func TestFramePoolClasses(t *testing.T) {
 	if len(c) != 6000 || cap(c) != 8192 {
 		t.Fatalf("recycled frame len %d cap %d, want 6000/8192", len(c), cap(c))
 	}
+}
+
+// A recycled frame survives garbage collections (the reserve): a sync.Pool
+// alone dropped it after two, and the next frame was fresh memory.
+func TestFrameReserveSurvivesGC(t *testing.T) {
+	b, _ := getFrame(100 << 10)
+	b[0] = 7
+	putFrame(b)
+	runtime.GC()
+	runtime.GC()
+	c, pooled := getFrame(90 << 10)
+	if !pooled || &c[:cap(c)][cap(c)-1] != &b[:cap(b)][cap(b)-1] {
+		t.Fatal("the frame put back before two collections was not reused")
+	}
+	putFrame(c)
 }

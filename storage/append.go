@@ -75,7 +75,7 @@ func (s *Store) AppendBatches(items []BatchAppend, leaderEpoch int32) int64 {
 		total += entryHeaderSize + len(it.Batch)
 	}
 	bp := getEntryBuf(total)
-	defer entryBufs.Put(bp)
+	defer putEntryBuf(bp)
 	buf := *bp
 	for i := range items {
 		if it := &items[i]; it.off >= 0 {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime"
 	"testing"
 )
 
@@ -169,5 +170,20 @@ func TestAppendBatchesRefusals(t *testing.T) {
 	}
 	if got := readAll(t, p0, 0); len(got) != 5 {
 		t.Fatalf("read %d records, want 5", len(got))
+	}
+}
+
+// An entry buffer given back survives garbage collections (entryReserve):
+// with a sync.Pool alone it was gone after two, and the next request's
+// buffer was fresh memory for the kernel to fault in and zero.
+func TestEntryBufReserveSurvivesGC(t *testing.T) {
+	bp := getEntryBuf(200 << 10)
+	putEntryBuf(bp)
+	runtime.GC()
+	runtime.GC()
+	again := getEntryBuf(150 << 10)
+	defer putEntryBuf(again)
+	if again != bp || len(*again) != 150<<10 {
+		t.Fatal("the buffer given back before two collections was not reused")
 	}
 }

@@ -483,16 +483,62 @@ func (p *Partition) AppendDeferred(batch []byte, leaderEpoch int32) (AppendResul
 }
 
 // entryBufs recycles the buffers entries are built in: the bytes are
-// copied into the page cache by the write, so nothing keeps them.
+// copied into the page cache by the write, so nothing keeps them. A
+// sync.Pool alone is emptied by every second garbage collection, which a
+// busy produce path runs often; a buffer made fresh after that (a request's
+// bytes, up to megabytes) is new memory the kernel faults in and zeroes
+// (clear_page, BENCHMARKS.md "Produce profiles"). So the buffers put back
+// last are kept in entryReserve, which the collector leaves alone, up to
+// entryReserveBytes in all; the pool takes the rest.
 var entryBufs sync.Pool
 
+const entryReserveBytes = 16 << 20
+
+var entryReserve struct {
+	mu    sync.Mutex
+	bytes int
+	bufs  []*[]byte
+}
+
 func getEntryBuf(n int) *[]byte {
-	if bp, ok := entryBufs.Get().(*[]byte); ok && cap(*bp) >= n {
-		*bp = (*bp)[:n]
-		return bp
+	r := &entryReserve
+	r.mu.Lock()
+	if k := len(r.bufs); k > 0 {
+		bp := r.bufs[k-1]
+		r.bufs[k-1] = nil
+		r.bufs = r.bufs[:k-1]
+		r.bytes -= cap(*bp)
+		r.mu.Unlock()
+		if cap(*bp) >= n {
+			*bp = (*bp)[:n]
+			return bp
+		}
+		// Too small for this request: dropped, its replacement below
+		// goes back instead.
+	} else {
+		r.mu.Unlock()
+		if bp, ok := entryBufs.Get().(*[]byte); ok && cap(*bp) >= n {
+			*bp = (*bp)[:n]
+			return bp
+		}
 	}
 	b := make([]byte, n, max(n, 64<<10))
 	return &b
+}
+
+// putEntryBuf gives a buffer from getEntryBuf back; nothing may use it
+// afterwards.
+func putEntryBuf(bp *[]byte) {
+	r := &entryReserve
+	r.mu.Lock()
+	if r.bytes+cap(*bp) <= entryReserveBytes {
+		r.bufs = append(r.bufs, bp)
+		r.bytes += cap(*bp)
+		r.mu.Unlock()
+		return
+	}
+	r.mu.Unlock()
+	entryBufs.Put(bp)
 }
 
 // cqView is a consistent snapshot of a partition's consume-queue state,
