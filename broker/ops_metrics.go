@@ -83,10 +83,10 @@ func (m *opsMetrics) unregister() {
 	}
 }
 
-// countErrors counts the non-zero error codes in resp. Produce and Fetch,
-// the hot ones, are walked by hand; every other response by reflection
-// (every kmsg field holding a Kafka error code is an int16 named
-// ErrorCode), with each type's walk worked out once.
+// countErrors counts the non-zero error codes in resp. Produce, Fetch and
+// Metadata, the hot or large ones, are walked by hand; every other response
+// by reflection (every kmsg field holding a Kafka error code is an int16
+// named ErrorCode), with each type's walk worked out once.
 func (m *opsMetrics) countErrors(key int16, resp kmsg.Response) {
 	if m == nil || resp == nil {
 		return
@@ -108,6 +108,13 @@ func (m *opsMetrics) countErrors(key int16, resp kmsg.Response) {
 		for i := range r.topics {
 			for j := range r.topics[i].parts {
 				count(r.topics[i].parts[j].errCode)
+			}
+		}
+	case *kmsg.MetadataResponse: // large in big clusters, and frequent
+		for i := range r.Topics {
+			count(r.Topics[i].ErrorCode)
+			for j := range r.Topics[i].Partitions {
+				count(r.Topics[i].Partitions[j].ErrorCode)
 			}
 		}
 	case *kmsg.FetchResponse:

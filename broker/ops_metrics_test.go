@@ -162,3 +162,37 @@ func TestCountErrorCodesWalk(t *testing.T) {
 		t.Fatalf("nested OffsetCommit code seen %d times, want 1", n)
 	}
 }
+
+// The hand walks and the reflection walk agree, on a Metadata response of
+// errors at both levels.
+func TestCountErrorsMetadata(t *testing.T) {
+	resp := kmsg.NewPtrMetadataResponse()
+	for i, c := range []int16{0, 3, 5} {
+		mt := kmsg.NewMetadataResponseTopic()
+		mt.ErrorCode = c
+		for j := 0; j <= i; j++ {
+			mp := kmsg.NewMetadataResponseTopicPartition()
+			if j > 0 {
+				mp.ErrorCode = 5 // LEADER_NOT_AVAILABLE
+			}
+			mt.Partitions = append(mt.Partitions, mp)
+		}
+		resp.Topics = append(resp.Topics, mt)
+	}
+	reflected := map[int16]int{}
+	walkErrorCodes(reflect.ValueOf(resp), func(c int16) {
+		if c != 0 {
+			reflected[c]++
+		}
+	})
+	reg := prometheus.NewRegistry()
+	m := newOpsMetrics(&storage.Config{})
+	reg.MustRegister(m.errors)
+	m.countErrors(3, resp)
+	got := gathered(t, reg)
+	if reflected[3] != 1 || reflected[5] != 4 ||
+		got["gregor_request_errors_total,api=Metadata,code=UNKNOWN_TOPIC_OR_PARTITION"] != 1 ||
+		got["gregor_request_errors_total,api=Metadata,code=LEADER_NOT_AVAILABLE"] != 4 {
+		t.Fatalf("reflection %v, counted %v", reflected, got)
+	}
+}
