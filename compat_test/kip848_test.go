@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -568,4 +569,154 @@ func head(s []string, n int) []string {
 		return s[:n]
 	}
 	return s
+}
+
+// TestKIP881RackAwareRange: client-side rack-aware assignment (KIP-881)
+// needs the broker only to report each partition's replica racks in
+// Metadata. A gregor cluster of two broker groups on racks rack-a and
+// rack-b (NameServer and two brokers, each a process) holds a topic whose
+// partitions the decider spreads over both; two classic Java consumers
+// with the range assignor and client.rack rack-a and rack-b must each get
+// the partitions whose leader is on their rack (plain range would give
+// partitions 0,1 and 2,3, each mixing racks). Kafka's reference is one
+// broker, so this is gregor's own check (n/a on kafka).
+func TestKIP881RackAwareRange(t *testing.T) {
+	versions, err := javaVersions()
+	if err != nil || len(versions) == 0 {
+		t.Fatalf("scripts/kafka.sh client-versions: %v %q", err, versions)
+	}
+	v := versions[0]
+	client, scenario := "java kafka-clients "+v, "KIP-881 rack-aware range (client.rack) over two broker groups on two racks"
+	run := false
+	for _, tg := range targets {
+		if tg.name == "gregor" {
+			run = true
+		} else {
+			results.set(client, scenario, tg.name, "n/a")
+		}
+	}
+	if !run {
+		t.Skip("gregor is not among COMPAT_TARGETS")
+	}
+	defer func() {
+		if t.Failed() {
+			results.set(client, scenario, "gregor", "FAIL")
+		} else if !t.Skipped() {
+			results.set(client, scenario, "gregor", "pass")
+		}
+	}()
+	bin, err := gregorBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ports [5]int
+	for i := range ports {
+		if ports[i], err = freePort(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ns := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	nsProc, err := startReplProc(bin, "racks-ns", "nameserver", "--listen", ns,
+		"--scan-interval", "200ms", "--expiry", "3s", "--logger.level", "warn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nsProc.stop)
+	racks := []string{"rack-a", "rack-b"}
+	for i, rack := range racks {
+		p, err := startReplProc(bin, "racks-"+rack, "broker",
+			"--cluster", "compat881", "--broker-name", "g-"+rack, "--broker-id", "0",
+			"--node-id", strconv.Itoa(i+1), "--broker.rack="+rack,
+			"--nameservers", ns,
+			"--register-interval", "200ms", "--route-refresh-interval", "200ms",
+			fmt.Sprintf("--listeners=PLAINTEXT://127.0.0.1:%d", ports[1+2*i]),
+			fmt.Sprintf("--http.listener=127.0.0.1:%d", ports[2+2*i]),
+			"--replication.listener=127.0.0.1:0",
+			"--data-dir", filepath.Join(t.TempDir(), "data"),
+			"--log.segment.bytes=4194304",
+			"--group.initial.rebalance.delay.ms=0", "--group.min.session.timeout.ms=1000",
+			"--logger.level", "info")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if t.Failed() {
+				b, _ := os.ReadFile(p.log)
+				t.Logf("%s log tail:\n%s", p.name, tail(string(b), 3000))
+			}
+			p.stop()
+		})
+	}
+	tg := &target{name: "gregor-racks", addr: fmt.Sprintf("127.0.0.1:%d", ports[1])}
+	adm := newAdmin(t, tg)
+	within(t, "both broker groups in the cluster", func() error {
+		bs, err := adm.ListBrokers(ctxT(t, 5*time.Second))
+		if err != nil {
+			return err
+		}
+		if len(bs) != 2 {
+			return fmt.Errorf("%d brokers", len(bs))
+		}
+		return nil
+	})
+	topic := uniq("k881")
+	const parts = 4
+	if _, err := adm.CreateTopic(ctxT(t, 20*time.Second), parts, -1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	// Each partition's rack, from its leader as Metadata tells it.
+	rackOf := map[int32]string{}
+	within(t, "the topic's partitions led on both racks", func() error {
+		md, err := adm.Metadata(ctxT(t, 5*time.Second), topic)
+		if err != nil {
+			return err
+		}
+		td := md.Topics[topic]
+		if td.Err != nil || len(td.Partitions) != parts {
+			return fmt.Errorf("topic: %v, %d partitions", td.Err, len(td.Partitions))
+		}
+		nodeRack := map[int32]*string{}
+		for _, b := range md.Brokers {
+			nodeRack[b.NodeID] = b.Rack
+		}
+		seen := map[string]int{}
+		for p, pd := range td.Partitions {
+			r := nodeRack[pd.Leader]
+			if r == nil {
+				return fmt.Errorf("partition %d: leader %d without a rack", p, pd.Leader)
+			}
+			rackOf[p] = *r
+			seen[*r]++
+		}
+		if seen["rack-a"] != parts/2 || seen["rack-b"] != parts/2 {
+			return fmt.Errorf("partitions by rack %v, want %d on each", seen, parts/2)
+		}
+		return nil
+	})
+	lines := java848(t, v, "rack", "--bootstrap", tg.addr, "--topic", topic, "--group", uniq("g881"),
+		"--racks", strings.Join(racks, ","), "--partitions", fmt.Sprint(parts))
+	got := 0
+	for _, l := range lines {
+		var m struct {
+			M     int
+			Rack  string
+			Parts []int32
+		}
+		if err := json.Unmarshal(l, &m); err != nil || m.Rack == "" {
+			continue
+		}
+		t.Logf("member %d (client.rack %s): partitions %v; partition racks %v", m.M, m.Rack, m.Parts, rackOf)
+		if len(m.Parts) != parts/2 {
+			t.Errorf("member on %s got %d partitions %v, want %d", m.Rack, len(m.Parts), m.Parts, parts/2)
+		}
+		for _, p := range m.Parts {
+			if rackOf[p] != m.Rack {
+				t.Errorf("member on %s got partition %d, led on %s (partition racks %v)", m.Rack, p, rackOf[p], rackOf)
+			}
+		}
+		got++
+	}
+	if got != len(racks) {
+		t.Fatalf("%d members reported, want %d:\n%s", got, len(racks), lines)
+	}
 }

@@ -46,6 +46,10 @@ import org.apache.kafka.common.serialization.StringSerializer;
  *       group.protocol=consumer (members 3, 4, 5 replace 0, 1, 2); with --back,
  *       it is then rolled back to classic members (6, 7, 8 replace 3, 4, 5).
  *       Prints what rebalance prints.
+ *   rack --bootstrap B --topic T --group G --racks R0,R1 --partitions P
+ *       KIP-881: one classic consumer per rack (client.rack Ri, the range
+ *       assignor) in group G; once the P partitions are assigned and stay so
+ *       for two seconds, prints each member's {"m":i,"rack":Ri,"parts":[...]}.
  *   static --bootstrap B --topic T --group G
  *       a static member (group.instance.id) reads its assignment, closes (a
  *       temporary leave), and a new consumer with the same instance id takes
@@ -74,6 +78,7 @@ public final class Kip848 {
         switch (argv[0]) {
             case "rebalance" -> rebalance(a);
             case "roll" -> roll(a);
+            case "rack" -> rack(a);
             case "static" -> staticMember(a);
             case "regex" -> regex(a);
             case "hold" -> hold(a);
@@ -245,6 +250,56 @@ public final class Kip848 {
         p.put("partition.assignment.strategy", strategy);
         p.put("heartbeat.interval.ms", "500");
         return p;
+    }
+
+    private static void rack(Map<String, String> a) throws Exception {
+        String topic = a.get("topic");
+        String[] racks = a.get("racks").split(",");
+        int want = Integer.parseInt(a.get("partitions"));
+        List<KafkaConsumer<String, String>> cs = new ArrayList<>();
+        try {
+            for (int i = 0; i < racks.length; i++) {
+                Properties p = classicProps(a, "compat-java-881-" + i);
+                p.put("partition.assignment.strategy", "org.apache.kafka.clients.consumer.RangeAssignor");
+                p.put("client.rack", racks[i]);
+                KafkaConsumer<String, String> c = new KafkaConsumer<>(p);
+                c.subscribe(List.of(topic));
+                cs.add(c);
+            }
+            long deadline = System.currentTimeMillis() + 60_000;
+            String last = "";
+            long since = System.currentTimeMillis();
+            while (System.currentTimeMillis() < deadline) {
+                StringBuilder now = new StringBuilder();
+                int total = 0;
+                for (KafkaConsumer<String, String> c : cs) {
+                    c.poll(Duration.ofMillis(100));
+                    TreeSet<Integer> ps = new TreeSet<>();
+                    for (TopicPartition tp : c.assignment()) {
+                        ps.add(tp.partition());
+                    }
+                    total += ps.size();
+                    now.append(ps).append(';');
+                }
+                if (!now.toString().equals(last)) {
+                    last = now.toString();
+                    since = System.currentTimeMillis();
+                } else if (total == want && System.currentTimeMillis() - since > 2000) {
+                    break;
+                }
+            }
+            for (int i = 0; i < cs.size(); i++) {
+                TreeSet<Integer> ps = new TreeSet<>();
+                for (TopicPartition tp : cs.get(i).assignment()) {
+                    ps.add(tp.partition());
+                }
+                print("{\"m\":" + i + ",\"rack\":" + q(racks[i]) + ",\"parts\":" + ps + "}");
+            }
+        } finally {
+            for (KafkaConsumer<String, String> c : cs) {
+                c.close(Duration.ofSeconds(5));
+            }
+        }
     }
 
     private static void roll(Map<String, String> a) throws Exception {
