@@ -66,6 +66,9 @@ const plainJAAS = `org.apache.kafka.common.security.plain.PlainLoginModule requi
 // secAddrs are the listeners of a target's secure twin.
 type secAddrs struct {
 	plain, saslPlain, ssl, saslSSL string
+	// limited is a PLAINTEXT listener with its own max.connections
+	// (security_limits_test.go); every twin also limits 127.0.0.2.
+	limited string
 	// fwdSASL is the SASL_PLAINTEXT listener of a second broker group of
 	// the same cluster that does not own the ACLs (gregor-inproc only).
 	fwdSASL   string
@@ -127,7 +130,7 @@ func securityKafkaEnv() []string {
 		sa.down = "certificates: " + err.Error()
 		return nil
 	}
-	var ports [3]int
+	var ports [4]int
 	for i := range ports {
 		p, err := freePort()
 		if err != nil {
@@ -139,6 +142,7 @@ func securityKafkaEnv() []string {
 	sa.saslPlain = fmt.Sprintf("127.0.0.1:%d", ports[0])
 	sa.ssl = fmt.Sprintf("127.0.0.1:%d", ports[1])
 	sa.saslSSL = fmt.Sprintf("127.0.0.1:%d", ports[2])
+	sa.limited = fmt.Sprintf("127.0.0.1:%d", ports[3])
 	props := []string{
 		"ssl.keystore.type=PEM",
 		"ssl.keystore.location=" + secMaterial.keystore,
@@ -152,6 +156,9 @@ func securityKafkaEnv() []string {
 		"super.users=User:ANONYMOUS",
 		// Short quota windows, as the gregor targets have (quota_test.go).
 		"quota.window.num=2",
+		// Connection limits no other test meets (security_limits_test.go).
+		"max.connections.per.ip.overrides=" + limitedIP + ":" + strconv.Itoa(connLimit),
+		"listener.name.limited.max.connections=" + strconv.Itoa(connLimit),
 	}
 	props = append(props, oauthKafkaProps()...) // OAUTHBEARER (oauth_test.go)
 	for _, l := range []string{"sasl_plaintext", "sasl_ssl"} {
@@ -165,7 +172,7 @@ func securityKafkaEnv() []string {
 		extra += "\n"
 	}
 	return []string{
-		"KAFKA_EXTRA_LISTENERS=SASL_PLAINTEXT:SASL_PLAINTEXT@" + sa.saslPlain + ",SSL:SSL@" + sa.ssl + ",SASL_SSL:SASL_SSL@" + sa.saslSSL,
+		"KAFKA_EXTRA_LISTENERS=SASL_PLAINTEXT:SASL_PLAINTEXT@" + sa.saslPlain + ",SSL:SSL@" + sa.ssl + ",SASL_SSL:SASL_SSL@" + sa.saslSSL + ",LIMITED:PLAINTEXT@" + sa.limited,
 		"KAFKA_EXTRA_PROPS=" + extra + strings.Join(props, "\n"),
 		"KAFKA_JVM_OPTS=" + oauthKafkaJVM(), // oauth_test.go
 	}
@@ -220,7 +227,7 @@ func startSecureGregor(sa *secAddrs) {
 		sa.down = "no gregor binary: " + err.Error()
 		return
 	}
-	var ports [5]int
+	var ports [6]int
 	for i := range ports {
 		p, err := freePort()
 		if err != nil {
@@ -229,13 +236,15 @@ func startSecureGregor(sa *secAddrs) {
 		}
 		ports[i] = p
 	}
-	names := []string{"PLAINTEXT", "SASL_PLAINTEXT", "SSL", "SASL_SSL"}
+	names := []string{"PLAINTEXT", "SASL_PLAINTEXT", "SSL", "SASL_SSL", "LIMITED"}
 	var ls, pm []string
 	for i, n := range names {
 		ls = append(ls, fmt.Sprintf("%s://127.0.0.1:%d", n, ports[i]))
 		pm = append(pm, n+":"+n)
 	}
+	pm[4] = "LIMITED:PLAINTEXT"
 	sa.plain, sa.saslPlain, sa.ssl, sa.saslSSL = ls[0][len("PLAINTEXT://"):], ls[1][len("SASL_PLAINTEXT://"):], ls[2][len("SSL://"):], ls[3][len("SASL_SSL://"):]
+	sa.limited = ls[4][len("LIMITED://"):]
 	logPath := filepath.Join(workDir, "gregor-secure.log")
 	logf, err := os.Create(logPath)
 	if err != nil {
@@ -247,7 +256,8 @@ func startSecureGregor(sa *secAddrs) {
 		"--listeners="+strings.Join(ls, ","),
 		"--advertised.listeners="+strings.Join(ls, ","),
 		"--listener.security.protocol.map="+strings.Join(pm, ","),
-		fmt.Sprintf("--http.listener=127.0.0.1:%d", ports[4]),
+		fmt.Sprintf("--http.listener=127.0.0.1:%d", ports[5]),
+		"--max.connections.per.ip.overrides="+limitedIP+":"+strconv.Itoa(connLimit),
 		"--ssl.keystore.location="+secMaterial.keystore,
 		"--ssl.truststore.location="+secMaterial.caFile,
 		"--ssl.client.auth=requested",
@@ -260,6 +270,9 @@ func startSecureGregor(sa *secAddrs) {
 		"--group.min.session.timeout.ms=1000",
 	)
 	cmd.Args = append(cmd.Args, oauthGregorArgs()...) // OAUTHBEARER (oauth_test.go)
+	// A per-listener limit has no flag: Kafka's image variable, as compose
+	// files set it.
+	cmd.Env = append(os.Environ(), "KAFKA_LISTENER_NAME_LIMITED_MAX_CONNECTIONS="+strconv.Itoa(connLimit))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -330,7 +343,7 @@ func startSecureInproc(sa *secAddrs) {
 		return
 	}
 	a := b.Addrs()
-	sa.plain, sa.saslPlain, sa.ssl, sa.saslSSL = a[0].String(), a[1].String(), a[2].String(), a[3].String()
+	sa.plain, sa.saslPlain, sa.ssl, sa.saslSSL, sa.limited = a[0].String(), a[1].String(), a[2].String(), a[3].String(), a[4].String()
 }
 
 // startSecureBroker starts one in-process broker of group name with the
@@ -344,6 +357,11 @@ func startSecureBroker(sa *secAddrs, ns *nameserver.Local, name string, node int
 			{Name: "SASL_PLAINTEXT", Address: "127.0.0.1:0", Protocol: broker.ProtoSASLPlaintext},
 			{Name: "SSL", Address: "127.0.0.1:0", Protocol: broker.ProtoSSL},
 			{Name: "SASL_SSL", Address: "127.0.0.1:0", Protocol: broker.ProtoSASLSSL},
+			{Name: "LIMITED", Address: "127.0.0.1:0"},
+		},
+		Connections: broker.ConnectionLimits{
+			PerIPOverrides: map[string]int{limitedIP: connLimit},
+			Listeners:      map[string]broker.ListenerLimits{"LIMITED": {MaxConnections: connLimit}},
 		},
 		Cluster: broker.ClusterConfig{Name: "secure", BrokerName: name, Client: ns,
 			RegisterInterval: 200 * time.Millisecond, RouteRefreshInterval: 200 * time.Millisecond},

@@ -6,7 +6,10 @@ package main
 
 import (
 	"math"
+	"regexp"
+	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gregor-broker/gregor/broker"
@@ -52,10 +55,67 @@ func (p *parser) limits(c *Config) {
 		}
 		c.Connections.PerIPOverrides = o
 	}
+	p.listenerLimits(c)
 	if n, ok := p.int("sasl.server.max.receive.size", 1024, math.MaxInt32); ok {
 		c.Security.SASLMaxReceive = int32(n)
 	}
 	if d, ok := p.ms("connections.max.idle.ms", 1, math.MaxInt64/1_000_000); ok {
 		c.ConnectionsMaxIdle = d
+	}
+}
+
+// listenerLimitRe matches Kafka's per-listener connection limits,
+// listener.name.<listener>.max.connections and
+// listener.name.<listener>.max.connection.creation.rate (KIP-306, KIP-612).
+// They name a listener, so they are no rows of the settings table: load
+// reads them from the config file and KAFKA_*/GREGOR_* variables
+// (KAFKA_LISTENER_NAME_CLIENT_MAX_CONNECTIONS), not from flags.
+var listenerLimitRe = regexp.MustCompile(`^listener\.name\.([^.]+)\.(max\.connections|max\.connection\.creation\.rate)$`)
+
+func listenerLimitKey(k string) bool { return listenerLimitRe.MatchString(k) }
+
+// listenerLimits reads the per-listener connection limits into
+// c.Connections.Listeners; one naming no listener of listeners is refused.
+func (p *parser) listenerLimits(c *Config) {
+	var keys []string
+	for k := range p.l.values {
+		if listenerLimitKey(k) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		m := listenerLimitRe.FindStringSubmatch(k)
+		name := ""
+		for _, l := range c.Listeners {
+			if strings.EqualFold(l.Name, m[1]) {
+				name = l.Name
+			}
+		}
+		if name == "" {
+			var have []string
+			for _, l := range c.Listeners {
+				have = append(have, l.Name)
+			}
+			p.fail(k, "names no listener of listeners (%s)", strings.Join(have, ", "))
+			continue
+		}
+		n, ok := p.int(k, 0, math.MaxInt32)
+		if !ok {
+			continue
+		}
+		if n == math.MaxInt32 {
+			n = 0 // Kafka's "no limit"
+		}
+		if c.Connections.Listeners == nil {
+			c.Connections.Listeners = map[string]broker.ListenerLimits{}
+		}
+		ll := c.Connections.Listeners[name]
+		if m[2] == "max.connections" {
+			ll.MaxConnections = int(n)
+		} else {
+			ll.MaxCreationRate = int(n)
+		}
+		c.Connections.Listeners[name] = ll
 	}
 }

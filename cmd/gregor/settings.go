@@ -403,6 +403,11 @@ func load(fs *pflag.FlagSet, environ []string, c command) (*loaded, error) {
 				delete(fileValues, k)
 				continue
 			}
+			if listenerLimitKey(k) && c != cmdNameServer { // limits_settings.go
+				out.values[k] = text(fileValues[k])
+				delete(fileValues, k)
+				continue
+			}
 			problems = append(problems, k)
 		}
 		if len(problems) > 0 {
@@ -461,6 +466,12 @@ func load(fs *pflag.FlagSet, environ []string, c command) (*loaded, error) {
 		}
 		if why, ok := ignored[prop]; ok {
 			out.ignored = append(out.ignored, fmt.Sprintf("%s (environment variable %s): %s", prop, name, why))
+			continue
+		}
+		if listenerLimitKey(prop) && c != cmdNameServer { // limits_settings.go
+			if prev := src.inEnv[prop]; !strings.HasPrefix(prev, "GREGOR_") && env[name] != "" {
+				out.values[prop], src.inEnv[prop] = env[name], name
+			}
 			continue
 		}
 		// Not refused: GREGOR_* also names variables of scripts and tests
