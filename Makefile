@@ -1,4 +1,4 @@
-.PHONY: run test fuzz build image up down deploy-test jepsen compaction-1g rolling failover-timing restart-scale soak stall test-security-long
+.PHONY: run test fuzz build image up down deploy-test jepsen compaction-1g rolling failover-timing restart-scale soak stall test-security-long test-kip848
 
 run:
 	go run ./cmd/gregor
@@ -83,6 +83,12 @@ RESTART_PARTITIONS ?= 10000
 restart-scale:
 	GREGOR_RESTART_BYTES=$(RESTART_BYTES) GREGOR_RESTART_PARTITIONS=$(RESTART_PARTITIONS) \
 		go test -count=1 -v -timeout 60m -run 'TestRestartAtScale$$' ./cluster_test/
+
+# Every KIP-848 Java scenario with every Java client version, both migration
+# rolls (make test runs the previous version's cooperative roll only): about
+# five minutes more on kafka and gregor.
+test-kip848:
+	GREGOR_KIP848_FULL=1 COMPAT_TARGETS=$${COMPAT_TARGETS:-kafka,gregor} go test -count=1 -v -timeout 40m -run 'TestKIP848' ./compat_test/
 
 # The security clients' scenarios (compat_test/security_clients_test.go) with
 # each client program's own retry bound on a connection that keeps failing
