@@ -11,6 +11,10 @@ package broker
 //	gregor_group_lag{group,topic,partition}        high watermark - committed offset, for
 //	                                               the groups this broker coordinates and the
 //	                                               partitions it holds (master only)
+//	gregor_group_committed_offset{group,topic,partition} every committed offset of the
+//	                                               groups coordinated here, wherever the partition
+//	                                               is held: joined in PromQL with the masters'
+//	                                               high watermarks it gives lag across broker groups
 //	gregor_partition_high_watermark{topic,partition} records/s per partition is its rate
 //
 // The gauges are computed when scraped, from the store and the coordinator
@@ -213,6 +217,9 @@ var (
 	groupLagDesc = prometheus.NewDesc("gregor_group_lag",
 		"Records a group has not committed: the partition's high watermark minus the group's committed offset (groups coordinated here, partitions held here).",
 		[]string{"group", "topic", "partition"}, nil)
+	committedDesc = prometheus.NewDesc("gregor_group_committed_offset",
+		"A group's committed offset, for every partition of the groups coordinated here (held here or by another broker group).",
+		[]string{"group", "topic", "partition"}, nil)
 	hwmDesc = prometheus.NewDesc("gregor_partition_high_watermark",
 		"The partition's high watermark (the offset the next record visible to consumers gets).",
 		[]string{"topic", "partition"}, nil)
@@ -225,6 +232,7 @@ func (c *opsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- diskFreeDesc
 	ch <- diskSizeDesc
 	ch <- groupLagDesc
+	ch <- committedDesc
 	ch <- hwmDesc
 }
 
@@ -260,11 +268,14 @@ func (c *opsCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, lg := range g.ListGroups(kmsg.NewPtrListGroupsRequest()).Groups {
 		for _, t := range g.FetchOffsets(lg.Group, nil, b.groupTopics) {
 			for _, p := range t.Partitions {
-				h, ok := hwm[t.Topic][p.Partition]
-				if !ok || p.Offset < 0 {
-					continue // held by another broker group, or no commit
+				if p.Offset < 0 {
+					continue // no commit
 				}
-				ch <- prometheus.MustNewConstMetric(groupLagDesc, prometheus.GaugeValue, float64(max(h-p.Offset, 0)), lg.Group, t.Topic, strconv.Itoa(int(p.Partition)))
+				part := strconv.Itoa(int(p.Partition))
+				ch <- prometheus.MustNewConstMetric(committedDesc, prometheus.GaugeValue, float64(p.Offset), lg.Group, t.Topic, part)
+				if h, ok := hwm[t.Topic][p.Partition]; ok { // else held by another broker group
+					ch <- prometheus.MustNewConstMetric(groupLagDesc, prometheus.GaugeValue, float64(max(h-p.Offset, 0)), lg.Group, t.Topic, part)
+				}
 			}
 		}
 	}

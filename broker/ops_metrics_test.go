@@ -90,8 +90,8 @@ func TestOpsMetrics(t *testing.T) {
 		t.Fatalf("after 4 more records: lag %v hwm %v, want 7 9", got[lag], got[hwm])
 	}
 	commit(9)
-	if got := gathered(t, reg); got[lag] != 0 {
-		t.Fatalf("after committing the end: lag %v, want 0", got[lag])
+	if got := gathered(t, reg); got[lag] != 0 || got["gregor_group_committed_offset,group=g,partition=0,topic=lagged"] != 9 {
+		t.Fatalf("after committing the end: lag %v committed %v, want 0 9", got[lag], got["gregor_group_committed_offset,group=g,partition=0,topic=lagged"])
 	}
 
 	// A Fetch beyond the end: OFFSET_OUT_OF_RANGE, counted once.
