@@ -235,6 +235,11 @@ func (g *group) upgradeToConsumer(cat TopicCatalog) *hbError {
 		g.resetConsumerSession(m)
 	}
 	g.syncClassicState()
+	// Written now, not only by the heartbeat that continues: that one may
+	// still fail (an invalid regex) after the classic record is gone.
+	if err := g.persistConsumer(); err != nil {
+		c.log.Warn("writing the upgraded consumer group", zap.String("group", g.id), zap.Error(err))
+	}
 	c.log.Info("classic group converted to a consumer group (online upgrade)", zap.String("group", g.id), zap.Int("members", len(cg.members)))
 	return nil
 }
