@@ -64,12 +64,12 @@ func (c *Console) clusterPage(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	d := clusterData{Standalone: len(c.cfg.NameServers) == 0}
 	var errs []string
-	if m, err := c.adm.BrokerMetadata(ctx); err != nil {
+	if m, err := c.admin(ctx).BrokerMetadata(ctx); err != nil {
 		errs = append(errs, "Kafka metadata: "+err.Error())
 	} else {
 		d.ClusterID, d.Controller, d.Brokers = m.Cluster, m.Controller, m.Brokers
 	}
-	if md, err := c.adm.Metadata(ctx); err == nil {
+	if md, err := c.admin(ctx).Metadata(ctx); err == nil {
 		d.Topics = len(md.Topics)
 		for _, t := range md.Topics {
 			d.Partition += len(t.Partitions)

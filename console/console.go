@@ -19,7 +19,9 @@
 //
 // The console talks to the broker through the Kafka API (kgo/kadm) against
 // the broker's own listener, so it sees exactly what a Kafka client sees,
-// obeys the same ACLs, and imports no broker package (the cluster page
+// obeys the same ACLs, and imports no broker package. Whose identity it
+// uses: the console's own (Config.Kafka) for everyone, or, with
+// Config.PerUser, each logged-in user's own over SASL (sessions.go) (the cluster page
 // reads the NameServers through package nameserver and this member's
 // /cluster/status through the handler it is given).
 //
@@ -65,8 +67,16 @@ var assets embed.FS
 // Config is the console's configuration.
 type Config struct {
 	// Kafka are the client options that reach this broker's Kafka
-	// listener (seed brokers, TLS, SASL). Required.
+	// listener (seed brokers, TLS, SASL): the console's own identity.
+	// Required unless PerUser is set; with PerUser only the sampler (lag
+	// history) uses it, and without it there is no lag history.
 	Kafka []kgo.Opt
+	// PerUser, when set, makes the console talk to Kafka as each
+	// logged-in user (console.identity=login, sessions.go): it returns,
+	// for a login's user and password, the client options to try in turn
+	// (one per SASL mechanism), each reaching a SASL listener of this
+	// broker. The console is then an httpauth.Sessions.
+	PerUser func(user, password string) [][]kgo.Opt
 	// NameServers are the NameServers the broker registers with (empty
 	// in standalone mode, whose registry is in-process), and
 	// ClusterSecret the cluster.secret they may require.
@@ -113,7 +123,7 @@ func (c *Config) EnsureDefaults() {
 // Validate fills defaults and rejects a configuration that cannot work.
 func (c *Config) Validate() error {
 	c.EnsureDefaults()
-	if len(c.Kafka) == 0 {
+	if len(c.Kafka) == 0 && c.PerUser == nil {
 		return errors.New("console: no Kafka client options (the broker's own listener)")
 	}
 	return nil
@@ -128,10 +138,12 @@ type Console struct {
 	pages map[string]*template.Template
 	lag   *lagHistory
 	met   *metricHistory
+	sess  sessions
 
-	stop     context.CancelFunc
-	stopped  chan struct{}
-	closeOne sync.Once
+	stop      context.CancelFunc
+	stopped   chan struct{}
+	sweepDone chan struct{} // nil without PerUser
+	closeOne  sync.Once
 }
 
 // New builds the console and starts its sampler.
@@ -141,28 +153,33 @@ func New(cfg Config) (*Console, error) {
 	}
 	// A short metadata age: kadm routes ListOffsets and the like by the
 	// client's cached metadata, which must catch up with a write quickly.
-	opts := append([]kgo.Opt{kgo.ClientID("gregor-console"), kgo.RetryTimeout(cfg.Timeout),
-		kgo.MetadataMinAge(250 * time.Millisecond)}, cfg.Kafka...)
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("console: %w", err)
-	}
 	c := &Console{
 		cfg:     cfg,
-		cl:      cl,
-		adm:     kadm.NewClient(cl),
 		lag:     newLagHistory(cfg.History, cfg.MaxGroups),
 		met:     newMetricHistory(cfg.History),
+		sess:    sessions{m: map[string]*userSession{}},
 		stopped: make(chan struct{}),
 	}
 	if err := c.parseTemplates(); err != nil {
-		cl.Close()
 		return nil, err
+	}
+	if len(cfg.Kafka) > 0 {
+		opts := append([]kgo.Opt{kgo.ClientID("gregor-console"), kgo.RetryTimeout(cfg.Timeout),
+			kgo.MetadataMinAge(250 * time.Millisecond)}, cfg.Kafka...)
+		cl, err := kgo.NewClient(opts...)
+		if err != nil {
+			return nil, fmt.Errorf("console: %w", err)
+		}
+		c.cl, c.adm = cl, kadm.NewClient(cl)
 	}
 	c.routes()
 	ctx, cancel := context.WithCancel(context.Background())
 	c.stop = cancel
 	go c.sample(ctx)
+	if cfg.PerUser != nil {
+		c.sweepDone = make(chan struct{})
+		go func() { defer close(c.sweepDone); c.sweeper(ctx) }()
+	}
 	return c, nil
 }
 
@@ -171,7 +188,12 @@ func (c *Console) Close() {
 	c.closeOne.Do(func() {
 		c.stop()
 		<-c.stopped
-		c.cl.Close()
+		if c.sweepDone != nil {
+			<-c.sweepDone
+		}
+		if c.cl != nil {
+			c.cl.Close()
+		}
 	})
 }
 
@@ -180,6 +202,12 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Referrer-Policy", "same-origin")
+	if !strings.HasPrefix(r.URL.Path, Prefix+"static/") {
+		var ok bool
+		if r, ok = c.withIdentity(w, r); !ok {
+			return
+		}
+	}
 	c.mux.ServeHTTP(w, r)
 }
 

@@ -18,7 +18,7 @@ import (
 func (c *Console) groupLags(ctx context.Context, only ...string) (kadm.DescribedGroupLags, error) {
 	groups := only
 	if len(groups) == 0 {
-		lg, err := c.adm.ListGroups(ctx)
+		lg, err := c.admin(ctx).ListGroups(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -27,7 +27,7 @@ func (c *Console) groupLags(ctx context.Context, only ...string) (kadm.Described
 			return kadm.DescribedGroupLags{}, nil
 		}
 	}
-	return c.adm.Lag(ctx, groups...)
+	return c.admin(ctx).Lag(ctx, groups...)
 }
 
 type groupRow struct {
@@ -128,8 +128,14 @@ func (c *Console) groupPage(w http.ResponseWriter, r *http.Request) {
 	}
 	sort.Strings(topicNames)
 	var errText string
+	hist := c.lag.series(group)
 	if err := l.Error(); err != nil {
 		errText = err.Error()
+		if c.perUser() {
+			// The history was sampled by the console's own identity:
+			// show it only to a user who may describe the group.
+			hist = nil
+		}
 	}
 	p := c.newPage(r, "Group "+group, "groups", struct {
 		Name, State, ProtocolType, Protocol string
@@ -143,7 +149,7 @@ func (c *Console) groupPage(w http.ResponseWriter, r *http.Request) {
 		History                             int
 		Resettable                          bool
 	}{group, l.State, l.ProtocolType, l.Protocol, l.Coordinator.NodeID, members, rows, l.Lag.Total(), topicNames,
-		chart{Title: "Lag over time (records): the total and the partitions lagging most", Series: c.lag.series(group)},
+		chart{Title: "Lag over time (records): the total and the partitions lagging most", Series: hist},
 		c.cfg.SampleInterval.String(), c.cfg.History, l.State == "Empty" || l.State == "Dead"})
 	p.Error = errText
 	c.render(w, r, "group", p, false)
@@ -175,7 +181,7 @@ func (c *Console) resetOffsets(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := c.ctx(r)
 	defer cancel()
-	dg, err := c.adm.DescribeGroups(ctx, group)
+	dg, err := c.admin(ctx).DescribeGroups(ctx, group)
 	if err != nil {
 		c.failed(w, r, http.StatusBadGateway, err)
 		return
@@ -187,18 +193,18 @@ func (c *Console) resetOffsets(w http.ResponseWriter, r *http.Request) {
 	var listed kadm.ListedOffsets
 	switch to {
 	case "earliest":
-		listed, err = c.adm.ListStartOffsets(ctx, topic)
+		listed, err = c.admin(ctx).ListStartOffsets(ctx, topic)
 	case "latest":
-		listed, err = c.adm.ListEndOffsets(ctx, topic)
+		listed, err = c.admin(ctx).ListEndOffsets(ctx, topic)
 	case "timestamp":
 		var ms int64
 		if ms, err = parseTime(value); err == nil {
-			listed, err = c.adm.ListOffsetsAfterMilli(ctx, ms, topic)
+			listed, err = c.admin(ctx).ListOffsetsAfterMilli(ctx, ms, topic)
 		}
 	case "offset":
 		var o int64
 		if o, err = strconv.ParseInt(value, 10, 64); err == nil {
-			listed, err = c.adm.ListEndOffsets(ctx, topic) // for the partitions; At is replaced below
+			listed, err = c.admin(ctx).ListEndOffsets(ctx, topic) // for the partitions; At is replaced below
 			for _, ps := range listed {
 				for p, lo := range ps {
 					lo.Offset, lo.LeaderEpoch = o, -1
@@ -231,7 +237,7 @@ func (c *Console) resetOffsets(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if to == "timestamp" {
-		ends, err := c.adm.ListEndOffsets(ctx, topic)
+		ends, err := c.admin(ctx).ListEndOffsets(ctx, topic)
 		if err == nil {
 			for _, ps := range offsets {
 				for p, o := range ps {
@@ -247,7 +253,7 @@ func (c *Console) resetOffsets(w http.ResponseWriter, r *http.Request) {
 		c.failed(w, r, http.StatusBadRequest, fmt.Errorf("topic %q has no partition %d", topic, part))
 		return
 	}
-	if err := c.adm.CommitAllOffsets(ctx, group, offsets); err != nil {
+	if err := c.admin(ctx).CommitAllOffsets(ctx, group, offsets); err != nil {
 		c.failed(w, r, http.StatusBadRequest, fmt.Errorf("committing: %w", err))
 		return
 	}

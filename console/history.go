@@ -307,6 +307,9 @@ func (c *Console) sampleOnce(ctx context.Context) {
 			c.met.record(now, mfs)
 		}
 	}
+	if c.adm == nil {
+		return // per-user identities and no identity of its own: no lag history
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	lags, err := c.groupLags(ctx)

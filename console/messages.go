@@ -87,7 +87,7 @@ func (c *Console) messagesPage(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := c.ctx(r)
 	defer cancel()
 	d := browseData{Form: f}
-	md, err := c.adm.Metadata(ctx)
+	md, err := c.admin(ctx).Metadata(ctx)
 	if err != nil {
 		c.failed(w, r, http.StatusBadGateway, fmt.Errorf("metadata: %w", err))
 		return
@@ -119,11 +119,11 @@ func (c *Console) messagesPage(w http.ResponseWriter, r *http.Request) {
 // browse fills d.Records from d.Form.
 func (c *Console) browse(ctx context.Context, d *browseData) error {
 	f := d.Form
-	starts, err := c.adm.ListStartOffsets(ctx, f.Topic)
+	starts, err := c.admin(ctx).ListStartOffsets(ctx, f.Topic)
 	if err != nil {
 		return err
 	}
-	ends, err := c.adm.ListEndOffsets(ctx, f.Topic)
+	ends, err := c.admin(ctx).ListEndOffsets(ctx, f.Topic)
 	if err != nil {
 		return err
 	}
@@ -148,7 +148,7 @@ func (c *Console) browse(ctx context.Context, d *browseData) error {
 		if err != nil {
 			return err
 		}
-		lo, err := c.adm.ListOffsetsAfterMilli(ctx, ms, f.Topic)
+		lo, err := c.admin(ctx).ListOffsetsAfterMilli(ctx, ms, f.Topic)
 		if err != nil {
 			return err
 		}
@@ -174,7 +174,7 @@ func (c *Console) browse(ctx context.Context, d *browseData) error {
 		d.Note = "nothing at or after this position yet"
 		return nil
 	}
-	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), c.cfg.Kafka...),
+	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), c.kafkaOpts(ctx)...),
 		kgo.ClientID("gregor-console-browser"),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{f.Topic: {f.Partition: kgo.NewOffset().At(from)}}),
 		kgo.FetchMaxWait(500*time.Millisecond),

@@ -30,7 +30,7 @@ func (c *Console) securityPage(w http.ResponseWriter, r *http.Request) {
 	var aclErr, userErr string
 	all := kadm.NewACLs().AnyResource().Allow().AllowHosts().Deny().DenyHosts().
 		Operations(kadm.OpAny).ResourcePatternType(kadm.ACLPatternAny)
-	res, err := c.adm.DescribeACLs(ctx, all)
+	res, err := c.admin(ctx).DescribeACLs(ctx, all)
 	if err != nil {
 		aclErr = err.Error()
 	}
@@ -49,7 +49,7 @@ func (c *Console) securityPage(w http.ResponseWriter, r *http.Request) {
 		return a.Principal+a.Type+a.Name+a.Operation < b.Principal+b.Type+b.Name+b.Operation
 	})
 	var users []userRow
-	if us, err := c.adm.DescribeUserSCRAMs(ctx); err != nil {
+	if us, err := c.admin(ctx).DescribeUserSCRAMs(ctx); err != nil {
 		userErr = err.Error()
 	} else {
 		for _, u := range us.Sorted() {
@@ -137,7 +137,7 @@ func (c *Console) createACL(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := c.ctx(r)
 	defer cancel()
-	res, err := c.adm.CreateACLs(ctx, b)
+	res, err := c.admin(ctx).CreateACLs(ctx, b)
 	if err == nil {
 		for _, x := range res {
 			if x.Err != nil {
@@ -163,7 +163,7 @@ func (c *Console) deleteACL(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := c.ctx(r)
 	defer cancel()
-	res, err := c.adm.DeleteACLs(ctx, b)
+	res, err := c.admin(ctx).DeleteACLs(ctx, b)
 	n := 0
 	if err == nil {
 		for _, x := range res {
@@ -210,7 +210,7 @@ func (c *Console) upsertUser(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := c.ctx(r)
 	defer cancel()
-	res, err := c.adm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: user, Mechanism: mech, Iterations: int32(iter), Password: pass}})
+	res, err := c.admin(ctx).AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: user, Mechanism: mech, Iterations: int32(iter), Password: pass}})
 	if err == nil {
 		if x, ok := res[user]; ok && x.Err != nil {
 			err = errText(x.Err, x.ErrMessage)
@@ -235,7 +235,7 @@ func (c *Console) deleteUser(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := c.ctx(r)
 	defer cancel()
-	res, err := c.adm.AlterUserSCRAMs(ctx, []kadm.DeleteSCRAM{{User: user, Mechanism: mech}}, nil)
+	res, err := c.admin(ctx).AlterUserSCRAMs(ctx, []kadm.DeleteSCRAM{{User: user, Mechanism: mech}}, nil)
 	if err == nil {
 		if x, ok := res[user]; ok && x.Err != nil {
 			err = errText(x.Err, x.ErrMessage)

@@ -26,15 +26,15 @@ type topicRow struct {
 func (c *Console) topicsPage(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := c.ctx(r)
 	defer cancel()
-	md, err := c.adm.Metadata(ctx)
+	md, err := c.admin(ctx).Metadata(ctx)
 	if err != nil {
 		c.failed(w, r, http.StatusBadGateway, fmt.Errorf("metadata: %w", err))
 		return
 	}
 	showInternal := r.URL.Query().Get("internal") == "1"
 	names := md.Topics.Names()
-	starts, _ := c.adm.ListStartOffsets(ctx, names...)
-	ends, _ := c.adm.ListEndOffsets(ctx, names...)
+	starts, _ := c.admin(ctx).ListStartOffsets(ctx, names...)
+	ends, _ := c.admin(ctx).ListEndOffsets(ctx, names...)
 	sizes := c.topicSizes(r)
 	var rows []topicRow
 	for _, t := range md.Topics.Sorted() {
@@ -73,7 +73,7 @@ type topicSize struct {
 func (c *Console) topicSizes(r *http.Request) map[string]topicSize {
 	ctx, cancel := c.ctx(r)
 	defer cancel()
-	dirs, err := c.adm.DescribeAllLogDirs(ctx, nil)
+	dirs, err := c.admin(ctx).DescribeAllLogDirs(ctx, nil)
 	if err != nil {
 		return nil
 	}
@@ -124,7 +124,7 @@ func (c *Console) topicPage(w http.ResponseWriter, r *http.Request) {
 	topic := r.PathValue("topic")
 	ctx, cancel := c.ctx(r)
 	defer cancel()
-	md, err := c.adm.Metadata(ctx, topic)
+	md, err := c.admin(ctx).Metadata(ctx, topic)
 	if err != nil {
 		c.failed(w, r, http.StatusBadGateway, fmt.Errorf("metadata: %w", err))
 		return
@@ -138,8 +138,8 @@ func (c *Console) topicPage(w http.ResponseWriter, r *http.Request) {
 		c.failed(w, r, http.StatusNotFound, fmt.Errorf("topic %q: %s", topic, msg))
 		return
 	}
-	starts, _ := c.adm.ListStartOffsets(ctx, topic)
-	ends, _ := c.adm.ListEndOffsets(ctx, topic)
+	starts, _ := c.admin(ctx).ListStartOffsets(ctx, topic)
+	ends, _ := c.admin(ctx).ListEndOffsets(ctx, topic)
 	sizes := c.topicSizes(r)[topic]
 	var parts []partRow
 	for _, p := range t.Partitions.Sorted() {
@@ -161,7 +161,7 @@ func (c *Console) topicPage(w http.ResponseWriter, r *http.Request) {
 	}
 	var configs []configRow
 	var cfgErr string
-	if rcs, err := c.adm.DescribeTopicConfigs(ctx, topic); err != nil {
+	if rcs, err := c.admin(ctx).DescribeTopicConfigs(ctx, topic); err != nil {
 		cfgErr = err.Error()
 	} else if rc, err := rcs.On(topic, nil); err != nil {
 		cfgErr = err.Error()
@@ -207,7 +207,7 @@ func (c *Console) createTopic(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := c.ctx(r)
 	defer cancel()
-	resp, err := c.adm.CreateTopic(ctx, int32(parts), int16(rf), configs, name)
+	resp, err := c.admin(ctx).CreateTopic(ctx, int32(parts), int16(rf), configs, name)
 	if err == nil {
 		err = resp.Err
 	}
@@ -258,7 +258,7 @@ func (c *Console) alterTopicConfig(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := c.ctx(r)
 	defer cancel()
-	resps, err := c.adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{ac}, topic)
+	resps, err := c.admin(ctx).AlterTopicConfigs(ctx, []kadm.AlterConfig{ac}, topic)
 	if err == nil {
 		var resp kadm.AlterConfigsResponse
 		resp, err = resps.On(topic, nil)
@@ -285,7 +285,7 @@ func (c *Console) addPartitions(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := c.ctx(r)
 	defer cancel()
-	resps, err := c.adm.UpdatePartitions(ctx, n, topic)
+	resps, err := c.admin(ctx).UpdatePartitions(ctx, n, topic)
 	if err == nil {
 		var resp kadm.CreatePartitionsResponse
 		resp, err = resps.On(topic, nil)
@@ -311,7 +311,7 @@ func (c *Console) deleteTopic(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := c.ctx(r)
 	defer cancel()
-	resp, err := c.adm.DeleteTopic(ctx, topic)
+	resp, err := c.admin(ctx).DeleteTopic(ctx, topic)
 	if err == nil {
 		err = resp.Err
 	}

@@ -90,3 +90,65 @@ func TestConsoleOverSASL(t *testing.T) {
 		t.Fatalf("/console/ over SASL: %d\n%s", resp.StatusCode, body)
 	}
 }
+
+// TestConsoleIdentitySettings: console.identity=login is refused without
+// http.auth=login, without a SASL listener, and without a mechanism the
+// console can log in with; an unknown value is refused.
+func TestConsoleIdentitySettings(t *testing.T) {
+	jaas := `org.apache.kafka.common.security.plain.PlainLoginModule required user_admin="admin-secret";`
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--console.identity", "nobody"}, "neither console nor login"},
+		{[]string{"--console.identity", "login"}, "http.auth=login"},
+		{[]string{"--console.identity", "login", "--http.auth", "login"}, "SASL_PLAINTEXT or SASL_SSL listener"},
+		{[]string{"--console.identity", "login", "--http.auth", "login", "--listeners", "SASL_PLAINTEXT://127.0.0.1:0",
+			"--listener.security.protocol.map", "SASL_PLAINTEXT:SASL_PLAINTEXT", "--sasl.enabled.mechanisms", "OAUTHBEARER",
+			"--sasl.oauthbearer.jwks.endpoint.url", "file:///nonexistent.json"}, "sasl.enabled.mechanisms"},
+	} {
+		if _, _, err := configFrom(t, "", nil, c.args); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want an error naming %q", c.args, err, c.want)
+		}
+	}
+	cfg, _, err := configFrom(t, "", nil, []string{"--console.identity", "login", "--http.auth", "login", "--listeners", "SASL_PLAINTEXT://127.0.0.1:0",
+		"--listener.security.protocol.map", "SASL_PLAINTEXT:SASL_PLAINTEXT", "--sasl.enabled.mechanisms", "PLAIN", "--sasl.jaas.config", jaas})
+	if err != nil || cfg.Console.Identity != "login" {
+		t.Fatalf("console.identity=login with a SASL listener: %+v %v", cfg.Console, err)
+	}
+}
+
+// TestConsoleIdentityLogin: with console.identity=login each HTTP login
+// talks to Kafka as itself: the super user's topic, created through the
+// console, is not listed for a user without ACLs.
+func TestConsoleIdentityLogin(t *testing.T) {
+	kafka := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	h, cancel, done := started(t, "--listeners", "SASL_PLAINTEXT://"+kafka, "--listener.security.protocol.map", "SASL_PLAINTEXT:SASL_PLAINTEXT",
+		"--sasl.enabled.mechanisms", "PLAIN", "--sasl.jaas.config", `org.apache.kafka.common.security.plain.PlainLoginModule required user_admin="admin-secret" user_bob="bob-secret";`,
+		"--authorizer.class.name", "StandardAuthorizer", "--super.users", "User:admin",
+		"--http.listener", "127.0.0.1:0", "--http.auth", "login", "--console.identity", "login", "--console.write.enable=true",
+		"--data-dir", t.TempDir(), "--log.segment.bytes", "4194304")
+	defer func() { cancel(); <-done }()
+	do := func(method, path, user, pass, form string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, "http://"+h+path, strings.NewReader(form))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(user, pass)
+		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := do(http.MethodPost, "/console/topics", "admin", "admin-secret", "name=t1&partitions=1"); code != http.StatusSeeOther {
+		t.Fatalf("admin creating t1: %d\n%s", code, body)
+	}
+	if code, body := do(http.MethodGet, "/console/topics", "admin", "admin-secret", ""); code != http.StatusOK || !strings.Contains(body, `data-topic="t1"`) {
+		t.Fatalf("admin's topics page: %d, t1 missing\n%s", code, body)
+	}
+	if code, body := do(http.MethodGet, "/console/topics", "bob", "bob-secret", ""); code != http.StatusOK || strings.Contains(body, `data-topic="t1"`) {
+		t.Fatalf("bob's topics page (no ACLs): %d, t1 listed\n%s", code, body)
+	}
+}

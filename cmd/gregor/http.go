@@ -32,6 +32,9 @@ type httpServer struct {
 	// nil with console.enable=false.
 	console atomic.Pointer[http.Handler]
 	login   atomic.Pointer[func(user, password string) bool]
+	// sessions hears of the login's sessions (the console's per-user
+	// identities, console.identity=login); nil until the console runs.
+	sessions atomic.Pointer[httpauth.Sessions]
 	// clientTLS is how the members of a group reach each other's port
 	// with http.ssl.enable (nil without).
 	clientTLS *tls.Config
@@ -99,9 +102,10 @@ func startHTTP(cfg Config, reg *prometheus.Registry, ready func() bool, log *zap
 				f := h.login.Load()
 				return f != nil && (*f)(user, password)
 			},
-			Open:   []string{"/healthz", "/readyz"},
-			Secret: cfg.Cluster.Secret,
-			Secure: cfg.HTTPTLS,
+			Open:     []string{"/healthz", "/readyz"},
+			Secret:   cfg.Cluster.Secret,
+			Secure:   cfg.HTTPTLS,
+			Sessions: sessionsHook{h},
 		}, mux)
 	}
 	ln, err := net.Listen("tcp", cfg.HTTPListener)
@@ -140,6 +144,26 @@ func (h *httpServer) setConsole(c http.Handler) { h.console.Store(&c) }
 
 // setLogin checks the HTTP port's logins against the running broker's users.
 func (h *httpServer) setLogin(check func(user, password string) bool) { h.login.Store(&check) }
+
+// setSessions tells s of the login's sessions (the console with
+// console.identity=login).
+func (h *httpServer) setSessions(s httpauth.Sessions) { h.sessions.Store(&s) }
+
+// sessionsHook forwards the login's sessions to whoever setSessions named.
+type sessionsHook struct{ h *httpServer }
+
+func (k sessionsHook) Start(id, user, password string, expires time.Time) error {
+	if s := k.h.sessions.Load(); s != nil {
+		return (*s).Start(id, user, password, expires)
+	}
+	return nil
+}
+
+func (k sessionsHook) End(id string) {
+	if s := k.h.sessions.Load(); s != nil {
+		(*s).End(id)
+	}
+}
 
 // setBroker points /readyz at the running broker.
 func (h *httpServer) setBroker(ready func() bool) { h.ready.Store(&ready) }

@@ -11,6 +11,13 @@
 // form of the logged-in user must send back in a csrf_token field or an
 // X-CSRF-Token header with POST, PUT, PATCH and DELETE; User(r) names the
 // logged-in user.
+//
+// Config.Sessions, when set, hears of every session's start (with the
+// password given at login) and end, so a page can act as that user for the
+// session's life: the console's per-user Kafka clients (console.identity=
+// login). SessionID(r) names r's session. A basic-authentication request
+// is a session of its own, named by its credentials, that lasts
+// BasicSessionTTL from its last request.
 package httpauth
 
 import (
@@ -40,11 +47,40 @@ type Config struct {
 	SessionTTL time.Duration
 	// Secure marks the cookie Secure (the port speaks TLS).
 	Secure bool
+	// Sessions, if set, is told when a session starts and ends.
+	Sessions Sessions
 }
+
+// Sessions hears of sessions (Config.Sessions). Start may refuse a login
+// with an error, which the user is shown; it is called again for a
+// session it already has (a basic-authentication session's next request)
+// with a later expiry. End is called at logout; a session also ends at its
+// expiry, which the implementation enforces itself.
+type Sessions interface {
+	Start(id, user, password string, expires time.Time) error
+	End(id string)
+}
+
+// BasicSessionTTL is how long a basic-authentication session lasts after
+// its last request.
+const BasicSessionTTL = 5 * time.Minute
 
 const cookieName = "gregor_session"
 
 type userKey struct{}
+
+type sessionKey struct{}
+
+// SessionID names r's session for Config.Sessions ("" for the cluster's
+// own requests and without Config.Sessions).
+func SessionID(r *http.Request) string {
+	s, _ := r.Context().Value(sessionKey{}).(string)
+	return s
+}
+
+// sessionID names the session of a cookie value; the id is not the cookie,
+// so it cannot be used as one.
+func (a *auth) sessionID(cookie string) string { return "c." + a.mac("sid", cookie) }
 
 // Handler wraps next with the login.
 func Handler(cfg Config, next http.Handler) http.Handler {
@@ -84,7 +120,7 @@ func (a *auth) session(r *http.Request) (string, string) {
 		return "", ""
 	}
 	parts := strings.Split(c.Value, ".")
-	if len(parts) != 3 {
+	if len(parts) != 4 {
 		return "", ""
 	}
 	user, err := base64.RawURLEncoding.DecodeString(parts[0])
@@ -95,7 +131,7 @@ func (a *auth) session(r *http.Request) (string, string) {
 	if err != nil || time.Now().Unix() > exp {
 		return "", ""
 	}
-	if !hmac.Equal([]byte(parts[2]), []byte(a.mac("session", string(user), parts[1]))) {
+	if !hmac.Equal([]byte(parts[3]), []byte(a.mac("session", string(user), parts[1], parts[2]))) {
 		return "", ""
 	}
 	return string(user), c.Value
@@ -128,7 +164,16 @@ func (a *auth) serve(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "cross-origin write refused", http.StatusForbidden)
 			return
 		}
-		a.next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey{}, user)))
+		ctx := context.WithValue(r.Context(), userKey{}, user)
+		if a.cfg.Sessions != nil {
+			id := "b." + a.mac("basic", user, pass)
+			if err := a.cfg.Sessions.Start(id, user, pass, time.Now().Add(BasicSessionTTL)); err != nil {
+				http.Error(w, "login refused: "+err.Error(), http.StatusUnauthorized)
+				return
+			}
+			ctx = context.WithValue(ctx, sessionKey{}, id)
+		}
+		a.next.ServeHTTP(w, r.WithContext(ctx))
 		return
 	}
 	user, sess := a.session(r)
@@ -153,6 +198,9 @@ func (a *auth) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := context.WithValue(r.Context(), userKey{}, user)
 	ctx = context.WithValue(ctx, csrfKey{}, a.mac("csrf", sess))
+	if a.cfg.Sessions != nil {
+		ctx = context.WithValue(ctx, sessionKey{}, a.sessionID(sess))
+	}
 	a.next.ServeHTTP(w, r.WithContext(ctx))
 }
 
@@ -183,6 +231,7 @@ var form = template.Must(template.New("login").Parse(`<!doctype html>
 <p><label>User <input name="username" autocomplete="username" required></label></p>
 <p><label>Password <input name="password" type="password" autocomplete="current-password" required></label></p>
 {{if .Failed}}<p>Wrong user name or password.</p>{{end}}
+{{with .Refused}}<p>Login refused: {{.}}</p>{{end}}
 <p><button type="submit">Log in</button></p>
 </form></body></html>
 `))
@@ -197,9 +246,10 @@ func safeNext(n string) string {
 func (a *auth) loginForm(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	form.Execute(w, struct {
-		Next   string
-		Failed bool
-	}{safeNext(r.URL.Query().Get("next")), r.URL.Query().Get("failed") != ""})
+		Next    string
+		Failed  bool
+		Refused string
+	}{safeNext(r.URL.Query().Get("next")), r.URL.Query().Get("failed") != "", r.URL.Query().Get("refused")})
 }
 
 func (a *auth) login(w http.ResponseWriter, r *http.Request) {
@@ -210,13 +260,26 @@ func (a *auth) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	exp := strconv.FormatInt(time.Now().Add(a.cfg.SessionTTL).Unix(), 10)
-	val := base64.RawURLEncoding.EncodeToString([]byte(user)) + "." + exp + "." + a.mac("session", user, exp)
+	// The nonce makes every login a session of its own.
+	nonce := make([]byte, 12)
+	rand.Read(nonce)
+	n := base64.RawURLEncoding.EncodeToString(nonce)
+	val := base64.RawURLEncoding.EncodeToString([]byte(user)) + "." + exp + "." + n + "." + a.mac("session", user, exp, n)
+	if a.cfg.Sessions != nil {
+		if err := a.cfg.Sessions.Start(a.sessionID(val), user, pass, time.Now().Add(a.cfg.SessionTTL)); err != nil {
+			http.Redirect(w, r, "/login?refused="+url.QueryEscape(err.Error())+"&next="+url.QueryEscape(next), http.StatusSeeOther)
+			return
+		}
+	}
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: val, Path: "/", HttpOnly: true, Secure: a.cfg.Secure,
 		SameSite: http.SameSiteStrictMode, MaxAge: int(a.cfg.SessionTTL.Seconds())})
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 func (a *auth) logout(w http.ResponseWriter, r *http.Request) {
+	if _, sess := a.session(r); sess != "" && a.cfg.Sessions != nil {
+		a.cfg.Sessions.End(a.sessionID(sess))
+	}
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", HttpOnly: true, Secure: a.cfg.Secure, MaxAge: -1})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }

@@ -1,12 +1,15 @@
 package httpauth
 
 import (
+	"errors"
+	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestLogin: probes are open; everything else needs basic authentication,
@@ -107,5 +110,63 @@ func TestLogin(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(resp.Request.URL.RawQuery, "failed=1") {
 		t.Fatalf("a wrong password at the form: ended at %s", resp.Request.URL)
+	}
+}
+
+type fakeSessions struct {
+	started map[string]string // id → password
+	ended   []string
+	refuse  bool
+}
+
+func (f *fakeSessions) Start(id, user, password string, _ time.Time) error {
+	if f.refuse {
+		return errors.New("no Kafka for you")
+	}
+	f.started[id] = password
+	return nil
+}
+
+func (f *fakeSessions) End(id string) { f.ended = append(f.ended, id) }
+
+// TestSessions: Config.Sessions hears of a login with its password, the
+// request carries the session's id, logout ends it, basic authentication
+// is a session of its own, and a refused Start refuses the login.
+func TestSessions(t *testing.T) {
+	f := &fakeSessions{started: map[string]string{}}
+	inner := http.NewServeMux()
+	inner.HandleFunc("/sid", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(SessionID(r))) })
+	srv := httptest.NewServer(Handler(Config{
+		Check:    func(u, p string) bool { return u == "admin" && p == "admin-secret" },
+		Sessions: f,
+	}, inner))
+	defer srv.Close()
+	jar, _ := cookiejar.New(nil)
+	cl := &http.Client{Jar: jar}
+	read := func(resp *http.Response, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	sid := read(cl.PostForm(srv.URL+"/login", url.Values{"username": {"admin"}, "password": {"admin-secret"}, "next": {"/sid"}}))
+	if sid == "" || f.started[sid] != "admin-secret" {
+		t.Fatalf("session %q not started with the password: %v", sid, f.started)
+	}
+	read(cl.PostForm(srv.URL+"/logout", nil))
+	if len(f.ended) != 1 || f.ended[0] != sid {
+		t.Fatalf("logout ended %v, want %q", f.ended, sid)
+	}
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/sid", nil)
+	req.SetBasicAuth("admin", "admin-secret")
+	if bsid := read(http.DefaultClient.Do(req)); bsid == "" || bsid == sid || f.started[bsid] != "admin-secret" {
+		t.Fatalf("basic session %q: %v", bsid, f.started)
+	}
+	f.refuse = true
+	if body := read(cl.PostForm(srv.URL+"/login", url.Values{"username": {"admin"}, "password": {"admin-secret"}, "next": {"/sid"}})); !strings.Contains(body, "no Kafka for you") {
+		t.Fatalf("a refused session's login page: %q", body)
 	}
 }
