@@ -61,8 +61,13 @@ if ! command -v promtool >/dev/null && [[ ! -x $CACHE/promtool/usr/bin/promtool 
 		apt_updated=1
 	fi
 	tmp=$(mktemp -d)
-	(cd "$tmp" && apt-get download -qq prometheus 2>/dev/null)
-	dpkg-deb -x "$tmp"/prometheus_*.deb "$CACHE/promtool"
+	# Not fatal: without promtool only TestAlertRulesFire skips.
+	if (cd "$tmp" && apt-get download -qq prometheus 2>/dev/null) &&
+		dpkg-deb -x "$tmp"/prometheus_*.deb "$CACHE/promtool"; then
+		:
+	else
+		echo "install-deps: promtool unavailable; deploy's TestAlertRulesFire will skip" >&2
+	fi
 	rm -rf "$tmp"
 fi
 
