@@ -384,3 +384,29 @@ func BenchmarkReplicate(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkReadTail is a caught-up consumer's read: the last batch, from
+// the consume-queue entries still in memory (the tail). Each read used to
+// copy the whole tail (up to a block of entries).
+//
+//	go test ./storage -run NONE -bench BenchmarkReadTail -benchmem
+func BenchmarkReadTail(b *testing.B) {
+	s, err := Open(Config{Dir: b.TempDir(), Logger: zap.NewNop(), CheckpointInterval: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	p, _ := s.CreatePartition(tid(1), 0)
+	batch := benchBatch(1 << 10)
+	for range cqBlock + cqBlock/2 - 1 { // half a block in the tail
+		p.Append(batch, 0)
+	}
+	b.ResetTimer()
+	for range b.N {
+		res, err := p.Read(p.HighWatermark()-1, 1<<20)
+		if err != nil || len(res.Chunks) != 1 {
+			b.Fatal(err, len(res.Chunks))
+		}
+		res.Release()
+	}
+}

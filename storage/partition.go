@@ -36,8 +36,9 @@ type Partition struct {
 	tailStart int64 // index of tail[0]; a multiple of cqBlock
 	tail      []cqEntry
 	// tailShared is set by a checkpoint's snapshot, which keeps a view of
-	// tail to encode outside the locks: the next block write then moves
-	// the rest of the tail to a new array instead of over the shared one.
+	// tail to encode outside the locks, and by a reader's view
+	// (viewLocked): the next block write then moves the rest of the tail
+	// to a new array instead of over the shared one.
 	tailShared atomic.Bool
 	blocks     []blockInfo // one per cqBlock entries, from block blocksBase
 	blocksBase int64       // blocks below the first retained entry are dropped
@@ -565,6 +566,14 @@ type cqView struct {
 
 // viewLocked snapshots the partition; under p.mu (read or write).
 func (p *Partition) viewLocked() *cqView {
+	// The view shares the tail as a checkpoint's snapshot does: the next
+	// block write moves the rest of the tail to a new array instead of
+	// shifting it over the shared one (writeFullBlocksLocked), so a read
+	// costs no copy of up to a block of entries (a caught-up consumer's
+	// fetch reads every partition at each append).
+	if !p.tailShared.Load() {
+		p.tailShared.Store(true)
+	}
 	return &cqView{
 		p:         p,
 		blocks:    p.blocks[:len(p.blocks):len(p.blocks)],
@@ -572,7 +581,7 @@ func (p *Partition) viewLocked() *cqView {
 		tailStart: p.tailStart,
 		count:     p.count,
 		startIdx:  p.startIdx,
-		tail:      append([]cqEntry(nil), p.tail...),
+		tail:      p.tail[:len(p.tail):len(p.tail)],
 		hwm:       p.hwm,
 		logStart:  p.logStart,
 		total:     p.totalBytes,

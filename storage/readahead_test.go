@@ -104,3 +104,63 @@ func TestOSFSOpensNoAtime(t *testing.T) {
 		t.Fatalf("file flags %#x lack O_NOATIME", fl)
 	}
 }
+
+// Reads share the in-memory consume-queue tail with the appender
+// (viewLocked): while readers walk it, appends that complete a block must
+// not shift entries under them. Every read of an offset returns the batch
+// holding it (run with -race as well).
+func TestReadSharesTailWithAppends(t *testing.T) {
+	s := mustOpen(t, testConfig(t, t.TempDir()))
+	defer s.Close()
+	p, err := s.CreatePartition(tid(1), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const batches = 20 * cqBlock
+	done := make(chan struct{})
+	errs := make(chan error, 1)
+	go func() {
+		defer close(done)
+		for i := range batches {
+			if _, err := p.Append(simpleBatch("t", 1+i%3, 1000), 0); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	check := func() {
+		hwm := p.HighWatermark()
+		if hwm == 0 {
+			return
+		}
+		for _, off := range []int64{hwm - 1, hwm / 2, max(hwm-cqBlock, 0)} {
+			res, err := p.Read(off, 1<<20)
+			if err != nil {
+				t.Fatalf("read at %d: %v", off, err)
+			}
+			if len(res.Chunks) == 0 || res.Chunks[0].BaseOffset > off || res.Chunks[0].LastOffset < off {
+				t.Fatalf("read at %d (hwm %d) returned %+v first", off, hwm, res.Chunks)
+			}
+			for i := 1; i < len(res.Chunks); i++ {
+				if res.Chunks[i].BaseOffset != res.Chunks[i-1].LastOffset+1 {
+					t.Fatalf("read at %d: chunk %d starts at %d after %d", off, i, res.Chunks[i].BaseOffset, res.Chunks[i-1].LastOffset)
+				}
+			}
+			res.Release()
+		}
+	}
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		check()
+	}
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
+	}
+	check()
+}
