@@ -11,10 +11,10 @@ package broker
 //     UNSUPPORTED_SASL_MECHANISM with the enabled list.
 //   - On a PLAINTEXT or SSL listener: ILLEGAL_SASL_STATE, as Kafka answers.
 //
-// Versions: v0 is advertised, as Kafka 4.1 does, because librdkafka's
-// feature check needs SaslHandshake v0 in the range before it sends v1;
-// but a v0 exchange (raw SASL tokens outside Kafka framing, which no client
-// of the matrix uses) is not served: v0 gets UNSUPPORTED_VERSION.
+// Versions: v0 and v1, as Kafka. After a v0 answer the client sends its
+// SASL tokens unframed (KIP-43): the connection answers them as bare
+// tokens until the exchange ends (rawSASL, protocol/raw_tokens.go); a
+// failed v0 authentication closes the connection, as Kafka does.
 
 import (
 	"context"
@@ -31,10 +31,6 @@ func handleSASLHandshake(_ context.Context, b *Broker, req *protocol.Request) (k
 	r := req.Body.(*kmsg.SASLHandshakeRequest)
 	resp := r.ResponseKind().(*kmsg.SASLHandshakeResponse)
 	resp.SupportedMechanisms = append([]string(nil), b.cfg.Security.SASLMechanisms...)
-	if r.Version == 0 {
-		resp.ErrorCode = kerr.UnsupportedVersion.Code
-		return resp, nil
-	}
 	s := sessionOf(req)
 	if s == nil || !isSASL(s.proto) {
 		resp.ErrorCode = kerr.IllegalSaslState.Code
@@ -58,5 +54,8 @@ func handleSASLHandshake(_ context.Context, b *Broker, req *protocol.Request) (k
 	s.mu.Lock()
 	s.mech, s.conv = r.Mechanism, conv
 	s.mu.Unlock()
+	if r.Version == 0 {
+		req.Conn.SetRawTokens(b.rawSASL(req)) // 36_sasl_authenticate.go
+	}
 	return resp, nil
 }

@@ -20,6 +20,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/gregor-broker/gregor/broker/security"
@@ -95,4 +96,40 @@ func handleSASLAuthenticate(ctx context.Context, b *Broker, req *protocol.Reques
 		resp.SessionLifetimeMillis = s.expires.Sub(now).Milliseconds()
 	}
 	return resp, nil
+}
+
+// rawSASL answers the unframed tokens of a SaslHandshake v0 exchange on
+// hs's connection: each goes through the SaslAuthenticate handler as if
+// it came in one, so the same checks, metrics, delays and session state
+// apply; the handler's token is the bare reply, a failure closes the
+// connection (no frame can carry it), and the exchange's end switches the
+// connection back to Kafka requests.
+func (b *Broker) rawSASL(hs *protocol.Request) protocol.RawTokens {
+	return func(ctx context.Context, token []byte) ([]byte, error) {
+		r := kmsg.NewPtrSASLAuthenticateRequest()
+		r.SASLAuthBytes = token
+		req := &protocol.Request{Header: protocol.Header{Key: int16(kmsg.SASLAuthenticate), CorrelationID: -1, ClientID: hs.Header.ClientID},
+			Body: r, Conn: hs.Conn, Size: len(token) + 4}
+		resp, err := handleSASLAuthenticate(ctx, b, req)
+		if err != nil {
+			return nil, err
+		}
+		ar := resp.(*kmsg.SASLAuthenticateResponse)
+		if ar.ErrorCode != 0 {
+			msg := ""
+			if ar.ErrorMessage != nil {
+				msg = *ar.ErrorMessage
+			}
+			return nil, fmt.Errorf("broker: SASL authentication (SaslHandshake v0) failed: %s", msg)
+		}
+		if s := sessionOf(req); s != nil {
+			s.mu.Lock()
+			finished := s.conv == nil
+			s.mu.Unlock()
+			if finished {
+				hs.Conn.SetRawTokens(nil)
+			}
+		}
+		return ar.SASLAuthBytes, nil
+	}
 }

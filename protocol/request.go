@@ -40,6 +40,9 @@ type ConnInfo struct {
 	// closeAfter is 1 + the correlation id of the response after which the
 	// connection closes (CloseAfter); 0: none.
 	closeAfter atomic.Int64
+	// raw, when set, answers the next frames as unframed SASL tokens
+	// (raw_tokens.go).
+	raw atomic.Pointer[RawTokens]
 }
 
 // CloseAfter closes the connection once the response to the request with

@@ -243,6 +243,10 @@ type slot struct {
 	resp         kmsg.Response
 	err          error
 	frame        []byte // recycled after the handler returns (Recycle)
+	// raw: an unframed SASL token's slot; rawReply is written bare
+	// (raw_tokens.go).
+	raw      bool
+	rawReply []byte
 }
 
 // conn is one client connection: read reads and dispatches frames, write
@@ -311,6 +315,38 @@ func (c *conn) read() {
 		}
 		if !c.setReadDeadline() {
 			return
+		}
+		if h := c.info.rawTokens(); h != nil {
+			// After SaslHandshake v0: a bare SASL token (raw_tokens.go),
+			// answered in order after what came before it.
+			tok, err := readRawToken(br, c.info.frameLimit(c.s.cfg.MaxFrameBytes))
+			if err != nil {
+				c.log().Info("closing connection: bad SASL token", zap.Stringer("remote", c.info.Remote), zap.Error(err))
+				return
+			}
+			c.s.cfg.BytesIn(len(tok) + 4)
+			sl := &slot{raw: true, done: make(chan struct{}), size: int64(len(tok))}
+			go func(after chan struct{}) {
+				defer close(sl.done)
+				defer func() {
+					if r := recover(); r != nil {
+						c.log().Error("SASL token handler panic", zap.Any("panic", r), zap.Stack("stack"))
+						sl.err = fmt.Errorf("protocol: SASL token handler panic")
+					}
+				}()
+				if after != nil {
+					<-after
+				}
+				sl.rawReply, sl.err = h(c.ctx, tok)
+			}(prevSeq)
+			prevSeq = sl.done
+			c.inflight.Add(sl.size)
+			select {
+			case c.queue <- sl:
+			case <-c.dead:
+				return
+			}
+			continue
 		}
 		// The api key follows the size: it decides whether the frame's
 		// buffer may be recycled once the request is handled.
@@ -491,6 +527,18 @@ func (c *conn) write() {
 				zap.Int16("key", sl.key), zap.Error(sl.err))
 			bw.Flush()
 			return
+		}
+		if sl.raw {
+			c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
+			n, err := w.writeRaw(sl.rawReply)
+			if err == nil {
+				c.s.cfg.BytesOut(n)
+				err = bw.Flush()
+			}
+			if err != nil {
+				return
+			}
+			continue
 		}
 		if sl.resp == nil {
 			continue // acks=0: nothing to write, order kept
