@@ -501,7 +501,21 @@ var entryReserve struct {
 	bufs  []*[]byte
 }
 
+// minEntryBuf is the smallest entry buffer made; buffers of that size
+// (a request of small batches) only go through the pool: remaking one
+// after a collection costs little, and the pool is cheaper to reach than
+// the reserve's mutex on the single-append path.
+const minEntryBuf = 64 << 10
+
 func getEntryBuf(n int) *[]byte {
+	if n <= minEntryBuf {
+		if bp, ok := entryBufs.Get().(*[]byte); ok && cap(*bp) >= n {
+			*bp = (*bp)[:n]
+			return bp
+		}
+		b := make([]byte, n, minEntryBuf)
+		return &b
+	}
 	r := &entryReserve
 	r.mu.Lock()
 	if k := len(r.bufs); k > 0 {
@@ -518,18 +532,25 @@ func getEntryBuf(n int) *[]byte {
 		// goes back instead.
 	} else {
 		r.mu.Unlock()
-		if bp, ok := entryBufs.Get().(*[]byte); ok && cap(*bp) >= n {
-			*bp = (*bp)[:n]
-			return bp
+		if bp, ok := entryBufs.Get().(*[]byte); ok {
+			if cap(*bp) >= n {
+				*bp = (*bp)[:n]
+				return bp
+			}
+			entryBufs.Put(bp) // a small one: for the next small request
 		}
 	}
-	b := make([]byte, n, max(n, 64<<10))
+	b := make([]byte, n)
 	return &b
 }
 
 // putEntryBuf gives a buffer from getEntryBuf back; nothing may use it
 // afterwards.
 func putEntryBuf(bp *[]byte) {
+	if cap(*bp) <= minEntryBuf {
+		entryBufs.Put(bp)
+		return
+	}
 	r := &entryReserve
 	r.mu.Lock()
 	if r.bytes+cap(*bp) <= entryReserveBytes {
