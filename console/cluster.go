@@ -130,7 +130,7 @@ func (c *Console) nameServers(ctx context.Context) ([]nsState, *nameserver.Route
 		go func() {
 			defer wg.Done()
 			out[i].Addr = addr
-			rt, err := nameserver.NewClient([]string{addr}).WithSecret(c.cfg.ClusterSecret).Routes(ctx)
+			rt, err := nameserver.NewClient([]string{addr}).WithSecret(c.cfg.ClusterSecret).WithTLS(c.cfg.NameServerTLS).Routes(ctx)
 			if err != nil {
 				out[i].Err = err.Error()
 				return

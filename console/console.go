@@ -40,6 +40,7 @@ package console
 
 import (
 	"context"
+	"crypto/tls"
 	"embed"
 	"errors"
 	"fmt"
@@ -82,6 +83,10 @@ type Config struct {
 	// ClusterSecret the cluster.secret they may require.
 	NameServers   []string
 	ClusterSecret string
+	// NameServerTLS is the client TLS configuration of the NameServers
+	// when they speak TLS (nameserver.ssl.enable; the broker's own,
+	// broker.ClusterConfig.NameServerTLS); nil for plain HTTP.
+	NameServerTLS *tls.Config
 	// Admin is the broker's /cluster/ handler (broker/promote.go); the
 	// cluster page reads GET /cluster/status from it in process. Optional.
 	Admin http.Handler

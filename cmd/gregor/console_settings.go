@@ -102,6 +102,12 @@ func startConsole(cfg Config, hs *httpServer, nb *broker.Broker, reg prometheus.
 	if cfg.Console.Off || hs.addr() == "" {
 		return func() {}
 	}
+	// The cluster page reads the NameServers as the broker does: over
+	// TLS with nameserver.ssl.enable (startBroker built its own copy).
+	if err := nameServerTLS(&cfg, false, log); err != nil {
+		log.Warn("web console not started", zap.Error(err))
+		return func() {}
+	}
 	opts, err := consoleKafka(cfg, nb.Addrs(), log)
 	var perUser func(user, password string) [][]kgo.Opt
 	if cfg.Console.Identity == "login" {
@@ -124,6 +130,7 @@ func startConsole(cfg Config, hs *httpServer, nb *broker.Broker, reg prometheus.
 		Kafka:          opts,
 		NameServers:    cfg.Cluster.NameServers,
 		ClusterSecret:  cfg.Cluster.Secret,
+		NameServerTLS:  cfg.Cluster.NameServerTLS,
 		Admin:          nb.AdminHandler(),
 		Gatherer:       reg,
 		WriteEnable:    cfg.Console.Write,
