@@ -442,5 +442,5 @@ func (s *Store) bootstrapBase() (*checkpointData, error) {
 	s.kv = bs.kv
 	s.boot = bs
 	s.openCkptPos = bs.pos
-	return &checkpointData{pos: bs.pos}, nil
+	return &checkpointData{pos: bs.pos, maxAt: bs.pos}, nil
 }

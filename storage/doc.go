@@ -151,9 +151,9 @@
 // checkpoint covers without losing committed offsets, producer state,
 // leader epochs or log starts:
 //
-//	uint32 magic 0x47524350 ("GRCP"), uint32 version 3 (1 and 2 are still
-//	  read: 1 has no transaction state, neither has tails, whose entries
-//	  are in the consume-queue files)
+//	uint32 magic 0x47524350 ("GRCP"), uint32 version 4 (1-3 are still
+//	  read: 1 has no transaction state, 1 and 2 no tails, whose entries
+//	  are in the consume-queue files, 1-3 no per-partition positions)
 //	int64 position covered, int64 time written (ms)
 //	uint32 partitions, each:
 //	  [16] topic id, int32 partition, int64 entries, int64 next offset,
@@ -174,9 +174,20 @@
 //	    consume-queue entries: the partition's last ones, after a multiple
 //	    of 64 (the tail); or uint8 0 when the tail is in the consume-queue
 //	    file (a partition untouched since a version-2 checkpoint was loaded)
+//	  (version 4) int64 the log position the partition's state is that of
+//	    (>= the position covered: partitions are snapshotted in chunks)
 //	uint32 namespaces, each uint32 len + name, uint32 keys, each
 //	  uint32 len + key, uint32 len + value
 //	uint32 CRC-32C of everything before
+//
+// A checkpoint snapshots the partitions in chunks of 256, each under the
+// writer lock at the log position of that moment; the key/values and the
+// list of partitions are taken with the first chunk, whose position is the
+// checkpoint's. Recovery re-dispatches from there and skips, for each
+// partition, the batches and log-start moves below its own position;
+// partitions created after the first chunk are created by their entries.
+// The commit log is synced up to the last chunk's position before the
+// checkpoint is written.
 //
 // Open loads the checkpoint and re-dispatches the commit log from its
 // position: after a clean Close that is nothing (no re-scan); after a crash
@@ -454,8 +465,8 @@
 // costs the append path one atomic load (BenchmarkAppend with and without
 // it: no difference beyond the run-to-run noise of a loaded VM).
 //
-// A checkpoint holds the writer lock only for a snapshot (snapshotLocked:
-// each partition's fixed fields, capped views of its append-only block
+// A checkpoint holds the writer lock only for a snapshot of 256 partitions
+// at a time (snapshot, snapshotPartsLocked: each partition's fixed fields, capped views of its append-only block
 // index and epochs, its producer state and transaction index encoded into
 // one buffer, key/value references, a capped view of the tail); sorting
 // and encoding follow outside it. Since the tails moved into the checkpoint

@@ -35,6 +35,11 @@ type Partition struct {
 	count     int64 // consume-queue entries
 	tailStart int64 // index of tail[0]; a multiple of cqBlock
 	tail      []cqEntry
+	// covered is the log position up to which the checkpoint the
+	// partition was loaded from holds its state (at or after that
+	// checkpoint's position: a checkpoint snapshots partitions in chunks);
+	// recovery re-dispatches none of its entries below it. Under s.mu.
+	covered int64
 	// tailShared is set by a checkpoint's snapshot, which keeps a view of
 	// tail to encode outside the locks, and by a reader's view
 	// (viewLocked): the next block write then moves the rest of the tail
@@ -118,7 +123,7 @@ func (p *Partition) ensureTailLocked() {
 	if err != nil {
 		p.s.log.Error("storage: consume queue unreadable; rebuilding it from the commit log",
 			zap.String("dir", p.cqDir), zap.Error(err))
-		p.rebuildCQ(p.s.openCkptPos)
+		p.rebuildCQ(max(p.s.openCkptPos, p.covered))
 		return
 	}
 	p.tail = es

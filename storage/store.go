@@ -343,10 +343,10 @@ func (s *Store) recover() error {
 	if err != nil {
 		return err
 	}
-	if ck != nil && end < ck.pos {
+	if ck != nil && end < ck.maxAt {
 		// The commit log is shorter than the checkpoint claims: the disk
 		// lost synced data.
-		return fmt.Errorf("%w: the commit log ends at %d, before the checkpoint position %d", errRecoveryRefused, end, ck.pos)
+		return fmt.Errorf("%w: the commit log ends at %d, before the checkpoint position %d", errRecoveryRefused, end, ck.maxAt)
 	}
 	if ck == nil {
 		// Full rebuild: consume queues are rewritten from scratch.
@@ -479,6 +479,12 @@ func (s *Store) truncateTail(end int64) error {
 // live appends (under s.mu), for raw appends of a slave and during
 // recovery, so all three derive the same state.
 func (s *Store) apply(pos int64, h *entryHeader, b []byte) {
+	if s.replaying && (h.typ == entryBatch || h.typ == entryLogStart) {
+		// Already in the state the checkpoint holds for the partition.
+		if p := s.lookup(pkey{h.topic, h.partition}); p != nil && pos < p.covered {
+			return
+		}
+	}
 	if s.boot != nil && pos < s.boot.end {
 		s.applyCatchUp(pos, h, b)
 		return

@@ -204,7 +204,7 @@ func (s *Store) truncateBaseLocked(pos int64) (*checkpointData, []byte, error) {
 			continue
 		}
 		ck, err := decodeCheckpoint(b)
-		if err != nil || ck.pos > pos || ck.pos < first || (best != nil && ck.pos <= best.pos) {
+		if err != nil || ck.maxAt > pos || ck.pos < first || (best != nil && ck.pos <= best.pos) {
 			continue
 		}
 		if s.boot != nil && ck.pos < s.boot.end {
@@ -400,7 +400,7 @@ func (s *Store) replacePartitionsLocked(parts []*Partition, fresh bool) []func()
 		if cp.rebuild {
 			// Dropped after the checkpoint, consume queue and all.
 			p.tailLoaded, p.dirMade = true, false
-			p.rebuildCQLocked(s.openCkptPos)
+			p.rebuildCQLocked(max(s.openCkptPos, cp.covered))
 		}
 		fns = append(fns, p.watchersLocked()...)
 		p.mu.Unlock()
@@ -436,6 +436,7 @@ func (p *Partition) resetLocked(cp *Partition, fresh bool) {
 	if fresh {
 		p.dirMade, p.cqFirstFile = false, 0
 	}
+	p.covered = cp.covered
 	p.nextOffset, p.hwm, p.logStart = cp.nextOffset, cp.hwm, cp.logStart
 	p.startIdx, p.startCum, p.totalBytes = cp.startIdx, cp.startCum, cp.totalBytes
 	p.maxTs, p.maxTsOff = cp.maxTs, cp.maxTsOff
