@@ -16,6 +16,9 @@
 //	                            assignments, lag per partition with its history
 //	/console/security           ACLs and SCRAM users
 //	/console/metrics            the broker's throughput and latency
+//	/console/metrics.json and /console/groups/{g}/chart.json
+//	                            the charts' samples, which the pages
+//	                            fetch to refresh them in place (live.go)
 //
 // The console talks to the broker through the Kafka API (kgo/kadm) against
 // the broker's own listener, so it sees exactly what a Kafka client sees,
@@ -230,6 +233,7 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /console/messages", c.messagesPage)
 	m.HandleFunc("GET /console/groups", c.groupsPage)
 	m.HandleFunc("GET /console/groups/{group}", c.groupPage)
+	m.HandleFunc("GET /console/groups/{group}/chart.json", c.groupChartJSON)
 	m.HandleFunc("POST /console/groups/{group}/reset", c.resetOffsets)
 	m.HandleFunc("GET /console/security", c.securityPage)
 	m.HandleFunc("POST /console/security/acls", c.createACL)
@@ -237,6 +241,7 @@ func (c *Console) routes() {
 	m.HandleFunc("POST /console/security/users", c.upsertUser)
 	m.HandleFunc("POST /console/security/users/delete", c.deleteUser)
 	m.HandleFunc("GET /console/metrics", c.metricsPage)
+	m.HandleFunc("GET /console/metrics.json", c.metricsJSON)
 	c.mux = m
 }
 

@@ -128,13 +128,13 @@ func (c *Console) groupPage(w http.ResponseWriter, r *http.Request) {
 	}
 	sort.Strings(topicNames)
 	var errText string
-	hist := c.lag.series(group)
+	ch, live := c.groupChart(group), groupChartURL(group)
 	if err := l.Error(); err != nil {
 		errText = err.Error()
 		if c.perUser() {
 			// The history was sampled by the console's own identity:
 			// show it only to a user who may describe the group.
-			hist = nil
+			ch.Series, live = nil, ""
 		}
 	}
 	p := c.newPage(r, "Group "+group, "groups", struct {
@@ -148,9 +148,10 @@ func (c *Console) groupPage(w http.ResponseWriter, r *http.Request) {
 		Interval                            string
 		History                             int
 		Resettable                          bool
+		Refresh                             string // the chart's live endpoint (live.go)
+		Every                               int64
 	}{group, l.State, l.ProtocolType, l.Protocol, l.Coordinator.NodeID, members, rows, l.Lag.Total(), topicNames,
-		chart{Title: "Lag over time (records): the total and the partitions lagging most", Series: hist},
-		c.cfg.SampleInterval.String(), c.cfg.History, l.State == "Empty" || l.State == "Dead"})
+		ch, c.cfg.SampleInterval.String(), c.cfg.History, l.State == "Empty" || l.State == "Dead", live, c.refreshMs()})
 	p.Error = errText
 	c.render(w, r, "group", p, false)
 }

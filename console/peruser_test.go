@@ -212,6 +212,12 @@ func TestPerUserIdentity(t *testing.T) {
 		t.Error("delta exists after alice's refused create")
 	}
 
+	// The lag history was sampled by the console's own identity: its
+	// live endpoint asks Kafka whether the user may describe the group.
+	if code, body := alice.do(http.MethodGet, "/console/groups/g1/chart.json", nil); code != http.StatusForbidden || !strings.Contains(body, "GROUP_AUTHORIZATION_FAILED") {
+		t.Errorf("alice's lag chart of a group she may not describe: %d %s", code, body)
+	}
+
 	// A wrong password gets no session.
 	jar, _ := cookiejar.New(nil)
 	wrong := &session{t: t, base: s.url, cl: &http.Client{Jar: jar}}
@@ -229,6 +235,9 @@ func TestPerUserIdentity(t *testing.T) {
 	replay := &session{t: t, base: s.url, cl: &http.Client{Jar: jar2, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	if code, body := replay.do(http.MethodGet, "/console/topics", nil); code != http.StatusSeeOther {
 		t.Fatalf("alice's cookie after logout: %d, want 303 to the login:\n%s", code, body)
+	}
+	if code, body := replay.do(http.MethodGet, "/console/metrics.json", nil); code != http.StatusUnauthorized {
+		t.Fatalf("alice's cookie after logout, live endpoint: %d, want 401:\n%s", code, body)
 	}
 	// bob's session is his own and goes on.
 	if code, body := bob.do(http.MethodGet, "/console/topics", nil); code != http.StatusOK || !listed(body, "beta") {

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -179,4 +180,6 @@ func (c *Console) kafkaOpts(ctx context.Context) []kgo.Opt {
 // perUser reports whether the console acts as each logged-in user.
 func (c *Console) perUser() bool { return c.cfg.PerUser != nil }
 
-func isJSON(r *http.Request) bool { return false }
+// isJSON reports whether r asks a live endpoint (live.go), which is told
+// rather than redirected.
+func isJSON(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, ".json") }
