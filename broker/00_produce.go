@@ -186,8 +186,9 @@ func handleProduce(ctx context.Context, b *Broker, req *protocol.Request) (kmsg.
 	defer func() { *ip = items; putBatchAppends(ip) }()
 	valid := jobs[:0]
 	for _, j := range jobs {
-		if p, ok := b.prepareOne(j.t, j.partition, j.records, r.Version, now, &resp.Topics[j.ti].Partitions[j.pi]); ok {
-			items = append(items, storage.BatchAppend{P: p, Batch: j.records})
+		if p, maxTsDelta, ok := b.prepareOne(j.t, j.partition, j.records, r.Version, now, &resp.Topics[j.ti].Partitions[j.pi]); ok {
+			items = append(items, storage.BatchAppend{P: p, Batch: j.records,
+				MaxTimestampDelta: maxTsDelta, HasMaxTimestampDelta: maxTsDelta >= 0})
 			valid = append(valid, j)
 		}
 	}
@@ -290,12 +291,13 @@ func putBatchAppends(p *[]storage.BatchAppend) {
 
 // prepareOne validates one partition's batch (and stamps a LogAppendTime
 // topic's) so it may be appended, or fills sp with the rejection; now is
-// the request's time (ms).
-func (b *Broker) prepareOne(t *Topic, partition int32, batch []byte, version int16, now int64, sp *kmsg.ProduceResponseTopicPartition) (*storage.Partition, bool) {
-	p := b.store.Partition(t.ID, partition)
+// the request's time (ms). maxTsDelta is validateBatchMaxTs's, for the
+// store (storage.BatchAppend.MaxTimestampDelta).
+func (b *Broker) prepareOne(t *Topic, partition int32, batch []byte, version int16, now int64, sp *kmsg.ProduceResponseTopicPartition) (p *storage.Partition, maxTsDelta int32, ok bool) {
+	p = b.store.Partition(t.ID, partition)
 	if p == nil {
 		sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-		return nil, false
+		return nil, -1, false
 	}
 	maxMsg := t.MaxMessageBytes
 	if maxMsg <= 0 {
@@ -316,7 +318,8 @@ func (b *Broker) prepareOne(t *Topic, partition int32, batch []byte, version int
 	if t.Compaction.Enabled {
 		lim.compactedTP = fmt.Sprintf("%s-%d", t.Name, partition)
 	}
-	if berr := validateBatch(batch, lim); berr != nil {
+	maxTsDelta, berr := validateBatchMaxTs(batch, lim)
+	if berr != nil {
 		sp.ErrorCode = berr.code
 		sp.ErrorMessage = kmsg.StringPtr(berr.msg)
 		for _, i := range berr.records {
@@ -327,13 +330,13 @@ func (b *Broker) prepareOne(t *Topic, partition int32, batch []byte, version int
 		if berr.records != nil {
 			sp.LogStartOffset = p.LogStartOffset() // as Kafka answers a record error
 		}
-		return nil, false
+		return nil, -1, false
 	}
 	if t.LogAppendTime {
 		setLogAppendTime(batch, now)
 		sp.LogAppendTime = now
 	}
-	return p, true
+	return p, maxTsDelta, true
 }
 
 // waitReplicated holds a sync-mode acks=all answer until every in-sync

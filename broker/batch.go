@@ -169,64 +169,77 @@ func (e *errTimestamp) Error() string {
 // validateBatch checks one produced partition's records (see the file
 // comment for the rules) and returns nil when the store may append it.
 func validateBatch(b []byte, lim batchLimits) *batchError {
+	_, berr := validateBatchMaxTs(b, lim)
+	return berr
+}
+
+// validateBatchMaxTs is validateBatch that also returns, for a valid
+// uncompressed batch, the offset delta of the first record whose timestamp
+// is the header's max timestamp (the last offset delta when none is): the
+// consume-queue field the store would otherwise find by walking the
+// records a second time, by then out of the cache
+// (storage.BatchAppend.MaxTimestampDelta). -1 when not known (compressed
+// records, or the batch is refused).
+func validateBatchMaxTs(b []byte, lim batchLimits) (int32, *batchError) {
 	if len(b) < 12 {
-		return reject(kerr.InvalidRecord.Code, "produce requests with version %d must have at least one record batch per partition", lim.produceVersion)
+		return -1, reject(kerr.InvalidRecord.Code, "produce requests with version %d must have at least one record batch per partition", lim.produceVersion)
 	}
 	length := int32(binary.BigEndian.Uint32(b[bLength:]))
 	if length < recordOverheadV0 {
-		return reject(kerr.CorruptMessage.Code, "record batch size %d is less than the minimum record overhead (%d)", length, recordOverheadV0)
+		return -1, reject(kerr.CorruptMessage.Code, "record batch size %d is less than the minimum record overhead (%d)", length, recordOverheadV0)
 	}
 	if len(b) < bMagic+1 || int64(length)+12 > int64(len(b)) {
-		return reject(kerr.InvalidRecord.Code, "produce requests with version %d must have at least one record batch per partition", lim.produceVersion)
+		return -1, reject(kerr.InvalidRecord.Code, "produce requests with version %d must have at least one record batch per partition", lim.produceVersion)
 	}
 	switch magic := int8(b[bMagic]); {
 	case magic < 0 || magic > 2:
-		return reject(kerr.CorruptMessage.Code, "invalid magic byte %d", magic)
+		return -1, reject(kerr.CorruptMessage.Code, "invalid magic byte %d", magic)
 	case magic != 2:
-		return reject(kerr.InvalidRecord.Code, "produce requests with version %d are only allowed to contain record batches with magic version 2", lim.produceVersion)
+		return -1, reject(kerr.InvalidRecord.Code, "produce requests with version %d are only allowed to contain record batches with magic version 2", lim.produceVersion)
 	}
 	if int(length)+12 != len(b) {
-		return reject(kerr.InvalidRecord.Code, "produce requests with version %d are only allowed to contain exactly one record batch per partition", lim.produceVersion)
+		return -1, reject(kerr.InvalidRecord.Code, "produce requests with version %d are only allowed to contain exactly one record batch per partition", lim.produceVersion)
 	}
 	if len(b) < batchHeaderLen {
-		return reject(kerr.CorruptMessage.Code, "record batch is corrupt: size %d is smaller than the minimum allowed overhead %d", len(b), batchHeaderLen)
+		return -1, reject(kerr.CorruptMessage.Code, "record batch is corrupt: size %d is smaller than the minimum allowed overhead %d", len(b), batchHeaderLen)
 	}
 	if base := int64(binary.BigEndian.Uint64(b[bBaseOffset:])); base != 0 {
-		return reject(kerr.InvalidRecord.Code, "the baseOffset of the record batch should be 0, but it is %d", base)
+		return -1, reject(kerr.InvalidRecord.Code, "the baseOffset of the record batch should be 0, but it is %d", base)
 	}
 	if lim.maxMessageBytes > 0 && len(b) > int(lim.maxMessageBytes) {
-		return reject(kerr.MessageTooLarge.Code, "the record batch is %d bytes, larger than max.message.bytes (%d)", len(b), lim.maxMessageBytes)
+		return -1, reject(kerr.MessageTooLarge.Code, "the record batch is %d bytes, larger than max.message.bytes (%d)", len(b), lim.maxMessageBytes)
 	}
 	if stored, computed := binary.BigEndian.Uint32(b[bCRC:]), crc32.Checksum(b[bAttributes:], crc32c); stored != computed {
-		return reject(kerr.CorruptMessage.Code, "record batch is corrupt: stored crc %d, computed crc %d", stored, computed)
+		return -1, reject(kerr.CorruptMessage.Code, "record batch is corrupt: stored crc %d, computed crc %d", stored, computed)
 	}
 	attrs := binary.BigEndian.Uint16(b[bAttributes:])
 	codec := attrs & attrCodecMask
 	switch {
 	case attrs&attrControl != 0:
-		return reject(kerr.InvalidRecord.Code, "clients are not allowed to write control records")
+		return -1, reject(kerr.InvalidRecord.Code, "clients are not allowed to write control records")
 	case codec > codecZstd:
-		return reject(kerr.InvalidRecord.Code, "unknown compression type id %d", codec)
+		return -1, reject(kerr.InvalidRecord.Code, "unknown compression type id %d", codec)
 	case codec == codecZstd && lim.produceVersion < 7:
-		return reject(kerr.UnsupportedCompressionType.Code, "produce requests before version 7 may not use zstd")
+		return -1, reject(kerr.UnsupportedCompressionType.Code, "produce requests before version 7 may not use zstd")
 	}
 	lastDelta := int32(binary.BigEndian.Uint32(b[bLastOffsetDelta:]))
 	count := int32(binary.BigEndian.Uint32(b[bRecordCount:]))
 	switch {
 	case int64(lastDelta)+1 <= 0:
-		return reject(kerr.InvalidRecord.Code, "batch has an invalid offset range: last offset delta %d", lastDelta)
+		return -1, reject(kerr.InvalidRecord.Code, "batch has an invalid offset range: last offset delta %d", lastDelta)
 	case count <= 0:
-		return reject(kerr.InvalidRecord.Code, "invalid reported count for record batch: %d", count)
+		return -1, reject(kerr.InvalidRecord.Code, "invalid reported count for record batch: %d", count)
 	case int64(count) != int64(lastDelta)+1:
-		return reject(kerr.InvalidRecord.Code, "inconsistent batch offset range: %d records, last offset delta %d", count, lastDelta)
+		return -1, reject(kerr.InvalidRecord.Code, "inconsistent batch offset range: %d records, last offset delta %d", count, lastDelta)
 	}
 	baseTS := int64(binary.BigEndian.Uint64(b[bBaseTimestamp:]))
 	var rr recordReader
 	if codec == codecNone {
 		rr.buf = b[batchHeaderLen:]
+		rr.maxTS, rr.maxTSDelta = int64(binary.BigEndian.Uint64(b[bMaxTimestamp:])), -1
 	} else {
 		if !lim.validateCompressed {
-			return nil
+			return -1, nil
 		}
 		// Decompression is CPU-bound: more at once than there are cores
 		// gains nothing and would multiply the memory below.
@@ -238,7 +251,7 @@ func validateBatch(b []byte, lim batchLimits) *batchError {
 		}
 		src, release, err := openCodec(codec, b[batchHeaderLen:], limit)
 		if err != nil {
-			return decompressError(err)
+			return -1, decompressError(err)
 		}
 		defer release()
 		win := windowPool.Get().(*[]byte)
@@ -250,17 +263,23 @@ func validateBatch(b []byte, lim batchLimits) *batchError {
 		var te *errTimestamp
 		switch {
 		case rr.err != nil && !errors.Is(rr.err, io.EOF):
-			return decompressError(rr.err)
+			return -1, decompressError(rr.err)
 		case errors.As(err, &te):
 			tb := lim.timestamps
-			return reject(kerr.InvalidTimestamp.Code, "%v: it must be within [%d, %d]", err, tb.now-tb.beforeMax, tb.now+tb.afterMax)
+			return -1, reject(kerr.InvalidTimestamp.Code, "%v: it must be within [%d, %d]", err, tb.now-tb.beforeMax, tb.now+tb.afterMax)
 		}
-		return reject(kerr.InvalidRecord.Code, "%v", err)
+		return -1, reject(kerr.InvalidRecord.Code, "%v", err)
 	}
 	if lim.compactedTP != "" && len(rr.keyless) > 0 {
-		return keylessError(lim.compactedTP, rr.keyless)
+		return -1, keylessError(lim.compactedTP, rr.keyless)
 	}
-	return nil
+	if codec != codecNone {
+		return -1, nil
+	}
+	if rr.maxTSDelta < 0 {
+		return lastDelta, nil // no record holds the header's max timestamp
+	}
+	return int32(rr.maxTSDelta), nil
 }
 
 // keylessError is Kafka 4's answer to records without a key on a
@@ -309,6 +328,11 @@ type recordReader struct {
 	keyless []int32
 	// maxRecord, when positive, is the largest record size accepted.
 	maxRecord int64
+	// maxTS is the batch header's max timestamp; maxTSDelta is set (from
+	// -1) to the offset delta of the first record found holding it. Only
+	// for uncompressed batches (maxTSDelta stays 0 otherwise).
+	maxTS      int64
+	maxTSDelta int64
 }
 
 // fill makes n bytes (n <= len(win)) available at buf[off:] if it can.
@@ -389,12 +413,15 @@ func walkRecords(r *recordReader, count int32, baseTS int64, tb *timestampBounds
 			return fmt.Errorf("record %d: decompressed size %d bytes is larger than max.decompressed.message.bytes (%d)", i, size, r.maxRecord)
 		}
 		end := r.pos() + size
-		delta, keyless, err := readRecord(r, end)
+		delta, offDelta, keyless, err := readRecord(r, end)
 		if err != nil {
 			return fmt.Errorf("record %d: %v", i, err)
 		}
 		if keyless {
 			r.keyless = append(r.keyless, i)
+		}
+		if r.maxTSDelta < 0 && baseTS+delta == r.maxTS {
+			r.maxTSDelta = offDelta
 		}
 		if tb != nil {
 			ts := baseTS + delta
@@ -411,41 +438,42 @@ func walkRecords(r *recordReader, count int32, baseTS int64, tb *timestampBounds
 
 // readRecord reads one record body (attributes, timestamp delta, offset
 // delta, key, value, headers), which must end exactly at end, and returns
-// its timestamp delta and whether its key is null.
-func readRecord(r *recordReader, end int64) (tsDelta int64, keyless bool, err error) {
+// its timestamp and offset deltas and whether its key is null.
+func readRecord(r *recordReader, end int64) (tsDelta, offDelta int64, keyless bool, err error) {
 	if r.pos() >= end || !r.skip(1) { // attributes: unused, any value
-		return 0, false, errors.New("empty record")
+		return 0, 0, false, errors.New("empty record")
 	}
 	tsDelta, ok := r.varint()
 	if !ok || r.pos() > end {
-		return 0, false, errors.New("bad timestamp delta")
+		return 0, 0, false, errors.New("bad timestamp delta")
 	}
-	if v, ok := r.varint(); !ok || v > 1<<31-1 || v < -1<<31 || r.pos() > end {
-		return 0, false, errors.New("bad offset delta")
+	offDelta, ok = r.varint()
+	if !ok || offDelta > 1<<31-1 || offDelta < -1<<31 || r.pos() > end {
+		return 0, 0, false, errors.New("bad offset delta")
 	}
 	kl, ok := r.varint()
 	if !ok || kl < -1 || kl > end-r.pos() || (kl > 0 && !r.skip(kl)) {
-		return 0, false, errors.New("bad key")
+		return 0, 0, false, errors.New("bad key")
 	}
 	if !skipField(r, end, true) {
-		return 0, false, errors.New("bad value")
+		return 0, 0, false, errors.New("bad value")
 	}
 	nh, ok := r.varint()
 	if !ok || nh < 0 || nh > 1<<31-1 || r.pos() > end {
-		return 0, false, errors.New("bad header count")
+		return 0, 0, false, errors.New("bad header count")
 	}
 	for h := int64(0); h < nh; h++ {
 		if !skipField(r, end, false) {
-			return 0, false, fmt.Errorf("header %d: bad key", h)
+			return 0, 0, false, fmt.Errorf("header %d: bad key", h)
 		}
 		if !skipField(r, end, true) {
-			return 0, false, fmt.Errorf("header %d: bad value", h)
+			return 0, 0, false, fmt.Errorf("header %d: bad value", h)
 		}
 	}
 	if left := end - r.pos(); left != 0 {
-		return 0, false, fmt.Errorf("%d bytes left over in record", left)
+		return 0, 0, false, fmt.Errorf("%d bytes left over in record", left)
 	}
-	return tsDelta, kl < 0, nil
+	return tsDelta, offDelta, kl < 0, nil
 }
 
 // skipField skips a varint-length-prefixed byte string that must end by

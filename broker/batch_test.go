@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/s2"
@@ -231,5 +232,45 @@ func TestMaxDecompressedRecordBytes(t *testing.T) {
 		if err := validateBatch(b, lim2); err != nil {
 			t.Fatalf("codec %d under the limit: %v", codec, err)
 		}
+	}
+}
+
+// validateBatchMaxTs finds what the store's consume queue needs and would
+// otherwise walk the records again for: the offset delta of the first
+// record holding the batch's max timestamp (the last offset delta when the
+// header names a max no record holds); -1 for compressed records.
+func TestValidateBatchMaxTimestampDelta(t *testing.T) {
+	for _, c := range []struct {
+		deltas []int64
+		want   int32
+	}{
+		{[]int64{0}, 0},
+		{[]int64{0, 5, 3}, 1},
+		{[]int64{0, 5, 5, 2}, 1},
+		{[]int64{2, 1, 0}, 0},
+		{[]int64{0, 1, 2, 3}, 3},
+		{[]int64{3, 3, 3}, 0},
+	} {
+		recs := make([]coreRecord, len(c.deltas))
+		for i, d := range c.deltas {
+			recs[i] = coreRecord{value: []byte("v"), tsDelta: d}
+		}
+		b := coreBatch(time.Now().UnixMilli(), -1, -1, -1, recs...)
+		got, err := validateBatchMaxTs(b, testLimits)
+		if err != nil || got != c.want {
+			t.Fatalf("timestamp deltas %v: max-timestamp delta %d (%v), want %d", c.deltas, got, err, c.want)
+		}
+	}
+	recs := []coreRecord{{value: []byte("a"), tsDelta: 0}, {value: []byte("b"), tsDelta: 4}, {value: []byte("c"), tsDelta: 1}}
+	b := coreBatch(time.Now().UnixMilli(), -1, -1, -1, recs...)
+	// A header max timestamp no record holds: the last offset delta, as
+	// the store's own walk gives.
+	binary.BigEndian.PutUint64(b[bMaxTimestamp:], binary.BigEndian.Uint64(b[bMaxTimestamp:])+1)
+	binary.BigEndian.PutUint32(b[bCRC:], crc32.Checksum(b[bAttributes:], crc32c))
+	if got, err := validateBatchMaxTs(b, testLimits); err != nil || got != 2 {
+		t.Fatalf("max timestamp held by no record: %d (%v), want 2", got, err)
+	}
+	if got, err := validateBatchMaxTs(compressBatch(t, coreBatch(time.Now().UnixMilli(), -1, -1, -1, recs...), codecLZ4, false), testLimits); err != nil || got != -1 {
+		t.Fatalf("compressed: %d (%v), want -1", got, err)
 	}
 }

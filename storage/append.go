@@ -38,6 +38,17 @@ import (
 type BatchAppend struct {
 	P     *Partition
 	Batch []byte // a validated Kafka v2 RecordBatch; the store copies it
+	// MaxTimestampDelta, when HasMaxTimestampDelta is set, is the offset
+	// delta of the first record whose timestamp is the batch's max
+	// timestamp (its last offset delta when no record's is), as the
+	// caller's validation found it walking the records: for an
+	// uncompressed CreateTime batch whose records' timestamps differ the
+	// store needs it for the consume queue, and would otherwise walk the
+	// records again (by then out of the CPU's cache: 3 % of the broker's
+	// CPU at 16 partitions). It must be what that walk would find (a
+	// slave and recovery find it by walking); ignored for other batches.
+	MaxTimestampDelta    int32
+	HasMaxTimestampDelta bool
 
 	Result AppendResult
 	Err    error
@@ -70,6 +81,9 @@ func (s *Store) AppendBatches(items []BatchAppend, leaderEpoch int32) int64 {
 		case it.P == nil:
 			it.Err = ErrUnknownPartition
 			continue
+		}
+		if it.HasMaxTimestampDelta {
+			bi.maxTsDelta, bi.maxTsKnown = it.MaxTimestampDelta, true
 		}
 		it.bi, it.off = bi, total
 		total += entryHeaderSize + len(it.Batch)

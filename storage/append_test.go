@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"runtime"
 	"testing"
+	"time"
 )
 
 // TestAppendBatchesMatchesOneByOne appends the same batches to two stores,
@@ -185,5 +186,52 @@ func TestEntryBufReserveSurvivesGC(t *testing.T) {
 	defer putEntryBuf(again)
 	if again != bp || len(*again) != 150<<10 {
 		t.Fatal("the buffer given back before two collections was not reused")
+	}
+}
+
+// BatchAppend.MaxTimestampDelta stands in for the records walk that finds
+// the consume queue's max-timestamp offset: given (the broker's validation
+// found it), it is what the consume queue records; absent, the walk
+// finds the same offset; and it is ignored where no walk would run (all
+// records share the max timestamp).
+func TestAppendBatchesMaxTimestampDelta(t *testing.T) {
+	s, err := Open(testConfig(t, t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ts := time.Now().UnixMilli()
+	recs := func(deltas ...int64) []testRecord {
+		r := make([]testRecord, len(deltas))
+		for i, d := range deltas {
+			r[i] = testRecord{value: []byte("v"), tsDelta: d}
+		}
+		return r
+	}
+	for i, c := range []struct {
+		deltas   []int64
+		hint     int32
+		has      bool
+		wantOff  int64
+		scenario string
+	}{
+		{[]int64{0, 5, 3}, 0, false, 1, "no hint: the walk"},
+		{[]int64{0, 5, 3}, 1, true, 1, "the hint the walk agrees with"},
+		{[]int64{0, 5, 3}, 2, true, 2, "a hint is taken as given (the caller's walk found it)"},
+		{[]int64{0, 0}, 1, true, 0, "every record holds the max: the first, hint or not"},
+	} {
+		p, err := s.CreatePartition(tid(9), int32(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := makeBatch(batchOpts{firstTs: ts, producerID: -1, epoch: -1, seq: -1}, recs(c.deltas...)...)
+		items := []BatchAppend{{P: p, Batch: b, MaxTimestampDelta: c.hint, HasMaxTimestampDelta: c.has}}
+		s.AppendBatches(items, 0)
+		if items[0].Err != nil {
+			t.Fatal(items[0].Err)
+		}
+		if _, off := p.MaxTimestamp(); off != c.wantOff {
+			t.Fatalf("%s: max-timestamp offset %d, want %d", c.scenario, off, c.wantOff)
+		}
 	}
 }

@@ -219,6 +219,11 @@ type batchInfo struct {
 	producerEpoch int16
 	baseSequence  int32
 	recordCount   int32
+	// maxTsDelta is the offset delta of the first record holding maxTs
+	// when the appender's validation found it (maxTsKnown;
+	// BatchAppend.MaxTimestampDelta), else the records are walked.
+	maxTsDelta int32
+	maxTsKnown bool
 }
 
 // parseBatch reads the header of a Kafka v2 RecordBatch. It checks what the
@@ -325,6 +330,9 @@ func maxTimestampOffset(b []byte, bi *batchInfo, base int64) int64 {
 	if bi.firstTs == bi.maxTs || bi.attributes&0x08 != 0 {
 		// All records share it, or LogAppendTime: the first has it.
 		return base
+	}
+	if bi.maxTsKnown && bi.attributes&0x07 == 0 {
+		return base + int64(bi.maxTsDelta)
 	}
 	return exactMaxTimestampOffset(b, bi, base, nil)
 }
