@@ -135,12 +135,10 @@ func listed(body, topic string) bool {
 	return strings.Contains(body, `data-topic="`+topic+`"`)
 }
 
-// TestPerUserIdentity: two SCRAM users with different ACLs log in and each
-// sees only the topics their ACLs let them describe; a write the ACLs deny
-// is refused with Kafka's error name and changes nothing (checked as the
-// super user); logging out ends the session's Kafka identity.
-func TestPerUserIdentity(t *testing.T) {
-	s := startUserStack(t)
+// seedUsers makes topics alpha, beta and gamma and SCRAM-SHA-512 users
+// alice (may describe and read alpha) and bob (may describe beta).
+func seedUsers(t *testing.T, s *userStack) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, topic := range []string{"alpha", "beta", "gamma"} {
@@ -171,6 +169,18 @@ func TestPerUserIdentity(t *testing.T) {
 			}
 		}
 	}
+
+}
+
+// TestPerUserIdentity: two SCRAM users with different ACLs log in and each
+// sees only the topics their ACLs let them describe; a write the ACLs deny
+// is refused with Kafka's error name and changes nothing (checked as the
+// super user); logging out ends the session's Kafka identity.
+func TestPerUserIdentity(t *testing.T) {
+	s := startUserStack(t)
+	seedUsers(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 
 	alice := logIn(t, s.url, "alice", "alice-pw")
 	bob := logIn(t, s.url, "bob", "bob-pw")
