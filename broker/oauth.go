@@ -19,7 +19,10 @@ package broker
 //
 // The JWKS file is read at start and again when it changes (size or
 // modification time, looked at most once a second), so keys can rotate
-// without a restart; a file that fails to load keeps the previous keys.
+// without a restart; a file that fails to load keeps the previous keys. An
+// https: URL is fetched at start and again every
+// sasl.oauthbearer.jwks.endpoint.refresh.ms, and at once when a token names
+// a key id the set lacks (oauth_jwks_https.go).
 //
 // JWT parsing and signature checks are github.com/go-jose/go-jose/v4's.
 
@@ -27,6 +30,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"regexp"
@@ -66,6 +70,12 @@ type OAuthConfig struct {
 	// ClockSkew is sasl.oauthbearer.clock.skew.seconds (default 30s;
 	// negative: none).
 	ClockSkew time.Duration
+	// JWKSRefresh is sasl.oauthbearer.jwks.endpoint.refresh.ms: how often
+	// an https: JWKS is fetched again (default 1 h, as Kafka).
+	JWKSRefresh time.Duration
+	// JWKSClient fetches an https: JWKS; nil: a client trusting the
+	// system's CAs (SSL_CERT_FILE adds others), 10 s timeout.
+	JWKSClient *http.Client
 }
 
 func (c *OAuthConfig) ensureDefaults() {
@@ -77,6 +87,9 @@ func (c *OAuthConfig) ensureDefaults() {
 	}
 	if c.ClockSkew == 0 {
 		c.ClockSkew = 30 * time.Second
+	}
+	if c.JWKSRefresh <= 0 {
+		c.JWKSRefresh = time.Hour
 	}
 }
 
@@ -93,8 +106,11 @@ func (c *OAuthConfig) jwksPath() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("sasl.oauthbearer.jwks.endpoint.url: %v", err)
 	}
+	if p.Scheme == "https" {
+		return u, nil // fetched and refreshed (oauth_jwks_https.go)
+	}
 	if p.Scheme != "file" {
-		return "", fmt.Errorf("sasl.oauthbearer.jwks.endpoint.url: gregor reads a JWKS from a file: URL only, not %s: (fetch the provider's JWKS into a file)", p.Scheme)
+		return "", fmt.Errorf("sasl.oauthbearer.jwks.endpoint.url: gregor reads a JWKS from a file: or https: URL, not %s:", p.Scheme)
 	}
 	if p.Path == "" {
 		return p.Opaque, nil
@@ -111,6 +127,10 @@ func (c *OAuthConfig) validate() error {
 	if err != nil {
 		return err
 	}
+	if isHTTPSJWKS(path) {
+		_, err = fetchJWKS(c.JWKSClient, path) // oauth_jwks_https.go
+		return err
+	}
 	_, err = loadJWKS(path)
 	return err
 }
@@ -123,10 +143,19 @@ var jwtAlgorithms = []jose.SignatureAlgorithm{
 }
 
 func loadJWKS(path string) (*jose.JSONWebKeySet, error) {
+	if isHTTPSJWKS(path) {
+		return fetchJWKS(nil, path) // oauth_jwks_https.go
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("sasl.oauthbearer.jwks.endpoint.url: %v", err)
 	}
+	return parseJWKS(b, path)
+}
+
+// parseJWKS reads a JSON Web Key Set of public keys; name says where it
+// came from, for messages.
+func parseJWKS(b []byte, path string) (*jose.JSONWebKeySet, error) {
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(b, &set); err != nil {
 		return nil, fmt.Errorf("sasl.oauthbearer.jwks.endpoint.url: %s is not a JSON Web Key Set: %v", path, err)
@@ -145,7 +174,9 @@ func loadJWKS(path string) (*jose.JSONWebKeySet, error) {
 // oauthKeys is the JWKS in force, re-read when its file changes.
 type oauthKeys struct {
 	mu      sync.Mutex
-	path    string
+	path    string // a file, or an https: URL
+	refresh time.Duration
+	client  *http.Client
 	set     *jose.JSONWebKeySet
 	size    int64
 	mod     time.Time
@@ -154,6 +185,9 @@ type oauthKeys struct {
 }
 
 func (k *oauthKeys) current() *jose.JSONWebKeySet {
+	if isHTTPSJWKS(k.path) {
+		return k.currentHTTPS(false) // oauth_jwks_https.go
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if time.Since(k.checked) < time.Second && k.set != nil {
@@ -184,7 +218,7 @@ func (b *Broker) oauth() *oauthValidator {
 		cfg := b.cfg.Security.OAuth
 		cfg.ensureDefaults()
 		path, _ := cfg.jwksPath()
-		b.oauthV = &oauthValidator{cfg: cfg, keys: &oauthKeys{path: path, log: b.log}}
+		b.oauthV = &oauthValidator{cfg: cfg, keys: &oauthKeys{path: path, log: b.log, refresh: cfg.JWKSRefresh, client: cfg.JWKSClient}}
 	})
 	return b.oauthV
 }
@@ -210,6 +244,12 @@ func (v *oauthValidator) validate(raw string, now time.Time) (oauthToken, error)
 	keys := set.Keys
 	if kid := tok.Headers[0].KeyID; kid != "" {
 		keys = set.Key(kid)
+		if len(keys) == 0 && isHTTPSJWKS(v.keys.path) {
+			// A key the provider rotated in since the last fetch.
+			if set = v.keys.currentHTTPS(true); set != nil {
+				keys = set.Key(kid)
+			}
+		}
 	}
 	var std jwt.Claims
 	var all map[string]any

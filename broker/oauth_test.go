@@ -228,7 +228,7 @@ func TestOAuthConfig(t *testing.T) {
 		url, want string
 	}{
 		{"", "sasl.oauthbearer.jwks.endpoint.url"},
-		{"https://idp.example/jwks", "file: URL only"},
+		{"http://idp.example/jwks", "file: or https: URL, not http:"},
 		{"file:///nonexistent/jwks.json", "no such file"},
 		{"no audience", "sasl.oauthbearer.expected.audience is required"},
 	} {

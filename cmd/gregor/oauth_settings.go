@@ -10,7 +10,8 @@ import (
 )
 
 var oauthSettings = []setting{
-	{key: "sasl.oauthbearer.jwks.endpoint.url", kind: kindString, usage: "file: URL of the JSON Web Key Set whose keys sign OAUTHBEARER tokens (needed with OAUTHBEARER in sasl.enabled.mechanisms; re-read when it changes)"},
+	{key: "sasl.oauthbearer.jwks.endpoint.url", kind: kindString, usage: "file: or https: URL of the JSON Web Key Set whose keys sign OAUTHBEARER tokens (needed with OAUTHBEARER in sasl.enabled.mechanisms; a file is re-read when it changes, an https: set fetched again every sasl.oauthbearer.jwks.endpoint.refresh.ms and when a token names an unknown key id)"},
+	{key: "sasl.oauthbearer.jwks.endpoint.refresh.ms", kind: kindInt, usage: "how often an https: JWKS is fetched again", def: func(*Config) string { return "3600000" }},
 	{key: "sasl.oauthbearer.expected.audience", kind: kindList, usage: "when set, an OAUTHBEARER token's aud must name one of these"},
 	{key: "sasl.oauthbearer.allow.unverified.audience", kind: kindBool, usage: "accept OAUTHBEARER tokens of any audience when sasl.oauthbearer.expected.audience is not set", def: func(d *Config) string { return strconv.FormatBool(d.Security.OAuth.AllowUnverifiedAudience) }},
 	{key: "sasl.oauthbearer.expected.issuer", kind: kindString, usage: "when set, an OAUTHBEARER token's iss must be this"},
@@ -26,6 +27,9 @@ func (p *parser) oauth(c *Config) {
 	o := &c.Security.OAuth
 	if v, ok := p.str("sasl.oauthbearer.jwks.endpoint.url"); ok {
 		o.JWKSURL = v
+	}
+	if d, ok := p.ms("sasl.oauthbearer.jwks.endpoint.refresh.ms", 1000, math.MaxInt64/1_000_000); ok {
+		o.JWKSRefresh = d
 	}
 	if v, ok := p.list("sasl.oauthbearer.expected.audience"); ok {
 		o.ExpectedAudience = v
