@@ -25,6 +25,7 @@ import (
 	"crypto/sha512"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,6 +51,7 @@ type secCase struct {
 	tls        bool   // speak TLS
 	ca         string // PEM file of the CA the client trusts
 	cert       bool   // present the run's client certificate (CN=alice)
+	expired    bool   // with cert: present an expired one of the same CA instead
 	mech       string // "", "PLAIN" or "SCRAM-SHA-512"
 	user, pass string
 	// refusalWait, when set, is how long a client program retries a
@@ -77,8 +79,10 @@ func secRefusalWait(t *testing.T) time.Duration {
 }
 
 // secClientCases are the three connections every client makes, with the
-// right credentials and the run's CA; withCert adds SSL with the client
-// certificate (the in-process Go clients).
+// right credentials and the run's CA; withCert adds SSL presenting the
+// run's client certificate (principal User:CN=alice, granted in
+// createSCRAMUsers): every client of the matrix runs it, the programs with
+// --cert/--key.
 func secClientCases(sa *secAddrs, withCert bool) []secCase {
 	cs := []secCase{
 		{name: "SSL", addr: sa.ssl, tls: true, ca: secMaterial.caFile},
@@ -98,6 +102,7 @@ func secBadCases(t *testing.T, sa *secAddrs) []struct {
 	want string
 } {
 	other := otherCAFile(t)
+	expiredClientCert(t)
 	wait := secRefusalWait(t)
 	return []struct {
 		secCase
@@ -107,11 +112,49 @@ func secBadCases(t *testing.T, sa *secAddrs) []struct {
 		{secCase{name: "SASL_SSL SCRAM-SHA-512 wrong password", addr: sa.saslSSL, tls: true, ca: secMaterial.caFile, mech: "SCRAM-SHA-512", user: "carol", pass: "wrong"}, "auth"},
 		{secCase{name: "plaintext to the SSL port", addr: sa.ssl, refusalWait: wait}, "conn"},
 		{secCase{name: "SSL trusting another CA", addr: sa.ssl, tls: true, ca: other, refusalWait: wait}, "conn"},
+		// Refused at the TLS handshake (client certificates are requested,
+		// and one that is presented must verify); a client that did not
+		// present it would be served.
+		{secCase{name: "SSL with an expired client certificate", addr: sa.ssl, tls: true, ca: secMaterial.caFile, cert: true, expired: true, refusalWait: wait}, "conn"},
 	}
 }
 
 // secBadBound bounds a bad case: a refusal must come, not a hang.
 const secBadBound = 45 * time.Second
+
+// expiredClient is a client certificate of the run's CA (CN=alice) that
+// expired a day ago, with its PEM files.
+var expiredClient struct {
+	once      sync.Once
+	leaf      *testcerts.Leaf
+	cert, key string
+	err       error
+}
+
+func expiredClientCert(t *testing.T) *struct {
+	once      sync.Once
+	leaf      *testcerts.Leaf
+	cert, key string
+	err       error
+} {
+	t.Helper()
+	e := &expiredClient
+	e.once.Do(func() {
+		past := time.Now().Add(-48 * time.Hour)
+		if e.leaf, e.err = secMaterial.ca.Issue(pkix.Name{CommonName: "alice"}, false, past, past.Add(24*time.Hour)); e.err != nil {
+			return
+		}
+		dir := filepath.Join(workDir, "certs")
+		if e.cert, e.err = testcerts.Write(dir, "expired-client.pem", e.leaf.CertPEM); e.err != nil {
+			return
+		}
+		e.key, e.err = testcerts.Write(dir, "expired-client.key", e.leaf.KeyPEM)
+	})
+	if e.err != nil {
+		t.Fatal(e.err)
+	}
+	return e
+}
 
 var otherCA struct {
 	once sync.Once
@@ -150,7 +193,10 @@ func tlsFrom(t *testing.T, c secCase) *tls.Config {
 		t.Fatalf("no certificate in %s", file)
 	}
 	cfg := &tls.Config{RootCAs: pool, ServerName: "localhost"}
-	if c.cert {
+	switch {
+	case c.cert && c.expired:
+		cfg.Certificates = []tls.Certificate{expiredClientCert(t).leaf.TLS()}
+	case c.cert:
 		cfg.Certificates = []tls.Certificate{secMaterial.client.TLS()}
 	}
 	return cfg
@@ -410,6 +456,12 @@ func secArgs(c secCase) []string {
 	if c.ca != "" {
 		args = append(args, "--ca", c.ca)
 	}
+	switch {
+	case c.cert && c.expired:
+		args = append(args, "--cert", expiredClient.cert, "--key", expiredClient.key)
+	case c.cert:
+		args = append(args, "--cert", secMaterial.cert, "--key", secMaterial.clientKey)
+	}
 	if c.mech != "" {
 		args = append(args, "--mechanism", c.mech, "--user", c.user, "--password", c.pass)
 	}
@@ -442,7 +494,7 @@ func secPrograms(t *testing.T, client, src string, run func(t *testing.T, args .
 	matrix(t, client, "SSL, SASL_SSL PLAIN, SCRAM-SHA-512 produce/consume", apisSASL, func(t *testing.T, tg *target) {
 		sa := secureOf(t, tg)
 		tw := sa.twin(tg)
-		for _, c := range secClientCases(sa, false) {
+		for _, c := range secClientCases(sa, true) {
 			t.Run(c.name, func(t *testing.T) {
 				topic := newTopic(t, tw, src+"-sec", 1)
 				got, kind, msg := secOutcome(t, run(t, append(secArgs(c), "--topic", topic, "--count", fmt.Sprint(secN))...))

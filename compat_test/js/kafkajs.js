@@ -10,7 +10,7 @@
 //   node kafkajs.js admin --bootstrap B --topic T --group G --otopic O
 //       create T (3 partitions), describe it, fetch G's offsets in O, delete T
 //   node kafkajs.js secure --bootstrap B --topic T --count N --security SSL|SASL_SSL|PLAINTEXT
-//          [--ca FILE] [--mechanism PLAIN|SCRAM-SHA-512 --user U --password P]
+//          [--ca FILE] [--cert FILE --key FILE] [--mechanism PLAIN|SCRAM-SHA-512 --user U --password P]
 //       writes N records (key k-(i%7), value kafkajs-i) to partition 0 of T,
 //       reads them back in a fresh group from the start, prints {k, v} of
 //       each; a client that cannot connect or log in prints one
@@ -41,6 +41,10 @@ async function secure (a) {
   }
   if (a.security === 'SSL' || a.security === 'SASL_SSL') {
     conf.ssl = { ca: [fs.readFileSync(a.ca)], servername: 'localhost' }
+    if (a.cert) { // a client certificate and its key (PEM)
+      conf.ssl.cert = fs.readFileSync(a.cert)
+      conf.ssl.key = fs.readFileSync(a.key)
+    }
   }
   if (a.mechanism) {
     conf.sasl = { mechanism: a.mechanism.toLowerCase(), username: a.user, password: a.password }

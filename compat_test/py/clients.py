@@ -20,7 +20,8 @@ Modes:
            record values c-i, a-i, d-i; prints each transaction's outcome.
   readc    (confluent) a read_committed consumer (no group) of every
            partition of T from the start to the end; prints the values.
-  secure   over --security SSL|SASL_SSL|PLAINTEXT (--ca FILE, --mechanism
+  secure   over --security SSL|SASL_SSL|PLAINTEXT (--ca FILE, --cert FILE
+           --key FILE for a client certificate, --mechanism
            PLAIN|SCRAM-SHA-512, --user, --password): writes N records (key
            k-(i%7), value LIB-i) to partition 0 of T, reads partition 0 back
            from the start (no group) and prints {"k","v"} of each; a client
@@ -169,6 +170,8 @@ def confluent_secure(a):
             "security.protocol": a.security}
     if a.ca:
         conf["ssl.ca.location"] = a.ca
+    if a.cert:
+        conf.update({"ssl.certificate.location": a.cert, "ssl.key.location": a.key})
     if a.mechanism:
         conf.update({"sasl.mechanisms": a.mechanism, "sasl.username": a.user, "sasl.password": a.password})
     errs = []
@@ -225,6 +228,8 @@ def kafkapython_secure(a):
             "security_protocol": a.security}
     if a.ca:
         base["ssl_cafile"] = a.ca
+    if a.cert:
+        base.update({"ssl_certfile": a.cert, "ssl_keyfile": a.key})
     if a.mechanism:
         base.update({"sasl_mechanism": a.mechanism, "sasl_plain_username": a.user,
                      "sasl_plain_password": a.password})
@@ -387,6 +392,8 @@ def main():
     ap.add_argument("--user", default="")
     ap.add_argument("--password", default="")
     ap.add_argument("--refusal-wait", type=float, default=15)
+    ap.add_argument("--cert", default="")  # client certificate (PEM) and its key
+    ap.add_argument("--key", default="")
     a = ap.parse_args()
     {"confluent": confluent, "kafkapython": kafkapython}[a.lib](a.mode, a)
 

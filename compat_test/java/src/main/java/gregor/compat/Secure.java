@@ -23,7 +23,7 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * The secure mode of the Java client (compat_test/security_clients_test.go):
  *
  *   secure --bootstrap B --topic T --count N --security SSL|SASL_SSL|PLAINTEXT
- *          [--ca FILE] [--mechanism PLAIN|SCRAM-SHA-512 --user U --password P]
+ *          [--ca FILE] [--cert FILE --key FILE] [--mechanism PLAIN|SCRAM-SHA-512 --user U --password P]
  *
  * Asks the cluster's id (Admin, --refusal-wait seconds, 20 by default), then writes N records (key k-(i%7),
  * value java-i) to partition 0 of T and reads partition 0 back from the start
@@ -43,6 +43,11 @@ final class Secure {
         if (a.containsKey("ca")) {
             base.put("ssl.truststore.type", "PEM");
             base.put("ssl.truststore.location", a.get("ca"));
+        }
+        if (a.containsKey("cert")) { // a client certificate and its key (PEM files), in-line
+            base.put("ssl.keystore.type", "PEM");
+            base.put("ssl.keystore.certificate.chain", java.nio.file.Files.readString(java.nio.file.Path.of(a.get("cert"))));
+            base.put("ssl.keystore.key", java.nio.file.Files.readString(java.nio.file.Path.of(a.get("key"))));
         }
         String mech = a.getOrDefault("mechanism", "");
         if (!mech.isEmpty()) {
