@@ -2,17 +2,23 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509/pkix"
+	"fmt"
+	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/gregor-broker/gregor/broker"
 	"github.com/gregor-broker/gregor/broker/security"
 	"github.com/gregor-broker/gregor/internal/testcerts"
+	"github.com/gregor-broker/gregor/nameserver"
 	"github.com/gregor-broker/gregor/storage"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
 )
 
 // TestConsolePerUserOverSASLSSL: with only a SASL_SSL listener the
@@ -90,5 +96,42 @@ func TestConsolePerUserOverSASLSSL(t *testing.T) {
 	}
 	if got := works("erin", "wrong"); len(got) != 2 || got[0] || got[1] {
 		t.Errorf("a wrong password over SASL_SSL: %v, want none to work", got)
+	}
+}
+
+// TestConsoleNameServerTLS: a broker whose NameServers require TLS and a
+// client certificate (nameserver.ssl.enable) shows them up on its
+// console's cluster page.
+func TestConsoleNameServerTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := testcerts.NewCA("ns CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := ca.Issue(pkix.Name{CommonName: "nameserver"}, true, time.Time{}, time.Time{})
+	cli, _ := ca.Issue(pkix.Name{CommonName: "broker"}, false, time.Time{}, time.Time{})
+	caFile, _ := testcerts.Write(dir, "ca.pem", ca.PEM)
+	cliFile, _ := testcerts.Write(dir, "broker.pem", cli.KeystorePEM())
+	ns, err := nameserver.NewServer(nameserver.Config{Listen: "127.0.0.1:0", Logger: zap.NewNop(),
+		TLS: &tls.Config{Certificates: []tls.Certificate{srv.TLS()}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: ca.Pool()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Serve()
+	defer ns.Shutdown(context.Background())
+	kafka := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	h, cancel, done := started(t, "--listeners", "PLAINTEXT://"+kafka, "--http.listener", "127.0.0.1:0",
+		"--nameservers", ns.Addr().String(), "--nameserver.ssl.enable=true",
+		"--ssl.keystore.location", cliFile, "--ssl.truststore.location", caFile,
+		"--data-dir", t.TempDir(), "--log.segment.bytes", "4194304")
+	defer func() { cancel(); <-done }()
+	code, body := get(t, "http://"+h+"/console/")
+	i := strings.Index(body, `id="nameservers"`)
+	if code != http.StatusOK || i < 0 {
+		t.Fatalf("/console/: %d\n%s", code, body)
+	}
+	row, _, _ := strings.Cut(body[i:], "</table>")
+	if !strings.Contains(row, `class="ok">up`) {
+		t.Fatalf("the TLS NameServer is not up on the console's cluster page:\n%s", row)
 	}
 }
