@@ -92,9 +92,11 @@ test-kip848:
 
 # The security clients' scenarios (compat_test/security_clients_test.go) with
 # each client program's own retry bound on a connection that keeps failing
-# (15-20 s; make test gives them 5 s): about five minutes more.
+# (15-20 s; make test gives them 5 s), and Kafka's tools over every secure
+# connection (security_tools_test.go; make test runs SCRAM-SHA-512 only):
+# about seven minutes more.
 test-security-long:
-	GREGOR_SEC_REFUSAL_WAIT=default go test -count=1 -v -timeout 40m -run 'TestSecurityClients' ./compat_test/
+	GREGOR_SEC_REFUSAL_WAIT=default GREGOR_SECURITY_LONG=1 go test -count=1 -v -timeout 40m -run 'TestSecurityClients|TestSecurityTools' ./compat_test/
 
 # Long runs of gregor standalone under `gregor bench e2e` (scripts/soak.sh),
 # not in make test; each writes a results table with the commit and the
