@@ -27,6 +27,7 @@ import (
 type userStack struct {
 	url string
 	adm *kadm.Client
+	c   *console.Console
 }
 
 func startUserStack(t *testing.T) *userStack {
@@ -78,7 +79,7 @@ func startUserStack(t *testing.T) *userStack {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	return &userStack{url: srv.URL, adm: kadm.NewClient(cl)}
+	return &userStack{url: srv.URL, adm: kadm.NewClient(cl), c: c}
 }
 
 // session is a browser-like HTTP client with a cookie jar.
@@ -252,5 +253,27 @@ func TestPerUserIdentity(t *testing.T) {
 	// bob's session is his own and goes on.
 	if code, body := bob.do(http.MethodGet, "/console/topics", nil); code != http.StatusOK || !listed(body, "beta") {
 		t.Fatalf("bob after alice's logout: %d\n%s", code, body)
+	}
+}
+
+// TestSessionsPerUserBounded: logins that never log out hold at most
+// MaxSessionsPerUser Kafka clients; the oldest session ends (and is sent
+// to log in again), the newest works.
+func TestSessionsPerUserBounded(t *testing.T) {
+	s := startUserStack(t)
+	seedUsers(t, s)
+	var all []*session
+	for range console.MaxSessionsPerUser + 3 {
+		all = append(all, logIn(t, s.url, "alice", "alice-pw"))
+	}
+	if n := s.c.SessionsOf("alice"); n != console.MaxSessionsPerUser {
+		t.Fatalf("alice holds %d sessions, want %d", n, console.MaxSessionsPerUser)
+	}
+	all[0].cl.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	if code, _ := all[0].do(http.MethodGet, "/console/topics", nil); code != http.StatusSeeOther {
+		t.Errorf("alice's oldest session: %d, want 303 to the login", code)
+	}
+	if code, body := all[len(all)-1].do(http.MethodGet, "/console/topics", nil); code != http.StatusOK || !listed(body, "alpha") {
+		t.Errorf("alice's newest session: %d\n%s", code, body)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +25,11 @@ import (
 )
 
 const sessionSweep = 30 * time.Second
+
+// MaxSessionsPerUser bounds the Kafka clients one user's sessions hold: a
+// new login beyond it ends that user's session that would expire first
+// (logins that never log out would otherwise pile up for SessionTTL).
+const MaxSessionsPerUser = 16
 
 // identity is who a request talks to Kafka as: the options (for the
 // message browser's own consumer) and the client.
@@ -45,6 +51,40 @@ type sessions struct {
 }
 
 type identityKey struct{}
+
+// evictLocked removes user's sessions beyond MaxSessionsPerUser, those
+// expiring first, and returns them to be closed.
+func (ss *sessions) evictLocked(user string) []*userSession {
+	var ids []string
+	for sid, s := range ss.m {
+		if s.user == user {
+			ids = append(ids, sid)
+		}
+	}
+	if len(ids) <= MaxSessionsPerUser {
+		return nil
+	}
+	slices.SortFunc(ids, func(a, b string) int { return ss.m[a].expires.Compare(ss.m[b].expires) })
+	var out []*userSession
+	for _, sid := range ids[:len(ids)-MaxSessionsPerUser] {
+		out = append(out, ss.m[sid])
+		delete(ss.m, sid)
+	}
+	return out
+}
+
+// sessionsOf counts user's sessions.
+func (c *Console) sessionsOf(user string) int {
+	c.sess.mu.Lock()
+	defer c.sess.mu.Unlock()
+	n := 0
+	for _, s := range c.sess.m {
+		if s.user == user {
+			n++
+		}
+	}
+	return n
+}
 
 // Start opens a Kafka client for a new session as user/password, trying
 // each of Config.PerUser's mechanisms in turn; for a session it has, it
@@ -79,11 +119,14 @@ func (c *Console) Start(sid, user, password string, expires time.Time) error {
 		}
 		s := &userSession{user: user, id: identity{opts: opts, cl: cl, adm: kadm.NewClient(cl)}, expires: expires}
 		c.sess.mu.Lock()
-		old := c.sess.m[sid]
+		old := []*userSession{c.sess.m[sid]}
 		c.sess.m[sid] = s
+		old = append(old, c.sess.evictLocked(user)...)
 		c.sess.mu.Unlock()
-		if old != nil {
-			old.id.cl.Close()
+		for _, o := range old {
+			if o != nil {
+				o.id.cl.Close()
+			}
 		}
 		return nil
 	}
