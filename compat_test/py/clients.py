@@ -30,6 +30,12 @@ Modes:
            an authentication or TLS failure is reported as soon as the
            client sees it, a connection that keeps failing otherwise after
            --refusal-wait seconds of retries (default 15).
+  member848 (confluent) a KIP-848 group member (group.protocol=consumer) of
+           group G subscribed to T, number --member M, until stdin closes;
+           then it closes the consumer (leaving the group). Prints each record
+           read {"m","p","o","k","v","h"}, committing synchronously after each
+           batch, and each assignment change {"m","event": "assigned"|
+           "revoked"|"lost","parts": [...]} as its rebalance callbacks see it.
 """
 
 import argparse
@@ -51,6 +57,8 @@ def headers_dict(hs):
 def confluent(mode, a):
     if mode == "secure":
         return confluent_secure(a)
+    if mode == "member848":
+        return confluent_member848(a)
     import confluent_kafka as ck
     from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -160,6 +168,47 @@ def confluent(mode, a):
             emit({"ts": ts, "offset": r.offset})
         del tps
         c.close()
+
+
+def confluent_member848(a):
+    import threading
+    import confluent_kafka as ck
+
+    stop = threading.Event()
+
+    def watch():
+        sys.stdin.read()
+        stop.set()
+    threading.Thread(target=watch, daemon=True).start()
+    # session.timeout.ms, heartbeat.interval.ms and partition.assignment.strategy
+    # are the broker's with group.protocol=consumer (librdkafka refuses them).
+    c = ck.Consumer({"bootstrap.servers": a.bootstrap, "client.id": "compat-confluent-py-848-%d" % a.member,
+                     "group.id": a.group, "group.protocol": "consumer",
+                     "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                     "fetch.wait.max.ms": 100})
+
+    def cb(event):
+        def f(consumer, parts):
+            emit({"m": a.member, "event": event, "parts": sorted(p.partition for p in parts)})
+        return f
+    c.subscribe([a.topic], on_assign=cb("assigned"), on_revoke=cb("revoked"), on_lost=cb("lost"))
+    while not stop.is_set():
+        good = []
+        for m in c.consume(num_messages=100, timeout=0.2):
+            if m.error():
+                if m.error().code() == ck.KafkaError._PARTITION_EOF:
+                    continue
+                raise SystemExit("consume error: %s" % m.error())
+            emit({"m": a.member, "p": m.partition(), "o": m.offset(), "k": m.key().decode(),
+                  "v": m.value().decode(), "h": headers_dict(m.headers())})
+            good.append(m)
+        if good:
+            try:
+                c.commit(asynchronous=False)
+            except ck.KafkaException as e:  # reported; the Go test counts re-reads
+                emit({"m": a.member, "event": "commit_error", "parts": [], "error": str(e)})
+    c.close()
+    emit({"m": a.member, "event": "closed", "parts": []})
 
 
 def confluent_secure(a):
@@ -379,7 +428,8 @@ def kafkapython(mode, a):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("lib", choices=["confluent", "kafkapython"])
-    ap.add_argument("mode", choices=["produce", "consume", "admin", "times", "txn", "readc", "secure"])
+    ap.add_argument("mode", choices=["produce", "consume", "admin", "times", "txn", "readc", "secure",
+                                   "member848"])
     ap.add_argument("--bootstrap", required=True)
     ap.add_argument("--topic", required=True)
     ap.add_argument("--group", default="")
@@ -394,6 +444,7 @@ def main():
     ap.add_argument("--refusal-wait", type=float, default=15)
     ap.add_argument("--cert", default="")  # client certificate (PEM) and its key
     ap.add_argument("--key", default="")
+    ap.add_argument("--member", type=int, default=0)
     a = ap.parse_args()
     {"confluent": confluent, "kafkapython": kafkapython}[a.lib](a.mode, a)
 
