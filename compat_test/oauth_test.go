@@ -22,7 +22,6 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -228,8 +227,7 @@ func TestOAuthBearer(t *testing.T) {
 // javaTool is kafkaTool with JVM system properties.
 func javaTool(t *testing.T, sysProps []string, class string, args ...string) string {
 	t.Helper()
-	kafkaToolsCP(t)
-	full := append(append([]string{"-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx256m"}, sysProps...), "-cp", toolsCP.cp, class)
+	full := append(append([]string{"-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx256m"}, sysProps...), "-cp", toolsClasspath(t), class)
 	full = append(full, args...)
 	cmd := exec.Command("java", full...)
 	done := make(chan struct{})
@@ -246,24 +244,4 @@ func javaTool(t *testing.T, sysProps []string, class string, args ...string) str
 		t.Fatalf("%s %s: %v\n%s", class, strings.Join(args, " "), err, tail(string(out), 3000))
 	}
 	return string(out)
-}
-
-// kafkaToolsCP fills toolsCP (security_test.go's kafkaTool does the same on
-// its first call).
-func kafkaToolsCP(t *testing.T) {
-	t.Helper()
-	toolsCP.once.Do(func() {
-		cmd := exec.Command("bash", filepath.Join(repoRoot, "scripts", "kafka.sh"), "tools-classpath")
-		cmd.Env = append(os.Environ(), "GREGOR_CACHE="+cacheDir)
-		out, err := cmd.Output()
-		if err != nil {
-			toolsCP.err = fmt.Errorf("scripts/kafka.sh tools-classpath: %v", err)
-			return
-		}
-		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-		toolsCP.cp = lines[len(lines)-1]
-	})
-	if toolsCP.err != nil {
-		t.Fatal(toolsCP.err)
-	}
 }

@@ -866,23 +866,9 @@ func TestSecurity(t *testing.T) {
 // returns its output.
 func kafkaTool(t *testing.T, class string, args ...string) string {
 	t.Helper()
-	toolsCP.once.Do(func() {
-		cmd := exec.Command("bash", filepath.Join(repoRoot, "scripts", "kafka.sh"), "tools-classpath")
-		cmd.Env = append(os.Environ(), "GREGOR_CACHE="+cacheDir)
-		out, err := cmd.Output()
-		if err != nil {
-			toolsCP.err = fmt.Errorf("scripts/kafka.sh tools-classpath: %v", err)
-			return
-		}
-		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-		toolsCP.cp = lines[len(lines)-1]
-	})
-	if toolsCP.err != nil {
-		t.Fatal(toolsCP.err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	full := append([]string{"-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx256m", "-cp", toolsCP.cp, class}, args...)
+	full := append([]string{"-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx256m", "-cp", toolsClasspath(t), class}, args...)
 	out, err := exec.CommandContext(ctx, "java", full...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s %s: %v\n%s", class, strings.Join(args, " "), err, tail(string(out), 3000))

@@ -91,8 +91,7 @@ func TestSecurityTools(t *testing.T) {
 // failing the test.
 func kafkaToolErr(t *testing.T, bound time.Duration, class string, args ...string) (string, error) {
 	t.Helper()
-	kafkaTool(t, "org.apache.kafka.tools.TopicCommand", "--version") // fills toolsCP
-	full := append([]string{"-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx256m", "-cp", toolsCP.cp, class}, args...)
+	full := append([]string{"-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx256m", "-cp", toolsClasspath(t), class}, args...)
 	cmd := exec.Command("java", full...)
 	done := make(chan struct{})
 	var out []byte
